@@ -1,0 +1,48 @@
+# churnhealth — run `make help` for the list of targets.
+# On a fresh clone every target installs what it needs first: `make test` and `make data` just work.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+DATA ?= data/demo.duckdb
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.DEFAULT_GOAL := help
+.PHONY: help install data test test-fast lint format clean
+
+help: ## List the targets with a one-line description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install churnhealth with its dev extras (no-op when up to date)
+
+$(DATA): | $(STAMP)
+	$(BIN)/churnhealth synth --out $(DATA) --config $(CONFIG)
+
+data: $(DATA) ## Generate the demo company into data/demo.duckdb if it is missing
+
+test: $(STAMP) ## Run the whole test suite (unit, data, model)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP) ## Run the tests without the slow ones (no default-size demo company)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+
+lint: $(STAMP) ## Check style with ruff
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP) ## Reformat the code with ruff
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean: ## Remove generated data, outputs and the virtual environment
+	rm -rf $(VENV) data outputs reports mlartifacts mlflow.db .pytest_cache

@@ -1,0 +1,3 @@
+from churnhealth.cli import main
+
+main()

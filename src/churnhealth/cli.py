@@ -1,0 +1,161 @@
+"""The `churnhealth` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from churnhealth.config import Config, load_config
+from churnhealth.errors import ChurnhealthError
+
+app = typer.Typer(
+    help="Calibrated, explained customer health scores for B2B SaaS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="YAML configuration (default: configs/default.yaml).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="DuckDB file or folder of CSV/Parquet tables (default: data.path).",
+        show_default=False,
+    ),
+]
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ChurnhealthError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from None
+
+
+def _config(path: Path | None) -> Config:
+    return load_config(path)
+
+
+@app.command()
+def synth(
+    out: Annotated[
+        Path, typer.Option(help="Output: a .duckdb file, or else a folder of Parquet files.")
+    ] = Path("data/demo.duckdb"),
+    accounts: Annotated[
+        int | None,
+        typer.Option(help="Accounts ever created [config: 5000].", show_default=False, min=10),
+    ] = None,
+    years: Annotated[
+        int | None,
+        typer.Option(help="Years of history [config: 3].", show_default=False, min=1, max=10),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed [config: 0].", show_default=False, min=0)
+    ] = None,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject drift from a date: usage_shift@YYYY-MM-DD (measured usage drops, churn "
+            "does not change) or concept_shift@YYYY-MM-DD (what drives churn changes). "
+            "Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
+    from churnhealth.progress import stages
+    from churnhealth.synth import Drift, generate
+
+    cfg = _config(config).synth
+    drifts = tuple(Drift.parse(d) for d in drift or ())
+    n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
+    t0 = time.perf_counter()
+    with stages() as start:
+        res = generate(out, n, y, s, cfg.start, drifts, cfg.truth_paths, on_stage=start)
+    elapsed = time.perf_counter() - t0
+    size = (
+        res.path.stat().st_size
+        if res.path.is_file()
+        else sum(f.stat().st_size for f in res.path.iterdir())
+    )
+    console.print(
+        f"[bold]Demo company[/] written to {res.path} in {elapsed:.1f} s "
+        f"({size / 1e6:.0f} MB), seed {s}"
+        + (f", drift: {', '.join(f'{d.kind}@{d.date}' for d in drifts)}" if drifts else "")
+    )
+    seg = Table(
+        "segment",
+        "accounts",
+        *[f"churn y{i + 1}" for i in range(y)],
+        title="Accounts and yearly logo churn (share of accounts active at the year's "
+        "start that left within it)",
+    )
+    for name, count in res.accounts_per_segment.items():
+        rates = res.churn[res.churn.segment == name].sort_values("year")
+        seg.add_row(name, f"{count:,}", *[f"{r:.1%}" for r in rates.churn_rate])
+    console.print(seg)
+    rows = Table("table", "rows", title="Rows per table")
+    for name, count in res.rows.items():
+        rows.add_row(name, f"{count:,}")
+    console.print(rows)
+
+
+@app.command()
+def validate(
+    data: DataOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Also reject rows dated on or after this date (YYYY-MM-DD).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check the tables against the data contract; one line per problem, exit code 2."""
+    from churnhealth.data.source import open_source
+    from churnhealth.data.validate import validate as run
+
+    cfg = _config(config)
+    report = run(open_source(data or cfg.data.path), cfg.data.segments, _date(as_of, "--as-of"))
+    report.raise_for_problems()
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"note: {note}", style="dim", highlight=False)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    try:
+        app()
+    except ChurnhealthError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

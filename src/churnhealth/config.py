@@ -1,0 +1,136 @@
+"""Typed configuration, validated before any work starts.
+
+`load_config` reads a YAML file into `Config`; unknown keys and bad values raise `ConfigError`
+with one line per problem naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the tables are and what the contract allows in them."""
+
+    path: Path = Field(
+        Path("data/demo.duckdb"),
+        description="DuckDB file or folder of CSV/Parquet files named after the tables.",
+    )
+    segments: list[str] = Field(
+        ["enterprise", "mid_market", "smb"],
+        min_length=1,
+        description="Allowed values of accounts.segment; each segment can get its own model.",
+    )
+
+    @field_validator("segments")
+    @classmethod
+    def _unique_segments(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("segments must be unique")
+        if any(not s.strip() for s in v):
+            raise ValueError("segments must be non-empty names")
+        return v
+
+
+class SynthConfig(_Section):
+    """Defaults of `churnhealth synth`, the generator of the demo company."""
+
+    accounts: int = Field(5000, ge=10, le=1_000_000, description="Accounts ever created.")
+    years: int = Field(3, ge=1, le=10, description="Years of history.")
+    seed: int = Field(0, ge=0, description="Random seed; same arguments give identical output.")
+    start: dt.date = Field(dt.date(2023, 11, 1), description="First day of the history.")
+    truth_paths: int = Field(
+        200, ge=200, le=10_000, description="Monte Carlo paths per account for the truth table."
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, v: dt.date) -> dt.date:
+        if v.day != 1:
+            raise ValueError("must be the first day of a month")
+        return v
+
+
+class Config(_Section):
+    """The whole configuration of a churnhealth project."""
+
+    data: DataConfig = DataConfig()
+    synth: SynthConfig = SynthConfig()
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        in_dict = isinstance(raw, dict) and part in raw
+        in_list = isinstance(raw, list) and isinstance(part, int) and part < len(raw)
+        if in_dict or in_list:
+            raw = raw[part]
+        else:
+            return None
+    return raw
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> list[str]:
+    """One line per problem: key, offending value, what is allowed."""
+    lines = []
+    for e in err.errors():
+        loc = e["loc"]
+        key = _key(loc)
+        if e["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(Config, loc))
+            lines.append(f"{key} = {e['input']!r}: unknown key (allowed: {allowed})")
+        else:
+            value = _lookup(raw, loc)
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{key} = {value!r}: {msg}")
+    return lines
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a YAML configuration; `None` means configs/default.yaml or built-ins."""
+    from churnhealth.errors import ConfigError
+
+    if path is None:
+        if not DEFAULT_CONFIG.exists():
+            return Config()
+        path = DEFAULT_CONFIG
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: no such configuration file"])
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError([f"{path}: not valid YAML{where}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected a mapping of sections, got {type(raw).__name__}"])
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, raw)) from None

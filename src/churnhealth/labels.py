@@ -1,0 +1,76 @@
+"""Churn as it follows from subscriptions: coverage spells and the dates they end.
+
+An account churns when its coverage ends and no new subscription starts within the re-signup
+gap. Subscriptions are small (a row per contract change), so this works in pandas.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+FAR_FUTURE = pd.Timestamp("2262-01-01")
+
+
+def coverage_spells(subscriptions: pd.DataFrame, gap_days: int = 30) -> pd.DataFrame:
+    """Merge subscription rows into spells of continuous coverage, per account.
+
+    Returns account_id, spell_start, spell_end (NaT while the spell is still running).
+    Rows that start within `gap_days` after the coverage so far ends continue the spell.
+    """
+    s = subscriptions[["account_id", "start_date", "end_date"]].copy()
+    s["start_date"] = pd.to_datetime(s["start_date"])
+    s["end"] = pd.to_datetime(s["end_date"]).fillna(FAR_FUTURE)
+    s = s.sort_values(["account_id", "start_date", "end"], kind="stable")
+    run_end = s.groupby("account_id", sort=False)["end"].cummax()
+    prev_end = run_end.groupby(s["account_id"], sort=False).shift()
+    new_spell = prev_end.isna() | (s["start_date"] > prev_end + pd.Timedelta(days=gap_days))
+    s["spell"] = new_spell.cumsum()
+    spells = s.groupby("spell", sort=False).agg(
+        account_id=("account_id", "first"),
+        spell_start=("start_date", "min"),
+        spell_end=("end", "max"),
+    )
+    spells["spell_end"] = spells["spell_end"].where(spells["spell_end"] < FAR_FUTURE)
+    return spells.reset_index(drop=True)
+
+
+def churn_dates(subscriptions: pd.DataFrame, gap_days: int = 30) -> pd.DataFrame:
+    """One row per churn event: account_id and churn_date (the day coverage ended)."""
+    spells = coverage_spells(subscriptions, gap_days)
+    ended = spells.dropna(subset=["spell_end"])
+    return ended.rename(columns={"spell_end": "churn_date"})[["account_id", "churn_date"]]
+
+
+def annual_churn(
+    subscriptions: pd.DataFrame,
+    segments: pd.Series,
+    start: pd.Timestamp,
+    years: int,
+    gap_days: int = 30,
+) -> pd.DataFrame:
+    """Logo churn per segment and year: share of accounts active at the year's start that
+    churned before its end. `segments` maps account_id to segment."""
+    spells = coverage_spells(subscriptions, gap_days)
+    end = spells["spell_end"].fillna(FAR_FUTURE)
+    rows = []
+    for y in range(years):
+        y0, y1 = start + pd.DateOffset(years=y), start + pd.DateOffset(years=y + 1)
+        active = spells[(spells.spell_start <= y0) & (end > y0)]
+        churned = active[active.spell_end.notna() & (active.spell_end < y1)]
+        act = active.account_id.map(segments).value_counts()
+        ch = churned.account_id.map(segments).value_counts()
+        for seg, n in act.items():
+            rows.append(
+                {
+                    "year": y + 1,
+                    "segment": seg,
+                    "active_at_start": int(n),
+                    "churned": int(ch.get(seg, 0)),
+                    "churn_rate": float(ch.get(seg, 0)) / n,
+                }
+            )
+    out = pd.DataFrame(rows)
+    return out if out.empty else out.sort_values(["segment", "year"], ignore_index=True)
+
+
+__all__ = ["annual_churn", "churn_dates", "coverage_spells"]

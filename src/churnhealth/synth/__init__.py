@@ -1,0 +1,317 @@
+"""The demo company: a synthetic B2B SaaS business with known ground truth.
+
+A hidden health state per account (product fit, relationship, sentiment, budget) evolves month
+by month with drift and shocks, drives every observable table with noise, and decides renewals.
+The `truth` table holds each active account's true 90-day churn probability at the first of
+every month, so the best reachable ROC-AUC (the oracle) is known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from churnhealth.data.source import write_tables
+from churnhealth.errors import ChurnhealthError
+from churnhealth.labels import annual_churn
+from churnhealth.synth.observe import Observer
+from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
+from churnhealth.synth.simulate import simulate
+from churnhealth.synth.truth import truth_table
+
+DRIFT_KINDS = ("usage_shift", "concept_shift")
+STAGES = ("accounts and contracts", "usage", "engagement and support", "truth", "writing")
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str
+    date: dt.date
+
+    @classmethod
+    def parse(cls, text: str) -> Drift:
+        """Parse `KIND@YYYY-MM-DD`, e.g. `usage_shift@2025-06-01`."""
+        kind, _, day = text.partition("@")
+        if kind not in DRIFT_KINDS or not day:
+            raise ChurnhealthError(
+                f"--drift {text!r}: expected KIND@YYYY-MM-DD with KIND one of "
+                f"{', '.join(DRIFT_KINDS)}"
+            )
+        try:
+            return cls(kind, dt.date.fromisoformat(day))
+        except ValueError:
+            raise ChurnhealthError(
+                f"--drift {text!r}: {day!r} is not a date (YYYY-MM-DD)"
+            ) from None
+
+
+@dataclass
+class SynthResult:
+    path: Path
+    accounts_per_segment: dict[str, int]
+    churn: pd.DataFrame
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _names(n: int, rng: np.random.Generator) -> np.ndarray:
+    first = np.array(
+        [
+            "North",
+            "Blue",
+            "Bright",
+            "Iron",
+            "Silver",
+            "Cedar",
+            "Apex",
+            "Nova",
+            "Harbor",
+            "Summit",
+            "Vertex",
+            "Maple",
+            "Quantum",
+            "Coral",
+            "Atlas",
+            "Pine",
+        ]
+    )
+    second = np.array(
+        [
+            "wind",
+            "stone",
+            "field",
+            "bridge",
+            "point",
+            "light",
+            "wave",
+            "gate",
+            "path",
+            "forge",
+            "leaf",
+            "peak",
+        ]
+    )
+    suffix = np.array(
+        [
+            "Labs",
+            "Systems",
+            "Group",
+            "Health",
+            "Logistics",
+            "Retail",
+            "Partners",
+            "Analytics",
+            "Foods",
+            "Energy",
+            "Media",
+            "Works",
+        ]
+    )
+    return np.char.add(
+        np.char.add(np.char.add(rng.choice(first, n), rng.choice(second, n)), " "),
+        rng.choice(suffix, n),
+    )
+
+
+def _as_date(values: np.ndarray | pd.Series) -> pd.Series:
+    s = pd.Series(np.asarray(values).astype("datetime64[s]"))
+    return s.astype(pd.ArrowDtype(pa.date32()))
+
+
+def generate(
+    out: Path | str,
+    accounts: int = 5000,
+    years: int = 3,
+    seed: int = 0,
+    start: dt.date = dt.date(2023, 11, 1),
+    drifts: tuple[Drift, ...] = (),
+    truth_paths: int = 200,
+    on_stage: Callable[[str, int], Callable[[], None]] | None = None,
+) -> SynthResult:
+    """Simulate the company and write its eight tables plus `truth` to `out` atomically.
+
+    `on_stage(name, steps)` is called at each stage and returns a callback advancing it.
+    """
+    if accounts < 10 or years < 1 or truth_paths < 1:
+        raise ChurnhealthError(
+            f"synth: need accounts ≥ 10, years ≥ 1 and truth_paths ≥ 1 "
+            f"(got {accounts}, {years}, {truth_paths})"
+        )
+    p = Params()
+    months = 12 * years
+    ss = np.random.SeedSequence(seed)
+    (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names) = ss.spawn(6)
+    obs = dict(
+        zip(
+            (
+                "static",
+                "usage",
+                "touchpoints",
+                "surveys",
+                "tickets",
+                "contacts",
+                "invoices",
+                "usage_shift",
+            ),
+            (np.random.default_rng(s) for s in s_obs.spawn(8)),
+            strict=True,
+        )
+    )
+    shift = {d.kind: np.datetime64(d.date, "D") for d in drifts}
+
+    def stage(name: str, steps: int = 1) -> Callable[[], None]:
+        return on_stage(name, steps) if on_stage else (lambda: None)
+
+    done = stage(STAGES[0])
+    company = simulate(
+        accounts,
+        np.datetime64(start, "D"),
+        months,
+        (s_acc, s_dyn, s_dec),
+        p,
+        shift.get("concept_shift"),
+    )
+    done()
+    observer = Observer(company, p, obs, shift.get("usage_shift"))
+    usage = observer.usage(stage(STAGES[1], months))
+    done = stage(STAGES[2])
+    touch, surveys, tickets = observer.touchpoints(), observer.surveys(), observer.tickets()
+    contacts, invoices = observer.contacts(), observer.invoices()
+    done()
+    truth = truth_table(
+        company, truth_paths, np.random.default_rng(s_truth), p, stage(STAGES[3], months + 1)
+    )
+
+    width = max(5, len(str(accounts)))
+    ids = np.char.add("A", np.char.zfill(np.arange(1, accounts + 1).astype(str), width))
+    seg_names = np.array(SEGMENTS)[company.seg]
+    rng_n = np.random.default_rng(s_names)
+    subs = company.subscriptions
+    last = subs.groupby("account").tail(1).set_index("account").sort_index()
+    n_csm = max(3, accounts // 120)
+    csm_names = np.char.add(
+        "csm_", np.char.zfill((rng_n.integers(0, n_csm, accounts) + 1).astype(str), 2)
+    )
+    tables: dict[str, pd.DataFrame] = {
+        "accounts": pd.DataFrame(
+            {
+                "account_id": ids,
+                "name": _names(accounts, rng_n),
+                "segment": seg_names,
+                "industry": rng_n.choice(np.array(INDUSTRIES), accounts),
+                "created_at": _as_date(company.created),
+                "licenses": last.licenses.to_numpy().astype(np.int64),
+                "arr": last.arr.to_numpy().astype(float),
+                "csm_owner": pd.Series(np.where(company.csm, csm_names, None), dtype="str"),
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "subscription_id": np.char.add(
+                    "S", np.char.zfill(np.arange(1, len(subs) + 1).astype(str), width + 1)
+                ),
+                "account_id": ids[subs.account.to_numpy()],
+                "start_date": _as_date(subs.start_date),
+                "term_months": subs.term_months.astype(np.int64),
+                "end_date": _as_date(subs.end_date),
+                "arr": subs.arr.astype(float),
+                "plan": np.array(PLANS)[company.seg[subs.account.to_numpy()]],
+                "licenses": subs.licenses.astype(np.int64),
+            }
+        ),
+    }
+    idx_ids = ids
+    usage_df = pd.DataFrame(
+        {
+            "account_id": pd.Categorical.from_codes(usage.account.to_numpy(), idx_ids),
+            "date": _as_date(usage.date),
+            "feature": pd.Categorical.from_codes(usage.feature.to_numpy(), FEATURES),
+            "active_users": usage.active_users,
+            "events": usage.events,
+        }
+    )
+    tables["usage"] = usage_df
+    tables["touchpoints"] = touch.assign(account_id=idx_ids[touch.account])[
+        ["account_id", "ts", "kind", "attended"]
+    ].sort_values(["account_id", "ts"])
+    tables["surveys"] = surveys.assign(account_id=idx_ids[surveys.account])[
+        ["account_id", "ts", "kind", "score"]
+    ].sort_values(["account_id", "ts"])
+    tickets = tickets.sort_values("opened_at", kind="stable").reset_index(drop=True)
+    tables["tickets"] = pd.DataFrame(
+        {
+            "ticket_id": np.char.add(
+                "T", np.char.zfill(np.arange(1, len(tickets) + 1).astype(str), width + 3)
+            ),
+            "account_id": idx_ids[tickets.account],
+            "opened_at": tickets.opened_at,
+            "closed_at": tickets.closed_at,
+            "priority": tickets.priority,
+            "escalated": tickets.escalated,
+            "csat": tickets.csat,
+        }
+    )
+    contacts = contacts.sort_values(["account", "started_at"], kind="stable").reset_index(drop=True)
+    tables["contacts"] = pd.DataFrame(
+        {
+            "contact_id": np.char.add(
+                "C", np.char.zfill(np.arange(1, len(contacts) + 1).astype(str), width + 2)
+            ),
+            "account_id": idx_ids[contacts.account],
+            "role": contacts.role,
+            "is_champion": contacts.is_champion.astype(bool),
+            "is_exec_sponsor": contacts.is_exec_sponsor.astype(bool),
+            "department": contacts.department,
+            "started_at": _as_date(contacts.started_at),
+            "ended_at": _as_date(contacts.ended_at),
+        }
+    )
+    invoices = invoices.sort_values(["issued_at", "account"], kind="stable").reset_index(drop=True)
+    tables["invoices"] = pd.DataFrame(
+        {
+            "invoice_id": np.char.add(
+                "I", np.char.zfill(np.arange(1, len(invoices) + 1).astype(str), width + 2)
+            ),
+            "account_id": idx_ids[invoices.account],
+            "issued_at": _as_date(invoices.issued_at),
+            "due_at": _as_date(invoices.due_at),
+            "paid_at": _as_date(invoices.paid_at),
+            "amount": invoices.amount,
+        }
+    )
+    tables["truth"] = pd.DataFrame(
+        {
+            "account_id": idx_ids[truth.account],
+            "as_of": _as_date(truth.as_of),
+            "p_churn_90d": truth.p_churn_90d,
+        }
+    )
+    for name in (
+        "accounts",
+        "subscriptions",
+        "usage",
+        "touchpoints",
+        "surveys",
+        "tickets",
+        "contacts",
+        "invoices",
+        "truth",
+    ):
+        tables[name] = tables[name].reset_index(drop=True)
+
+    done = stage(STAGES[4])
+    path = write_tables(out, tables)
+    done()
+    seg_of = pd.Series(seg_names, index=ids)
+    churn = annual_churn(tables["subscriptions"], seg_of, pd.Timestamp(start), years)
+    return SynthResult(
+        path,
+        {s: int((seg_names == s).sum()) for s in SEGMENTS},
+        churn,
+        {k: len(v) for k, v in tables.items()},
+    )

@@ -1,0 +1,144 @@
+"""The hidden health state of an account and how it evolves month by month.
+
+Both the simulation of the company and the Monte Carlo behind the `truth` table use these
+functions, so the truth is the exact law of what the simulation does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from churnhealth.synth.params import Params
+
+
+@dataclass
+class State:
+    """Hidden state per account (arrays of equal length).
+
+    fit: product fit, pulled towards the account's own level `mu`; `fit_pend`/`fit_eff` carry
+    product-fit problems (a shock is pending for a month, then phases in and slowly recovers).
+    rel: relationship noise on top of champion/sponsor presence. sent: sentiment.
+    fin_pend/fin_eff: budget cuts, with the same pending/phase-in mechanics.
+    """
+
+    mu: np.ndarray
+    fit: np.ndarray
+    fit_pend: np.ndarray
+    fit_eff: np.ndarray
+    rel: np.ndarray
+    champion: np.ndarray
+    sponsor: np.ndarray
+    sent: np.ndarray
+    fin_pend: np.ndarray
+    fin_eff: np.ndarray
+
+    def take(self, idx: np.ndarray) -> State:
+        return State(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def put(self, idx: np.ndarray, other: State) -> None:
+        for f in fields(self):
+            getattr(self, f.name)[idx] = getattr(other, f.name)
+
+    def copy(self) -> State:
+        return State(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+    @classmethod
+    def empty(cls, n: int) -> State:
+        return cls(**{f.name: np.zeros(n) for f in fields(cls)})
+
+
+def usage_level(s: State) -> np.ndarray:
+    """Latent product usage: fit plus the effect of any product-fit problem."""
+    return s.fit + s.fit_eff
+
+
+def relationship(s: State, seg: np.ndarray, p: Params) -> np.ndarray:
+    return 0.9 * s.champion + 0.6 * s.sponsor + s.rel - p.rel_center()[seg]
+
+
+def problem(s: State) -> np.ndarray:
+    """Size of a product-fit problem, pending or in effect (≥ 0)."""
+    return -(s.fit_pend + s.fit_eff)
+
+
+def budget(s: State) -> np.ndarray:
+    """Budget pressure felt now; pending cuts show in payments before anywhere else."""
+    return s.fin_eff + 0.6 * s.fin_pend
+
+
+def init_state(seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
+    n = len(seg)
+    mu = p.fit_mu[seg] + p.fit_mu_sd * rng.standard_normal(n)
+    fit = mu + 0.3 * rng.standard_normal(n)
+    champion = (rng.random(n) < p.p_champion0[seg]).astype(float)
+    sponsor = (rng.random(n) < p.p_sponsor0[seg]).astype(float)
+    rel = 0.45 * rng.standard_normal(n)
+    s = State(
+        mu,
+        fit,
+        np.zeros(n),
+        np.zeros(n),
+        rel,
+        champion,
+        sponsor,
+        np.zeros(n),
+        np.zeros(n),
+        np.zeros(n),
+    )
+    s.sent = 0.5 * fit + 0.3 * relationship(s, seg, p) + 0.5 * rng.standard_normal(n)
+    return s
+
+
+def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
+    """One month of evolution: gradual drift plus shocks (product fit, champion, budget)."""
+    n = len(seg)
+    z = rng.standard_normal((4, n))
+    u = rng.random((5, n))
+    fit = s.fit + p.fit_revert * (s.mu - s.fit) + p.fit_noise * z[0]
+    fit_eff = p.shock_recovery * s.fit_eff + p.shock_transfer * s.fit_pend
+    fit_pend = (1 - p.shock_transfer) * s.fit_pend + p.fit_shock * (u[0] < p.p_fit_shock[seg])
+    fin_eff = p.shock_recovery * s.fin_eff + p.shock_transfer * s.fin_pend
+    fin_pend = (1 - p.shock_transfer) * s.fin_pend + p.fin_shock * (u[1] < p.p_fin_shock[seg])
+    champion = np.where(
+        s.champion > 0, u[2] >= p.champion_leave[seg], u[2] < p.champion_gain[seg]
+    ).astype(float)
+    sponsor = np.where(s.sponsor > 0, u[3] >= p.sponsor_leave, u[3] < p.sponsor_gain[seg]).astype(
+        float
+    )
+    rel = p.rel_persist * s.rel + p.rel_noise * z[1]
+    new = State(s.mu, fit, fit_pend, fit_eff, rel, champion, sponsor, s.sent, fin_pend, fin_eff)
+    target = 0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff
+    new.sent = p.sent_persist * s.sent + (1 - p.sent_persist) * target + p.sent_noise * z[2]
+    return new
+
+
+def churn_prob(
+    s: State,
+    seg: np.ndarray,
+    monthly: np.ndarray,
+    tenure_months: np.ndarray,
+    shifted: np.ndarray | bool,
+    p: Params,
+) -> np.ndarray:
+    """Probability that an account leaves at a renewal decided in the month of state `s`.
+
+    Monthly contracts decide every month, annual ones at renewal only. `shifted` selects the
+    post-concept-shift weights.
+    """
+    shifted = np.asarray(shifted, dtype=bool)
+    w_u = np.where(shifted, p.w_usage_shifted[seg], p.w_usage[seg])
+    w_r = np.where(shifted, p.w_rel_shifted[seg], p.w_rel[seg])
+    w_s = np.where(shifted, p.w_sent_shifted[seg], p.w_sent[seg])
+    b = np.where(monthly, p.b_monthly[seg], p.b_renewal[seg])
+    logit = (
+        b
+        - w_u * usage_level(s)
+        - w_r * relationship(s, seg, p)
+        - w_s * s.sent
+        - p.w_fin[seg] * s.fin_eff
+        + p.onboarding_boost * (tenure_months < p.onboarding_months)
+    )
+    q = np.where(monthly, p.q_monthly, p.q_renewal)
+    return 1 - (1 - 1 / (1 + np.exp(-logit))) * (1 - q)

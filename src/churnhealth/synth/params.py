@@ -1,0 +1,115 @@
+"""Parameters of the demo company: how the three segments differ.
+
+Values follow practitioner figures: annual churn roughly smb 20–40%, mid-market 10–20%,
+enterprise 5–12%; relationship signals weigh most for enterprise, usage for smb.
+Arrays are indexed by segment in the order of `SEGMENTS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SEGMENTS = ("enterprise", "mid_market", "smb")
+FEATURES = (
+    "dashboards",
+    "reports",
+    "workflows",
+    "integrations",
+    "automation",
+    "api",
+    "mobile",
+    "admin",
+)
+CORE_FEATURES = FEATURES[:4]
+INDUSTRIES = (
+    "software",
+    "healthcare",
+    "financial_services",
+    "retail",
+    "manufacturing",
+    "education",
+    "media",
+    "logistics",
+    "professional_services",
+    "public_sector",
+)
+DEPARTMENTS = (
+    "operations",
+    "sales",
+    "marketing",
+    "finance",
+    "it",
+    "engineering",
+    "support",
+    "hr",
+    "product",
+)
+PLANS = ("enterprise", "growth", "starter")
+
+
+def _a(*values: float) -> np.ndarray:
+    return np.array(values, dtype=float)
+
+
+class Params:
+    """Per-segment arrays (enterprise, mid_market, smb) and global constants."""
+
+    share: np.ndarray = _a(0.15, 0.30, 0.55)
+    licenses_median: np.ndarray = _a(900, 110, 12)
+    licenses_sigma: np.ndarray = _a(0.7, 0.6, 0.6)
+    licenses_min: np.ndarray = _a(150, 25, 2)
+    price_per_seat: np.ndarray = _a(780, 600, 420)
+    p_monthly: np.ndarray = _a(0.0, 0.2, 0.6)
+    p_multi_year: np.ndarray = _a(0.25, 0.05, 0.0)
+    csm_coverage: np.ndarray = _a(1.0, 0.8, 0.2)
+    qbr_every: np.ndarray = _a(3, 6, 0)
+    n_contacts: np.ndarray = _a(14, 6, 2)
+    n_departments: np.ndarray = _a(5, 3, 1)
+
+    # latent dynamics (monthly)
+    fit_mu: np.ndarray = _a(0.15, 0.0, -0.1)
+    fit_mu_sd: float = 0.75
+    fit_revert: float = 0.12
+    fit_noise: float = 0.2
+    p_fit_shock: np.ndarray = _a(0.012, 0.015, 0.018)
+    fit_shock: float = -1.6
+    p_fin_shock: np.ndarray = _a(0.008, 0.011, 0.015)
+    fin_shock: float = -1.7
+    shock_transfer: float = 0.5
+    shock_recovery: float = 0.86
+    p_champion0: np.ndarray = _a(0.85, 0.75, 0.6)
+    champion_leave: np.ndarray = _a(0.018, 0.018, 0.02)
+    champion_gain: np.ndarray = _a(0.14, 0.12, 0.08)
+    p_sponsor0: np.ndarray = _a(0.7, 0.45, 0.15)
+    sponsor_leave: float = 0.012
+    sponsor_gain: np.ndarray = _a(0.03, 0.018, 0.004)
+    rel_noise: float = 0.22
+    rel_persist: float = 0.9
+    sent_persist: float = 0.72
+    sent_noise: float = 0.3
+
+    # churn: logit = intercept - weights · (usage, relationship, sentiment, finance) + onboarding
+    b_monthly: np.ndarray = _a(-4.6, -4.15, -3.55)
+    b_renewal: np.ndarray = _a(-2.8, -2.25, -1.35)
+    w_usage: np.ndarray = _a(0.45, 0.85, 1.35)
+    w_rel: np.ndarray = _a(1.25, 0.75, 0.25)
+    w_sent: np.ndarray = _a(0.35, 0.4, 0.3)
+    w_fin: np.ndarray = _a(0.5, 0.55, 0.6)
+    onboarding_months: float = 6.0
+    onboarding_boost: float = 0.45
+    q_monthly: float = 0.0025
+    q_renewal: float = 0.02
+    """Churn that no signal predicts (acquisitions, bankruptcies), per decision."""
+
+    # concept shift: new weights after the shift date
+    w_usage_shifted: np.ndarray = _a(0.1, 0.15, 0.25)
+    w_rel_shifted: np.ndarray = _a(1.6, 1.3, 1.0)
+    w_sent_shifted: np.ndarray = _a(0.9, 1.0, 1.0)
+
+    # usage shift: measured usage after a product change (churn unchanged)
+    usage_shift_users: float = 0.7
+    usage_shift_events: float = 0.55
+
+    def rel_center(self) -> np.ndarray:
+        """Mean of the relationship index at the start, so intercepts stay interpretable."""
+        return 0.9 * self.p_champion0 + 0.6 * self.p_sponsor0
