@@ -1,0 +1,1 @@
+"""Raw tables in, validated tables out: the data contract, sources and validation."""

@@ -1,0 +1,247 @@
+"""The data contract: the tables a user provides, column by column.
+
+This module is the single source of truth for names, types, nullability and allowed values;
+`docs/data-contract.md` documents the same columns for people (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["id", "string", "int", "number", "bool", "date", "timestamp"]
+
+TEMPORAL: frozenset[str] = frozenset({"date", "timestamp"})
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    nullable: bool = False
+    meaning: str = ""
+    example: str = ""
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    bounds_by: tuple[str, dict[str, tuple[float, float]]] | None = None
+    """Range that depends on another column's value, e.g. survey score by survey kind."""
+    planned: bool = False
+    """A date set in advance (a due date), not when something happened: may lie after as-of."""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    key: tuple[str, ...] = ()
+    order: tuple[tuple[str, str], ...] = ()
+    """Pairs (start, end) where end may not come before start."""
+    meaning: str = ""
+    references_accounts: bool = True
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """Columns that identify a row in error messages."""
+        return self.key or ("account_id",)
+
+
+def _account_id(meaning: str = "The account this row belongs to.") -> Column:
+    return Column("account_id", "id", meaning=meaning, example="A00042")
+
+
+TOUCHPOINT_KINDS = ("call", "email", "meeting", "qbr", "training", "webinar", "community")
+SURVEY_KINDS = ("nps", "csat")
+PRIORITIES = ("p1", "p2", "p3", "p4")
+
+
+def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
+    """The contract's tables; `segments` is the configured list of allowed segments."""
+    tables = [
+        Table(
+            "accounts",
+            required=True,
+            key=("account_id",),
+            references_accounts=False,
+            meaning="One row per customer account, as it is today.",
+            columns=(
+                Column("account_id", "id", meaning="Unique account identifier.", example="A00042"),
+                Column("name", "string", True, "Company name.", "Northwind Labs"),
+                Column(
+                    "segment",
+                    "string",
+                    meaning="Customer segment; each can get its own model.",
+                    example="mid_market",
+                    choices=tuple(segments),
+                ),
+                Column("industry", "string", True, "Industry.", "healthcare"),
+                Column("created_at", "date", meaning="When the account became a customer.",
+                       example="2022-03-14"),
+                Column("licenses", "int", meaning="Seats currently contracted (a snapshot; "
+                       "point-in-time features use subscriptions.licenses).", example="120",
+                       min=0),
+                Column("arr", "number", meaning="Current annual recurring revenue (a snapshot; "
+                       "point-in-time features use subscriptions.arr).", example="72000", min=0),
+                Column("csm_owner", "string", True, "Customer success manager, if any.",
+                       "csm_07"),
+            ),
+        ),
+        Table(
+            "subscriptions",
+            required=True,
+            key=("subscription_id",),
+            order=(("start_date", "end_date"),),
+            meaning="Contracts. Renewal dates follow from start_date and term_months; an account "
+            "churns when its coverage ends and is not renewed.",
+            columns=(
+                Column("subscription_id", "id", meaning="Unique subscription identifier.",
+                       example="S000317"),
+                _account_id(),
+                Column("start_date", "date", meaning="First day of coverage.",
+                       example="2024-02-14"),
+                Column("term_months", "int", meaning="Contract term: 1 monthly, 12 annual, ...; "
+                       "renewals fall every term_months after start_date.", example="12", min=1),
+                Column("end_date", "date", True, "Day coverage actually ended (exclusive); null "
+                       "while active. Written when the account leaves, so it is never a "
+                       "feature.", "2025-02-14"),
+                Column("arr", "number", meaning="Annual recurring revenue of this subscription.",
+                       example="72000", min=0),
+                Column("plan", "string", True, "Plan name.", "growth"),
+                Column("licenses", "int", True, "Seats under this subscription (falls back to "
+                       "accounts.licenses when absent).", "120", min=0),
+            ),
+        ),
+        Table(
+            "usage",
+            key=("account_id", "date", "feature"),
+            meaning="Daily product usage: one row per account, day and feature with activity.",
+            columns=(
+                _account_id(),
+                Column("date", "date", meaning="Day of activity.", example="2024-05-02"),
+                Column("feature", "string", meaning="Product feature or module.",
+                       example="reports"),
+                Column("active_users", "int", meaning="Distinct users active in the feature that "
+                       "day.", example="37", min=0),
+                Column("events", "int", meaning="Events (actions) in the feature that day.",
+                       example="412", min=0),
+            ),
+        ),
+        Table(
+            "touchpoints",
+            meaning="Interactions between the customer and your team or community.",
+            columns=(
+                _account_id(),
+                Column("ts", "timestamp", meaning="When it happened.",
+                       example="2024-05-02 14:30:00"),
+                Column("kind", "string", meaning="Type of interaction.", example="qbr",
+                       choices=TOUCHPOINT_KINDS),
+                Column("attended", "bool", meaning="The customer took part (joined, replied, "
+                       "posted).", example="true"),
+            ),
+        ),
+        Table(
+            "surveys",
+            meaning="Survey responses.",
+            columns=(
+                _account_id(),
+                Column("ts", "timestamp", meaning="When the response was given.",
+                       example="2024-03-11 09:12:00"),
+                Column("kind", "string", meaning="nps (0-10) or csat (1-5).", example="nps",
+                       choices=SURVEY_KINDS),
+                Column("score", "number", meaning="The answer on the kind's scale.", example="8",
+                       bounds_by=("kind", {"nps": (0, 10), "csat": (1, 5)})),
+            ),
+        ),
+        Table(
+            "tickets",
+            key=("ticket_id",),
+            order=(("opened_at", "closed_at"),),
+            meaning="Support tickets.",
+            columns=(
+                Column("ticket_id", "id", meaning="Unique ticket identifier.", example="T0012345"),
+                _account_id(),
+                Column("opened_at", "timestamp", meaning="When the ticket was opened.",
+                       example="2024-06-03 10:00:00"),
+                Column("closed_at", "timestamp", True, "When it was resolved; null while open.",
+                       "2024-06-04 16:20:00"),
+                Column("priority", "string", meaning="Severity, p1 (emergency) to p4.",
+                       example="p2", choices=PRIORITIES),
+                Column("escalated", "bool", meaning="Escalated beyond first-line support.",
+                       example="false"),
+                Column("csat", "number", True, "Satisfaction rating of the ticket (1-5).", "4",
+                       min=1, max=5),
+            ),
+        ),
+        Table(
+            "contacts",
+            key=("contact_id",),
+            order=(("started_at", "ended_at"),),
+            meaning="People at the customer you know, and their roles.",
+            columns=(
+                Column("contact_id", "id", meaning="Unique contact identifier.",
+                       example="C0004711"),
+                _account_id(),
+                Column("role", "string", meaning="Job role.", example="manager"),
+                Column("is_champion", "bool", meaning="Internal champion of the product.",
+                       example="true"),
+                Column("is_exec_sponsor", "bool", meaning="Executive sponsor.", example="false"),
+                Column("department", "string", True, "Department.", "finance"),
+                Column("started_at", "date", meaning="When the contact started in this role.",
+                       example="2023-01-09"),
+                Column("ended_at", "date", True, "When the contact left; null while there.",
+                       "2024-09-30"),
+            ),
+        ),
+        Table(
+            "invoices",
+            key=("invoice_id",),
+            order=(("issued_at", "due_at"),),
+            meaning="Invoices and payments.",
+            columns=(
+                Column("invoice_id", "id", meaning="Unique invoice identifier.",
+                       example="I0009876"),
+                _account_id(),
+                Column("issued_at", "date", meaning="Invoice date.", example="2024-02-14"),
+                Column("due_at", "date", meaning="Payment due date.", example="2024-03-15",
+                       planned=True),
+                Column("paid_at", "date", True, "When it was paid; null while unpaid.",
+                       "2024-03-20"),
+                Column("amount", "number", meaning="Amount invoiced.", example="18000", min=0),
+            ),
+        ),
+    ]
+    return {t.name: t for t in tables}
+
+
+TABLE_NAMES: tuple[str, ...] = tuple(contract(["x"]))
+REQUIRED_TABLES: tuple[str, ...] = tuple(t.name for t in contract(["x"]).values() if t.required)
+EXTRA_TABLES: tuple[str, ...] = ("truth",)
+"""Tables outside the contract that churnhealth knows: the demo company's ground truth."""
+
+
+@dataclass
+class Problem:
+    """One violation of the contract, rendered as one line."""
+
+    table: str
+    column: str | None
+    rows: int | None
+    what: str
+    expected: str
+    examples: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = self.table if self.column is None else f"{self.table}.{self.column}"
+        count = "" if self.rows is None else f" in {self.rows:,} row{'s' if self.rows != 1 else ''}"
+        line = f"{where}: {self.what}{count} (expected {self.expected})"
+        if self.examples:
+            line += "; e.g. " + ", ".join(self.examples)
+        return line

@@ -1,0 +1,135 @@
+"""Reading and writing the raw tables: a DuckDB file or a folder of CSV/Parquet files.
+
+Raw data is immutable: sources are opened read-only, and writes go to a temporary path that
+replaces the target only once complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnhealth.data.contract import EXTRA_TABLES, TABLE_NAMES, Table
+from churnhealth.errors import DataError
+
+_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+IBIS_TYPES = {
+    "id": "string",
+    "string": "string",
+    "int": "int64",
+    "number": "float64",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
+
+@dataclass
+class Source:
+    """The tables found at a path, as lazy Ibis expressions on one backend connection."""
+
+    path: Path
+    con: ibis.BaseBackend
+    tables: dict[str, ir.Table]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tables
+
+    def typed(self, spec: Table) -> ir.Table:
+        """The table with every contract column cast to its canonical type (after validation)."""
+        t = self.tables[spec.name]
+        casts = {}
+        for col in spec.columns:
+            if col.name not in t.columns:
+                continue
+            target = IBIS_TYPES[col.kind]
+            if col.kind == "date":
+                casts[col.name] = t[col.name].cast("timestamp").cast("date")
+            elif t[col.name].type() != ibis.dtype(target):
+                casts[col.name] = t[col.name].cast(target)
+        return t.mutate(**casts) if casts else t
+
+
+def open_source(path: Path | str) -> Source:
+    """Open a DuckDB database file (read-only) or a folder of `<table>.csv|.parquet` files."""
+    path = Path(path)
+    known = set(TABLE_NAMES) | set(EXTRA_TABLES)
+    if path.is_dir():
+        con = ibis.duckdb.connect()
+        tables: dict[str, ir.Table] = {}
+        for name in sorted(known):
+            files = [path / f"{name}{s}" for s in _SUFFIXES if (path / f"{name}{s}").is_file()]
+            if len(files) > 1:
+                raise DataError([f"{name}: found {', '.join(f.name for f in files)} in {path} "
+                                 "(expected exactly one file per table)"])
+            if not files:
+                continue
+            f = files[0]
+            try:
+                if f.suffix == ".parquet":
+                    tables[name] = con.read_parquet(f, table_name=name)
+                else:
+                    tables[name] = con.read_csv(f, table_name=name)
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DataError([f"{name}: cannot read {f} ({first})"]) from None
+        return Source(path, con, tables)
+    if path.is_file():
+        try:
+            con = ibis.duckdb.connect(str(path), read_only=True)
+            names = set(con.list_tables())
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise DataError([f"{path}: not a readable DuckDB database ({first})"]) from None
+        return Source(path, con, {n: con.table(n) for n in sorted(known & names)})
+    raise DataError([f"{path}: no such DuckDB file or folder of CSV/Parquet tables"])
+
+
+def write_tables(path: Path | str, frames: Mapping[str, pd.DataFrame]) -> Path:
+    """Write tables atomically: to a `.duckdb` file, or else to a folder of Parquet files.
+
+    The target is replaced only once everything is written, so a failure leaves what was
+    there before untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    is_db = path.suffix == ".duckdb"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        if is_db:
+            db = tmp / path.name
+            with duckdb.connect(str(db)) as con:
+                for name, df in frames.items():
+                    cols = ", ".join(
+                        f'CAST("{c}" AS VARCHAR) AS "{c}"' if isinstance(df[c].dtype,
+                                                                        pd.CategoricalDtype)
+                        else f'"{c}"' for c in df.columns)
+                    con.register("_frame", df)
+                    con.execute(f'CREATE TABLE "{name}" AS SELECT {cols} FROM _frame')
+                    con.unregister("_frame")
+                con.execute("CHECKPOINT")
+            os.replace(db, path)
+        else:
+            for name, df in frames.items():
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path

@@ -1,0 +1,254 @@
+"""Validation of the raw tables against the data contract, before anything else reads them.
+
+Every check is an Ibis expression, so it runs where the data lives (DuckDB by default). Counts
+for a table's row-level checks come from one aggregate query; examples are fetched only for
+checks that fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+
+from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
+from churnhealth.data.source import Source
+from churnhealth.errors import DataError
+
+MAX_EXAMPLES = 3
+
+
+@dataclass
+class Report:
+    """What validation found: row counts, problems (one line each) and notes."""
+
+    path: str
+    rows: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        counts = " · ".join(f"{t} {n:,}" for t, n in self.rows.items())
+        return f"OK {self.path}: {counts}"
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise DataError([str(p) for p in self.problems])
+
+
+@dataclass
+class _RowCheck:
+    column: str
+    bad: ir.BooleanValue
+    what: str
+    expected: str
+    show: tuple[str, ...]
+
+
+def _type_check(t: ir.Table, col: Column) -> tuple[str, ir.BooleanValue | None] | None:
+    """None if the column's type fits; else (description, row predicate or None for all rows)."""
+    c = t[col.name]
+    dtype = c.type()
+    kind = col.kind
+    if kind in ("id",) and (dtype.is_string() or dtype.is_integer()):
+        return None
+    if kind == "string" and dtype.is_string():
+        return None
+    if kind == "int":
+        if dtype.is_integer():
+            return None
+        if dtype.is_floating() or dtype.is_decimal():
+            return "not whole numbers", c.notnull() & (c != c.floor())
+    if kind == "number" and dtype.is_numeric():
+        return None
+    if kind == "bool":
+        if dtype.is_boolean():
+            return None
+        if dtype.is_integer():
+            return "not booleans (0/1)", c.notnull() & ~c.isin([0, 1])
+    if kind in ("date", "timestamp") and (dtype.is_date() or dtype.is_timestamp()):
+        return None
+    if dtype.is_string():
+        target = {"int": "int64", "number": "float64", "bool": "boolean"}.get(kind, "timestamp")
+        return f"not readable as {kind}", c.notnull() & c.try_cast(target).isnull()
+    return f"type {dtype}", None
+
+
+def _value_checks(spec: Table, col: Column, c: ir.Value, t: ir.Table) -> list[_RowCheck]:
+    show = (*spec.label_columns, col.name) if col.name not in spec.label_columns else spec.label_columns
+    checks = []
+    if not col.nullable:
+        checks.append(_RowCheck(col.name, c.isnull(), "null", "a value in every row", show))
+    if col.choices is not None:
+        allowed = ", ".join(col.choices)
+        checks.append(_RowCheck(col.name, c.notnull() & ~c.isin(list(col.choices)),
+                                "value outside the allowed set", f"one of {allowed}", show))
+    if col.min is not None:
+        what = "negative" if col.min == 0 else f"below {col.min:g}"
+        checks.append(_RowCheck(col.name, c < col.min, what, f"≥ {col.min:g}", show))
+    if col.max is not None:
+        checks.append(_RowCheck(col.name, c > col.max, f"above {col.max:g}",
+                                f"≤ {col.max:g}", show))
+    if col.bounds_by is not None:
+        other, bounds = col.bounds_by
+        for value, (lo, hi) in bounds.items():
+            checks.append(_RowCheck(
+                col.name, (t[other] == value) & ((c < lo) | (c > hi)),
+                f"out of range for {other} = {value}",
+                f"{lo:g} ≤ {col.name} ≤ {hi:g} when {other} = {value}", (*show, other)))
+    return checks
+
+
+def _examples(t: ir.Table, bad: ir.BooleanValue, show: tuple[str, ...]) -> list[str]:
+    cols = list(dict.fromkeys(show))
+    rows = t.filter(bad).select(*cols).order_by(cols).limit(MAX_EXAMPLES).execute()
+    return [" ".join(f"{k}={_fmt(v)}" for k, v in row.items()) for row in rows.to_dict("records")]
+
+
+def _fmt(v: object) -> str:
+    if v is None or v != v:  # None or NaN
+        return "null"
+    if isinstance(v, dt.datetime) and v.time() == dt.time(0):
+        return v.date().isoformat()
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _run_row_checks(name: str, t: ir.Table, checks: list[_RowCheck]) -> list[Problem]:
+    if not checks:
+        return []
+    counts = t.aggregate(
+        **{f"c{i}": ibis.ifelse(ch.bad, 1, 0).sum() for i, ch in enumerate(checks)}
+    ).execute().iloc[0]
+    problems = []
+    for i, ch in enumerate(checks):
+        n = int(counts[f"c{i}"] or 0)
+        if n:
+            problems.append(Problem(name, ch.column, n, ch.what, ch.expected,
+                                    _examples(t, ch.bad, ch.show)))
+    return problems
+
+
+def _count(expr: ir.Table) -> int:
+    return int(expr.count().execute())
+
+
+def validate(source: Source, segments: list[str], as_of: dt.date | None = None,
+             progress: Callable[[str], None] | None = None) -> Report:
+    """Check every table of `source` against the contract; never raises for bad data."""
+    specs = contract(segments)
+    report = Report(str(source.path))
+    for name in REQUIRED_TABLES:
+        if name not in source:
+            report.problems.append(Problem(name, None, None, "required table is missing",
+                                           f"a table or file named {name}"))
+    accounts_ids: ir.Table | None = None
+    typed: dict[str, ir.Table] = {}
+    for name, spec in specs.items():
+        if name not in source:
+            if not spec.required:
+                report.notes.append(f"{name}: absent, its features will be skipped")
+            continue
+        if progress:
+            progress(name)
+        raw = source.tables[name]
+        report.rows[name] = _count(raw)
+        missing = [c for c in spec.columns if c.name not in raw.columns]
+        for col in missing:
+            if not col.nullable:
+                report.problems.append(Problem(name, col.name, None, "column is missing",
+                                               f"a {col.kind} column"))
+        usable: list[Column] = []
+        type_checks: list[_RowCheck] = []
+        for col in spec.columns:
+            if col.name not in raw.columns:
+                continue
+            bad = _type_check(raw, col)
+            if bad is None:
+                usable.append(col)
+                continue
+            what, pred = bad
+            if pred is None:
+                n = _count(raw.filter(raw[col.name].notnull()))
+                report.problems.append(Problem(name, col.name, n, what, col.kind))
+            else:
+                type_checks.append(_RowCheck(col.name, pred, what, col.kind,
+                                             (*spec.label_columns, col.name)))
+        label_ok = all(c in {u.name for u in usable} for c in spec.label_columns)
+        for ch in type_checks:
+            if not label_ok:
+                ch.show = (ch.column,)
+        report.problems += _run_row_checks(name, raw, type_checks)
+        broken = {ch.column for ch in type_checks} | {p.column for p in report.problems
+                                                      if p.table == name}
+        usable = [c for c in usable if c.name not in broken]
+        if not usable:
+            continue
+        spec_usable = Table(name, tuple(usable), key=spec.key, order=spec.order)
+        t = source.typed(spec_usable)
+        typed[name] = t
+        have = {c.name for c in usable}
+        checks: list[_RowCheck] = []
+        for col in usable:
+            if col.bounds_by is not None and col.bounds_by[0] not in have:
+                col = dataclasses.replace(col, bounds_by=None)
+            checks += _value_checks(spec_usable, col, t[col.name], t)
+        for start, end in spec.order:
+            if start in have and end in have:
+                checks.append(_RowCheck(end, t[end] < t[start], f"before {start}",
+                                        f"{end} ≥ {start}", (*spec.label_columns, start, end)))
+        if as_of is not None:
+            limit = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+            for col in usable:
+                if col.kind in ("date", "timestamp") and not col.planned:
+                    checks.append(_RowCheck(
+                        col.name, t[col.name].cast("timestamp") >= limit,
+                        "dated on or after the as-of date",
+                        f"dates before {as_of}", (*spec.label_columns, col.name)))
+        if not all(c in have for c in spec.label_columns):
+            for ch in checks:
+                ch.show = (ch.column,)
+        report.problems += _run_row_checks(name, t, checks)
+        if spec.key and all(k in have for k in spec.key):
+            report.problems += _duplicate_keys(name, t, spec.key)
+        if name == "accounts" and "account_id" in have:
+            accounts_ids = t.select("account_id").distinct()
+    for name, t in typed.items():
+        if specs[name].references_accounts and accounts_ids is not None and \
+                "account_id" in t.columns:
+            orphans = t.filter(t.account_id.notnull()).anti_join(accounts_ids, "account_id")
+            n = _count(orphans)
+            if n:
+                cols = list(specs[name].label_columns)
+                ex = orphans.select(*cols).order_by(cols).limit(MAX_EXAMPLES).execute()
+                report.problems.append(Problem(
+                    name, "account_id", n, "unknown account_id",
+                    "an account_id present in accounts",
+                    [" ".join(f"{k}={_fmt(v)}" for k, v in r.items())
+                     for r in ex.to_dict("records")]))
+    return report
+
+
+def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> list[Problem]:
+    groups = t.group_by(list(key)).aggregate(n=t.count()).filter(lambda g: g.n > 1)
+    rows = groups.aggregate(rows=groups.n.sum()).execute().iloc[0]["rows"]
+    if rows is None or rows != rows or int(rows) == 0:
+        return []
+    ex = groups.order_by(list(key)).limit(MAX_EXAMPLES).execute()
+    examples = [" ".join(f"{k}={_fmt(r[k])}" for k in key) + f" ({r['n']}×)"
+                for r in ex.to_dict("records")]
+    label = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
+    return [Problem(name, label if len(key) == 1 else None, int(rows),
+                    f"duplicate {'id' if len(key) == 1 else 'key ' + label}",
+                    f"unique {label}", examples)]
