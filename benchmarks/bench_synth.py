@@ -30,9 +30,11 @@ def main() -> None:
         size_mb = out.stat().st_size / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = sum(result.rows.values())
-    print(f"| {time.strftime('%Y-%m-%d')} | {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores | {args.accounts:,} × {args.years} y | {elapsed:.1f} s | "
-          f"{peak_mb:,.0f} MB | {size_mb:.0f} MB | {rows:,} |")
+    print(
+        f"| {time.strftime('%Y-%m-%d')} | {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores | {args.accounts:,} × {args.years} y | {elapsed:.1f} s | "
+        f"{peak_mb:,.0f} MB | {size_mb:.0f} MB | {rows:,} |"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,17 @@ import pytest
 
 from churnhealth.synth import Drift, generate
 
-TABLES = ("accounts", "subscriptions", "usage", "touchpoints", "surveys", "tickets", "contacts",
-          "invoices", "truth")
+TABLES = (
+    "accounts",
+    "subscriptions",
+    "usage",
+    "touchpoints",
+    "surveys",
+    "tickets",
+    "contacts",
+    "invoices",
+    "truth",
+)
 
 
 def read(path, table: str, where: str = "") -> pd.DataFrame:
@@ -70,8 +79,9 @@ def test_concept_shift_changes_churn_only_after_the_date(baseline, tmp_path):
     early = "WHERE as_of <= DATE '2024-01-01'"
     pd.testing.assert_frame_equal(read(baseline, "truth", early), read(shifted, "truth", early))
     ended = f"WHERE end_date < DATE '{when}' ORDER BY subscription_id"
-    pd.testing.assert_frame_equal(read(baseline, "subscriptions", ended),
-                                  read(shifted, "subscriptions", ended))
+    pd.testing.assert_frame_equal(
+        read(baseline, "subscriptions", ended), read(shifted, "subscriptions", ended)
+    )
     late = "WHERE as_of >= DATE '2024-06-01' ORDER BY account_id, as_of"
     a, b = read(baseline, "truth", late), read(shifted, "truth", late)
     assert (a.p_churn_90d - b.p_churn_90d).abs().mean() > 0.01

@@ -7,8 +7,15 @@ from churnhealth.config import Config
 from churnhealth.data.contract import contract
 
 DOC = (Path(__file__).resolve().parents[2] / "docs/data-contract.md").read_text()
-KIND = {"id": "id (text or integer)", "string": "text", "int": "integer", "number": "number",
-        "bool": "boolean", "date": "date", "timestamp": "timestamp"}
+KIND = {
+    "id": "id (text or integer)",
+    "string": "text",
+    "int": "integer",
+    "number": "number",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
 
 
 def test_every_contract_column_is_documented_with_type_and_nullability():

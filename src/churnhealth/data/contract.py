@@ -83,15 +83,29 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     choices=tuple(segments),
                 ),
                 Column("industry", "string", True, "Industry.", "healthcare"),
-                Column("created_at", "date", meaning="When the account became a customer.",
-                       example="2022-03-14"),
-                Column("licenses", "int", meaning="Seats currently contracted (a snapshot; "
-                       "point-in-time features use subscriptions.licenses).", example="120",
-                       min=0),
-                Column("arr", "number", meaning="Current annual recurring revenue (a snapshot; "
-                       "point-in-time features use subscriptions.arr).", example="72000", min=0),
-                Column("csm_owner", "string", True, "Customer success manager, if any.",
-                       "csm_07"),
+                Column(
+                    "created_at",
+                    "date",
+                    meaning="When the account became a customer.",
+                    example="2022-03-14",
+                ),
+                Column(
+                    "licenses",
+                    "int",
+                    meaning="Seats currently contracted (a snapshot; "
+                    "point-in-time features use subscriptions.licenses).",
+                    example="120",
+                    min=0,
+                ),
+                Column(
+                    "arr",
+                    "number",
+                    meaning="Current annual recurring revenue (a snapshot; "
+                    "point-in-time features use subscriptions.arr).",
+                    example="72000",
+                    min=0,
+                ),
+                Column("csm_owner", "string", True, "Customer success manager, if any.", "csm_07"),
             ),
         ),
         Table(
@@ -102,21 +116,49 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             meaning="Contracts. Renewal dates follow from start_date and term_months; an account "
             "churns when its coverage ends and is not renewed.",
             columns=(
-                Column("subscription_id", "id", meaning="Unique subscription identifier.",
-                       example="S000317"),
+                Column(
+                    "subscription_id",
+                    "id",
+                    meaning="Unique subscription identifier.",
+                    example="S000317",
+                ),
                 _account_id(),
-                Column("start_date", "date", meaning="First day of coverage.",
-                       example="2024-02-14"),
-                Column("term_months", "int", meaning="Contract term: 1 monthly, 12 annual, ...; "
-                       "renewals fall every term_months after start_date.", example="12", min=1),
-                Column("end_date", "date", True, "Day coverage actually ended (exclusive); null "
-                       "while active. Written when the account leaves, so it is never a "
-                       "feature.", "2025-02-14"),
-                Column("arr", "number", meaning="Annual recurring revenue of this subscription.",
-                       example="72000", min=0),
+                Column(
+                    "start_date", "date", meaning="First day of coverage.", example="2024-02-14"
+                ),
+                Column(
+                    "term_months",
+                    "int",
+                    meaning="Contract term: 1 monthly, 12 annual, ...; "
+                    "renewals fall every term_months after start_date.",
+                    example="12",
+                    min=1,
+                ),
+                Column(
+                    "end_date",
+                    "date",
+                    True,
+                    "Day coverage actually ended (exclusive); null "
+                    "while active. Written when the account leaves, so it is never a "
+                    "feature.",
+                    "2025-02-14",
+                ),
+                Column(
+                    "arr",
+                    "number",
+                    meaning="Annual recurring revenue of this subscription.",
+                    example="72000",
+                    min=0,
+                ),
                 Column("plan", "string", True, "Plan name.", "growth"),
-                Column("licenses", "int", True, "Seats under this subscription (falls back to "
-                       "accounts.licenses when absent).", "120", min=0),
+                Column(
+                    "licenses",
+                    "int",
+                    True,
+                    "Seats under this subscription (falls back to accounts.licenses when absent).",
+                    "120",
+                    min=0,
+                ),
             ),
         ),
         Table(
@@ -126,12 +168,23 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             columns=(
                 _account_id(),
                 Column("date", "date", meaning="Day of activity.", example="2024-05-02"),
-                Column("feature", "string", meaning="Product feature or module.",
-                       example="reports"),
-                Column("active_users", "int", meaning="Distinct users active in the feature that "
-                       "day.", example="37", min=0),
-                Column("events", "int", meaning="Events (actions) in the feature that day.",
-                       example="412", min=0),
+                Column(
+                    "feature", "string", meaning="Product feature or module.", example="reports"
+                ),
+                Column(
+                    "active_users",
+                    "int",
+                    meaning="Distinct users active in the feature that day.",
+                    example="37",
+                    min=0,
+                ),
+                Column(
+                    "events",
+                    "int",
+                    meaning="Events (actions) in the feature that day.",
+                    example="412",
+                    min=0,
+                ),
             ),
         ),
         Table(
@@ -139,12 +192,22 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             meaning="Interactions between the customer and your team or community.",
             columns=(
                 _account_id(),
-                Column("ts", "timestamp", meaning="When it happened.",
-                       example="2024-05-02 14:30:00"),
-                Column("kind", "string", meaning="Type of interaction.", example="qbr",
-                       choices=TOUCHPOINT_KINDS),
-                Column("attended", "bool", meaning="The customer took part (joined, replied, "
-                       "posted).", example="true"),
+                Column(
+                    "ts", "timestamp", meaning="When it happened.", example="2024-05-02 14:30:00"
+                ),
+                Column(
+                    "kind",
+                    "string",
+                    meaning="Type of interaction.",
+                    example="qbr",
+                    choices=TOUCHPOINT_KINDS,
+                ),
+                Column(
+                    "attended",
+                    "bool",
+                    meaning="The customer took part (joined, replied, posted).",
+                    example="true",
+                ),
             ),
         ),
         Table(
@@ -152,12 +215,26 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             meaning="Survey responses.",
             columns=(
                 _account_id(),
-                Column("ts", "timestamp", meaning="When the response was given.",
-                       example="2024-03-11 09:12:00"),
-                Column("kind", "string", meaning="nps (0-10) or csat (1-5).", example="nps",
-                       choices=SURVEY_KINDS),
-                Column("score", "number", meaning="The answer on the kind's scale.", example="8",
-                       bounds_by=("kind", {"nps": (0, 10), "csat": (1, 5)})),
+                Column(
+                    "ts",
+                    "timestamp",
+                    meaning="When the response was given.",
+                    example="2024-03-11 09:12:00",
+                ),
+                Column(
+                    "kind",
+                    "string",
+                    meaning="nps (0-10) or csat (1-5).",
+                    example="nps",
+                    choices=SURVEY_KINDS,
+                ),
+                Column(
+                    "score",
+                    "number",
+                    meaning="The answer on the kind's scale.",
+                    example="8",
+                    bounds_by=("kind", {"nps": (0, 10), "csat": (1, 5)}),
+                ),
             ),
         ),
         Table(
@@ -168,16 +245,41 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             columns=(
                 Column("ticket_id", "id", meaning="Unique ticket identifier.", example="T0012345"),
                 _account_id(),
-                Column("opened_at", "timestamp", meaning="When the ticket was opened.",
-                       example="2024-06-03 10:00:00"),
-                Column("closed_at", "timestamp", True, "When it was resolved; null while open.",
-                       "2024-06-04 16:20:00"),
-                Column("priority", "string", meaning="Severity, p1 (emergency) to p4.",
-                       example="p2", choices=PRIORITIES),
-                Column("escalated", "bool", meaning="Escalated beyond first-line support.",
-                       example="false"),
-                Column("csat", "number", True, "Satisfaction rating of the ticket (1-5).", "4",
-                       min=1, max=5),
+                Column(
+                    "opened_at",
+                    "timestamp",
+                    meaning="When the ticket was opened.",
+                    example="2024-06-03 10:00:00",
+                ),
+                Column(
+                    "closed_at",
+                    "timestamp",
+                    True,
+                    "When it was resolved; null while open.",
+                    "2024-06-04 16:20:00",
+                ),
+                Column(
+                    "priority",
+                    "string",
+                    meaning="Severity, p1 (emergency) to p4.",
+                    example="p2",
+                    choices=PRIORITIES,
+                ),
+                Column(
+                    "escalated",
+                    "bool",
+                    meaning="Escalated beyond first-line support.",
+                    example="false",
+                ),
+                Column(
+                    "csat",
+                    "number",
+                    True,
+                    "Satisfaction rating of the ticket (1-5).",
+                    "4",
+                    min=1,
+                    max=5,
+                ),
             ),
         ),
         Table(
@@ -186,18 +288,32 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             order=(("started_at", "ended_at"),),
             meaning="People at the customer you know, and their roles.",
             columns=(
-                Column("contact_id", "id", meaning="Unique contact identifier.",
-                       example="C0004711"),
+                Column(
+                    "contact_id", "id", meaning="Unique contact identifier.", example="C0004711"
+                ),
                 _account_id(),
                 Column("role", "string", meaning="Job role.", example="manager"),
-                Column("is_champion", "bool", meaning="Internal champion of the product.",
-                       example="true"),
+                Column(
+                    "is_champion",
+                    "bool",
+                    meaning="Internal champion of the product.",
+                    example="true",
+                ),
                 Column("is_exec_sponsor", "bool", meaning="Executive sponsor.", example="false"),
                 Column("department", "string", True, "Department.", "finance"),
-                Column("started_at", "date", meaning="When the contact started in this role.",
-                       example="2023-01-09"),
-                Column("ended_at", "date", True, "When the contact left; null while there.",
-                       "2024-09-30"),
+                Column(
+                    "started_at",
+                    "date",
+                    meaning="When the contact started in this role.",
+                    example="2023-01-09",
+                ),
+                Column(
+                    "ended_at",
+                    "date",
+                    True,
+                    "When the contact left; null while there.",
+                    "2024-09-30",
+                ),
             ),
         ),
         Table(
@@ -206,14 +322,21 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             order=(("issued_at", "due_at"),),
             meaning="Invoices and payments.",
             columns=(
-                Column("invoice_id", "id", meaning="Unique invoice identifier.",
-                       example="I0009876"),
+                Column(
+                    "invoice_id", "id", meaning="Unique invoice identifier.", example="I0009876"
+                ),
                 _account_id(),
                 Column("issued_at", "date", meaning="Invoice date.", example="2024-02-14"),
-                Column("due_at", "date", meaning="Payment due date.", example="2024-03-15",
-                       planned=True),
-                Column("paid_at", "date", True, "When it was paid; null while unpaid.",
-                       "2024-03-20"),
+                Column(
+                    "due_at",
+                    "date",
+                    meaning="Payment due date.",
+                    example="2024-03-15",
+                    planned=True,
+                ),
+                Column(
+                    "paid_at", "date", True, "When it was paid; null while unpaid.", "2024-03-20"
+                ),
                 Column("amount", "number", meaning="Amount invoiced.", example="18000", min=0),
             ),
         ),

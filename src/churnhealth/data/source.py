@@ -70,8 +70,12 @@ def open_source(path: Path | str) -> Source:
         for name in sorted(known):
             files = [path / f"{name}{s}" for s in _SUFFIXES if (path / f"{name}{s}").is_file()]
             if len(files) > 1:
-                raise DataError([f"{name}: found {', '.join(f.name for f in files)} in {path} "
-                                 "(expected exactly one file per table)"])
+                raise DataError(
+                    [
+                        f"{name}: found {', '.join(f.name for f in files)} in {path} "
+                        "(expected exactly one file per table)"
+                    ]
+                )
             if not files:
                 continue
             f = files[0]
@@ -111,9 +115,11 @@ def write_tables(path: Path | str, frames: Mapping[str, pd.DataFrame]) -> Path:
             with duckdb.connect(str(db)) as con:
                 for name, df in frames.items():
                     cols = ", ".join(
-                        f'CAST("{c}" AS VARCHAR) AS "{c}"' if isinstance(df[c].dtype,
-                                                                        pd.CategoricalDtype)
-                        else f'"{c}"' for c in df.columns)
+                        f'CAST("{c}" AS VARCHAR) AS "{c}"'
+                        if isinstance(df[c].dtype, pd.CategoricalDtype)
+                        else f'"{c}"'
+                        for c in df.columns
+                    )
                     con.register("_frame", df)
                     con.execute(f'CREATE TABLE "{name}" AS SELECT {cols} FROM _frame')
                     con.unregister("_frame")

@@ -83,27 +83,44 @@ def _type_check(t: ir.Table, col: Column) -> tuple[str, ir.BooleanValue | None] 
 
 
 def _value_checks(spec: Table, col: Column, c: ir.Value, t: ir.Table) -> list[_RowCheck]:
-    show = (*spec.label_columns, col.name) if col.name not in spec.label_columns else spec.label_columns
+    show = (
+        (*spec.label_columns, col.name)
+        if col.name not in spec.label_columns
+        else spec.label_columns
+    )
     checks = []
     if not col.nullable:
         checks.append(_RowCheck(col.name, c.isnull(), "null", "a value in every row", show))
     if col.choices is not None:
         allowed = ", ".join(col.choices)
-        checks.append(_RowCheck(col.name, c.notnull() & ~c.isin(list(col.choices)),
-                                "value outside the allowed set", f"one of {allowed}", show))
+        checks.append(
+            _RowCheck(
+                col.name,
+                c.notnull() & ~c.isin(list(col.choices)),
+                "value outside the allowed set",
+                f"one of {allowed}",
+                show,
+            )
+        )
     if col.min is not None:
         what = "negative" if col.min == 0 else f"below {col.min:g}"
         checks.append(_RowCheck(col.name, c < col.min, what, f"≥ {col.min:g}", show))
     if col.max is not None:
-        checks.append(_RowCheck(col.name, c > col.max, f"above {col.max:g}",
-                                f"≤ {col.max:g}", show))
+        checks.append(
+            _RowCheck(col.name, c > col.max, f"above {col.max:g}", f"≤ {col.max:g}", show)
+        )
     if col.bounds_by is not None:
         other, bounds = col.bounds_by
         for value, (lo, hi) in bounds.items():
-            checks.append(_RowCheck(
-                col.name, (t[other] == value) & ((c < lo) | (c > hi)),
-                f"out of range for {other} = {value}",
-                f"{lo:g} ≤ {col.name} ≤ {hi:g} when {other} = {value}", (*show, other)))
+            checks.append(
+                _RowCheck(
+                    col.name,
+                    (t[other] == value) & ((c < lo) | (c > hi)),
+                    f"out of range for {other} = {value}",
+                    f"{lo:g} ≤ {col.name} ≤ {hi:g} when {other} = {value}",
+                    (*show, other),
+                )
+            )
     return checks
 
 
@@ -128,15 +145,18 @@ def _fmt(v: object) -> str:
 def _run_row_checks(name: str, t: ir.Table, checks: list[_RowCheck]) -> list[Problem]:
     if not checks:
         return []
-    counts = t.aggregate(
-        **{f"c{i}": ibis.ifelse(ch.bad, 1, 0).sum() for i, ch in enumerate(checks)}
-    ).execute().iloc[0]
+    counts = (
+        t.aggregate(**{f"c{i}": ibis.ifelse(ch.bad, 1, 0).sum() for i, ch in enumerate(checks)})
+        .execute()
+        .iloc[0]
+    )
     problems = []
     for i, ch in enumerate(checks):
         n = int(counts[f"c{i}"] or 0)
         if n:
-            problems.append(Problem(name, ch.column, n, ch.what, ch.expected,
-                                    _examples(t, ch.bad, ch.show)))
+            problems.append(
+                Problem(name, ch.column, n, ch.what, ch.expected, _examples(t, ch.bad, ch.show))
+            )
     return problems
 
 
@@ -144,15 +164,22 @@ def _count(expr: ir.Table) -> int:
     return int(expr.count().execute())
 
 
-def validate(source: Source, segments: list[str], as_of: dt.date | None = None,
-             progress: Callable[[str], None] | None = None) -> Report:
+def validate(
+    source: Source,
+    segments: list[str],
+    as_of: dt.date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
     """Check every table of `source` against the contract; never raises for bad data."""
     specs = contract(segments)
     report = Report(str(source.path))
     for name in REQUIRED_TABLES:
         if name not in source:
-            report.problems.append(Problem(name, None, None, "required table is missing",
-                                           f"a table or file named {name}"))
+            report.problems.append(
+                Problem(
+                    name, None, None, "required table is missing", f"a table or file named {name}"
+                )
+            )
     accounts_ids: ir.Table | None = None
     typed: dict[str, ir.Table] = {}
     for name, spec in specs.items():
@@ -167,8 +194,9 @@ def validate(source: Source, segments: list[str], as_of: dt.date | None = None,
         missing = [c for c in spec.columns if c.name not in raw.columns]
         for col in missing:
             if not col.nullable:
-                report.problems.append(Problem(name, col.name, None, "column is missing",
-                                               f"a {col.kind} column"))
+                report.problems.append(
+                    Problem(name, col.name, None, "column is missing", f"a {col.kind} column")
+                )
         usable: list[Column] = []
         type_checks: list[_RowCheck] = []
         for col in spec.columns:
@@ -183,15 +211,17 @@ def validate(source: Source, segments: list[str], as_of: dt.date | None = None,
                 n = _count(raw.filter(raw[col.name].notnull()))
                 report.problems.append(Problem(name, col.name, n, what, col.kind))
             else:
-                type_checks.append(_RowCheck(col.name, pred, what, col.kind,
-                                             (*spec.label_columns, col.name)))
+                type_checks.append(
+                    _RowCheck(col.name, pred, what, col.kind, (*spec.label_columns, col.name))
+                )
         label_ok = all(c in {u.name for u in usable} for c in spec.label_columns)
         for ch in type_checks:
             if not label_ok:
                 ch.show = (ch.column,)
         report.problems += _run_row_checks(name, raw, type_checks)
-        broken = {ch.column for ch in type_checks} | {p.column for p in report.problems
-                                                      if p.table == name}
+        broken = {ch.column for ch in type_checks} | {
+            p.column for p in report.problems if p.table == name
+        }
         usable = [c for c in usable if c.name not in broken]
         if not usable:
             continue
@@ -206,16 +236,28 @@ def validate(source: Source, segments: list[str], as_of: dt.date | None = None,
             checks += _value_checks(spec_usable, col, t[col.name], t)
         for start, end in spec.order:
             if start in have and end in have:
-                checks.append(_RowCheck(end, t[end] < t[start], f"before {start}",
-                                        f"{end} ≥ {start}", (*spec.label_columns, start, end)))
+                checks.append(
+                    _RowCheck(
+                        end,
+                        t[end] < t[start],
+                        f"before {start}",
+                        f"{end} ≥ {start}",
+                        (*spec.label_columns, start, end),
+                    )
+                )
         if as_of is not None:
             limit = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
             for col in usable:
                 if col.kind in ("date", "timestamp") and not col.planned:
-                    checks.append(_RowCheck(
-                        col.name, t[col.name].cast("timestamp") >= limit,
-                        "dated on or after the as-of date",
-                        f"dates before {as_of}", (*spec.label_columns, col.name)))
+                    checks.append(
+                        _RowCheck(
+                            col.name,
+                            t[col.name].cast("timestamp") >= limit,
+                            "dated on or after the as-of date",
+                            f"dates before {as_of}",
+                            (*spec.label_columns, col.name),
+                        )
+                    )
         if not all(c in have for c in spec.label_columns):
             for ch in checks:
                 ch.show = (ch.column,)
@@ -225,18 +267,29 @@ def validate(source: Source, segments: list[str], as_of: dt.date | None = None,
         if name == "accounts" and "account_id" in have:
             accounts_ids = t.select("account_id").distinct()
     for name, t in typed.items():
-        if specs[name].references_accounts and accounts_ids is not None and \
-                "account_id" in t.columns:
+        if (
+            specs[name].references_accounts
+            and accounts_ids is not None
+            and "account_id" in t.columns
+        ):
             orphans = t.filter(t.account_id.notnull()).anti_join(accounts_ids, "account_id")
             n = _count(orphans)
             if n:
                 cols = list(specs[name].label_columns)
                 ex = orphans.select(*cols).order_by(cols).limit(MAX_EXAMPLES).execute()
-                report.problems.append(Problem(
-                    name, "account_id", n, "unknown account_id",
-                    "an account_id present in accounts",
-                    [" ".join(f"{k}={_fmt(v)}" for k, v in r.items())
-                     for r in ex.to_dict("records")]))
+                report.problems.append(
+                    Problem(
+                        name,
+                        "account_id",
+                        n,
+                        "unknown account_id",
+                        "an account_id present in accounts",
+                        [
+                            " ".join(f"{k}={_fmt(v)}" for k, v in r.items())
+                            for r in ex.to_dict("records")
+                        ],
+                    )
+                )
     return report
 
 
@@ -246,9 +299,17 @@ def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> list[Proble
     if rows is None or rows != rows or int(rows) == 0:
         return []
     ex = groups.order_by(list(key)).limit(MAX_EXAMPLES).execute()
-    examples = [" ".join(f"{k}={_fmt(r[k])}" for k in key) + f" ({r['n']}×)"
-                for r in ex.to_dict("records")]
+    examples = [
+        " ".join(f"{k}={_fmt(r[k])}" for k in key) + f" ({r['n']}×)" for r in ex.to_dict("records")
+    ]
     label = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
-    return [Problem(name, label if len(key) == 1 else None, int(rows),
-                    f"duplicate {'id' if len(key) == 1 else 'key ' + label}",
-                    f"unique {label}", examples)]
+    return [
+        Problem(
+            name,
+            label if len(key) == 1 else None,
+            int(rows),
+            f"duplicate {'id' if len(key) == 1 else 'key ' + label}",
+            f"unique {label}",
+            examples,
+        )
+    ]
