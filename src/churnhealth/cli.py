@@ -108,12 +108,19 @@ def synth(
         "segment",
         "accounts",
         *[f"churn y{i + 1}" for i in range(y)],
-        title="Accounts and yearly logo churn (share of accounts active at the year's "
-        "start that left within it)",
+        "90-day churn",
+        title="Accounts and churn: yearly logo churn (share of the accounts active at the "
+        "year's start that left within it) and 90-day churn (share of monthly as-of rows, "
+        "from 90 days in, that churn within 90 days)",
     )
     for name, count in res.accounts_per_segment.items():
         rates = res.churn[res.churn.segment == name].sort_values("year")
-        seg.add_row(name, f"{count:,}", *[f"{r:.1%}" for r in rates.churn_rate])
+        seg.add_row(
+            name,
+            f"{count:,}",
+            *[f"{r:.1%}" for r in rates.churn_rate],
+            f"{res.churn_90d[name]:.2%}",
+        )
     console.print(seg)
     rows = Table("table", "rows", title="Rows per table")
     for name, count in res.rows.items():
@@ -143,6 +150,69 @@ def validate(
     report.raise_for_problems()
     console.print(report.summary(), highlight=False, soft_wrap=True)
     for note in report.notes:
+        console.print(f"note: {note}", style="dim", highlight=False)
+
+
+@app.command()
+def features(
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")] = Path(
+        "outputs/features.parquet"
+    ),
+    start: Annotated[
+        str | None, typer.Option(help="First as-of date (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last as-of date (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build point-in-time features and churn labels for every account and as-of date."""
+    from churnhealth.data.validate import open_validated
+    from churnhealth.features import build_features, summarize
+    from churnhealth.features.spec import load_metrics
+    from churnhealth.progress import stages
+
+    cfg = _config(config)
+    metrics = load_metrics(cfg.features.definitions, cfg.data.segments)
+    first, last = _date(start, "--start"), _date(end, "--end")
+    t0 = time.perf_counter()
+    with stages() as stage:
+        done = stage("validating data", 1)
+        source = open_validated(data or cfg.data.path, cfg.data.segments)
+        done()
+        fs = build_features(source, cfg, metrics, first, last, stage)
+        done = stage("writing", 1)
+        fs.save(out)
+        done()
+    frame = fs.frame
+    dates = frame.as_of.drop_duplicates().sort_values()
+    console.print(
+        f"[bold]{len(frame):,} rows[/] ({frame.account_id.nunique():,} accounts × "
+        f"{len(dates)} as-of dates, {dates.iloc[0].date()} to {dates.iloc[-1].date()}; "
+        f"{int(frame.labelled.sum()):,} labelled) written to {out} in "
+        f"{time.perf_counter() - t0:.1f} s",
+        highlight=False,
+    )
+    parts = summarize(fs)
+    churn = Table(
+        "segment",
+        "labelled rows",
+        f"churn within {cfg.labels.horizon_days} days",
+        title="Churn rate per segment (labelled rows)",
+    )
+    for r in parts["churn"].itertuples():
+        churn.add_row(r.segment, f"{r.rows:,}", f"{r.churn_rate:.2%}")
+    console.print(churn)
+    dims = Table("dimension", "features", "names", title="Features per dimension")
+    for r in parts["dimensions"].itertuples():
+        dims.add_row(r.dimension, str(r.features), r.names)
+    console.print(dims)
+    nulls = Table("feature", "null share", title="Features with missing values")
+    for r in parts["nulls"].itertuples():
+        nulls.add_row(r.feature, f"{r.null_share:.1%}")
+    console.print(nulls)
+    for note in fs.notes:
         console.print(f"note: {note}", style="dim", highlight=False)
 
 

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -62,11 +69,77 @@ class SynthConfig(_Section):
         return v
 
 
+class FeaturesConfig(_Section):
+    """The observation grid and where the declared metrics live."""
+
+    definitions: Path = Field(
+        Path("configs/features.yaml"), description="YAML file of declared metrics."
+    )
+    schedule: str = Field(
+        "MS",
+        description="As-of dates: a pandas offset alias, e.g. MS (first of each month), "
+        "W-MON (Mondays), 14D.",
+    )
+    start: dt.date | None = Field(None, description="First as-of date (default: data start).")
+    end: dt.date | None = Field(None, description="Last as-of date (default: data end).")
+
+    @field_validator("schedule")
+    @classmethod
+    def _offset(cls, v: str) -> str:
+        from pandas.tseries.frequencies import to_offset
+
+        try:
+            to_offset(v)
+        except ValueError:
+            raise ValueError("must be a pandas offset alias such as MS, W-MON or 14D") from None
+        return v
+
+
+class LabelsConfig(_Section):
+    """What counts as churn and expansion."""
+
+    horizon_days: int = Field(90, ge=7, le=730, description="Churn within this many days.")
+    resignup_gap_days: int = Field(
+        30, ge=0, le=365, description="A new subscription within this gap is not churn."
+    )
+    expansion_threshold: float = Field(
+        0.10, gt=0, le=10, description="ARR growth over the horizon that counts as expansion."
+    )
+
+
+class LifecycleConfig(_Section):
+    """Lifecycle stages: onboarding, adoption, maturity, renewal period."""
+
+    onboarding_days: int = Field(90, ge=1, description="Tenure below this is onboarding.")
+    adoption_days: int = Field(365, ge=1, description="Tenure below this is adoption.")
+    renewal_window_days: int = Field(
+        60,
+        ge=1,
+        description="A renewal within this many days puts the account in its renewal "
+        "period, which takes precedence.",
+    )
+    renewal_min_term_months: int = Field(
+        12,
+        ge=1,
+        description="Only contracts with at least this term have a renewal period "
+        "(a monthly contract is always within a month of renewal).",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleConfig:
+        if self.adoption_days <= self.onboarding_days:
+            raise ValueError("adoption_days must be greater than onboarding_days")
+        return self
+
+
 class Config(_Section):
     """The whole configuration of a churnhealth project."""
 
     data: DataConfig = DataConfig()
     synth: SynthConfig = SynthConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    labels: LabelsConfig = LabelsConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
 
 
 def _key(loc: tuple[Any, ...]) -> str:

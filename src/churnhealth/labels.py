@@ -1,11 +1,13 @@
-"""Churn as it follows from subscriptions: coverage spells and the dates they end.
+"""Churn and expansion as they follow from subscriptions.
 
 An account churns when its coverage ends and no new subscription starts within the re-signup
-gap. Subscriptions are small (a row per contract change), so this works in pandas.
+gap. Labels look into the future on purpose; features never do. Subscriptions are small (a row
+per contract change), so this works in pandas.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 FAR_FUTURE = pd.Timestamp("2262-01-01")
@@ -74,3 +76,44 @@ def annual_churn(
 
 
 __all__ = ["annual_churn", "churn_dates", "coverage_spells"]
+
+
+def attach_labels(
+    grid: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    data_end: pd.Timestamp,
+    horizon_days: int = 90,
+    gap_days: int = 30,
+    expansion_threshold: float = 0.10,
+) -> pd.DataFrame:
+    """Add churned_within_h, churn_date, expanded_within_h and labelled to grid rows.
+
+    churned_within_h: coverage ends, without re-signup within the gap, in (as_of, as_of + h].
+    A row is labelled only when as_of + h + gap ≤ data_end: before that its outcome is not yet
+    known. Unlabelled rows keep null labels (kept for scoring, never for training).
+    """
+    from churnhealth.features.grid import arr_on
+
+    h = pd.Timedelta(days=horizon_days)
+    subs = subscriptions.assign(
+        start_date=pd.to_datetime(subscriptions.start_date),
+        end_date=pd.to_datetime(subscriptions.end_date),
+    )
+    events = churn_dates(subs, gap_days)
+    keys = grid[["account_id", "as_of"]].reset_index()
+    m = keys.merge(events, on="account_id")
+    m = m[(m.churn_date > m.as_of) & (m.churn_date <= m.as_of + h)]
+    first = m.groupby("index").churn_date.min()
+    out = grid.copy()
+    out["churn_date"] = first.reindex(out.index)
+    churned = out.churn_date.notna()
+    later = pd.Series(np.nan, index=out.index)
+    for as_of, idx in out.groupby("as_of").groups.items():
+        later[idx] = out.loc[idx, "account_id"].map(arr_on(subs, as_of + h)).to_numpy()
+    expanded = ~churned & (later.fillna(0) >= (1 + expansion_threshold) * out.arr)
+    labelled = out.as_of + h + pd.Timedelta(days=gap_days) <= data_end
+    out["labelled"] = labelled
+    out["churned_within_h"] = churned.astype(float).where(labelled)
+    out["expanded_within_h"] = expanded.astype(float).where(labelled)
+    out["churn_date"] = out.churn_date.where(labelled)
+    return out

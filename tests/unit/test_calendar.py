@@ -1,6 +1,6 @@
 import numpy as np
 
-from churnhealth.synth import calendar as cal
+from churnhealth import calendar as cal
 
 
 def d(s: str) -> np.datetime64:

@@ -28,6 +28,9 @@ class Column:
     """Range that depends on another column's value, e.g. survey score by survey kind."""
     planned: bool = False
     """A date set in advance (a due date), not when something happened: may lie after as-of."""
+    known_at: str | None = None
+    """Column whose time reveals this value: a value is unknown at T unless that time is
+    before T (an end date is known once it has passed; a ticket's CSAT once it is closed)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Table:
     """Pairs (start, end) where end may not come before start."""
     meaning: str = ""
     references_accounts: bool = True
+    time: str | None = None
+    """When a row comes into existence; a feature at T sees only rows with time before T."""
 
     @property
     def column_names(self) -> list[str]:
@@ -68,6 +73,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
     tables = [
         Table(
             "accounts",
+            time="created_at",
             required=True,
             key=("account_id",),
             references_accounts=False,
@@ -110,6 +116,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
         ),
         Table(
             "subscriptions",
+            time="start_date",
             required=True,
             key=("subscription_id",),
             order=(("start_date", "end_date"),),
@@ -142,6 +149,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     "while active. Written when the account leaves, so it is never a "
                     "feature.",
                     "2025-02-14",
+                    known_at="end_date",
                 ),
                 Column(
                     "arr",
@@ -163,6 +171,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
         ),
         Table(
             "usage",
+            time="date",
             key=("account_id", "date", "feature"),
             meaning="Daily product usage: one row per account, day and feature with activity.",
             columns=(
@@ -189,6 +198,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
         ),
         Table(
             "touchpoints",
+            time="ts",
             meaning="Interactions between the customer and your team or community.",
             columns=(
                 _account_id(),
@@ -212,6 +222,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
         ),
         Table(
             "surveys",
+            time="ts",
             meaning="Survey responses.",
             columns=(
                 _account_id(),
@@ -239,6 +250,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
         ),
         Table(
             "tickets",
+            time="opened_at",
             key=("ticket_id",),
             order=(("opened_at", "closed_at"),),
             meaning="Support tickets.",
@@ -257,6 +269,7 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     True,
                     "When it was resolved; null while open.",
                     "2024-06-04 16:20:00",
+                    known_at="closed_at",
                 ),
                 Column(
                     "priority",
@@ -279,11 +292,13 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     "4",
                     min=1,
                     max=5,
+                    known_at="closed_at",
                 ),
             ),
         ),
         Table(
             "contacts",
+            time="started_at",
             key=("contact_id",),
             order=(("started_at", "ended_at"),),
             meaning="People at the customer you know, and their roles.",
@@ -313,11 +328,13 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     True,
                     "When the contact left; null while there.",
                     "2024-09-30",
+                    known_at="ended_at",
                 ),
             ),
         ),
         Table(
             "invoices",
+            time="issued_at",
             key=("invoice_id",),
             order=(("issued_at", "due_at"),),
             meaning="Invoices and payments.",
@@ -335,7 +352,12 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     planned=True,
                 ),
                 Column(
-                    "paid_at", "date", True, "When it was paid; null while unpaid.", "2024-03-20"
+                    "paid_at",
+                    "date",
+                    True,
+                    "When it was paid; null while unpaid.",
+                    "2024-03-20",
+                    known_at="paid_at",
                 ),
                 Column("amount", "number", meaning="Amount invoiced.", example="18000", min=0),
             ),

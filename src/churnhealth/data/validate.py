@@ -313,3 +313,12 @@ def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> list[Proble
             examples,
         )
     ]
+
+
+def open_validated(path, segments: list[str], as_of: dt.date | None = None) -> Source:
+    """Open a source and validate it; raise `DataError` (one line per problem) if it is bad."""
+    from churnhealth.data.source import open_source
+
+    source = open_source(path)
+    validate(source, segments, as_of).raise_for_problems()
+    return source

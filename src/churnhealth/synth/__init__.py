@@ -56,7 +56,31 @@ class SynthResult:
     path: Path
     accounts_per_segment: dict[str, int]
     churn: pd.DataFrame
+    """Yearly logo churn per segment."""
+    churn_90d: dict[str, float]
+    """Share of (account, month) rows that churn within 90 days, on the as-of dates and with
+    the label rules `churnhealth features` uses by default (from 90 days in, mature labels)."""
     rows: dict[str, int] = field(default_factory=dict)
+
+
+def _churn_90d(
+    truth: pd.DataFrame,
+    churn_date: np.ndarray,
+    seg: np.ndarray,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> dict[str, float]:
+    """Realised 90-day churn from the simulation's own churn dates (not from the tables)."""
+    as_of = truth.as_of
+    first = (start + pd.Timedelta(days=90)).to_period("M").to_timestamp()
+    if first < start + pd.Timedelta(days=90):
+        first += pd.DateOffset(months=1)
+    keep = (as_of >= first) & (as_of + pd.Timedelta(days=120) <= end)
+    rows = truth[keep]
+    when = pd.to_datetime(churn_date[rows.account])
+    hit = (when > rows.as_of) & (when <= rows.as_of + pd.Timedelta(days=90))
+    names = np.array(SEGMENTS)[seg[rows.account]]
+    return {s: float(hit[names == s].mean()) for s in SEGMENTS}
 
 
 def _names(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -309,9 +333,13 @@ def generate(
     done()
     seg_of = pd.Series(seg_names, index=ids)
     churn = annual_churn(tables["subscriptions"], seg_of, pd.Timestamp(start), years)
+    churn_90d = _churn_90d(
+        truth, company.churn_date, company.seg, pd.Timestamp(start), pd.Timestamp(company.end)
+    )
     return SynthResult(
         path,
         {s: int((seg_names == s).sum()) for s in SEGMENTS},
         churn,
+        churn_90d,
         {k: len(v) for k, v in tables.items()},
     )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from churnhealth.synth import calendar as cal
+from churnhealth import calendar as cal
 from churnhealth.synth.dynamics import budget, problem, relationship, usage_level
 from churnhealth.synth.params import DEPARTMENTS, FEATURES, Params
 from churnhealth.synth.simulate import Company

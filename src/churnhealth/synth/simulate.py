@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnhealth.synth import calendar as cal
+from churnhealth import calendar as cal
 from churnhealth.synth.dynamics import (
     State,
     churn_prob,
@@ -65,7 +65,7 @@ def _accounts(
 ):
     seg = rng.choice(3, size=n, p=p.share)
     existing = rng.random(n) < 0.62
-    age = (30 + np.minimum(rng.exponential(700, n), 6 * 365)).astype(np.int64)
+    age = (30 + rng.exponential(700, n) % (6 * 365)).astype(np.int64)
     span = int((end - start).astype(np.int64)) - 20
     created = np.where(
         existing,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from churnhealth.synth import calendar as cal
+from churnhealth import calendar as cal
 from churnhealth.synth.dynamics import churn_prob, step
 from churnhealth.synth.params import Params
 from churnhealth.synth.simulate import Company

@@ -1,0 +1,206 @@
+"""Features per (account, as-of): the observation grid, declared metrics and labels.
+
+`build_features` reads validated tables and returns a `FeatureSet`: one row per account with an
+active subscription at each as-of date, every declared metric, and the churn labels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from churnhealth.config import Config
+from churnhealth.data.contract import contract
+from churnhealth.data.source import Source
+from churnhealth.errors import ChurnhealthError
+from churnhealth.features.build import compute_metrics, plan
+from churnhealth.features.grid import observation_grid, schedule
+from churnhealth.features.spec import DIMENSIONS, load_metrics
+from churnhealth.labels import attach_labels
+
+EVENT_TABLES = ("usage", "touchpoints", "surveys", "tickets", "invoices")
+GRID_FEATURES = {
+    "segment": "financial",
+    "lifecycle_stage": "financial",
+    "tenure_days": "financial",
+    "days_to_renewal": "financial",
+    "term_months": "financial",
+    "arr": "financial",
+    "licenses": "financial",
+}
+"""Grid columns used as model inputs, with the dimension they roll up to (commercial facts)."""
+CATEGORICAL = ("segment", "lifecycle_stage")
+LABELS = ("churned_within_h", "churn_date", "expanded_within_h", "labelled")
+KEYS = ("account_id", "as_of")
+_META = b"churnhealth"
+
+
+@dataclass
+class FeatureSet:
+    """The feature table and what its columns mean."""
+
+    frame: pd.DataFrame
+    features: dict[str, str]
+    """Model inputs → dimension."""
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c in CATEGORICAL if c in self.features]
+
+    @property
+    def labelled(self) -> pd.DataFrame:
+        return self.frame[self.frame.labelled]
+
+    def by_dimension(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
+        for name, dim in self.features.items():
+            out[dim].append(name)
+        return out
+
+    def save(self, path: Path | str) -> Path:
+        """Write Parquet atomically, with the feature dimensions in the file's metadata."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(self.frame, preserve_index=False)
+        meta = {
+            "features": self.features,
+            "data_start": str(self.data_start.date()),
+            "data_end": str(self.data_end.date()),
+            "notes": self.notes,
+        }
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _META: json.dumps(meta).encode()}
+        )
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            if path.suffix == ".csv":
+                self.frame.to_csv(tmp, index=False)
+            else:
+                pq.write_table(table, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> FeatureSet:
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {})[_META])
+        return cls(
+            table.to_pandas(),
+            meta["features"],
+            pd.Timestamp(meta["data_start"]),
+            pd.Timestamp(meta["data_end"]),
+            meta["notes"],
+        )
+
+
+def data_window(source: Source) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First day with events, and the day after the last one: as-of dates can reach data_end."""
+    specs = contract(["_"])
+    lows, highs = [], []
+    tables = [t for t in EVENT_TABLES if t in source] or ["subscriptions"]
+    for name in tables:
+        t = source.typed(specs[name])
+        time = t[specs[name].time]
+        r = t.aggregate(lo=time.min(), hi=time.max()).to_pandas().iloc[0]
+        if pd.notna(r.lo):
+            lows.append(pd.Timestamp(r.lo).normalize())
+            highs.append(pd.Timestamp(r.hi).normalize())
+    if not lows:
+        raise ChurnhealthError(f"{source.path}: no dated rows to build features from")
+    return min(lows), max(highs) + pd.Timedelta(days=1)
+
+
+def as_of_dates(
+    cfg: Config,
+    data_start: pd.Timestamp,
+    data_end: pd.Timestamp,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[pd.Timestamp]:
+    """Scheduled as-of dates; by default from 90 days after the data starts to its end."""
+    first = start or cfg.features.start or (data_start + pd.Timedelta(days=90)).date()
+    last = end or cfg.features.end or data_end.date()
+    if pd.Timestamp(last) > data_end:
+        raise ChurnhealthError(f"--end {last}: after the end of the data ({data_end.date()})")
+    dates = schedule(first, last, cfg.features.schedule)
+    if not dates:
+        raise ChurnhealthError(
+            f"no as-of dates on schedule {cfg.features.schedule!r} between {first} and {last}"
+        )
+    return dates
+
+
+def build_features(
+    source: Source,
+    cfg: Config,
+    metrics: list | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    stage: Callable[[str, int], Callable[[], None]] | None = None,
+) -> FeatureSet:
+    """Observation grid, declared metrics and labels for validated tables."""
+    specs = contract(cfg.data.segments)
+    metrics = (
+        metrics
+        if metrics is not None
+        else load_metrics(cfg.features.definitions, cfg.data.segments)
+    )
+    data_start, data_end = data_window(source)
+    dates = as_of_dates(cfg, data_start, data_end, start, end)
+    accounts = source.typed(specs["accounts"]).to_pandas()
+    subs = source.typed(specs["subscriptions"]).to_pandas()
+    grid = observation_grid(accounts, subs, dates, cfg.lifecycle)
+    lab = cfg.labels
+    grid = attach_labels(
+        grid, subs, data_end, lab.horizon_days, lab.resignup_gap_days, lab.expansion_threshold
+    )
+    planned = plan(metrics, set(source.tables))
+    tables = sorted({m.table for m in planned.metrics if getattr(m, "table", None)})
+    advance = stage("metrics", len(tables)) if stage else None
+    values = compute_metrics(
+        source, specs, grid, planned.metrics, (lambda _: advance()) if advance else None
+    )
+    frame = grid.merge(values, on=list(KEYS), how="left", validate="one_to_one")
+    features = dict(GRID_FEATURES)
+    features.update({m.name: m.dimension for m in planned.metrics if m.output})
+    cols = [*KEYS, *features, *[c for c in LABELS], "renewal_date"]
+    return FeatureSet(frame[cols], features, data_start, data_end, planned.notes)
+
+
+def summarize(fs: FeatureSet) -> dict[str, pd.DataFrame]:
+    """What `churnhealth features` prints: churn per segment, features per dimension, nulls."""
+    lab = fs.labelled
+    churn = lab.groupby("segment").agg(
+        rows=("churned_within_h", "size"), churn_rate=("churned_within_h", "mean")
+    )
+    dims = pd.DataFrame(
+        [
+            {"dimension": d, "features": len(f), "names": ", ".join(f)}
+            for d, f in fs.by_dimension().items()
+        ]
+    )
+    nulls = fs.frame[list(fs.features)].isna().mean().rename("null_share")
+    return {
+        "churn": churn.reset_index(),
+        "dimensions": dims,
+        "nulls": nulls[nulls > 0]
+        .sort_values(ascending=False)
+        .reset_index()
+        .rename(columns={"index": "feature"}),
+    }

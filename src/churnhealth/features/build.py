@@ -1,0 +1,252 @@
+"""Compile declared metrics to Ibis expressions and build the feature table.
+
+Per source table, one range join of the grid with the table's rows in the widest window its
+metrics need, then one aggregate with a filtered reduction per metric. `days_since` uses an
+as-of join; `latest` a ranked window. Metrics over metrics (ratio, difference, flag) are
+expressions on the joined result. Everything runs in the source's backend (DuckDB by default);
+only the grid-sized result comes back as pandas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from churnhealth.data.contract import Table
+from churnhealth.data.source import Source
+from churnhealth.features.pit import GRID_COLUMNS, view_at
+from churnhealth.features.spec import (
+    Aggregate,
+    DaysSince,
+    Difference,
+    Flag,
+    Latest,
+    PctChange,
+    Ratio,
+    Slope,
+)
+
+KEYS = ["account_id", "as_of"]
+ZERO_FILL_AGGS = ("count", "sum", "nunique", "any")
+_OPS = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
+
+
+@dataclass
+class MetricPlan:
+    """Which metrics can be computed from the tables present, and which are skipped."""
+
+    metrics: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(metrics: list, present: set[str]) -> MetricPlan:
+    """Drop metrics whose table is absent, and metrics that depend on dropped ones."""
+    out = MetricPlan()
+    dropped: set[str] = set()
+    for m in metrics:
+        table = getattr(m, "table", None)
+        refs = [
+            getattr(m, a)
+            for a in ("numerator", "denominator", "left", "right", "metric")
+            if hasattr(m, a)
+        ]
+        if table is not None and table not in present:
+            dropped.add(m.name)
+            out.notes.append(f"{m.name}: skipped, table {table} is absent")
+        elif any(r in dropped for r in refs):
+            dropped.add(m.name)
+            out.notes.append(f"{m.name}: skipped, it uses a skipped metric")
+        else:
+            out.metrics.append(m)
+    return out
+
+
+def _predicate(v: ir.Table, flt: dict) -> ir.BooleanValue:
+    cond = ibis.literal(True)
+    for col, want in flt.items():
+        c = v[col]
+        if isinstance(want, list):
+            cond &= c.isin(want)
+        elif isinstance(want, dict):
+            for op, value in want.items():
+                cond &= _OPS[op](c, value)
+        else:
+            cond &= c == want
+    return cond
+
+
+def _in_window(v: ir.Table, days: int | None, skip: int = 0) -> ir.BooleanValue:
+    """Rows with skip < days_ago ≤ skip + days (a row exactly `days` before as_of is in)."""
+    if days is None:
+        return v.days_ago > skip
+    return (v.days_ago > skip) & (v.days_ago <= skip + days)
+
+
+def _reduce(v: ir.Table, column: str | None, agg: str, where: ir.BooleanValue) -> ir.Value:
+    if agg == "count":
+        n = where.cast("int64").sum() if column is None else v[column].count(where=where)
+        return n.cast("float64")
+    if agg == "any":
+        return where.cast("int64").max().cast("float64")
+    c = v[column]
+    if c.type().is_boolean() or c.type().is_integer():
+        c = c.cast("float64")
+    out = getattr(c, agg)(where=where)
+    return out.cast("float64") if agg == "nunique" else out
+
+
+def _span(m) -> int | bool | None:
+    """Days of history a windowed metric needs (None: all), or False for other kinds."""
+    if isinstance(m, PctChange):
+        return 2 * m.days
+    if isinstance(m, Aggregate | Slope | Latest):
+        return m.days
+    return False
+
+
+def _joined(grid: ir.Table, t: ir.Table, spec: Table, span: int | None) -> ir.Table:
+    time = t[spec.time]
+    as_of = grid.as_of_ts if time.type().is_timestamp() else grid.as_of
+    cond = [grid.account_id == t.account_id, time < as_of]
+    if span is not None:
+        cond.append(time >= as_of - ibis.interval(days=span))
+    j = grid.select(*KEYS, "as_of_ts").join(t, cond)
+    return view_at(j.drop("account_id_right") if "account_id_right" in j.columns else j, spec)
+
+
+def table_metrics(grid: ir.Table, t: ir.Table, spec: Table, metrics: list) -> list[ir.Table]:
+    """Relations keyed by (account_id, as_of) holding this table's metrics (raw aggregates)."""
+    out: list[ir.Table] = []
+    windowed = [m for m in metrics if _span(m) is not False and not isinstance(m, Latest)]
+    if windowed:
+        spans = [_span(m) for m in windowed]
+        span = None if any(s is None for s in spans) else max(spans)
+        v = _joined(grid, t, spec, span)
+        reductions: dict[str, ir.Value] = {}
+        for m in windowed:
+            f = _predicate(v, m.filter)
+            if isinstance(m, Aggregate):
+                reductions[m.name] = _reduce(v, m.column, m.agg, f & _in_window(v, m.days))
+            elif isinstance(m, PctChange):
+                reductions[f"{m.name}__now"] = _reduce(
+                    v, m.column, m.agg, f & _in_window(v, m.days)
+                )
+                reductions[f"{m.name}__before"] = _reduce(
+                    v, m.column, m.agg, f & _in_window(v, m.days, m.days)
+                )
+            elif isinstance(m, Slope):
+                w = f & _in_window(v, m.days)
+                y = v[m.column].cast("float64")
+                reductions[f"{m.name}__s"] = y.sum(where=w)
+                reductions[f"{m.name}__sxy"] = (y * (m.days + 1 - v.days_ago)).sum(where=w)
+        out.append(v.group_by(KEYS).aggregate(**reductions))
+    for m in metrics:
+        if isinstance(m, Latest):
+            v = _joined(grid, t, spec, m.days)
+            v = v.filter(_predicate(v, m.filter) & _in_window(v, m.days) & v[m.column].notnull())
+            rank = ibis.row_number().over(
+                group_by=KEYS, order_by=[ibis.desc(v[spec.time]), ibis.desc(m.column)]
+            )
+            ranked = v.mutate(_rank=rank)
+            col = ranked[m.column]
+            out.append(
+                ranked.filter(ranked._rank == m.offset).select(
+                    *KEYS, **{m.name: col.cast("float64")}
+                )
+            )
+        elif isinstance(m, DaysSince):
+            r = t.filter(_predicate(t, m.filter)).select("account_id", _t=t[spec.time])
+            g = grid.select(*KEYS, "as_of_ts")
+            on = (g.as_of_ts > r._t) if r._t.type().is_timestamp() else (g.as_of > r._t)
+            a = g.asof_join(r, on=on, predicates=[g.account_id == r.account_id])
+            last = a._t.date() if a._t.type().is_timestamp() else a._t
+            days = a.as_of.delta(last, unit="day").cast("float64")
+            out.append(a.select(*KEYS, **{m.name: days}))
+    return out
+
+
+def _finish(r: ir.Table, m) -> ir.Value:
+    """The metric's final value from its raw reductions, with the kind's fill value."""
+
+    def ref(name: str) -> ir.Value:
+        return r[name].cast("float64")
+
+    if isinstance(m, Aggregate):
+        value = ref(m.name)
+        default = 0.0 if m.agg in ZERO_FILL_AGGS else None
+    elif isinstance(m, PctChange):
+        now, before = ref(f"{m.name}__now"), ref(f"{m.name}__before")
+        value = ibis.ifelse(before.fill_null(0) != 0, (now.fill_null(0) - before) / before, None)
+        default = None
+    elif isinstance(m, Slope):
+        n = float(m.days)
+        sx, sxx = n * (n + 1) / 2, n * (n + 1) * (2 * n + 1) / 6
+        s, sxy = ref(f"{m.name}__s").fill_null(0), ref(f"{m.name}__sxy").fill_null(0)
+        slope = (n * sxy - sx * s) / (n * sxx - sx * sx)
+        value = ibis.ifelse(s != 0, slope / (s / n) * 30, None) if m.relative else slope
+        default = None if m.relative else 0.0
+    elif isinstance(m, Ratio):
+        den = ref(m.denominator)
+        value = ibis.ifelse(den.fill_null(0) != 0, ref(m.numerator) / den * m.scale, None)
+        default = None
+    elif isinstance(m, Difference):
+        value, default = ref(m.left) - ref(m.right), None
+    elif isinstance(m, Flag):
+        value = ibis.ifelse(_OPS[m.op](ref(m.metric), m.value).fill_null(False), 1.0, 0.0)
+        default = None
+    else:  # Latest, DaysSince: the joined value itself
+        value, default = ref(m.name), None
+    fill = m.fill if m.fill is not None else default
+    return value if fill is None else value.fill_null(fill)
+
+
+def compute_metrics(
+    source: Source,
+    specs: dict[str, Table],
+    grid: pd.DataFrame,
+    metrics: list,
+    advance: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Every output metric for every grid row: a DataFrame keyed by (account_id, as_of).
+
+    Each table's reductions run in the source's backend; the grid-sized results are joined
+    and the metrics over metrics are evaluated on them.
+    """
+    numeric = [c for c in GRID_COLUMNS if c in grid.columns]
+    base = grid[[*KEYS, *numeric]]
+    keys = pa.Table.from_pandas(base[KEYS].assign(as_of=base.as_of.dt.date), preserve_index=False)
+    name = f"_churnhealth_grid_{uuid.uuid4().hex[:12]}"
+    g = source.con.create_table(name, keys, temp=True)
+    g = g.mutate(as_of_ts=g.as_of.cast("timestamp"))
+    by_table: dict[str, list] = {}
+    for m in metrics:
+        if getattr(m, "table", None):
+            by_table.setdefault(m.table, []).append(m)
+    merged = base
+    try:
+        for table, ms in by_table.items():
+            for rel in table_metrics(g, source.typed(specs[table]), specs[table], ms):
+                part = rel.to_pandas()
+                part["as_of"] = pd.to_datetime(part.as_of)
+                merged = merged.merge(part, on=KEYS, how="left")
+            if advance:
+                advance(table)
+    finally:
+        source.con.drop_table(name, force=True)
+    r = ibis.memtable(merged)
+    for m in metrics:
+        r = r.mutate(**{m.name: _finish(r, m)})
+    return r.select(*KEYS, *[m.name for m in metrics if m.output]).to_pandas()

@@ -1,0 +1,120 @@
+"""The observation grid: one row per account with an active subscription at each as-of date.
+
+Contract facts at as-of T come from the subscriptions covering T (start_date ≤ T < end_date):
+ARR, licenses, term, and the next renewal date, which follows from start_date and term_months
+(never from a future end_date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from churnhealth import calendar as cal
+from churnhealth.config import LifecycleConfig
+
+LIFECYCLE_STAGES = ("onboarding", "adoption", "maturity", "renewal_period")
+
+
+def schedule(start: dt.date, end: dt.date, freq: str) -> list[pd.Timestamp]:
+    """As-of dates on the schedule within [start, end]."""
+    return list(pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=freq))
+
+
+def _days(d: pd.Series | np.ndarray) -> np.ndarray:
+    return np.asarray(d, dtype="datetime64[D]")
+
+
+def next_renewal(start: np.ndarray, term: np.ndarray, after: np.datetime64) -> np.ndarray:
+    """First renewal date (start + k × term months, k ≥ 1) strictly after `after`."""
+    since = cal.month_index(np.array([after]))[0] - cal.month_index(start)
+    k = np.maximum(since // term, 1)
+    day = cal.day_of_month(start)
+    r = cal.date_in_month(cal.month_index(start) + k * term, day)
+    return np.where(r > after, r, cal.date_in_month(cal.month_index(start) + (k + 1) * term, day))
+
+
+def covering(subs: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """Subscription rows covering `day`: start_date ≤ day < end_date (or still running)."""
+    return subs[(subs.start_date <= day) & (subs.end_date.isna() | (subs.end_date > day))]
+
+
+def arr_on(subs: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
+    """ARR per account on `day` (sum of covering subscriptions)."""
+    return covering(subs, day).groupby("account_id").arr.sum()
+
+
+def observation_grid(
+    accounts: pd.DataFrame,
+    subs: pd.DataFrame,
+    as_ofs: list[pd.Timestamp],
+    lifecycle: LifecycleConfig,
+) -> pd.DataFrame:
+    """Grid rows with segment, tenure, contract facts and lifecycle stage at each as-of."""
+    subs = subs.assign(
+        start_date=pd.to_datetime(subs.start_date), end_date=pd.to_datetime(subs.end_date)
+    )
+    acc = accounts.set_index("account_id")
+    lic_fallback = subs.account_id.map(acc.licenses)
+    subs = subs.assign(
+        seats=subs.licenses.fillna(lic_fallback) if "licenses" in subs else lic_fallback
+    )
+    frames = []
+    for as_of in as_ofs:
+        cov = covering(subs, as_of)
+        if cov.empty:
+            continue
+        primary = cov.sort_values(["account_id", "start_date"]).groupby("account_id").tail(1)
+        g = pd.DataFrame(
+            {
+                "account_id": primary.account_id.to_numpy(),
+                "as_of": as_of,
+                "term_months": primary.term_months.to_numpy(),
+                "renewal_date": next_renewal(
+                    _days(primary.start_date),
+                    primary.term_months.to_numpy(),
+                    np.datetime64(as_of.date(), "D"),
+                ),
+            }
+        )
+        totals = cov.groupby("account_id").agg(arr=("arr", "sum"), licenses=("seats", "sum"))
+        g = g.join(totals, on="account_id")
+        g["arr_365d_ago"] = g.account_id.map(arr_on(subs, as_of - pd.Timedelta(days=365)))
+        frames.append(g)
+    grid = pd.concat(frames, ignore_index=True)
+    grid["segment"] = grid.account_id.map(acc.segment)
+    created = pd.to_datetime(grid.account_id.map(acc.created_at))
+    grid["tenure_days"] = (grid.as_of - created).dt.days
+    grid["renewal_date"] = pd.to_datetime(grid.renewal_date)
+    grid["days_to_renewal"] = (grid.renewal_date - grid.as_of).dt.days
+    grid["lifecycle_stage"] = lifecycle_stage(grid, lifecycle)
+    cols = [
+        "account_id",
+        "as_of",
+        "segment",
+        "lifecycle_stage",
+        "tenure_days",
+        "days_to_renewal",
+        "renewal_date",
+        "term_months",
+        "arr",
+        "licenses",
+        "arr_365d_ago",
+    ]
+    return grid[cols].sort_values(["as_of", "account_id"], ignore_index=True)
+
+
+def lifecycle_stage(grid: pd.DataFrame, lc: LifecycleConfig) -> pd.Series:
+    """renewal_period (renewal within the window, for terms ≥ the minimum) takes precedence;
+    otherwise onboarding, adoption or maturity by tenure."""
+    stage = np.select(
+        [grid.tenure_days < lc.onboarding_days, grid.tenure_days < lc.adoption_days],
+        ["onboarding", "adoption"],
+        "maturity",
+    )
+    renewal = (grid.term_months >= lc.renewal_min_term_months) & (
+        grid.days_to_renewal <= lc.renewal_window_days
+    )
+    return pd.Series(np.where(renewal, "renewal_period", stage), index=grid.index)
