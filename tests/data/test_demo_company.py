@@ -140,3 +140,19 @@ def test_signals_lead_churn(demo):
             GROUP BY u.account_id, months_before""").df()
     by_month = rel.groupby("months_before").users_per_license.median()
     assert by_month[0] < by_month[1] < by_month[5]
+
+
+def test_features_on_the_demo_company_match_what_synth_reported(demo):
+    from churnhealth.features import build_features
+    from churnhealth.features.spec import DIMENSIONS
+
+    path, result = demo
+    fs = build_features(open_source(path), Config())
+    dims = fs.by_dimension()
+    assert all(len(dims[d]) >= 4 for d in DIMENSIONS), dims
+    lab = fs.labelled
+    assert len(lab) > 50_000 and lab.churned_within_h.notna().all()
+    assert fs.frame[~fs.frame.labelled].churned_within_h.isna().all()
+    rates = lab.groupby("segment").churned_within_h.mean()
+    for segment, rate in result.churn_90d.items():
+        assert rates[segment] == pytest.approx(rate, abs=1e-12)

@@ -153,8 +153,13 @@ def build_features(
     start: dt.date | None = None,
     end: dt.date | None = None,
     stage: Callable[[str, int], Callable[[], None]] | None = None,
+    dates: list[pd.Timestamp] | None = None,
 ) -> FeatureSet:
-    """Observation grid, declared metrics and labels for validated tables."""
+    """Observation grid, declared metrics and labels for validated tables.
+
+    As-of dates follow the configured schedule between `start` and `end`, unless `dates`
+    gives them explicitly.
+    """
     specs = contract(cfg.data.segments)
     metrics = (
         metrics
@@ -162,7 +167,7 @@ def build_features(
         else load_metrics(cfg.features.definitions, cfg.data.segments)
     )
     data_start, data_end = data_window(source)
-    dates = as_of_dates(cfg, data_start, data_end, start, end)
+    dates = dates or as_of_dates(cfg, data_start, data_end, start, end)
     accounts = source.typed(specs["accounts"]).to_pandas()
     subs = source.typed(specs["subscriptions"]).to_pandas()
     grid = observation_grid(accounts, subs, dates, cfg.lifecycle)

@@ -52,7 +52,11 @@ def observation_grid(
     as_ofs: list[pd.Timestamp],
     lifecycle: LifecycleConfig,
 ) -> pd.DataFrame:
-    """Grid rows with segment, tenure, contract facts and lifecycle stage at each as-of."""
+    """Grid rows with segment, tenure, contract facts and lifecycle stage at each as-of.
+
+    With several covering subscriptions (add-ons), ARR and licenses add up, the renewal is the
+    soonest one, and the term is that of the largest subscription.
+    """
     subs = subs.assign(
         start_date=pd.to_datetime(subs.start_date), end_date=pd.to_datetime(subs.end_date)
     )
@@ -66,21 +70,17 @@ def observation_grid(
         cov = covering(subs, as_of)
         if cov.empty:
             continue
-        primary = cov.sort_values(["account_id", "start_date"]).groupby("account_id").tail(1)
-        g = pd.DataFrame(
-            {
-                "account_id": primary.account_id.to_numpy(),
-                "as_of": as_of,
-                "term_months": primary.term_months.to_numpy(),
-                "renewal_date": next_renewal(
-                    _days(primary.start_date),
-                    primary.term_months.to_numpy(),
-                    np.datetime64(as_of.date(), "D"),
-                ),
-            }
+        cov = cov.assign(
+            renewal_date=next_renewal(
+                _days(cov.start_date), cov.term_months.to_numpy(), np.datetime64(as_of.date(), "D")
+            )
         )
-        totals = cov.groupby("account_id").agg(arr=("arr", "sum"), licenses=("seats", "sum"))
-        g = g.join(totals, on="account_id")
+        main = cov.sort_values(["account_id", "arr"]).groupby("account_id").tail(1)
+        g = cov.groupby("account_id", as_index=False).agg(
+            arr=("arr", "sum"), licenses=("seats", "sum"), renewal_date=("renewal_date", "min")
+        )
+        g["as_of"] = as_of
+        g["term_months"] = g.account_id.map(main.set_index("account_id").term_months)
         g["arr_365d_ago"] = g.account_id.map(arr_on(subs, as_of - pd.Timedelta(days=365)))
         frames.append(g)
     grid = pd.concat(frames, ignore_index=True)

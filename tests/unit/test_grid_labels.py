@@ -1,0 +1,112 @@
+"""The observation grid and the churn/expansion labels, on hand-made subscriptions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from churnhealth.config import LifecycleConfig
+from churnhealth.features.grid import observation_grid
+from churnhealth.labels import attach_labels
+
+TS = pd.Timestamp
+
+
+def subs(*rows) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["account_id", "start_date", "term_months", "end_date", "arr"])
+    return df.assign(
+        start_date=pd.to_datetime(df.start_date),
+        end_date=pd.to_datetime(df.end_date),
+        licenses=None,
+    )
+
+
+def accounts(*ids, created="2022-01-10", licenses=10) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": list(ids),
+            "segment": "smb",
+            "created_at": pd.to_datetime(created),
+            "licenses": licenses,
+        }
+    )
+
+
+def labels(s: pd.DataFrame, as_of: str, data_end: str = "2030-01-01", **kw) -> pd.Series:
+    acc = accounts(*s.account_id.unique())
+    grid = observation_grid(acc, s, [TS(as_of)], LifecycleConfig())
+    out = attach_labels(grid, s, TS(data_end), **kw)
+    assert len(out) == 1
+    return out.iloc[0]
+
+
+def test_renewal_within_the_gap_is_not_churn():
+    s = subs(("A", "2023-01-01", 12, "2024-01-01", 1000), ("A", "2024-01-20", 12, None, 1000))
+    row = labels(s, "2023-12-01")
+    assert row.churned_within_h == 0 and pd.isna(row.churn_date)
+
+
+def test_renewal_after_the_gap_is_churn_on_the_day_coverage_ended():
+    s = subs(("A", "2023-01-01", 12, "2024-01-01", 1000), ("A", "2024-02-15", 12, None, 1000))
+    row = labels(s, "2023-12-01")
+    assert row.churned_within_h == 1 and row.churn_date == TS("2024-01-01")
+
+
+@pytest.mark.parametrize(("end", "churned"), [("2024-03-31", 1), ("2024-04-01", 0)])
+def test_churn_exactly_at_the_horizon_edge(end, churned):
+    s = subs(("A", "2023-01-15", 1, end, 1000))
+    assert labels(s, "2024-01-01").churned_within_h == churned  # horizon ends 2024-03-31
+
+
+def test_coverage_ending_on_the_as_of_date_is_not_in_the_grid():
+    s = subs(("A", "2023-01-15", 1, "2024-01-01", 1000), ("B", "2023-01-15", 1, None, 500))
+    grid = observation_grid(accounts("A", "B"), s, [TS("2024-01-01")], LifecycleConfig())
+    assert grid.account_id.tolist() == ["B"]
+
+
+def test_rows_whose_horizon_and_gap_pass_the_data_end_are_unlabelled():
+    s = subs(("A", "2023-01-15", 1, None, 1000))
+    ok = labels(s, "2024-02-01", data_end="2024-06-01")  # 2024-02-01 + 90 + 30 = 2024-05-31
+    assert ok.labelled and ok.churned_within_h == 0
+    late = labels(s, "2024-03-01", data_end="2024-06-01")
+    assert not late.labelled
+    assert pd.isna(late.churned_within_h) and pd.isna(late.expanded_within_h)
+
+
+@pytest.mark.parametrize(("new_arr", "expanded"), [(1100, 1), (1050, 0)])
+def test_expansion_is_arr_up_by_the_threshold_over_the_horizon(new_arr, expanded):
+    s = subs(("A", "2023-02-15", 12, "2024-02-15", 1000), ("A", "2024-02-15", 12, None, new_arr))
+    assert labels(s, "2024-01-01").expanded_within_h == expanded
+
+
+def test_grid_contract_facts_and_lifecycle():
+    s = subs(
+        ("M", "2024-01-31", 1, None, 600),  # monthly, anchored on the 31st
+        ("R", "2023-03-20", 12, None, 5000),  # annual, renewal within 60 days
+        ("R", "2024-01-05", 12, None, 1000),  # an add-on: ARR adds up
+        ("N", "2024-02-20", 12, None, 2000),  # new account
+        ("Y", "2023-06-01", 12, None, 3000),  # adoption
+    )
+    acc = pd.concat(
+        [
+            accounts("M", "R", created="2021-01-31"),
+            accounts("N", created="2024-02-20"),
+            accounts("Y", created="2023-06-01"),
+        ]
+    )
+    grid = observation_grid(acc, s, [TS("2024-03-01")], LifecycleConfig()).set_index("account_id")
+    assert grid.loc["M", "renewal_date"] == TS("2024-03-31")
+    assert grid.loc["M", "lifecycle_stage"] == "maturity"  # monthly terms have no renewal period
+    assert grid.loc["R", "arr"] == 6000 and grid.loc["R", "licenses"] == 20
+    assert grid.loc["R", "renewal_date"] == TS("2024-03-20")
+    assert grid.loc["R", "lifecycle_stage"] == "renewal_period"
+    assert grid.loc["N", "lifecycle_stage"] == "onboarding"
+    assert grid.loc["N", "tenure_days"] == 10
+    assert grid.loc["Y", "lifecycle_stage"] == "adoption"
+    assert grid.loc["Y", "days_to_renewal"] == 92
+
+
+def test_arr_a_year_ago_uses_only_what_was_known():
+    s = subs(("A", "2022-06-01", 12, "2023-06-01", 800), ("A", "2023-06-01", 12, None, 1000))
+    grid = observation_grid(accounts("A"), s, [TS("2024-03-01")], LifecycleConfig())
+    assert grid.arr_365d_ago.tolist() == [800] and grid.arr.tolist() == [1000]
