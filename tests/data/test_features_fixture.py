@@ -62,7 +62,8 @@ T1,A1,2024-03-10 09:00:00,2024-03-11 09:00:00,p1,true,2
 T2,A1,2024-03-20 12:00:00,2024-04-02 12:00:00,p3,false,5
 T3,A1,2024-04-01 10:00:00,2024-04-01 11:00:00,p1,true,1
 """,
-    "contacts": """contact_id,account_id,role,is_champion,is_exec_sponsor,department,started_at,ended_at
+    "contacts": """contact_id,account_id,role,is_champion,is_exec_sponsor,department,\
+started_at,ended_at
 C1,A1,manager,true,false,ops,2023-02-01,2024-02-15
 C2,A1,manager,true,false,ops,2024-03-01,2024-04-15
 C3,A1,executive,false,true,exec,2023-01-20,
