@@ -11,7 +11,7 @@ DATA ?= data/demo.duckdb
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install data test test-fast lint format clean
+.PHONY: help install data train ui test test-fast lint format clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,12 @@ $(DATA): | $(STAMP)
 	$(BIN)/churnhealth synth --out $(DATA) --config $(CONFIG)
 
 data: $(DATA) ## Generate the demo company into data/demo.duckdb if it is missing
+
+train: $(DATA) ## Build features, train and calibrate segment models, register the champion in MLflow
+	$(BIN)/churnhealth train --data $(DATA) --config $(CONFIG)
+
+ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000
 
 test: $(STAMP) ## Run the whole test suite (unit, data, model)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -214,6 +215,93 @@ def features(
     console.print(nulls)
     for note in fs.notes:
         console.print(f"note: {note}", style="dim", highlight=False)
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Train as if today were this date: nothing dated on or after it is "
+            "read (YYYY-MM-DD).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train segment models, calibrate, evaluate against baselines, register in MLflow."""
+    from churnhealth.progress import stages
+    from churnhealth.train import train as run_train
+
+    cfg = _config(config)
+    t0 = time.perf_counter()
+    with stages() as stage:
+        res = run_train(cfg, data, _date(as_of, "--as-of"), stage)
+    s = res.splits
+    console.print(
+        f"Splits: train as-of ≤ {s.t1.date()} (minus a {s.horizon_days}-day embargo), "
+        f"validation ≤ {s.t2.date()}, test ≤ {s.t3.date()}",
+        highlight=False,
+    )
+    table = Table(
+        "segment",
+        "model",
+        "ROC-AUC",
+        "oracle",
+        "global",
+        "scorecard",
+        "login",
+        "ECE",
+        "recall",
+        "precision",
+        title="Test window (ROC-AUC of the model, the oracle, the global model and "
+        "the baselines; ECE; the at-risk flag)",
+    )
+    for r in res.summary.itertuples():
+        table.add_row(
+            r.segment,
+            str(r.model),
+            *[
+                "–" if pd.isna(v) else f"{v:.3f}"
+                for v in (
+                    r.roc_auc,
+                    r.oracle,
+                    r.global_model,
+                    r.scorecard,
+                    r.login,
+                    r.ece,
+                    r.recall,
+                    r.precision,
+                )
+            ],
+        )
+    console.print(table)
+    console.print(
+        f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
+        f"{res.reason}. Run {res.run_id}; {time.perf_counter() - t0:.0f} s. "
+        f"Metrics: {cfg.paths.reports_dir / 'metrics.json'}",
+        highlight=False,
+    )
+    for note in res.notes:
+        console.print(f"note: {note}", style="dim", highlight=False)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Move the @champion alias to VERSION by hand and export it to models/champion/."""
+    from churnhealth.tracking import promote as run_promote
+
+    cfg = _config(config)
+    path = run_promote(cfg, version)
+    console.print(
+        f"{cfg.mlflow.registered_model} v{version} is @champion; exported to {path}",
+        highlight=False,
+    )
 
 
 def main() -> None:

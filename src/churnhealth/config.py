@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -132,6 +132,81 @@ class LifecycleConfig(_Section):
         return self
 
 
+class TuningConfig(_Section):
+    """Optuna search for LightGBM, per segment model."""
+
+    trials: int = Field(15, ge=1, le=1000, description="Trials per model.")
+    timeout_s: float = Field(25.0, gt=0, description="Time budget per model, in seconds.")
+
+
+class TrainConfig(_Section):
+    """Time splits, segment models, calibration."""
+
+    test_days: int = Field(
+        180, ge=28, description="Test window: the last as-of dates with mature labels."
+    )
+    val_days: int = Field(
+        270, ge=28, description="Validation and calibration window before the test window."
+    )
+    min_churners: int = Field(
+        100, ge=1, description="Churned rows in training a segment needs for its own model."
+    )
+    seed: int = Field(0, ge=0, description="Seed for tuning and models.")
+    calibration: Literal["auto", "sigmoid", "isotonic"] = Field(
+        "auto", description="Calibration method; auto picks the better on validation data."
+    )
+    tuning: TuningConfig = TuningConfig()
+
+
+class TiersConfig(_Section):
+    """Health tiers: cut-offs learned per segment on the validation window, or fixed."""
+
+    recall_at_risk: float = Field(
+        0.75, gt=0, lt=1, description="Share of churners at risk or critical (at-risk cut-off)."
+    )
+    recall_critical: float = Field(
+        0.35, gt=0, lt=1, description="Share of churners in the critical tier."
+    )
+    recall_healthy: float = Field(
+        0.95, gt=0, lt=1, description="Share of churners below the healthy cut-off."
+    )
+    fixed: list[float] | None = Field(
+        None,
+        description="Fixed health cut-offs [healthy, at_risk, critical], e.g. [75, 50, 25]; "
+        "override the learned ones.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TiersConfig:
+        if not self.recall_critical < self.recall_at_risk < self.recall_healthy:
+            raise ValueError("need recall_critical < recall_at_risk < recall_healthy")
+        if self.fixed is not None and (
+            len(self.fixed) != 3 or not 100 >= self.fixed[0] > self.fixed[1] > self.fixed[2] >= 0
+        ):
+            raise ValueError("fixed must be three decreasing health values in 0..100")
+        return self
+
+
+class MlflowConfig(_Section):
+    """Experiment tracking and the model registry (embedded SQLite store by default)."""
+
+    tracking_uri: str = Field(
+        "sqlite:///mlflow.db", description="Tracking store; MLFLOW_TRACKING_URI overrides it."
+    )
+    artifact_location: str = Field("./mlartifacts", description="Where run artifacts go.")
+    experiment: str = Field("churnhealth", description="Experiment name.")
+    registered_model: str = Field("churnhealth", description="Registered model name.")
+
+
+class PathsConfig(_Section):
+    """Where outputs are written."""
+
+    champion_dir: Path = Field(
+        Path("models/champion"), description="Export of the champion (an MLflow model)."
+    )
+    reports_dir: Path = Field(Path("reports/latest"), description="Latest reports.")
+
+
 class Config(_Section):
     """The whole configuration of a churnhealth project."""
 
@@ -140,6 +215,10 @@ class Config(_Section):
     features: FeaturesConfig = FeaturesConfig()
     labels: LabelsConfig = LabelsConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    train: TrainConfig = TrainConfig()
+    tiers: TiersConfig = TiersConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    paths: PathsConfig = PathsConfig()
 
 
 def _key(loc: tuple[Any, ...]) -> str:

@@ -60,6 +60,32 @@ class Source:
         return t.mutate(**casts) if casts else t
 
 
+def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
+    """The source as it was before `as_of`: rows dated on or after it are gone, and values
+    revealed on or after it (end dates, closing times, payments, ticket CSAT) read as null."""
+    cut_date = ibis.literal(as_of)
+    tables = {}
+    for name, t in source.tables.items():
+        spec = specs.get(name)
+        if spec is None or spec.time is None or spec.time not in t.columns:
+            tables[name] = t
+            continue
+        t = source.typed(spec)
+
+        def before(col: str, t: ir.Table = t) -> ir.BooleanValue:
+            c = t[col]
+            return c < (cut_date.cast("timestamp") if c.type().is_timestamp() else cut_date)
+
+        masked = {
+            c.name: ibis.ifelse(before(c.known_at), t[c.name], ibis.null(t[c.name].type()))
+            for c in spec.columns
+            if c.known_at and c.name in t.columns and c.known_at in t.columns
+        }
+        t = t.filter(before(spec.time))
+        tables[name] = t.mutate(**masked) if masked else t
+    return Source(source.path, source.con, tables)
+
+
 def open_source(path: Path | str) -> Source:
     """Open a DuckDB database file (read-only) or a folder of `<table>.csv|.parquet` files."""
     path = Path(path)

@@ -315,10 +315,18 @@ def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> list[Proble
     ]
 
 
-def open_validated(path, segments: list[str], as_of: dt.date | None = None) -> Source:
-    """Open a source and validate it; raise `DataError` (one line per problem) if it is bad."""
-    from churnhealth.data.source import open_source
+def open_validated(
+    path, segments: list[str], as_of: dt.date | None = None, truncate_at: dt.date | None = None
+) -> Source:
+    """Open a source and validate it; raise `DataError` (one line per problem) if it is bad.
+
+    `truncate_at` first reduces the data to what was known before that date (training as if
+    today were that date); `as_of` rejects data dated on or after it instead.
+    """
+    from churnhealth.data.source import open_source, truncate
 
     source = open_source(path)
     validate(source, segments, as_of).raise_for_problems()
+    if truncate_at is not None:
+        source = truncate(source, truncate_at, contract(segments))
     return source

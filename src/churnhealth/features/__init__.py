@@ -54,6 +54,8 @@ class FeatureSet:
     data_start: pd.Timestamp
     data_end: pd.Timestamp
     notes: list[str] = field(default_factory=list)
+    definitions: list[dict] = field(default_factory=list)
+    """The metric definitions that produced the features (they travel with a model)."""
 
     @property
     def categorical(self) -> list[str]:
@@ -79,6 +81,7 @@ class FeatureSet:
             "data_start": str(self.data_start.date()),
             "data_end": str(self.data_end.date()),
             "notes": self.notes,
+            "definitions": self.definitions,
         }
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _META: json.dumps(meta).encode()}
@@ -106,6 +109,7 @@ class FeatureSet:
             pd.Timestamp(meta["data_start"]),
             pd.Timestamp(meta["data_end"]),
             meta["notes"],
+            meta.get("definitions", []),
         )
 
 
@@ -185,7 +189,8 @@ def build_features(
     features = dict(GRID_FEATURES)
     features.update({m.name: m.dimension for m in planned.metrics if m.output})
     cols = [*KEYS, *features, *[c for c in LABELS], "renewal_date"]
-    return FeatureSet(frame[cols], features, data_start, data_end, planned.notes)
+    definitions = [m.model_dump(mode="json") for m in planned.metrics]
+    return FeatureSet(frame[cols], features, data_start, data_end, planned.notes, definitions)
 
 
 def summarize(fs: FeatureSet) -> dict[str, pd.DataFrame]:

@@ -1,0 +1,1 @@
+"""Models: time splits, candidate estimators, tuning, calibration, tiers, the routed model."""

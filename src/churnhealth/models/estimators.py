@@ -1,0 +1,50 @@
+"""Candidate estimators: L2 logistic regression and LightGBM, on one design matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMClassifier
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """Tame heavy tails (counts, events per user) while keeping the sign."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def design(
+    frame: pd.DataFrame, numeric: list[str], categories: dict[str, list[str]]
+) -> pd.DataFrame:
+    """Model input: numeric columns as float, categorical ones with fixed categories."""
+    out = frame[numeric].astype("float64")
+    for col, cats in categories.items():
+        out[col] = pd.Categorical(frame[col].astype("object"), categories=cats)
+    return out
+
+
+def logistic(numeric: list[str], categorical: list[str], seed: int = 0) -> Pipeline:
+    """Imputation (median, with missing indicators), scaling, L2 logistic regression."""
+    num = Pipeline(
+        [
+            ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
+    pre = ColumnTransformer(
+        [("num", num, numeric)]
+        + ([("cat", OneHotEncoder(handle_unknown="ignore"), categorical)] if categorical else []),
+        verbose_feature_names_out=False,
+    )
+    return Pipeline(
+        [("pre", pre), ("lr", LogisticRegression(C=0.5, max_iter=3000, random_state=seed))]
+    )
+
+
+def lightgbm(params: dict, seed: int = 0) -> LGBMClassifier:
+    return LGBMClassifier(objective="binary", random_state=seed, n_jobs=2, verbose=-1, **params)

@@ -1,0 +1,72 @@
+"""Health tiers: healthy, moderate, at risk, critical.
+
+A calibrated 90-day churn probability is usually small, so a health of 80 is already a 20%
+risk: fixed cut-offs like 75/50/25 would flag almost nobody. By default the cut-offs are learned
+per segment on the validation window: the at-risk cut-off flags the target share of churners
+(recall, default 75%) at the best precision it can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+TIERS = ("healthy", "moderate", "at_risk", "critical")
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Health at or above `healthy` is healthy; below `at_risk` at risk; below `critical`
+    critical; in between moderate."""
+
+    healthy: int
+    at_risk: int
+    critical: int
+    source: str = "learned"
+
+    def tier(self, health: np.ndarray) -> np.ndarray:
+        h = np.asarray(health)
+        return np.select(
+            [h < self.critical, h < self.at_risk, h < self.healthy],
+            ["critical", "at_risk", "moderate"],
+            "healthy",
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def health_score(p: np.ndarray) -> np.ndarray:
+    """health = round(100 × (1 − P(churn within the horizon)))."""
+    return np.rint(100 * (1 - np.asarray(p, float))).astype(int)
+
+
+def _cutoff(y: np.ndarray, health: np.ndarray, recall: float) -> int:
+    """Cut-off h (flag health < h) reaching `recall` of churners at the best precision."""
+    best, best_precision = 101, -1.0
+    churners = y.sum()
+    for h in range(1, 102):
+        flagged = health < h
+        tp = (flagged & y).sum()
+        if churners and tp / churners >= recall:
+            precision = tp / flagged.sum()
+            if precision > best_precision + 1e-12:
+                best, best_precision = h, precision
+    return best
+
+
+def learn_cutoffs(
+    y: np.ndarray,
+    p: np.ndarray,
+    recall_at_risk: float,
+    recall_critical: float,
+    recall_healthy: float,
+) -> Cutoffs:
+    y, health = np.asarray(y, bool), health_score(p)
+    if not y.any():
+        return Cutoffs(100, 50, 25, source="fallback: no churners in validation")
+    critical = _cutoff(y, health, recall_critical)
+    at_risk = max(_cutoff(y, health, recall_at_risk), critical)
+    healthy = max(_cutoff(y, health, recall_healthy), at_risk)
+    return Cutoffs(int(min(healthy, 100)), int(min(at_risk, 100)), int(min(critical, 100)))

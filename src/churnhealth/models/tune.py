@@ -1,0 +1,94 @@
+"""Optuna (TPE, seeded) search for LightGBM within a trial and time budget.
+
+Each trial is logged as a nested MLflow run under the current parent run.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+from lightgbm import early_stopping
+from sklearn.metrics import log_loss
+
+from churnhealth.models.estimators import lightgbm
+
+MAX_TREES = 300
+
+
+def _space(trial: optuna.Trial) -> dict:
+    return {
+        "n_estimators": MAX_TREES,
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 6),
+        "min_child_samples": trial.suggest_int("min_child_samples", 20, 300, log=True),
+        "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+        "subsample_freq": 1,
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+    }
+
+
+def fit_lightgbm(
+    params: dict, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray, seed: int
+):
+    """Fit with early stopping on the validation window; the best iteration is kept."""
+    model = lightgbm(params, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(
+            X,
+            y,
+            eval_set=[(Xv, yv)],
+            eval_metric="binary_logloss",
+            callbacks=[early_stopping(30, verbose=False)],
+        )
+    best = model.best_iteration_ or params["n_estimators"]
+    final = lightgbm({**params, "n_estimators": max(best, 10)}, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        final.fit(X, y)
+    return final
+
+
+def tune_lightgbm(
+    name: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    Xv: pd.DataFrame,
+    yv: np.ndarray,
+    trials: int,
+    timeout_s: float,
+    seed: int,
+    log_trials: bool = True,
+):
+    """Best LightGBM by validation log loss; returns (model, params, best loss, n trials)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = _space(trial)
+        model = fit_lightgbm(params, X, y, Xv, yv, seed)
+        loss = log_loss(yv, np.clip(model.predict_proba(Xv)[:, 1], 1e-6, 1 - 1e-6), labels=[0, 1])
+        trial.set_user_attr("n_estimators", int(model.n_estimators))
+        if log_trials and mlflow.active_run():
+            with mlflow.start_run(run_name=f"{name} trial {trial.number}", nested=True):
+                mlflow.set_tags({"churnhealth.kind": "optuna_trial", "model": name})
+                mlflow.log_params({**params, "n_estimators": model.n_estimators})
+                mlflow.log_metric("val_log_loss", loss)
+        return loss
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=trials, timeout=timeout_s)
+    best = {
+        **_space(optuna.trial.FixedTrial(study.best_params)),
+        "n_estimators": study.best_trial.user_attrs["n_estimators"],
+    }
+    model = lightgbm(best, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    return model, best, study.best_value, len(study.trials)

@@ -1,0 +1,101 @@
+"""MLflow: the embedded tracking store, the registry's champion/challenger aliases, and the
+champion's export to models/champion/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from churnhealth.config import Config
+from churnhealth.errors import ChurnhealthError
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def configure(cfg: Config) -> str:
+    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and experiment."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    name = cfg.mlflow.experiment
+    if mlflow.get_experiment_by_name(name) is None:
+        location = cfg.mlflow.artifact_location
+        if "://" not in location:
+            location = Path(location).resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return uri
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def current_champion(name: str) -> str | None:
+    try:
+        return MlflowClient().get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def export_champion(name: str, target: Path) -> Path:
+    """Copy the registry's @champion to `target` (an MLflow model directory), atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(tmp / "download")
+        )
+        staged = tmp / "model"
+        shutil.move(local, staged)
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def promote(cfg: Config, version: str) -> Path:
+    """Move @champion to `version` by hand and export it."""
+    configure(cfg)
+    name = cfg.mlflow.registered_model
+    try:
+        MlflowClient().get_model_version(name, str(version))
+    except MlflowException:
+        raise ChurnhealthError(f"promote: {name} has no version {version}") from None
+    set_alias(name, CHAMPION, version)
+    return export_champion(name, cfg.paths.champion_dir)

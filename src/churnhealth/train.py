@@ -1,0 +1,479 @@
+"""`churnhealth train`: segment-specific calibrated models, tracked in MLflow.
+
+Stages: validate the data, build features, split by time, fit a global model and one model per
+segment with enough churners (logistic regression and Optuna-tuned LightGBM, the better on
+validation log loss), calibrate on the validation window, learn tier cut-offs, evaluate on the
+test window against the baselines (and the oracle on the demo company), log everything to
+MLflow, register the model and decide champion or challenger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.metrics import log_loss
+
+from churnhealth import tracking
+from churnhealth.baselines import LOGIN_FEATURE, Scorecard, login_light
+from churnhealth.config import Config
+from churnhealth.data.validate import open_validated
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluate import (
+    flag_metrics,
+    plot_reliability,
+    plot_roc_pr,
+    ranking_auc,
+    score_metrics,
+)
+from churnhealth.features import CATEGORICAL, FeatureSet, build_features
+from churnhealth.features.grid import LIFECYCLE_STAGES
+from churnhealth.models.calibrate import calibrate
+from churnhealth.models.estimators import design, logistic
+from churnhealth.models.routed import FittedModel, HealthModel, HealthPyfunc, load_health_model
+from churnhealth.models.split import Splits, time_splits
+from churnhealth.models.tiers import Cutoffs, health_score, learn_cutoffs
+from churnhealth.models.tune import tune_lightgbm
+
+Stage = Callable[[str, int], Callable[[], None]]
+LABEL = "churned_within_h"
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    version: str
+    alias: str
+    reason: str
+    metrics: dict
+    splits: Splits
+    model: HealthModel
+    summary: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _fit_candidates(
+    name: str, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray, cfg: Config
+) -> tuple[str, object, dict]:
+    """Fit logistic and tuned LightGBM; return the better on validation log loss."""
+    numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
+    categorical = [c for c in X.columns if c not in numeric]
+    lr = logistic(numeric, categorical, cfg.train.seed).fit(X, y)
+    losses = {
+        "logistic": log_loss(yv, np.clip(lr.predict_proba(Xv)[:, 1], 1e-6, 1 - 1e-6), labels=[0, 1])
+    }
+    tune = cfg.train.tuning
+    gbm, params, losses["lightgbm"], trials = tune_lightgbm(
+        name, X, y, Xv, yv, tune.trials, tune.timeout_s, cfg.train.seed
+    )
+    kind = min(losses, key=losses.get)
+    info = {
+        "val_log_loss_logistic": losses["logistic"],
+        "val_log_loss_lightgbm": losses["lightgbm"],
+        "trials": trials,
+        "lightgbm_params": params,
+        "chosen": kind,
+    }
+    return kind, (lr if kind == "logistic" else gbm), info
+
+
+def _check_trainable(y: np.ndarray, what: str) -> None:
+    if len(y) < 50:
+        raise ChurnhealthError(
+            f"{what}: only {len(y)} labelled rows; need at least 50 "
+            "(more history, or a shorter test/validation window)"
+        )
+    if y.sum() == 0:
+        raise ChurnhealthError(
+            f"{what}: no churners among {len(y)} labelled rows, nothing to learn from"
+        )
+
+
+def _oracle(source, frame: pd.DataFrame) -> pd.Series | None:
+    """The demo company's true probabilities for the given rows, when a truth table exists."""
+    if "truth" not in source.tables:
+        return None
+    truth = source.tables["truth"].to_pandas()
+    truth["as_of"] = pd.to_datetime(truth.as_of)
+    m = frame[["account_id", "as_of"]].merge(truth, on=["account_id", "as_of"], how="left")
+    return pd.Series(m.p_churn_90d.to_numpy(), index=frame.index)
+
+
+def _shap_plot(
+    model: FittedModel, X: pd.DataFrame, background: pd.DataFrame, title: str, path: Path
+) -> Path:
+    """SHAP summary (beeswarm) of the model's raw score: TreeExplainer or LinearExplainer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    X, background = model.raw_input(X), model.raw_input(background)
+    if model.kind == "lightgbm":
+        values = shap.TreeExplainer(model.estimator).shap_values(X)
+        shown = X.apply(lambda c: c.cat.codes if isinstance(c.dtype, pd.CategoricalDtype) else c)
+    else:
+        pre, lr = model.estimator[:-1], model.estimator[-1]
+        shown = pd.DataFrame(pre.transform(X), columns=pre.get_feature_names_out())
+        bg = pre.transform(background)
+        values = shap.LinearExplainer(lr, bg).shap_values(shown.to_numpy())
+    plt.figure()
+    shap.summary_plot(values, shown, show=False, max_display=15, plot_size=(8, 6))
+    plt.title(title)
+    plt.tight_layout()
+    plt.savefig(path, dpi=100)
+    plt.close("all")
+    return path
+
+
+def _write_json(path: Path, payload: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+    os.replace(tmp, path)
+    return path
+
+
+def train(
+    cfg: Config, data: Path | None = None, as_of: dt.date | None = None, stage: Stage | None = None
+) -> TrainResult:
+    stage = stage or (lambda name, steps=1: lambda: None)
+    done = stage("validating data", 1)
+    source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=as_of)
+    done()
+    fs = build_features(source, cfg, end=as_of, stage=stage)
+    frame = fs.frame.reset_index(drop=True)
+    splits = time_splits(frame, cfg.labels.horizon_days, cfg.train.val_days, cfg.train.test_days)
+    masks = splits.masks(frame)
+    y_all = frame[LABEL].fillna(0).to_numpy(int)
+    categories = {"segment": list(cfg.data.segments), "lifecycle_stage": list(LIFECYCLE_STAGES)}
+    numeric = [f for f in fs.features if f not in CATEGORICAL]
+    X_all = design(frame, numeric, categories)
+    for part in ("train", "val", "test"):
+        _check_trainable(y_all[masks[part].to_numpy()], f"{part} window")
+
+    tracking.configure(cfg)
+    with mlflow.start_run(run_name=f"train {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
+        mlflow.set_tags({"churnhealth.kind": "train", "git_commit": tracking.git_commit()})
+        params = tracking.flatten(cfg.model_dump(mode="json"))
+        params.update(
+            {
+                "data.fingerprint": str(
+                    pd.util.hash_pandas_object(frame[[*fs.features, LABEL]], index=False).sum()
+                ),
+                "data.source": str(source.path),
+                "data.as_of": str(as_of or "latest"),
+                "features.list": ",".join(fs.features),
+                **{f"split.{k}": v for k, v in splits.describe().items()},
+            }
+        )
+        mlflow.log_params(params)
+        return _train_in_run(
+            cfg,
+            source,
+            fs,
+            frame,
+            splits,
+            masks,
+            X_all,
+            y_all,
+            categories,
+            numeric,
+            run.info.run_id,
+            stage,
+        )
+
+
+def _train_in_run(
+    cfg,
+    source,
+    fs: FeatureSet,
+    frame,
+    splits,
+    masks,
+    X_all,
+    y_all,
+    categories,
+    numeric,
+    run_id,
+    stage,
+) -> TrainResult:
+    tr, va, te = (masks[k].to_numpy() for k in ("train", "val", "test"))
+    seg = frame.segment.to_numpy()
+    segments = list(cfg.data.segments)
+    models: dict[str, FittedModel] = {}
+    info: dict[str, dict] = {}
+    routes: dict[str, str] = {}
+    notes: list[str] = []
+    advance = stage("fitting models", len(segments) + 1)
+
+    def fit(name: str, rows_tr, rows_va, uses_segment: bool) -> FittedModel:
+        X = X_all if uses_segment else X_all.drop(columns=["segment"])
+        kind, est, meta = _fit_candidates(
+            name, X[rows_tr], y_all[rows_tr], X[rows_va], y_all[rows_va], cfg
+        )
+        cal, method = calibrate(
+            est, X[rows_va], y_all[rows_va], frame.as_of[rows_va], cfg.train.calibration
+        )
+        info[name] = {
+            **meta,
+            "calibration": method,
+            "train_rows": int(rows_tr.sum()),
+            "train_churners": int(y_all[rows_tr].sum()),
+        }
+        return FittedModel(kind, est, cal, method, uses_segment)
+
+    models[HealthModel.GLOBAL] = fit("global", tr, va, True)
+    advance()
+    for s in segments:
+        rows = seg == s
+        churners = int(y_all[tr & rows].sum())
+        if churners >= cfg.train.min_churners and y_all[va & rows].sum() > 0:
+            models[s] = fit(s, tr & rows, va & rows, False)
+            routes[s] = s
+        else:
+            routes[s] = HealthModel.GLOBAL
+            notes.append(
+                f"{s}: {churners} churners in training (< {cfg.train.min_churners}): "
+                "scored by the global model"
+            )
+        advance()
+
+    hm = HealthModel(
+        numeric,
+        categories,
+        fs.features,
+        models,
+        routes,
+        {},
+        cfg.labels.horizon_days,
+        {
+            "splits": splits.describe(),
+            "trained_at": dt.datetime.now().isoformat(),
+            "data_end": str(fs.data_end.date()),
+            "definitions": fs.definitions,
+        },
+    )
+    done = stage("calibration and tiers", 1)
+    p_all = hm.predict_proba(frame)
+    tiers = cfg.tiers
+    for s in [*segments, HealthModel.GLOBAL]:
+        rows = va & (seg == s) if s != HealthModel.GLOBAL else va
+        if tiers.fixed is not None:
+            hm.cutoffs[s] = Cutoffs(*[int(v) for v in tiers.fixed], source="fixed")
+        else:
+            hm.cutoffs[s] = learn_cutoffs(
+                y_all[rows],
+                p_all[rows],
+                tiers.recall_at_risk,
+                tiers.recall_critical,
+                tiers.recall_healthy,
+            )
+    done()
+
+    done = stage("evaluating", 1)
+    metrics, summary, curves = _evaluate(
+        cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, segments
+    )
+    metrics.update(
+        {
+            "run_id": run_id,
+            "splits": splits.describe(),
+            "routes": routes,
+            "cutoffs": {k: v.as_dict() for k, v in hm.cutoffs.items()},
+            "models": info,
+            "notes": notes + fs.notes,
+        }
+    )
+    done()
+
+    done = stage("logging to MLflow", 1)
+    result = _log_and_register(
+        cfg,
+        source,
+        frame,
+        te,
+        X_all,
+        y_all,
+        p_all,
+        hm,
+        metrics,
+        summary,
+        curves,
+        splits,
+        run_id,
+        notes + fs.notes,
+    )
+    done()
+    return result
+
+
+def _evaluate(cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, segments):
+    """Test-window metrics: model, segment vs global, baselines, oracle."""
+    y, p = y_all[te], p_all[te]
+    health = health_score(p)
+    seg = frame.segment.to_numpy()
+    tiers_te = hm.score(frame[te]).tier.to_numpy()
+    flagged = np.isin(tiers_te, ["at_risk", "critical"])
+    card = Scorecard({f: d for f, d in fs.features.items() if f not in CATEGORICAL}).fit(
+        frame[tr], y_all[tr]
+    )
+    card_risk = 100 - card.health(frame[te]).to_numpy()
+    has_login = LOGIN_FEATURE in frame.columns
+    login = login_light(frame[te]).to_numpy() if has_login else np.zeros(int(te.sum()))
+    oracle = _oracle(source, frame[te])
+    glob = models[HealthModel.GLOBAL].predict_proba(X_all[te])
+
+    def block(rows: np.ndarray) -> dict:
+        out = {**score_metrics(y[rows], p[rows]), **flag_metrics(y[rows], flagged[rows])}
+        out["scorecard_roc_auc"] = ranking_auc(y[rows], card_risk[rows])
+        out["login_rule_roc_auc"] = ranking_auc(y[rows], login[rows]) if has_login else np.nan
+        out["global_model_roc_auc"] = ranking_auc(y[rows], glob[rows])
+        out["global_model_log_loss"] = score_metrics(y[rows], glob[rows])["log_loss"]
+        if oracle is not None:
+            out["oracle_roc_auc"] = ranking_auc(y[rows], oracle.to_numpy()[rows])
+            out["oracle_log_loss"] = score_metrics(y[rows], oracle.to_numpy()[rows])["log_loss"]
+        return out
+
+    seg_te = seg[te]
+    metrics = {
+        "overall": block(np.ones(len(y), bool)),
+        "segments": {s: block(seg_te == s) for s in segments if (seg_te == s).any()},
+        "scorecard": {"weights": card.weights_, "correlations": card.correlations_},
+    }
+    rows = []
+    for name, m in [("overall", metrics["overall"]), *metrics["segments"].items()]:
+        rows.append(
+            {
+                "segment": name,
+                "model": hm.routes.get(name, "routed"),
+                "roc_auc": m["roc_auc"],
+                "oracle": m.get("oracle_roc_auc", np.nan),
+                "global_model": m["global_model_roc_auc"],
+                "scorecard": m["scorecard_roc_auc"],
+                "login": m["login_rule_roc_auc"],
+                "ece": m["ece"],
+                "recall": m["recall"],
+                "precision": m["precision"],
+            }
+        )
+    curves = {"model": (y, p), "scorecard": (y, card_risk)}
+    if has_login:
+        curves["login rule"] = (y, login)
+    if oracle is not None:
+        curves["oracle"] = (y, oracle.to_numpy())
+    metrics["overall"]["health_mean"] = float(health.mean())
+    return metrics, pd.DataFrame(rows), curves
+
+
+def _log_and_register(
+    cfg, source, frame, te, X_all, y_all, p_all, hm, metrics, summary, curves, splits, run_id, notes
+) -> TrainResult:
+    flat = {
+        f"test_{k}": v
+        for k, v in metrics["overall"].items()
+        if isinstance(v, float) and np.isfinite(v)
+    }
+    for s, m in metrics["segments"].items():
+        flat.update(
+            {f"test_{s}_{k}": v for k, v in m.items() if isinstance(v, float) and np.isfinite(v)}
+        )
+    mlflow.log_metrics(flat)
+    seg = frame.segment.to_numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rel = {s: (y_all[te & (seg == s)], p_all[te & (seg == s)]) for s in metrics["segments"]}
+        plot_reliability({"all": curves["model"], **rel}, tmp / "reliability.png")
+        plot_roc_pr(curves, tmp / "roc_pr.png")
+        rng = np.random.default_rng(cfg.train.seed)
+        for key, model in hm.models.items():
+            rows = np.flatnonzero(te & ((seg == key) if key != hm.GLOBAL else True))
+            bg = np.flatnonzero(~te & ((seg == key) if key != hm.GLOBAL else True))
+            sample = rng.choice(rows, min(len(rows), 1500), replace=False)
+            background = rng.choice(bg, min(len(bg), 200), replace=False)
+            name = "global" if key == hm.GLOBAL else key
+            _shap_plot(
+                model,
+                X_all.iloc[sample],
+                X_all.iloc[background],
+                f"SHAP summary: {name} ({model.kind})",
+                tmp / f"shap_{name}.png",
+            )
+        summary.to_csv(tmp / "summary.csv", index=False)
+        cfg_path = tmp / "config.json"
+        cfg_path.write_text(cfg.model_dump_json(indent=2))
+        joblib.dump(hm, tmp / "health_model.joblib")
+        example = frame.loc[te, hm.input_columns].head(5)
+        signature = infer_signature(example, hm.score(example))
+        for f in ("reliability.png", "roc_pr.png", "summary.csv", "config.json"):
+            mlflow.log_artifact(str(tmp / f))
+        for f in tmp.glob("shap_*.png"):
+            mlflow.log_artifact(str(f), artifact_path="shap")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=HealthPyfunc(),
+            artifacts={"health_model": str(tmp / "health_model.joblib")},
+            signature=signature,
+            input_example=example,
+            registered_model_name=cfg.mlflow.registered_model,
+        )
+        version = str(info.registered_model_version)
+        alias, reason = _decide(cfg, source, frame[te], y_all[te], p_all[te])
+        metrics.update({"model_version": version, "alias": alias, "alias_reason": reason})
+        _write_json(tmp / "metrics.json", metrics)
+        mlflow.log_artifact(str(tmp / "metrics.json"))
+    tracking.set_alias(cfg.mlflow.registered_model, alias, version)
+    if alias == tracking.CHAMPION or not Path(cfg.paths.champion_dir).exists():
+        tracking.export_champion(cfg.mlflow.registered_model, cfg.paths.champion_dir)
+    _write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
+    return TrainResult(run_id, version, alias, reason, metrics, splits, hm, summary, notes)
+
+
+def _features_for(model: HealthModel, source, cfg: Config, rows: pd.DataFrame) -> pd.DataFrame:
+    """The given (account, as-of) rows with the features `model` was trained on, rebuilt from
+    the metric definitions it carries."""
+    from churnhealth.features.spec import check_metrics
+
+    metrics = check_metrics(model.metadata["definitions"], cfg.data.segments, "champion")
+    dates = sorted(rows.as_of.unique())
+    fs = build_features(source, cfg, metrics, dates=[pd.Timestamp(d) for d in dates])
+    keys = rows[["account_id", "as_of"]]
+    return keys.merge(fs.frame, on=["account_id", "as_of"], how="left").set_index(rows.index)
+
+
+def _decide(
+    cfg: Config, source, test: pd.DataFrame, y: np.ndarray, p: np.ndarray
+) -> tuple[str, str]:
+    """Champion when there is none or the new model has a lower test log loss; else challenger."""
+    name = cfg.mlflow.registered_model
+    current = tracking.current_champion(name)
+    new_loss = log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])
+    if current is None:
+        return tracking.CHAMPION, "no champion yet"
+    champ = load_health_model(mlflow.pyfunc.load_model(f"models:/{name}@{tracking.CHAMPION}"))
+    if not set(champ.input_columns) <= set(test.columns):
+        test = _features_for(champ, source, cfg, test)
+    old = champ.score(test).churn_probability.to_numpy()
+    old_loss = log_loss(y, np.clip(old, 1e-6, 1 - 1e-6), labels=[0, 1])
+    if new_loss < old_loss:
+        return tracking.CHAMPION, (
+            f"test log loss {new_loss:.4f} beats champion v{current} ({old_loss:.4f})"
+        )
+    return tracking.CHALLENGER, (
+        f"test log loss {new_loss:.4f} does not beat champion v{current} ({old_loss:.4f})"
+    )
+
+
+__all__ = ["TrainResult", "train"]

@@ -1,0 +1,211 @@
+"""End-to-end training on a small company: MLflow runs, registry, champion, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from churnhealth.config import Config
+from churnhealth.data.source import open_source
+from churnhealth.errors import ChurnhealthError
+from churnhealth.features import build_features
+from churnhealth.models.split import time_splits
+from churnhealth.train import train
+from tests.conftest import run_cli
+from tests.model.conftest import small_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
+    client = MlflowClient(trained.cfg.mlflow.tracking_uri)
+    run = client.get_run(trained.result.run_id)
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    for key in (
+        "test_roc_auc",
+        "test_pr_auc",
+        "test_brier",
+        "test_log_loss",
+        "test_ece",
+        "test_recall",
+        "test_specificity",
+        "test_precision",
+        "test_f1",
+        "test_accuracy",
+        "test_scorecard_roc_auc",
+        "test_login_rule_roc_auc",
+        "test_smb_roc_auc",
+        "test_oracle_roc_auc",
+    ):
+        assert key in m, key
+    p = run.data.params
+    assert {
+        "split.train_end",
+        "split.val_end",
+        "split.test_end",
+        "data.fingerprint",
+        "features.list",
+        "train.tuning.trials",
+    } <= set(p)
+    assert run.data.tags["git_commit"]
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"metrics.json", "reliability.png", "roc_pr.png", "config.json", "shap"} <= arts
+    version = client.get_model_version("churnhealth", trained.result.version)
+    assert version.run_id == run.info.run_id
+    shap = {a.path for a in client.list_artifacts(run.info.run_id, "shap")}
+    assert "shap/shap_global.png" in shap and "shap/shap_smb.png" in shap
+    exp = client.get_experiment(run.info.experiment_id)
+    trials = client.search_runs(
+        [exp.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(trials) >= 4 and all("val_log_loss" in t.data.metrics for t in trials)
+
+
+def test_registered_pyfunc_loads_and_scores(trained):
+    name = trained.cfg.mlflow.registered_model
+    client = MlflowClient(trained.cfg.mlflow.tracking_uri)
+    v = client.get_model_version_by_alias(name, "champion")
+    assert str(v.version) == trained.result.version == "1"
+    fs = build_features(open_source(trained.data), trained.cfg)
+    rows = fs.frame[fs.frame.as_of == fs.frame.as_of.max()]
+    for uri in (f"models:/{name}@champion", str(trained.cfg.paths.champion_dir)):
+        model = mlflow.pyfunc.load_model(uri)
+        out = model.predict(rows)
+        assert list(out.columns) == ["churn_probability", "health_score", "tier", "model"]
+        assert out.churn_probability.between(0, 1).all()
+        assert (out.health_score == np.rint(100 * (1 - out.churn_probability))).all()
+        assert set(out.tier) <= {"healthy", "moderate", "at_risk", "critical"}
+
+
+def test_segment_routing_and_metrics_file(trained):
+    metrics = trained.result.metrics
+    import json
+
+    on_disk = json.loads((trained.cfg.paths.reports_dir / "metrics.json").read_text())
+    assert on_disk["model_version"] == "1" and on_disk["alias"] == "champion"
+    assert metrics["routes"]["smb"] == "smb"
+    assert metrics["routes"]["enterprise"] == "__global__"  # too few churners in 900 accounts
+    assert "oracle_roc_auc" in metrics["overall"]
+    assert metrics["overall"]["roc_auc"] > metrics["overall"]["login_rule_roc_auc"]
+
+
+def test_no_fitted_row_sees_the_test_window(trained):
+    fs = build_features(open_source(trained.data), trained.cfg)
+    splits = time_splits(fs.frame, 90, trained.cfg.train.val_days, trained.cfg.train.test_days)
+    masks = splits.masks(fs.frame)
+    h = pd.Timedelta(days=90)
+    fitted = fs.frame[masks["train"] | masks["val"]]
+    assert (fitted.as_of + h <= splits.t2).all()
+    assert (fs.frame[masks["train"]].as_of + h <= splits.t1).all()
+    test = fs.frame[masks["test"]]
+    assert (test.as_of > splits.t2).all() and test.labelled.all()
+    assert not (masks["train"] & masks["val"]).any() and not (masks["val"] & masks["test"]).any()
+
+
+def test_worse_challenger_does_not_take_champion(trained, tmp_path):
+    before = (trained.cfg.paths.champion_dir / "MLmodel").read_text()
+    defs = yaml.safe_load((ROOT / "configs/features.yaml").read_text())
+    weak = [m for m in defs["metrics"] if m["name"] in ("sup_tickets_30d", "rel_contacts")]
+    (tmp_path / "weak.yaml").write_text(yaml.safe_dump({"metrics": weak}))
+    cfg = trained.cfg.model_copy(
+        update={
+            "features": trained.cfg.features.model_copy(
+                update={"definitions": tmp_path / "weak.yaml"}
+            )
+        }
+    )
+    res = train(cfg, trained.data)
+    assert res.alias == "challenger" and "does not beat champion v1" in res.reason
+    client = MlflowClient(cfg.mlflow.tracking_uri)
+    assert str(client.get_model_version_by_alias("churnhealth", "champion").version) == "1"
+    assert (
+        str(client.get_model_version_by_alias("churnhealth", "challenger").version) == res.version
+    )
+    assert (trained.cfg.paths.champion_dir / "MLmodel").read_text() == before
+
+
+def test_failed_training_leaves_champion_and_export_untouched(trained, monkeypatch):
+    before = (trained.cfg.paths.champion_dir / "MLmodel").read_text()
+    client = MlflowClient(trained.cfg.mlflow.tracking_uri)
+    champion = client.get_model_version_by_alias("churnhealth", "champion").version
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full while logging the model")
+
+    monkeypatch.setattr(mlflow.pyfunc, "log_model", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train(trained.cfg, trained.data)
+    assert client.get_model_version_by_alias("churnhealth", "champion").version == champion
+    assert (trained.cfg.paths.champion_dir / "MLmodel").read_text() == before
+    runs = client.search_runs(
+        [client.get_experiment_by_name("churnhealth").experiment_id],
+        "tags.`churnhealth.kind` = 'train'",
+        order_by=["start_time DESC"],
+    )
+    assert runs[0].info.status == "FAILED"
+
+
+def test_too_little_history_is_a_clear_error(tmp_path):
+    from churnhealth.synth import generate
+
+    data = tmp_path / "short.duckdb"
+    generate(data, accounts=200, years=1, seed=4)
+    cfg = small_config(tmp_path)
+    with pytest.raises(ChurnhealthError, match=r"train window: only \d+ labelled rows"):
+        train(cfg, data)
+
+
+def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):
+    import shutil
+
+    import duckdb
+
+    data = tmp_path / "loyal.duckdb"
+    shutil.copy(trained.data, data)
+    with duckdb.connect(str(data)) as con:
+        con.execute("DELETE FROM subscriptions WHERE end_date IS NOT NULL")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "mlflow": {
+                    "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                    "artifact_location": str(tmp_path / "art"),
+                },
+                "paths": {
+                    "champion_dir": str(tmp_path / "champion"),
+                    "reports_dir": str(tmp_path / "reports"),
+                },
+                "train": {"tuning": {"trials": 1}},
+            }
+        )
+    )
+    res = run_cli("train", "--data", str(data), "--config", str(cfg), cwd=ROOT)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.strip().splitlines()[-1].startswith("train window: no churners among")
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "champion").exists()
+
+
+def test_as_of_reads_nothing_dated_on_or_after_it(trained):
+    cutoff = pd.Timestamp("2026-01-01")
+    fs = build_features(open_source(trained.data), trained.cfg)
+    from churnhealth.data.validate import open_validated
+
+    source = open_validated(trained.data, Config().data.segments, truncate_at=cutoff.date())
+    early = build_features(source, trained.cfg, end=cutoff.date())
+    assert early.data_end <= cutoff and early.frame.as_of.max() <= cutoff
+    assert early.labelled.as_of.max() + pd.Timedelta(days=120) <= cutoff
+    same = fs.frame.merge(early.frame, on=["account_id", "as_of"], suffixes=("", "_early"))
+    cols = [c for c in early.features if c not in ("segment", "lifecycle_stage")]
+    pd.testing.assert_frame_equal(
+        same[cols].reset_index(drop=True),
+        same[[f"{c}_early" for c in cols]].set_axis(cols, axis=1).reset_index(drop=True),
+    )
