@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -241,8 +241,13 @@ def train(
         res = run_train(cfg, data, _date(as_of, "--as-of"), stage)
     s = res.splits
     console.print(
-        f"Splits: train as-of ≤ {s.t1.date()} (minus a {s.horizon_days}-day embargo), "
-        f"validation ≤ {s.t2.date()}, test ≤ {s.t3.date()}",
+        "Splits by as-of date ("
+        + "; ".join(
+            f"{name} {w['first']} to {w['last']}, {w['rows']:,} rows"
+            for name, w in res.metrics["windows"].items()
+        )
+        + f"); a {s.horizon_days}-day embargo keeps every fitted label window out of later "
+        "windows",
         highlight=False,
     )
     table = Table(

@@ -4,6 +4,7 @@ champion's export to models/champion/.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -23,6 +24,9 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 def configure(cfg: Config) -> str:
     """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and experiment."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
     mlflow.set_tracking_uri(uri)
     name = cfg.mlflow.experiment

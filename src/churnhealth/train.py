@@ -177,6 +177,11 @@ def train(
                 "data.as_of": str(as_of or "latest"),
                 "features.list": ",".join(fs.features),
                 **{f"split.{k}": v for k, v in splits.describe().items()},
+                **{
+                    f"split.{w}_{k}": v
+                    for w, d in splits.windows(frame).items()
+                    for k, v in d.items()
+                },
             }
         )
         mlflow.log_params(params)
@@ -233,6 +238,8 @@ def _train_in_run(
             "train_rows": int(rows_tr.sum()),
             "train_churners": int(y_all[rows_tr].sum()),
         }
+        best = {f"best.{name}.lightgbm.{k}": v for k, v in meta["lightgbm_params"].items()}
+        mlflow.log_params({**best, f"best.{name}.model": kind, f"best.{name}.calibration": method})
         return FittedModel(kind, est, cal, method, uses_segment)
 
     models[HealthModel.GLOBAL] = fit("global", tr, va, True)
@@ -291,6 +298,7 @@ def _train_in_run(
         {
             "run_id": run_id,
             "splits": splits.describe(),
+            "windows": splits.windows(frame),
             "routes": routes,
             "cutoffs": {k: v.as_dict() for k, v in hm.cutoffs.items()},
             "models": info,
@@ -342,6 +350,8 @@ def _evaluate(cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, s
         out["login_rule_roc_auc"] = ranking_auc(y[rows], login[rows]) if has_login else np.nan
         out["global_model_roc_auc"] = ranking_auc(y[rows], glob[rows])
         out["global_model_log_loss"] = score_metrics(y[rows], glob[rows])["log_loss"]
+        out["lift_over_scorecard_roc_auc"] = out["roc_auc"] - out["scorecard_roc_auc"]
+        out["lift_over_login_rule_roc_auc"] = out["roc_auc"] - out["login_rule_roc_auc"]
         if oracle is not None:
             out["oracle_roc_auc"] = ranking_auc(y[rows], oracle.to_numpy()[rows])
             out["oracle_log_loss"] = score_metrics(y[rows], oracle.to_numpy()[rows])["log_loss"]
@@ -416,6 +426,7 @@ def _log_and_register(
         cfg_path.write_text(cfg.model_dump_json(indent=2))
         joblib.dump(hm, tmp / "health_model.joblib")
         example = frame.loc[te, hm.input_columns].head(5)
+        example = example.astype(dict.fromkeys(hm.numeric, "float64"))
         signature = infer_signature(example, hm.score(example))
         for f in ("reliability.png", "roc_pr.png", "summary.csv", "config.json"):
             mlflow.log_artifact(str(tmp / f))

@@ -188,9 +188,11 @@ def build_features(
     frame = grid.merge(values, on=list(KEYS), how="left", validate="one_to_one")
     features = dict(GRID_FEATURES)
     features.update({m.name: m.dimension for m in planned.metrics if m.output})
-    cols = [*KEYS, *features, *[c for c in LABELS], "renewal_date"]
+    cols = [*KEYS, *features, *LABELS, "renewal_date"]
+    numeric = [f for f in features if f not in CATEGORICAL]
+    frame = frame[cols].astype(dict.fromkeys(numeric, "float64"))
     definitions = [m.model_dump(mode="json") for m in planned.metrics]
-    return FeatureSet(frame[cols], features, data_start, data_end, planned.notes, definitions)
+    return FeatureSet(frame, features, data_start, data_end, planned.notes, definitions)
 
 
 def summarize(fs: FeatureSet) -> dict[str, pd.DataFrame]:

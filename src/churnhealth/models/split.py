@@ -40,6 +40,18 @@ class Splits:
             "embargo_days": str(self.horizon_days),
         }
 
+    def windows(self, frame: pd.DataFrame) -> dict[str, dict]:
+        """First and last as-of date and row count actually used in each window."""
+        out = {}
+        for name, mask in self.masks(frame).items():
+            dates = frame.as_of[mask]
+            out[name] = {
+                "first": str(dates.min().date()),
+                "last": str(dates.max().date()),
+                "rows": int(mask.sum()),
+            }
+        return out
+
 
 def time_splits(frame: pd.DataFrame, horizon_days: int, val_days: int, test_days: int) -> Splits:
     """Test: the last `test_days` of labelled as-of dates; validation: `val_days` before it."""
