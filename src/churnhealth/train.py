@@ -50,6 +50,23 @@ LABEL = "churned_within_h"
 
 
 @dataclass
+class TrainingData:
+    """Everything the fitting and evaluation stages read: features, labels, splits."""
+
+    source: object
+    fs: FeatureSet
+    frame: pd.DataFrame
+    splits: Splits
+    X: pd.DataFrame
+    y: np.ndarray
+    categories: dict[str, list[str]]
+    numeric: list[str]
+
+    def mask(self, window: str) -> np.ndarray:
+        return self.splits.masks(self.frame)[window].to_numpy()
+
+
+@dataclass
 class TrainResult:
     run_id: str
     version: str
@@ -185,37 +202,13 @@ def train(
             }
         )
         mlflow.log_params(params)
-        return _train_in_run(
-            cfg,
-            source,
-            fs,
-            frame,
-            splits,
-            masks,
-            X_all,
-            y_all,
-            categories,
-            numeric,
-            run.info.run_id,
-            stage,
-        )
+        data = TrainingData(source, fs, frame, splits, X_all, y_all, categories, numeric)
+        return _train_in_run(cfg, data, run.info.run_id, stage)
 
 
-def _train_in_run(
-    cfg,
-    source,
-    fs: FeatureSet,
-    frame,
-    splits,
-    masks,
-    X_all,
-    y_all,
-    categories,
-    numeric,
-    run_id,
-    stage,
-) -> TrainResult:
-    tr, va, te = (masks[k].to_numpy() for k in ("train", "val", "test"))
+def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> TrainResult:
+    fs, frame, X_all, y_all = d.fs, d.frame, d.X, d.y
+    tr, va = d.mask("train"), d.mask("val")
     seg = frame.segment.to_numpy()
     segments = list(cfg.data.segments)
     models: dict[str, FittedModel] = {}
@@ -259,15 +252,15 @@ def _train_in_run(
         advance()
 
     hm = HealthModel(
-        numeric,
-        categories,
+        d.numeric,
+        d.categories,
         fs.features,
         models,
         routes,
         {},
         cfg.labels.horizon_days,
         {
-            "splits": splits.describe(),
+            "splits": d.splits.describe(),
             "trained_at": dt.datetime.now().isoformat(),
             "data_end": str(fs.data_end.date()),
             "definitions": fs.definitions,
@@ -291,14 +284,12 @@ def _train_in_run(
     done()
 
     done = stage("evaluating", 1)
-    metrics, summary, curves = _evaluate(
-        cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, segments
-    )
+    metrics, summary, curves = _evaluate(cfg, d, p_all, hm)
     metrics.update(
         {
             "run_id": run_id,
-            "splits": splits.describe(),
-            "windows": splits.windows(frame),
+            "splits": d.splits.describe(),
+            "windows": d.splits.windows(frame),
             "routes": routes,
             "cutoffs": {k: v.as_dict() for k, v in hm.cutoffs.items()},
             "models": info,
@@ -309,27 +300,16 @@ def _train_in_run(
 
     done = stage("logging to MLflow", 1)
     result = _log_and_register(
-        cfg,
-        source,
-        frame,
-        te,
-        X_all,
-        y_all,
-        p_all,
-        hm,
-        metrics,
-        summary,
-        curves,
-        splits,
-        run_id,
-        notes + fs.notes,
+        cfg, d, p_all, hm, metrics, summary, curves, run_id, notes + fs.notes
     )
     done()
     return result
 
 
-def _evaluate(cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, segments):
+def _evaluate(cfg: Config, d: TrainingData, p_all: np.ndarray, hm: HealthModel):
     """Test-window metrics: model, segment vs global, baselines, oracle."""
+    fs, frame, X_all, y_all, models = d.fs, d.frame, d.X, d.y, hm.models
+    tr, te, segments = d.mask("train"), d.mask("test"), list(cfg.data.segments)
     y, p = y_all[te], p_all[te]
     health = health_score(p)
     seg = frame.segment.to_numpy()
@@ -341,7 +321,7 @@ def _evaluate(cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, s
     card_risk = 100 - card.health(frame[te]).to_numpy()
     has_login = LOGIN_FEATURE in frame.columns
     login = login_light(frame[te]).to_numpy() if has_login else np.zeros(int(te.sum()))
-    oracle = _oracle(source, frame[te])
+    oracle = _oracle(d.source, frame[te])
     glob = models[HealthModel.GLOBAL].predict_proba(X_all[te])
 
     def block(rows: np.ndarray) -> dict:
@@ -389,8 +369,9 @@ def _evaluate(cfg, source, fs, frame, te, tr, y_all, p_all, X_all, models, hm, s
 
 
 def _log_and_register(
-    cfg, source, frame, te, X_all, y_all, p_all, hm, metrics, summary, curves, splits, run_id, notes
+    cfg: Config, d: TrainingData, p_all, hm, metrics, summary, curves, run_id: str, notes: list[str]
 ) -> TrainResult:
+    frame, X_all, y_all, te = d.frame, d.X, d.y, d.mask("test")
     flat = {
         f"test_{k}": v
         for k, v in metrics["overall"].items()
@@ -441,7 +422,7 @@ def _log_and_register(
             registered_model_name=cfg.mlflow.registered_model,
         )
         version = str(info.registered_model_version)
-        alias, reason = _decide(cfg, source, frame[te], y_all[te], p_all[te])
+        alias, reason = _decide(cfg, d.source, frame[te], y_all[te], p_all[te])
         metrics.update({"model_version": version, "alias": alias, "alias_reason": reason})
         _write_json(tmp / "metrics.json", metrics)
         mlflow.log_artifact(str(tmp / "metrics.json"))
@@ -449,7 +430,7 @@ def _log_and_register(
     if alias == tracking.CHAMPION or not Path(cfg.paths.champion_dir).exists():
         tracking.export_champion(cfg.mlflow.registered_model, cfg.paths.champion_dir)
     _write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
-    return TrainResult(run_id, version, alias, reason, metrics, splits, hm, summary, notes)
+    return TrainResult(run_id, version, alias, reason, metrics, d.splits, hm, summary, notes)
 
 
 def _features_for(model: HealthModel, source, cfg: Config, rows: pd.DataFrame) -> pd.DataFrame:

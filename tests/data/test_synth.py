@@ -8,19 +8,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.synth import Drift, generate
 
-TABLES = (
-    "accounts",
-    "subscriptions",
-    "usage",
-    "touchpoints",
-    "surveys",
-    "tickets",
-    "contacts",
-    "invoices",
-    "truth",
-)
+TABLES = (*TABLE_NAMES, "truth")
 
 
 def read(path, table: str, where: str = "") -> pd.DataFrame:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
 from churnhealth.labels import annual_churn
@@ -315,18 +316,7 @@ def generate(
             "p_churn_90d": truth.p_churn_90d,
         }
     )
-    for name in (
-        "accounts",
-        "subscriptions",
-        "usage",
-        "touchpoints",
-        "surveys",
-        "tickets",
-        "contacts",
-        "invoices",
-        "truth",
-    ):
-        tables[name] = tables[name].reset_index(drop=True)
+    tables = {name: tables[name].reset_index(drop=True) for name in (*TABLE_NAMES, "truth")}
 
     done = stage(STAGES[4])
     path = write_tables(out, tables)
