@@ -11,7 +11,7 @@ DATA ?= data/demo.duckdb
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train ui test test-fast lint format clean
+.PHONY: help install data train predict ui test test-fast lint format clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,9 @@ data: $(DATA) ## Generate the demo company into data/demo.duckdb if it is missin
 
 train: $(DATA) ## Build features, train and calibrate segment models, register the champion in MLflow
 	$(BIN)/churnhealth train --data $(DATA) --config $(CONFIG)
+
+predict: $(STAMP) ## Score every active account with the champion: health, tier, trend, drivers
+	$(BIN)/churnhealth predict --data $(DATA) --config $(CONFIG)
 
 ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000

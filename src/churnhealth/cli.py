@@ -309,6 +309,81 @@ def promote(
     )
 
 
+@app.command()
+def predict(
+    data: DataOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model URI (models:/churnhealth@champion, runs:/...) or MLflow model directory "
+            "[default: the registry's @champion, else models/champion/].",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Score as of this date (YYYY-MM-DD) [default: the latest the data allows].",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scores file, .parquet or .csv [default: outputs/scores-<as_of>.parquet].",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Score every active account: health, tier, trend and drivers; update the history."""
+    from churnhealth.predict import predict as run_predict
+    from churnhealth.progress import stages
+
+    cfg = _config(config)
+    with stages() as stage:
+        res = run_predict(cfg, data, model, _date(as_of, "--as-of"), out, stage)
+    s = res["summary"]
+    p = s["portfolio"]
+    console.print(
+        f"Scored {p['accounts']:,} accounts as of {s['as_of']} with model v{s['model_version']}"
+        f" → {res['out']}; summary → {res['out'].with_name('summary.json')}",
+        highlight=False,
+    )
+    table = Table(
+        "segment",
+        "accounts",
+        "ARR",
+        "healthy",
+        "moderate",
+        "at risk",
+        "critical",
+        "ARR at risk",
+        "improving",
+        "declining",
+        "mean health",
+        title="Portfolio health",
+    )
+
+    def money(v: float) -> str:
+        return f"{v / 1e6:,.1f}M" if v >= 1e6 else f"{v / 1e3:,.0f}k"
+
+    for name, b in [("all", p), *s["segments"].items()]:
+        t = b["tiers"]
+        table.add_row(
+            name,
+            f"{b['accounts']:,}",
+            money(b["arr"]),
+            *[f"{t[k]['accounts']:,}" for k in ("healthy", "moderate", "at_risk", "critical")],
+            money(b["arr_at_risk"]),
+            f"{b['improving']:,}",
+            f"{b['declining']:,}",
+            f"{b['mean_health']:.1f}",
+        )
+    console.print(table)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -207,6 +207,43 @@ class PathsConfig(_Section):
     reports_dir: Path = Field(Path("reports/latest"), description="Latest reports.")
 
 
+class TierOverride(_Section):
+    """Health cut-offs replacing the model's for a segment or lifecycle stage."""
+
+    healthy: float = Field(ge=0, le=100)
+    at_risk: float = Field(ge=0, le=100)
+    critical: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierOverride:
+        if not self.healthy >= self.at_risk >= self.critical:
+            raise ValueError("need healthy ≥ at_risk ≥ critical")
+        return self
+
+
+class PredictConfig(_Section):
+    """The batch scoring job: history, trend and tier overrides."""
+
+    history: Path = Field(
+        Path("outputs/history.duckdb"), description="DuckDB store of the health_history table."
+    )
+    out_dir: Path = Field(Path("outputs"), description="Where scores and summaries go.")
+    backfill_days: int = Field(
+        90, ge=0, description="With no history, first score the as-of dates this far back."
+    )
+    stable_band: float = Field(
+        5, ge=0, description="Momentum is stable while the 30-day change is within ± this."
+    )
+    segment_tiers: dict[str, TierOverride] = Field(
+        {}, description="Per-segment cut-offs overriding the model's."
+    )
+    lifecycle_tiers: dict[str, TierOverride] = Field(
+        {"renewal_period": TierOverride(healthy=97, at_risk=95, critical=80)},
+        description="Per-lifecycle-stage cut-offs (stricter in the renewal period); they win "
+        "over the segment ones.",
+    )
+
+
 class Config(_Section):
     """The whole configuration of a churnhealth project."""
 
@@ -219,6 +256,7 @@ class Config(_Section):
     tiers: TiersConfig = TiersConfig()
     mlflow: MlflowConfig = MlflowConfig()
     paths: PathsConfig = PathsConfig()
+    predict: PredictConfig = PredictConfig()
 
 
 def _key(loc: tuple[Any, ...]) -> str:

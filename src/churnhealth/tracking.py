@@ -4,6 +4,7 @@ champion's export to models/champion/.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -82,6 +83,10 @@ def export_champion(name: str, target: Path) -> Path:
         )
         staged = tmp / "model"
         shutil.move(local, staged)
+        version = current_champion(name)
+        (staged / "registered_model.json").write_text(
+            json.dumps({"name": name, "version": str(version), "alias": CHAMPION})
+        )
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():

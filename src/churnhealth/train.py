@@ -233,7 +233,9 @@ def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> Tr
         }
         best = {f"best.{name}.lightgbm.{k}": v for k, v in meta["lightgbm_params"].items()}
         mlflow.log_params({**best, f"best.{name}.model": kind, f"best.{name}.calibration": method})
-        return FittedModel(kind, est, cal, method, uses_segment)
+        idx = np.flatnonzero(rows_tr)
+        sample = np.random.default_rng(cfg.train.seed).choice(idx, min(len(idx), 500), False)
+        return FittedModel(kind, est, cal, method, uses_segment, X.iloc[np.sort(sample)])
 
     models[HealthModel.GLOBAL] = fit("global", tr, va, True)
     advance()

@@ -25,6 +25,8 @@ class FittedModel:
     calibrator: object
     calibration: str
     uses_segment: bool
+    background: pd.DataFrame | None = None
+    """A sample of training rows: the reference that explanations are relative to."""
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         cols = X if self.uses_segment else X.drop(columns=["segment"], errors="ignore")

@@ -1,0 +1,297 @@
+"""`churnhealth predict`: the batch job a customer-success team runs daily or weekly.
+
+Scores every active account at an as-of date with the champion model: churn probability,
+health, tier, trend against the health history, and the drivers behind the score in health
+points. Writes the scores atomically, upserts the history and a portfolio summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnhealth import history
+from churnhealth.config import Config, TierOverride
+from churnhealth.data.validate import open_validated
+from churnhealth.errors import ChurnhealthError
+from churnhealth.explain import dimension_effects, health_effects
+from churnhealth.features import build_features, data_window
+from churnhealth.features.grid import schedule
+from churnhealth.features.spec import DIMENSIONS, check_metrics
+from churnhealth.models.routed import HealthModel, load_health_model
+from churnhealth.models.tiers import Cutoffs
+
+TOP = 3
+"""Drivers shown per account and direction; effects under 0.05 health points are left out."""
+
+
+@dataclass
+class LoadedModel:
+    model: HealthModel
+    version: str
+    source: str
+
+
+def load_model(cfg: Config, uri: str | None) -> LoadedModel:
+    """--model URI or path; by default the registry's @champion, else models/champion/."""
+    import mlflow
+
+    from churnhealth import tracking
+
+    candidates = [uri] if uri else []
+    if not uri:
+        tracking.configure(cfg)
+        if tracking.current_champion(cfg.mlflow.registered_model):
+            candidates.append(f"models:/{cfg.mlflow.registered_model}@champion")
+        candidates.append(str(cfg.paths.champion_dir))
+    errors = []
+    for c in candidates:
+        if "://" not in c and ":" not in c.split("/")[0] and not Path(c).exists():
+            errors.append(f"{c}: no such model directory")
+            continue
+        try:
+            pyfunc = mlflow.pyfunc.load_model(c)
+        except Exception as exc:
+            errors.append(f"{c}: {str(exc).strip().splitlines()[0][:200]}")
+            continue
+        return LoadedModel(load_health_model(pyfunc), _version_of(pyfunc, c), c)
+    raise ChurnhealthError(
+        "model: " + "; ".join(errors or ["no model found: run `make train` first"])
+    )
+
+
+def _version_of(pyfunc, uri: str) -> str:
+    """Registered version for a registry URI or an exported champion; else the run id."""
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        name, _, alias = ref.partition("@")
+        if alias:
+            return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        return ref.partition("/")[2]
+    marker = Path(uri) / "registered_model.json"
+    if marker.exists():
+        return str(json.loads(marker.read_text())["version"])
+    return f"run-{(pyfunc.metadata.run_id or 'unknown')[:8]}"
+
+
+def _tiers(cfg: Config, hm: HealthModel, frame: pd.DataFrame, health: np.ndarray) -> np.ndarray:
+    """Model cut-offs per segment, then the config's segment and lifecycle overrides."""
+    out = np.empty(len(frame), dtype=object)
+    for i, (seg, stage) in enumerate(zip(frame.segment, frame.lifecycle_stage, strict=True)):
+        o: TierOverride | None = cfg.predict.lifecycle_tiers.get(
+            stage
+        ) or cfg.predict.segment_tiers.get(seg)
+        cut = (
+            Cutoffs(int(o.healthy), int(o.at_risk), int(o.critical), "config")
+            if o
+            else hm.cutoffs.get(seg, hm.cutoffs[hm.GLOBAL])
+        )
+        out[i] = cut.tier(np.array([health[i]]))[0]
+    return out
+
+
+def _drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Top risk (most negative) and protective (most positive) drivers per account."""
+    cols = {}
+    vals = effects.to_numpy()
+    names = np.array(effects.columns)
+    order = np.argsort(vals, axis=1)
+    for kind, idx in (("risk", order[:, :TOP]), ("protective", order[:, ::-1][:, :TOP])):
+        for k in range(TOP):
+            j = idx[:, k]
+            eff = vals[np.arange(len(vals)), j]
+            keep = (eff <= -0.05) if kind == "risk" else (eff >= 0.05)
+            feat = np.where(keep, names[j], None)
+            value = [frame.iloc[r][names[c]] if keep[r] else None for r, c in enumerate(j)]
+            cols[f"{kind}_{k + 1}_feature"] = feat
+            cols[f"{kind}_{k + 1}_value"] = [None if v is None else str(v) for v in value]
+            cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
+    return pd.DataFrame(cols, index=frame.index)
+
+
+def _trend(scores: pd.DataFrame, past: pd.DataFrame, band: float) -> pd.DataFrame:
+    """Changes over 30 and 90 days, momentum and a 90-day projection from the history."""
+    out = pd.DataFrame(index=scores.index)
+    as_of = scores.as_of.iloc[0]
+    for days in (30, 90):
+        ref = past[past.as_of <= as_of - pd.Timedelta(days=days - 5)]
+        last = ref.sort_values("as_of").groupby("account_id").tail(1).set_index("account_id")
+        out[f"health_change_{days}d"] = (
+            scores.health_score - scores.account_id.map(last.health_score)
+        ).astype(float)
+    change = out.health_change_30d
+    out["momentum"] = np.select(
+        [change > band, change < -band], ["improving", "declining"], "stable"
+    )
+    out.loc[change.isna(), "momentum"] = "stable"
+    window = past[past.as_of >= as_of - pd.Timedelta(days=95)]
+    pts = pd.concat(
+        [
+            window[["account_id", "as_of", "health_score"]],
+            scores[["account_id", "as_of", "health_score"]],
+        ]
+    )
+    pts["t"] = (pts.as_of - as_of).dt.days.astype(float)
+    g = pts.groupby("account_id")
+    n = g.t.count()
+    cov = g.apply(
+        lambda d: np.cov(d.t, d.health_score, bias=True)[0, 1] if len(d) > 1 else 0.0,
+        include_groups=False,
+    )
+    var = g.t.var(ddof=0)
+    slope = (cov / var.replace(0, np.nan)).where(n > 1).fillna(0.0)
+    projected = scores.health_score + 90 * scores.account_id.map(slope).fillna(0.0)
+    out["projected_health_90d"] = projected.clip(0, 100).round().astype(int)
+    return out
+
+
+def summarize(scores: pd.DataFrame) -> dict:
+    """Accounts and ARR per tier, ARR at risk, improving/declining counts, per segment."""
+
+    def block(df: pd.DataFrame) -> dict:
+        tiers = {
+            t: {"accounts": int((df.tier == t).sum()), "arr": float(df.arr[df.tier == t].sum())}
+            for t in ("healthy", "moderate", "at_risk", "critical")
+        }
+        risky = df.tier.isin(["at_risk", "critical"])
+        return {
+            "accounts": len(df),
+            "arr": float(df.arr.sum()),
+            "tiers": tiers,
+            "arr_at_risk": float(df.arr[risky].sum()),
+            "expected_churned_arr_90d": float((df.arr * df.churn_probability).sum()),
+            "improving": int((df.momentum == "improving").sum()),
+            "declining": int((df.momentum == "declining").sum()),
+            "mean_health": float(df.health_score.mean()),
+        }
+
+    return {
+        "as_of": str(scores.as_of.iloc[0].date()),
+        "portfolio": block(scores),
+        "segments": {s: block(g) for s, g in scores.groupby("segment")},
+    }
+
+
+def _score(cfg: Config, lm: LoadedModel, source, dates: list[pd.Timestamp]) -> pd.DataFrame:
+    hm = lm.model
+    metrics = check_metrics(hm.metadata["definitions"], cfg.data.segments, "model")
+    fs = build_features(source, cfg, metrics, dates=dates)
+    frame = fs.frame.reset_index(drop=True)
+    scored = hm.score(frame)
+    out = frame[
+        [
+            "account_id",
+            "as_of",
+            "segment",
+            "lifecycle_stage",
+            "arr",
+            "days_to_renewal",
+            "renewal_date",
+        ]
+    ].copy()
+    out["churn_probability"] = scored.churn_probability.to_numpy()
+    out["health_score"] = scored.health_score.to_numpy()
+    out["tier"] = _tiers(cfg, hm, frame, out.health_score.to_numpy())
+    out["model_version"] = lm.version
+    return out, frame
+
+
+def predict(
+    cfg: Config,
+    data: Path | None = None,
+    model: str | None = None,
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    stage=None,
+) -> dict:
+    stage = stage or (lambda name, steps=1: lambda: None)
+    done = stage("loading model and data", 1)
+    lm = load_model(cfg, model)
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    start, end = data_window(source)
+    day = pd.Timestamp(as_of) if as_of else end
+    if not start < day <= end:
+        raise ChurnhealthError(
+            f"--as-of {day.date()}: outside the data, which allows as-of "
+            f"dates from {start.date() + dt.timedelta(days=1)} to "
+            f"{end.date()}"
+        )
+    out = Path(out or cfg.predict.out_dir / f"scores-{day.date()}.parquet")
+    if out.suffix not in (".parquet", ".csv"):
+        raise ChurnhealthError(f"--out {out}: expected a .parquet or .csv file")
+    _check_writable(out)
+    done()
+    past = history.read(cfg.predict.history, lm.version)
+    if past.empty and cfg.predict.backfill_days:
+        back = schedule(
+            (day - pd.Timedelta(days=cfg.predict.backfill_days + 7)).date(),
+            (day - pd.Timedelta(days=1)).date(),
+            cfg.features.schedule,
+        )
+        back = [d for d in back if d > start]
+        if back:
+            done = stage("backfilling history", 1)
+            filled, _ = _score(cfg, lm, source, back)
+            history.upsert(cfg.predict.history, filled)
+            past = history.read(cfg.predict.history, lm.version)
+            done()
+    done = stage("scoring and explaining", 1)
+    scores, frame = _score(cfg, lm, source, [day])
+    effects, base = health_effects(lm.model, frame)
+    dims = dimension_effects(lm.model, effects)
+    scores["baseline_health"] = base.round(1).to_numpy()
+    for d in DIMENSIONS:
+        scores[f"effect_{d}"] = dims[d].round(1).to_numpy() if d in dims else 0.0
+    scores = pd.concat([scores, _drivers(effects, frame)], axis=1)
+    scores = pd.concat(
+        [scores, _trend(scores, past[past.as_of < day], cfg.predict.stable_band)], axis=1
+    )
+    done()
+    done = stage("writing", 1)
+    _write_atomic(scores, out)
+    history.upsert(cfg.predict.history, scores)
+    summary = summarize(scores)
+    summary.update({"model_version": lm.version, "model": lm.source, "scores": str(out)})
+    _write_json_atomic(summary, out.with_name("summary.json"))
+    done()
+    return {"scores": scores, "summary": summary, "out": out}
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ChurnhealthError(f"--out {path}: not writable ({exc.strerror})") from None
+
+
+def _write_atomic(df: pd.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_json_atomic(payload: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+    os.replace(tmp, path)

@@ -1,0 +1,179 @@
+"""`churnhealth predict`: scores, history, trend, explanations, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+import yaml
+
+from churnhealth import history
+from churnhealth.data.source import open_source
+from churnhealth.errors import ChurnhealthError
+from churnhealth.explain import dimension_effects, health_effects, raw_contributions
+from churnhealth.features import build_features, data_window
+from churnhealth.models.calibrate import calibrate
+from churnhealth.models.estimators import logistic
+from churnhealth.models.routed import FittedModel
+from churnhealth.predict import predict
+from tests.conftest import run_cli
+
+COLUMNS = [
+    "account_id",
+    "as_of",
+    "segment",
+    "lifecycle_stage",
+    "arr",
+    "days_to_renewal",
+    "churn_probability",
+    "health_score",
+    "tier",
+    "health_change_30d",
+    "health_change_90d",
+    "momentum",
+    "projected_health_90d",
+    "model_version",
+    *[
+        f"effect_{d}"
+        for d in ("usage", "engagement", "sentiment", "relationship", "support", "financial")
+    ],
+    *[
+        f"{k}_{i}_{p}"
+        for k in ("risk", "protective")
+        for i in (1, 2, 3)
+        for p in ("feature", "value", "effect")
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def cfg(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("predict")
+    return trained.cfg.model_copy(
+        update={
+            "predict": trained.cfg.predict.model_copy(
+                update={"history": out / "history.duckdb", "out_dir": out}
+            )
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def first(cfg, trained):
+    return predict(cfg, trained.data)
+
+
+def test_scores_every_active_account_with_every_column(first, trained):
+    scores = first["scores"]
+    assert set(COLUMNS) <= set(scores.columns)
+    _, end = data_window(open_source(trained.data))
+    active = build_features(open_source(trained.data), trained.cfg, dates=[end]).frame
+    assert sorted(scores.account_id) == sorted(active.account_id)
+    assert (scores.as_of == end).all()
+    assert scores.health_score.between(0, 100).all()
+    assert set(scores.momentum) <= {"improving", "stable", "declining"}
+    assert scores.projected_health_90d.between(0, 100).all()
+    assert scores.health_change_30d.notna().mean() > 0.9  # backfilled history
+    assert scores.health_change_90d.notna().mean() > 0.9
+    on_disk = pd.read_parquet(first["out"])
+    assert len(on_disk) == len(scores)
+    assert first["summary"]["portfolio"]["accounts"] == len(scores)
+
+
+def test_rerunning_the_same_as_of_replaces_history_rows(first, cfg, trained):
+    before = history.count(cfg.predict.history)
+    again = predict(cfg, trained.data)
+    assert history.count(cfg.predict.history) == before
+    pd.testing.assert_series_equal(again["scores"].health_score, first["scores"].health_score)
+
+
+def test_dimension_effects_add_up_to_health_minus_baseline(first):
+    s = first["scores"]
+    total = s[[c for c in s.columns if c.startswith("effect_")]].sum(axis=1)
+    assert ((s.health_score - s.baseline_health) - total).abs().max() <= 1.0
+
+
+def test_tree_shap_values_equal_the_shap_package(trained, first):
+    hm = trained.result.model
+    frame = build_features(
+        open_source(trained.data), trained.cfg, dates=[first["scores"].as_of.iloc[0]]
+    ).frame
+    X = hm.design(frame)
+    fm = hm.models["smb"]
+    assert fm.kind == "lightgbm"
+    ours, base = raw_contributions(fm, X[frame.segment == "smb"])
+    explainer = shap.TreeExplainer(fm.estimator)
+    theirs = explainer.shap_values(fm.raw_input(X[frame.segment == "smb"]))
+    np.testing.assert_allclose(ours.to_numpy(), theirs, atol=1e-9)
+    effects, baseline = health_effects(hm, frame)
+    dims = dimension_effects(hm, effects)
+    health = 100 * (1 - hm.predict_proba(frame))
+    np.testing.assert_allclose(dims.sum(axis=1), health - baseline, atol=1e-6)
+
+
+def test_linear_shap_values_equal_the_shap_package(trained):
+    hm = trained.result.model
+    frame = build_features(open_source(trained.data), trained.cfg).labelled
+    X = hm.design(frame).drop(columns=["segment"])
+    y = frame.churned_within_h.to_numpy(int)
+    numeric = [c for c in X.columns if c != "lifecycle_stage"]
+    lr = logistic(numeric, ["lifecycle_stage"]).fit(X, y)
+    cal, _ = calibrate(lr, X, y, frame.as_of)
+    fm = FittedModel("logistic", lr, cal, "sigmoid", False, X.iloc[:100])
+    ours, expected = raw_contributions(fm, X.iloc[-200:])
+    pre = lr[:-1]
+    explainer = shap.LinearExplainer(lr[-1], pre.transform(X.iloc[:100]))  # ≤ 100: all kept
+    theirs = pd.DataFrame(
+        explainer.shap_values(pre.transform(X.iloc[-200:])),
+        columns=pre.get_feature_names_out(),
+        index=X.index[-200:],
+    )
+    for col in numeric:
+        related = [c for c in theirs.columns if c in (col, f"missingindicator_{col}")]
+        np.testing.assert_allclose(ours[col], theirs[related].sum(axis=1), atol=1e-9)
+    onehot = [c for c in theirs.columns if c.startswith("lifecycle_stage_")]
+    np.testing.assert_allclose(ours["lifecycle_stage"], theirs[onehot].sum(axis=1), atol=1e-9)
+    assert expected == pytest.approx(float(np.ravel(explainer.expected_value)[0]))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "/nonexistent/model"], "model: /nonexistent/model: no such model directory"),
+        (["--as-of", "2019-01-01"], "--as-of 2019-01-01: outside the data"),
+        (
+            ["--out", "/proc/forbidden/scores.parquet"],
+            "--out /proc/forbidden/scores.parquet: not writable",
+        ),
+        (["--out", "scores.txt"], "--out scores.txt: expected a .parquet or .csv file"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_history_untouched(
+    cfg, first, trained, tmp_path, args, message
+):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    before = history.count(cfg.predict.history)
+    res = run_cli(
+        "predict", "--data", str(trained.data), "--config", str(path), *args, cwd=tmp_path
+    )
+    assert res.returncode == 2, res.stderr[-1500:]
+    assert res.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in res.stderr
+    assert history.count(cfg.predict.history) == before
+
+
+def test_a_model_whose_features_the_data_cannot_provide_is_rejected(cfg, trained, tmp_path):
+    import shutil
+
+    import duckdb
+
+    data = tmp_path / "no_tickets.duckdb"
+    shutil.copy(trained.data, data)
+    with duckdb.connect(str(data)) as con:
+        con.execute("DROP TABLE tickets")
+    before = history.count(cfg.predict.history)
+    with pytest.raises(ChurnhealthError, match="missing feature columns sup_tickets_30d"):
+        predict(cfg, data)
+    assert history.count(cfg.predict.history) == before
