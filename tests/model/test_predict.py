@@ -102,10 +102,11 @@ def test_tree_shap_values_equal_the_shap_package(trained, first):
     X = hm.design(frame)
     fm = hm.models["smb"]
     assert fm.kind == "lightgbm"
-    ours, base = raw_contributions(fm, X[frame.segment == "smb"])
+    ours, expected = raw_contributions(fm, X[frame.segment == "smb"])
     explainer = shap.TreeExplainer(fm.estimator)
     theirs = explainer.shap_values(fm.raw_input(X[frame.segment == "smb"]))
     np.testing.assert_allclose(ours.to_numpy(), theirs, atol=1e-9)
+    assert expected == pytest.approx(float(np.ravel(explainer.expected_value)[-1]))
     effects, baseline = health_effects(hm, frame)
     dims = dimension_effects(hm, effects)
     health = 100 * (1 - hm.predict_proba(frame))
