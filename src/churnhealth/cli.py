@@ -384,6 +384,69 @@ def predict(
     console.print(table)
 
 
+@app.command()
+def explain(
+    account_id: Annotated[str, typer.Argument(help="The account to explain.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="As-of date (YYYY-MM-DD) [default: the latest the data allows].",
+            show_default=False,
+        ),
+    ] = None,
+    data: DataOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model URI or directory [default: @champion, else models/champion/].",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Explain one account's health: tier, trend, each dimension's effect, the top drivers."""
+    from churnhealth.predict import explain as run_explain
+
+    cfg = _config(config)
+    e = run_explain(cfg, account_id, data, model, _date(as_of, "--as-of"))
+    r = e.row
+    change = "" if pd.isna(r.health_change_30d) else f", {r.health_change_30d:+.0f} in 30 days"
+    console.print(
+        f"[bold]{r.account_id}[/] ({r.segment}, {r.lifecycle_stage}, ARR {r.arr:,.0f}, renewal "
+        f"in {r.days_to_renewal:.0f} days) as of {r.as_of.date()}: health [bold]"
+        f"{r.health_score}[/] ({r.tier.replace('_', ' ')}; {r.churn_probability:.1%} chance of "
+        f"churning within 90 days); momentum {r.momentum}{change}; projected "
+        f"{r.projected_health_90d} in 90 days. Baseline health of its model: "
+        f"{r.baseline_health:.1f}.",
+        highlight=False,
+    )
+    dims = Table("dimension", "effect (health points)", title="Effect of each dimension")
+    for d, v in e.dimensions.sort_values().items():
+        dims.add_row(d, f"{v:+.1f}")
+    console.print(dims)
+    drivers = Table(
+        "feature",
+        "dimension",
+        "value",
+        "segment median",
+        "effect",
+        title="Strongest drivers (negative: pulls health down)",
+    )
+    for d in e.drivers.itertuples():
+        fmt = lambda v: f"{v:,.2f}" if isinstance(v, float) else str(v)
+        drivers.add_row(
+            d.feature, d.dimension, fmt(d.value), fmt(d.segment_median), f"{d.effect:+.1f}"
+        )
+    console.print(drivers)
+    if len(e.history):
+        console.print(
+            "History: "
+            + ", ".join(f"{h.as_of.date()} {h.health_score}" for h in e.history.itertuples()),
+            highlight=False,
+        )
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -15,6 +15,8 @@ ranking of the SHAP values, and roll up to dimensions by summing the features of
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -34,7 +36,9 @@ def raw_contributions(fm: FittedModel, X: pd.DataFrame) -> tuple[pd.DataFrame, f
         import shap
 
         explainer = shap.TreeExplainer(fm.estimator)
-        values = explainer.shap_values(Xr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            values = explainer.shap_values(Xr)
         values = values[1] if isinstance(values, list) else values
         base = float(np.ravel(explainer.expected_value)[-1])
         return pd.DataFrame(values, columns=Xr.columns, index=X.index), base

@@ -295,3 +295,67 @@ def _write_json_atomic(payload: dict, path: Path) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2, default=str)
     os.replace(tmp, path)
+
+
+@dataclass
+class Explanation:
+    """One account's score, explained: what `churnhealth explain` prints."""
+
+    row: pd.Series
+    dimensions: pd.Series
+    drivers: pd.DataFrame
+    """feature, dimension, value, segment median, effect (health points), sorted by |effect|."""
+    history: pd.DataFrame
+
+
+def explain(
+    cfg: Config,
+    account_id: str,
+    data: Path | None = None,
+    model: str | None = None,
+    as_of: dt.date | None = None,
+    top: int = 8,
+) -> Explanation:
+    """Score one account at an as-of date and break its health down by dimension and driver,
+    comparing each driver's value with the typical (median) value in the account's segment."""
+    lm = load_model(cfg, model)
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    start, end = data_window(source)
+    day = pd.Timestamp(as_of) if as_of else end
+    if not start < day <= end:
+        raise ChurnhealthError(
+            f"--as-of {day.date()}: outside the data ({start.date()} to {end.date()})"
+        )
+    scores, frame = _score(cfg, lm, source, [day])
+    match = np.flatnonzero(scores.account_id.to_numpy() == account_id)
+    if len(match) == 0:
+        raise ChurnhealthError(f"account {account_id}: not an active account on {day.date()}")
+    i = int(match[0])
+    effects, base = health_effects(lm.model, frame.iloc[[i]])
+    dims = dimension_effects(lm.model, effects).iloc[0]
+    segment = frame.segment.iloc[i]
+    peers = frame[frame.segment == segment]
+    eff = effects.iloc[0]
+    order = eff.abs().sort_values(ascending=False).index[:top]
+    drivers = pd.DataFrame(
+        {
+            "feature": order,
+            "dimension": [lm.model.dimensions.get(f, "") for f in order],
+            "value": [frame.iloc[i][f] for f in order],
+            "segment_median": [
+                peers[f].median()
+                if pd.api.types.is_numeric_dtype(peers[f])
+                else peers[f].mode().iloc[0]
+                for f in order
+            ],
+            "effect": eff[order].to_numpy(),
+        }
+    )
+    row = scores.iloc[i].copy()
+    row["baseline_health"] = float(base.iloc[0])
+    past = history.read(cfg.predict.history, lm.version)
+    past = past[(past.account_id == account_id) & (past.as_of <= day)]
+    trend = _trend(scores.iloc[[i]], past[past.as_of < day], cfg.predict.stable_band).iloc[0]
+    for k, v in trend.items():
+        row[k] = v
+    return Explanation(row, dims, drivers, past[["as_of", "health_score", "tier"]])

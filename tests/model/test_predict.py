@@ -61,7 +61,7 @@ def cfg(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first(cfg, trained):
-    return predict(cfg, trained.data)
+    return {**predict(cfg, trained.data), "data": trained.data}
 
 
 def test_scores_every_active_account_with_every_column(first, trained):
@@ -178,3 +178,22 @@ def test_a_model_whose_features_the_data_cannot_provide_is_rejected(cfg, trained
     with pytest.raises(ChurnhealthError, match="missing feature columns sup_tickets_30d"):
         predict(cfg, data)
     assert history.count(cfg.predict.history) == before
+
+
+def test_explain_any_scored_account(cfg, first, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    scores = first["scores"]
+    for account in scores.sort_values("health_score").account_id.iloc[[0, -1]]:
+        res = run_cli(
+            "explain", account, "--data", str(first["data"]), "--config", str(path), cwd=tmp_path
+        )
+        assert res.returncode == 0, res.stderr[-1500:]
+        row = scores[scores.account_id == account].iloc[0]
+        assert f"health {row.health_score}" in res.stdout
+        assert "Effect of each dimension" in res.stdout and "segment median" in res.stdout
+    res = run_cli(
+        "explain", "NOPE", "--data", str(first["data"]), "--config", str(path), cwd=tmp_path
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("account NOPE: not an active account")
