@@ -433,8 +433,11 @@ def explain(
         "effect",
         title="Strongest drivers (negative: pulls health down)",
     )
+
+    def fmt(v: object) -> str:
+        return f"{v:,.2f}" if isinstance(v, float) else str(v)
+
     for d in e.drivers.itertuples():
-        fmt = lambda v: f"{v:,.2f}" if isinstance(v, float) else str(v)
         drivers.add_row(
             d.feature, d.dimension, fmt(d.value), fmt(d.segment_median), f"{d.effect:+.1f}"
         )
