@@ -382,6 +382,17 @@ def predict(
             f"{b['mean_health']:.1f}",
         )
     console.print(table)
+    alerts = s["alerts"]
+    console.print(
+        f"Alerts written to {s['alerts_file']}: "
+        + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in alerts.items()),
+        highlight=False,
+    )
+    hook = s.get("webhook")
+    if hook:
+        console.print(f"Webhook: {hook['delivered']} message(s) delivered", highlight=False)
+        for f in hook["failed"]:
+            console.print(f"[red]webhook delivery failed[/]: {f}", highlight=False)
 
 
 @app.command()

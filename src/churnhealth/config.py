@@ -227,6 +227,10 @@ class PredictConfig(_Section):
     history: Path = Field(
         Path("outputs/history.duckdb"), description="DuckDB store of the health_history table."
     )
+    playbooks: Path = Field(
+        Path("configs/playbooks.yaml"), description="Playbook definitions (alerts)."
+    )
+    alerts: Path = Field(Path("outputs/alerts.jsonl"), description="Alert log (appended).")
     out_dir: Path = Field(Path("outputs"), description="Where scores and summaries go.")
     backfill_days: int = Field(
         90, ge=0, description="With no history, first score the as-of dates this far back."

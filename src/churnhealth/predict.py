@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnhealth import history
+from churnhealth import history, playbooks
 from churnhealth.config import Config, TierOverride
 from churnhealth.data.validate import open_validated
 from churnhealth.errors import ChurnhealthError
@@ -215,6 +215,7 @@ def predict(
 ) -> dict:
     stage = stage or (lambda name, steps=1: lambda: None)
     done = stage("loading model and data", 1)
+    plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = load_model(cfg, model)
     source = open_validated(data or cfg.data.path, cfg.data.segments)
     start, end = data_window(source)
@@ -255,14 +256,33 @@ def predict(
     scores = pd.concat(
         [scores, _trend(scores, past[past.as_of < day], cfg.predict.stable_band)], axis=1
     )
+    context = pd.concat([scores, frame[[c for c in frame.columns if c not in scores]]], axis=1)
+    hits = playbooks.matches(context, plays)
+    scores["playbooks"] = [",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))]
+    alerts = playbooks.trigger(context, plays, cfg.predict.alerts, hits)
     done()
     done = stage("writing", 1)
     _write_atomic(scores, out)
     history.upsert(cfg.predict.history, scores)
+    playbooks.append(cfg.predict.alerts, alerts)
     summary = summarize(scores)
-    summary.update({"model_version": lm.version, "model": lm.source, "scores": str(out)})
-    _write_json_atomic(summary, out.with_name("summary.json"))
+    summary.update(
+        {
+            "model_version": lm.version,
+            "model": lm.source,
+            "scores": str(out),
+            "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in hits},
+            "alerts_file": str(cfg.predict.alerts),
+        }
+    )
     done()
+    url = os.environ.get(playbooks.WEBHOOK_ENV)
+    if url and alerts:
+        done = stage("posting alerts", 1)
+        sent, failed = playbooks.deliver(url, playbooks.slack_messages(alerts))
+        summary["webhook"] = {"delivered": sent, "failed": failed}
+        done()
+    _write_json_atomic(summary, out.with_name("summary.json"))
     return {"scores": scores, "summary": summary, "out": out}
 
 

@@ -197,3 +197,41 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith("account NOPE: not an active account")
+
+
+def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
+    cfg, trained, tmp_path, monkeypatch
+):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.unit.test_playbooks import Recorder
+
+    handler = type("Failing", (Recorder,), {"status": 503, "received": []})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv(
+            "CHURNHEALTH_WEBHOOK_URL", f"http://127.0.0.1:{srv.server_address[1]}/hook"
+        )
+        local = cfg.model_copy(
+            update={
+                "predict": cfg.predict.model_copy(
+                    update={
+                        "alerts": tmp_path / "alerts.jsonl",
+                        "history": tmp_path / "h.duckdb",
+                        "out_dir": tmp_path,
+                    }
+                )
+            }
+        )
+        res = predict(local, trained.data)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    fired = sum(res["summary"]["alerts"].values())
+    lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
+    assert fired > 0 and len(lines) == fired
+    hook = res["summary"]["webhook"]
+    assert hook["delivered"] == 0 and len(hook["failed"]) == len(handler.received) // 3
+    assert res["scores"].playbooks.str.len().gt(0).sum() >= fired // 4

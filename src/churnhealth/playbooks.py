@@ -1,0 +1,238 @@
+"""Playbooks: alerts that turn a score into the next step, with a cool-down and a webhook.
+
+Declared in `configs/playbooks.yaml`. Alerts are appended to `alerts.jsonl` first; when
+CHURNHEALTH_WEBHOOK_URL is set they are then POSTed as Slack-compatible JSON, with a timeout and
+retries with back-off. A failed delivery is reported, never lost: the file is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from churnhealth.errors import ConfigError
+
+Scalar = str | int | float | bool
+Condition = Scalar | list[Scalar] | dict[Literal["eq", "ne", "lt", "le", "gt", "ge"], Scalar]
+_OPS = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
+WEBHOOK_ENV = "CHURNHEALTH_WEBHOOK_URL"
+
+
+class Playbook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    action: str = ""
+    when: dict[str, Condition] = {}
+    any: dict[str, Condition] = {}
+
+
+class Playbooks(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cooldown_days: int = Field(30, ge=0)
+    playbooks: list[Playbook]
+
+
+def load_playbooks(path: Path | str) -> Playbooks:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: no such playbooks file"])
+    try:
+        return Playbooks.model_validate(yaml.safe_load(path.read_text()) or {})
+    except yaml.YAMLError:
+        raise ConfigError([f"{path}: not valid YAML"]) from None
+    except ValidationError as err:
+        raise ConfigError(
+            [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+        ) from None
+
+
+def _test(frame: pd.DataFrame, column: str, cond: Condition) -> np.ndarray:
+    if column not in frame.columns:
+        raise ConfigError([f"playbooks: condition on unknown column {column!r}"])
+    col = frame[column]
+    if isinstance(cond, list):
+        return col.isin(cond).to_numpy()
+    if isinstance(cond, dict):
+        ok = np.ones(len(frame), bool)
+        for op, value in cond.items():
+            ok &= (
+                _OPS[op](col.to_numpy(dtype=float if not isinstance(value, str) else object), value)
+                & col.notna().to_numpy()
+            )
+        return ok
+    return (col == cond).to_numpy()
+
+
+def _words(feature: str) -> str:
+    return feature.replace("_", " ")
+
+
+def reason(row: pd.Series, pb: Playbook) -> str:
+    """One sentence in plain words naming the top drivers."""
+    drivers = [
+        f"{_words(row[f'risk_{k}_feature'])} ({row[f'risk_{k}_value']})"
+        for k in (1, 2)
+        if isinstance(row.get(f"risk_{k}_feature"), str)
+    ]
+    if pb.name == "expansion_opportunity":
+        drivers = [
+            f"{_words(row[f'protective_{k}_feature'])} ({row[f'protective_{k}_value']})"
+            for k in (1, 2)
+            if isinstance(row.get(f"protective_{k}_feature"), str)
+        ]
+    change = (
+        ""
+        if pd.isna(row.get("health_change_30d"))
+        else f", {row['health_change_30d']:+.0f} in 30 days"
+    )
+    lead = f"Health {row['health_score']} ({str(row['tier']).replace('_', ' ')}{change})"
+    verb = "helped most by" if pb.name == "expansion_opportunity" else "pulled down most by"
+    tail = f", {verb} {' and '.join(drivers)}" if drivers else ""
+    return f"{lead}{tail}: {pb.action}".rstrip(": ")
+
+
+def previous_alerts(path: Path) -> pd.DataFrame:
+    if not Path(path).exists():
+        return pd.DataFrame(columns=["account_id", "playbook", "as_of"])
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    df = (
+        pd.DataFrame(rows, columns=["account_id", "playbook", "as_of"])
+        if rows
+        else pd.DataFrame(columns=["account_id", "playbook", "as_of"])
+    )
+    df["as_of"] = pd.to_datetime(df.as_of)
+    return df
+
+
+def matches(frame: pd.DataFrame, config: Playbooks) -> dict[str, np.ndarray]:
+    """Per playbook, the rows meeting its conditions."""
+    out = {}
+    for pb in config.playbooks:
+        hit = np.ones(len(frame), bool)
+        for col, cond in pb.when.items():
+            hit &= _test(frame, col, cond)
+        if pb.any:
+            hit &= np.logical_or.reduce([_test(frame, c, v) for c, v in pb.any.items()])
+        out[pb.name] = hit
+    return out
+
+
+def trigger(
+    frame: pd.DataFrame,
+    config: Playbooks,
+    alerts_path: Path,
+    hits: dict[str, np.ndarray] | None = None,
+) -> list[dict]:
+    """Alerts for rows meeting each playbook, minus those still cooling down."""
+    past = previous_alerts(alerts_path)
+    hits = hits if hits is not None else matches(frame, config)
+    out = []
+    for pb in config.playbooks:
+        for _, row in frame[hits[pb.name]].iterrows():
+            recent = past[
+                (past.account_id == row.account_id)
+                & (past.playbook == pb.name)
+                & (past.as_of > row.as_of - pd.Timedelta(days=config.cooldown_days))
+            ]
+            if len(recent):
+                continue
+            out.append(
+                {
+                    "account_id": row.account_id,
+                    "playbook": pb.name,
+                    "title": pb.title,
+                    "as_of": str(row.as_of.date()),
+                    "health_score": int(row.health_score),
+                    "tier": row.tier,
+                    "reason": reason(row, pb),
+                    "arr": float(row.arr),
+                    "renewal_date": str(pd.Timestamp(row.renewal_date).date()),
+                    "segment": row.segment,
+                }
+            )
+    return out
+
+
+def append(path: Path, alerts: list[dict]) -> None:
+    """Append whole lines and flush to disk before anything is sent anywhere."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for a in alerts:
+            f.write(json.dumps(a) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def slack_messages(alerts: list[dict], limit: int = 50) -> list[dict]:
+    """One Slack-compatible message per playbook, listing up to `limit` accounts."""
+    out = []
+    for name in dict.fromkeys(a["playbook"] for a in alerts):
+        group = [a for a in alerts if a["playbook"] == name]
+        lines = [
+            f"• *{a['account_id']}* ({a['segment']}, ARR {a['arr']:,.0f}, renews "
+            f"{a['renewal_date']}): {a['reason']}"
+            for a in group[:limit]
+        ]
+        if len(group) > limit:
+            lines.append(f"… and {len(group) - limit} more in alerts.jsonl")
+        title = f"{group[0]['title']}: {len(group)} account{'s' * (len(group) != 1)}"
+        out.append(
+            {
+                "text": title,
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": title}},
+                    {
+                        "type": "section",
+                        "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]},
+                    },
+                ],
+            }
+        )
+    return out
+
+
+def deliver(
+    url: str, messages: list[dict], timeout: float = 5.0, retries: int = 3, backoff: float = 0.5
+) -> tuple[int, list[str]]:
+    """POST each message; retry with exponential back-off. Returns (delivered, errors)."""
+    delivered, errors = 0, []
+    for msg in messages:
+        body = json.dumps(msg).encode()
+        for attempt in range(retries):
+            req = urllib.request.Request(
+                url, data=body, method="POST", headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    if 200 <= resp.status < 300:
+                        delivered += 1
+                        break
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                last = str(getattr(exc, "reason", exc))
+            else:
+                last = f"HTTP {resp.status}"
+            if attempt < retries - 1:
+                time.sleep(backoff * 2**attempt)
+        else:
+            errors.append(f"{msg['text']}: not delivered after {retries} attempts ({last})")
+    return delivered, errors

@@ -1,0 +1,131 @@
+"""Playbook triggers, cool-down, and webhook delivery against real local HTTP servers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnhealth.playbooks import (
+    append,
+    deliver,
+    load_playbooks,
+    matches,
+    slack_messages,
+    trigger,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scores(**over) -> pd.DataFrame:
+    base = {
+        "account_id": ["A", "B", "C"],
+        "as_of": pd.Timestamp("2026-11-01"),
+        "segment": "smb",
+        "health_score": [60, 98, 85],
+        "tier": ["critical", "healthy", "at_risk"],
+        "momentum": ["declining", "improving", "stable"],
+        "health_change_30d": [-20.0, 6.0, None],
+        "days_to_renewal": [30, 200, 45],
+        "arr": [1000.0, 2000.0, 3000.0],
+        "renewal_date": pd.Timestamp("2026-12-01"),
+        "usage_license_share_30d": [0.1, 0.9, 0.5],
+        "usage_events_mom": [-0.5, 0.1, 0.0],
+        "risk_1_feature": ["usage_license_share_30d", None, "days_to_renewal"],
+        "risk_1_value": ["0.1", None, "45"],
+        "risk_2_feature": [None, None, None],
+        "protective_1_feature": [None, "usage_breadth_30d", None],
+        "protective_1_value": [None, "7", None],
+        "protective_2_feature": [None] * 3,
+    }
+    base.update(over)
+    return pd.DataFrame(base)
+
+
+def test_default_playbooks_fire_on_their_conditions(tmp_path):
+    config = load_playbooks(ROOT / "configs/playbooks.yaml")
+    hits = {k: v.tolist() for k, v in matches(scores(), config).items()}
+    assert hits == {
+        "at_risk_intervention": [True, False, True],
+        "rapid_decline": [True, False, False],
+        "expansion_opportunity": [False, True, False],
+        "renewal_risk": [True, False, False],
+    }
+    alerts = trigger(scores(), config, tmp_path / "alerts.jsonl")
+    first = next(a for a in alerts if a["account_id"] == "A")
+    assert first["reason"].startswith(
+        "Health 60 (critical, -20 in 30 days), pulled down most by usage license share 30d (0.1)"
+    )
+    assert {"account_id", "playbook", "reason", "arr", "renewal_date"} <= set(first)
+
+
+def test_cooldown_stops_the_same_playbook_refiring(tmp_path):
+    config = load_playbooks(ROOT / "configs/playbooks.yaml")
+    path = tmp_path / "alerts.jsonl"
+    first = trigger(scores(), config, path)
+    append(path, first)
+    assert trigger(scores(), config, path) == []
+    later = scores(as_of=pd.Timestamp("2026-11-01") + pd.Timedelta(days=31))
+    assert len(trigger(later, config, path)) == len(first)
+
+
+class Recorder(BaseHTTPRequestHandler):
+    status = 200
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    servers = []
+
+    def start(status: int):
+        handler = type("Handler", (Recorder,), {"status": status, "received": []})
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}/hook", handler
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_alerts_are_posted_as_slack_json(server, tmp_path):
+    url, handler = server(200)
+    alerts = trigger(
+        scores(), load_playbooks(ROOT / "configs/playbooks.yaml"), tmp_path / "a.jsonl"
+    )
+    messages = slack_messages(alerts)
+    delivered, errors = deliver(url, messages, backoff=0.01)
+    assert delivered == len(messages) == 4 and errors == []
+    assert [m["text"] for m in handler.received] == [m["text"] for m in messages]
+    assert handler.received[0]["blocks"][0]["type"] == "header"
+
+
+def test_a_failing_webhook_is_retried_then_reported(server):
+    url, handler = server(500)
+    delivered, errors = deliver(url, [{"text": "x", "blocks": []}], retries=3, backoff=0.01)
+    assert delivered == 0 and len(handler.received) == 3
+    assert errors == ["x: not delivered after 3 attempts (Internal Server Error)"]
+
+
+def test_an_unreachable_webhook_is_reported(tmp_path):
+    delivered, errors = deliver(
+        "http://127.0.0.1:9/hook", [{"text": "y", "blocks": []}], retries=2, backoff=0.01, timeout=1
+    )
+    assert delivered == 0 and errors[0].startswith("y: not delivered after 2 attempts")
