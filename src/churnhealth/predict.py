@@ -104,16 +104,18 @@ def _drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     cols = {}
     vals = effects.to_numpy()
     names = np.array(effects.columns)
+    shown = frame[list(names)].astype(object).to_numpy()
+    rows = np.arange(len(vals))
     order = np.argsort(vals, axis=1)
     for kind, idx in (("risk", order[:, :TOP]), ("protective", order[:, ::-1][:, :TOP])):
         for k in range(TOP):
             j = idx[:, k]
-            eff = vals[np.arange(len(vals)), j]
+            eff = vals[rows, j]
             keep = (eff <= -0.05) if kind == "risk" else (eff >= 0.05)
-            feat = np.where(keep, names[j], None)
-            value = [frame.iloc[r][names[c]] if keep[r] else None for r, c in enumerate(j)]
-            cols[f"{kind}_{k + 1}_feature"] = feat
-            cols[f"{kind}_{k + 1}_value"] = [None if v is None else str(v) for v in value]
+            cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
+            cols[f"{kind}_{k + 1}_value"] = [
+                str(v) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
+            ]
             cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
     return pd.DataFrame(cols, index=frame.index)
 

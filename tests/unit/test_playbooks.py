@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -76,7 +77,7 @@ def test_cooldown_stops_the_same_playbook_refiring(tmp_path):
 
 class Recorder(BaseHTTPRequestHandler):
     status = 200
-    received: list = []
+    received: ClassVar[list] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
