@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,8 @@ from churnhealth.models.estimators import logistic
 from churnhealth.models.routed import FittedModel
 from churnhealth.predict import predict
 from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 COLUMNS = [
     "account_id",
@@ -53,7 +57,12 @@ def cfg(trained, tmp_path_factory):
     return trained.cfg.model_copy(
         update={
             "predict": trained.cfg.predict.model_copy(
-                update={"history": out / "history.duckdb", "out_dir": out}
+                update={
+                    "history": out / "history.duckdb",
+                    "out_dir": out,
+                    "playbooks": ROOT / "configs/playbooks.yaml",
+                    "alerts": out / "alerts.jsonl",
+                }
             )
         }
     )
