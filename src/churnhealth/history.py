@@ -29,7 +29,9 @@ _DDL = """CREATE TABLE IF NOT EXISTS health_history (
 
 def read(path: Path, model_version: str | None = None) -> pd.DataFrame:
     if not Path(path).exists():
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=COLUMNS).astype(
+            {"as_of": "datetime64[s]", "health_score": "int64"}
+        )
     with duckdb.connect(str(path), read_only=True) as con:
         where = "WHERE model_version = ?" if model_version else ""
         df = con.execute(

@@ -12,6 +12,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -87,7 +88,7 @@ def _words(feature: str) -> str:
     return feature.replace("_", " ")
 
 
-def reason(row: pd.Series, pb: Playbook) -> str:
+def reason(row: Mapping, pb: Playbook) -> str:
     """One sentence in plain words naming the top drivers."""
     drivers = [
         f"{_words(row[f'risk_{k}_feature'])} ({row[f'risk_{k}_value']})"
@@ -148,26 +149,25 @@ def trigger(
     hits = hits if hits is not None else matches(frame, config)
     out = []
     for pb in config.playbooks:
-        for _, row in frame[hits[pb.name]].iterrows():
-            recent = past[
-                (past.account_id == row.account_id)
-                & (past.playbook == pb.name)
-                & (past.as_of > row.as_of - pd.Timedelta(days=config.cooldown_days))
-            ]
-            if len(recent):
-                continue
+        rows = frame[hits[pb.name]]
+        recent = past[(past.playbook == pb.name)]
+        if len(rows) and len(recent):
+            last = recent.groupby("account_id").as_of.max()
+            since = rows.as_of - rows.account_id.map(last)
+            rows = rows[~(since < pd.Timedelta(days=config.cooldown_days))]
+        for row in rows.to_dict("records"):
             out.append(
                 {
-                    "account_id": row.account_id,
+                    "account_id": row["account_id"],
                     "playbook": pb.name,
                     "title": pb.title,
-                    "as_of": str(row.as_of.date()),
-                    "health_score": int(row.health_score),
-                    "tier": row.tier,
+                    "as_of": str(row["as_of"].date()),
+                    "health_score": int(row["health_score"]),
+                    "tier": row["tier"],
                     "reason": reason(row, pb),
-                    "arr": float(row.arr),
-                    "renewal_date": str(pd.Timestamp(row.renewal_date).date()),
-                    "segment": row.segment,
+                    "arr": float(row["arr"]),
+                    "renewal_date": str(pd.Timestamp(row["renewal_date"]).date()),
+                    "segment": row["segment"],
                 }
             )
     return out

@@ -142,15 +142,15 @@ def _trend(scores: pd.DataFrame, past: pd.DataFrame, band: float) -> pd.DataFram
             scores[["account_id", "as_of", "health_score"]],
         ]
     )
-    pts["t"] = (pts.as_of - as_of).dt.days.astype(float)
-    g = pts.groupby("account_id")
-    n = g.t.count()
-    cov = g.apply(
-        lambda d: np.cov(d.t, d.health_score, bias=True)[0, 1] if len(d) > 1 else 0.0,
-        include_groups=False,
+    t = (pts.as_of - as_of).dt.days.astype(float)
+    h = pts.health_score.astype(float)
+    sums = (
+        pd.DataFrame({"n": 1.0, "t": t, "h": h, "th": t * h, "tt": t * t})
+        .groupby(pts.account_id.to_numpy())
+        .sum()
     )
-    var = g.t.var(ddof=0)
-    slope = (cov / var.replace(0, np.nan)).where(n > 1).fillna(0.0)
+    denom = sums.n * sums.tt - sums.t**2
+    slope = ((sums.n * sums.th - sums.t * sums.h) / denom.where(denom > 0)).fillna(0.0)
     projected = scores.health_score + 90 * scores.account_id.map(slope).fillna(0.0)
     out["projected_health_90d"] = projected.clip(0, 100).round().astype(int)
     return out
