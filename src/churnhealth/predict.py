@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth import history, playbooks
+from churnhealth.atomic import write_frame, write_json
 from churnhealth.config import Config, TierOverride
 from churnhealth.data.validate import open_validated
 from churnhealth.errors import ChurnhealthError
@@ -207,6 +208,19 @@ def _score(cfg: Config, lm: LoadedModel, source, dates: list[pd.Timestamp]) -> p
     return out, frame
 
 
+def _open_at(cfg: Config, data: Path | None, as_of: dt.date | None):
+    """Validated data and the as-of date to score: by default the latest the data allows."""
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    start, end = data_window(source)
+    day = pd.Timestamp(as_of) if as_of else end
+    if not start < day <= end:
+        raise ChurnhealthError(
+            f"--as-of {day.date()}: outside the data, which allows as-of "
+            f"dates from {start.date() + dt.timedelta(days=1)} to {end.date()}"
+        )
+    return source, start, day
+
+
 def predict(
     cfg: Config,
     data: Path | None = None,
@@ -219,15 +233,7 @@ def predict(
     done = stage("loading model and data", 1)
     plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = load_model(cfg, model)
-    source = open_validated(data or cfg.data.path, cfg.data.segments)
-    start, end = data_window(source)
-    day = pd.Timestamp(as_of) if as_of else end
-    if not start < day <= end:
-        raise ChurnhealthError(
-            f"--as-of {day.date()}: outside the data, which allows as-of "
-            f"dates from {start.date() + dt.timedelta(days=1)} to "
-            f"{end.date()}"
-        )
+    source, start, day = _open_at(cfg, data, as_of)
     out = Path(out or cfg.predict.out_dir / f"scores-{day.date()}.parquet")
     if out.suffix not in (".parquet", ".csv"):
         raise ChurnhealthError(f"--out {out}: expected a .parquet or .csv file")
@@ -264,7 +270,7 @@ def predict(
     alerts = playbooks.trigger(context, plays, cfg.predict.alerts, hits)
     done()
     done = stage("writing", 1)
-    _write_atomic(scores, out)
+    write_frame(out, scores)
     history.upsert(cfg.predict.history, scores)
     playbooks.append(cfg.predict.alerts, alerts)
     summary = summarize(scores)
@@ -284,7 +290,7 @@ def predict(
         sent, failed = playbooks.deliver(url, playbooks.slack_messages(alerts))
         summary["webhook"] = {"delivered": sent, "failed": failed}
         done()
-    _write_json_atomic(summary, out.with_name("summary.json"))
+    write_json(out.with_name("summary.json"), summary)
     return {"scores": scores, "summary": summary, "out": out}
 
 
@@ -296,27 +302,6 @@ def _check_writable(path: Path) -> None:
         os.unlink(tmp)
     except OSError as exc:
         raise ChurnhealthError(f"--out {path}: not writable ({exc.strerror})") from None
-
-
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_json_atomic(payload: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -341,13 +326,7 @@ def explain(
     """Score one account at an as-of date and break its health down by dimension and driver,
     comparing each driver's value with the typical (median) value in the account's segment."""
     lm = load_model(cfg, model)
-    source = open_validated(data or cfg.data.path, cfg.data.segments)
-    start, end = data_window(source)
-    day = pd.Timestamp(as_of) if as_of else end
-    if not start < day <= end:
-        raise ChurnhealthError(
-            f"--as-of {day.date()}: outside the data ({start.date()} to {end.date()})"
-        )
+    source, _, day = _open_at(cfg, data, as_of)
     scores, frame = _score(cfg, lm, source, [day])
     match = np.flatnonzero(scores.account_id.to_numpy() == account_id)
     if len(match) == 0:

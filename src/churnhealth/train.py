@@ -10,8 +10,6 @@ MLflow, register the model and decide champion or challenger.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from mlflow.models import infer_signature
 from sklearn.metrics import log_loss
 
 from churnhealth import tracking
+from churnhealth.atomic import write_json
 from churnhealth.baselines import LOGIN_FEATURE, Scorecard, login_light
 from churnhealth.config import Config
 from churnhealth.data.validate import open_validated
@@ -151,15 +150,6 @@ def _shap_plot(
     plt.tight_layout()
     plt.savefig(path, dpi=100)
     plt.close("all")
-    return path
-
-
-def _write_json(path: Path, payload: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, default=str)
-    os.replace(tmp, path)
     return path
 
 
@@ -426,12 +416,12 @@ def _log_and_register(
         version = str(info.registered_model_version)
         alias, reason = _decide(cfg, d.source, frame[te], y_all[te], p_all[te])
         metrics.update({"model_version": version, "alias": alias, "alias_reason": reason})
-        _write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "metrics.json", metrics)
         mlflow.log_artifact(str(tmp / "metrics.json"))
     tracking.set_alias(cfg.mlflow.registered_model, alias, version)
     if alias == tracking.CHAMPION or not Path(cfg.paths.champion_dir).exists():
         tracking.export_champion(cfg.mlflow.registered_model, cfg.paths.champion_dir)
-    _write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
+    write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
     return TrainResult(run_id, version, alias, reason, metrics, d.splits, hm, summary, notes)
 
 
