@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,9 @@ def _shap_plot(
 
     X, background = model.raw_input(X), model.raw_input(background)
     if model.kind == "lightgbm":
-        values = shap.TreeExplainer(model.estimator).shap_values(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            values = shap.TreeExplainer(model.estimator).shap_values(X)
         shown = X.apply(lambda c: c.cat.codes if isinstance(c.dtype, pd.CategoricalDtype) else c)
     else:
         pre, lr = model.estimator[:-1], model.estimator[-1]
@@ -400,7 +403,9 @@ def _log_and_register(
         joblib.dump(hm, tmp / "health_model.joblib")
         example = frame.loc[te, hm.input_columns].head(5)
         example = example.astype(dict.fromkeys(hm.numeric, "float64"))
-        signature = infer_signature(example, hm.score(example))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+            signature = infer_signature(example, hm.score(example))
         for f in ("reliability.png", "roc_pr.png", "summary.csv", "config.json"):
             mlflow.log_artifact(str(tmp / f))
         for f in tmp.glob("shap_*.png"):

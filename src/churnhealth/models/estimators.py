@@ -32,7 +32,10 @@ def logistic(numeric: list[str], categorical: list[str], seed: int = 0) -> Pipel
     num = Pipeline(
         [
             ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            (
+                "impute",
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            ),
             ("scale", StandardScaler()),
         ]
     )

@@ -33,10 +33,10 @@ def _space(trial: optuna.Trial) -> dict:
     }
 
 
-def fit_lightgbm(
+def _early_stopped(
     params: dict, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray, seed: int
-):
-    """Fit with early stopping on the validation window; the best iteration is kept."""
+) -> tuple[float, int]:
+    """Validation log loss at the best iteration (early stopping on the validation window)."""
     model = lightgbm(params, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -47,12 +47,9 @@ def fit_lightgbm(
             eval_metric="binary_logloss",
             callbacks=[early_stopping(30, verbose=False)],
         )
-    best = model.best_iteration_ or params["n_estimators"]
-    final = lightgbm({**params, "n_estimators": max(best, 10)}, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        final.fit(X, y)
-    return final
+    best = max(model.best_iteration_ or params["n_estimators"], 10)
+    p = model.predict_proba(Xv, num_iteration=best)[:, 1]
+    return log_loss(yv, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]), best
 
 
 def tune_lightgbm(
@@ -71,13 +68,12 @@ def tune_lightgbm(
 
     def objective(trial: optuna.Trial) -> float:
         params = _space(trial)
-        model = fit_lightgbm(params, X, y, Xv, yv, seed)
-        loss = log_loss(yv, np.clip(model.predict_proba(Xv)[:, 1], 1e-6, 1 - 1e-6), labels=[0, 1])
-        trial.set_user_attr("n_estimators", int(model.n_estimators))
+        loss, trees = _early_stopped(params, X, y, Xv, yv, seed)
+        trial.set_user_attr("n_estimators", trees)
         if log_trials and mlflow.active_run():
             with mlflow.start_run(run_name=f"{name} trial {trial.number}", nested=True):
                 mlflow.set_tags({"churnhealth.kind": "optuna_trial", "model": name})
-                mlflow.log_params({**params, "n_estimators": model.n_estimators})
+                mlflow.log_params({**params, "n_estimators": trees})
                 mlflow.log_metric("val_log_loss", loss)
         return loss
 
