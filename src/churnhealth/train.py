@@ -80,7 +80,13 @@ class TrainResult:
 
 
 def _fit_candidates(
-    name: str, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray, cfg: Config
+    name: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    Xv: pd.DataFrame,
+    yv: np.ndarray,
+    cfg: Config,
+    log_trials: bool = True,
 ) -> tuple[str, object, dict]:
     """Fit logistic and tuned LightGBM; return the better on validation log loss."""
     numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
@@ -91,7 +97,7 @@ def _fit_candidates(
     }
     tune = cfg.train.tuning
     gbm, params, losses["lightgbm"], trials = tune_lightgbm(
-        name, X, y, Xv, yv, tune.trials, tune.timeout_s, cfg.train.seed
+        name, X, y, Xv, yv, tune.trials, tune.timeout_s, cfg.train.seed, log_trials
     )
     kind = min(losses, key=losses.get)
     info = {
@@ -164,15 +170,8 @@ def train(
     source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=as_of)
     done()
     fs = build_features(source, cfg, end=as_of, stage=stage)
-    frame = fs.frame.reset_index(drop=True)
-    splits = time_splits(frame, cfg.labels.horizon_days, cfg.train.val_days, cfg.train.test_days)
-    masks = splits.masks(frame)
-    y_all = frame[LABEL].fillna(0).to_numpy(int)
-    categories = {"segment": list(cfg.data.segments), "lifecycle_stage": list(LIFECYCLE_STAGES)}
-    numeric = [f for f in fs.features if f not in CATEGORICAL]
-    X_all = design(frame, numeric, categories)
-    for part in ("train", "val", "test"):
-        _check_trainable(y_all[masks[part].to_numpy()], f"{part} window")
+    d = prepare(cfg, source, fs)
+    frame, splits = d.frame, d.splits
 
     tracking.configure(cfg)
     with mlflow.start_run(run_name=f"train {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
@@ -195,11 +194,38 @@ def train(
             }
         )
         mlflow.log_params(params)
-        data = TrainingData(source, fs, frame, splits, X_all, y_all, categories, numeric)
-        return _train_in_run(cfg, data, run.info.run_id, stage)
+        return _train_in_run(cfg, d, run.info.run_id, stage)
 
 
-def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> TrainResult:
+def prepare(
+    cfg: Config,
+    source,
+    fs: FeatureSet,
+    splits: Splits | None = None,
+    windows=("train", "val", "test"),
+) -> TrainingData:
+    """Design matrix, labels and time splits (the configured ones unless `splits` is given);
+    each of `windows` must hold labelled rows and churners."""
+    frame = fs.frame.reset_index(drop=True)
+    splits = splits or time_splits(
+        frame, cfg.labels.horizon_days, cfg.train.val_days, cfg.train.test_days
+    )
+    masks = splits.masks(frame)
+    y_all = frame[LABEL].fillna(0).to_numpy(int)
+    categories = {"segment": list(cfg.data.segments), "lifecycle_stage": list(LIFECYCLE_STAGES)}
+    numeric = [f for f in fs.features if f not in CATEGORICAL]
+    for part in windows:
+        _check_trainable(y_all[masks[part].to_numpy()], f"{part} window")
+    X_all = design(frame, numeric, categories)
+    return TrainingData(source, fs, frame, splits, X_all, y_all, categories, numeric)
+
+
+def fit_health_model(
+    cfg: Config, d: TrainingData, stage: Stage, log: bool = True
+) -> tuple[HealthModel, dict[str, dict], list[str]]:
+    """Fit the global and per-segment models on the training window, calibrate them and learn
+    tier cut-offs on the validation window. `log` records tuning and choices in the active
+    MLflow run."""
     fs, frame, X_all, y_all = d.fs, d.frame, d.X, d.y
     tr, va = d.mask("train"), d.mask("val")
     seg = frame.segment.to_numpy()
@@ -213,7 +239,7 @@ def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> Tr
     def fit(name: str, rows_tr, rows_va, uses_segment: bool) -> FittedModel:
         X = X_all if uses_segment else X_all.drop(columns=["segment"])
         kind, est, meta = _fit_candidates(
-            name, X[rows_tr], y_all[rows_tr], X[rows_va], y_all[rows_va], cfg
+            name, X[rows_tr], y_all[rows_tr], X[rows_va], y_all[rows_va], cfg, log
         )
         cal, method = calibrate(
             est, X[rows_va], y_all[rows_va], frame.as_of[rows_va], cfg.train.calibration
@@ -224,8 +250,11 @@ def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> Tr
             "train_rows": int(rows_tr.sum()),
             "train_churners": int(y_all[rows_tr].sum()),
         }
-        best = {f"best.{name}.lightgbm.{k}": v for k, v in meta["lightgbm_params"].items()}
-        mlflow.log_params({**best, f"best.{name}.model": kind, f"best.{name}.calibration": method})
+        if log:
+            best = {f"best.{name}.lightgbm.{k}": v for k, v in meta["lightgbm_params"].items()}
+            mlflow.log_params(
+                {**best, f"best.{name}.model": kind, f"best.{name}.calibration": method}
+            )
         idx = np.flatnonzero(rows_tr)
         sample = np.random.default_rng(cfg.train.seed).choice(idx, min(len(idx), 500), False)
         return FittedModel(kind, est, cal, method, uses_segment, X.iloc[np.sort(sample)])
@@ -262,21 +291,28 @@ def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> Tr
         },
     )
     done = stage("calibration and tiers", 1)
-    p_all = hm.predict_proba(frame)
+    p_va, y_va, seg_va = hm.predict_proba(frame[va]), y_all[va], seg[va]
     tiers = cfg.tiers
     for s in [*segments, HealthModel.GLOBAL]:
-        rows = va & (seg == s) if s != HealthModel.GLOBAL else va
+        rows = seg_va == s if s != HealthModel.GLOBAL else np.ones(len(y_va), bool)
         if tiers.fixed is not None:
             hm.cutoffs[s] = Cutoffs(*[int(v) for v in tiers.fixed], source="fixed")
         else:
             hm.cutoffs[s] = learn_cutoffs(
-                y_all[rows],
-                p_all[rows],
+                y_va[rows],
+                p_va[rows],
                 tiers.recall_at_risk,
                 tiers.recall_critical,
                 tiers.recall_healthy,
             )
     done()
+    return hm, info, notes
+
+
+def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> TrainResult:
+    hm, info, notes = fit_health_model(cfg, d, stage)
+    fs, frame, routes = d.fs, d.frame, hm.routes
+    p_all = hm.predict_proba(frame)
 
     done = stage("evaluating", 1)
     metrics, summary, curves = _evaluate(cfg, d, p_all, hm)
