@@ -53,6 +53,10 @@ def _date(value: str | None, option: str) -> dt.date | None:
         raise ChurnhealthError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from None
 
 
+def _fmt(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:.3f}"
+
+
 def _config(path: Path | None) -> Config:
     return load_config(path)
 
@@ -294,6 +298,127 @@ def train(
 
 
 @app.command()
+def backtest(
+    data: DataOpt = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First origin, YYYY-MM-DD [config: backtest.start].", show_default=False),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Last origin, YYYY-MM-DD [config: backtest.end].", show_default=False),
+    ] = None,
+    step: Annotated[
+        str | None,
+        typer.Option(help="Origin spacing: 1M, 2W, 30D [config: 1M].", show_default=False),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Rolling-origin backtest: train at each origin on what was known then, score the next
+    period, check the out-of-time predictions against what happened."""
+    from churnhealth.backtest import run_backtest, save, tables
+    from churnhealth.progress import stages
+
+    cfg = _config(config)
+    t0 = time.perf_counter()
+    with stages() as stage:
+        res = run_backtest(
+            cfg,
+            data,
+            _date(start, "--start") or cfg.backtest.start,
+            _date(end, "--end") or cfg.backtest.end,
+            step,
+            stage,
+        )
+    run_id = save(cfg, res, data)
+    r, t = res.report, tables(res.report)
+    for name, title in (("periods", "Per period (origin)"), ("segments", "Per segment")):
+        frame = t[name]
+        table = Table(
+            *frame.columns[:1],
+            "rows",
+            "churners",
+            "ROC-AUC",
+            "PR-AUC",
+            "ECE",
+            "recall",
+            "specificity",
+            "precision",
+            "F1",
+            "top-10% lift",
+            title=title,
+        )
+        for row in frame.itertuples(index=False):
+            table.add_row(
+                str(row[0]),
+                f"{row.rows:,}",
+                str(row.churners),
+                *map(
+                    _fmt,
+                    (
+                        row.roc_auc,
+                        row.pr_auc,
+                        row.ece,
+                        row.recall,
+                        row.specificity,
+                        row.precision,
+                        row.f1,
+                        row.top10_lift,
+                    ),
+                ),
+            )
+        console.print(table)
+    targets = Table(
+        "metric", "value", "target", "", title="At-risk flag against practitioners' targets"
+    )
+    for row in t["targets"].itertuples(index=False):
+        targets.add_row(
+            row.metric,
+            _fmt(row.value),
+            f"> {row.target:.2f}",
+            "pass" if row.passed else "miss",
+        )
+    console.print(targets)
+    bands = Table("health band", "rows", "retention", title="Retention by health band")
+    for row in t["bands"].itertuples(index=False):
+        bands.add_row(
+            row.band, f"{row.rows:,}", "–" if pd.isna(row.retention) else f"{row.retention:.1%}"
+        )
+    console.print(bands)
+    o, lead = r["overall"], r["overall"]["lead_time"]
+    console.print(
+        f"The model flagged {lead['caught']} of {lead['churn_events']} churn events beforehand "
+        f"(median {lead['median_lead_days']:.0f} days ahead; {lead['share_30d_ahead']:.0%} ≥ 30 "
+        f"days, {lead['share_60d_ahead']:.0%} ≥ 60 days). Riskiest 10% hold "
+        f"{o['top10']['captured']:.0%} of churners (lift {o['top10']['lift']:.1f}); ARR-weighted "
+        f"recall {o['arr_weighted_recall']:.0%}.",
+        highlight=False,
+    )
+    for name, b in o["baselines"].items():
+        console.print(
+            f"vs {name.replace('_', ' ')} flagging as many accounts: churners caught "
+            f"{b['model_churners_caught']} vs {b['baseline_churners_caught']}, false positives "
+            f"{b['change_in_false_positives']:+d}",
+            highlight=False,
+        )
+    console.print(
+        f"{len(res.origins)} origins, {r['rows']:,} out-of-time rows; MLflow run {run_id}; "
+        f"{cfg.paths.reports_dir / 'backtest.json'}; {time.perf_counter() - t0:.0f} s",
+        highlight=False,
+    )
+
+
+@app.command()
+def report(config: ConfigOpt = None) -> None:
+    """Write reports/latest/report.html from the latest backtest, the champion's training run
+    and the latest monitor run; log it to MLflow."""
+    from churnhealth.report import build_report
+
+    path = build_report(_config(config))
+    console.print(f"Report written to {path} ({path.stat().st_size / 1e3:.0f} kB)", highlight=False)
+
+
+@app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
     config: ConfigOpt = None,
@@ -445,12 +570,12 @@ def explain(
         title="Strongest drivers (negative: pulls health down)",
     )
 
-    def fmt(v: object) -> str:
+    def _fmt(v: object) -> str:
         return f"{v:,.2f}" if isinstance(v, float) else str(v)
 
     for d in e.drivers.itertuples():
         drivers.add_row(
-            d.feature, d.dimension, fmt(d.value), fmt(d.segment_median), f"{d.effect:+.1f}"
+            d.feature, d.dimension, _fmt(d.value), _fmt(d.segment_median), f"{d.effect:+.1f}"
         )
     console.print(drivers)
     if len(e.history):

@@ -248,6 +248,37 @@ class PredictConfig(_Section):
     )
 
 
+class TargetsConfig(_Section):
+    """Practitioners' validation targets for the at-risk flag, shown as pass / miss."""
+
+    recall: float = Field(0.75, ge=0, le=1, description="Share of churners flagged beforehand.")
+    specificity: float = Field(0.85, ge=0, le=1, description="Share of stayers not flagged.")
+    accuracy: float = Field(0.80, ge=0, le=1, description="Share of correct flags.")
+    precision: float = Field(0.60, ge=0, le=1, description="Share of flagged that churned.")
+    f1: float = Field(0.70, ge=0, le=1, description="Harmonic mean of precision and recall.")
+
+
+class BacktestConfig(_Section):
+    """Rolling-origin backtest: at each origin, train on what was known then, score the next
+    period."""
+
+    start: dt.date | None = Field(
+        None, description="First origin (default: `periods` steps before the last)."
+    )
+    end: dt.date | None = Field(
+        None, description="Last origin (default: the latest whose period has mature labels)."
+    )
+    step: str = Field(
+        "1M", pattern=r"^[1-9][0-9]*[DWM]$", description="Origin spacing: e.g. 1M, 2W, 30D."
+    )
+    periods: int = Field(12, ge=1, le=120, description="Origins when start is not given.")
+    tuning: TuningConfig = Field(
+        TuningConfig(trials=5, timeout_s=10),
+        description="Optuna budget per model at each origin (smaller than train's).",
+    )
+    targets: TargetsConfig = TargetsConfig()
+
+
 class Config(_Section):
     """The whole configuration of a churnhealth project."""
 
@@ -261,6 +292,7 @@ class Config(_Section):
     mlflow: MlflowConfig = MlflowConfig()
     paths: PathsConfig = PathsConfig()
     predict: PredictConfig = PredictConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
 
 def _key(loc: tuple[Any, ...]) -> str:

@@ -1,0 +1,333 @@
+"""`churnhealth backtest`: rolling-origin evaluation, the way the model would have been used.
+
+At each origin the data is cut to what was known on that day and a model is trained with the
+same pipeline as `train` (the tuning budget comes from `backtest.tuning`); it then scores every
+as-of date of the following period. Those features come from the full data but are
+point-in-time, so each sees only what was known at its own date. The out-of-time predictions
+are finally checked against what happened: discrimination, calibration, the at-risk flag against
+the practitioners' targets, lead time, retention by health band, and the two baselines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from churnhealth import evaluate as ev
+from churnhealth import tracking
+from churnhealth.atomic import write_frame, write_json
+from churnhealth.baselines import LOGIN_FEATURE, Scorecard, login_light
+from churnhealth.config import Config
+from churnhealth.data.contract import contract
+from churnhealth.data.source import truncate
+from churnhealth.data.validate import open_validated
+from churnhealth.errors import ChurnhealthError
+from churnhealth.features import CATEGORICAL, build_features, data_window
+from churnhealth.features.grid import schedule
+from churnhealth.models.split import Splits
+from churnhealth.predict import _tiers
+from churnhealth.train import LABEL, fit_health_model, prepare
+
+Stage = Callable[[str, int], Callable[[], None]]
+FLAG_METRICS = ("recall", "specificity", "accuracy", "precision", "f1")
+
+
+@dataclass
+class BacktestResult:
+    """Out-of-time predictions (one row per scored account and as-of date) and their report."""
+
+    predictions: pd.DataFrame
+    report: dict
+    origins: list[pd.Timestamp]
+    audit: dict[str, dict] = field(default_factory=dict)
+    """Origin → `OriginFit.audit()`: what the model fitted at that origin saw."""
+
+
+def parse_step(step: str) -> pd.DateOffset:
+    n, unit = int(step[:-1]), step[-1]
+    if not re.fullmatch(r"[1-9][0-9]*[DWM]", step):
+        raise ChurnhealthError(f"--step {step!r}: expected a number and D, W or M, e.g. 1M")
+    return pd.DateOffset(**{{"D": "days", "W": "weeks", "M": "months"}[unit]: n})
+
+
+def origins(
+    cfg: Config, source, start: dt.date | None, end: dt.date | None, step: str
+) -> list[pd.Timestamp]:
+    """Origins from start to end; by default the last `periods` whose whole period has mature
+    labels (as-of + horizon + re-signup gap before the end of the data)."""
+    offset = parse_step(step)
+    data_start, data_end = data_window(source)
+    matured = data_end - pd.Timedelta(days=cfg.labels.horizon_days + cfg.labels.resignup_gap_days)
+    last = pd.Timestamp(end) if end else None
+    if last is None:
+        candidates = schedule(data_start.date(), matured.date(), cfg.features.schedule)
+        last = next(
+            (o for o in reversed(candidates) if o + offset <= matured + pd.Timedelta(1, "D")), None
+        )
+        if last is None:
+            raise ChurnhealthError(
+                "backtest: the data is too short for one period with mature labels"
+            )
+    first = pd.Timestamp(start) if start else last - offset * (cfg.backtest.periods - 1)
+    if not data_start < first <= last:
+        raise ChurnhealthError(
+            f"backtest: origins {first.date()}..{last.date()} must lie after the data start "
+            f"({data_start.date()}) and in order"
+        )
+    if last + offset > matured + pd.Timedelta(1, "D"):
+        raise ChurnhealthError(
+            f"--end {last.date()}: the period after it has no mature labels yet "
+            f"(labels are known for as-of dates up to {matured.date()})"
+        )
+    out, o = [], first
+    while o <= last:
+        out.append(o)
+        o = o + offset
+    return out
+
+
+def _inner_splits(frame: pd.DataFrame, cfg: Config) -> Splits:
+    """Train and validation windows inside the data known at an origin (no test window:
+    the following period is the test)."""
+    labelled = frame.loc[frame.labelled.astype(bool), "as_of"]
+    if labelled.empty:
+        raise ChurnhealthError("no labelled rows before this origin")
+    last = labelled.max()
+    h = pd.Timedelta(days=cfg.labels.horizon_days)
+    t1 = last - pd.Timedelta(days=cfg.train.val_days)
+    return Splits(t1, last + h, last + h, cfg.labels.horizon_days)
+
+
+@dataclass
+class OriginFit:
+    """What was fitted at one origin, and the evidence that nothing from the origin on was
+    read: the end of the data it saw, its last labelled as-of date and a hash of its rows."""
+
+    model: object
+    scorecard: Scorecard
+    fingerprint: str
+    data_end: str
+    last_labelled: str
+
+    def audit(self) -> dict[str, str]:
+        return {k: self.__dict__[k] for k in ("fingerprint", "data_end", "last_labelled")}
+
+
+def fit_at(cfg: Config, source, origin: pd.Timestamp) -> OriginFit:
+    """The model as `train --as-of origin` would have fitted it, plus the scorecard baseline."""
+    known = truncate(source, origin.date(), contract(cfg.data.segments))
+    fs = build_features(known, cfg)
+    frame = fs.frame.reset_index(drop=True)
+    try:
+        d = prepare(cfg, known, fs, _inner_splits(frame, cfg), windows=("train", "val"))
+    except ChurnhealthError as err:
+        raise ChurnhealthError(f"backtest origin {origin.date()}: {err}") from None
+    hm, _, _ = fit_health_model(cfg, d, lambda *_: lambda: None, log=False)
+    used = d.mask("train") | d.mask("val")
+    fingerprint = str(
+        pd.util.hash_pandas_object(frame.loc[used, [*fs.features, LABEL]], index=False).sum()
+    )
+    tr = d.mask("train")
+    card = Scorecard({f: dim for f, dim in fs.features.items() if f not in CATEGORICAL})
+    card.fit(frame[tr], d.y[tr])
+    last = frame.loc[used, "as_of"].max()
+    return OriginFit(hm, card, fingerprint, str(fs.data_end.date()), str(last.date()))
+
+
+def run_backtest(
+    cfg: Config,
+    data: Path | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    step: str | None = None,
+    stage: Stage | None = None,
+) -> BacktestResult:
+    """Train at each origin, score the following period, collect out-of-time predictions."""
+    stage = stage or (lambda name, steps=1: lambda: None)
+    step = step or cfg.backtest.step
+    bt_cfg = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"tuning": cfg.backtest.tuning})}
+    )
+    done = stage("validating data", 1)
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    done()
+    points = origins(cfg, source, start, end, step)
+    offset = parse_step(step)
+    dates = [
+        d
+        for d in schedule(points[0].date(), (points[-1] + offset).date(), cfg.features.schedule)
+        if d < points[-1] + offset
+    ]
+    done = stage("features to score", 1)
+    full = build_features(source, cfg, dates=dates).frame.reset_index(drop=True)
+    full = full[full.labelled.astype(bool)]
+    done()
+    advance = stage(f"origins ({step} steps)", len(points))
+    parts, audit = [], {}
+    for origin in points:
+        fit = fit_at(bt_cfg, source, origin)
+        audit[str(origin.date())] = fit.audit()
+        rows = full[(full.as_of >= origin) & (full.as_of < origin + offset)]
+        if len(rows):
+            parts.append(_score_period(cfg, fit.model, fit.scorecard, rows, origin))
+        advance()
+    if not parts:
+        raise ChurnhealthError("backtest: no labelled account to score after any origin")
+    predictions = pd.concat(parts, ignore_index=True)
+    return BacktestResult(predictions, summarize(cfg, predictions, step), points, audit)
+
+
+def _score_period(cfg: Config, hm, card: Scorecard, rows: pd.DataFrame, origin) -> pd.DataFrame:
+    scored = hm.score(rows)
+    out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "arr", "churn_date"]].copy()
+    out["origin"] = origin
+    out["churned"] = rows[LABEL].to_numpy(int)
+    out["churn_probability"] = scored.churn_probability.to_numpy()
+    out["health_score"] = scored.health_score.to_numpy()
+    out["tier"] = _tiers(cfg, hm, rows, out.health_score.to_numpy())
+    out["flagged"] = out.tier.isin(["at_risk", "critical"])
+    out["scorecard_health"] = card.health(rows).to_numpy()
+    if LOGIN_FEATURE in rows:
+        out["login_light"] = login_light(rows).to_numpy()
+    return out
+
+
+def _block(cfg: Config, p: pd.DataFrame) -> dict:
+    """Every figure of the backtest for one group of out-of-time predictions."""
+    y = p.churned.to_numpy()
+    out = {
+        **ev.score_metrics(y, p.churn_probability),
+        **ev.flag_metrics(y, p.flagged),
+        "top10": ev.top_share_capture(y, p.churn_probability),
+        "arr_weighted_recall": ev.arr_weighted_recall(y, p.flagged, p.arr.to_numpy(float)),
+        "lead_time": ev.lead_time_summary(ev.lead_times(p)),
+        "churners": int(y.sum()),
+    }
+    targets = cfg.backtest.targets.model_dump()
+    out["targets"] = {
+        k: {"value": out[k], "target": targets[k], "passed": bool(out[k] > targets[k])}
+        for k in FLAG_METRICS
+    }
+    groups = p.as_of.to_numpy()
+    out["baselines"] = {
+        "scorecard": {
+            "roc_auc": ev.ranking_auc(y, 100 - p.scorecard_health),
+            **ev.same_budget(y, p.flagged, 100 - p.scorecard_health, groups, cfg.train.seed),
+        }
+    }
+    if "login_light" in p:
+        out["baselines"]["login_rule"] = {
+            "roc_auc": ev.ranking_auc(y, p.login_light),
+            **ev.same_budget(y, p.flagged, p.login_light, groups, cfg.train.seed),
+        }
+    return out
+
+
+def summarize(cfg: Config, p: pd.DataFrame, step: str) -> dict:
+    """Overall, per period (origin) and per segment figures, retention by band, lead times."""
+    bands = ev.retention_by_band(p.health_score, p.churned)
+    return {
+        "step": step,
+        "origins": [str(o.date()) for o in sorted(p.origin.unique())],
+        "rows": len(p),
+        "overall": _block(cfg, p),
+        "periods": {str(o.date()): _block(cfg, g) for o, g in p.groupby("origin")},
+        "segments": {s: _block(cfg, g) for s, g in p.groupby("segment")},
+        "retention_by_band": bands.to_dict(orient="records"),
+    }
+
+
+def _flat(report: dict, key: str) -> pd.DataFrame:
+    """One row per period or segment with the headline figures."""
+    rows = []
+    for name, b in report[key].items():
+        rows.append(
+            {
+                key[:-1]: name,
+                "rows": int(b["rows"]),
+                "churners": b["churners"],
+                "roc_auc": b["roc_auc"],
+                "pr_auc": b["pr_auc"],
+                "brier": b["brier"],
+                "ece": b["ece"],
+                **{k: b[k] for k in FLAG_METRICS},
+                "top10_captured": b["top10"]["captured"],
+                "top10_lift": b["top10"]["lift"],
+                "arr_weighted_recall": b["arr_weighted_recall"],
+                "median_lead_days": b["lead_time"]["median_lead_days"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def tables(report: dict) -> dict[str, pd.DataFrame]:
+    """The backtest's tables: periods, segments, health bands, baselines, targets."""
+    base = []
+    for group in ("overall", *[f"segment {s}" for s in report["segments"]]):
+        b = report["overall"] if group == "overall" else report["segments"][group[8:]]
+        for name, v in b["baselines"].items():
+            base.append({"group": group, "baseline": name, **v})
+    targets = [{"metric": k, **v} for k, v in report["overall"]["targets"].items()]
+    return {
+        "periods": _flat(report, "periods"),
+        "segments": _flat(report, "segments"),
+        "bands": pd.DataFrame(report["retention_by_band"]),
+        "baselines": pd.DataFrame(base),
+        "targets": pd.DataFrame(targets),
+    }
+
+
+def save(cfg: Config, result: BacktestResult, data: Path | None) -> str:
+    """Write backtest.json and the predictions to the reports folder (atomically) and log the
+    backtest to MLflow as a run of its own; returns the run id."""
+    out = Path(cfg.paths.reports_dir)
+    report = {**result.report, "audit": result.audit}
+    tracking.configure(cfg)
+    with mlflow.start_run(run_name=f"backtest {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
+        mlflow.set_tags({"churnhealth.kind": "backtest", "git_commit": tracking.git_commit()})
+        mlflow.log_params(
+            {
+                "data.source": str(data or cfg.data.path),
+                "origins": ",".join(report["origins"]),
+                **tracking.flatten(cfg.backtest.model_dump(mode="json"), "backtest."),
+            }
+        )
+        o = report["overall"]
+        mlflow.log_metrics(
+            {
+                **{k: o[k] for k in ("roc_auc", "pr_auc", "brier", "ece", *FLAG_METRICS)},
+                "top10_captured": o["top10"]["captured"],
+                "top10_lift": o["top10"]["lift"],
+                "arr_weighted_recall": o["arr_weighted_recall"],
+                **{f"lead_{k}": v for k, v in o["lead_time"].items() if np.isfinite(v)},
+            }
+        )
+        report["run_id"] = run.info.run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for name, table in tables(report).items():
+                table.to_csv(tmp / f"{name}.csv", index=False)
+                mlflow.log_artifact(str(tmp / f"{name}.csv"), artifact_path="tables")
+            p = result.predictions
+            ev.plot_bands(pd.DataFrame(report["retention_by_band"]), tmp / "retention_by_band.png")
+            ev.plot_lead_times(ev.lead_times(p), tmp / "lead_time.png")
+            ev.plot_reliability(
+                {"out-of-time": (p.churned, p.churn_probability)},
+                tmp / "reliability.png",
+                "Reliability (out-of-time)",
+            )
+            for f in ("retention_by_band.png", "lead_time.png", "reliability.png"):
+                mlflow.log_artifact(str(tmp / f))
+            write_json(tmp / "backtest.json", report)
+            mlflow.log_artifact(str(tmp / "backtest.json"))
+    write_frame(out / "backtest_predictions.parquet", result.predictions)
+    write_json(out / "backtest.json", report)
+    return run.info.run_id
