@@ -6,12 +6,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NOTEBOOK_STAMP := $(VENV)/.notebook
 CONFIG ?= configs/default.yaml
 DATA ?= data/demo.duckdb
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train predict ui test test-fast lint format clean
+.PHONY: help install data train predict ui notebook docs test test-fast lint format clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +39,16 @@ predict: $(STAMP) ## Score every active account with the champion: health, tier,
 
 ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000
+
+$(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,notebook]"
+	@touch $@
+
+notebook: $(NOTEBOOK_STAMP) ## Open the exploration notebook in Jupyter Lab (installs it on first use)
+	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/01-explore-health-scores.ipynb
+
+docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
+	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
 
 test: $(STAMP) ## Run the whole test suite (unit, data, model)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
