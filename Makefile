@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOK_STAMP := $(VENV)/.notebook
 CONFIG ?= configs/default.yaml
 DATA ?= data/demo.duckdb
+UI_PORT ?= 5000
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
@@ -37,8 +38,8 @@ train: $(DATA) ## Build features, train and calibrate segment models, register t
 predict: $(STAMP) ## Score every active account with the champion: health, tier, trend, drivers
 	$(BIN)/churnhealth predict --data $(DATA) --config $(CONFIG)
 
-ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000
+ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000 (UI_PORT=5001 for another port)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port $(UI_PORT)
 
 $(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,notebook]"
