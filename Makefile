@@ -46,7 +46,7 @@ $(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
 	@touch $@
 
 notebook: $(NOTEBOOK_STAMP) ## Open the exploration notebook in Jupyter Lab (installs it on first use)
-	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/01-explore-health-scores.ipynb
+	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01-explore-health-scores.ipynb
 
 docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
 	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
