@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOK_STAMP := $(VENV)/.notebook
+NOTEBOOK := notebooks/01-explore-health-scores.ipynb
 CONFIG ?= configs/default.yaml
 DATA ?= data/demo.duckdb
 UI_PORT ?= 5000
@@ -46,7 +47,7 @@ $(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
 	@touch $@
 
 notebook: $(NOTEBOOK_STAMP) ## Open the exploration notebook in Jupyter Lab (installs it on first use)
-	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01-explore-health-scores.ipynb
+	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) $(or $(wildcard $(NOTEBOOK)),notebooks)
 
 docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
 	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
