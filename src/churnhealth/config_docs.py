@@ -171,11 +171,14 @@ def section(
             kind = kind.replace(
                 f"`{sub.__name__}`", f"[`{sub.__name__}`](#{_anchor(sub.__name__)})"
             )
-        cells = (kind, default_text(field), constraints(field, per_field.get(name, [])))
-        rows.append(
-            f"| `{name}` | " + " | ".join(_cell(c) for c in cells) + f" | "
-            f"{_cell(field.description or '')} |"
+        cells = (
+            f"`{name}`",
+            kind,
+            default_text(field),
+            constraints(field, per_field.get(name, [])),
+            field.description or "",
         )
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if rows:
         lines += ["| key | type | default | constraints | description |", "|---|---|---|---|---|"]
         lines += [*rows, ""]
