@@ -6,12 +6,15 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NOTEBOOK_STAMP := $(VENV)/.notebook
+NOTEBOOK := notebooks/01-explore-health-scores.ipynb
 CONFIG ?= configs/default.yaml
 DATA ?= data/demo.duckdb
+UI_PORT ?= 5000
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train predict backtest report ui test test-fast lint format clean
+.PHONY: help install data train predict backtest report ui notebook docs test test-fast lint format clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,8 +48,18 @@ reports/latest/backtest.json: | $(DATA)
 report: reports/latest/backtest.json ## HTML report (reports/latest/report.html); runs the backtest first if missing
 	$(BIN)/churnhealth report --config $(CONFIG)
 
-ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000
+ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000 (UI_PORT=5001 for another port)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+
+$(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,notebook]"
+	@touch $@
+
+notebook: $(NOTEBOOK_STAMP) ## Open the exploration notebook in Jupyter Lab (installs it on first use)
+	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) $(or $(wildcard $(NOTEBOOK)),notebooks)
+
+docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
+	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
 
 test: $(STAMP) ## Run the whole test suite (unit, data, model)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

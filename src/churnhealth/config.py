@@ -43,6 +43,7 @@ class DataConfig(_Section):
     @field_validator("segments")
     @classmethod
     def _unique_segments(cls, v: list[str]) -> list[str]:
+        """Unique, non-empty names."""
         if len(set(v)) != len(v):
             raise ValueError("segments must be unique")
         if any(not s.strip() for s in v):
@@ -64,6 +65,7 @@ class SynthConfig(_Section):
     @field_validator("start")
     @classmethod
     def _first_of_month(cls, v: dt.date) -> dt.date:
+        """The first day of a month."""
         if v.day != 1:
             raise ValueError("must be the first day of a month")
         return v
@@ -86,6 +88,7 @@ class FeaturesConfig(_Section):
     @field_validator("schedule")
     @classmethod
     def _offset(cls, v: str) -> str:
+        """A pandas offset alias."""
         from pandas.tseries.frequencies import to_offset
 
         try:
@@ -127,6 +130,7 @@ class LifecycleConfig(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleConfig:
+        """adoption_days must be greater than onboarding_days."""
         if self.adoption_days <= self.onboarding_days:
             raise ValueError("adoption_days must be greater than onboarding_days")
         return self
@@ -178,6 +182,8 @@ class TiersConfig(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> TiersConfig:
+        """recall_critical < recall_at_risk < recall_healthy; `fixed`, when set, is three
+        decreasing health values in 0..100."""
         if not self.recall_critical < self.recall_at_risk < self.recall_healthy:
             raise ValueError("need recall_critical < recall_at_risk < recall_healthy")
         if self.fixed is not None and (
@@ -210,12 +216,15 @@ class PathsConfig(_Section):
 class TierOverride(_Section):
     """Health cut-offs replacing the model's for a segment or lifecycle stage."""
 
-    healthy: float = Field(ge=0, le=100)
-    at_risk: float = Field(ge=0, le=100)
-    critical: float = Field(ge=0, le=100)
+    healthy: float = Field(ge=0, le=100, description="Health at or above this is healthy.")
+    at_risk: float = Field(
+        ge=0, le=100, description="Health below this is at risk (moderate in between)."
+    )
+    critical: float = Field(ge=0, le=100, description="Health below this is critical.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TierOverride:
+        """healthy ≥ at_risk ≥ critical."""
         if not self.healthy >= self.at_risk >= self.critical:
             raise ValueError("need healthy ≥ at_risk ≥ critical")
         return self
@@ -271,7 +280,7 @@ class BacktestConfig(_Section):
     step: str = Field(
         "1M", pattern=r"^[1-9][0-9]*[DWM]$", description="Origin spacing: e.g. 1M, 2W, 30D."
     )
-    periods: int = Field(12, ge=1, le=120, description="Origins when start is not given.")
+    periods: int = Field(6, ge=1, le=120, description="Origins when start is not given.")
     tuning: TuningConfig = Field(
         TuningConfig(trials=5, timeout_s=10),
         description="Optuna budget per model at each origin (smaller than train's).",

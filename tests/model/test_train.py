@@ -65,7 +65,9 @@ def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
     trials = client.search_runs(
         [exp.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
     )
-    assert len(trials) >= 4 and all("val_log_loss" in t.data.metrics for t in trials)
+    assert all("val_log_loss" in t.data.metrics for t in trials)
+    # every fitted model was tuned; the time budget may stop a study after its first trial
+    assert {t.data.tags["model"] for t in trials} == set(trained.result.metrics["models"])
 
 
 def test_registered_pyfunc_loads_and_scores(trained):
