@@ -303,6 +303,35 @@ class Config(_Section):
     predict: PredictConfig = PredictConfig()
     backtest: BacktestConfig = BacktestConfig()
 
+    def rooted(self, root: Path | str) -> Config:
+        """The same configuration with the data, MLflow store and every output under `root`:
+        a self-contained workspace (notebooks, experiments, tests)."""
+        root = Path(root).resolve()
+        return self.model_copy(
+            update={
+                "data": self.data.model_copy(update={"path": root / "data" / "company.duckdb"}),
+                "mlflow": self.mlflow.model_copy(
+                    update={
+                        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+                        "artifact_location": str(root / "mlartifacts"),
+                    }
+                ),
+                "paths": self.paths.model_copy(
+                    update={
+                        "champion_dir": root / "models" / "champion",
+                        "reports_dir": root / "reports" / "latest",
+                    }
+                ),
+                "predict": self.predict.model_copy(
+                    update={
+                        "history": root / "outputs" / "history.duckdb",
+                        "alerts": root / "outputs" / "alerts.jsonl",
+                        "out_dir": root / "outputs",
+                    }
+                ),
+            }
+        )
+
 
 def _key(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)

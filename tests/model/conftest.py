@@ -15,28 +15,10 @@ from churnhealth.train import TrainResult, train
 
 def small_config(root: Path, **train_overrides) -> Config:
     """Config whose store, artifacts and outputs all live under `root`; tiny tuning budget."""
-    cfg = Config()
+    cfg = Config().rooted(root)
+    tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 10})
     return cfg.model_copy(
-        update={
-            "train": cfg.train.model_copy(
-                update={
-                    "tuning": cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 10}),
-                    **train_overrides,
-                }
-            ),
-            "mlflow": cfg.mlflow.model_copy(
-                update={
-                    "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-                    "artifact_location": str(root / "mlartifacts"),
-                }
-            ),
-            "paths": cfg.paths.model_copy(
-                update={
-                    "champion_dir": root / "models" / "champion",
-                    "reports_dir": root / "reports" / "latest",
-                }
-            ),
-        }
+        update={"train": cfg.train.model_copy(update={"tuning": tuning, **train_overrides})}
     )
 
 
