@@ -11,7 +11,7 @@ DATA ?= data/demo.duckdb
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train predict ui test test-fast lint format clean
+.PHONY: help install data train predict monitor ui test test-fast lint format clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,9 @@ train: $(DATA) ## Build features, train and calibrate segment models, register t
 
 predict: $(STAMP) ## Score every active account with the champion: health, tier, trend, drivers
 	$(BIN)/churnhealth predict --data $(DATA) --config $(CONFIG)
+
+monitor: $(STAMP) ## Check the champion for feature drift, score drift and decay (monitor.json)
+	$(BIN)/churnhealth monitor --data $(DATA) --config $(CONFIG)
 
 ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000
