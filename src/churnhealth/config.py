@@ -262,7 +262,8 @@ class RetrainPolicy(_Section):
         0.05,
         gt=0,
         lt=1,
-        description="ROC-AUC on matured labels this far below the training-time test figure.",
+        description="ROC-AUC on matured labels this far below the training-time test figure, "
+        "with 95% confidence (one-sided); a drop past it without that confidence only warns.",
     )
     max_model_age_days: int = Field(
         365, ge=1, description="Days from the end of the model's training data to the as-of."

@@ -38,13 +38,13 @@ def ks(reference: np.ndarray, live: np.ndarray) -> float:
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
-    """Inner bin edges at the quantiles 1/bins … (bins−1)/bins of the non-missing values;
-    ties (counts, flags) merge edges, so a feature may get fewer bins."""
+    """Inner bin edges at the quantiles 1/bins … (bins−1)/bins of the non-missing values.
+    Edges are observed values, and ties (counts, flags) merge them, so a flag gets two bins."""
     v = np.asarray(values, float)
     v = v[~np.isnan(v)]
     if len(v) == 0:
         return np.array([])
-    return np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
+    return np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf"))
 
 
 def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

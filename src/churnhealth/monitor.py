@@ -36,7 +36,13 @@ from churnhealth.retrain import NOT_REQUESTED, log_decision, retrain_if_triggere
 
 SCHEMA_VERSION = 1
 LEVELS = ("ok", "warn", "alert")
-FIGURES = ("roc_auc", "log_loss", "ece", "brier", "recall", "churn_rate", "mean_probability")
+FIGURES = (
+    *("roc_auc", "roc_auc_se", "log_loss", "ece", "brier", "recall"),
+    *("churn_rate", "mean_probability"),
+)
+Z_95 = 1.645
+"""One-sided 95% normal quantile: the decay trigger needs the drop's lower bound past the
+threshold, so sampling noise in a few hundred churners does not fire it."""
 
 
 def _clean(value):
@@ -135,16 +141,29 @@ def performance(hm: HealthModel, matured: pd.DataFrame, cfg: Config) -> dict:
     live = score_metrics(y, scored.churn_probability.to_numpy())
     live["recall"] = float(flagged[y == 1].mean())
     test = block["training_test"]
-    decay = test["roc_auc"] - live["roc_auc"] if test.get("roc_auc") is not None else None
-    status = "alert" if decay is not None and decay >= m.retrain.roc_auc_decay else "ok"
+    decay = test["roc_auc"] - live["roc_auc"]
+    se = math.hypot(live["roc_auc_se"], test["roc_auc_se"])
+    lower = decay - Z_95 * se
+    threshold = m.retrain.roc_auc_decay
+    status = "alert" if lower >= threshold else "warn" if decay >= threshold else "ok"
     return {
         **block,
         "status": status,
         "live": {k: live[k] for k in FIGURES},
         "roc_auc_decay": decay,
+        "roc_auc_decay_se": se,
+        "roc_auc_decay_lower": lower,
         "log_loss_increase": live["log_loss"] - test["log_loss"] if test.get("log_loss") else None,
         "ece_change": live["ece"] - test["ece"] if test.get("ece") is not None else None,
     }
+
+
+TRIGGERS = {
+    "feature_drift_share": "share of the most important features in alert",
+    "score_psi": "score PSI",
+    "roc_auc_decay": "ROC-AUC decay (95% lower bound)",
+    "model_age_days": "days since the model's data end",
+}
 
 
 def triggers(report: dict, cfg: Config) -> list[dict]:
@@ -157,7 +176,7 @@ def triggers(report: dict, cfg: Config) -> list[dict]:
         ("score_psi", report["score"]["psi"], r.score_psi, enough),
         (
             "roc_auc_decay",
-            perf.get("roc_auc_decay"),
+            perf.get("roc_auc_decay_lower"),
             r.roc_auc_decay,
             perf["status"] != "insufficient_data",
         ),
@@ -174,9 +193,9 @@ def triggers(report: dict, cfg: Config) -> list[dict]:
                 "threshold": threshold,
                 "fired": fired,
                 "status": status,
-                "reason": f"{name} {value:.3g} {'≥' if fired else '<'} {threshold:g}"
+                "reason": f"{TRIGGERS[name]} {value:.3g} {'≥' if fired else '<'} {threshold:g}"
                 if known and value is not None
-                else f"{name}: insufficient data",
+                else f"{TRIGGERS[name]}: insufficient data",
             }
         )
     return out

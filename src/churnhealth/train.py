@@ -49,8 +49,8 @@ from churnhealth.models.tune import tune_lightgbm
 Stage = Callable[[str, int], Callable[[], None]]
 LABEL = "churned_within_h"
 TEST_FIGURES = (
-    *("roc_auc", "pr_auc", "brier", "log_loss", "ece", "recall", "precision"),
-    *("churn_rate", "mean_probability"),
+    *("roc_auc", "roc_auc_se", "pr_auc", "brier", "log_loss", "ece", "recall", "precision"),
+    *("churn_rate", "mean_probability", "rows"),
 )
 """Test-window figures stored with the model, which the monitor compares live ones with."""
 
