@@ -98,10 +98,10 @@ def feature_drift(hm: HealthModel, live: pd.DataFrame, cfg: Config) -> pd.DataFr
     return out.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def expected_figures(hm: HealthModel, live: pd.DataFrame) -> dict:
-    """Churn and recall to expect from calibrated probabilities, before labels mature: the mean
-    probability, and the share of expected churners in the at-risk and critical tiers."""
-    scored = hm.score(live)
+def expected_figures(hm: HealthModel, scored: pd.DataFrame) -> dict:
+    """Churn and recall to expect from calibrated probabilities (`scored`: the model's scores of
+    the live rows), before labels mature: the mean probability, and the share of expected
+    churners in the at-risk and critical tiers."""
     p = scored.churn_probability.to_numpy()
     flagged = scored.tier.isin(["at_risk", "critical"]).to_numpy()
     return {
@@ -269,8 +269,10 @@ def monitor(
     enough = len(live) >= m.min_sample
     features = feature_drift(hm, live, cfg)
     ranked = [f for f in hm.reference.ranked() if f not in m.expected_drift][: m.top_features]
-    drifting = [f for f in ranked if features.set_index("feature").status[f] == "alert"]
-    score = hm.reference.compare_scores(hm.predict_proba(live))
+    status = dict(zip(features.feature, features.status, strict=True))
+    drifting = [f for f in ranked if status[f] == "alert"]
+    scored = hm.score(live)
+    score = hm.reference.compare_scores(scored.churn_probability.to_numpy())
     score["status"] = _level(score["psi"], cfg) if enough else "insufficient_data"
     perf = performance(hm, matured, cfg)
     report = {
@@ -307,7 +309,7 @@ def monitor(
             "drifting": drifting,
             "share": len(drifting) / len(ranked) if ranked else 0.0,
         },
-        "expected": expected_figures(hm, live),
+        "expected": expected_figures(hm, scored),
         "performance": perf,
     }
     report["triggers"] = triggers(report, cfg)
