@@ -14,7 +14,7 @@ UI_PORT ?= 5000
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train predict backtest report ui notebook docs test test-fast lint format clean
+.PHONY: help install data train predict monitor backtest report ui notebook docs test test-fast lint format clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ train: $(DATA) ## Build features, train and calibrate segment models, register t
 
 predict: $(STAMP) ## Score every active account with the champion: health, tier, trend, drivers
 	$(BIN)/churnhealth predict --data $(DATA) --config $(CONFIG)
+
+monitor: $(STAMP) ## Check the champion for feature drift, score drift and decay (monitor.json)
+	$(BIN)/churnhealth monitor --data $(DATA) --config $(CONFIG)
 
 backtest: $(DATA) ## Rolling-origin backtest: retrain monthly on the past, score the next month
 	$(BIN)/churnhealth backtest --data $(DATA) --config $(CONFIG)

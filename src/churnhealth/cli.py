@@ -586,6 +586,98 @@ def explain(
         )
 
 
+@app.command()
+def monitor(
+    data: DataOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model URI or directory [default: @champion, else models/champion/].",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Monitor as of this date (YYYY-MM-DD): nothing dated on or after it is read "
+            "[default: the latest the data allows].",
+            show_default=False,
+        ),
+    ] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain",
+            help="When a trigger of monitor.retrain fires, train a challenger on recent data "
+            "and promote it if it beats the champion on the same matured window.",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Report file [default: <paths.reports_dir>/monitor.json]; the PSI chart goes "
+            "beside it.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check the champion for drift and decay; exit code 0 even when alerts fire."""
+    from churnhealth.monitor import monitor as run_monitor
+    from churnhealth.progress import stages
+
+    cfg = _config(config)
+    with stages() as stage:
+        r = run_monitor(cfg, data, model, _date(as_of, "--as-of"), retrain, out, stage)
+    colour = {"ok": "green", "warn": "yellow", "alert": "red"}.get(r["status"], "dim")
+    console.print(
+        f"Monitor as of {r['as_of']}, model v{r['model']['version']} "
+        f"({r['model']['age_days']} days past its data end): [{colour}]{r['status']}[/]. "
+        f"{r['sample']['live_rows']:,} live accounts against {r['sample']['reference_rows']:,} "
+        "reference rows.",
+        highlight=False,
+    )
+    table = Table("feature", "dimension", "PSI", "KS", "status", title="Most drifted features")
+    for f in r["features"][:12]:
+        ks = "–" if f["ks"] is None else f"{f['ks']:.3f}"
+        table.add_row(f["feature"], str(f["dimension"]), f"{f['psi']:.3f}", ks, f["status"])
+    console.print(table)
+    e, s, top = r["expected"], r["score"], r["top_features"]
+    console.print(
+        f"Score PSI {s['psi']:.3f} ({s['status']}); {len(top['drifting'])} of "
+        f"{len(top['features'])} most important features in alert; expected 90-day churn "
+        f"{e['churn_rate']:.2%}, expected recall of the at-risk flag {e['recall']:.0%}.",
+        highlight=False,
+    )
+    p = r["performance"]
+    if p["status"] == "insufficient_data":
+        console.print(f"Performance: insufficient data ({p['reason']}).", highlight=False)
+    else:
+        live, test = p["live"], p["training_test"]
+        console.print(
+            f"Performance on matured labels ({p['window']['first']} to {p['window']['last']}, "
+            f"{p['window']['rows']:,} rows): ROC-AUC {live['roc_auc']:.3f} (test "
+            f"{test['roc_auc']:.3f}), log loss {live['log_loss']:.4f} (test "
+            f"{test['log_loss']:.4f}), ECE {live['ece']:.3f} (test {test['ece']:.3f}): "
+            f"{p['status']}.",
+            highlight=False,
+        )
+    fired = [t["reason"] for t in r["triggers"] if t["fired"]]
+    console.print(f"Retraining triggers fired: {'; '.join(fired) or 'none'}.", highlight=False)
+    rt = r["retrain"]
+    if rt["requested"]:
+        console.print(f"Retraining: [bold]{rt['status']}[/]", highlight=False)
+        for reason in rt["reasons"]:
+            console.print(f"  {reason}", highlight=False)
+    for note in r["notes"]:
+        console.print(f"note: {note}", style="dim", highlight=False)
+    console.print(
+        f"Report: {out or cfg.paths.reports_dir / 'monitor.json'}; MLflow run {r['mlflow_run_id']}",
+        highlight=False,
+    )
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

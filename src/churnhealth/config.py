@@ -288,6 +288,73 @@ class BacktestConfig(_Section):
     targets: TargetsConfig = TargetsConfig()
 
 
+class RetrainPolicy(_Section):
+    """When `churnhealth monitor --retrain` trains a challenger: any one trigger is enough."""
+
+    feature_drift_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="Share of the most important features (monitor.top_features) in alert.",
+    )
+    score_psi: float = Field(0.25, gt=0, description="PSI of the model's score distribution.")
+    roc_auc_decay: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="ROC-AUC on matured labels this far below the training-time test figure, "
+        "with 95% confidence (one-sided); a drop past it without that confidence only warns.",
+    )
+    max_model_age_days: int = Field(
+        365, ge=1, description="Days from the end of the model's training data to the as-of."
+    )
+    history_days: int | None = Field(
+        None,
+        ge=180,
+        description="The challenger learns from the as-of dates of the last N days only (recent "
+        "data, e.g. after a change in what drives churn); null: all history.",
+    )
+
+
+class MonitorConfig(_Section):
+    """Drift and performance monitoring of the champion (`churnhealth monitor`)."""
+
+    psi_warn: float = Field(0.1, gt=0, description="PSI from which a feature is flagged warn.")
+    psi_alert: float = Field(0.25, gt=0, description="PSI from which a feature is in alert.")
+    min_sample: int = Field(
+        500,
+        ge=50,
+        description="Fewer live (or matured) rows than this: 'insufficient data', no alarm.",
+    )
+    min_churners: int = Field(
+        30, ge=5, description="Churners the matured rows need before performance is judged."
+    )
+    top_features: int = Field(
+        10, ge=1, description="The most important features, whose drifting share is tracked."
+    )
+    reference_days: int = Field(
+        180,
+        ge=1,
+        description="Reference: the model's rows at as-of dates within this many days before "
+        "the end of its training data (frozen at training time).",
+    )
+    performance_window_days: int = Field(
+        90, ge=1, description="Matured labels: the latest as-of dates within this many days."
+    )
+    expected_drift: list[str] = Field(
+        ["tenure_days", "usage_days_since_active"],
+        description="Features that move by construction (tenure grows as the book ages; days "
+        "since activity depends on the weekday of the as-of date): reported, never alarmed.",
+    )
+    retrain: RetrainPolicy = RetrainPolicy()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorConfig:
+        if self.psi_warn >= self.psi_alert:
+            raise ValueError("need psi_warn < psi_alert")
+        return self
+
+
 class Config(_Section):
     """The whole configuration of a churnhealth project."""
 
@@ -302,6 +369,7 @@ class Config(_Section):
     paths: PathsConfig = PathsConfig()
     predict: PredictConfig = PredictConfig()
     backtest: BacktestConfig = BacktestConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     def rooted(self, root: Path | str) -> Config:
         """The same configuration with the data, MLflow store and every output under `root`:

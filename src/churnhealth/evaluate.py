@@ -54,6 +54,7 @@ def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     both = 0 < y.sum() < len(y)
     return {
         "roc_auc": roc_auc_score(y, p) if both else float("nan"),
+        "roc_auc_se": roc_auc_se(y, p),
         "pr_auc": average_precision_score(y, p) if both else float("nan"),
         "brier": brier_score_loss(y, p),
         "log_loss": log_loss(y, p, labels=[0, 1]),
@@ -68,6 +69,22 @@ def ranking_auc(y: np.ndarray, risk: np.ndarray) -> float:
     """ROC-AUC of any risk score (higher = riskier), e.g. a baseline's."""
     y = np.asarray(y, float)
     return roc_auc_score(y, risk) if 0 < y.sum() < len(y) else float("nan")
+
+
+def roc_auc_se(y: np.ndarray, risk: np.ndarray) -> float:
+    """Standard error of the ROC-AUC of `risk` (DeLong et al., 1988): from the variance of
+    each churner's and each non-churner's share of the pairs it wins, by midranks."""
+    from scipy.stats import rankdata
+
+    y, risk = np.asarray(y, bool), np.asarray(risk, float)
+    pos, neg = risk[y], risk[~y]
+    m, n = len(pos), len(neg)
+    if m < 2 or n < 2:
+        return float("nan")
+    ranks = rankdata(np.concatenate([pos, neg]))
+    v10 = (ranks[:m] - rankdata(pos)) / n
+    v01 = 1 - (ranks[m:] - rankdata(neg)) / m
+    return float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -72,39 +74,64 @@ def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, str(version))
 
 
-def export_champion(name: str, target: Path) -> Path:
-    """Copy the registry's @champion to `target` (an MLflow model directory), atomically."""
-    target = Path(target)
+@contextmanager
+def _staged(name: str, version: str, target: Path) -> Iterator[Path]:
+    """Version `version` of the registered model, downloaded into a folder beside `target`
+    (removed on exit unless it has been moved into place)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(tmp / "download")
+            artifact_uri=f"models:/{name}/{version}", dst_path=str(tmp / "download")
         )
         staged = tmp / "model"
         shutil.move(local, staged)
-        version = current_champion(name)
         (staged / "registered_model.json").write_text(
             json.dumps({"name": name, "version": str(version), "alias": CHAMPION})
         )
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staged, target)
-        shutil.rmtree(old, ignore_errors=True)
+        yield staged
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(staged: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_champion(name: str, target: Path) -> Path:
+    """Copy the registry's @champion to `target` (an MLflow model directory), atomically."""
+    target = Path(target)
+    with _staged(name, str(current_champion(name)), target) as staged:
+        _swap(staged, target)
     return target
 
 
 def promote(cfg: Config, version: str) -> Path:
-    """Move @champion to `version` by hand and export it."""
+    """Make `version` the champion: the @champion alias and the export to `champion_dir`
+    change together. The model is downloaded first; if the folder cannot then be replaced,
+    the alias goes back to the previous champion."""
     configure(cfg)
     name = cfg.mlflow.registered_model
+    client = MlflowClient()
     try:
-        MlflowClient().get_model_version(name, str(version))
+        client.get_model_version(name, str(version))
     except MlflowException:
         raise ChurnhealthError(f"promote: {name} has no version {version}") from None
-    set_alias(name, CHAMPION, version)
-    return export_champion(name, cfg.paths.champion_dir)
+    previous = current_champion(name)
+    target = Path(cfg.paths.champion_dir)
+    with _staged(name, str(version), target) as staged:
+        set_alias(name, CHAMPION, version)
+        try:
+            _swap(staged, target)
+        except BaseException:
+            if previous is None:
+                client.delete_registered_model_alias(name, CHAMPION)
+            else:
+                set_alias(name, CHAMPION, previous)
+            raise
+    return target

@@ -28,6 +28,7 @@ from churnhealth.atomic import write_json
 from churnhealth.baselines import LOGIN_FEATURE, Scorecard, login_light
 from churnhealth.config import Config
 from churnhealth.data.validate import open_validated
+from churnhealth.drift import Reference
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluate import (
     flag_metrics,
@@ -36,6 +37,7 @@ from churnhealth.evaluate import (
     ranking_auc,
     score_metrics,
 )
+from churnhealth.explain import health_effects
 from churnhealth.features import CATEGORICAL, FeatureSet, build_features
 from churnhealth.features.grid import LIFECYCLE_STAGES
 from churnhealth.models.calibrate import calibrate
@@ -47,6 +49,11 @@ from churnhealth.models.tune import tune_lightgbm
 
 Stage = Callable[[str, int], Callable[[], None]]
 LABEL = "churned_within_h"
+TEST_FIGURES = (
+    *("roc_auc", "roc_auc_se", "pr_auc", "brier", "log_loss", "ece", "recall", "precision"),
+    *("churn_rate", "mean_probability", "rows"),
+)
+"""Test-window figures stored with the model, which the monitor compares live ones with."""
 
 
 @dataclass
@@ -163,8 +170,14 @@ def _shap_plot(
 
 
 def train(
-    cfg: Config, data: Path | None = None, as_of: dt.date | None = None, stage: Stage | None = None
+    cfg: Config,
+    data: Path | None = None,
+    as_of: dt.date | None = None,
+    stage: Stage | None = None,
+    decide: bool = True,
 ) -> TrainResult:
+    """Train, evaluate, log and register a model. With `decide=False` it is registered as
+    @challenger without being compared with the champion (the monitor compares them)."""
     stage = stage or (lambda name, steps=1: lambda: None)
     done = stage("validating data", 1)
     source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=as_of)
@@ -194,7 +207,7 @@ def train(
             }
         )
         mlflow.log_params(params)
-        return _train_in_run(cfg, d, run.info.run_id, stage)
+        return _train_in_run(cfg, d, run.info.run_id, stage, decide)
 
 
 def prepare(
@@ -309,7 +322,9 @@ def fit_health_model(
     return hm, info, notes
 
 
-def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> TrainResult:
+def _train_in_run(
+    cfg: Config, d: TrainingData, run_id: str, stage: Stage, decide: bool = True
+) -> TrainResult:
     hm, info, notes = fit_health_model(cfg, d, stage)
     fs, frame, routes = d.fs, d.frame, hm.routes
     p_all = hm.predict_proba(frame)
@@ -327,11 +342,15 @@ def _train_in_run(cfg: Config, d: TrainingData, run_id: str, stage: Stage) -> Tr
             "notes": notes + fs.notes,
         }
     )
+    hm.metadata["test_metrics"] = {
+        k: v for k, v in metrics["overall"].items() if k in TEST_FIGURES and np.isfinite(v)
+    }
+    hm.reference = _reference(cfg, d, hm, p_all)
     done()
 
     done = stage("logging to MLflow", 1)
     result = _log_and_register(
-        cfg, d, p_all, hm, metrics, summary, curves, run_id, notes + fs.notes
+        cfg, d, p_all, hm, metrics, summary, curves, run_id, notes + fs.notes, decide
     )
     done()
     return result
@@ -399,8 +418,33 @@ def _evaluate(cfg: Config, d: TrainingData, p_all: np.ndarray, hm: HealthModel):
     return metrics, pd.DataFrame(rows), curves
 
 
+def _reference(cfg: Config, d: TrainingData, hm: HealthModel, p_all: np.ndarray) -> Reference:
+    """The drift reference, frozen now: the rows of the last `monitor.reference_days` of as-of
+    dates (the portfolio as the model last saw it) and the model's scores on them; feature
+    importance is the mean |effect| in health points on a sample of them."""
+    frame = d.frame
+    last = frame.as_of.max()
+    rows = (frame.as_of >= last - pd.Timedelta(days=cfg.monitor.reference_days)).to_numpy()
+    idx = np.flatnonzero(rows)
+    rng = np.random.default_rng(cfg.train.seed)
+    sample = np.sort(rng.choice(idx, min(len(idx), 1000), replace=False))
+    effects, _ = health_effects(hm, frame.iloc[sample])
+    return Reference(seed=cfg.train.seed).fit(
+        frame[rows], d.numeric, list(d.categories), p_all[rows], effects.abs().mean().to_dict()
+    )
+
+
 def _log_and_register(
-    cfg: Config, d: TrainingData, p_all, hm, metrics, summary, curves, run_id: str, notes: list[str]
+    cfg: Config,
+    d: TrainingData,
+    p_all,
+    hm,
+    metrics,
+    summary,
+    curves,
+    run_id: str,
+    notes: list[str],
+    decide: bool = True,
 ) -> TrainResult:
     frame, X_all, y_all, te = d.frame, d.X, d.y, d.mask("test")
     flat = {
@@ -455,12 +499,16 @@ def _log_and_register(
             registered_model_name=cfg.mlflow.registered_model,
         )
         version = str(info.registered_model_version)
-        alias, reason = _decide(cfg, d.source, frame[te], y_all[te], p_all[te])
+        alias, reason = (
+            _decide(cfg, d.source, frame[te], y_all[te], p_all[te])
+            if decide
+            else (tracking.CHALLENGER, "challenger for the monitor to compare with the champion")
+        )
         metrics.update({"model_version": version, "alias": alias, "alias_reason": reason})
         write_json(tmp / "metrics.json", metrics)
         mlflow.log_artifact(str(tmp / "metrics.json"))
     tracking.set_alias(cfg.mlflow.registered_model, alias, version)
-    if alias == tracking.CHAMPION or not Path(cfg.paths.champion_dir).exists():
+    if decide and (alias == tracking.CHAMPION or not Path(cfg.paths.champion_dir).exists()):
         tracking.export_champion(cfg.mlflow.registered_model, cfg.paths.champion_dir)
     write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
     return TrainResult(run_id, version, alias, reason, metrics, d.splits, hm, summary, notes)

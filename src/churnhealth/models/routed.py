@@ -12,6 +12,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from churnhealth.drift import Reference
 from churnhealth.models.estimators import design
 from churnhealth.models.tiers import Cutoffs, health_score
 
@@ -50,6 +51,8 @@ class HealthModel:
     cutoffs: dict[str, Cutoffs]
     horizon_days: int = 90
     metadata: dict = field(default_factory=dict)
+    reference: Reference | None = None
+    """What the model saw at training time, for drift monitoring (None in older models)."""
 
     GLOBAL = "__global__"
 

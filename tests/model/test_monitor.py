@@ -1,0 +1,203 @@
+"""Drift monitors on companies with injected drift: usage shift, concept shift, retraining.
+
+Both companies share their seed and size, so they are identical before the shift date
+(tests/data/test_synth.py checks it): the model trained on one before that date is the model
+of the other too, and one training serves every test here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from churnhealth.config import Config
+from churnhealth.data.validate import open_validated
+from churnhealth.features.grid import schedule
+from churnhealth.models.routed import load_health_model
+from churnhealth.monitor import monitor
+from churnhealth.retrain import evaluate_on
+from churnhealth.synth import Drift, generate
+from churnhealth.train import TrainResult, train
+from tests.conftest import run_cli
+from tests.model.conftest import small_config
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+SHIFT = dt.date(2025, 11, 1)
+"""Both drifts start here, 24 months into a 5-year company; the champion is trained as of it."""
+CHAMPION = "models:/churnhealth/1"
+
+
+@dataclass
+class Shifted:
+    root: Path
+    cfg: Config
+    config_file: Path
+    usage: Path
+    concept: Path
+    champion: TrainResult
+
+
+def _config(root: Path, **retrain) -> Config:
+    """Short validation and test windows, so a model fits in 2 years and a challenger in the
+    2 years after the shift; the retraining policy learns from post-shift data only."""
+    cfg = small_config(root, test_days=90, val_days=180)
+    policy = cfg.monitor.retrain.model_copy(
+        update={"history_days": 720, "max_model_age_days": 3650, **retrain}
+    )
+    return cfg.model_copy(
+        update={
+            "features": cfg.features.model_copy(
+                update={"definitions": ROOT / "configs/features.yaml"}
+            ),
+            "monitor": cfg.monitor.model_copy(update={"retrain": policy}),
+        }
+    )
+
+
+def _write(cfg: Config, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    return path
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory, monkeypatch_session) -> Shifted:
+    root = tmp_path_factory.mktemp("shifted")
+    usage, concept = root / "usage.duckdb", root / "concept.duckdb"
+    # few Monte Carlo paths: the truth table only feeds the oracle's figures, unused here
+    generate(usage, 2000, 5, seed=0, drifts=(Drift("usage_shift", SHIFT),), truth_paths=10)
+    generate(concept, 2000, 5, seed=0, drifts=(Drift("concept_shift", SHIFT),), truth_paths=10)
+    monkeypatch_session.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = _config(root)
+    champion = train(cfg, concept, as_of=SHIFT)
+    return Shifted(root, cfg, _write(cfg, root / "config.yaml"), usage, concept, champion)
+
+
+def test_usage_shift_alerts_usage_features_and_no_other_dimension(shifted):
+    out = shifted.root / "usage" / "monitor.json"
+    r = monitor(shifted.cfg, shifted.usage, CHAMPION, dt.date(2026, 1, 1), out=out)
+    assert json.loads(out.read_text()) == r
+    assert (out.parent / "monitor_psi.png").stat().st_size > 10_000
+    alerts = {f["feature"]: f["dimension"] for f in r["features"] if f["status"] == "alert"}
+    assert {"usage_license_share_30d", "usage_core_depth_30d"} <= set(alerts)
+    assert set(alerts.values()) == {"usage"}
+    others = [f for f in r["features"] if f["dimension"] != "usage"]
+    assert max(f["psi"] for f in others if f["status"] != "expected") < 0.1
+    assert r["status"] == "alert" and r["dimensions"]["usage"]["alert"] == len(alerts)
+    # two months after the model's data end, no label has matured yet
+    assert r["performance"]["status"] == "insufficient_data"
+    assert 0 < r["expected"]["churn_rate"] < 0.2 and 0 < r["expected"]["recall"] < 1
+
+
+def test_concept_shift_decay_is_detected_on_matured_labels(shifted):
+    r = monitor(shifted.cfg, shifted.concept, CHAMPION, dt.date(2026, 7, 1))
+    perf = r["performance"]
+    assert perf["window"]["first"] >= str(SHIFT) and perf["window"]["churners"] >= 100
+    test_auc = shifted.champion.metrics["overall"]["roc_auc"]
+    assert perf["training_test"]["roc_auc"] == pytest.approx(test_auc)
+    assert perf["status"] == "alert" and perf["roc_auc_decay_lower"] >= 0.05
+    fired = {t["name"] for t in r["triggers"] if t["fired"]}
+    assert fired == {"roc_auc_decay"}
+    assert r["retrain"]["status"] == "not_requested"
+
+
+def test_failed_retraining_never_replaces_the_champion(shifted):
+    cfg = _config(shifted.root / "failed", history_days=200)
+    cfg = cfg.model_copy(update={"mlflow": shifted.cfg.mlflow, "paths": shifted.cfg.paths})
+    client = MlflowClient(cfg.mlflow.tracking_uri)
+    before = client.get_model_version_by_alias("churnhealth", "champion").version
+    exported = (cfg.paths.champion_dir / "registered_model.json").read_text()
+    out = shifted.root / "failed" / "monitor.json"
+    r = monitor(cfg, shifted.concept, CHAMPION, dt.date(2026, 7, 1), retrain=True, out=out)
+    assert r["retrain"]["status"] == "failed"
+    assert "retraining failed: train window" in r["retrain"]["reasons"][-1]
+    assert client.get_model_version_by_alias("churnhealth", "champion").version == before
+    assert (cfg.paths.champion_dir / "registered_model.json").read_text() == exported
+    run = client.get_run(r["mlflow_run_id"])
+    assert run.data.tags["churnhealth.retrain"] == "failed"
+
+
+def test_monitor_retrain_promotes_a_challenger_that_recovers_the_lost_auc(shifted):
+    out = shifted.root / "retrain" / "monitor.json"
+    res = run_cli(
+        "monitor",
+        "--data",
+        str(shifted.concept),
+        "--config",
+        str(shifted.config_file),
+        "--as-of",
+        "2027-11-01",
+        "--retrain",
+        "--out",
+        str(out),
+    )
+    assert res.returncode == 0, res.stderr
+    assert "Retraining: promoted" in res.stdout
+    r = json.loads(out.read_text())
+    decision = r["retrain"]
+    assert decision["status"] == "promoted" and "roc_auc_decay" in decision["triggers"]
+    new = decision["challenger"]["version"]
+    assert decision["challenger"]["history_from"] >= str(SHIFT)
+    assert decision["window"]["first"] > shifted.champion.metrics["splits"]["val_end"]
+    chal, champ = decision["challenger"]["metrics"], decision["champion"]["metrics"]
+    assert chal["log_loss"] < champ["log_loss"]
+
+    client = MlflowClient(shifted.cfg.mlflow.tracking_uri)
+    assert str(client.get_model_version_by_alias("churnhealth", "champion").version) == new
+    exported = json.loads((shifted.cfg.paths.champion_dir / "registered_model.json").read_text())
+    assert exported["version"] == new
+    run = client.get_run(decision["decision_run_id"])
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    assert tags["churnhealth.kind"] == "retrain_decision"
+    assert tags["churnhealth.decision"] == "promoted" and "log loss" in tags["churnhealth.reasons"]
+    assert tags["mlflow.parentRunId"] == r["mlflow_run_id"]
+    assert params["champion_version"] == "1" and params["challenger_version"] == new
+    assert metrics["challenger_log_loss"] == pytest.approx(chal["log_loss"])
+    assert metrics["promoted"] == 1
+    monitor_run = client.get_run(r["mlflow_run_id"])
+    assert monitor_run.data.tags["churnhealth.kind"] == "monitor"
+    assert monitor_run.data.tags["churnhealth.retrain"] == "promoted"
+    arts = {a.path for a in client.list_artifacts(r["mlflow_run_id"])}
+    assert {"monitor.json", "monitor_psi.png"} <= arts
+
+    # the following window: as-of dates after the retraining, whose labels mature by the end
+    source = open_validated(shifted.concept, shifted.cfg.data.segments)
+    dates = schedule(dt.date(2027, 11, 1), dt.date(2028, 7, 1), "MS")
+    mlflow.set_tracking_uri(shifted.cfg.mlflow.tracking_uri)
+    old = load_health_model(mlflow.pyfunc.load_model(CHAMPION))
+    promoted = load_health_model(mlflow.pyfunc.load_model(f"models:/churnhealth/{new}"))
+    old_auc = evaluate_on(shifted.cfg, source, old, dates)[0]["roc_auc"]
+    new_auc = evaluate_on(shifted.cfg, source, promoted, dates)[0]["roc_auc"]
+    lost = shifted.champion.metrics["overall"]["roc_auc"] - old_auc
+    assert lost > 0.05
+    assert new_auc - old_auc >= 0.5 * lost
+
+
+def test_model_without_reference_is_a_one_line_error(shifted, tmp_path):
+    old = tmp_path / "old_model"
+    shutil.copytree(shifted.cfg.paths.champion_dir, old)
+    path = old / "artifacts" / "health_model.joblib"
+    hm = joblib.load(path)
+    hm.reference = None
+    joblib.dump(hm, path)
+    args = ["--data", str(shifted.concept), "--config", str(shifted.config_file)]
+    for extra, message in (
+        (["--model", str(old)], "has no drift reference: it was trained before monitoring"),
+        (["--as-of", "2035-01-01"], "--as-of 2035-01-01: outside the data"),
+        (["--out", str(tmp_path / "m.txt")], "m.txt: expected a .json file"),
+    ):
+        out = [] if extra[0] == "--out" else ["--out", str(tmp_path / "m.json")]
+        res = run_cli("monitor", *args, *extra, *out)
+        assert res.returncode == 2, res.stderr[-1500:]
+        assert message in res.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in res.stderr
+    assert not (tmp_path / "m.json").exists()
