@@ -48,7 +48,10 @@ backtest: $(DATA) ## Rolling-origin backtest: retrain monthly on the past, score
 reports/latest/backtest.json: | $(DATA)
 	$(BIN)/churnhealth backtest --data $(DATA) --config $(CONFIG)
 
-report: reports/latest/backtest.json ## HTML report (reports/latest/report.html); runs the backtest first if missing
+reports/latest/monitor.json: | $(STAMP)
+	$(BIN)/churnhealth monitor --data $(DATA) --config $(CONFIG)
+
+report: reports/latest/backtest.json reports/latest/monitor.json ## HTML report (reports/latest/report.html); runs the backtest and monitor first if missing
 	$(BIN)/churnhealth report --config $(CONFIG)
 
 ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000 (UI_PORT=5001 for another port)

@@ -121,22 +121,35 @@ def headlines(bt: dict) -> list[str]:
     return out
 
 
-def _drift_panel(cfg: Config, tmp: Path) -> str:
+def _drift_panel(cfg: Config) -> str:
     path = Path(cfg.paths.reports_dir) / "monitor.json"
     if not path.is_file():
         return "<p class='muted'>No monitor run yet: run <code>churnhealth monitor</code>.</p>"
-    return _monitor_html(json.loads(path.read_text()), tmp)
+    return _monitor_html(json.loads(path.read_text()), path.with_name("monitor_psi.png"))
 
 
-def _monitor_html(mon: dict, tmp: Path) -> str:
-    """Drift panel: status, score PSI and the per-feature table from monitor.json."""
-    features = pd.DataFrame(mon.get("features", []))
-    parts = [
-        f"<p>Monitor as of {html.escape(str(mon.get('as_of', '?')))}: "
-        f"<b>{html.escape(str(mon.get('status', '?')))}</b></p>"
+def _monitor_html(mon: dict, png: Path) -> str:
+    """Drift panel from monitor.json: status, score PSI, drifting top features, performance,
+    retraining triggers, PSI per feature."""
+    score, top = mon.get("score", {}), mon.get("top_features", {})
+    fired = [t for t in mon.get("triggers", []) if t.get("fired")]
+    items = [
+        f"Overall status: <b class='{html.escape(str(mon.get('status')))}'>"
+        f"{html.escape(str(mon.get('status')))}</b> (as of {html.escape(str(mon.get('as_of')))})",
+        f"Score distribution PSI {score.get('psi', float('nan')):.3f} ({score.get('status')})",
+        f"Most important features drifting: {len(top.get('drifting', []))} of "
+        f"{len(top.get('features', []))}",
+        f"Performance on matured labels: {mon.get('performance', {}).get('status', '–')}",
+        "Retraining triggers fired: "
+        + (", ".join(html.escape(str(t.get("name"))) for t in fired) if fired else "none"),
     ]
+    parts = ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
+    if png.is_file():
+        parts.append(_img(png, "PSI per feature"))
+    features = pd.DataFrame(mon.get("features", []))
     if not features.empty:
-        parts.append(_table(features.sort_values("psi", ascending=False).head(15)))
+        cols = [c for c in ("feature", "dimension", "psi", "ks", "status") if c in features]
+        parts.append(_table(features.sort_values("psi", ascending=False)[cols].head(15)))
     return "".join(parts)
 
 
@@ -268,7 +281,7 @@ def _page(cfg, bt, p, version, train_metrics, shap_plots, tmp: Path) -> str:
             "".join(_img(f, f"SHAP summary {f.stem}") for f in shap_plots),
         ),
         ("Baselines at the same number of flagged accounts", _table(t["baselines"])),
-        ("Drift", _drift_panel(cfg, tmp)),
+        ("Drift", _drift_panel(cfg)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
     return (
