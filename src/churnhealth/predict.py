@@ -216,14 +216,14 @@ def _score(cfg: Config, lm: LoadedModel, source, dates: list[pd.Timestamp]) -> p
 
 
 @dataclass
-class Dates:
+class RunDates:
     """What a run scores: the as-of date, and before it the dates that backfill the history."""
 
     day: pd.Timestamp
     backfill: list[pd.Timestamp]
 
 
-def _dates(cfg: Config, source, as_of: dt.date | None, backfill_days: int) -> Dates:
+def _dates(cfg: Config, source, as_of: dt.date | None, backfill_days: int) -> RunDates:
     """By default the latest as-of date the data allows; backfill dates on the schedule."""
     start, end = data_window(source)
     day = pd.Timestamp(as_of) if as_of else end
@@ -237,12 +237,12 @@ def _dates(cfg: Config, source, as_of: dt.date | None, backfill_days: int) -> Da
         (day - pd.Timedelta(days=1)).date(),
         cfg.features.schedule,
     )
-    return Dates(day, [d for d in back if d > start] if backfill_days else [])
+    return RunDates(day, [d for d in back if d > start] if backfill_days else [])
 
 
 def _open_at(
     cfg: Config, lm: LoadedModel, data: Path | None, as_of: dt.date | None, backfill_days: int = 0
-) -> tuple[Source, Dates]:
+) -> tuple[Source, RunDates]:
     """Validated data and the dates to score.
 
     Only the rows that the model's features at those dates read are validated: per table,

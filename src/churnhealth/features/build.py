@@ -137,33 +137,37 @@ def lookback(metrics: list) -> dict[str, int | None]:
     return out
 
 
+def _day(time: ir.Value, day: pd.Timestamp) -> ir.Value:
+    """`day` as a literal comparable with the time column."""
+    return ibis.literal(day.to_pydatetime() if time.type().is_timestamp() else day.date())
+
+
 @dataclass(frozen=True)
-class Dates:
+class AsOfRange:
     """The first and last as-of dates of a grid: the bounds of what its features read."""
 
     first: pd.Timestamp
     last: pd.Timestamp
 
-    def literal(self, time: ir.Value, day: pd.Timestamp) -> ir.Value:
-        return ibis.literal(day.to_pydatetime() if time.type().is_timestamp() else day.date())
-
     def visible(self, time: ir.Value, span: int | None) -> ir.BooleanValue:
         """Rows some as-of date sees: before the last, within `span` days of the first."""
-        cond = time < self.literal(time, self.last)
+        cond = time < _day(time, self.last)
         if span is not None:
-            cond &= time >= self.literal(time, self.first - pd.Timedelta(days=span))
+            cond &= time >= _day(time, self.first - pd.Timedelta(days=span))
         return cond
 
 
-def _latest_before_first(r: ir.Table, dates: Dates) -> ir.Table:
+def _latest_before_first(r: ir.Table, dates: AsOfRange) -> ir.Table:
     """Rows (account_id, _t) from the first as-of date on, plus each account's latest row before
     it: an as-of join finds the same latest row for every as-of date, from far fewer rows."""
-    first = dates.literal(r._t, dates.first)
+    first = _day(r._t, dates.first)
     early = r.filter(r._t < first).group_by("account_id").aggregate(_t=r._t.max())
     return early.union(r.filter(r._t >= first).select("account_id", "_t"))
 
 
-def _joined(grid: ir.Table, t: ir.Table, spec: Table, span: int | None, dates: Dates) -> ir.Table:
+def _joined(
+    grid: ir.Table, t: ir.Table, spec: Table, span: int | None, dates: AsOfRange
+) -> ir.Table:
     t = t.filter(dates.visible(t[spec.time], span))
     time = t[spec.time]
     as_of = grid.as_of_ts if time.type().is_timestamp() else grid.as_of
@@ -175,7 +179,7 @@ def _joined(grid: ir.Table, t: ir.Table, spec: Table, span: int | None, dates: D
 
 
 def table_metrics(
-    grid: ir.Table, t: ir.Table, spec: Table, metrics: list, dates: Dates
+    grid: ir.Table, t: ir.Table, spec: Table, metrics: list, dates: AsOfRange
 ) -> list[ir.Table]:
     """Relations keyed by (account_id, as_of) holding this table's metrics (raw aggregates)."""
     out: list[ir.Table] = []
@@ -286,7 +290,7 @@ def compute_metrics(
         if getattr(m, "table", None):
             by_table.setdefault(m.table, []).append(m)
     merged = base
-    dates = Dates(grid.as_of.min(), grid.as_of.max())
+    dates = AsOfRange(grid.as_of.min(), grid.as_of.max())
     try:
         for table, ms in by_table.items():
             for rel in table_metrics(g, source.typed(specs[table]), specs[table], ms, dates):
