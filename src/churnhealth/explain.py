@@ -1,8 +1,10 @@
 """Explanations in health points: SHAP values of the model that scored each account.
 
-Method. SHAP values are exact for the model's raw score: TreeExplainer (path-dependent) for
-LightGBM, whose raw score is the log-odds margin; LinearExplainer (interventional, against the
-training sample) for the logistic model, whose raw score is its decision function. The raw
+Method. SHAP values are exact for the model's raw score: path-dependent TreeSHAP for LightGBM,
+whose raw score is the log-odds margin, computed by LightGBM itself (`pred_contrib`, the values
+`shap.TreeExplainer` returns, without importing shap); interventional linear SHAP (against the
+training sample, as `shap.LinearExplainer`) for the logistic model, whose raw score is its
+decision function. The raw
 score is then mapped to a probability by the segment's calibration, which is monotone but not
 additive. So the account's health difference from its model's baseline health (the health at
 the expected raw score) is shared among the features in proportion to their SHAP values:
@@ -14,8 +16,6 @@ ranking of the SHAP values, and roll up to dimensions by summing the features of
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -33,15 +33,9 @@ def raw_contributions(fm: FittedModel, X: pd.DataFrame) -> tuple[pd.DataFrame, f
     """SHAP values per input feature for the raw score, and the expected raw score."""
     Xr = fm.raw_input(X)
     if fm.kind == "lightgbm":
-        import shap
-
-        explainer = shap.TreeExplainer(fm.estimator)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            values = explainer.shap_values(Xr)
-        values = values[1] if isinstance(values, list) else values
-        base = float(np.ravel(explainer.expected_value)[-1])
-        return pd.DataFrame(values, columns=Xr.columns, index=X.index), base
+        values = fm.estimator.predict(Xr, pred_contrib=True)
+        base = float(values[0, -1]) if len(values) else float("nan")
+        return pd.DataFrame(values[:, :-1], columns=Xr.columns, index=X.index), base
     pre, lr = fm.estimator[:-1], fm.estimator[-1]
     z = pre.transform(Xr)
     mean = pre.transform(fm.raw_input(fm.background)).mean(axis=0)

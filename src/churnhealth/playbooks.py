@@ -34,6 +34,23 @@ _OPS = {
     "ge": np.greater_equal,
 }
 WEBHOOK_ENV = "CHURNHEALTH_WEBHOOK_URL"
+ALERT_INPUTS = [
+    "account_id",
+    "as_of",
+    "health_score",
+    "tier",
+    "arr",
+    "renewal_date",
+    "segment",
+    "health_change_30d",
+    *[
+        f"{kind}_{k}_{part}"
+        for kind in ("risk", "protective")
+        for k in (1, 2)
+        for part in ("feature", "value")
+    ],
+]
+"""The columns an alert and its reason are made of."""
 
 
 class Playbook(BaseModel):
@@ -147,6 +164,7 @@ def trigger(
     """Alerts for rows meeting each playbook, minus those still cooling down."""
     past = previous_alerts(alerts_path)
     hits = hits if hits is not None else matches(frame, config)
+    frame = frame[[c for c in ALERT_INPUTS if c in frame.columns]]
     out = []
     for pb in config.playbooks:
         rows = frame[hits[pb.name]]

@@ -20,10 +20,12 @@ import pandas as pd
 from churnhealth import history, playbooks
 from churnhealth.atomic import write_frame, write_json
 from churnhealth.config import Config, TierOverride
+from churnhealth.data.source import Source
 from churnhealth.data.validate import open_validated
 from churnhealth.errors import ChurnhealthError
 from churnhealth.explain import dimension_effects, health_effects
 from churnhealth.features import build_features, data_window
+from churnhealth.features.build import lookback
 from churnhealth.features.grid import schedule
 from churnhealth.features.spec import DIMENSIONS, check_metrics
 from churnhealth.models.routed import HealthModel, load_health_model
@@ -87,7 +89,8 @@ def _version_of(pyfunc, uri: str) -> str:
 def _tiers(cfg: Config, hm: HealthModel, frame: pd.DataFrame, health: np.ndarray) -> np.ndarray:
     """Model cut-offs per segment, then the config's segment and lifecycle overrides."""
     out = np.empty(len(frame), dtype=object)
-    for i, (seg, stage) in enumerate(zip(frame.segment, frame.lifecycle_stage, strict=True)):
+    groups = frame.groupby(["segment", "lifecycle_stage"], observed=True).indices
+    for (seg, stage), rows in groups.items():
         o: TierOverride | None = cfg.predict.lifecycle_tiers.get(
             stage
         ) or cfg.predict.segment_tiers.get(seg)
@@ -96,7 +99,7 @@ def _tiers(cfg: Config, hm: HealthModel, frame: pd.DataFrame, health: np.ndarray
             if o
             else hm.cutoffs.get(seg, hm.cutoffs[hm.GLOBAL])
         )
-        out[i] = cut.tier(np.array([health[i]]))[0]
+        out[rows] = cut.tier(health[rows])
     return out
 
 
@@ -184,10 +187,14 @@ def summarize(scores: pd.DataFrame) -> dict:
     }
 
 
+def _metrics(cfg: Config, lm: LoadedModel) -> list:
+    """The metric definitions the model was trained with (they travel inside it)."""
+    return check_metrics(lm.model.metadata["definitions"], cfg.data.segments, "model")
+
+
 def _score(cfg: Config, lm: LoadedModel, source, dates: list[pd.Timestamp]) -> pd.DataFrame:
     hm = lm.model
-    metrics = check_metrics(hm.metadata["definitions"], cfg.data.segments, "model")
-    fs = build_features(source, cfg, metrics, dates=dates)
+    fs = build_features(source, cfg, _metrics(cfg, lm), dates=dates)
     frame = fs.frame.reset_index(drop=True)
     scored = hm.score(frame)
     out = frame[
@@ -208,9 +215,16 @@ def _score(cfg: Config, lm: LoadedModel, source, dates: list[pd.Timestamp]) -> p
     return out, frame
 
 
-def _open_at(cfg: Config, data: Path | None, as_of: dt.date | None):
-    """Validated data and the as-of date to score: by default the latest the data allows."""
-    source = open_validated(data or cfg.data.path, cfg.data.segments)
+@dataclass
+class RunDates:
+    """What a run scores: the as-of date, and before it the dates that backfill the history."""
+
+    day: pd.Timestamp
+    backfill: list[pd.Timestamp]
+
+
+def _dates(cfg: Config, source, as_of: dt.date | None, backfill_days: int) -> RunDates:
+    """By default the latest as-of date the data allows; backfill dates on the schedule."""
     start, end = data_window(source)
     day = pd.Timestamp(as_of) if as_of else end
     if not start < day <= end:
@@ -218,7 +232,35 @@ def _open_at(cfg: Config, data: Path | None, as_of: dt.date | None):
             f"--as-of {day.date()}: outside the data, which allows as-of "
             f"dates from {start.date() + dt.timedelta(days=1)} to {end.date()}"
         )
-    return source, start, day
+    back = schedule(
+        (day - pd.Timedelta(days=backfill_days + 7)).date(),
+        (day - pd.Timedelta(days=1)).date(),
+        cfg.features.schedule,
+    )
+    return RunDates(day, [d for d in back if d > start] if backfill_days else [])
+
+
+def _open_at(
+    cfg: Config, lm: LoadedModel, data: Path | None, as_of: dt.date | None, backfill_days: int = 0
+) -> tuple[Source, RunDates]:
+    """Validated data and the dates to score.
+
+    Only the rows that the model's features at those dates read are validated: per table,
+    those within its longest window before the first date (see `features.build.lookback`).
+    """
+    windows = lookback(_metrics(cfg, lm))
+
+    def reads(source: Source) -> dict[str, dt.date]:
+        d = _dates(cfg, source, as_of, backfill_days)
+        first = min([d.day, *d.backfill])
+        return {
+            table: (first - pd.Timedelta(days=days)).date()
+            for table, days in windows.items()
+            if days is not None
+        }
+
+    source = open_validated(data or cfg.data.path, cfg.data.segments, since=reads)
+    return source, _dates(cfg, source, as_of, backfill_days)
 
 
 def predict(
@@ -233,26 +275,21 @@ def predict(
     done = stage("loading model and data", 1)
     plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = load_model(cfg, model)
-    source, start, day = _open_at(cfg, data, as_of)
+    past = history.read(cfg.predict.history, lm.version)
+    backfill_days = cfg.predict.backfill_days if past.empty else 0
+    source, dates = _open_at(cfg, lm, data, as_of, backfill_days)
+    day = dates.day
     out = Path(out or cfg.predict.out_dir / f"scores-{day.date()}.parquet")
     if out.suffix not in (".parquet", ".csv"):
         raise ChurnhealthError(f"--out {out}: expected a .parquet or .csv file")
     _check_writable(out)
     done()
-    past = history.read(cfg.predict.history, lm.version)
-    if past.empty and cfg.predict.backfill_days:
-        back = schedule(
-            (day - pd.Timedelta(days=cfg.predict.backfill_days + 7)).date(),
-            (day - pd.Timedelta(days=1)).date(),
-            cfg.features.schedule,
-        )
-        back = [d for d in back if d > start]
-        if back:
-            done = stage("backfilling history", 1)
-            filled, _ = _score(cfg, lm, source, back)
-            history.upsert(cfg.predict.history, filled)
-            past = history.read(cfg.predict.history, lm.version)
-            done()
+    if dates.backfill:
+        done = stage("backfilling history", 1)
+        filled, _ = _score(cfg, lm, source, dates.backfill)
+        history.upsert(cfg.predict.history, filled)
+        past = history.read(cfg.predict.history, lm.version)
+        done()
     done = stage("scoring and explaining", 1)
     scores, frame = _score(cfg, lm, source, [day])
     effects, base = health_effects(lm.model, frame)
@@ -326,7 +363,8 @@ def explain(
     """Score one account at an as-of date and break its health down by dimension and driver,
     comparing each driver's value with the typical (median) value in the account's segment."""
     lm = load_model(cfg, model)
-    source, _, day = _open_at(cfg, data, as_of)
+    source, dates = _open_at(cfg, lm, data, as_of)
+    day = dates.day
     scores, frame = _score(cfg, lm, source, [day])
     match = np.flatnonzero(scores.account_id.to_numpy() == account_id)
     if len(match) == 0:

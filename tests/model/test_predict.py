@@ -244,3 +244,46 @@ def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
     hook = res["summary"]["webhook"]
     assert hook["delivered"] == 0 and len(hook["failed"]) == len(handler.received) // 3
     assert res["scores"].playbooks.str.len().gt(0).sum() >= fired // 4
+
+
+def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_path):
+    """A bad usage row older than the features' longest usage window (90 days) is not read by
+    predict, so it does not stop scoring; `validate` still reports it; a bad recent row stops
+    predict with one line."""
+    import shutil
+
+    import duckdb
+
+    from churnhealth.data.validate import validate
+    from churnhealth.errors import DataError
+
+    run = cfg.model_copy(
+        update={
+            "predict": cfg.predict.model_copy(
+                update={
+                    "history": tmp_path / "history.duckdb",
+                    "out_dir": tmp_path,
+                    "alerts": tmp_path / "alerts.jsonl",
+                    "backfill_days": 0,
+                }
+            )
+        }
+    )
+    _, end = data_window(open_source(trained.data))
+    for when, fails in ((end - pd.Timedelta(days=3), True), (end - pd.Timedelta(days=200), False)):
+        data = tmp_path / f"bad-{when.date()}.duckdb"
+        shutil.copy(trained.data, data)
+        with duckdb.connect(str(data)) as con:
+            con.execute(
+                "UPDATE usage SET active_users = -1 WHERE rowid IN (SELECT rowid FROM usage "
+                f"WHERE date = DATE '{when.date()}' LIMIT 2)"
+            )
+        found = [str(p) for p in validate(open_source(data), run.data.segments).problems]
+        assert found and found[0].startswith("usage.active_users: negative in 2 rows")
+        if fails:
+            with pytest.raises(DataError, match=r"usage\.active_users: negative in 2 rows"):
+                predict(run, data)
+            assert not (tmp_path / f"scores-{end.date()}.parquet").exists()
+            assert history.count(run.predict.history) == 0
+        else:
+            assert len(predict(run, data)["scores"]) > 0

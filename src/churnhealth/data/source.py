@@ -46,16 +46,21 @@ class Source:
         return name in self.tables
 
     def typed(self, spec: Table) -> ir.Table:
-        """The table with every contract column cast to its canonical type (after validation)."""
+        """The table with every contract column cast to its canonical type (after validation).
+
+        Columns already of that type are left as they are, so the backend can still use their
+        statistics (min/max) and skip blocks when filtering on them."""
         t = self.tables[spec.name]
         casts = {}
         for col in spec.columns:
             if col.name not in t.columns:
                 continue
             target = IBIS_TYPES[col.kind]
+            if t[col.name].type().copy(nullable=True) == ibis.dtype(target):
+                continue
             if col.kind == "date":
                 casts[col.name] = t[col.name].cast("timestamp").cast("date")
-            elif t[col.name].type() != ibis.dtype(target):
+            else:
                 casts[col.name] = t[col.name].cast(target)
         return t.mutate(**casts) if casts else t
 

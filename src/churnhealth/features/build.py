@@ -5,6 +5,10 @@ metrics need, then one aggregate with a filtered reduction per metric. `days_sin
 as-of join; `latest` a ranked window. Metrics over metrics (ratio, difference, flag) are
 expressions on the joined result. Everything runs in the source's backend (DuckDB by default);
 only the grid-sized result comes back as pandas.
+
+Each table is first cut to the rows some as-of date of the grid can see: dated before the last
+as-of date and within the window of the first one (`lookback`). Scoring one date reads the last
+weeks of a years-long usage table, not all of it.
 """
 
 from __future__ import annotations
@@ -117,7 +121,54 @@ def _span(m) -> int | bool | None:
     return False
 
 
-def _joined(grid: ir.Table, t: ir.Table, spec: Table, span: int | None) -> ir.Table:
+def lookback(metrics: list) -> dict[str, int | None]:
+    """Days before the first as-of date whose rows each table's metrics read (None: all).
+
+    `days_since` needs none: it reads older rows only as each account's latest time.
+    """
+    out: dict[str, int | None] = {}
+    for m in metrics:
+        table = getattr(m, "table", None)
+        if table is None:
+            continue
+        span = 0 if isinstance(m, DaysSince) else _span(m)
+        before = out.get(table, 0)
+        out[table] = None if span is None or before is None else max(before, span)
+    return out
+
+
+def _day(time: ir.Value, day: pd.Timestamp) -> ir.Value:
+    """`day` as a literal comparable with the time column."""
+    return ibis.literal(day.to_pydatetime() if time.type().is_timestamp() else day.date())
+
+
+@dataclass(frozen=True)
+class AsOfRange:
+    """The first and last as-of dates of a grid: the bounds of what its features read."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    def visible(self, time: ir.Value, span: int | None) -> ir.BooleanValue:
+        """Rows some as-of date sees: before the last, within `span` days of the first."""
+        cond = time < _day(time, self.last)
+        if span is not None:
+            cond &= time >= _day(time, self.first - pd.Timedelta(days=span))
+        return cond
+
+
+def _latest_before_first(r: ir.Table, dates: AsOfRange) -> ir.Table:
+    """Rows (account_id, _t) from the first as-of date on, plus each account's latest row before
+    it: an as-of join finds the same latest row for every as-of date, from far fewer rows."""
+    first = _day(r._t, dates.first)
+    early = r.filter(r._t < first).group_by("account_id").aggregate(_t=r._t.max())
+    return early.union(r.filter(r._t >= first).select("account_id", "_t"))
+
+
+def _joined(
+    grid: ir.Table, t: ir.Table, spec: Table, span: int | None, dates: AsOfRange
+) -> ir.Table:
+    t = t.filter(dates.visible(t[spec.time], span))
     time = t[spec.time]
     as_of = grid.as_of_ts if time.type().is_timestamp() else grid.as_of
     cond = [grid.account_id == t.account_id, time < as_of]
@@ -127,14 +178,16 @@ def _joined(grid: ir.Table, t: ir.Table, spec: Table, span: int | None) -> ir.Ta
     return view_at(j.drop("account_id_right") if "account_id_right" in j.columns else j, spec)
 
 
-def table_metrics(grid: ir.Table, t: ir.Table, spec: Table, metrics: list) -> list[ir.Table]:
+def table_metrics(
+    grid: ir.Table, t: ir.Table, spec: Table, metrics: list, dates: AsOfRange
+) -> list[ir.Table]:
     """Relations keyed by (account_id, as_of) holding this table's metrics (raw aggregates)."""
     out: list[ir.Table] = []
     windowed = [m for m in metrics if _span(m) is not False and not isinstance(m, Latest)]
     if windowed:
         spans = [_span(m) for m in windowed]
         span = None if any(s is None for s in spans) else max(spans)
-        v = _joined(grid, t, spec, span)
+        v = _joined(grid, t, spec, span, dates)
         reductions: dict[str, ir.Value] = {}
         for m in windowed:
             f = _predicate(v, m.filter)
@@ -155,7 +208,7 @@ def table_metrics(grid: ir.Table, t: ir.Table, spec: Table, metrics: list) -> li
         out.append(v.group_by(KEYS).aggregate(**reductions))
     for m in metrics:
         if isinstance(m, Latest):
-            v = _joined(grid, t, spec, m.days)
+            v = _joined(grid, t, spec, m.days, dates)
             v = v.filter(_predicate(v, m.filter) & _in_window(v, m.days) & v[m.column].notnull())
             rank = ibis.row_number().over(
                 group_by=KEYS, order_by=[ibis.desc(v[spec.time]), ibis.desc(m.column)]
@@ -168,7 +221,8 @@ def table_metrics(grid: ir.Table, t: ir.Table, spec: Table, metrics: list) -> li
                 )
             )
         elif isinstance(m, DaysSince):
-            r = t.filter(_predicate(t, m.filter)).select("account_id", _t=t[spec.time])
+            seen = _predicate(t, m.filter) & dates.visible(t[spec.time], None)
+            r = _latest_before_first(t.filter(seen).select("account_id", _t=t[spec.time]), dates)
             g = grid.select(*KEYS, "as_of_ts")
             on = (g.as_of_ts > r._t) if r._t.type().is_timestamp() else (g.as_of > r._t)
             a = g.asof_join(r, on=on, predicates=[g.account_id == r.account_id])
@@ -236,9 +290,10 @@ def compute_metrics(
         if getattr(m, "table", None):
             by_table.setdefault(m.table, []).append(m)
     merged = base
+    dates = AsOfRange(grid.as_of.min(), grid.as_of.max())
     try:
         for table, ms in by_table.items():
-            for rel in table_metrics(g, source.typed(specs[table]), specs[table], ms):
+            for rel in table_metrics(g, source.typed(specs[table]), specs[table], ms, dates):
                 part = rel.to_pandas()
                 part["as_of"] = pd.to_datetime(part.as_of)
                 merged = merged.merge(part, on=KEYS, how="left")
