@@ -33,7 +33,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.features import CATEGORICAL, build_features, data_window
 from churnhealth.features.grid import schedule
 from churnhealth.models.split import Splits
-from churnhealth.predict import _tiers
+from churnhealth.predict import assign_tiers
 from churnhealth.train import LABEL, fit_health_model, prepare
 
 Stage = Callable[[str, int], Callable[[], None]]
@@ -192,7 +192,7 @@ def _score_period(cfg: Config, hm, card: Scorecard, rows: pd.DataFrame, origin) 
     out["churned"] = rows[LABEL].to_numpy(int)
     out["churn_probability"] = scored.churn_probability.to_numpy()
     out["health_score"] = scored.health_score.to_numpy()
-    out["tier"] = _tiers(cfg, hm, rows, out.health_score.to_numpy())
+    out["tier"] = assign_tiers(cfg, hm, rows, out.health_score.to_numpy())
     out["flagged"] = out.tier.isin(["at_risk", "critical"])
     out["scorecard_health"] = card.health(rows).to_numpy()
     if LOGIN_FEATURE in rows:

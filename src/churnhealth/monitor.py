@@ -26,6 +26,7 @@ from churnhealth.atomic import write_json, write_with
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
 from churnhealth.data.source import truncate
+from churnhealth.data.validate import open_validated
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluate import score_metrics
 from churnhealth.features import build_features
@@ -227,9 +228,10 @@ def plot_psi(features: pd.DataFrame, cfg: Config, title: str, path: Path) -> Pat
 def _open(cfg: Config, data: Path | None, as_of: dt.date | None):
     """The data as known just before the as-of date, so labels count as matured only if they
     were known by then."""
-    from churnhealth.predict import _open_at
+    from churnhealth.predict import run_dates
 
-    source, _, day = _open_at(cfg, data, as_of)
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    day = run_dates(cfg, source, as_of, 0).day
     return truncate(source, day.date(), contract(cfg.data.segments)), day
 
 

@@ -86,7 +86,9 @@ def _version_of(pyfunc, uri: str) -> str:
     return f"run-{(pyfunc.metadata.run_id or 'unknown')[:8]}"
 
 
-def _tiers(cfg: Config, hm: HealthModel, frame: pd.DataFrame, health: np.ndarray) -> np.ndarray:
+def assign_tiers(
+    cfg: Config, hm: HealthModel, frame: pd.DataFrame, health: np.ndarray
+) -> np.ndarray:
     """Model cut-offs per segment, then the config's segment and lifecycle overrides."""
     out = np.empty(len(frame), dtype=object)
     groups = frame.groupby(["segment", "lifecycle_stage"], observed=True).indices
@@ -210,7 +212,7 @@ def _score(cfg: Config, lm: LoadedModel, source, dates: list[pd.Timestamp]) -> p
     ].copy()
     out["churn_probability"] = scored.churn_probability.to_numpy()
     out["health_score"] = scored.health_score.to_numpy()
-    out["tier"] = _tiers(cfg, hm, frame, out.health_score.to_numpy())
+    out["tier"] = assign_tiers(cfg, hm, frame, out.health_score.to_numpy())
     out["model_version"] = lm.version
     return out, frame
 
@@ -223,7 +225,7 @@ class RunDates:
     backfill: list[pd.Timestamp]
 
 
-def _dates(cfg: Config, source, as_of: dt.date | None, backfill_days: int) -> RunDates:
+def run_dates(cfg: Config, source, as_of: dt.date | None, backfill_days: int) -> RunDates:
     """By default the latest as-of date the data allows; backfill dates on the schedule."""
     start, end = data_window(source)
     day = pd.Timestamp(as_of) if as_of else end
@@ -251,7 +253,7 @@ def _open_at(
     windows = lookback(_metrics(cfg, lm))
 
     def reads(source: Source) -> dict[str, dt.date]:
-        d = _dates(cfg, source, as_of, backfill_days)
+        d = run_dates(cfg, source, as_of, backfill_days)
         first = min([d.day, *d.backfill])
         return {
             table: (first - pd.Timedelta(days=days)).date()
@@ -260,7 +262,7 @@ def _open_at(
         }
 
     source = open_validated(data or cfg.data.path, cfg.data.segments, since=reads)
-    return source, _dates(cfg, source, as_of, backfill_days)
+    return source, run_dates(cfg, source, as_of, backfill_days)
 
 
 def predict(
