@@ -65,6 +65,9 @@ class Params:
     qbr_every: np.ndarray = _a(3, 6, 0)
     n_contacts: np.ndarray = _a(14, 6, 2)
     n_departments: np.ndarray = _a(5, 3, 1)
+    max_departments: int = 9
+    p_card: np.ndarray = _a(0.0, 0.3, 0.85)
+    """Share paying by card (self-serve); the others are invoiced."""
 
     # latent dynamics (monthly)
     fit_mu: np.ndarray = _a(0.15, 0.0, -0.1)
@@ -87,16 +90,36 @@ class Params:
     rel_persist: float = 0.9
     sent_persist: float = 0.72
     sent_noise: float = 0.3
+    p_decline: float = 0.03
+    """Monthly chance that a card charge fails (expired or declined card)..."""
+    decline_budget: float = 0.5
+    p_recover: float = 0.55
+    """...and that a failed charge is recovered in a month (card updated)."""
+    integ_persist: float = 0.93
+    integ_fit: float = 0.5
+    integ_noise: float = 0.12
+    svc_persist: float = 0.8
+    svc_problem: float = 0.25
+    svc_noise: float = 0.3
 
-    # churn: logit = intercept - weights · (usage, relationship, sentiment, finance) + onboarding
-    b_monthly: np.ndarray = _a(-4.6, -4.15, -3.55)
-    b_renewal: np.ndarray = _a(-2.8, -2.25, -1.35)
+    # churn: logit = intercept - weights · drivers; see dynamics.churn_prob
+    b_monthly: np.ndarray = _a(-4.6, -4.35, -3.85)
+    b_renewal: np.ndarray = _a(-2.8, -2.45, -1.45)
     w_usage: np.ndarray = _a(0.45, 0.85, 1.35)
     w_rel: np.ndarray = _a(1.25, 0.75, 0.25)
     w_sent: np.ndarray = _a(0.35, 0.4, 0.3)
     w_fin: np.ndarray = _a(0.5, 0.55, 0.6)
+    w_orphan: np.ndarray = _a(0.9, 0.35, 0.0)
+    """Extra risk with neither champion nor executive sponsor."""
+    w_breadth: np.ndarray = _a(0.7, 0.3, 0.0)
+    w_integ: np.ndarray = _a(0.2, 0.8, 0.15)
+    w_svc: np.ndarray = _a(0.1, 0.6, 0.15)
+    w_dunning: float = 2.8
+    """A monthly card subscription whose charge failed and is not recovered (involuntary)."""
     onboarding_months: float = 6.0
-    onboarding_boost: float = 0.45
+    onboarding_boost: np.ndarray = _a(0.2, 0.45, 0.6)
+    w_activation: np.ndarray = _a(0.0, 0.3, 0.9)
+    """Extra weight of usage while onboarding: a slow start is a warning sign in smb."""
     q_monthly: float = 0.0025
     q_renewal: float = 0.02
     """Churn that no signal predicts (acquisitions, bankruptcies), per decision."""
