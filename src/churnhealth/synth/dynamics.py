@@ -24,7 +24,8 @@ class State:
     depts: departments using the product (fixed). card: pays by card (fixed); dunning: this
     month's card charge failed and is not yet recovered. integ: depth of integration into the
     customer's other systems, around the account's own level `integ_mu`. svc: how bad the
-    support experience has been lately (0 = as expected).
+    support experience has been lately (0 = as expected). usage_avg: usage over the past
+    months (a slow moving average), against which a sudden drop shows.
     """
 
     mu: np.ndarray
@@ -43,6 +44,7 @@ class State:
     integ_mu: np.ndarray
     integ: np.ndarray
     svc: np.ndarray
+    usage_avg: np.ndarray
 
     def take(self, idx: np.ndarray) -> State:
         return State(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
@@ -111,6 +113,7 @@ def init_state(seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
         integ_mu,
         integ_mu - 1.0 + 0.3 * rng.standard_normal(n),
         zeros.copy(),
+        fit.copy(),
     )
     s.sent = 0.5 * fit + 0.3 * relationship(s, seg, p) + 0.5 * rng.standard_normal(n)
     return s
@@ -161,6 +164,7 @@ def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> Stat
         s.integ_mu,
         integ,
         svc,
+        p.avg_persist * s.usage_avg + (1 - p.avg_persist) * (fit + fit_eff),
     )
     target = (
         0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff - 0.25 * svc
@@ -192,6 +196,8 @@ def churn_prob(
     logit = (
         b
         - w_u * usage
+        - p.w_usage_avg[seg] * s.usage_avg
+        + p.w_drop[seg] * (s.usage_avg - usage)
         - w_r * relationship(s, seg, p)
         - w_s * s.sent
         - p.w_fin[seg] * s.fin_eff

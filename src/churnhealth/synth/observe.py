@@ -24,11 +24,13 @@ RAMP_DAYS = np.array([300, 110, 45])
 """Adoption ramp: enterprise rollouts across departments take most of a year, smb days."""
 INTEGRATION = np.array([0, 0, 0, 1, 0, 1, 0, 0], dtype=bool)
 """Features that integration depth drives (integrations, api)."""
+OUTREACH_USAGE = np.array([0.0, 0.0, -0.8])
+"""Calls and meetings follow a cadence (enterprise, mid-market) or low usage (smb, reactive)."""
 NET_DAYS = np.array([45, 30, 14])
 LATE_BASE = np.array([-1.7, -2.5, -2.2])
 """Invoiced accounts pay late at this base rate (logit); enterprise accounts payable is slow."""
 TICKET_RATE = np.array([4.0, 1.5, 0.45])
-TICKET_USAGE = np.array([0.35, 0.0, -0.3])
+TICKET_USAGE = np.array([0.5, 0.0, -0.4])
 """How tickets follow usage: how-to tickets of a wide rollout (enterprise) vs friction (smb)."""
 
 
@@ -139,6 +141,7 @@ class Observer:
             u, rel, sent = usage_level(s), relationship(s, seg, p), s.sent
             frac = (hi - lo).astype(np.int64) / float(cal.days_in_month(c.first + k))
             engage = np.exp(0.25 * rel) * frac
+            outreach = engage * np.exp(OUTREACH_USAGE[seg] * u)
             size = np.array([2.0, 1.3, 1.0])[seg]
             young = (ms - c.created[act]).astype(np.int64) < 120
             every = p.qbr_every[seg].astype(np.int64)
@@ -148,9 +151,9 @@ class Observer:
                 & (((c.first + k + self.qbr_phase[act]) % np.maximum(every, 1)) == 0)
             )
             rates = {
-                "call": np.where(csm, np.array([2.0, 1.0, 0.5])[seg], 0) * engage,
+                "call": np.where(csm, np.array([2.0, 1.0, 0.5])[seg], 0) * outreach,
                 "email": np.where(csm, np.array([4.0, 2.5, 1.5])[seg], 0.8) * engage,
-                "meeting": np.where(csm, np.array([1.0, 0.4, 0.15])[seg], 0) * engage,
+                "meeting": np.where(csm, np.array([1.0, 0.4, 0.15])[seg], 0) * outreach,
                 "training": (0.12 + 0.8 * young) * _sigmoid(u) * size * frac,
                 "webinar": 0.25 * _sigmoid(u + 0.5 * sent) * size * frac,
                 "community": 0.35 * _sigmoid(1.2 * u) * np.array([0.6, 1.0, 1.2])[seg] * frac,
