@@ -30,7 +30,7 @@ NET_DAYS = np.array([45, 30, 14])
 LATE_BASE = np.array([-1.7, -2.5, -2.2])
 """Invoiced accounts pay late at this base rate (logit); enterprise accounts payable is slow."""
 TICKET_RATE = np.array([4.0, 1.5, 0.45])
-TICKET_USAGE = np.array([0.5, 0.0, -0.4])
+TICKET_USAGE = np.array([0.6, 0.0, -0.5])
 """How tickets follow usage: how-to tickets of a wide rollout (enterprise) vs friction (smb)."""
 
 
@@ -244,7 +244,7 @@ class Observer:
             log_h = (
                 np.array([1.4, 2.6, 3.3, 3.9])[prio]
                 + 0.35 * pr
-                + 0.45 * svc
+                + 0.6 * svc
                 + rng.normal(0, 0.8, len(a))
             )
             hours = np.exp(log_h)

@@ -104,21 +104,21 @@ class Params:
     avg_persist: float = 0.85
 
     # churn: logit = intercept - weights · drivers; see dynamics.churn_prob
-    b_monthly: np.ndarray = _a(-4.8, -4.5, -4.0)
-    b_renewal: np.ndarray = _a(-3.1, -2.6, -1.6)
-    w_usage: np.ndarray = _a(0.15, 0.6, 1.2)
-    w_usage_avg: np.ndarray = _a(0.5, 0.2, 0.0)
+    b_monthly: np.ndarray = _a(-4.8, -4.65, -4.0)
+    b_renewal: np.ndarray = _a(-3.1, -2.75, -1.6)
+    w_usage: np.ndarray = _a(0.1, 0.3, 1.2)
+    w_usage_avg: np.ndarray = _a(0.4, 0.2, 0.0)
     """Usage over the past months: enterprise renewals weigh a year of value, not a dip."""
-    w_drop: np.ndarray = _a(0.0, 0.3, 1.0)
+    w_drop: np.ndarray = _a(0.0, 0.2, 1.2)
     """A drop below the account's own usual usage: smb customers leave right after one."""
-    w_rel: np.ndarray = _a(1.4, 0.7, 0.0)
-    w_sent: np.ndarray = _a(0.45, 0.4, 0.2)
+    w_rel: np.ndarray = _a(1.5, 0.3, 0.0)
+    w_sent: np.ndarray = _a(0.5, 0.3, 0.1)
     w_fin: np.ndarray = _a(0.5, 0.55, 0.6)
-    w_orphan: np.ndarray = _a(0.9, 0.35, 0.0)
+    w_orphan: np.ndarray = _a(1.2, 0.2, 0.0)
     """Extra risk with neither champion nor executive sponsor."""
-    w_breadth: np.ndarray = _a(0.7, 0.3, 0.0)
-    w_integ: np.ndarray = _a(0.2, 1.0, 0.15)
-    w_svc: np.ndarray = _a(0.1, 0.8, 0.15)
+    w_breadth: np.ndarray = _a(0.9, 0.2, 0.0)
+    w_integ: np.ndarray = _a(0.1, 1.5, 0.1)
+    w_svc: np.ndarray = _a(0.0, 1.2, 0.1)
     w_dunning: float = 2.8
     """A monthly card subscription whose charge failed and is not recovered (involuntary)."""
     onboarding_months: float = 6.0
