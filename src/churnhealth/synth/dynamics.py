@@ -137,9 +137,7 @@ def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> Stat
     )
     rel = p.rel_persist * s.rel + p.rel_noise * z[1]
     decline = np.minimum(p.p_decline * np.exp(-p.decline_budget * fin_eff), 0.5)
-    dunning = (
-        s.card * np.where(s.dunning > 0, u[5] >= p.p_recover, u[4] < decline)
-    ).astype(float)
+    dunning = (s.card * np.where(s.dunning > 0, u[5] >= p.p_recover, u[4] < decline)).astype(float)
     integ = (
         p.integ_persist * s.integ
         + (1 - p.integ_persist) * (s.integ_mu + p.integ_fit * s.fit)
@@ -166,9 +164,7 @@ def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> Stat
         svc,
         p.avg_persist * s.usage_avg + (1 - p.avg_persist) * (fit + fit_eff),
     )
-    target = (
-        0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff - 0.25 * svc
-    )
+    target = 0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff - 0.25 * svc
     new.sent = p.sent_persist * s.sent + (1 - p.sent_persist) * target + p.sent_noise * z[2]
     return new
 

@@ -403,9 +403,9 @@ class Observer:
                 issued[j] + early.astype("timedelta64[D]"),
             )
             failed = card[a] & dunning[k, a]
-            recovered = cal.month_start(c.first + fixed[k, a]) + rng.integers(
-                0, 20, len(j)
-            ).astype("timedelta64[D]")
+            recovered = cal.month_start(c.first + fixed[k, a]) + rng.integers(0, 20, len(j)).astype(
+                "timedelta64[D]"
+            )
             recovered = np.where(recovered < churn[a], recovered, np.datetime64("NaT"))
             paid = np.where(card[a], np.where(failed, recovered, issued[j]), paid)
             paid = np.where(paid < c.end, paid, np.datetime64("NaT"))
