@@ -160,7 +160,9 @@ def _shap_plot(
         bg = pre.transform(background)
         values = shap.LinearExplainer(lr, bg).shap_values(shown.to_numpy())
     plt.figure()
-    shap.summary_plot(values, shown, show=False, max_display=15, plot_size=(8, 6))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        shap.summary_plot(values, shown, show=False, max_display=15, plot_size=(8, 6))
     plt.title(title)
     plt.tight_layout()
     plt.savefig(path, dpi=100)
