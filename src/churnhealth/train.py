@@ -2,7 +2,8 @@
 
 Stages: validate the data, build features, split by time, fit a global model and one model per
 segment with enough churners (logistic regression and Optuna-tuned LightGBM, the better on
-validation log loss), calibrate on the validation window, learn tier cut-offs, evaluate on the
+validation log loss; a segment's LightGBM also learns from the other segments' rows, with a
+tuned lower weight), calibrate on the validation window, learn tier cut-offs, evaluate on the
 test window against the baselines (and the oracle on the demo company), log everything to
 MLflow, register the model and decide champion or challenger.
 """
@@ -94,17 +95,23 @@ def _fit_candidates(
     yv: np.ndarray,
     cfg: Config,
     log_trials: bool = True,
+    own: np.ndarray | None = None,
 ) -> tuple[str, object, dict]:
-    """Fit logistic and tuned LightGBM; return the better on validation log loss."""
+    """Fit logistic and tuned LightGBM; return the better on validation log loss.
+
+    For a segment, `own` marks its rows: the logistic model fits them alone, LightGBM fits all
+    rows with the others down-weighted (see `tune_lightgbm`).
+    """
     numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
     categorical = [c for c in X.columns if c not in numeric]
-    lr = logistic(numeric, categorical, cfg.train.seed).fit(X, y)
+    mine = slice(None) if own is None else own
+    lr = logistic(numeric, categorical, cfg.train.seed).fit(X[mine], y[mine])
     losses = {
         "logistic": log_loss(yv, np.clip(lr.predict_proba(Xv)[:, 1], 1e-6, 1 - 1e-6), labels=[0, 1])
     }
     tune = cfg.train.tuning
     gbm, params, losses["lightgbm"], trials = tune_lightgbm(
-        name, X, y, Xv, yv, tune.trials, tune.timeout_s, cfg.train.seed, log_trials
+        name, X, y, Xv, yv, tune.trials, tune.timeout_s, cfg.train.seed, log_trials, own=own
     )
     kind = min(losses, key=losses.get)
     info = {
@@ -161,7 +168,9 @@ def _shap_plot(
         bg = pre.transform(background)
         values = shap.LinearExplainer(lr, bg).shap_values(shown.to_numpy())
     plt.figure()
-    shap.summary_plot(values, shown, show=False, max_display=15, plot_size=(8, 6))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        shap.summary_plot(values, shown, show=False, max_display=15, plot_size=(8, 6))
     plt.title(title)
     plt.tight_layout()
     plt.savefig(path, dpi=100)
@@ -249,36 +258,44 @@ def fit_health_model(
     notes: list[str] = []
     advance = stage("fitting models", len(segments) + 1)
 
-    def fit(name: str, rows_tr, rows_va, uses_segment: bool) -> FittedModel:
-        X = X_all if uses_segment else X_all.drop(columns=["segment"])
+    def fit(name: str, rows_va: np.ndarray, own: np.ndarray | None = None) -> FittedModel:
+        """Fit on the training window; a segment's model is validated on its own rows."""
+        mine = tr if own is None else tr & own
         kind, est, meta = _fit_candidates(
-            name, X[rows_tr], y_all[rows_tr], X[rows_va], y_all[rows_va], cfg, log
+            name,
+            X_all[tr],
+            y_all[tr],
+            X_all[rows_va],
+            y_all[rows_va],
+            cfg,
+            log,
+            None if own is None else own[tr],
         )
         cal, method = calibrate(
-            est, X[rows_va], y_all[rows_va], frame.as_of[rows_va], cfg.train.calibration
+            est, X_all[rows_va], y_all[rows_va], frame.as_of[rows_va], cfg.train.calibration
         )
         info[name] = {
             **meta,
             "calibration": method,
-            "train_rows": int(rows_tr.sum()),
-            "train_churners": int(y_all[rows_tr].sum()),
+            "train_rows": int(mine.sum()),
+            "train_churners": int(y_all[mine].sum()),
         }
         if log:
             best = {f"best.{name}.lightgbm.{k}": v for k, v in meta["lightgbm_params"].items()}
             mlflow.log_params(
                 {**best, f"best.{name}.model": kind, f"best.{name}.calibration": method}
             )
-        idx = np.flatnonzero(rows_tr)
+        idx = np.flatnonzero(mine)
         sample = np.random.default_rng(cfg.train.seed).choice(idx, min(len(idx), 500), False)
-        return FittedModel(kind, est, cal, method, uses_segment, X.iloc[np.sort(sample)])
+        return FittedModel(kind, est, cal, method, True, X_all.iloc[np.sort(sample)])
 
-    models[HealthModel.GLOBAL] = fit("global", tr, va, True)
+    models[HealthModel.GLOBAL] = fit("global", va)
     advance()
     for s in segments:
         rows = seg == s
         churners = int(y_all[tr & rows].sum())
         if churners >= cfg.train.min_churners and y_all[va & rows].sum() > 0:
-            models[s] = fit(s, tr & rows, va & rows, False)
+            models[s] = fit(s, va & rows, rows)
             routes[s] = s
         else:
             routes[s] = HealthModel.GLOBAL

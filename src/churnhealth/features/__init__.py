@@ -33,6 +33,7 @@ GRID_FEATURES = {
     "lifecycle_stage": "financial",
     "tenure_days": "financial",
     "days_to_renewal": "financial",
+    "renewals_in_horizon": "financial",
     "term_months": "financial",
     "arr": "financial",
     "licenses": "financial",
@@ -174,7 +175,7 @@ def build_features(
     dates = dates or as_of_dates(cfg, data_start, data_end, start, end)
     accounts = source.typed(specs["accounts"]).to_pandas()
     subs = source.typed(specs["subscriptions"]).to_pandas()
-    grid = observation_grid(accounts, subs, dates, cfg.lifecycle)
+    grid = observation_grid(accounts, subs, dates, cfg.lifecycle, cfg.labels.horizon_days)
     lab = cfg.labels
     grid = attach_labels(
         grid, subs, data_end, lab.horizon_days, lab.resignup_gap_days, lab.expansion_threshold

@@ -36,6 +36,21 @@ def next_renewal(start: np.ndarray, term: np.ndarray, after: np.datetime64) -> n
     return np.where(r > after, r, cal.date_in_month(cal.month_index(start) + (k + 1) * term, day))
 
 
+def renewals_within(
+    start: np.ndarray, term: np.ndarray, after: np.datetime64, horizon_days: int
+) -> np.ndarray:
+    """Renewal dates (start + k × term months, k ≥ 1) in (after, after + horizon_days]."""
+    end = after + np.timedelta64(horizon_days, "D")
+    since = cal.month_index(np.array([after]))[0] - cal.month_index(start)
+    k = np.maximum(since // term, 1)
+    day = cal.day_of_month(start)
+    count = np.zeros(len(start), dtype=np.int64)
+    for j in range(horizon_days // 28 + 2):
+        r = cal.date_in_month(cal.month_index(start) + (k + j) * term, day)
+        count += (r > after) & (r <= end)
+    return count
+
+
 def covering(subs: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
     """Subscription rows covering `day`: start_date ≤ day < end_date (or still running)."""
     return subs[(subs.start_date <= day) & (subs.end_date.isna() | (subs.end_date > day))]
@@ -51,11 +66,13 @@ def observation_grid(
     subs: pd.DataFrame,
     as_ofs: list[pd.Timestamp],
     lifecycle: LifecycleConfig,
+    horizon_days: int = 90,
 ) -> pd.DataFrame:
     """Grid rows with segment, tenure, contract facts and lifecycle stage at each as-of.
 
     With several covering subscriptions (add-ons), ARR and licenses add up, the renewal is the
-    soonest one, and the term is that of the largest subscription.
+    soonest one, the term is that of the largest subscription, and the renewals within the
+    horizon (the decisions at which the account can leave) add up.
     """
     subs = subs.assign(
         start_date=pd.to_datetime(subs.start_date), end_date=pd.to_datetime(subs.end_date)
@@ -70,14 +87,18 @@ def observation_grid(
         cov = covering(subs, as_of)
         if cov.empty:
             continue
+        day = np.datetime64(as_of.date(), "D")
+        start, term = _days(cov.start_date), cov.term_months.to_numpy()
         cov = cov.assign(
-            renewal_date=next_renewal(
-                _days(cov.start_date), cov.term_months.to_numpy(), np.datetime64(as_of.date(), "D")
-            )
+            renewal_date=next_renewal(start, term, day),
+            renewals=renewals_within(start, term, day, horizon_days),
         )
         main = cov.sort_values(["account_id", "arr"]).groupby("account_id").tail(1)
         g = cov.groupby("account_id", as_index=False).agg(
-            arr=("arr", "sum"), licenses=("seats", "sum"), renewal_date=("renewal_date", "min")
+            arr=("arr", "sum"),
+            licenses=("seats", "sum"),
+            renewal_date=("renewal_date", "min"),
+            renewals_in_horizon=("renewals", "sum"),
         )
         g["as_of"] = as_of
         g["term_months"] = g.account_id.map(main.set_index("account_id").term_months)
@@ -97,6 +118,7 @@ def observation_grid(
         "lifecycle_stage",
         "tenure_days",
         "days_to_renewal",
+        "renewals_in_horizon",
         "renewal_date",
         "term_months",
         "arr",

@@ -19,7 +19,11 @@ from churnhealth.models.tiers import Cutoffs, health_score
 
 @dataclass
 class FittedModel:
-    """A fitted candidate and its calibration; `uses_segment` for the global model."""
+    """A fitted candidate and its calibration.
+
+    `uses_segment`: the model reads the segment column (every model since segment models also
+    learn from the other segments; segment models registered before did not).
+    """
 
     kind: str
     estimator: object

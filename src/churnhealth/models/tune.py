@@ -17,6 +17,8 @@ from sklearn.metrics import log_loss
 from churnhealth.models.estimators import lightgbm
 
 MAX_TREES = 300
+OTHER_WEIGHT = (0.05, 1.0)
+"""Range of the weight of other segments' rows in a segment's model."""
 
 
 def _space(trial: optuna.Trial) -> dict:
@@ -34,7 +36,13 @@ def _space(trial: optuna.Trial) -> dict:
 
 
 def _early_stopped(
-    params: dict, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray, seed: int
+    params: dict,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    Xv: pd.DataFrame,
+    yv: np.ndarray,
+    seed: int,
+    weight: np.ndarray | None,
 ) -> tuple[float, int]:
     """Validation log loss at the best iteration (early stopping on the validation window)."""
     model = lightgbm(params, seed)
@@ -43,6 +51,7 @@ def _early_stopped(
         model.fit(
             X,
             y,
+            sample_weight=weight,
             eval_set=[(Xv, yv)],
             eval_metric="binary_logloss",
             callbacks=[early_stopping(30, verbose=False)],
@@ -62,29 +71,41 @@ def tune_lightgbm(
     timeout_s: float,
     seed: int,
     log_trials: bool = True,
+    own: np.ndarray | None = None,
 ):
-    """Best LightGBM by validation log loss; returns (model, params, best loss, n trials)."""
+    """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
+
+    With `own` (the training rows of the segment being modelled), the other rows count with a
+    weight that is tuned too (`other_weight`): the segment's rows drive the fit, and a small
+    segment still borrows strength from the rest.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def weights(trial: optuna.Trial) -> tuple[dict, np.ndarray | None]:
+        if own is None:
+            return {}, None
+        w = trial.suggest_float("other_weight", *OTHER_WEIGHT)
+        return {"other_weight": w}, np.where(own, 1.0, w)
 
     def objective(trial: optuna.Trial) -> float:
         params = _space(trial)
-        loss, trees = _early_stopped(params, X, y, Xv, yv, seed)
+        extra, weight = weights(trial)
+        loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight)
         trial.set_user_attr("n_estimators", trees)
         if log_trials and mlflow.active_run():
             with mlflow.start_run(run_name=f"{name} trial {trial.number}", nested=True):
                 mlflow.set_tags({"churnhealth.kind": "optuna_trial", "model": name})
-                mlflow.log_params({**params, "n_estimators": trees})
+                mlflow.log_params({**params, **extra, "n_estimators": trees})
                 mlflow.log_metric("val_log_loss", loss)
         return loss
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=trials, timeout=timeout_s)
-    best = {
-        **_space(optuna.trial.FixedTrial(study.best_params)),
-        "n_estimators": study.best_trial.user_attrs["n_estimators"],
-    }
+    fixed = optuna.trial.FixedTrial(study.best_params)
+    best = {**_space(fixed), "n_estimators": study.best_trial.user_attrs["n_estimators"]}
+    extra, weight = weights(fixed)
     model = lightgbm(best, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(X, y)
-    return model, best, study.best_value, len(study.trials)
+        model.fit(X, y, sample_weight=weight)
+    return model, {**best, **extra}, study.best_value, len(study.trials)

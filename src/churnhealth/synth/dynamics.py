@@ -21,6 +21,11 @@ class State:
     product-fit problems (a shock is pending for a month, then phases in and slowly recovers).
     rel: relationship noise on top of champion/sponsor presence. sent: sentiment.
     fin_pend/fin_eff: budget cuts, with the same pending/phase-in mechanics.
+    depts: departments using the product (fixed). card: pays by card (fixed); dunning: this
+    month's card charge failed and is not yet recovered. integ: depth of integration into the
+    customer's other systems, around the account's own level `integ_mu`. svc: how bad the
+    support experience has been lately (0 = as expected). usage_avg: usage over the past
+    months (a slow moving average), against which a sudden drop shows.
     """
 
     mu: np.ndarray
@@ -33,6 +38,13 @@ class State:
     sent: np.ndarray
     fin_pend: np.ndarray
     fin_eff: np.ndarray
+    depts: np.ndarray
+    card: np.ndarray
+    dunning: np.ndarray
+    integ_mu: np.ndarray
+    integ: np.ndarray
+    svc: np.ndarray
+    usage_avg: np.ndarray
 
     def take(self, idx: np.ndarray) -> State:
         return State(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
@@ -58,6 +70,11 @@ def relationship(s: State, seg: np.ndarray, p: Params) -> np.ndarray:
     return 0.9 * s.champion + 0.6 * s.sponsor + s.rel - p.rel_center()[seg]
 
 
+def breadth(s: State, seg: np.ndarray, p: Params) -> np.ndarray:
+    """Spread across departments (log scale, relative to the segment's typical account)."""
+    return np.log(s.depts) - np.log(p.n_departments[seg])
+
+
 def problem(s: State) -> np.ndarray:
     """Size of a product-fit problem, pending or in effect (≥ 0)."""
     return -(s.fit_pend + s.fit_eff)
@@ -75,17 +92,28 @@ def init_state(seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
     champion = (rng.random(n) < p.p_champion0[seg]).astype(float)
     sponsor = (rng.random(n) < p.p_sponsor0[seg]).astype(float)
     rel = 0.45 * rng.standard_normal(n)
+    depts = np.clip(rng.poisson(p.n_departments[seg]), 1, p.max_departments).astype(float)
+    card = (rng.random(n) < p.p_card[seg]).astype(float)
+    integ_mu = rng.standard_normal(n)
+    zeros = np.zeros(n)
     s = State(
         mu,
         fit,
-        np.zeros(n),
-        np.zeros(n),
+        zeros.copy(),
+        zeros.copy(),
         rel,
         champion,
         sponsor,
-        np.zeros(n),
-        np.zeros(n),
-        np.zeros(n),
+        zeros.copy(),
+        zeros.copy(),
+        zeros.copy(),
+        depts,
+        card,
+        zeros.copy(),
+        integ_mu,
+        integ_mu - 1.0 + 0.3 * rng.standard_normal(n),
+        zeros.copy(),
+        fit.copy(),
     )
     s.sent = 0.5 * fit + 0.3 * relationship(s, seg, p) + 0.5 * rng.standard_normal(n)
     return s
@@ -94,8 +122,8 @@ def init_state(seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
 def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
     """One month of evolution: gradual drift plus shocks (product fit, champion, budget)."""
     n = len(seg)
-    z = rng.standard_normal((4, n))
-    u = rng.random((5, n))
+    z = rng.standard_normal((5, n))
+    u = rng.random((6, n))
     fit = s.fit + p.fit_revert * (s.mu - s.fit) + p.fit_noise * z[0]
     fit_eff = p.shock_recovery * s.fit_eff + p.shock_transfer * s.fit_pend
     fit_pend = (1 - p.shock_transfer) * s.fit_pend + p.fit_shock * (u[0] < p.p_fit_shock[seg])
@@ -108,8 +136,35 @@ def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> Stat
         float
     )
     rel = p.rel_persist * s.rel + p.rel_noise * z[1]
-    new = State(s.mu, fit, fit_pend, fit_eff, rel, champion, sponsor, s.sent, fin_pend, fin_eff)
-    target = 0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff
+    decline = np.minimum(p.p_decline * np.exp(-p.decline_budget * fin_eff), 0.5)
+    dunning = (s.card * np.where(s.dunning > 0, u[5] >= p.p_recover, u[4] < decline)).astype(float)
+    integ = (
+        p.integ_persist * s.integ
+        + (1 - p.integ_persist) * (s.integ_mu + p.integ_fit * s.fit)
+        + p.integ_noise * z[3]
+    )
+    prob = -(fit_pend + fit_eff)
+    svc = p.svc_persist * s.svc + p.svc_problem * prob + p.svc_noise * z[4]
+    new = State(
+        s.mu,
+        fit,
+        fit_pend,
+        fit_eff,
+        rel,
+        champion,
+        sponsor,
+        s.sent,
+        fin_pend,
+        fin_eff,
+        s.depts,
+        s.card,
+        dunning,
+        s.integ_mu,
+        integ,
+        svc,
+        p.avg_persist * s.usage_avg + (1 - p.avg_persist) * (fit + fit_eff),
+    )
+    target = 0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff - 0.25 * svc
     new.sent = p.sent_persist * s.sent + (1 - p.sent_persist) * target + p.sent_noise * z[2]
     return new
 
@@ -125,20 +180,29 @@ def churn_prob(
     """Probability that an account leaves at a renewal decided in the month of state `s`.
 
     Monthly contracts decide every month, annual ones at renewal only. `shifted` selects the
-    post-concept-shift weights.
+    post-concept-shift weights of usage, relationship and sentiment.
     """
     shifted = np.asarray(shifted, dtype=bool)
     w_u = np.where(shifted, p.w_usage_shifted[seg], p.w_usage[seg])
     w_r = np.where(shifted, p.w_rel_shifted[seg], p.w_rel[seg])
     w_s = np.where(shifted, p.w_sent_shifted[seg], p.w_sent[seg])
     b = np.where(monthly, p.b_monthly[seg], p.b_renewal[seg])
+    young = tenure_months < p.onboarding_months
+    usage = usage_level(s)
     logit = (
         b
-        - w_u * usage_level(s)
+        - w_u * usage
+        - p.w_usage_avg[seg] * s.usage_avg
+        + p.w_drop[seg] * (s.usage_avg - usage)
         - w_r * relationship(s, seg, p)
         - w_s * s.sent
         - p.w_fin[seg] * s.fin_eff
-        + p.onboarding_boost * (tenure_months < p.onboarding_months)
+        + p.w_orphan[seg] * (1 - s.champion) * (1 - s.sponsor)
+        - p.w_breadth[seg] * breadth(s, seg, p)
+        - p.w_integ[seg] * s.integ
+        + p.w_svc[seg] * s.svc
+        + p.w_dunning * s.dunning * monthly
+        + young * (p.onboarding_boost[seg] - p.w_activation[seg] * usage)
     )
     q = np.where(monthly, p.q_monthly, p.q_renewal)
     return 1 - (1 - 1 / (1 + np.exp(-logit))) * (1 - q)

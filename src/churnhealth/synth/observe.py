@@ -20,8 +20,18 @@ DEPTH = np.array([1.3, 1.3, 1.3, 1.3, 1.0, 1.0, 1.0, 0.8])
 WEEKEND = 0.06
 SEG_USAGE = np.array([0.1, 0.2, 0.35])
 SEG_BREADTH = np.array([0.6, 0.2, -0.3])
+RAMP_DAYS = np.array([300, 110, 45])
+"""Adoption ramp: enterprise rollouts across departments take most of a year, smb days."""
+INTEGRATION = np.array([0, 0, 0, 1, 0, 1, 0, 0], dtype=bool)
+"""Features that integration depth drives (integrations, api)."""
+OUTREACH_USAGE = np.array([0.0, 0.0, -0.8])
+"""Calls and meetings follow a cadence (enterprise, mid-market) or low usage (smb, reactive)."""
 NET_DAYS = np.array([45, 30, 14])
+LATE_BASE = np.array([-1.7, -2.5, -2.2])
+"""Invoiced accounts pay late at this base rate (logit); enterprise accounts payable is slow."""
 TICKET_RATE = np.array([4.0, 1.5, 0.45])
+TICKET_USAGE = np.array([0.6, 0.0, -0.5])
+"""How tickets follow usage: how-to tickets of a wide rollout (enterprise) vs friction (smb)."""
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -76,24 +86,29 @@ class Observer:
             seg = c.seg[act]
             u = usage_level(s)
             age = (ms + np.timedelta64(15, "D") - c.created[act]).astype(np.int64)
-            ramp = np.clip((age + 20) / 110, 0.2, 1.0)
+            ramp = np.clip((age + 20) / RAMP_DAYS[seg], 0.2, 1.0)
             share = 0.92 * _sigmoid(0.5 + 1.2 * u + SEG_USAGE[seg]) * ramp
             nf = np.clip(
                 np.round(1 + 7 * _sigmoid(0.9 * u + SEG_BREADTH[seg] + self.breadth_noise[act])),
                 1,
                 8,
             )
+            integ = s.integ[:, None]
+            uses = (np.arange(len(FEATURES))[None, :] < nf[:, None]) | (
+                INTEGRATION[None, :] & (integ > -0.5)
+            )
+            boost = np.where(INTEGRATION[None, :], np.exp(0.5 * integ), 1.0)
             nd = int(cal.days_in_month(c.first + k))
             days = ms + np.arange(nd).astype("timedelta64[D]")
             weekday = ((days.astype(np.int64) + 3) % 7) < 5
             covered = (days[None, :] >= lo[:, None]) & (days[None, :] < hi[:, None])
             day_p = share[:, None] * np.where(weekday, 1.0, WEEKEND)[None, :] * covered
             day_p = day_p * np.exp(0.25 * rng.standard_normal(day_p.shape))
-            prob = np.minimum(day_p[:, :, None] * INTENSITY[None, None, :], 1.0)
-            prob *= np.arange(len(FEATURES))[None, None, :] < nf[:, None, None]
+            prob = np.minimum(day_p[:, :, None] * (INTENSITY * boost)[:, None, :], 1.0)
+            prob *= uses[:, None, :]
             lic = c.lic_at[k, act]
             users = rng.binomial(lic[:, None, None], prob)
-            depth = np.exp(1.0 + 0.45 * u)[:, None, None] * DEPTH[None, None, :]
+            depth = np.exp(1.0 + 0.45 * u)[:, None, None] * (DEPTH * boost)[:, None, :]
             events = rng.poisson(users * depth)
             if self.usage_shift is not None:
                 after = (days >= self.usage_shift)[None, :, None]
@@ -126,6 +141,7 @@ class Observer:
             u, rel, sent = usage_level(s), relationship(s, seg, p), s.sent
             frac = (hi - lo).astype(np.int64) / float(cal.days_in_month(c.first + k))
             engage = np.exp(0.25 * rel) * frac
+            outreach = engage * np.exp(OUTREACH_USAGE[seg] * u)
             size = np.array([2.0, 1.3, 1.0])[seg]
             young = (ms - c.created[act]).astype(np.int64) < 120
             every = p.qbr_every[seg].astype(np.int64)
@@ -135,9 +151,9 @@ class Observer:
                 & (((c.first + k + self.qbr_phase[act]) % np.maximum(every, 1)) == 0)
             )
             rates = {
-                "call": np.where(csm, np.array([2.0, 1.0, 0.5])[seg], 0) * engage,
+                "call": np.where(csm, np.array([2.0, 1.0, 0.5])[seg], 0) * outreach,
                 "email": np.where(csm, np.array([4.0, 2.5, 1.5])[seg], 0.8) * engage,
-                "meeting": np.where(csm, np.array([1.0, 0.4, 0.15])[seg], 0) * engage,
+                "meeting": np.where(csm, np.array([1.0, 0.4, 0.15])[seg], 0) * outreach,
                 "training": (0.12 + 0.8 * young) * _sigmoid(u) * size * frac,
                 "webinar": 0.25 * _sigmoid(u + 0.5 * sent) * size * frac,
                 "community": 0.35 * _sigmoid(1.2 * u) * np.array([0.6, 1.0, 1.2])[seg] * frac,
@@ -208,26 +224,40 @@ class Observer:
             prob_ = problem(s)
             frac = (hi - lo).astype(np.int64) / float(cal.days_in_month(c.first + k))
             size = (c.lic_at[k, act] / p.licenses_median[seg]) ** 0.3
-            lam = TICKET_RATE[seg] * size * np.exp(0.75 * prob_ - 0.25 * usage_level(s)) * frac
+            lam = (
+                TICKET_RATE[seg]
+                * size
+                * np.exp(0.75 * prob_ + TICKET_USAGE[seg] * usage_level(s))
+                * frac
+            )
             n = rng.poisson(lam)
-            a, l_, h_, pr, rel, sent = _expand(
-                n, act, lo, hi, prob_, relationship(s, seg, p), s.sent
+            a, l_, h_, pr, rel, sent, svc = _expand(
+                n, act, lo, hi, prob_, relationship(s, seg, p), s.sent, s.svc
             )
             opened = _random_ts(l_, h_, rng)
             u = rng.random(len(a))
             p1 = _sigmoid(-3.3 + 1.1 * pr)
             prio = np.where(u < p1, 0, np.where(u < p1 + 0.18, 1, np.where(u < p1 + 0.6, 2, 3)))
             escalated = rng.random(len(a)) < _sigmoid(
-                -3.2 + 0.8 * pr - 0.4 * rel + 1.6 * (prio == 0)
+                -3.2 + 0.8 * pr - 0.4 * rel + 0.7 * svc + 1.6 * (prio == 0)
             )
-            log_h = np.array([1.4, 2.6, 3.3, 3.9])[prio] + 0.35 * pr + rng.normal(0, 0.8, len(a))
+            log_h = (
+                np.array([1.4, 2.6, 3.3, 3.9])[prio]
+                + 0.35 * pr
+                + 0.6 * svc
+                + rng.normal(0, 0.8, len(a))
+            )
             hours = np.exp(log_h)
             closed = opened + (hours * 3600).astype(np.int64).astype("timedelta64[s]")
             closed = np.where(closed < end, closed, np.datetime64("NaT"))
             rated = ~np.isnat(closed) & (rng.random(len(a)) < 0.35)
             csat = np.clip(
                 np.round(
-                    4.3 + 0.5 * sent - 0.3 * np.log1p(hours / 24) + rng.normal(0, 0.8, len(a))
+                    4.3
+                    + 0.5 * sent
+                    - 0.5 * svc
+                    - 0.3 * np.log1p(hours / 24)
+                    + rng.normal(0, 0.8, len(a))
                 ),
                 1,
                 5,
@@ -264,10 +294,9 @@ class Observer:
             seg = c.seg[i]
             lo = c.created[i]
             hi = min(start, churn[i]) if lo < start else lo + np.timedelta64(1, "D")
-            nd = int(np.clip(rng.poisson(p.n_departments[seg]), 1, len(DEPARTMENTS)))
-            depts = rng.choice(depts_all, nd, replace=False)
             k0 = int(first_seen[i])
             s0 = c.state(k0)
+            depts = rng.choice(depts_all, int(s0.depts[i]), replace=False)
             if s0.champion[i] > 0:
                 rows.append((i, "manager", True, False, depts[0], day_in(lo, hi), None))
             if s0.sponsor[i] > 0:
@@ -334,7 +363,12 @@ class Observer:
         return df
 
     def invoices(self) -> pd.DataFrame:
-        """Invoices at each billing date in the history, paid late under budget pressure."""
+        """Invoices at each billing date in the history.
+
+        Invoiced accounts pay within their terms, late under budget pressure (enterprise
+        accounts payable is slow anyway). Card payers are charged on the day; a failed charge
+        stays unpaid until the month the card is fixed, or for good if the account leaves.
+        """
         c, rng = self.c, self.rngs["invoices"]
         subs = c.subscriptions
         acc = subs.account.to_numpy()
@@ -342,6 +376,12 @@ class Observer:
         stop = subs.end_date.to_numpy().astype("datetime64[D]")
         stop = np.where(np.isnat(stop), c.end, stop)
         bill = np.where(subs.term_months.to_numpy() == 1, 1, 12)
+        churn = np.where(np.isnat(c.churn_date), c.end, c.churn_date)
+        dunning = np.array([c.state(k).dunning for k in range(c.months)]) > 0
+        fixed = np.full(dunning.shape, c.months)
+        for k in range(c.months - 2, -1, -1):
+            fixed[k] = np.where(dunning[k + 1], fixed[k + 1], k + 1)
+        card = c.state(c.months - 1).card > 0
         parts = []
         for k in range(c.months):
             m = c.first + k
@@ -352,15 +392,22 @@ class Observer:
             a = acc[j]
             seg = c.seg[a]
             b = budget(c.state(k).take(a))
-            late = rng.random(len(j)) < _sigmoid(-2.7 - 1.4 * b + np.array([0.0, 0.2, 0.5])[seg])
-            due = issued[j] + NET_DAYS[seg].astype("timedelta64[D]")
+            late = rng.random(len(j)) < _sigmoid(LATE_BASE[seg] - 1.4 * b)
+            net = np.where(card[a], 0, NET_DAYS[seg])
+            due = issued[j] + net.astype("timedelta64[D]")
             days_late = 1 + np.round(rng.gamma(2.0, 6 + 8 * np.maximum(-b, 0)))
-            early = (rng.random(len(j)) * NET_DAYS[seg]).astype(np.int64)
+            early = (rng.random(len(j)) * net).astype(np.int64)
             paid = np.where(
                 late,
                 due + days_late.astype(np.int64).astype("timedelta64[D]"),
                 issued[j] + early.astype("timedelta64[D]"),
             )
+            failed = card[a] & dunning[k, a]
+            recovered = cal.month_start(c.first + fixed[k, a]) + rng.integers(0, 20, len(j)).astype(
+                "timedelta64[D]"
+            )
+            recovered = np.where(recovered < churn[a], recovered, np.datetime64("NaT"))
+            paid = np.where(card[a], np.where(failed, recovered, issued[j]), paid)
             paid = np.where(paid < c.end, paid, np.datetime64("NaT"))
             amount = np.round(subs.arr.to_numpy()[j] * bill[j] / 12, 2)
             parts.append(

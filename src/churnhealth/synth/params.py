@@ -1,8 +1,11 @@
 """Parameters of the demo company: how the three segments differ.
 
 Values follow practitioner figures: annual churn roughly smb 20–40%, mid-market 10–20%,
-enterprise 5–12%; relationship signals weigh most for enterprise, usage for smb.
-Arrays are indexed by segment in the order of `SEGMENTS`.
+enterprise 5–12%. The segments leave for different reasons (docs/demo-company.md):
+enterprise over the relationship (champion and sponsor, departments, a year of value), smb over
+usage (a slow start, a sudden drop) and failed card payments, mid-market over how deeply the
+product is integrated and how support treats it. Arrays are indexed by segment in the order of
+`SEGMENTS`.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class Params:
     qbr_every: np.ndarray = _a(3, 6, 0)
     n_contacts: np.ndarray = _a(14, 6, 2)
     n_departments: np.ndarray = _a(5, 3, 1)
+    max_departments: int = 9
+    p_card: np.ndarray = _a(0.0, 0.3, 0.85)
+    """Share paying by card (self-serve); the others are invoiced."""
 
     # latent dynamics (monthly)
     fit_mu: np.ndarray = _a(0.15, 0.0, -0.1)
@@ -87,16 +93,47 @@ class Params:
     rel_persist: float = 0.9
     sent_persist: float = 0.72
     sent_noise: float = 0.3
+    avg_persist: float = 0.85
+    """Usage over the past months: a slow moving average of usage."""
+    p_decline: float = 0.03
+    """Monthly chance that a card charge fails (expired or declined card), more under budget
+    pressure..."""
+    decline_budget: float = 0.5
+    p_recover: float = 0.55
+    """...and that a failed charge is recovered within a month (card updated)."""
+    integ_persist: float = 0.93
+    integ_fit: float = 0.5
+    integ_noise: float = 0.12
+    svc_persist: float = 0.8
+    svc_problem: float = 0.25
+    """Product problems also make for a worse support experience."""
+    svc_noise: float = 0.3
 
-    # churn: logit = intercept - weights · (usage, relationship, sentiment, finance) + onboarding
-    b_monthly: np.ndarray = _a(-4.6, -4.15, -3.55)
-    b_renewal: np.ndarray = _a(-2.8, -2.25, -1.35)
-    w_usage: np.ndarray = _a(0.45, 0.85, 1.35)
-    w_rel: np.ndarray = _a(1.25, 0.75, 0.25)
-    w_sent: np.ndarray = _a(0.35, 0.4, 0.3)
+    # churn: logit = intercept - weights · drivers + risks; see dynamics.churn_prob
+    b_monthly: np.ndarray = _a(-4.8, -4.65, -4.0)
+    b_renewal: np.ndarray = _a(-3.1, -2.75, -1.6)
     w_fin: np.ndarray = _a(0.5, 0.55, 0.6)
+    w_sent: np.ndarray = _a(0.5, 0.3, 0.1)
+    # enterprise: the relationship and a year of value
+    w_rel: np.ndarray = _a(1.5, 0.3, 0.0)
+    w_orphan: np.ndarray = _a(1.2, 0.2, 0.0)
+    """Extra risk with neither champion nor executive sponsor."""
+    w_breadth: np.ndarray = _a(0.9, 0.2, 0.0)
+    w_usage_avg: np.ndarray = _a(0.4, 0.2, 0.0)
+    """Usage over the past months: an enterprise renewal weighs a year of value, not a dip."""
+    # mid-market: integration depth and the support experience
+    w_integ: np.ndarray = _a(0.1, 1.5, 0.1)
+    w_svc: np.ndarray = _a(0.0, 1.2, 0.1)
+    # smb: usage now, a slow start, a sudden drop, failed card payments
+    w_usage: np.ndarray = _a(0.1, 0.3, 1.2)
+    w_drop: np.ndarray = _a(0.0, 0.2, 1.2)
+    """A drop below the account's own usual usage: smb customers leave right after one."""
     onboarding_months: float = 6.0
-    onboarding_boost: float = 0.45
+    onboarding_boost: np.ndarray = _a(0.2, 0.45, 0.6)
+    w_activation: np.ndarray = _a(0.0, 0.3, 0.9)
+    """Extra weight of usage while onboarding: a slow start is a warning sign in smb."""
+    w_dunning: float = 2.8
+    """A monthly card subscription whose charge failed and is not recovered (involuntary)."""
     q_monthly: float = 0.0025
     q_renewal: float = 0.02
     """Churn that no signal predicts (acquisitions, bankruptcies), per decision."""
