@@ -287,6 +287,7 @@ def train(
             ],
         )
     console.print(table)
+    console.print(_segmenting_table(res.summary))
     console.print(
         f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
         f"{res.reason}. Run {res.run_id}; {time.perf_counter() - t0:.0f} s. "
@@ -295,6 +296,26 @@ def train(
     )
     for note in res.notes:
         console.print(f"note: {note}", style="dim", highlight=False)
+
+
+def _segmenting_table(summary: pd.DataFrame) -> Table:
+    """Does segmenting pay: the routed model minus the global model, with 95% intervals."""
+    table = Table(
+        "segment",
+        "model",
+        "ROC-AUC",
+        "95% interval",
+        "log loss",
+        "95% interval",
+        title="Segment models minus the global model on the test window (bootstrap over accounts)",
+    )
+    for r in summary.itertuples():
+        cells = []
+        for m, fmt in (("roc_auc", "+.3f"), ("log_loss", "+.4f")):
+            d, lo, hi = (getattr(r, f"vs_global_{m}_diff{s}") for s in ("", "_lo", "_hi"))
+            cells += [format(d, fmt), f"[{lo:{fmt}}, {hi:{fmt}}]"]
+        table.add_row(r.segment, str(r.model), *cells)
+    return table
 
 
 @app.command()

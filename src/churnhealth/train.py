@@ -33,6 +33,7 @@ from churnhealth.drift import Reference
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluate import (
     flag_metrics,
+    paired_comparison,
     plot_reliability,
     plot_roc_pr,
     ranking_auc,
@@ -390,6 +391,7 @@ def _evaluate(cfg: Config, d: TrainingData, p_all: np.ndarray, hm: HealthModel):
     login = login_light(frame[te]).to_numpy() if has_login else np.zeros(int(te.sum()))
     oracle = _oracle(d.source, frame[te])
     glob = models[HealthModel.GLOBAL].predict_proba(X_all[te])
+    accounts = frame.account_id.to_numpy()[te]
 
     def block(rows: np.ndarray) -> dict:
         out = {**score_metrics(y[rows], p[rows]), **flag_metrics(y[rows], flagged[rows])}
@@ -397,6 +399,8 @@ def _evaluate(cfg: Config, d: TrainingData, p_all: np.ndarray, hm: HealthModel):
         out["login_rule_roc_auc"] = ranking_auc(y[rows], login[rows]) if has_login else np.nan
         out["global_model_roc_auc"] = ranking_auc(y[rows], glob[rows])
         out["global_model_log_loss"] = score_metrics(y[rows], glob[rows])["log_loss"]
+        vs = paired_comparison(accounts[rows], y[rows], p[rows], glob[rows], seed=cfg.train.seed)
+        out.update({f"vs_global_{k}": v for k, v in vs.items()})
         out["lift_over_scorecard_roc_auc"] = out["roc_auc"] - out["scorecard_roc_auc"]
         out["lift_over_login_rule_roc_auc"] = out["roc_auc"] - out["login_rule_roc_auc"]
         if oracle is not None:
@@ -424,6 +428,7 @@ def _evaluate(cfg: Config, d: TrainingData, p_all: np.ndarray, hm: HealthModel):
                 "ece": m["ece"],
                 "recall": m["recall"],
                 "precision": m["precision"],
+                **{k: v for k, v in m.items() if k.startswith("vs_global_")},
             }
         )
     curves = {"model": (y, p), "scorecard": (y, card_risk)}

@@ -180,9 +180,11 @@ def churn_prob(
     """Probability that an account leaves at a renewal decided in the month of state `s`.
 
     Monthly contracts decide every month, annual ones at renewal only. `shifted` selects the
-    post-concept-shift weights of usage, relationship and sentiment.
+    post-concept-shift weights of usage, relationship and sentiment, and scales each segment's
+    own mechanisms by `shift_hold`.
     """
     shifted = np.asarray(shifted, dtype=bool)
+    k = np.where(shifted, p.shift_hold, 1.0)
     w_u = np.where(shifted, p.w_usage_shifted[seg], p.w_usage[seg])
     w_r = np.where(shifted, p.w_rel_shifted[seg], p.w_rel[seg])
     w_s = np.where(shifted, p.w_sent_shifted[seg], p.w_sent[seg])
@@ -192,17 +194,21 @@ def churn_prob(
     logit = (
         b
         - w_u * usage
-        - p.w_usage_avg[seg] * s.usage_avg
-        + p.w_drop[seg] * (s.usage_avg - usage)
         - w_r * relationship(s, seg, p)
         - w_s * s.sent
         - p.w_fin[seg] * s.fin_eff
-        + p.w_orphan[seg] * (1 - s.champion) * (1 - s.sponsor)
-        - p.w_breadth[seg] * breadth(s, seg, p)
-        - p.w_integ[seg] * s.integ
-        + p.w_svc[seg] * s.svc
         + p.w_dunning * s.dunning * monthly
-        + young * (p.onboarding_boost[seg] - p.w_activation[seg] * usage)
+        + young * p.onboarding_boost[seg]
+        + k
+        * (
+            -p.w_usage_avg[seg] * s.usage_avg
+            + p.w_drop[seg] * (s.usage_avg - usage)
+            + p.w_orphan[seg] * (1 - s.champion) * (1 - s.sponsor)
+            - p.w_breadth[seg] * breadth(s, seg, p)
+            - p.w_integ[seg] * s.integ
+            + p.w_svc[seg] * s.svc
+            - young * p.w_activation[seg] * usage
+        )
     )
     q = np.where(monthly, p.q_monthly, p.q_renewal)
     return 1 - (1 - 1 / (1 + np.exp(-logit))) * (1 - q)

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss, roc_auc_score
+
+from churnhealth.evaluate import _grouped_auc, paired_comparison
+
+
+def _data(n_accounts: int, rows_each: int, seed: int = 0):
+    """Accounts with a latent risk; every account repeats its rows `rows_each` times."""
+    rng = np.random.default_rng(seed)
+    risk = rng.normal(size=n_accounts)
+    y = (rng.random(n_accounts) < 1 / (1 + np.exp(2.5 - 1.5 * risk))).astype(float)
+    good = 1 / (1 + np.exp(2.5 - 1.5 * risk))
+    noisy = 1 / (1 + np.exp(2.5 - 1.5 * (risk + rng.normal(0, 1.5, n_accounts))))
+    rep = lambda a: np.repeat(a, rows_each)  # noqa: E731
+    return rep(np.arange(n_accounts)), rep(y), rep(good), rep(noisy)
+
+
+def test_grouped_auc_equals_sklearn_with_ties_and_weights():
+    rng = np.random.default_rng(1)
+    p = np.round(rng.random(500), 2)
+    y = (rng.random(500) < p).astype(float)
+    w = rng.integers(0, 4, 500).astype(float)
+    ranks = np.unique(p, return_inverse=True)[1]
+    assert _grouped_auc(ranks, y, w) == pytest.approx(roc_auc_score(y, p, sample_weight=w))
+
+
+def test_point_differences_are_the_plain_metrics():
+    acc, y, good, noisy = _data(800, 1)
+    d = paired_comparison(acc, y, good, noisy, n_boot=200)
+    assert d["roc_auc_diff"] == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, noisy))
+    assert d["log_loss_diff"] == pytest.approx(log_loss(y, good) - log_loss(y, noisy))
+    assert d["roc_auc_diff_lo"] > 0 and d["log_loss_diff_hi"] < 0
+
+
+def test_a_model_against_itself_differs_by_nothing():
+    acc, y, good, _ = _data(300, 2)
+    d = paired_comparison(acc, y, good, good, n_boot=100)
+    assert {d[k] for k in d} == {0.0}
+
+
+def test_intervals_resample_accounts_not_rows():
+    """Five identical rows per account carry one account's information, not five."""
+    acc, y, good, noisy = _data(600, 5)
+    by_account = paired_comparison(acc, y, good, noisy, n_boot=400)
+    as_if_rows = paired_comparison(np.arange(len(y)), y, good, noisy, n_boot=400)
+    width = lambda d: d["roc_auc_diff_hi"] - d["roc_auc_diff_lo"]  # noqa: E731
+    assert by_account["roc_auc_diff"] == pytest.approx(as_if_rows["roc_auc_diff"])
+    assert width(by_account) > 1.8 * width(as_if_rows)
+
+
+def test_no_churners_gives_no_comparison():
+    d = paired_comparison(np.arange(10), np.zeros(10), np.full(10, 0.1), np.full(10, 0.2))
+    assert all(np.isnan(v) for v in d.values())
