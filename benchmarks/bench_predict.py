@@ -148,7 +148,7 @@ STAGES = {
     "features": [("predict", "build_features")],
     "model + SHAP + drivers": [
         ("routed.HealthModel", "score"),
-        ("predict", "_tiers"),
+        ("predict", "assign_tiers"),
         ("predict", "health_effects"),
         ("predict", "dimension_effects"),
         ("predict", "_drivers"),

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -58,18 +60,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    warnings.filterwarnings("ignore")
+    if args.one is not None:
+        warnings.filterwarnings("ignore")
+        with tempfile.TemporaryDirectory() as tmp:
+            print("\n".join(run(args.one, args.trials, Path(tmp))), flush=True)
+        return
     print(
         "| seed | segment | model | ROC-AUC: segment model / global | difference [95% interval] "
         "| log loss: segment model / global | difference [95% interval] |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as tmp:
-            for row in run(seed, args.trials, Path(tmp)):
-                print(row, flush=True)
+    print("|---|---|---|---|---|---|---|", flush=True)
+    for seed in args.seeds:  # one process per company: a fresh MLflow store each time
+        cmd = [sys.executable, __file__, "--one", str(seed), "--trials", str(args.trials)]
+        done = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            sys.exit(f"seed {seed} failed:\n{done.stderr[-3000:]}")
 
 
 if __name__ == "__main__":

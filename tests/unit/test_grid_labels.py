@@ -110,3 +110,19 @@ def test_arr_a_year_ago_uses_only_what_was_known():
     s = subs(("A", "2022-06-01", 12, "2023-06-01", 800), ("A", "2023-06-01", 12, None, 1000))
     grid = observation_grid(accounts("A"), s, [TS("2024-03-01")], LifecycleConfig())
     assert grid.arr_365d_ago.tolist() == [800] and grid.arr.tolist() == [1000]
+
+
+@pytest.mark.parametrize(
+    ("start", "term", "as_of", "expected"),
+    [
+        ("2023-01-15", 1, "2024-01-01", 3),  # monthly: Jan 15, Feb 15, Mar 15
+        ("2023-01-31", 1, "2024-01-31", 3),  # Feb 29, Mar 31, Apr 30 (Jan 31 itself is not after)
+        ("2023-03-10", 12, "2024-01-01", 1),  # annual renewal on Mar 10, inside 90 days
+        ("2023-06-10", 12, "2024-01-01", 0),  # next renewal in June: no decision in the horizon
+        ("2022-03-31", 24, "2024-01-05", 1),  # two-year term ending Mar 31
+    ],
+)
+def test_renewals_in_horizon_count_the_decisions_within_90_days(start, term, as_of, expected):
+    s = subs(("A", start, term, None, 1000))
+    grid = observation_grid(accounts("A", created=start), s, [TS(as_of)], LifecycleConfig(), 90)
+    assert grid.renewals_in_horizon.tolist() == [expected]
