@@ -98,6 +98,21 @@ def test_segment_routing_and_metrics_file(trained):
     assert metrics["overall"]["roc_auc"] > metrics["overall"]["login_rule_roc_auc"]
 
 
+def test_segment_models_borrow_from_the_others_and_are_compared_with_the_global(trained):
+    metrics = trained.result.metrics
+    smb, glob = metrics["models"]["smb"], metrics["models"]["global"]
+    assert 0.05 <= smb["lightgbm_params"]["other_weight"] <= 1.0
+    assert "other_weight" not in glob["lightgbm_params"]
+    assert smb["train_rows"] < glob["train_rows"] and smb["train_churners"] >= 100
+    s, e = metrics["segments"]["smb"], metrics["segments"]["enterprise"]
+    assert s["vs_global_roc_auc_diff"] == pytest.approx(s["roc_auc"] - s["global_model_roc_auc"])
+    assert s["vs_global_log_loss_diff"] == pytest.approx(s["log_loss"] - s["global_model_log_loss"])
+    for m in ("roc_auc", "log_loss"):
+        assert s[f"vs_global_{m}_diff_lo"] < s[f"vs_global_{m}_diff_hi"]
+        assert e[f"vs_global_{m}_diff"] == pytest.approx(0, abs=1e-12)  # scored by the global
+    assert "vs_global_roc_auc_diff" in trained.result.summary.columns
+
+
 def test_no_fitted_row_sees_the_test_window(trained):
     fs = build_features(open_source(trained.data), trained.cfg)
     splits = time_splits(fs.frame, 90, trained.cfg.train.val_days, trained.cfg.train.test_days)
