@@ -30,8 +30,13 @@ def configure(cfg: Config) -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    user_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = user_uri or cfg.mlflow.tracking_uri
     mlflow.set_tracking_uri(uri)
+    if user_uri is None:
+        # MLflow also exports the URI to the environment; left there, it would pass for the
+        # user's override and pin every later configuration in this process to this store.
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     name = cfg.mlflow.experiment
     if mlflow.get_experiment_by_name(name) is None:
         location = cfg.mlflow.artifact_location
