@@ -73,7 +73,7 @@ def main() -> None:
         "| log loss: segment model / global | difference [95% interval] |"
     )
     print("|---|---|---|---|---|---|---|", flush=True)
-    for seed in args.seeds:  # one process per company: a fresh MLflow store each time
+    for seed in args.seeds:  # one process per company, as `make train` runs
         cmd = [sys.executable, __file__, "--one", str(seed), "--trials", str(args.trials)]
         done = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
         if done.returncode:
