@@ -107,3 +107,49 @@ def test_matured_window_ends_one_horizon_and_gap_before_the_as_of():
     assert [d.date().isoformat() for d in dates] == ["2026-01-01", "2026-02-01", "2026-03-01"]
     assert matured_dates(cfg, pd.Timestamp("2026-02-15"), day)[0] == pd.Timestamp("2026-03-01")
     assert matured_dates(cfg, pd.Timestamp("2026-04-01"), day) == []
+
+
+def test_too_few_rows_is_insufficient_data_not_an_alarm():
+    from churnhealth.models.routed import HealthModel
+    from churnhealth.monitor import feature_drift, performance, triggers
+
+    rng = np.random.default_rng(2)
+    ref = Reference().fit(_frame(rng, 5000), ["x", "count"], ["segment"], rng.random(5000), {})
+    hm = HealthModel(
+        ["x", "count"],
+        {"segment": ["smb", "enterprise"]},
+        {"x": "usage", "count": "support", "segment": "financial"},
+        {},
+        {},
+        {},
+        metadata={"test_metrics": {"roc_auc": 0.9, "log_loss": 0.15}},
+        reference=ref,
+    )
+    cfg = Config()
+    cfg = cfg.model_copy(
+        update={"monitor": cfg.monitor.model_copy(update={"expected_drift": ["count"]})}
+    )
+    moved = _frame(rng, 200, shift=2.0)
+    status = feature_drift(hm, moved, cfg).set_index("feature").status
+    assert status.to_dict() == {
+        "x": "insufficient_data",
+        "count": "expected",
+        "segment": "insufficient_data",
+    }
+    matured = moved.assign(churned_within_h=(rng.random(200) < 0.05).astype(float))
+    perf = performance(hm, matured, cfg)
+    assert perf["status"] == "insufficient_data" and "200 matured rows" in perf["reason"]
+    report = {
+        "sample": {"sufficient": False},
+        "performance": perf,
+        "top_features": {"share": 1.0},
+        "score": {"psi": 3.0},
+        "model": {"age_days": 400},
+    }
+    fired = {t["name"]: t["status"] for t in triggers(report, cfg)}
+    assert fired == {
+        "feature_drift_share": "insufficient_data",
+        "score_psi": "insufficient_data",
+        "roc_auc_decay": "insufficient_data",
+        "model_age_days": "fired",
+    }
