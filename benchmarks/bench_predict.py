@@ -98,24 +98,12 @@ def model_alone(args: argparse.Namespace) -> None:
 
 
 def _scratch_config(workdir: Path):
-    """The default config with history, alerts and scores in `workdir`, and its YAML file."""
+    """The default config with its store and outputs under `workdir`, and its YAML file."""
     import yaml
 
     from churnhealth.config import Config
 
-    cfg = Config()
-    cfg = cfg.model_copy(
-        update={
-            "predict": cfg.predict.model_copy(
-                update={
-                    "history": workdir / "history.duckdb",
-                    "alerts": workdir / "alerts.jsonl",
-                    "out_dir": workdir,
-                    "playbooks": cfg.predict.playbooks.resolve(),
-                }
-            )
-        }
-    )
+    cfg = Config().rooted(workdir)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     return cfg, path
@@ -138,9 +126,14 @@ def _cli_run(company: Path, model: str, config: Path) -> dict:
     return {"wall": wall, "cpu": cpu, "peak_mb": after.ru_maxrss / 1024}
 
 
-def _restore(workdir: Path) -> None:
-    shutil.copy(workdir / "history.after-first-run.duckdb", workdir / "history.duckdb")
-    (workdir / "alerts.jsonl").unlink(missing_ok=True)
+def _restore(cfg) -> None:
+    """Back to the history of the first run, with an empty alert log."""
+    shutil.copy(_first_history(cfg), cfg.predict.history)
+    cfg.predict.alerts.unlink(missing_ok=True)
+
+
+def _first_history(cfg) -> Path:
+    return cfg.predict.history.with_name("history.after-first-run.duckdb")
 
 
 STAGES = {
@@ -212,14 +205,14 @@ def end_to_end(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-predict-"))
     cfg, config = _scratch_config(workdir)
     first = _cli_run(company, args.model, config)
-    shutil.copy(workdir / "history.duckdb", workdir / "history.after-first-run.duckdb")
+    shutil.copy(cfg.predict.history, _first_history(cfg))
     runs = []
     for _ in range(args.repeat):
-        _restore(workdir)
+        _restore(cfg)
         runs.append(_cli_run(company, args.model, config))
-    _restore(workdir)
+    _restore(cfg)
     spent, total = _stage_times(cfg, company, args.model)
-    scores = next(workdir.glob("scores-*.parquet"))
+    scores = next(cfg.predict.out_dir.glob("scores-*.parquet"))
     active = len(pd.read_parquet(scores, columns=["account_id"]))
     shutil.rmtree(workdir, ignore_errors=True)
 

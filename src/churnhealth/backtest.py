@@ -32,7 +32,9 @@ from churnhealth.data.validate import open_validated
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import CATEGORICAL, build_features, data_window
 from churnhealth.features.grid import schedule
+from churnhealth.labels import last_labelled
 from churnhealth.models.split import Splits
+from churnhealth.models.tiers import FLAGGED
 from churnhealth.predict import assign_tiers
 from churnhealth.train import LABEL, fit_health_model, prepare
 
@@ -65,7 +67,7 @@ def origins(
     labels (as-of + horizon + re-signup gap before the end of the data)."""
     offset = parse_step(step)
     data_start, data_end = data_window(source)
-    matured = data_end - pd.Timedelta(days=cfg.labels.horizon_days + cfg.labels.resignup_gap_days)
+    matured = last_labelled(cfg.labels, data_end)
     last = pd.Timestamp(end) if end else None
     if last is None:
         candidates = schedule(data_start.date(), matured.date(), cfg.features.schedule)
@@ -193,7 +195,7 @@ def _score_period(cfg: Config, hm, card: Scorecard, rows: pd.DataFrame, origin) 
     out["churn_probability"] = scored.churn_probability.to_numpy()
     out["health_score"] = scored.health_score.to_numpy()
     out["tier"] = assign_tiers(cfg, hm, rows, out.health_score.to_numpy())
-    out["flagged"] = out.tier.isin(["at_risk", "critical"])
+    out["flagged"] = out.tier.isin(FLAGGED)
     out["scorecard_health"] = card.health(rows).to_numpy()
     if LOGIN_FEATURE in rows:
         out["login_light"] = login_light(rows).to_numpy()

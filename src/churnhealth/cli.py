@@ -34,6 +34,14 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Model URI (models:/churnhealth@champion, runs:/...) or MLflow model directory "
+        "[default: the registry's @champion, else models/champion/].",
+        show_default=False,
+    ),
+]
 DataOpt = Annotated[
     Path | None,
     typer.Option(
@@ -42,6 +50,11 @@ DataOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _as_of(text: str):
+    """The `--as-of` option, as each command reads it."""
+    return typer.Option("--as-of", help=text, show_default=False)
 
 
 def _date(value: str | None, option: str) -> dt.date | None:
@@ -138,11 +151,7 @@ def validate(
     data: DataOpt = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            help="Also reject rows dated on or after this date (YYYY-MM-DD).",
-            show_default=False,
-        ),
+        _as_of("Also reject rows dated on or after this date (YYYY-MM-DD)."),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -226,11 +235,8 @@ def train(
     data: DataOpt = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            help="Train as if today were this date: nothing dated on or after it is "
-            "read (YYYY-MM-DD).",
-            show_default=False,
+        _as_of(
+            "Train as if today were this date: nothing dated on or after it is read (YYYY-MM-DD)."
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -458,21 +464,10 @@ def promote(
 @app.command()
 def predict(
     data: DataOpt = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Model URI (models:/churnhealth@champion, runs:/...) or MLflow model directory "
-            "[default: the registry's @champion, else models/champion/].",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            help="Score as of this date (YYYY-MM-DD) [default: the latest the data allows].",
-            show_default=False,
-        ),
+        _as_of("Score as of this date (YYYY-MM-DD) [default: the latest the data allows]."),
     ] = None,
     out: Annotated[
         Path | None,
@@ -546,20 +541,10 @@ def explain(
     account_id: Annotated[str, typer.Argument(help="The account to explain.")],
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            help="As-of date (YYYY-MM-DD) [default: the latest the data allows].",
-            show_default=False,
-        ),
+        _as_of("As-of date (YYYY-MM-DD) [default: the latest the data allows]."),
     ] = None,
     data: DataOpt = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Model URI or directory [default: @champion, else models/champion/].",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Explain one account's health: tier, trend, each dimension's effect, the top drivers."""
@@ -610,20 +595,12 @@ def explain(
 @app.command()
 def monitor(
     data: DataOpt = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Model URI or directory [default: @champion, else models/champion/].",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            help="Monitor as of this date (YYYY-MM-DD): nothing dated on or after it is read "
-            "[default: the latest the data allows].",
-            show_default=False,
+        _as_of(
+            "Monitor as of this date (YYYY-MM-DD): nothing dated on or after it is read "
+            "[default: the latest the data allows]."
         ),
     ] = None,
     retrain: Annotated[

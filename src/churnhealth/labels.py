@@ -7,10 +7,21 @@ per contract change), so this works in pandas.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from churnhealth.config import LabelsConfig
+
 FAR_FUTURE = pd.Timestamp("2262-01-01")
+
+
+def last_labelled(labels: LabelsConfig, day: pd.Timestamp) -> pd.Timestamp:
+    """The latest as-of date whose label is known by `day`: its horizon and re-signup gap have
+    passed (the rule `attach_labels` applies at the end of the data)."""
+    return day - pd.Timedelta(days=labels.horizon_days + labels.resignup_gap_days)
 
 
 def coverage_spells(subscriptions: pd.DataFrame, gap_days: int = 30) -> pd.DataFrame:

@@ -12,7 +12,6 @@ with a PSI chart beside it, and logs a run to MLflow.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import shutil
 import tempfile
@@ -32,7 +31,9 @@ from churnhealth.evaluate import score_metrics
 from churnhealth.features import build_features
 from churnhealth.features.grid import schedule
 from churnhealth.features.spec import check_metrics
+from churnhealth.labels import last_labelled
 from churnhealth.models.routed import HealthModel
+from churnhealth.models.tiers import FLAGGED
 from churnhealth.retrain import NOT_REQUESTED, log_decision, retrain_if_triggered
 
 SCHEMA_VERSION = 1
@@ -78,8 +79,7 @@ def _frame(source, cfg: Config, hm: HealthModel, dates: list[pd.Timestamp]) -> p
 def matured_dates(cfg: Config, after: pd.Timestamp, day: pd.Timestamp) -> list[pd.Timestamp]:
     """Scheduled as-of dates on or after `after` whose label window (horizon plus re-signup
     gap) has fully elapsed by `day`: the latest `monitor.performance_window_days` of them."""
-    lab = cfg.labels
-    last = day - pd.Timedelta(days=lab.horizon_days + lab.resignup_gap_days)
+    last = last_labelled(cfg.labels, day)
     first = max(after, last - pd.Timedelta(days=cfg.monitor.performance_window_days - 1))
     if first > last:
         return []
@@ -104,7 +104,7 @@ def expected_figures(hm: HealthModel, scored: pd.DataFrame) -> dict:
     the live rows), before labels mature: the mean probability, and the share of expected
     churners in the at-risk and critical tiers."""
     p = scored.churn_probability.to_numpy()
-    flagged = scored.tier.isin(["at_risk", "critical"]).to_numpy()
+    flagged = scored.tier.isin(FLAGGED).to_numpy()
     return {
         "churn_rate": float(p.mean()) if len(p) else None,
         "recall": float(p[flagged].sum() / p.sum()) if p.sum() > 0 else None,
@@ -138,7 +138,7 @@ def performance(hm: HealthModel, matured: pd.DataFrame, cfg: Config) -> dict:
             f"model's data end (need {m.min_sample} rows and {m.min_churners} churners)",
         }
     scored = hm.score(matured)
-    flagged = scored.tier.isin(["at_risk", "critical"]).to_numpy()
+    flagged = scored.tier.isin(FLAGGED).to_numpy()
     live = score_metrics(y, scored.churn_probability.to_numpy())
     live["recall"] = float(flagged[y == 1].mean())
     test = block["training_test"]
@@ -427,8 +427,7 @@ def log_run(cfg: Config, report: dict, png: Path, json_path: Path) -> str:
         mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
         if report["retrain"]["status"] not in ("not_requested", "not_triggered"):
             log_decision(report["retrain"], report["as_of"])
-        json_path.write_text(json.dumps(report, indent=2))
-        mlflow.log_artifact(str(json_path))
+        mlflow.log_artifact(str(write_json(json_path, report)))
         mlflow.log_artifact(str(png))
     return run.info.run_id
 

@@ -29,7 +29,7 @@ from churnhealth.features.build import lookback
 from churnhealth.features.grid import schedule
 from churnhealth.features.spec import DIMENSIONS, check_metrics
 from churnhealth.models.routed import HealthModel, load_health_model
-from churnhealth.models.tiers import Cutoffs
+from churnhealth.models.tiers import FLAGGED, TIERS, Cutoffs
 
 TOP = 3
 """Drivers shown per account and direction; effects under 0.05 health points are left out."""
@@ -168,9 +168,9 @@ def summarize(scores: pd.DataFrame) -> dict:
     def block(df: pd.DataFrame) -> dict:
         tiers = {
             t: {"accounts": int((df.tier == t).sum()), "arr": float(df.arr[df.tier == t].sum())}
-            for t in ("healthy", "moderate", "at_risk", "critical")
+            for t in TIERS
         }
-        risky = df.tier.isin(["at_risk", "critical"])
+        risky = df.tier.isin(FLAGGED)
         return {
             "accounts": len(df),
             "arr": float(df.arr.sum()),

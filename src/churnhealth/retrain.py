@@ -16,6 +16,7 @@ from churnhealth.evaluate import score_metrics
 from churnhealth.features import build_features
 from churnhealth.features.grid import schedule
 from churnhealth.features.spec import check_metrics
+from churnhealth.labels import last_labelled
 from churnhealth.models.routed import HealthModel
 
 NOT_REQUESTED = {"requested": False, "status": "not_requested", "reasons": []}
@@ -36,8 +37,7 @@ def unseen_window(cfg: Config, models: list[HealthModel], day: pd.Timestamp) -> 
     """As-of dates after every model's validation window (so no model fitted their labels)
     whose labels have matured by `day`."""
     after = max(pd.Timestamp(m.metadata["splits"]["val_end"]) for m in models)
-    lab = cfg.labels
-    last = day - pd.Timedelta(days=lab.horizon_days + lab.resignup_gap_days)
+    last = last_labelled(cfg.labels, day)
     first = after + pd.Timedelta(days=1)
     return schedule(first.date(), last.date(), cfg.features.schedule) if first <= last else []
 

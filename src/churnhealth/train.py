@@ -46,7 +46,7 @@ from churnhealth.models.calibrate import calibrate
 from churnhealth.models.estimators import design, logistic
 from churnhealth.models.routed import FittedModel, HealthModel, HealthPyfunc, load_health_model
 from churnhealth.models.split import Splits, time_splits
-from churnhealth.models.tiers import Cutoffs, health_score, learn_cutoffs
+from churnhealth.models.tiers import FLAGGED, Cutoffs, health_score, learn_cutoffs
 from churnhealth.models.tune import tune_lightgbm
 
 Stage = Callable[[str, int], Callable[[], None]]
@@ -382,7 +382,7 @@ def _evaluate(cfg: Config, d: TrainingData, p_all: np.ndarray, hm: HealthModel):
     health = health_score(p)
     seg = frame.segment.to_numpy()
     tiers_te = hm.score(frame[te]).tier.to_numpy()
-    flagged = np.isin(tiers_te, ["at_risk", "critical"])
+    flagged = np.isin(tiers_te, FLAGGED)
     card = Scorecard({f: d for f, d in fs.features.items() if f not in CATEGORICAL}).fit(
         frame[tr], y_all[tr]
     )

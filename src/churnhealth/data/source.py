@@ -65,10 +65,15 @@ class Source:
         return t.mutate(**casts) if casts else t
 
 
+def day_literal(column: ir.Value, day) -> ir.Value:
+    """`day` as a literal comparable with `column`: the date, or its midnight for a timestamp."""
+    day = pd.Timestamp(day)
+    return ibis.literal(day.to_pydatetime() if column.type().is_timestamp() else day.date())
+
+
 def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
     """The source as it was before `as_of`: rows dated on or after it are gone, and values
     revealed on or after it (end dates, closing times, payments, ticket CSAT) read as null."""
-    cut_date = ibis.literal(as_of)
     tables = {}
     for name, t in source.tables.items():
         spec = specs.get(name)
@@ -78,8 +83,7 @@ def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
         t = source.typed(spec)
 
         def before(col: str, t: ir.Table = t) -> ir.BooleanValue:
-            c = t[col]
-            return c < (cut_date.cast("timestamp") if c.type().is_timestamp() else cut_date)
+            return t[col] < day_literal(t[col], as_of)
 
         masked = {
             c.name: ibis.ifelse(before(c.known_at), t[c.name], ibis.null(t[c.name].type()))

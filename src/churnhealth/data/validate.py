@@ -16,7 +16,7 @@ import ibis
 import ibis.expr.types as ir
 
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
-from churnhealth.data.source import Source
+from churnhealth.data.source import Source, day_literal
 from churnhealth.errors import DataError
 
 MAX_EXAMPLES = 3
@@ -251,9 +251,7 @@ def _check_columns(name: str, spec: Table, raw: ir.Table, report: Report) -> lis
 def _rows_since(t: ir.Table, spec: Table, day: dt.date | None) -> ir.Table:
     if day is None or spec.time is None or spec.time not in t.columns:
         return t
-    time = t[spec.time]
-    start = dt.datetime.combine(day, dt.time()) if time.type().is_timestamp() else day
-    return t.filter(time >= ibis.literal(start))
+    return t.filter(t[spec.time] >= day_literal(t[spec.time], day))
 
 
 def _check_rows(spec: Table, usable: Table, t: ir.Table, as_of: dt.date | None) -> list[Problem]:

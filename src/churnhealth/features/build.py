@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from churnhealth.data.contract import Table
-from churnhealth.data.source import Source
+from churnhealth.data.source import Source, day_literal
 from churnhealth.features.pit import GRID_COLUMNS, view_at
 from churnhealth.features.spec import (
     Aggregate,
@@ -137,11 +137,6 @@ def lookback(metrics: list) -> dict[str, int | None]:
     return out
 
 
-def _day(time: ir.Value, day: pd.Timestamp) -> ir.Value:
-    """`day` as a literal comparable with the time column."""
-    return ibis.literal(day.to_pydatetime() if time.type().is_timestamp() else day.date())
-
-
 @dataclass(frozen=True)
 class AsOfRange:
     """The first and last as-of dates of a grid: the bounds of what its features read."""
@@ -151,16 +146,16 @@ class AsOfRange:
 
     def visible(self, time: ir.Value, span: int | None) -> ir.BooleanValue:
         """Rows some as-of date sees: before the last, within `span` days of the first."""
-        cond = time < _day(time, self.last)
+        cond = time < day_literal(time, self.last)
         if span is not None:
-            cond &= time >= _day(time, self.first - pd.Timedelta(days=span))
+            cond &= time >= day_literal(time, self.first - pd.Timedelta(days=span))
         return cond
 
 
 def _latest_before_first(r: ir.Table, dates: AsOfRange) -> ir.Table:
     """Rows (account_id, _t) from the first as-of date on, plus each account's latest row before
     it: an as-of join finds the same latest row for every as-of date, from far fewer rows."""
-    first = _day(r._t, dates.first)
+    first = day_literal(r._t, dates.first)
     early = r.filter(r._t < first).group_by("account_id").aggregate(_t=r._t.max())
     return early.union(r.filter(r._t >= first).select("account_id", "_t"))
 

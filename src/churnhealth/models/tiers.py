@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 TIERS = ("healthy", "moderate", "at_risk", "critical")
+FLAGGED = ("at_risk", "critical")
+"""The tiers that make up the at-risk flag."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ functions, so the truth is the exact law of what the simulation does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -95,26 +95,11 @@ def init_state(seg: np.ndarray, rng: np.random.Generator, p: Params) -> State:
     depts = np.clip(rng.poisson(p.n_departments[seg]), 1, p.max_departments).astype(float)
     card = (rng.random(n) < p.p_card[seg]).astype(float)
     integ_mu = rng.standard_normal(n)
-    zeros = np.zeros(n)
-    s = State(
-        mu,
-        fit,
-        zeros.copy(),
-        zeros.copy(),
-        rel,
-        champion,
-        sponsor,
-        zeros.copy(),
-        zeros.copy(),
-        zeros.copy(),
-        depts,
-        card,
-        zeros.copy(),
-        integ_mu,
-        integ_mu - 1.0 + 0.3 * rng.standard_normal(n),
-        zeros.copy(),
-        fit.copy(),
-    )
+    s = State.empty(n)
+    s.mu, s.fit, s.rel, s.champion, s.sponsor = mu, fit, rel, champion, sponsor
+    s.depts, s.card, s.integ_mu = depts, card, integ_mu
+    s.integ = integ_mu - 1.0 + 0.3 * rng.standard_normal(n)
+    s.usage_avg = fit.copy()
     s.sent = 0.5 * fit + 0.3 * relationship(s, seg, p) + 0.5 * rng.standard_normal(n)
     return s
 
@@ -143,28 +128,24 @@ def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> Stat
         + (1 - p.integ_persist) * (s.integ_mu + p.integ_fit * s.fit)
         + p.integ_noise * z[3]
     )
-    prob = -(fit_pend + fit_eff)
-    svc = p.svc_persist * s.svc + p.svc_problem * prob + p.svc_noise * z[4]
-    new = State(
-        s.mu,
-        fit,
-        fit_pend,
-        fit_eff,
-        rel,
-        champion,
-        sponsor,
-        s.sent,
-        fin_pend,
-        fin_eff,
-        s.depts,
-        s.card,
-        dunning,
-        s.integ_mu,
-        integ,
-        svc,
-        p.avg_persist * s.usage_avg + (1 - p.avg_persist) * (fit + fit_eff),
+    new = replace(
+        s,
+        fit=fit,
+        fit_pend=fit_pend,
+        fit_eff=fit_eff,
+        rel=rel,
+        champion=champion,
+        sponsor=sponsor,
+        fin_pend=fin_pend,
+        fin_eff=fin_eff,
+        dunning=dunning,
+        integ=integ,
     )
-    target = 0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff - 0.25 * svc
+    new.svc = p.svc_persist * s.svc + p.svc_problem * problem(new) + p.svc_noise * z[4]
+    new.usage_avg = p.avg_persist * s.usage_avg + (1 - p.avg_persist) * usage_level(new)
+    target = (
+        0.6 * usage_level(new) + 0.4 * relationship(new, seg, p) + 0.3 * fin_eff - 0.25 * new.svc
+    )
     new.sent = p.sent_persist * s.sent + (1 - p.sent_persist) * target + p.sent_noise * z[2]
     return new
 
