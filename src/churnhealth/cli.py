@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Calibrated, explained customer health scores for B2B SaaS.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 console = Console(width=None if sys.stdout.isatty() else 120)
