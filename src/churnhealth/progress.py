@@ -1,4 +1,8 @@
-"""Rich progress display for long stages, written to stderr so stdout stays parseable."""
+"""Progress display for long stages, written to stderr so stdout stays parseable.
+
+Jobs report progress through a `Stage` callback: `stage(name, steps)` starts a stage and returns
+the function that advances it by one step. `no_stage` is the silent default for library use.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,20 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+Stage = Callable[[str, int], Callable[[], None]]
+"""`stage(name, steps) -> advance`: starts a stage of `steps` steps; `advance()` does one."""
+
 err_console = Console(stderr=True)
 
 
+def no_stage(name: str, steps: int = 1) -> Callable[[], None]:
+    """A stage that shows nothing (library calls, tests)."""
+    return lambda: None
+
+
 @contextmanager
-def stages() -> Iterator[Callable[[str, int], Callable[[], None]]]:
-    """Yield `start(name, steps) -> advance`; each call adds a bar for one stage."""
+def stages() -> Iterator[Stage]:
+    """Yield a `Stage` that adds a progress bar per stage on stderr."""
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),

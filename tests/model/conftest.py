@@ -9,8 +9,8 @@ import mlflow
 import pytest
 
 from churnhealth.config import Config
+from churnhealth.jobs.train import TrainResult, train
 from churnhealth.synth import generate
-from churnhealth.train import TrainResult, train
 
 
 def small_config(root: Path, **train_overrides) -> Config:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from churnhealth.monitor import monitor
+from churnhealth.jobs.monitor import monitor
+from churnhealth.jobs.train import train
 from churnhealth.synth import generate
-from churnhealth.train import train
 from tests.model.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def test_no_drift_raises_no_alert(seed, tmp_path, monkeypatch):
         }
     )
     train(cfg, data, as_of=dt.date(2026, 5, 1))
-    r = monitor(cfg, data, as_of=dt.date(2026, 11, 1))
+    r = monitor(cfg, data, as_of=dt.date(2026, 11, 1)).report
     assert r["sample"]["sufficient"] and r["performance"]["status"] != "insufficient_data"
     alerts = [f["feature"] for f in r["features"] if f["status"] == "alert"]
     assert alerts == []

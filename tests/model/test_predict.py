@@ -10,15 +10,15 @@ import pytest
 import shap
 import yaml
 
-from churnhealth import history
 from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
-from churnhealth.explain import dimension_effects, health_effects, raw_contributions
 from churnhealth.features import build_features, data_window
+from churnhealth.jobs.predict import predict
 from churnhealth.models.calibrate import calibrate
 from churnhealth.models.estimators import logistic
 from churnhealth.models.routed import FittedModel
-from churnhealth.predict import predict
+from churnhealth.scoring import history
+from churnhealth.scoring.explain import dimension_effects, health_effects, raw_contributions
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,8 @@ def cfg(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first(cfg, trained):
-    return {**predict(cfg, trained.data), "data": trained.data}
+    res = predict(cfg, trained.data)
+    return {"scores": res.scores, "summary": res.summary, "out": res.out, "data": trained.data}
 
 
 def test_scores_every_active_account_with_every_column(first, trained):
@@ -94,7 +95,7 @@ def test_rerunning_the_same_as_of_replaces_history_rows(first, cfg, trained):
     before = history.count(cfg.predict.history)
     again = predict(cfg, trained.data)
     assert history.count(cfg.predict.history) == before
-    pd.testing.assert_series_equal(again["scores"].health_score, first["scores"].health_score)
+    pd.testing.assert_series_equal(again.scores.health_score, first["scores"].health_score)
 
 
 def test_dimension_effects_add_up_to_health_minus_baseline(first):
@@ -130,7 +131,14 @@ def test_linear_shap_values_equal_the_shap_package(trained):
     numeric = [c for c in X.columns if c != "lifecycle_stage"]
     lr = logistic(numeric, ["lifecycle_stage"]).fit(X, y)
     cal, _ = calibrate(lr, X, y, frame.as_of)
-    fm = FittedModel("logistic", lr, cal, "sigmoid", False, X.iloc[:100])
+    fm = FittedModel(
+        kind="logistic",
+        estimator=lr,
+        calibrator=cal,
+        calibration="sigmoid",
+        uses_segment=False,
+        background=X.iloc[:100],
+    )
     ours, expected = raw_contributions(fm, X.iloc[-200:])
     pre = lr[:-1]
     explainer = shap.LinearExplainer(lr[-1], pre.transform(X.iloc[:100]))  # ≤ 100: all kept
@@ -238,12 +246,12 @@ def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
     finally:
         srv.shutdown()
         srv.server_close()
-    fired = sum(res["summary"]["alerts"].values())
+    fired = sum(res.summary["alerts"].values())
     lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
     assert fired > 0 and len(lines) == fired
-    hook = res["summary"]["webhook"]
+    hook = res.summary["webhook"]
     assert hook["delivered"] == 0 and len(hook["failed"]) == len(handler.received) // 3
-    assert res["scores"].playbooks.str.len().gt(0).sum() >= fired // 4
+    assert res.scores.playbooks.str.len().gt(0).sum() >= fired // 4
 
 
 def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_path):
@@ -286,4 +294,4 @@ def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_pa
             assert not (tmp_path / f"scores-{end.date()}.parquet").exists()
             assert history.count(run.predict.history) == 0
         else:
-            assert len(predict(run, data)["scores"]) > 0
+            assert len(predict(run, data).scores) > 0

@@ -15,8 +15,8 @@ from churnhealth.config import Config
 from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
+from churnhealth.jobs.train import train
 from churnhealth.models.split import time_splits
-from churnhealth.train import train
 from tests.conftest import run_cli
 from tests.model.conftest import small_config
 

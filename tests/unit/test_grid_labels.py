@@ -7,7 +7,7 @@ import pytest
 
 from churnhealth.config import LifecycleConfig
 from churnhealth.features.grid import observation_grid
-from churnhealth.labels import attach_labels
+from churnhealth.features.labels import attach_labels
 
 TS = pd.Timestamp
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from churnhealth.playbooks import (
+from churnhealth.scoring.playbooks import (
     append,
     deliver,
     load_playbooks,

@@ -20,7 +20,7 @@ import pyarrow as pa
 from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
-from churnhealth.labels import annual_churn
+from churnhealth.features.labels import annual_churn
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
 from churnhealth.synth.simulate import simulate

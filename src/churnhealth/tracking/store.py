@@ -1,5 +1,5 @@
-"""MLflow: the embedded tracking store, the registry's champion/challenger aliases, and the
-champion's export to models/champion/.
+"""The MLflow store and registry: configuring the store, the champion/challenger aliases,
+exporting the champion to models/champion/, and loading a model to score with.
 """
 
 from __future__ import annotations
@@ -12,14 +12,19 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import mlflow
+import mlflow.pyfunc
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.models.routed import HealthModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -140,3 +145,65 @@ def promote(cfg: Config, version: str) -> Path:
                 set_alias(name, CHAMPION, previous)
             raise
     return target
+
+
+class HealthPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow wrapper: predict(features) → churn_probability, health_score, tier, model."""
+
+    def load_context(self, context) -> None:
+        self.model: HealthModel = joblib.load(context.artifacts["health_model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.model.score(model_input)
+
+
+@dataclass
+class LoadedModel:
+    """A health model to score with, and where it came from."""
+
+    model: HealthModel
+    version: str
+    source: str
+
+
+def load_model(cfg: Config, uri: str | None) -> LoadedModel:
+    """--model URI or path; by default the registry's @champion, else models/champion/."""
+    candidates = [uri] if uri else []
+    if not uri:
+        configure(cfg)
+        if current_champion(cfg.mlflow.registered_model):
+            candidates.append(f"models:/{cfg.mlflow.registered_model}@champion")
+        candidates.append(str(cfg.paths.champion_dir))
+    errors = []
+    for c in candidates:
+        if "://" not in c and ":" not in c.split("/")[0] and not Path(c).exists():
+            errors.append(f"{c}: no such model directory")
+            continue
+        try:
+            pyfunc = mlflow.pyfunc.load_model(c)
+        except Exception as exc:
+            errors.append(f"{c}: {str(exc).strip().splitlines()[0][:200]}")
+            continue
+        return LoadedModel(unwrap(pyfunc), version_of(pyfunc, c), c)
+    raise ChurnhealthError(
+        "model: " + "; ".join(errors or ["no model found: run `make train` first"])
+    )
+
+
+def unwrap(pyfunc_model) -> HealthModel:
+    """The HealthModel inside a loaded MLflow pyfunc model."""
+    return pyfunc_model.unwrap_python_model().model
+
+
+def version_of(pyfunc, uri: str) -> str:
+    """Registered version for a registry URI or an exported champion; else the run id."""
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        name, _, alias = ref.partition("@")
+        if alias:
+            return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        return ref.partition("/")[2]
+    marker = Path(uri) / "registered_model.json"
+    if marker.exists():
+        return str(json.loads(marker.read_text())["version"])
+    return f"run-{(pyfunc.metadata.run_id or 'unknown')[:8]}"
