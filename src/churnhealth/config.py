@@ -456,6 +456,9 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError([f"{path}: no such configuration file"])
     try:
         raw = yaml.safe_load(path.read_text()) or {}
+    except (UnicodeDecodeError, OSError) as exc:
+        reason = "not text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        raise ConfigError([f"{path}: unreadable ({reason})"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -25,18 +25,30 @@ def no_stage(name: str, steps: int = 1) -> Callable[[], None]:
 
 @contextmanager
 def stages() -> Iterator[Stage]:
-    """Yield a `Stage` that adds a progress bar per stage on stderr."""
-    with Progress(
+    """Yield a `Stage` that adds a progress bar per stage on stderr.
+
+    The display starts with the first stage and is removed when the command fails, so a
+    failure prints its one-line error and nothing else."""
+    bar = Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
-    ) as bar:
+    )
 
-        def start(name: str, steps: int = 1) -> Callable[[], None]:
-            task = bar.add_task(name, total=steps)
-            return lambda: bar.advance(task)
+    def start(name: str, steps: int = 1) -> Callable[[], None]:
+        if not bar.live.is_started:
+            bar.start()
+        task = bar.add_task(name, total=steps)
+        return lambda: bar.advance(task)
 
+    try:
         yield start
+    except BaseException:
+        bar.live.transient = True  # a failed run leaves its one-line error, not half a bar
+        raise
+    finally:
+        if bar.live.is_started:
+            bar.stop()

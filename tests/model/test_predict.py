@@ -295,3 +295,52 @@ def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_pa
             assert history.count(run.predict.history) == 0
         else:
             assert len(predict(run, data).scores) > 0
+
+
+def _store_without_artifacts(cfg, tmp_path: Path):
+    """A copy of the store whose registered versions point at artifacts that are gone, and
+    a copy of the champion's export: the registry's champion cannot be loaded."""
+    import shutil
+    import sqlite3
+
+    store = tmp_path / "mlflow.db"
+    shutil.copy(Path(cfg.mlflow.tracking_uri.removeprefix("sqlite:///")), store)
+    with sqlite3.connect(store) as con:
+        con.execute(
+            f"UPDATE model_versions SET storage_location = '{(tmp_path / 'gone').as_uri()}'"
+        )
+    export = tmp_path / "champion"
+    shutil.copytree(cfg.paths.champion_dir, export)
+    return cfg.model_copy(
+        update={
+            "mlflow": cfg.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{store}"}),
+            "paths": cfg.paths.model_copy(update={"champion_dir": export}),
+            "predict": cfg.predict.model_copy(
+                update={
+                    "history": tmp_path / "history.duckdb",
+                    "out_dir": tmp_path,
+                    "alerts": tmp_path / "alerts.jsonl",
+                    "backfill_days": 0,
+                }
+            ),
+        }
+    )
+
+
+def test_a_champion_the_registry_cannot_load_is_said_not_silently_replaced(cfg, trained, tmp_path):
+    """The registry's champion fails to load: its export is used only when it holds the same
+    version, and the run says so; with another version in the export, one line and exit 2."""
+    local = _store_without_artifacts(cfg, tmp_path)
+    res = predict(local, trained.data)
+    assert res.summary["model_version"] == "1"
+    assert res.summary["model"] == str(local.paths.champion_dir)
+    [note] = res.summary["notes"]
+    assert note.startswith("the registry's champion v1 could not be loaded")
+    assert note.endswith(f"scored with its export {local.paths.champion_dir}")
+
+    marker = local.paths.champion_dir / "registered_model.json"
+    marker.write_text(marker.read_text().replace('"version": "1"', '"version": "7"'))
+    before = history.count(local.predict.history)
+    with pytest.raises(ChurnhealthError, match=r"model: the registry's champion v1 could not"):
+        predict(local, trained.data)
+    assert history.count(local.predict.history) == before

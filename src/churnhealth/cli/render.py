@@ -104,8 +104,8 @@ def training(res, cfg: Config, seconds: float) -> None:
             f"{name} {w['first']} to {w['last']}, {w['rows']:,} rows"
             for name, w in res.metrics["windows"].items()
         )
-        + f"); a {s.horizon_days}-day embargo keeps every fitted label window out of later "
-        "windows",
+        + f"); a {s.embargo_days}-day embargo (horizon and re-signup gap) keeps every fitted "
+        "label window out of later windows",
         highlight=False,
     )
     table = Table(
@@ -250,6 +250,7 @@ def predict(res) -> None:
         + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s["alerts"].items()),
         highlight=False,
     )
+    notes(s.get("notes", []))
     hook = s.get("webhook")
     if hook:
         console.print(f"Webhook: {hook['delivered']} message(s) delivered", highlight=False)

@@ -199,6 +199,8 @@ def validate(
         if progress:
             progress(name)
         columns = _check_columns(name, spec, source.tables[name], report)
+        if spec.required and report.rows.get(name) == 0:
+            report.problems.append(Problem(name, None, None, "table is empty", "at least one row"))
         if columns:
             usable[name] = dataclasses.replace(spec, columns=tuple(columns))
     if callable(since):

@@ -47,9 +47,10 @@ class BacktestResult:
 
 
 def parse_step(step: str) -> pd.DateOffset:
-    n, unit = int(step[:-1]), step[-1]
+    """'1M' → one month, '2W' → two weeks, '30D' → thirty days."""
     if not re.fullmatch(r"[1-9][0-9]*[DWM]", step):
-        raise ChurnhealthError(f"--step {step!r}: expected a number and D, W or M, e.g. 1M")
+        raise ChurnhealthError(f"--step {step!r}: expected a whole number and D, W or M, e.g. 1M")
+    n, unit = int(step[:-1]), step[-1]
     return pd.DateOffset(**{{"D": "days", "W": "weeks", "M": "months"}[unit]: n})
 
 
@@ -96,9 +97,11 @@ def inner_splits(frame: pd.DataFrame, cfg: Config) -> Splits:
     if labelled.empty:
         raise ChurnhealthError("no labelled rows before this origin")
     last = labelled.max()
-    h = pd.Timedelta(days=cfg.labels.horizon_days)
+    lab = cfg.labels
+    embargo = lab.horizon_days + lab.resignup_gap_days
     t1 = last - pd.Timedelta(days=cfg.train.val_days)
-    return Splits(t1, last + h, last + h, cfg.labels.horizon_days)
+    end = last + pd.Timedelta(days=embargo)
+    return Splits(t1, end, end, lab.horizon_days, embargo)
 
 
 @dataclass

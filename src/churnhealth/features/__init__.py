@@ -191,7 +191,9 @@ def build_features(
     dates = dates or as_of_dates(cfg, data_start, data_end, start, end)
     accounts = source.typed(specs["accounts"]).to_pandas()
     subs = source.typed(specs["subscriptions"]).to_pandas()
-    grid = observation_grid(accounts, subs, dates, cfg.lifecycle, cfg.labels.horizon_days)
+    grid = observation_grid(
+        accounts, subs, dates, cfg.lifecycle, cfg.labels.horizon_days, snapshot=data_end
+    )
     lab = cfg.labels
     grid = attach_labels(
         grid, subs, data_end, lab.horizon_days, lab.resignup_gap_days, lab.expansion_threshold

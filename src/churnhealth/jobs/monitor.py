@@ -74,6 +74,7 @@ def monitor(
     report, features = checks.check(
         scorer, live, matured, day, {"version": lm.version, "source": lm.source}
     )
+    report["notes"] = [*lm.notes, *report["notes"]]
     done()
     fired = [t for t in report["triggers"] if t["fired"]]
     report["retrain"] = (

@@ -21,6 +21,7 @@ from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_frame, write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.locks import locked
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring import history, playbooks
 from churnhealth.scoring.scorer import Scorer, summarize
@@ -44,55 +45,68 @@ def predict(
     out: Path | None = None,
     stage: Stage = no_stage,
 ) -> PredictResult:
-    """Score every active account at `as_of` (default: the latest date the data allows)."""
+    """Score every active account at `as_of` (default: the latest date the data allows).
+
+    The run holds the history's lock from reading it to the last write, so two runs on the same
+    history follow one another instead of interleaving (see `churnhealth.locks`)."""
     done = stage("loading model and data", 1)
+    if out is not None:
+        check_writable(out, "--out", (".parquet", ".csv"))
     plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = tracking.load_model(cfg, model)
     scorer = Scorer(model=lm.model, config=cfg, version=lm.version)
-    past = history.read(cfg.predict.history, lm.version)
-    backfill_days = cfg.predict.backfill_days if past.empty else 0
-    source, dates = scorer.open(data, as_of, backfill_days)
-    day = dates.day
-    out = Path(out or cfg.predict.out_dir / f"scores-{day.date()}.parquet")
-    check_writable(out, "--out", (".parquet", ".csv"))
-    done()
-    if dates.backfill:
-        done = stage("backfilling history", 1)
-        filled = scorer.score(scorer.features(source, dates.backfill))
-        history.upsert(cfg.predict.history, filled)
+    with locked(cfg.predict.history, what=f"predict.history {cfg.predict.history}"):
         past = history.read(cfg.predict.history, lm.version)
+        backfill_days = cfg.predict.backfill_days if past.empty else 0
+        source, dates = scorer.open(data, as_of, backfill_days)
+        day = dates.day
+        out = check_writable(
+            out or cfg.predict.out_dir / f"scores-{day.date()}.parquet",
+            "--out",
+            (".parquet", ".csv"),
+        )
+        previous = playbooks.previous_alerts(cfg.predict.alerts)
         done()
-    done = stage("scoring and explaining", 1)
-    frame = scorer.features(source, [day])
-    scores = scorer.with_explanations(scorer.score(frame), frame)
-    scores = scorer.with_trend(scores, past[past.as_of < day])
-    context = pd.concat([scores, frame[[c for c in frame.columns if c not in scores]]], axis=1)
-    hits = playbooks.matches(context, plays)
-    scores["playbooks"] = [",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))]
-    alerts = playbooks.trigger(context, plays, cfg.predict.alerts, hits)
-    done()
-    done = stage("writing", 1)
-    write_frame(out, scores)
-    history.upsert(cfg.predict.history, scores)
-    playbooks.append(cfg.predict.alerts, alerts)
-    summary = summarize(scores)
-    summary.update(
-        {
-            "model_version": lm.version,
-            "model": lm.source,
-            "scores": str(out),
-            "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in hits},
-            "alerts_file": str(cfg.predict.alerts),
-        }
-    )
-    done()
-    url = os.environ.get(playbooks.WEBHOOK_ENV)
-    if url and alerts:
-        done = stage("posting alerts", 1)
-        sent, failed = playbooks.deliver(url, playbooks.slack_messages(alerts))
-        summary["webhook"] = {"delivered": sent, "failed": failed}
+        if dates.backfill:
+            done = stage("backfilling history", 1)
+            filled = scorer.score(scorer.features(source, dates.backfill))
+            history.upsert(cfg.predict.history, filled)
+            past = history.read(cfg.predict.history, lm.version)
+            done()
+        done = stage("scoring and explaining", 1)
+        frame = scorer.features(source, [day])
+        scores = scorer.with_explanations(scorer.score(frame), frame)
+        scores = scorer.with_trend(scores, past[past.as_of < day])
+        context = pd.concat([scores, frame[[c for c in frame.columns if c not in scores]]], axis=1)
+        hits = playbooks.matches(context, plays)
+        scores["playbooks"] = [
+            ",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))
+        ]
+        alerts = playbooks.trigger(context, plays, previous, hits)
         done()
-    write_json(out.with_name("summary.json"), summary)
+        done = stage("writing", 1)
+        write_frame(out, scores)
+        history.upsert(cfg.predict.history, scores)
+        playbooks.append(cfg.predict.alerts, alerts)
+        summary = summarize(scores)
+        summary.update(
+            {
+                "model_version": lm.version,
+                "model": lm.source,
+                "scores": str(out),
+                "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in hits},
+                "alerts_file": str(cfg.predict.alerts),
+                "notes": lm.notes,
+            }
+        )
+        done()
+        url = os.environ.get(playbooks.WEBHOOK_ENV)
+        if url and alerts:
+            done = stage("posting alerts", 1)
+            sent, failed = playbooks.deliver(url, playbooks.slack_messages(alerts))
+            summary["webhook"] = {"delivered": sent, "failed": failed}
+            done()
+        write_json(out.with_name("summary.json"), summary)
     return PredictResult(scores, summary, out)
 
 
@@ -150,7 +164,8 @@ def explain(
             "effect": eff[order].to_numpy(),
         }
     )
-    past = history.read(cfg.predict.history, lm.version)
+    with locked(cfg.predict.history, shared=True, what=f"predict.history {cfg.predict.history}"):
+        past = history.read(cfg.predict.history, lm.version)
     past = past[(past.account_id == account_id) & (past.as_of <= day)]
     row = scorer.with_trend(scores.iloc[[i]], past[past.as_of < day]).iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])

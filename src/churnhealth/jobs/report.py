@@ -10,28 +10,60 @@ from pathlib import Path
 import pandas as pd
 
 from churnhealth import tracking
-from churnhealth.atomic import write_with
+from churnhealth.atomic import check_writable, write_with
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.report import ReportInputs, render
 
+BACKTEST_KEYS = ("origins", "step", "rows", "overall", "periods", "segments", "retention_by_band")
+MONITOR_KEYS = ("status", "as_of", "features", "score", "performance", "triggers")
+PREDICTION_COLUMNS = (
+    *("account_id", "as_of", "segment", "churn_date", "churned", "churn_probability"),
+    *("health_score", "flagged", "scorecard_health"),
+)
+"""What the report reads; the login rule's column is optional."""
 
-def _read_json(path: Path, hint: str) -> dict:
+
+def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
+    """A report written by another command; one line when it is missing or not what it should
+    be."""
     if not path.is_file():
         raise ChurnhealthError(f"{path}: not found; {hint}")
-    return json.loads(path.read_text())
+    try:
+        payload = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ChurnhealthError(f"{path}: not valid JSON ({exc}); {hint}") from None
+    missing = [k for k in keys if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise ChurnhealthError(
+            f"{path}: not a churnhealth report (no {', '.join(missing)}); {hint}"
+        )
+    return payload
 
 
 def build_report(cfg: Config) -> Path:
     """Write reports/<latest>/report.html and log it to the backtest's MLflow run."""
     out_dir = Path(cfg.paths.reports_dir)
-    bt = _read_json(out_dir / "backtest.json", "run `churnhealth backtest` first (make backtest)")
+    target = check_writable(out_dir / "report.html", "paths.reports_dir")
+    rerun = "run `churnhealth backtest` (make backtest) to write it again"
+    bt = _read_json(out_dir / "backtest.json", BACKTEST_KEYS, rerun)
     pred_path = out_dir / "backtest_predictions.parquet"
     if not pred_path.is_file():
-        raise ChurnhealthError(f"{pred_path}: not found; run `churnhealth backtest` first")
-    predictions = pd.read_parquet(pred_path)
+        raise ChurnhealthError(f"{pred_path}: not found; {rerun}")
+    try:
+        predictions = pd.read_parquet(pred_path)
+        problem = ", ".join(c for c in PREDICTION_COLUMNS if c not in predictions) or None
+        problem = problem and f"no {problem}"
+    except Exception as exc:
+        problem = str(exc).strip().splitlines()[0][:200]
+    if problem:
+        raise ChurnhealthError(f"{pred_path}: not the backtest's predictions ({problem}); {rerun}")
     mon_path = out_dir / "monitor.json"
-    monitor = json.loads(mon_path.read_text()) if mon_path.is_file() else None
+    monitor = (
+        _read_json(mon_path, MONITOR_KEYS, "run `churnhealth monitor` to write it again")
+        if mon_path.is_file()
+        else None
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         version, training, shap_plots = tracking.champion_artifacts(cfg, tmp)
@@ -45,7 +77,7 @@ def build_report(cfg: Config) -> Path:
             monitor_png=mon_path.with_name("monitor_psi.png"),
         )
         page = render(inputs, cfg.mlflow.registered_model, tmp)
-        target = write_with(out_dir / "report.html", lambda f: Path(f).write_text(page))
+        write_with(target, lambda f: Path(f).write_text(page))
     if bt.get("run_id"):
         tracking.attach(bt["run_id"], target)
     return target

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth import tracking
-from churnhealth.atomic import write_json
+from churnhealth.atomic import check_folder_writable, write_json
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_validated
@@ -54,9 +54,16 @@ def train(
     decide: bool = True,
 ) -> TrainResult:
     """Train, evaluate, log and register a model. With `decide=False` it is registered as
-    @challenger without being compared with the champion (the monitor compares them)."""
+    @challenger without being compared with the champion (the monitor compares them).
+
+    Everything that could stop the run at its end is checked first: the outputs can be
+    written and the registry can be read."""
+    check_folder_writable(cfg.paths.reports_dir, "paths.reports_dir")
+    check_folder_writable(Path(cfg.paths.champion_dir).parent, "paths.champion_dir")
     done = stage("validating data", 1)
     source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=as_of)
+    tracking.configure(cfg)
+    tracking.current_champion(cfg.mlflow.registered_model)
     done()
     fs = build_features(source, cfg, end=as_of, stage=stage)
     d = prepare(cfg, source, fs)
@@ -69,10 +76,14 @@ def train(
         done()
         done = stage("logging to MLflow", 1)
         version = run.log_model(model, result, d)
-        alias, reason = (
+        alias, reason, compared = (
             choose_alias(cfg, d, result.probabilities)
             if decide
-            else (tracking.CHALLENGER, "challenger for the monitor to compare with the champion")
+            else (
+                tracking.CHALLENGER,
+                "challenger for the monitor to compare with the champion",
+                None,
+            )
         )
         notes = fitter.notes_ + fs.notes
         metrics = result.record(
@@ -84,11 +95,15 @@ def train(
             model_version=version,
             alias=alias,
             alias_reason=reason,
+            champion_comparison=compared,
         )
         run.log_json("metrics.json", metrics)
-        tracking.set_alias(cfg.mlflow.registered_model, alias, version)
-        if decide and (alias == tracking.CHAMPION or not Path(cfg.paths.champion_dir).exists()):
-            tracking.export_champion(cfg.mlflow.registered_model, cfg.paths.champion_dir)
+        if alias == tracking.CHAMPION:
+            tracking.promote(cfg, version)
+        else:
+            tracking.set_alias(cfg.mlflow.registered_model, alias, version)
+            if decide and not Path(cfg.paths.champion_dir).exists():
+                tracking.export_champion(cfg)
         write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
         done()
     return TrainResult(
@@ -96,26 +111,57 @@ def train(
     )
 
 
-def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, str]:
-    """Champion when there is none or the new model has a lower test log loss; else challenger."""
-    te = d.mask("test")
-    test, y = d.frame[te], d.y[te]
+def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, str, dict | None]:
+    """Champion when there is none, or when the new model has a lower log loss than the
+    champion on the rows of its test window that neither model fitted, validated or calibrated
+    on; else challenger. Returns the alias, the reason and the comparison window.
+
+    A champion trained on later data (`train --as-of` before its data end) has learned from
+    this model's test window; the comparison then uses only the rows after the champion's
+    validation window, and is refused when too few remain to judge.
+    """
     name = cfg.mlflow.registered_model
     current = tracking.current_champion(name)
-    new_loss = binary_log_loss(y, p_all[te])
     if current is None:
-        return tracking.CHAMPION, "no champion yet"
+        return tracking.CHAMPION, "no champion yet", None
     champ = tracking.load_model(cfg, f"models:/{name}@{tracking.CHAMPION}")
-    scorer = Scorer(model=champ.model, config=cfg, version=champ.version)
-    if not set(champ.model.input_columns) <= set(test.columns):
-        test = _features_for(scorer, d.source, test)
-    old_loss = binary_log_loss(y, champ.model.predict_proba(test))
-    if new_loss < old_loss:
-        return tracking.CHAMPION, (
-            f"test log loss {new_loss:.4f} beats champion v{current} ({old_loss:.4f})"
+    seen = pd.Timestamp(champ.model.metadata["splits"]["val_end"])
+    rows = d.mask("test") & (d.frame.as_of > seen).to_numpy()
+    test, y = d.frame[rows], d.y[rows]
+    window = {
+        "champion_version": current,
+        "champion_val_end": str(seen.date()),
+        "first": str(test.as_of.min().date()) if len(test) else None,
+        "last": str(test.as_of.max().date()) if len(test) else None,
+        "rows": int(rows.sum()),
+        "churners": int(y.sum()),
+    }
+    m = cfg.monitor
+    if len(test) < m.min_sample or y.sum() < m.min_churners:
+        return (
+            tracking.CHALLENGER,
+            f"not compared with champion v{current}: it learned from as-of dates up to "
+            f"{seen.date()}, which leaves {len(test):,} rows and {int(y.sum()):,} churners of "
+            f"this model's test window that neither model has seen (need {m.min_sample:,} and "
+            f"{m.min_churners:,}); promote by hand with `churnhealth promote VERSION`",
+            window,
         )
-    return tracking.CHALLENGER, (
-        f"test log loss {new_loss:.4f} does not beat champion v{current} ({old_loss:.4f})"
+    if not set(champ.model.input_columns) <= set(test.columns):
+        scorer = Scorer(model=champ.model, config=cfg, version=champ.version)
+        test = _features_for(scorer, d.source, test)
+    new_loss = binary_log_loss(y, p_all[rows])
+    old_loss = binary_log_loss(y, champ.model.predict_proba(test))
+    where = f"on {len(test):,} test rows neither has seen ({window['first']} to {window['last']})"
+    if new_loss < old_loss:
+        return (
+            tracking.CHAMPION,
+            f"log loss {new_loss:.4f} beats champion v{current} ({old_loss:.4f}) {where}",
+            window,
+        )
+    return (
+        tracking.CHALLENGER,
+        f"log loss {new_loss:.4f} does not beat champion v{current} ({old_loss:.4f}) {where}",
+        window,
     )
 
 

@@ -83,8 +83,9 @@ def prepare(
     """Design matrix, labels and time splits (the configured ones unless `splits` is given);
     each of `windows` must hold labelled rows and churners."""
     frame = fs.frame.reset_index(drop=True)
+    lab = cfg.labels
     splits = splits or time_splits(
-        frame, cfg.labels.horizon_days, cfg.train.val_days, cfg.train.test_days
+        frame, lab.horizon_days, lab.resignup_gap_days, cfg.train.val_days, cfg.train.test_days
     )
     masks = splits.masks(frame)
     y_all = frame[LABEL].fillna(0).to_numpy(int)

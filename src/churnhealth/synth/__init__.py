@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnhealth.atomic import check_folder_writable, check_writable
 from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
@@ -167,6 +168,11 @@ def generate(
             f"synth: need accounts ≥ 10, years ≥ 1 and truth_paths ≥ 1 "
             f"(got {accounts}, {years}, {truth_paths})"
         )
+    out = Path(out)
+    if out.suffix == ".duckdb":
+        check_writable(out, "--out")
+    else:
+        check_folder_writable(out.parent, "--out", shown=out)
     p = Params()
     months = 12 * years
     ss = np.random.SeedSequence(seed)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import joblib
@@ -22,19 +23,24 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from churnhealth.atomic import check_folder_writable
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.locks import locked
 from churnhealth.models.routed import HealthModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 def configure(cfg: Config) -> str:
-    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and experiment."""
+    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and experiment; one line
+    naming the store (without its password) when it cannot be opened."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        # MLflow logs a failing query at ERROR level before raising it; the error reaches the
+        # user once, as one line (`_first`), not as a page of SQL
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     user_uri = os.environ.get("MLFLOW_TRACKING_URI")
     uri = user_uri or cfg.mlflow.tracking_uri
     mlflow.set_tracking_uri(uri)
@@ -43,13 +49,27 @@ def configure(cfg: Config) -> str:
         # user's override and pin every later configuration in this process to this store.
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     name = cfg.mlflow.experiment
-    if mlflow.get_experiment_by_name(name) is None:
-        location = cfg.mlflow.artifact_location
-        if "://" not in location:
-            location = Path(location).resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+    try:
+        if mlflow.get_experiment_by_name(name) is None:
+            location = cfg.mlflow.artifact_location
+            if "://" not in location:
+                location = Path(location).resolve().as_uri()
+            mlflow.create_experiment(name, artifact_location=location)
+        mlflow.set_experiment(name)
+    except Exception as exc:
+        raise ChurnhealthError(f"tracking store {redact(uri)}: unusable ({_first(exc)})") from None
     return uri
+
+
+def redact(uri: str) -> str:
+    """`uri` without the password of its user, if it has one."""
+    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", uri)
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an exception's message (MLflow and SQLAlchemy add many)."""
+    text = str(exc).strip().splitlines()
+    return redact(text[0][:300]) if text else type(exc).__name__
 
 
 def git_commit() -> str:
@@ -73,15 +93,37 @@ def flatten(d: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _not_found(exc: MlflowException) -> bool:
+    """No such registered model, or no such alias: not an error, just no champion yet."""
+    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return exc.error_code == "INVALID_PARAMETER_VALUE" and "alias" in str(exc).lower()
+
+
 def current_champion(name: str) -> str | None:
+    """The @champion version, None when there is none; a registry that cannot be read is an
+    error (one line), never taken for "no champion yet"."""
     try:
-        return MlflowClient().get_model_version_by_alias(name, CHAMPION).version
-    except MlflowException:
-        return None
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        problem = _first(exc)
+    except Exception as exc:
+        problem = _first(exc)
+    raise ChurnhealthError(
+        f"registry {redact(mlflow.get_tracking_uri())}: cannot read the @{CHAMPION} alias of "
+        f"{name} ({problem})"
+    )
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(name, alias, str(version))
+    try:
+        MlflowClient().set_registered_model_alias(name, alias, str(version))
+    except Exception as exc:
+        raise ChurnhealthError(
+            f"registry: cannot set @{alias} of {name} to v{version} ({_first(exc)})"
+        ) from None
 
 
 @contextmanager
@@ -105,6 +147,7 @@ def _staged(name: str, version: str, target: Path) -> Iterator[Path]:
 
 
 def _swap(staged: Path, target: Path) -> None:
+    """Replace `target` by `staged` (the caller holds the export's lock)."""
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
@@ -113,37 +156,49 @@ def _swap(staged: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export_champion(name: str, target: Path) -> Path:
-    """Copy the registry's @champion to `target` (an MLflow model directory), atomically."""
-    target = Path(target)
-    with _staged(name, str(current_champion(name)), target) as staged:
-        _swap(staged, target)
+def export_champion(cfg: Config) -> Path:
+    """Copy the registry's @champion to `paths.champion_dir` (an MLflow model directory).
+
+    Under the export's lock, so a concurrent reader sees the old export or the new one, never a
+    mix, and concurrent writers leave the export matching the alias."""
+    name, target = cfg.mlflow.registered_model, Path(cfg.paths.champion_dir)
+    with locked(target, what=f"paths.champion_dir {target}"):
+        version = current_champion(name)
+        if version is None:
+            raise ChurnhealthError(f"registry: {name} has no @{CHAMPION} to export")
+        with _staged(name, version, target) as staged:
+            _swap(staged, target)
     return target
 
 
 def promote(cfg: Config, version: str) -> Path:
     """Make `version` the champion: the @champion alias and the export to `champion_dir`
-    change together. The model is downloaded first; if the folder cannot then be replaced,
-    the alias goes back to the previous champion."""
+    change together, under the export's lock. The model is downloaded first; if the folder
+    cannot then be replaced, the alias goes back to the previous champion."""
     configure(cfg)
     name = cfg.mlflow.registered_model
     client = MlflowClient()
     try:
         client.get_model_version(name, str(version))
-    except MlflowException:
-        raise ChurnhealthError(f"promote: {name} has no version {version}") from None
-    previous = current_champion(name)
+    except MlflowException as exc:
+        detail = "" if _not_found(exc) else f" ({_first(exc)})"
+        raise ChurnhealthError(f"promote: {name} has no version {version}{detail}") from None
+    except Exception as exc:
+        raise ChurnhealthError(f"promote: cannot read {name} v{version} ({_first(exc)})") from None
     target = Path(cfg.paths.champion_dir)
-    with _staged(name, str(version), target) as staged:
-        set_alias(name, CHAMPION, version)
-        try:
-            _swap(staged, target)
-        except BaseException:
-            if previous is None:
-                client.delete_registered_model_alias(name, CHAMPION)
-            else:
-                set_alias(name, CHAMPION, previous)
-            raise
+    check_folder_writable(target.parent, "paths.champion_dir", shown=target)
+    with locked(target, what=f"paths.champion_dir {target}"):
+        previous = current_champion(name)
+        with _staged(name, str(version), target) as staged:
+            set_alias(name, CHAMPION, version)
+            try:
+                _swap(staged, target)
+            except BaseException:
+                if previous is None:
+                    client.delete_registered_model_alias(name, CHAMPION)
+                else:
+                    set_alias(name, CHAMPION, previous)
+                raise
     return target
 
 
@@ -159,35 +214,88 @@ class HealthPyfunc(mlflow.pyfunc.PythonModel):
 
 @dataclass
 class LoadedModel:
-    """A health model to score with, and where it came from."""
+    """A health model to score with, where it came from, and anything worth saying about how
+    it was found (a fallback to the export)."""
 
     model: HealthModel
     version: str
     source: str
+    notes: list[str] = field(default_factory=list)
 
 
 def load_model(cfg: Config, uri: str | None) -> LoadedModel:
-    """--model URI or path; by default the registry's @champion, else models/champion/."""
-    candidates = [uri] if uri else []
-    if not uri:
-        configure(cfg)
-        if current_champion(cfg.mlflow.registered_model):
-            candidates.append(f"models:/{cfg.mlflow.registered_model}@champion")
-        candidates.append(str(cfg.paths.champion_dir))
-    errors = []
-    for c in candidates:
-        if "://" not in c and ":" not in c.split("/")[0] and not Path(c).exists():
-            errors.append(f"{c}: no such model directory")
-            continue
-        try:
-            pyfunc = mlflow.pyfunc.load_model(c)
-        except Exception as exc:
-            errors.append(f"{c}: {str(exc).strip().splitlines()[0][:200]}")
-            continue
-        return LoadedModel(unwrap(pyfunc), version_of(pyfunc, c), c)
-    raise ChurnhealthError(
-        "model: " + "; ".join(errors or ["no model found: run `make train` first"])
+    """--model URI or path; by default the registry's @champion.
+
+    Without a registered champion, the export in `paths.champion_dir` (a copied deployment).
+    When the registered champion cannot be loaded, its export is used only if it holds the same
+    version, and a note says so; otherwise one line says what failed."""
+    if uri:
+        return _load(uri)
+    configure(cfg)
+    name, export = cfg.mlflow.registered_model, Path(cfg.paths.champion_dir)
+    version = current_champion(name)
+    if version is None:
+        if not export.exists():
+            raise ChurnhealthError(
+                f"model: no @{CHAMPION} in the registry and no export in {export}: "
+                "run `make train` first"
+            )
+        lm = _load(str(export))
+        lm.notes.append(f"no @{CHAMPION} of {name} in the registry: scored with {export}")
+        return lm
+    try:
+        return _load(f"models:/{name}@{CHAMPION}")
+    except ChurnhealthError as exc:
+        failed = str(exc).removeprefix("model: ")
+    exported = _exported_version(export)
+    if exported != version:
+        have = f"holds v{exported}" if exported else "does not exist"
+        raise ChurnhealthError(
+            f"model: the registry's champion v{version} could not be loaded ({failed}); its "
+            f"export {export} {have}: pass --model to score with another model"
+        )
+    lm = _load(str(export))
+    lm.notes.append(
+        f"the registry's champion v{version} could not be loaded ({failed}); scored with its "
+        f"export {export}"
     )
+    return lm
+
+
+def _exported_version(export: Path) -> str | None:
+    marker = export / "registered_model.json"
+    try:
+        return str(json.loads(marker.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _load(uri: str) -> LoadedModel:
+    """Load one model URI or directory; one line when it cannot be."""
+    local = "://" not in uri and ":" not in uri.split("/")[0]
+    if local and not Path(uri).exists():
+        raise ChurnhealthError(f"model: {uri}: no such model directory")
+    try:
+        if local:
+            with locked(Path(uri), shared=True, what=f"model {uri}"):
+                pyfunc = mlflow.pyfunc.load_model(uri)
+                version = version_of(pyfunc, uri)
+        else:
+            pyfunc = mlflow.pyfunc.load_model(uri)
+            version = version_of(pyfunc, uri)
+        model = unwrap(pyfunc)
+    except ChurnhealthError:
+        raise
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ChurnhealthError(
+            f"model: {uri}: saved by another version of churnhealth ({_first(exc)}); "
+            "retrain it with `churnhealth train`"
+        ) from None
+    except Exception as exc:
+        raise ChurnhealthError(f"model: {uri}: {_first(exc)}") from None
+    if not isinstance(model, HealthModel):
+        raise ChurnhealthError(f"model: {uri}: not a churnhealth health model")
+    return LoadedModel(model, version, uri)
 
 
 def unwrap(pyfunc_model) -> HealthModel:
