@@ -187,7 +187,7 @@ def _chromium() -> str | None:
 
 
 def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
-    path = build_report(backtested.cfg)
+    path = build_report(backtested.cfg).path
     page = path.read_text()
     assert "The model flags" in page and "days ahead" in page
     n_images = len(re.findall(r"<img ", page))

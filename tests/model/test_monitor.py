@@ -192,14 +192,9 @@ def test_model_without_reference_is_a_one_line_error(shifted, tmp_path):
     hm.reference = None
     joblib.dump(hm, path)
     args = ["--data", str(shifted.concept), "--config", str(shifted.config_file)]
-    for extra, message in (
-        (["--model", str(old)], "has no drift reference: it was trained before monitoring"),
-        (["--as-of", "2035-01-01"], "--as-of 2035-01-01: outside the data"),
-        (["--out", str(tmp_path / "m.txt")], "m.txt: expected a .json file"),
-    ):
-        out = [] if extra[0] == "--out" else ["--out", str(tmp_path / "m.json")]
-        res = run_cli("monitor", *args, *extra, *out)
-        assert res.returncode == 2, res.stderr[-1500:]
-        assert message in res.stderr.strip().splitlines()[-1]
-        assert "Traceback" not in res.stderr
+    res = run_cli("monitor", *args, "--model", str(old), "--out", str(tmp_path / "m.json"))
+    assert res.returncode == 2, res.stderr[-1500:]
+    [line] = [line for line in res.stderr.splitlines() if line.strip()]
+    assert "has no drift reference: it was trained before monitoring" in line
     assert not (tmp_path / "m.json").exists()
+    # other bad options (as-of outside the data, --out m.txt): tests/model/test_bad_input.py

@@ -95,5 +95,5 @@ def report(config_path: ConfigOpt = None) -> None:
     and the latest monitor run; log it to MLflow."""
     from churnhealth.jobs.report import build_report
 
-    path = build_report(config(config_path))
-    console.print(f"Report written to {path} ({path.stat().st_size / 1e3:.0f} kB)", highlight=False)
+    res = build_report(config(config_path))
+    console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)", highlight=False)

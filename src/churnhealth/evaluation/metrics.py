@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from churnhealth.models.estimators import EPS, binary_log_loss
@@ -70,8 +71,6 @@ def ranking_auc(y: np.ndarray, risk: np.ndarray) -> float:
 def roc_auc_se(y: np.ndarray, risk: np.ndarray) -> float:
     """Standard error of the ROC-AUC of `risk` (DeLong et al., 1988): from the variance of
     each churner's and each non-churner's share of the pairs it wins, by midranks."""
-    from scipy.stats import rankdata
-
     y, risk = np.asarray(y, bool), np.asarray(risk, float)
     pos, neg = risk[y], risk[~y]
     m, n = len(pos), len(neg)

@@ -7,15 +7,11 @@ per contract change), so this works in pandas.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
+from churnhealth.config import LabelsConfig
 from churnhealth.features.grid import arr_on
-
-if TYPE_CHECKING:
-    from churnhealth.config import LabelsConfig
 
 FAR_FUTURE = pd.Timestamp("2262-01-01")
 LABEL = "churned_within_h"

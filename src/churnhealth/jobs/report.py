@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,16 @@ def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
     return payload
 
 
-def build_report(cfg: Config) -> Path:
+@dataclass
+class ReportResult:
+    """Where the report was written, its size, and the MLflow run it was attached to."""
+
+    path: Path
+    bytes: int
+    run_id: str | None
+
+
+def build_report(cfg: Config) -> ReportResult:
     """Write reports/<latest>/report.html and log it to the backtest's MLflow run."""
     out_dir = Path(cfg.paths.reports_dir)
     target = check_writable(out_dir / "report.html", "paths.reports_dir")
@@ -80,4 +90,4 @@ def build_report(cfg: Config) -> Path:
         write_with(target, lambda f: Path(f).write_text(page))
     if bt.get("run_id"):
         tracking.attach(bt["run_id"], target)
-    return target
+    return ReportResult(target, target.stat().st_size, bt.get("run_id"))
