@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from churnhealth.cli import main
+from tests.model.conftest import copy_workspace
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = (
     *("synth", "validate", "features", "train", "backtest"),
     *("report", "promote", "predict", "explain", "monitor"),
@@ -102,23 +102,11 @@ def ws(trained, tmp_path) -> Workspace:
     where the trained fixture logged them) and the champion's export."""
     data = tmp_path / "company.duckdb"
     shutil.copy(trained.data, data)
-    store = tmp_path / "mlflow.db"
-    shutil.copy(Path(trained.cfg.mlflow.tracking_uri.removeprefix("sqlite:///")), store)
-    champion = tmp_path / "models" / "champion"
-    shutil.copytree(trained.cfg.paths.champion_dir, champion)
-    cfg = trained.cfg.model_dump(mode="json")
+    config, cfg = copy_workspace(trained, tmp_path)
     cfg["data"]["path"] = str(data)
-    cfg["mlflow"]["tracking_uri"] = f"sqlite:///{store}"
-    cfg["paths"] = {"champion_dir": str(champion), "reports_dir": str(tmp_path / "reports")}
-    cfg["predict"].update(
-        history=str(tmp_path / "outputs" / "history.duckdb"),
-        alerts=str(tmp_path / "outputs" / "alerts.jsonl"),
-        out_dir=str(tmp_path / "outputs"),
-        playbooks=str(ROOT / "configs/playbooks.yaml"),
-    )
-    cfg["features"]["definitions"] = str(ROOT / "configs/features.yaml")
-    config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
+    store = Path(cfg["mlflow"]["tracking_uri"].removeprefix("sqlite:///"))
+    champion = Path(cfg["paths"]["champion_dir"])
     before, env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
     yield Workspace(
         tmp_path,

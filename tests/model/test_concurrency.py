@@ -7,7 +7,6 @@ processes promoting different versions while a third loads the exported champion
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,33 +14,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _workspace(trained, tmp_path: Path) -> tuple[Path, dict]:
-    """A configuration with its own copy of the MLflow store, export and outputs."""
-    store = tmp_path / "mlflow.db"
-    shutil.copy(Path(trained.cfg.mlflow.tracking_uri.removeprefix("sqlite:///")), store)
-    shutil.copytree(trained.cfg.paths.champion_dir, tmp_path / "models" / "champion")
-    cfg = trained.cfg.model_dump(mode="json")
-    cfg["mlflow"]["tracking_uri"] = f"sqlite:///{store}"
-    cfg["paths"] = {
-        "champion_dir": str(tmp_path / "models" / "champion"),
-        "reports_dir": str(tmp_path / "reports"),
-    }
-    cfg["predict"].update(
-        history=str(tmp_path / "outputs" / "history.duckdb"),
-        alerts=str(tmp_path / "outputs" / "alerts.jsonl"),
-        out_dir=str(tmp_path / "outputs"),
-        playbooks=str(ROOT / "configs/playbooks.yaml"),
-    )
-    cfg["features"]["definitions"] = str(ROOT / "configs/features.yaml")
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path, cfg
+from tests.model.conftest import copy_workspace
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
@@ -57,7 +32,7 @@ def _finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
 
 
 def test_two_predict_runs_on_one_history_follow_one_another(trained, tmp_path):
-    config, cfg = _workspace(trained, tmp_path)
+    config, cfg = copy_workspace(trained, tmp_path)
     args = ("-m", "churnhealth", "predict", "--data", str(trained.data), "--config", str(config))
     results = _finish([_start(*args, cwd=tmp_path), _start(*args, cwd=tmp_path)])
     for code, _, err in results:
@@ -132,7 +107,7 @@ def test_promotions_racing_a_reader_leave_the_export_matching_the_alias(trained,
     its model agree), and the export ends matching the registry's alias."""
     import mlflow
 
-    config, cfg = _workspace(trained, tmp_path)
+    config, cfg = copy_workspace(trained, tmp_path)
     mlflow.set_tracking_uri(cfg["mlflow"]["tracking_uri"])
     client = MlflowClient(cfg["mlflow"]["tracking_uri"])
     first, second = _second_version(client, tmp_path)
