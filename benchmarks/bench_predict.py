@@ -45,28 +45,27 @@ def model_alone(args: argparse.Namespace) -> None:
 
     from churnhealth.config import Config
     from churnhealth.data.validate import open_validated
-    from churnhealth.explain import dimension_effects, health_effects
-    from churnhealth.features import build_features, data_window
-    from churnhealth.features.spec import check_metrics
-    from churnhealth.predict import _drivers, load_model
+    from churnhealth.features import data_window
+    from churnhealth.scoring.scorer import Scorer, drivers
+    from churnhealth.tracking import load_model
 
     cfg = Config()
     hm = load_model(cfg, args.model).model
+    scorer = Scorer(model=hm, config=cfg)
     source = open_validated(args.data, cfg.data.segments)
     _, end = data_window(source)
-    metrics = check_metrics(hm.metadata["definitions"], cfg.data.segments)
     t0 = time.perf_counter()
-    frame = build_features(source, cfg, metrics, dates=[end]).frame
+    frame = scorer.features(source, [end])
     t_features = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     rows = frame.iloc[rng.integers(0, len(frame), args.accounts)].reset_index(drop=True)
     rows["account_id"] = [f"B{i:07d}" for i in range(len(rows))]
 
     t0 = time.perf_counter()
-    scored = hm.score(rows)
-    effects, _ = health_effects(hm, rows)
-    dimension_effects(hm, effects)
-    _drivers(effects, rows)
+    scored = scorer.score(rows)
+    effects, _ = scorer.explain(rows)
+    scorer.dimensions(effects)
+    drivers(effects, rows)
     t_ours = time.perf_counter() - t0
 
     X = hm.design(rows)
@@ -137,37 +136,38 @@ def _first_history(cfg) -> Path:
 
 
 STAGES = {
-    "validation": [("predict", "open_validated")],
-    "features": [("predict", "build_features")],
+    "validation": [("scorer", "open_validated")],
+    "features": [("scorer", "build_features")],
     "model + SHAP + drivers": [
-        ("routed.HealthModel", "score"),
-        ("predict", "assign_tiers"),
-        ("predict", "health_effects"),
-        ("predict", "dimension_effects"),
-        ("predict", "_drivers"),
+        ("Scorer", "score"),
+        ("scorer", "health_effects"),
+        ("scorer", "dimension_effects"),
+        ("scorer", "drivers"),
     ],
-    "trend + alerts": [("predict", "_trend"), ("playbooks", "matches"), ("playbooks", "trigger")],
+    "trend + alerts": [("scorer", "trend"), ("playbooks", "matches"), ("playbooks", "trigger")],
     "writing": [
-        ("predict", "write_frame"),
+        ("job", "write_frame"),
         ("history", "upsert"),
         ("playbooks", "append"),
-        ("predict", "write_json"),
+        ("job", "write_json"),
     ],
-    "model load + history read": [("predict", "load_model"), ("history", "read")],
+    "model load + history read": [("tracking", "load_model"), ("history", "read")],
 }
 
 
 def _stage_times(cfg, company: Path, model: str) -> tuple[dict[str, float], float]:
     """Run predict in this process with the functions behind each stage timed."""
-    from churnhealth import history, playbooks
-    from churnhealth import predict as predict_module
-    from churnhealth.models import routed
+    from churnhealth import tracking
+    from churnhealth.jobs import predict as job
+    from churnhealth.scoring import history, playbooks, scorer
 
     owners = {
-        "predict": predict_module,
+        "job": job,
+        "scorer": scorer,
+        "Scorer": scorer.Scorer,
+        "tracking": tracking,
         "history": history,
         "playbooks": playbooks,
-        "routed.HealthModel": routed.HealthModel,
     }
     spent: dict[str, float] = defaultdict(float)
 
@@ -185,7 +185,7 @@ def _stage_times(cfg, company: Path, model: str) -> tuple[dict[str, float], floa
         for owner, name in targets:
             setattr(owners[owner], name, timed(getattr(owners[owner], name), label))
     t0 = time.perf_counter()
-    predict_module.predict(cfg, company, model)
+    job.predict(cfg, company, model)
     return dict(spent), time.perf_counter() - t0
 
 

@@ -23,8 +23,8 @@ import warnings
 from pathlib import Path
 
 from churnhealth.config import Config
+from churnhealth.jobs.train import train
 from churnhealth.synth import generate
-from churnhealth.train import train
 
 
 def run(seed: int, trials: int, root: Path) -> list[str]:

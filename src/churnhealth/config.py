@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pandas.tseries.frequencies import to_offset
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from churnhealth.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -89,8 +92,6 @@ class FeaturesConfig(_Section):
     @classmethod
     def _offset(cls, v: str) -> str:
         """A pandas offset alias."""
-        from pandas.tseries.frequencies import to_offset
-
         try:
             to_offset(v)
         except ValueError:
@@ -445,8 +446,6 @@ def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> list[s
 
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate a YAML configuration; `None` means configs/default.yaml or built-ins."""
-    from churnhealth.errors import ConfigError
-
     if path is None:
         if not DEFAULT_CONFIG.exists():
             return Config()
@@ -456,6 +455,9 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError([f"{path}: no such configuration file"])
     try:
         raw = yaml.safe_load(path.read_text()) or {}
+    except (UnicodeDecodeError, OSError) as exc:
+        reason = "not text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        raise ConfigError([f"{path}: unreadable ({reason})"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

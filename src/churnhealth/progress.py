@@ -1,4 +1,8 @@
-"""Rich progress display for long stages, written to stderr so stdout stays parseable."""
+"""Progress display for long stages, written to stderr so stdout stays parseable.
+
+Jobs report progress through a `Stage` callback: `stage(name, steps)` starts a stage and returns
+the function that advances it by one step. `no_stage` is the silent default for library use.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,43 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+Stage = Callable[[str, int], Callable[[], None]]
+"""`stage(name, steps) -> advance`: starts a stage of `steps` steps; `advance()` does one."""
+
 err_console = Console(stderr=True)
 
 
+def no_stage(name: str, steps: int = 1) -> Callable[[], None]:
+    """A stage that shows nothing (library calls, tests)."""
+    return lambda: None
+
+
 @contextmanager
-def stages() -> Iterator[Callable[[str, int], Callable[[], None]]]:
-    """Yield `start(name, steps) -> advance`; each call adds a bar for one stage."""
-    with Progress(
+def stages() -> Iterator[Stage]:
+    """Yield a `Stage` that adds a progress bar per stage on stderr.
+
+    The display starts with the first stage and is removed when the command fails, so a
+    failure prints its one-line error and nothing else."""
+    bar = Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
-    ) as bar:
+    )
 
-        def start(name: str, steps: int = 1) -> Callable[[], None]:
-            task = bar.add_task(name, total=steps)
-            return lambda: bar.advance(task)
+    def start(name: str, steps: int = 1) -> Callable[[], None]:
+        if not bar.live.is_started:
+            bar.start()
+        task = bar.add_task(name, total=steps)
+        return lambda: bar.advance(task)
 
+    try:
         yield start
+    except BaseException:
+        bar.live.transient = True  # a failed run leaves its one-line error, not half a bar
+        raise
+    finally:
+        if bar.live.is_started:
+            bar.stop()

@@ -13,7 +13,7 @@ import pytest
 from churnhealth.config import Config
 from churnhealth.data.source import open_source
 from churnhealth.data.validate import validate
-from churnhealth.labels import churn_dates
+from churnhealth.features.labels import churn_dates
 from churnhealth.synth import generate
 from tests.conftest import roc_auc
 

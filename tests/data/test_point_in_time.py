@@ -9,10 +9,12 @@ every account at T must stay exactly the same.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +24,16 @@ from churnhealth.features import build_features
 from churnhealth.synth import generate
 
 T = pd.Timestamp("2024-07-01")
+ROOT = Path(__file__).resolve().parents[2]
+REVEALED_FILTER = {
+    "name": "sup_days_since_bad_csat",
+    "dimension": "support",
+    "kind": "days_since",
+    "table": "tickets",
+    "filter": {"csat": {"le": 2}},
+    "description": "Days since the latest ticket rated 1 or 2 (a CSAT is known once closed).",
+}
+"""A metric whose filter reads a value revealed later: it must not see it early."""
 TIME = {
     "usage": "date",
     "touchpoints": "ts",
@@ -74,16 +86,31 @@ def _sql(kind: str, target: str, pct: int) -> str:
     return f"UPDATE {target} SET {REWRITE[target]} WHERE {time} AND {sample}"
 
 
-def features_at(path) -> pd.DataFrame:
-    fs = build_features(open_source(path), Config(), dates=[T])
+def config(folder: Path) -> Config:
+    """The default features plus one `days_since` whose filter reads a revealed value."""
+    defs = yaml.safe_load((ROOT / "configs/features.yaml").read_text())
+    defs["metrics"].append(REVEALED_FILTER)
+    (folder / "features.yaml").write_text(yaml.safe_dump(defs))
+    cfg = Config()
+    return cfg.model_copy(
+        update={
+            "features": cfg.features.model_copy(update={"definitions": folder / "features.yaml"})
+        }
+    )
+
+
+def features_at(path, cfg: Config) -> pd.DataFrame:
+    fs = build_features(open_source(path), cfg, dates=[T])
     return fs.frame.set_index("account_id")[list(fs.features)].sort_index()
 
 
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pit") / "base.duckdb"
+    folder = tmp_path_factory.mktemp("pit")
+    path = folder / "base.duckdb"
     generate(path, accounts=80, years=1, seed=3)
-    return path, features_at(path)
+    cfg = config(folder)
+    return path, features_at(path, cfg), cfg
 
 
 @settings(
@@ -91,19 +118,19 @@ def company(tmp_path_factory):
 )
 @given(edits=st.lists(edit, min_size=1, max_size=3))
 def test_rows_and_values_from_on_or_after_t_never_change_features_at_t(company, tmp_path, edits):
-    base_path, expected = company
+    base_path, expected, cfg = company
     path = tmp_path / "edited.duckdb"
     shutil.copy(base_path, path)
     with duckdb.connect(str(path)) as con:
         changed = sum(con.execute(_sql(*e)).fetchone()[0] for e in edits)
-    got = features_at(path)
+    got = features_at(path, cfg)
     pd.testing.assert_frame_equal(got, expected)
     assert changed >= 0
 
 
 def test_the_edits_do_change_the_data(company, tmp_path):
     """Guard against a vacuous property: the edits above touch rows and change labels."""
-    base_path, _ = company
+    base_path, _, _ = company
     path = tmp_path / "edited.duckdb"
     shutil.copy(base_path, path)
     with duckdb.connect(str(path)) as con:
@@ -113,3 +140,29 @@ def test_the_edits_do_change_the_data(company, tmp_path):
     before = build_features(open_source(base_path), Config(), dates=[T]).frame
     after = build_features(open_source(path), Config(), dates=[T]).frame
     assert not before.expanded_within_h.equals(after.expanded_within_h)
+
+
+def test_a_filter_on_a_revealed_value_sees_it_only_once_known(company, tmp_path):
+    """days_since with a filter on CSAT: a ticket counts from the day its CSAT is known (when
+    it closed). Tickets opened before T but closed, and rated badly, after it change nothing
+    at T, and the feature equals a pandas computation over what was known at T."""
+    base_path, expected, cfg = company
+    path = tmp_path / "late_ratings.duckdb"
+    shutil.copy(base_path, path)
+    with duckdb.connect(str(path)) as con:
+        planted = con.execute(
+            f"UPDATE tickets SET csat = 1, closed_at = TIMESTAMP '{T}' + INTERVAL 3 DAY "
+            f"WHERE opened_at < '{T}' AND (closed_at IS NULL OR closed_at >= '{T}')"
+        ).fetchone()[0]
+        tickets = con.execute("SELECT account_id, opened_at, closed_at, csat FROM tickets").df()
+    assert planted > 0
+    got = features_at(path, cfg)[REVEALED_FILTER["name"]]
+    pd.testing.assert_series_equal(got, expected[REVEALED_FILTER["name"]])
+    known = tickets[(tickets.opened_at < T) & (tickets.closed_at < T) & (tickets.csat <= 2)]
+    last = known.groupby("account_id").opened_at.max()
+    want = (T - last.dt.normalize()).dt.days.astype(float)
+    assert got.notna().sum() > 5
+    pd.testing.assert_series_equal(
+        got.dropna().sort_index(), want.reindex(got.dropna().index).sort_index(), check_names=False
+    )
+    assert set(got.dropna().index) == set(want.index) & set(got.index)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 
 from churnhealth.config import Config
+from churnhealth.jobs.train import TrainResult, train
 from churnhealth.synth import generate
-from churnhealth.train import TrainResult, train
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def small_config(root: Path, **train_overrides) -> Config:
@@ -47,3 +51,28 @@ def monkeypatch_session():
     yield mp
     mp.undo()
     mlflow.set_tracking_uri(None)
+
+
+def copy_workspace(trained: Trained, root: Path) -> tuple[Path, dict]:
+    """A configuration file under `root` with its own copy of the trained fixture's MLflow
+    store (the artifacts stay where the fixture logged them) and champion export, and its own
+    outputs: commands run against it change nothing the other tests see."""
+    store = root / "mlflow.db"
+    shutil.copy(Path(trained.cfg.mlflow.tracking_uri.removeprefix("sqlite:///")), store)
+    shutil.copytree(trained.cfg.paths.champion_dir, root / "models" / "champion")
+    cfg = trained.cfg.model_dump(mode="json")
+    cfg["mlflow"]["tracking_uri"] = f"sqlite:///{store}"
+    cfg["paths"] = {
+        "champion_dir": str(root / "models" / "champion"),
+        "reports_dir": str(root / "reports"),
+    }
+    cfg["predict"].update(
+        history=str(root / "outputs" / "history.duckdb"),
+        alerts=str(root / "outputs" / "alerts.jsonl"),
+        out_dir=str(root / "outputs"),
+        playbooks=str(ROOT / "configs/playbooks.yaml"),
+    )
+    cfg["features"]["definitions"] = str(ROOT / "configs/features.yaml")
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, cfg

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnhealth.backtest import BacktestResult, fit_at, origins, run_backtest, save
 from churnhealth.config import Config
 from churnhealth.data.validate import open_validated
-from churnhealth.evaluate import lead_times
-from churnhealth.report import build_report
+from churnhealth.evaluation.backtest import BacktestResult, fit_at, origins
+from churnhealth.evaluation.metrics import lead_times
+from churnhealth.jobs.backtest import run_backtest, save
+from churnhealth.jobs.report import build_report
 
 ORIGINS = (dt.date(2026, 5, 1), dt.date(2026, 6, 1))
 
@@ -186,7 +187,7 @@ def _chromium() -> str | None:
 
 
 def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
-    path = build_report(backtested.cfg)
+    path = build_report(backtested.cfg).path
     page = path.read_text()
     assert "The model flags" in page and "days ahead" in page
     n_images = len(re.findall(r"<img ", page))

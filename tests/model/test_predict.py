@@ -10,45 +10,19 @@ import pytest
 import shap
 import yaml
 
-from churnhealth import history
 from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
-from churnhealth.explain import dimension_effects, health_effects, raw_contributions
 from churnhealth.features import build_features, data_window
+from churnhealth.jobs.predict import explain, predict
 from churnhealth.models.calibrate import calibrate
 from churnhealth.models.estimators import logistic
 from churnhealth.models.routed import FittedModel
-from churnhealth.predict import predict
+from churnhealth.scoring import history
+from churnhealth.scoring.explain import dimension_effects, health_effects, raw_contributions
+from churnhealth.scoring.scorer import SCORE_COLUMNS
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-COLUMNS = [
-    "account_id",
-    "as_of",
-    "segment",
-    "lifecycle_stage",
-    "arr",
-    "days_to_renewal",
-    "churn_probability",
-    "health_score",
-    "tier",
-    "health_change_30d",
-    "health_change_90d",
-    "momentum",
-    "projected_health_90d",
-    "model_version",
-    *[
-        f"effect_{d}"
-        for d in ("usage", "engagement", "sentiment", "relationship", "support", "financial")
-    ],
-    *[
-        f"{k}_{i}_{p}"
-        for k in ("risk", "protective")
-        for i in (1, 2, 3)
-        for p in ("feature", "value", "effect")
-    ],
-]
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +44,13 @@ def cfg(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first(cfg, trained):
-    return {**predict(cfg, trained.data), "data": trained.data}
+    res = predict(cfg, trained.data)
+    return {"scores": res.scores, "summary": res.summary, "out": res.out, "data": trained.data}
 
 
 def test_scores_every_active_account_with_every_column(first, trained):
     scores = first["scores"]
-    assert set(COLUMNS) <= set(scores.columns)
+    assert list(scores.columns) == SCORE_COLUMNS
     _, end = data_window(open_source(trained.data))
     active = build_features(open_source(trained.data), trained.cfg, dates=[end]).frame
     assert sorted(scores.account_id) == sorted(active.account_id)
@@ -86,7 +61,7 @@ def test_scores_every_active_account_with_every_column(first, trained):
     assert scores.health_change_30d.notna().mean() > 0.9  # backfilled history
     assert scores.health_change_90d.notna().mean() > 0.9
     on_disk = pd.read_parquet(first["out"])
-    assert len(on_disk) == len(scores)
+    assert len(on_disk) == len(scores) and list(on_disk.columns) == SCORE_COLUMNS
     assert first["summary"]["portfolio"]["accounts"] == len(scores)
 
 
@@ -94,7 +69,7 @@ def test_rerunning_the_same_as_of_replaces_history_rows(first, cfg, trained):
     before = history.count(cfg.predict.history)
     again = predict(cfg, trained.data)
     assert history.count(cfg.predict.history) == before
-    pd.testing.assert_series_equal(again["scores"].health_score, first["scores"].health_score)
+    pd.testing.assert_series_equal(again.scores.health_score, first["scores"].health_score)
 
 
 def test_dimension_effects_add_up_to_health_minus_baseline(first):
@@ -130,7 +105,14 @@ def test_linear_shap_values_equal_the_shap_package(trained):
     numeric = [c for c in X.columns if c != "lifecycle_stage"]
     lr = logistic(numeric, ["lifecycle_stage"]).fit(X, y)
     cal, _ = calibrate(lr, X, y, frame.as_of)
-    fm = FittedModel("logistic", lr, cal, "sigmoid", False, X.iloc[:100])
+    fm = FittedModel(
+        kind="logistic",
+        estimator=lr,
+        calibrator=cal,
+        calibration="sigmoid",
+        uses_segment=False,
+        background=X.iloc[:100],
+    )
     ours, expected = raw_contributions(fm, X.iloc[-200:])
     pre = lr[:-1]
     explainer = shap.LinearExplainer(lr[-1], pre.transform(X.iloc[:100]))  # ≤ 100: all kept
@@ -147,31 +129,8 @@ def test_linear_shap_values_equal_the_shap_package(trained):
     assert expected == pytest.approx(float(np.ravel(explainer.expected_value)[0]))
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--model", "/nonexistent/model"], "model: /nonexistent/model: no such model directory"),
-        (["--as-of", "2019-01-01"], "--as-of 2019-01-01: outside the data"),
-        (
-            ["--out", "/proc/forbidden/scores.parquet"],
-            "--out /proc/forbidden/scores.parquet: not writable",
-        ),
-        (["--out", "scores.txt"], "--out scores.txt: expected a .parquet or .csv file"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_and_history_untouched(
-    cfg, first, trained, tmp_path, args, message
-):
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    before = history.count(cfg.predict.history)
-    res = run_cli(
-        "predict", "--data", str(trained.data), "--config", str(path), *args, cwd=tmp_path
-    )
-    assert res.returncode == 2, res.stderr[-1500:]
-    assert res.stderr.strip().splitlines()[-1].startswith(message)
-    assert "Traceback" not in res.stderr
-    assert history.count(cfg.predict.history) == before
+# Bad options and paths (unknown model, as-of outside the data, unwritable or mistyped --out):
+# tests/model/test_bad_input.py runs them with every other command's.
 
 
 def test_a_model_whose_features_the_data_cannot_provide_is_rejected(cfg, trained, tmp_path):
@@ -193,19 +152,19 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     scores = first["scores"]
-    for account in scores.sort_values("health_score").account_id.iloc[[0, -1]]:
-        res = run_cli(
-            "explain", account, "--data", str(first["data"]), "--config", str(path), cwd=tmp_path
-        )
-        assert res.returncode == 0, res.stderr[-1500:]
-        row = scores[scores.account_id == account].iloc[0]
-        assert f"health {row.health_score}" in res.stdout
-        assert "Effect of each dimension" in res.stdout and "segment median" in res.stdout
+    account = scores.sort_values("health_score").account_id.iloc[0]
     res = run_cli(
-        "explain", "NOPE", "--data", str(first["data"]), "--config", str(path), cwd=tmp_path
+        "explain", account, "--data", str(first["data"]), "--config", str(path), cwd=tmp_path
     )
-    assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith("account NOPE: not an active account")
+    assert res.returncode == 0, res.stderr[-1500:]
+    row = scores[scores.account_id == account].iloc[0]
+    assert f"health {row.health_score}" in res.stdout
+    assert "Effect of each dimension" in res.stdout and "segment median" in res.stdout
+    healthiest = scores.sort_values("health_score").account_id.iloc[-1]
+    e = explain(cfg, healthiest, first["data"])
+    assert e.row.health_score == scores.set_index("account_id").health_score[healthiest]
+    assert abs(e.dimensions.sum() - (e.row.health_score - e.row.baseline_health)) <= 1
+    # an unknown account: tests/model/test_bad_input.py
 
 
 def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
@@ -238,12 +197,12 @@ def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
     finally:
         srv.shutdown()
         srv.server_close()
-    fired = sum(res["summary"]["alerts"].values())
+    fired = sum(res.summary["alerts"].values())
     lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
     assert fired > 0 and len(lines) == fired
-    hook = res["summary"]["webhook"]
+    hook = res.summary["webhook"]
     assert hook["delivered"] == 0 and len(hook["failed"]) == len(handler.received) // 3
-    assert res["scores"].playbooks.str.len().gt(0).sum() >= fired // 4
+    assert res.scores.playbooks.str.len().gt(0).sum() >= fired // 4
 
 
 def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_path):
@@ -286,4 +245,53 @@ def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_pa
             assert not (tmp_path / f"scores-{end.date()}.parquet").exists()
             assert history.count(run.predict.history) == 0
         else:
-            assert len(predict(run, data)["scores"]) > 0
+            assert len(predict(run, data).scores) > 0
+
+
+def _store_without_artifacts(cfg, tmp_path: Path):
+    """A copy of the store whose registered versions point at artifacts that are gone, and
+    a copy of the champion's export: the registry's champion cannot be loaded."""
+    import shutil
+    import sqlite3
+
+    store = tmp_path / "mlflow.db"
+    shutil.copy(Path(cfg.mlflow.tracking_uri.removeprefix("sqlite:///")), store)
+    with sqlite3.connect(store) as con:
+        con.execute(
+            f"UPDATE model_versions SET storage_location = '{(tmp_path / 'gone').as_uri()}'"
+        )
+    export = tmp_path / "champion"
+    shutil.copytree(cfg.paths.champion_dir, export)
+    return cfg.model_copy(
+        update={
+            "mlflow": cfg.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{store}"}),
+            "paths": cfg.paths.model_copy(update={"champion_dir": export}),
+            "predict": cfg.predict.model_copy(
+                update={
+                    "history": tmp_path / "history.duckdb",
+                    "out_dir": tmp_path,
+                    "alerts": tmp_path / "alerts.jsonl",
+                    "backfill_days": 0,
+                }
+            ),
+        }
+    )
+
+
+def test_a_champion_the_registry_cannot_load_is_said_not_silently_replaced(cfg, trained, tmp_path):
+    """The registry's champion fails to load: its export is used only when it holds the same
+    version, and the run says so; with another version in the export, one line and exit 2."""
+    local = _store_without_artifacts(cfg, tmp_path)
+    res = predict(local, trained.data)
+    assert res.summary["model_version"] == "1"
+    assert res.summary["model"] == str(local.paths.champion_dir)
+    [note] = res.summary["notes"]
+    assert note.startswith("the registry's champion v1 could not be loaded")
+    assert note.endswith(f"scored with its export {local.paths.champion_dir}")
+
+    marker = local.paths.champion_dir / "registered_model.json"
+    marker.write_text(marker.read_text().replace('"version": "1"', '"version": "7"'))
+    before = history.count(local.predict.history)
+    with pytest.raises(ChurnhealthError, match=r"model: the registry's champion v1 could not"):
+        predict(local, trained.data)
+    assert history.count(local.predict.history) == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -15,8 +17,7 @@ from churnhealth.config import Config
 from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
-from churnhealth.models.split import time_splits
-from churnhealth.train import train
+from churnhealth.jobs.train import train
 from tests.conftest import run_cli
 from tests.model.conftest import small_config
 
@@ -113,17 +114,24 @@ def test_segment_models_borrow_from_the_others_and_are_compared_with_the_global(
     assert "vs_global_roc_auc_diff" in trained.result.summary.columns
 
 
-def test_no_fitted_row_sees_the_test_window(trained):
+def test_no_fitted_row_sees_a_later_window(trained):
+    """A label depends on what happens up to horizon + re-signup gap after its as-of date (a
+    new subscription within the gap is not churn), so that is the embargo between windows."""
     fs = build_features(open_source(trained.data), trained.cfg)
-    splits = time_splits(fs.frame, 90, trained.cfg.train.val_days, trained.cfg.train.test_days)
+    splits = trained.result.splits
     masks = splits.masks(fs.frame)
-    h = pd.Timedelta(days=90)
-    fitted = fs.frame[masks["train"] | masks["val"]]
-    assert (fitted.as_of + h <= splits.t2).all()
-    assert (fs.frame[masks["train"]].as_of + h <= splits.t1).all()
+    lab = trained.cfg.labels
+    reach = pd.Timedelta(days=lab.horizon_days + lab.resignup_gap_days)
+    assert splits.embargo_days == lab.horizon_days + lab.resignup_gap_days
+    train, val = fs.frame[masks["train"]], fs.frame[masks["val"]]
+    assert (train.as_of + reach <= splits.t1).all() and (val.as_of + reach <= splits.t2).all()
+    # the rows the embargo drops are the ones whose re-signup gap reaches the next window
+    later = fs.frame[fs.frame.labelled & (fs.frame.as_of <= splits.t1) & ~masks["train"]]
+    assert len(later) and (later.as_of + reach > splits.t1).all()
     test = fs.frame[masks["test"]]
     assert (test.as_of > splits.t2).all() and test.labelled.all()
     assert not (masks["train"] & masks["val"]).any() and not (masks["val"] & masks["test"]).any()
+    assert trained.result.metrics["splits"]["embargo_days"] == str(splits.embargo_days)
 
 
 def test_worse_challenger_does_not_take_champion(trained, tmp_path):
@@ -226,3 +234,47 @@ def test_as_of_reads_nothing_dated_on_or_after_it(trained):
         same[cols].reset_index(drop=True),
         same[[f"{c}_early" for c in cols]].set_axis(cols, axis=1).reset_index(drop=True),
     )
+
+
+def test_a_champion_trained_on_later_data_is_not_judged_on_rows_it_learned_from(trained):
+    """`train --as-of` before the champion's data end: this model's test window lies inside
+    what the champion fitted and validated on, so comparing there would favour the champion.
+    The comparison is refused with one line saying why; the champion stays."""
+    client = MlflowClient(trained.cfg.mlflow.tracking_uri)
+    champion = str(client.get_model_version_by_alias("churnhealth", "champion").version)
+    before = (trained.cfg.paths.champion_dir / "MLmodel").read_text()
+    res = train(trained.cfg, trained.data, as_of=dt.date(2026, 3, 1))
+    seen = trained.result.metrics["splits"]["val_end"]
+    assert res.alias == "challenger", res.reason
+    assert res.reason.startswith(f"not compared with champion v{champion}: it learned from")
+    assert seen in res.reason
+    window = res.metrics["champion_comparison"]
+    assert window["champion_val_end"] == seen and window["rows"] == 0
+    assert res.metrics["splits"]["test_end"] < seen
+    assert str(client.get_model_version_by_alias("churnhealth", "champion").version) == champion
+    assert (trained.cfg.paths.champion_dir / "MLmodel").read_text() == before
+
+
+def test_a_registry_that_cannot_be_read_is_one_line_and_nothing_is_registered(trained, tmp_path):
+    """A registry error is not "no champion yet": training stops before fitting, with one
+    line, and registers nothing."""
+    import sqlite3
+
+    store = tmp_path / "mlflow.db"
+    shutil.copy(Path(trained.cfg.mlflow.tracking_uri.removeprefix("sqlite:///")), store)
+    with sqlite3.connect(store) as con:
+        versions = con.execute("SELECT count(*) FROM model_versions").fetchone()[0]
+        con.execute("DROP TABLE registered_model_aliases")
+    cfg = trained.cfg.model_dump(mode="json")
+    cfg["mlflow"]["tracking_uri"] = f"sqlite:///{store}"
+    cfg["paths"] = {"champion_dir": str(tmp_path / "champion"), "reports_dir": str(tmp_path)}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    res = run_cli("train", "--data", str(trained.data), "--config", str(config), cwd=ROOT)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr
+    assert lines[0].startswith(f"registry sqlite:///{store}: cannot read the @champion alias")
+    with sqlite3.connect(store) as con:
+        assert con.execute("SELECT count(*) FROM model_versions").fetchone()[0] == versions
+    assert not (tmp_path / "champion").exists() and not (tmp_path / "metrics.json").exists()

@@ -9,10 +9,17 @@ import pytest
 from scipy.stats import norm
 
 from churnhealth.config import Config, load_config
-from churnhealth.drift import Reference, bin_shares, category_shares, ks, psi, quantile_edges
 from churnhealth.errors import ConfigError
-from churnhealth.evaluate import roc_auc_se
-from churnhealth.monitor import matured_dates
+from churnhealth.evaluation.drift import (
+    Reference,
+    bin_shares,
+    category_shares,
+    ks,
+    psi,
+    quantile_edges,
+)
+from churnhealth.evaluation.metrics import roc_auc_se
+from churnhealth.evaluation.monitor import matured_dates
 from tests.conftest import roc_auc
 
 
@@ -110,18 +117,18 @@ def test_matured_window_ends_one_horizon_and_gap_before_the_as_of():
 
 
 def test_too_few_rows_is_insufficient_data_not_an_alarm():
+    from churnhealth.evaluation.monitor import feature_drift, performance, triggers
     from churnhealth.models.routed import HealthModel
-    from churnhealth.monitor import feature_drift, performance, triggers
+    from churnhealth.scoring.scorer import Scorer
 
     rng = np.random.default_rng(2)
     ref = Reference().fit(_frame(rng, 5000), ["x", "count"], ["segment"], rng.random(5000), {})
     hm = HealthModel(
-        ["x", "count"],
-        {"segment": ["smb", "enterprise"]},
-        {"x": "usage", "count": "support", "segment": "financial"},
-        {},
-        {},
-        {},
+        numeric=["x", "count"],
+        categories={"segment": ["smb", "enterprise"]},
+        dimensions={"x": "usage", "count": "support", "segment": "financial"},
+        models={},
+        routes={},
         metadata={"test_metrics": {"roc_auc": 0.9, "log_loss": 0.15}},
         reference=ref,
     )
@@ -129,15 +136,16 @@ def test_too_few_rows_is_insufficient_data_not_an_alarm():
     cfg = cfg.model_copy(
         update={"monitor": cfg.monitor.model_copy(update={"expected_drift": ["count"]})}
     )
+    scorer = Scorer(model=hm, config=cfg, overrides=False)
     moved = _frame(rng, 200, shift=2.0)
-    status = feature_drift(hm, moved, cfg).set_index("feature").status
+    status = feature_drift(scorer, moved).set_index("feature").status
     assert status.to_dict() == {
         "x": "insufficient_data",
         "count": "expected",
         "segment": "insufficient_data",
     }
     matured = moved.assign(churned_within_h=(rng.random(200) < 0.05).astype(float))
-    perf = performance(hm, matured, cfg)
+    perf = performance(scorer, matured)
     assert perf["status"] == "insufficient_data" and "200 matured rows" in perf["reason"]
     report = {
         "sample": {"sufficient": False},

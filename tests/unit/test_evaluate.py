@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from churnhealth.evaluate import _grouped_auc, paired_comparison
+from churnhealth.evaluation.metrics import grouped_auc, paired_comparison
 
 
 def _data(n_accounts: int, rows_each: int, seed: int = 0):
@@ -16,13 +16,13 @@ def _data(n_accounts: int, rows_each: int, seed: int = 0):
     return rep(np.arange(n_accounts)), rep(y), rep(good), rep(noisy)
 
 
-def test_grouped_auc_equals_sklearn_with_ties_and_weights():
+def testgrouped_auc_equals_sklearn_with_ties_and_weights():
     rng = np.random.default_rng(1)
     p = np.round(rng.random(500), 2)
     y = (rng.random(500) < p).astype(float)
     w = rng.integers(0, 4, 500).astype(float)
     ranks = np.unique(p, return_inverse=True)[1]
-    assert _grouped_auc(ranks, y, w) == pytest.approx(roc_auc_score(y, p, sample_weight=w))
+    assert grouped_auc(ranks, y, w) == pytest.approx(roc_auc_score(y, p, sample_weight=w))
 
 
 def test_point_differences_are_the_plain_metrics():

@@ -7,7 +7,7 @@ import pytest
 
 from churnhealth.config import LifecycleConfig
 from churnhealth.features.grid import observation_grid
-from churnhealth.labels import attach_labels
+from churnhealth.features.labels import attach_labels
 
 TS = pd.Timestamp
 
@@ -94,7 +94,9 @@ def test_grid_contract_facts_and_lifecycle():
             accounts("Y", created="2023-06-01"),
         ]
     )
-    grid = observation_grid(acc, s, [TS("2024-03-01")], LifecycleConfig()).set_index("account_id")
+    grid = observation_grid(
+        acc, s, [TS("2024-03-01")], LifecycleConfig(), snapshot=TS("2024-03-01")
+    ).set_index("account_id")
     assert grid.loc["M", "renewal_date"] == TS("2024-03-31")
     assert grid.loc["M", "lifecycle_stage"] == "maturity"  # monthly terms have no renewal period
     assert grid.loc["R", "arr"] == 6000 and grid.loc["R", "licenses"] == 20
@@ -126,3 +128,17 @@ def test_renewals_in_horizon_count_the_decisions_within_90_days(start, term, as_
     s = subs(("A", start, term, None, 1000))
     grid = observation_grid(accounts("A", created=start), s, [TS(as_of)], LifecycleConfig(), 90)
     assert grid.renewals_in_horizon.tolist() == [expected]
+
+
+def test_licenses_snapshot_is_unknown_in_the_past():
+    """accounts.licenses is today's count: a subscription without licenses has unknown seats at
+    past as-of dates, and the snapshot only at the end of the data."""
+    s = subs(("A", "2023-01-01", 12, None, 1000))
+    s.loc[:, "licenses"] = None
+    acc = accounts("A", licenses=40)
+    end = TS("2024-06-01")
+    grid = observation_grid(acc, s, [TS("2024-01-01"), end], LifecycleConfig(), snapshot=end)
+    assert pd.isna(grid.licenses.iloc[0]) and grid.licenses.iloc[1] == 40
+    with_own = s.assign(licenses=25.0)
+    grid = observation_grid(acc, with_own, [TS("2024-01-01"), end], LifecycleConfig(), snapshot=end)
+    assert grid.licenses.tolist() == [25, 25]

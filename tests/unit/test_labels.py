@@ -1,6 +1,6 @@
 import pandas as pd
 
-from churnhealth.labels import annual_churn, churn_dates, coverage_spells
+from churnhealth.features.labels import annual_churn, churn_dates, coverage_spells
 
 
 def subs(*rows):

@@ -11,11 +11,12 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from churnhealth.playbooks import (
+from churnhealth.scoring.playbooks import (
     append,
     deliver,
     load_playbooks,
     matches,
+    previous_alerts,
     slack_messages,
     trigger,
 )
@@ -57,7 +58,7 @@ def test_default_playbooks_fire_on_their_conditions(tmp_path):
         "expansion_opportunity": [False, True, False],
         "renewal_risk": [True, False, False],
     }
-    alerts = trigger(scores(), config, tmp_path / "alerts.jsonl")
+    alerts = trigger(scores(), config, previous_alerts(tmp_path / "alerts.jsonl"))
     first = next(a for a in alerts if a["account_id"] == "A")
     assert first["reason"].startswith(
         "Health 60 (critical, -20 in 30 days), pulled down most by usage license share 30d (0.1)"
@@ -68,11 +69,11 @@ def test_default_playbooks_fire_on_their_conditions(tmp_path):
 def test_cooldown_stops_the_same_playbook_refiring(tmp_path):
     config = load_playbooks(ROOT / "configs/playbooks.yaml")
     path = tmp_path / "alerts.jsonl"
-    first = trigger(scores(), config, path)
+    first = trigger(scores(), config, previous_alerts(path))
     append(path, first)
-    assert trigger(scores(), config, path) == []
+    assert trigger(scores(), config, previous_alerts(path)) == []
     later = scores(as_of=pd.Timestamp("2026-11-01") + pd.Timedelta(days=31))
-    assert len(trigger(later, config, path)) == len(first)
+    assert len(trigger(later, config, previous_alerts(path))) == len(first)
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -109,7 +110,7 @@ def server():
 def test_alerts_are_posted_as_slack_json(server, tmp_path):
     url, handler = server(200)
     alerts = trigger(
-        scores(), load_playbooks(ROOT / "configs/playbooks.yaml"), tmp_path / "a.jsonl"
+        scores(), load_playbooks(ROOT / "configs/playbooks.yaml"), previous_alerts(tmp_path / "a")
     )
     messages = slack_messages(alerts)
     delivered, errors = deliver(url, messages, backoff=0.01)
@@ -130,3 +131,12 @@ def test_an_unreachable_webhook_is_reported(tmp_path):
         "http://127.0.0.1:9/hook", [{"text": "y", "blocks": []}], retries=2, backoff=0.01, timeout=1
     )
     assert delivered == 0 and errors[0].startswith("y: not delivered after 2 attempts")
+
+
+def test_a_corrupt_alert_log_is_one_line(tmp_path):
+    from churnhealth.errors import ChurnhealthError
+
+    path = tmp_path / "alerts.jsonl"
+    path.write_text('{"account_id": "A", "playbook": "p", "as_of": "2026-01-01"}\nnot json\n')
+    with pytest.raises(ChurnhealthError, match=r"alerts.jsonl: line 2 is not an alert"):
+        previous_alerts(path)

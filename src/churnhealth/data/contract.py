@@ -98,8 +98,9 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                 Column(
                     "licenses",
                     "int",
-                    meaning="Seats currently contracted (a snapshot; "
-                    "point-in-time features use subscriptions.licenses).",
+                    meaning="Seats contracted now, at the end of the data (a snapshot: "
+                    "point-in-time features use subscriptions.licenses, and this only when "
+                    "scoring at the end of the data).",
                     example="120",
                     min=0,
                 ),
@@ -163,7 +164,8 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     "licenses",
                     "int",
                     True,
-                    "Seats under this subscription (falls back to accounts.licenses when absent).",
+                    "Seats under this subscription. When absent, unknown for past as-of dates; "
+                    "accounts.licenses stands in at the end of the data.",
                     "120",
                     min=0,
                 ),

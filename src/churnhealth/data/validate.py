@@ -16,7 +16,7 @@ import ibis
 import ibis.expr.types as ir
 
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
-from churnhealth.data.source import Source, day_literal
+from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
 
 MAX_EXAMPLES = 3
@@ -199,6 +199,8 @@ def validate(
         if progress:
             progress(name)
         columns = _check_columns(name, spec, source.tables[name], report)
+        if spec.required and report.rows.get(name) == 0:
+            report.problems.append(Problem(name, None, None, "table is empty", "at least one row"))
         if columns:
             usable[name] = dataclasses.replace(spec, columns=tuple(columns))
     if callable(since):
@@ -369,10 +371,16 @@ def open_validated(
     today were that date); `as_of` rejects data dated on or after it instead. `since` checks
     only the rows the caller reads (see `validate`).
     """
-    from churnhealth.data.source import open_source, truncate
-
     source = open_source(path)
     validate(source, segments, as_of, since=since).raise_for_problems()
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
     return source
+
+
+def check(path, segments: list[str], as_of: dt.date | None = None) -> Report:
+    """`churnhealth validate`: the report of a source that breaks no rule; else `DataError`,
+    one line per problem."""
+    report = validate(open_source(path), segments, as_of)
+    report.raise_for_problems()
+    return report

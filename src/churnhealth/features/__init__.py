@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +15,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from churnhealth.atomic import write_with
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features.build import compute_metrics, plan
 from churnhealth.features.grid import observation_grid, schedule
+from churnhealth.features.labels import LABEL, attach_labels
 from churnhealth.features.spec import DIMENSIONS, load_metrics
-from churnhealth.labels import attach_labels
+from churnhealth.progress import Stage
 
 EVENT_TABLES = ("usage", "touchpoints", "surveys", "tickets", "invoices")
 GRID_FEATURES = {
@@ -40,7 +39,7 @@ GRID_FEATURES = {
 }
 """Grid columns used as model inputs, with the dimension they roll up to (commercial facts)."""
 CATEGORICAL = ("segment", "lifecycle_stage")
-LABELS = ("churned_within_h", "churn_date", "expanded_within_h", "labelled")
+LABELS = (LABEL, "churn_date", "expanded_within_h", "labelled")
 KEYS = ("account_id", "as_of")
 _META = b"churnhealth"
 
@@ -73,9 +72,11 @@ class FeatureSet:
         return out
 
     def save(self, path: Path | str) -> Path:
-        """Write Parquet atomically, with the feature dimensions in the file's metadata."""
+        """Write Parquet (or CSV) atomically; Parquet keeps the feature dimensions, data window
+        and metric definitions in the file's metadata."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".csv":
+            return write_with(path, lambda tmp: self.frame.to_csv(tmp, index=False))
         table = pa.Table.from_pandas(self.frame, preserve_index=False)
         meta = {
             "features": self.features,
@@ -87,18 +88,7 @@ class FeatureSet:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _META: json.dumps(meta).encode()}
         )
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            if path.suffix == ".csv":
-                self.frame.to_csv(tmp, index=False)
-            else:
-                pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return write_with(path, lambda tmp: pq.write_table(table, tmp))
 
     @classmethod
     def load(cls, path: Path | str) -> FeatureSet:
@@ -151,13 +141,39 @@ def as_of_dates(
     return dates
 
 
+@dataclass
+class RunDates:
+    """What a scoring run reads: the as-of date, and before it the dates that backfill the
+    health history."""
+
+    day: pd.Timestamp
+    backfill: list[pd.Timestamp]
+
+
+def run_dates(cfg: Config, source: Source, as_of: dt.date | None, backfill_days: int) -> RunDates:
+    """By default the latest as-of date the data allows; backfill dates on the schedule."""
+    start, end = data_window(source)
+    day = pd.Timestamp(as_of) if as_of else end
+    if not start < day <= end:
+        raise ChurnhealthError(
+            f"--as-of {day.date()}: outside the data, which allows as-of "
+            f"dates from {start.date() + dt.timedelta(days=1)} to {end.date()}"
+        )
+    back = schedule(
+        (day - pd.Timedelta(days=backfill_days + 7)).date(),
+        (day - pd.Timedelta(days=1)).date(),
+        cfg.features.schedule,
+    )
+    return RunDates(day, [d for d in back if d > start] if backfill_days else [])
+
+
 def build_features(
     source: Source,
     cfg: Config,
     metrics: list | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    stage: Callable[[str, int], Callable[[], None]] | None = None,
+    stage: Stage | None = None,
     dates: list[pd.Timestamp] | None = None,
 ) -> FeatureSet:
     """Observation grid, declared metrics and labels for validated tables.
@@ -175,7 +191,9 @@ def build_features(
     dates = dates or as_of_dates(cfg, data_start, data_end, start, end)
     accounts = source.typed(specs["accounts"]).to_pandas()
     subs = source.typed(specs["subscriptions"]).to_pandas()
-    grid = observation_grid(accounts, subs, dates, cfg.lifecycle, cfg.labels.horizon_days)
+    grid = observation_grid(
+        accounts, subs, dates, cfg.lifecycle, cfg.labels.horizon_days, snapshot=data_end
+    )
     lab = cfg.labels
     grid = attach_labels(
         grid, subs, data_end, lab.horizon_days, lab.resignup_gap_days, lab.expansion_threshold
@@ -199,9 +217,7 @@ def build_features(
 def summarize(fs: FeatureSet) -> dict[str, pd.DataFrame]:
     """What `churnhealth features` prints: churn per segment, features per dimension, nulls."""
     lab = fs.labelled
-    churn = lab.groupby("segment").agg(
-        rows=("churned_within_h", "size"), churn_rate=("churned_within_h", "mean")
-    )
+    churn = lab.groupby("segment").agg(rows=(LABEL, "size"), churn_rate=(LABEL, "mean"))
     dims = pd.DataFrame(
         [
             {"dimension": d, "features": len(f), "names": ", ".join(f)}

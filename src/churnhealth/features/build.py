@@ -216,15 +216,43 @@ def table_metrics(
                 )
             )
         elif isinstance(m, DaysSince):
-            seen = _predicate(t, m.filter) & dates.visible(t[spec.time], None)
-            r = _latest_before_first(t.filter(seen).select("account_id", _t=t[spec.time]), dates)
-            g = grid.select(*KEYS, "as_of_ts")
-            on = (g.as_of_ts > r._t) if r._t.type().is_timestamp() else (g.as_of > r._t)
-            a = g.asof_join(r, on=on, predicates=[g.account_id == r.account_id])
-            last = a._t.date() if a._t.type().is_timestamp() else a._t
-            days = a.as_of.delta(last, unit="day").cast("float64")
-            out.append(a.select(*KEYS, **{m.name: days}))
+            out.append(_days_since(grid, t, spec, m, dates))
     return out
+
+
+def _days_since(grid: ir.Table, t: ir.Table, spec: Table, m: DaysSince, dates: AsOfRange):
+    """Days from the latest row passing the filter to each as_of, by an as-of join.
+
+    A filter on a value revealed later (a ticket's CSAT, known when it closes; an end date; a
+    payment) must not see that value before it was known: such a row passes the filter at an
+    as_of only once every value it filters on was known, i.e. from max(time, revealed-at) on.
+    The join then runs on that moment, carrying the running maximum of the row times."""
+    gates = sorted(
+        {c.known_at for c in spec.columns if c.name in m.filter and c.known_at in t.columns}
+    )
+    g = grid.select(*KEYS, "as_of_ts")
+    if not gates:
+        seen = _predicate(t, m.filter) & dates.visible(t[spec.time], None)
+        r = _latest_before_first(t.filter(seen).select("account_id", _t=t[spec.time]), dates)
+        on = (g.as_of_ts > r._t) if r._t.type().is_timestamp() else (g.as_of > r._t)
+        a = g.asof_join(r, on=on, predicates=[g.account_id == r.account_id])
+        last = a._t.date() if a._t.type().is_timestamp() else a._t
+        return a.select(*KEYS, **{m.name: a.as_of.delta(last, unit="day").cast("float64")})
+    stamp = [t[c].cast("timestamp") for c in (spec.time, *gates)]
+    known = ibis.greatest(*stamp) if len(stamp) > 1 else stamp[0]
+    seen = _predicate(t, m.filter)
+    for c in gates:
+        seen &= t[c].notnull()
+    r = t.filter(seen).select("account_id", _t=stamp[0], _v=known)
+    r = r.filter(r._v < day_literal(r._v, dates.last))
+    r = r.group_by(["account_id", "_v"]).aggregate(_t=r._t.max())
+    running = ibis.window(group_by="account_id", order_by="_v", preceding=None, following=0)
+    r = r.mutate(_t=r._t.max().over(running))
+    first = day_literal(r._v, dates.first)
+    early = r.filter(r._v < first).group_by("account_id").aggregate(_v=r._v.max(), _t=r._t.max())
+    r = early.union(r.filter(r._v >= first).select("account_id", "_v", "_t"))
+    a = g.asof_join(r, on=g.as_of_ts > r._v, predicates=[g.account_id == r.account_id])
+    return a.select(*KEYS, **{m.name: a.as_of.delta(a._t.date(), unit="day").cast("float64")})
 
 
 def _finish(r: ir.Table, m) -> ir.Value:

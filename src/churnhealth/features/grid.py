@@ -67,21 +67,24 @@ def observation_grid(
     as_ofs: list[pd.Timestamp],
     lifecycle: LifecycleConfig,
     horizon_days: int = 90,
+    snapshot: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Grid rows with segment, tenure, contract facts and lifecycle stage at each as-of.
 
     With several covering subscriptions (add-ons), ARR and licenses add up, the renewal is the
     soonest one, the term is that of the largest subscription, and the renewals within the
     horizon (the decisions at which the account can leave) add up.
+
+    Licenses come from the covering subscriptions. `accounts.licenses` is a snapshot taken at
+    the end of the data (`snapshot`): it stands in for a subscription without licenses only at
+    as-of dates on or after it; before, those seats are unknown (null), never today's count.
     """
     subs = subs.assign(
         start_date=pd.to_datetime(subs.start_date), end_date=pd.to_datetime(subs.end_date)
     )
     acc = accounts.set_index("account_id")
-    lic_fallback = subs.account_id.map(acc.licenses)
-    subs = subs.assign(
-        seats=subs.licenses.fillna(lic_fallback) if "licenses" in subs else lic_fallback
-    )
+    own = subs.licenses.astype(float) if "licenses" in subs else pd.Series(np.nan, subs.index)
+    subs = subs.assign(seats=own, seats_now=own.fillna(subs.account_id.map(acc.licenses)))
     frames = []
     for as_of in as_ofs:
         cov = covering(subs, as_of)
@@ -89,17 +92,21 @@ def observation_grid(
             continue
         day = np.datetime64(as_of.date(), "D")
         start, term = _days(cov.start_date), cov.term_months.to_numpy()
+        known = snapshot is not None and as_of >= snapshot
         cov = cov.assign(
             renewal_date=next_renewal(start, term, day),
             renewals=renewals_within(start, term, day, horizon_days),
+            seats=cov.seats_now if known else cov.seats,
         )
         main = cov.sort_values(["account_id", "arr"]).groupby("account_id").tail(1)
         g = cov.groupby("account_id", as_index=False).agg(
             arr=("arr", "sum"),
             licenses=("seats", "sum"),
+            seats_known=("seats", "count"),
             renewal_date=("renewal_date", "min"),
             renewals_in_horizon=("renewals", "sum"),
         )
+        g["licenses"] = g.licenses.where(g.pop("seats_known") > 0)
         g["as_of"] = as_of
         g["term_months"] = g.account_id.map(main.set_index("account_id").term_months)
         g["arr_365d_ago"] = g.account_id.map(arr_on(subs, as_of - pd.Timedelta(days=365)))

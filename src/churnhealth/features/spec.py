@@ -223,8 +223,8 @@ def load_metrics(path: Path | str, segments: list[str]) -> list[_Metric]:
         raise ConfigError([f"{path}: no such feature definitions file"])
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise ConfigError([f"{path}: not valid YAML"]) from None
+    except (UnicodeDecodeError, OSError, yaml.YAMLError):
+        raise ConfigError([f"{path}: not a readable YAML file"]) from None
     items = raw.get("metrics") if isinstance(raw, dict) else None
     if not isinstance(items, list):
         raise ConfigError([f"{path}: expected a top-level 'metrics:' list"])

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import log_loss
+
+from churnhealth.models.estimators import binary_log_loss
 
 
 def _fit(model, method: str, X: pd.DataFrame, y: np.ndarray) -> CalibratedClassifierCV:
@@ -24,12 +25,7 @@ def choose_method(model, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series) -> st
             if y[a].sum() == 0 or y[b].sum() == 0:
                 return "sigmoid"
             cal = _fit(model, method, X[a], y[a])
-            total += (
-                log_loss(
-                    y[b], np.clip(cal.predict_proba(X[b])[:, 1], 1e-6, 1 - 1e-6), labels=[0, 1]
-                )
-                * b.sum()
-            )
+            total += binary_log_loss(y[b], cal.predict_proba(X[b])[:, 1]) * b.sum()
         losses[method] = total
     return min(losses, key=losses.get)
 

@@ -8,8 +8,19 @@ from lightgbm import LGBMClassifier
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+EPS = 1e-6
+"""Probabilities are clipped to [EPS, 1 − EPS] before a log loss, so one confident miss cannot
+make it infinite."""
+
+
+def binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Log loss of churn probabilities, clipped: the criterion every candidate, tuning trial,
+    calibration method and champion is chosen by."""
+    return float(log_loss(y, np.clip(np.asarray(p, float), EPS, 1 - EPS), labels=[0, 1]))
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:

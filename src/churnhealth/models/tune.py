@@ -1,20 +1,23 @@
 """Optuna (TPE, seeded) search for LightGBM within a trial and time budget.
 
-Each trial is logged as a nested MLflow run under the current parent run.
+Each finished trial is reported to an optional `on_trial` callback (training logs it as a
+nested MLflow run through the tracking adapter).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
-import mlflow
 import numpy as np
 import optuna
 import pandas as pd
 from lightgbm import early_stopping
-from sklearn.metrics import log_loss
 
-from churnhealth.models.estimators import lightgbm
+from churnhealth.models.estimators import binary_log_loss, lightgbm
+
+OnTrial = Callable[[str, int, dict, float], None]
+"""`on_trial(model_name, trial_number, params, validation_log_loss)`."""
 
 MAX_TREES = 300
 OTHER_WEIGHT = (0.05, 1.0)
@@ -58,7 +61,7 @@ def _early_stopped(
         )
     best = max(model.best_iteration_ or params["n_estimators"], 10)
     p = model.predict_proba(Xv, num_iteration=best)[:, 1]
-    return log_loss(yv, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]), best
+    return binary_log_loss(yv, p), best
 
 
 def tune_lightgbm(
@@ -67,11 +70,12 @@ def tune_lightgbm(
     y: np.ndarray,
     Xv: pd.DataFrame,
     yv: np.ndarray,
+    *,
     trials: int,
     timeout_s: float,
     seed: int,
-    log_trials: bool = True,
     own: np.ndarray | None = None,
+    on_trial: OnTrial | None = None,
 ):
     """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
 
@@ -92,11 +96,8 @@ def tune_lightgbm(
         extra, weight = weights(trial)
         loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight)
         trial.set_user_attr("n_estimators", trees)
-        if log_trials and mlflow.active_run():
-            with mlflow.start_run(run_name=f"{name} trial {trial.number}", nested=True):
-                mlflow.set_tags({"churnhealth.kind": "optuna_trial", "model": name})
-                mlflow.log_params({**params, **extra, "n_estimators": trees})
-                mlflow.log_metric("val_log_loss", loss)
+        if on_trial is not None:
+            on_trial(name, trial.number, {**params, **extra, "n_estimators": trees}, loss)
         return loss
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))

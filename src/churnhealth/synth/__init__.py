@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnhealth.atomic import check_folder_writable, check_writable
 from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
-from churnhealth.labels import annual_churn
+from churnhealth.features.labels import annual_churn
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
 from churnhealth.synth.simulate import simulate
@@ -167,6 +168,11 @@ def generate(
             f"synth: need accounts ≥ 10, years ≥ 1 and truth_paths ≥ 1 "
             f"(got {accounts}, {years}, {truth_paths})"
         )
+    out = Path(out)
+    if out.suffix == ".duckdb":
+        check_writable(out, "--out")
+    else:
+        check_folder_writable(out.parent, "--out", shown=out)
     p = Params()
     months = 12 * years
     ss = np.random.SeedSequence(seed)

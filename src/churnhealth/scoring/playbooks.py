@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from churnhealth.errors import ConfigError
+from churnhealth.errors import ChurnhealthError, ConfigError
 
 Scalar = str | int | float | bool
 Condition = Scalar | list[Scalar] | dict[Literal["eq", "ne", "lt", "le", "gt", "ge"], Scalar]
@@ -76,8 +76,8 @@ def load_playbooks(path: Path | str) -> Playbooks:
         raise ConfigError([f"{path}: no such playbooks file"])
     try:
         return Playbooks.model_validate(yaml.safe_load(path.read_text()) or {})
-    except yaml.YAMLError:
-        raise ConfigError([f"{path}: not valid YAML"]) from None
+    except (UnicodeDecodeError, OSError, yaml.YAMLError):
+        raise ConfigError([f"{path}: not a readable YAML file"]) from None
     except ValidationError as err:
         raise ConfigError(
             [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
@@ -130,9 +130,23 @@ def reason(row: Mapping, pb: Playbook) -> str:
 
 
 def previous_alerts(path: Path) -> pd.DataFrame:
+    """The alerts raised so far (account_id, playbook, as_of), from the alert log."""
     if not Path(path).exists():
         return pd.DataFrame(columns=["account_id", "playbook", "as_of"])
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(Path(path).read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            pd.Timestamp(row["as_of"])
+            rows.append({k: row[k] for k in ("account_id", "playbook", "as_of")})
+        except (ValueError, TypeError, KeyError):
+            raise ChurnhealthError(
+                f"predict.alerts {path}: line {i} is not an alert (expected one JSON object "
+                "with account_id, playbook and as_of per line); move the file aside to start a "
+                "new alert log"
+            ) from None
     df = (
         pd.DataFrame(rows, columns=["account_id", "playbook", "as_of"])
         if rows
@@ -158,11 +172,11 @@ def matches(frame: pd.DataFrame, config: Playbooks) -> dict[str, np.ndarray]:
 def trigger(
     frame: pd.DataFrame,
     config: Playbooks,
-    alerts_path: Path,
+    past: pd.DataFrame,
     hits: dict[str, np.ndarray] | None = None,
 ) -> list[dict]:
-    """Alerts for rows meeting each playbook, minus those still cooling down."""
-    past = previous_alerts(alerts_path)
+    """Alerts for rows meeting each playbook, minus those still cooling down after an alert in
+    `past` (see `previous_alerts`)."""
     hits = hits if hits is not None else matches(frame, config)
     frame = frame[[c for c in ALERT_INPUTS if c in frame.columns]]
     out = []

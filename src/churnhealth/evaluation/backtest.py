@@ -1,44 +1,37 @@
-"""`churnhealth backtest`: rolling-origin evaluation, the way the model would have been used.
+"""Rolling-origin backtest: the model evaluated the way it would have been used.
 
-At each origin the data is cut to what was known on that day and a model is trained with the
-same pipeline as `train` (the tuning budget comes from `backtest.tuning`); it then scores every
+At each origin the data is cut to what was known on that day and a model is fitted with the
+same fitter as `train` (the tuning budget comes from `backtest.tuning`); it then scores every
 as-of date of the following period. Those features come from the full data but are
 point-in-time, so each sees only what was known at its own date. The out-of-time predictions
 are finally checked against what happened: discrimination, calibration, the at-risk flag against
-the practitioners' targets, lead time, retention by health band, and the two baselines.
+the practitioners' targets, lead time, retention by health band, and the two baselines. The job
+in `churnhealth.jobs.backtest` runs the origins and saves the result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import mlflow
-import numpy as np
 import pandas as pd
 
-from churnhealth import evaluate as ev
-from churnhealth import tracking
-from churnhealth.atomic import write_frame, write_json
-from churnhealth.baselines import LOGIN_FEATURE, Scorecard, login_light
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
-from churnhealth.data.source import truncate
-from churnhealth.data.validate import open_validated
+from churnhealth.data.source import Source, truncate
 from churnhealth.errors import ChurnhealthError
-from churnhealth.features import CATEGORICAL, build_features, data_window
+from churnhealth.evaluation import metrics as ev
+from churnhealth.features import CATEGORICAL, LABEL, build_features, data_window
 from churnhealth.features.grid import schedule
-from churnhealth.labels import last_labelled
+from churnhealth.features.labels import last_labelled
+from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
+from churnhealth.models.fitter import HealthModelFitter, prepare
+from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
 from churnhealth.models.tiers import FLAGGED
-from churnhealth.predict import assign_tiers
-from churnhealth.train import LABEL, fit_health_model, prepare
+from churnhealth.scoring.scorer import Scorer
 
-Stage = Callable[[str, int], Callable[[], None]]
 FLAG_METRICS = ("recall", "specificity", "accuracy", "precision", "f1")
 
 
@@ -54,9 +47,10 @@ class BacktestResult:
 
 
 def parse_step(step: str) -> pd.DateOffset:
-    n, unit = int(step[:-1]), step[-1]
+    """'1M' → one month, '2W' → two weeks, '30D' → thirty days."""
     if not re.fullmatch(r"[1-9][0-9]*[DWM]", step):
-        raise ChurnhealthError(f"--step {step!r}: expected a number and D, W or M, e.g. 1M")
+        raise ChurnhealthError(f"--step {step!r}: expected a whole number and D, W or M, e.g. 1M")
+    n, unit = int(step[:-1]), step[-1]
     return pd.DateOffset(**{{"D": "days", "W": "weeks", "M": "months"}[unit]: n})
 
 
@@ -96,16 +90,18 @@ def origins(
     return out
 
 
-def _inner_splits(frame: pd.DataFrame, cfg: Config) -> Splits:
+def inner_splits(frame: pd.DataFrame, cfg: Config) -> Splits:
     """Train and validation windows inside the data known at an origin (no test window:
     the following period is the test)."""
     labelled = frame.loc[frame.labelled.astype(bool), "as_of"]
     if labelled.empty:
         raise ChurnhealthError("no labelled rows before this origin")
     last = labelled.max()
-    h = pd.Timedelta(days=cfg.labels.horizon_days)
+    lab = cfg.labels
+    embargo = lab.horizon_days + lab.resignup_gap_days
     t1 = last - pd.Timedelta(days=cfg.train.val_days)
-    return Splits(t1, last + h, last + h, cfg.labels.horizon_days)
+    end = last + pd.Timedelta(days=embargo)
+    return Splits(t1, end, end, lab.horizon_days, embargo)
 
 
 @dataclass
@@ -113,7 +109,7 @@ class OriginFit:
     """What was fitted at one origin, and the evidence that nothing from the origin on was
     read: the end of the data it saw, its last labelled as-of date and a hash of its rows."""
 
-    model: object
+    model: HealthModel
     scorecard: Scorecard
     fingerprint: str
     data_end: str
@@ -123,78 +119,34 @@ class OriginFit:
         return {k: self.__dict__[k] for k in ("fingerprint", "data_end", "last_labelled")}
 
 
-def fit_at(cfg: Config, source, origin: pd.Timestamp) -> OriginFit:
+def fit_at(cfg: Config, source: Source, origin: pd.Timestamp) -> OriginFit:
     """The model as `train --as-of origin` would have fitted it, plus the scorecard baseline."""
     known = truncate(source, origin.date(), contract(cfg.data.segments))
     fs = build_features(known, cfg)
     frame = fs.frame.reset_index(drop=True)
     try:
-        d = prepare(cfg, known, fs, _inner_splits(frame, cfg), windows=("train", "val"))
+        d = prepare(cfg, known, fs, inner_splits(frame, cfg), windows=("train", "val"))
     except ChurnhealthError as err:
         raise ChurnhealthError(f"backtest origin {origin.date()}: {err}") from None
-    hm, _, _ = fit_health_model(cfg, d, lambda *_: lambda: None, log=False)
+    model = HealthModelFitter(config=cfg).fit(d).model_
     used = d.mask("train") | d.mask("val")
-    fingerprint = str(
-        pd.util.hash_pandas_object(frame.loc[used, [*fs.features, LABEL]], index=False).sum()
-    )
     tr = d.mask("train")
     card = Scorecard({f: dim for f, dim in fs.features.items() if f not in CATEGORICAL})
     card.fit(frame[tr], d.y[tr])
     last = frame.loc[used, "as_of"].max()
-    return OriginFit(hm, card, fingerprint, str(fs.data_end.date()), str(last.date()))
+    return OriginFit(model, card, d.fingerprint(used), str(fs.data_end.date()), str(last.date()))
 
 
-def run_backtest(
-    cfg: Config,
-    data: Path | None = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    step: str | None = None,
-    stage: Stage | None = None,
-) -> BacktestResult:
-    """Train at each origin, score the following period, collect out-of-time predictions."""
-    stage = stage or (lambda name, steps=1: lambda: None)
-    step = step or cfg.backtest.step
-    bt_cfg = cfg.model_copy(
-        update={"train": cfg.train.model_copy(update={"tuning": cfg.backtest.tuning})}
-    )
-    done = stage("validating data", 1)
-    source = open_validated(data or cfg.data.path, cfg.data.segments)
-    done()
-    points = origins(cfg, source, start, end, step)
-    offset = parse_step(step)
-    dates = [
-        d
-        for d in schedule(points[0].date(), (points[-1] + offset).date(), cfg.features.schedule)
-        if d < points[-1] + offset
-    ]
-    done = stage("features to score", 1)
-    full = build_features(source, cfg, dates=dates).frame.reset_index(drop=True)
-    full = full[full.labelled.astype(bool)]
-    done()
-    advance = stage(f"origins ({step} steps)", len(points))
-    parts, audit = [], {}
-    for origin in points:
-        fit = fit_at(bt_cfg, source, origin)
-        audit[str(origin.date())] = fit.audit()
-        rows = full[(full.as_of >= origin) & (full.as_of < origin + offset)]
-        if len(rows):
-            parts.append(_score_period(cfg, fit.model, fit.scorecard, rows, origin))
-        advance()
-    if not parts:
-        raise ChurnhealthError("backtest: no labelled account to score after any origin")
-    predictions = pd.concat(parts, ignore_index=True)
-    return BacktestResult(predictions, summarize(cfg, predictions, step), points, audit)
-
-
-def _score_period(cfg: Config, hm, card: Scorecard, rows: pd.DataFrame, origin) -> pd.DataFrame:
-    scored = hm.score(rows)
+def score_period(cfg: Config, fit: OriginFit, rows: pd.DataFrame, origin) -> pd.DataFrame:
+    """The origin's model and scorecard on the rows of the period after it."""
+    scored = Scorer(model=fit.model, config=cfg).score(rows)
+    card = fit.scorecard
     out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "arr", "churn_date"]].copy()
     out["origin"] = origin
     out["churned"] = rows[LABEL].to_numpy(int)
     out["churn_probability"] = scored.churn_probability.to_numpy()
     out["health_score"] = scored.health_score.to_numpy()
-    out["tier"] = assign_tiers(cfg, hm, rows, out.health_score.to_numpy())
+    out["tier"] = scored.tier.to_numpy()
     out["flagged"] = out.tier.isin(FLAGGED)
     out["scorecard_health"] = card.health(rows).to_numpy()
     if LOGIN_FEATURE in rows:
@@ -285,51 +237,3 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
         "baselines": pd.DataFrame(base),
         "targets": pd.DataFrame(targets),
     }
-
-
-def save(cfg: Config, result: BacktestResult, data: Path | None) -> str:
-    """Write backtest.json and the predictions to the reports folder (atomically) and log the
-    backtest to MLflow as a run of its own; returns the run id."""
-    out = Path(cfg.paths.reports_dir)
-    report = {**result.report, "audit": result.audit}
-    tracking.configure(cfg)
-    with mlflow.start_run(run_name=f"backtest {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
-        mlflow.set_tags({"churnhealth.kind": "backtest", "git_commit": tracking.git_commit()})
-        mlflow.log_params(
-            {
-                "data.source": str(data or cfg.data.path),
-                "origins": ",".join(report["origins"]),
-                **tracking.flatten(cfg.backtest.model_dump(mode="json"), "backtest."),
-            }
-        )
-        o = report["overall"]
-        mlflow.log_metrics(
-            {
-                **{k: o[k] for k in ("roc_auc", "pr_auc", "brier", "ece", *FLAG_METRICS)},
-                "top10_captured": o["top10"]["captured"],
-                "top10_lift": o["top10"]["lift"],
-                "arr_weighted_recall": o["arr_weighted_recall"],
-                **{f"lead_{k}": v for k, v in o["lead_time"].items() if np.isfinite(v)},
-            }
-        )
-        report["run_id"] = run.info.run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            for name, table in tables(report).items():
-                table.to_csv(tmp / f"{name}.csv", index=False)
-                mlflow.log_artifact(str(tmp / f"{name}.csv"), artifact_path="tables")
-            p = result.predictions
-            ev.plot_bands(pd.DataFrame(report["retention_by_band"]), tmp / "retention_by_band.png")
-            ev.plot_lead_times(ev.lead_times(p), tmp / "lead_time.png")
-            ev.plot_reliability(
-                {"out-of-time": (p.churned, p.churn_probability)},
-                tmp / "reliability.png",
-                "Reliability (out-of-time)",
-            )
-            for f in ("retention_by_band.png", "lead_time.png", "reliability.png"):
-                mlflow.log_artifact(str(tmp / f))
-            write_json(tmp / "backtest.json", report)
-            mlflow.log_artifact(str(tmp / "backtest.json"))
-    write_frame(out / "backtest_predictions.parquet", result.predictions)
-    write_json(out / "backtest.json", report)
-    return run.info.run_id

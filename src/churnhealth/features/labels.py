@@ -7,15 +7,15 @@ per contract change), so this works in pandas.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from churnhealth.config import LabelsConfig
+from churnhealth.config import LabelsConfig
+from churnhealth.features.grid import arr_on
 
 FAR_FUTURE = pd.Timestamp("2262-01-01")
+LABEL = "churned_within_h"
+"""The churn label the health models learn: churn within the horizon."""
 
 
 def last_labelled(labels: LabelsConfig, day: pd.Timestamp) -> pd.Timestamp:
@@ -86,9 +86,6 @@ def annual_churn(
     return out if out.empty else out.sort_values(["segment", "year"], ignore_index=True)
 
 
-__all__ = ["annual_churn", "churn_dates", "coverage_spells"]
-
-
 def attach_labels(
     grid: pd.DataFrame,
     subscriptions: pd.DataFrame,
@@ -103,8 +100,6 @@ def attach_labels(
     A row is labelled only when as_of + h + gap ≤ data_end: before that its outcome is not yet
     known. Unlabelled rows keep null labels (kept for scoring, never for training).
     """
-    from churnhealth.features.grid import arr_on
-
     h = pd.Timedelta(days=horizon_days)
     subs = subscriptions.assign(
         start_date=pd.to_datetime(subscriptions.start_date),

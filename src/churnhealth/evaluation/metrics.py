@@ -1,17 +1,14 @@
-"""How good the scores are: discrimination, calibration and the at-risk flag, plus plots."""
+"""How good the scores are: discrimination, calibration, the at-risk flag, lead time and the
+comparisons with other models and baselines. Plots live in `evaluation.plots`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    log_loss,
-    roc_auc_score,
-)
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from churnhealth.models.estimators import EPS, binary_log_loss
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -50,14 +47,14 @@ def flag_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
 
 def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """ROC-AUC, PR-AUC, Brier, log loss and ECE of churn probabilities."""
-    y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    y, p = np.asarray(y, float), np.clip(np.asarray(p, float), EPS, 1 - EPS)
     both = 0 < y.sum() < len(y)
     return {
         "roc_auc": roc_auc_score(y, p) if both else float("nan"),
         "roc_auc_se": roc_auc_se(y, p),
         "pr_auc": average_precision_score(y, p) if both else float("nan"),
         "brier": brier_score_loss(y, p),
-        "log_loss": log_loss(y, p, labels=[0, 1]),
+        "log_loss": binary_log_loss(y, p),
         "ece": expected_calibration_error(y, p),
         "rows": float(len(y)),
         "churn_rate": float(y.mean()),
@@ -74,8 +71,6 @@ def ranking_auc(y: np.ndarray, risk: np.ndarray) -> float:
 def roc_auc_se(y: np.ndarray, risk: np.ndarray) -> float:
     """Standard error of the ROC-AUC of `risk` (DeLong et al., 1988): from the variance of
     each churner's and each non-churner's share of the pairs it wins, by midranks."""
-    from scipy.stats import rankdata
-
     y, risk = np.asarray(y, bool), np.asarray(risk, float)
     pos, neg = risk[y], risk[~y]
     m, n = len(pos), len(neg)
@@ -87,7 +82,7 @@ def roc_auc_se(y: np.ndarray, risk: np.ndarray) -> float:
     return float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
 
 
-def _grouped_auc(groups: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+def grouped_auc(groups: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     """Weighted ROC-AUC from score ranks (`groups`: 0..k-1 in score order, ties share one)."""
     k = groups.max() + 1
     pos = np.bincount(groups, w * y, k)
@@ -118,11 +113,11 @@ def paired_comparison(
         return out
     codes, uniq = pd.factorize(np.asarray(accounts))
     ranks = [np.unique(np.asarray(p, float), return_inverse=True)[1] for p in (p_a, p_b)]
-    a, b = (np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6) for p in (p_a, p_b))
+    a, b = (np.clip(np.asarray(p, float), EPS, 1 - EPS) for p in (p_a, p_b))
     loss_diff = -(y * np.log(a / b) + (1 - y) * np.log((1 - a) / (1 - b)))
 
     def stats(w: np.ndarray) -> tuple[float, float]:
-        auc = _grouped_auc(ranks[0], y, w) - _grouped_auc(ranks[1], y, w)
+        auc = grouped_auc(ranks[0], y, w) - grouped_auc(ranks[1], y, w)
         return auc, float((w * loss_diff).sum() / w.sum())
 
     rng = np.random.default_rng(seed)
@@ -152,60 +147,6 @@ def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFr
                 }
             )
     return pd.DataFrame(rows)
-
-
-def plot_reliability(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]],
-    path: Path,
-    title: str = "Reliability on the test window",
-) -> Path:
-    """Predicted vs observed churn per decile of predicted probability, one line per group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    top = 0.0
-    for name, (y, p) in curves.items():
-        t = reliability_table(np.asarray(y, float), np.asarray(p, float))
-        ece = expected_calibration_error(y, p)
-        ax.plot(t.predicted, t.observed, marker="o", label=f"{name} (ECE {ece:.3f})")
-        top = max(top, t.predicted.max(), t.observed.max())
-    ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="perfect")
-    ax.set_xlabel("predicted 90-day churn probability")
-    ax.set_ylabel("observed churn rate")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_roc_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
-    """ROC and precision-recall curves side by side, one line per model or baseline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.5))
-    for name, (y, risk) in curves.items():
-        fpr, tpr, _ = roc_curve(y, risk)
-        prec, rec, _ = precision_recall_curve(y, risk)
-        a.plot(fpr, tpr, label=f"{name} ({ranking_auc(y, risk):.3f})")
-        b.plot(rec, prec, label=f"{name} ({average_precision_score(y, risk):.3f})")
-    a.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-    a.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title="ROC (AUC)")
-    b.set(xlabel="recall", ylabel="precision", title="Precision-recall (AP)")
-    a.legend(fontsize=8)
-    b.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 HEALTH_BANDS = (
@@ -319,61 +260,3 @@ def same_budget(
         "baseline_false_positives": int((~y & base).sum()),
         "change_in_false_positives": int((~y & flagged).sum() - (~y & base).sum()),
     }
-
-
-def plot_bands(bands: pd.DataFrame, path: Path) -> Path:
-    """Retention rate per health band, sample sizes on the bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    bars = ax.bar(bands.band, 100 * bands.retention, color="#3b7dd8")
-    for bar, n in zip(bars, bands.rows, strict=True):
-        ax.annotate(
-            f"n={n:,}",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
-    ax.set(
-        xlabel="health band",
-        ylabel="retained over the horizon (%)",
-        title="Retention by health band (out-of-time)",
-    )
-    ax.set_ylim(0, 105)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_lead_times(leads: pd.DataFrame, path: Path) -> Path:
-    """Histogram of days between the first at-risk flag and the churn date."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    days = leads.lead_days.dropna()
-    ax.hist(
-        days,
-        bins=np.arange(0, max(days.max(), 30) + 31, 30) if len(days) else 10,
-        color="#d8843b",
-        edgecolor="white",
-    )
-    for mark in (30, 60):
-        ax.axvline(mark, color="grey", linestyle="--", linewidth=1)
-    missed = int(leads.lead_days.isna().sum())
-    ax.set(
-        xlabel="days between the first at-risk flag and the churn",
-        ylabel="churn events",
-        title=f"Lead time ({len(days)} caught, {missed} missed)",
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -1,9 +1,10 @@
-"""`churnhealth report`: one self-contained HTML page a CS leader can read.
+"""The HTML report: one self-contained page a CS leader can read.
 
 Plain-language headlines first, then the evidence: reliability, ROC/PR, retention by health
 band and lead time from the backtest's out-of-time predictions; SHAP summaries and the segment
 table from the champion's training run; the baselines; the drift panel from the latest monitor
-run. Images are embedded (base64), so the file can be mailed or opened offline.
+run. Images are embedded (base64), so the file can be mailed or opened offline. `render` builds
+the page from what the job in `churnhealth.jobs.report` gathers.
 """
 
 from __future__ import annotations
@@ -11,20 +12,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import json
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
-from churnhealth import evaluate as ev
-from churnhealth import tracking
-from churnhealth.atomic import write_with
-from churnhealth.config import Config
-from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import metrics as ev
+from churnhealth.evaluation import plots
+from churnhealth.evaluation.backtest import tables
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -65,28 +61,21 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _read_json(path: Path, hint: str) -> dict:
-    if not path.is_file():
-        raise ChurnhealthError(f"{path}: not found; {hint}")
-    return json.loads(path.read_text())
+@dataclass
+class ReportInputs:
+    """What the report is made of."""
 
-
-def _champion_run(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path]]:
-    """The champion's version, its training metrics.json and SHAP summary plots."""
-    name = cfg.mlflow.registered_model
-    version = tracking.current_champion(name)
-    if version is None:
-        raise ChurnhealthError(f"no @champion of {name} in {mlflow.get_tracking_uri()}: run train")
-    run_id = MlflowClient().get_model_version(name, version).run_id
-    metrics = Path(
-        mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="metrics.json", dst_path=str(tmp)
-        )
-    )
-    shap_dir = Path(
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="shap", dst_path=str(tmp))
-    )
-    return version, json.loads(metrics.read_text()), sorted(shap_dir.glob("*.png"))
+    backtest: dict
+    """backtest.json"""
+    predictions: pd.DataFrame
+    """The backtest's out-of-time predictions."""
+    champion_version: str
+    training: dict
+    """The champion's training metrics.json."""
+    shap_plots: list[Path]
+    monitor: dict | None = None
+    """monitor.json, when the monitor has run."""
+    monitor_png: Path | None = None
 
 
 def headlines(bt: dict) -> list[str]:
@@ -121,14 +110,13 @@ def headlines(bt: dict) -> list[str]:
     return out
 
 
-def _drift_panel(cfg: Config) -> str:
-    path = Path(cfg.paths.reports_dir) / "monitor.json"
-    if not path.is_file():
+def _drift_panel(mon: dict | None, png: Path | None) -> str:
+    if mon is None:
         return "<p class='muted'>No monitor run yet: run <code>churnhealth monitor</code>.</p>"
-    return _monitor_html(json.loads(path.read_text()), path.with_name("monitor_psi.png"))
+    return _monitor_html(mon, png)
 
 
-def _monitor_html(mon: dict, png: Path) -> str:
+def _monitor_html(mon: dict, png: Path | None) -> str:
     """Drift panel from monitor.json: status, score PSI, drifting top features, performance,
     retraining triggers, PSI per feature."""
     score, top = mon.get("score", {}), mon.get("top_features", {})
@@ -144,7 +132,7 @@ def _monitor_html(mon: dict, png: Path) -> str:
         + (", ".join(html.escape(str(t.get("name"))) for t in fired) if fired else "none"),
     ]
     parts = ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
-    if png.is_file():
+    if png is not None and png.is_file():
         parts.append(_img(png, "PSI per feature"))
     features = pd.DataFrame(mon.get("features", []))
     if not features.empty:
@@ -153,26 +141,9 @@ def _monitor_html(mon: dict, png: Path) -> str:
     return "".join(parts)
 
 
-def build_report(cfg: Config) -> Path:
-    """Write reports/<latest>/report.html and log it to the backtest's MLflow run."""
-    out_dir = Path(cfg.paths.reports_dir)
-    bt = _read_json(out_dir / "backtest.json", "run `churnhealth backtest` first (make backtest)")
-    pred_path = out_dir / "backtest_predictions.parquet"
-    if not pred_path.is_file():
-        raise ChurnhealthError(f"{pred_path}: not found; run `churnhealth backtest` first")
-    p = pd.read_parquet(pred_path)
-    tracking.configure(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        version, train_metrics, shap_plots = _champion_run(cfg, tmp)
-        page = _page(cfg, bt, p, version, train_metrics, shap_plots, tmp)
-        target = write_with(out_dir / "report.html", lambda f: Path(f).write_text(page))
-    if bt.get("run_id"):
-        MlflowClient().log_artifact(bt["run_id"], str(target))
-    return target
-
-
-def _page(cfg, bt, p, version, train_metrics, shap_plots, tmp: Path) -> str:
+def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
+    """The report's HTML; plots are drawn into `tmp` and embedded."""
+    bt, p, version, train_metrics = r.backtest, r.predictions, r.champion_version, r.training
     y = p.churned.to_numpy()
     curves = {
         "model": (y, p.churn_probability.to_numpy()),
@@ -183,16 +154,12 @@ def _page(cfg, bt, p, version, train_metrics, shap_plots, tmp: Path) -> str:
     by_seg = {
         s: (g.churned.to_numpy(), g.churn_probability.to_numpy()) for s, g in p.groupby("segment")
     }
-    ev.plot_reliability(
+    plots.plot_reliability(
         {"all": curves["model"], **by_seg}, tmp / "reliability.png", "Reliability (out-of-time)"
     )
-    ev.plot_roc_pr(curves, tmp / "roc_pr.png")
-    ev.plot_bands(pd.DataFrame(bt["retention_by_band"]), tmp / "bands.png")
-    leads = ev.lead_times(p)
-    ev.plot_lead_times(leads, tmp / "lead.png")
-
-    from churnhealth.backtest import tables
-
+    plots.plot_roc_pr(curves, tmp / "roc_pr.png")
+    plots.plot_bands(pd.DataFrame(bt["retention_by_band"]), tmp / "bands.png")
+    plots.plot_lead_times(ev.lead_times(p), tmp / "lead.png")
     t = tables(bt)
     targets = (
         t["targets"]
@@ -237,7 +204,7 @@ def _page(cfg, bt, p, version, train_metrics, shap_plots, tmp: Path) -> str:
             + f"<p class='muted'>Out-of-time backtest: {len(bt['origins'])} origins "
             f"({bt['origins'][0]} to {bt['origins'][-1]}, step {bt['step']}), {bt['rows']:,} "
             f"account-dates scored by a model trained only on what was known at its origin. "
-            f"Champion: {cfg.mlflow.registered_model} v{version}.</p>",
+            f"Champion: {registered_model} v{version}.</p>",
         ),
         ("The at-risk flag against practitioners' targets", _table(targets)),
         (
@@ -278,10 +245,10 @@ def _page(cfg, bt, p, version, train_metrics, shap_plots, tmp: Path) -> str:
         ),
         (
             "What drives the scores (SHAP)",
-            "".join(_img(f, f"SHAP summary {f.stem}") for f in shap_plots),
+            "".join(_img(f, f"SHAP summary {f.stem}") for f in r.shap_plots),
         ),
         ("Baselines at the same number of flagged accounts", _table(t["baselines"])),
-        ("Drift", _drift_panel(cfg)),
+        ("Drift", _drift_panel(r.monitor, r.monitor_png)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
     return (

@@ -1,0 +1,96 @@
+"""Commands on the data: `synth`, `validate`, `features`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnhealth.cli import render
+from churnhealth.cli.app import ConfigOpt, DataOpt, app, as_of_option, config, parse_date
+from churnhealth.progress import stages
+
+# The jobs are imported inside each command: together they pull in MLflow, LightGBM, SHAP and
+# Ibis (6.7 s to import on 2 cores), and `churnhealth --help` (1.0–1.4 s) would wait for them.
+
+
+@app.command()
+def synth(
+    out: Annotated[
+        Path, typer.Option(help="Output: a .duckdb file, or else a folder of Parquet files.")
+    ] = Path("data/demo.duckdb"),
+    accounts: Annotated[
+        int | None,
+        typer.Option(help="Accounts ever created [config: 5000].", show_default=False, min=10),
+    ] = None,
+    years: Annotated[
+        int | None,
+        typer.Option(help="Years of history [config: 3].", show_default=False, min=1, max=10),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed [config: 0].", show_default=False, min=0)
+    ] = None,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject drift from a date: usage_shift@YYYY-MM-DD (measured usage drops, churn "
+            "does not change) or concept_shift@YYYY-MM-DD (what drives churn changes). "
+            "Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
+    from churnhealth.synth import Drift, generate
+
+    cfg = config(config_path).synth
+    drifts = tuple(Drift.parse(d) for d in drift or ())
+    n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
+    t0 = time.perf_counter()
+    with stages() as start:
+        res = generate(out, n, y, s, cfg.start, drifts, cfg.truth_paths, on_stage=start)
+    render.synth(res, time.perf_counter() - t0, s, y, drifts)
+
+
+@app.command()
+def validate(
+    data: DataOpt = None,
+    as_of: Annotated[
+        str | None,
+        as_of_option("Also reject rows dated on or after this date (YYYY-MM-DD)."),
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Check the tables against the data contract; one line per problem, exit code 2."""
+    from churnhealth.data.validate import check
+
+    cfg = config(config_path)
+    report = check(data or cfg.data.path, cfg.data.segments, parse_date(as_of, "--as-of"))
+    render.validation(report)
+
+
+@app.command()
+def features(
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")] = Path(
+        "outputs/features.parquet"
+    ),
+    start: Annotated[
+        str | None, typer.Option(help="First as-of date (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last as-of date (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Build point-in-time features and churn labels for every account and as-of date."""
+    from churnhealth.jobs.features import build
+
+    cfg = config(config_path)
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    with stages() as stage:
+        res = build(cfg, out, data, first, last, stage)
+    render.features(res, cfg)

@@ -1,0 +1,99 @@
+"""Commands on models: `train`, `promote`, `backtest`, `report`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from churnhealth.cli import render
+from churnhealth.cli.app import (
+    ConfigOpt,
+    DataOpt,
+    app,
+    as_of_option,
+    config,
+    console,
+    parse_date,
+)
+from churnhealth.progress import stages
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    as_of: Annotated[
+        str | None,
+        as_of_option(
+            "Train as if today were this date: nothing dated on or after it is read (YYYY-MM-DD)."
+        ),
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Train segment models, calibrate, evaluate against baselines, register in MLflow."""
+    from churnhealth.jobs.train import train as run
+
+    cfg = config(config_path)
+    t0 = time.perf_counter()
+    with stages() as stage:
+        res = run(cfg, data, parse_date(as_of, "--as-of"), stage)
+    render.training(res, cfg, time.perf_counter() - t0)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    config_path: ConfigOpt = None,
+) -> None:
+    """Move the @champion alias to VERSION by hand and export it to models/champion/."""
+    from churnhealth.tracking import promote as run
+
+    cfg = config(config_path)
+    path = run(cfg, version)
+    console.print(
+        f"{cfg.mlflow.registered_model} v{version} is @champion; exported to {path}",
+        highlight=False,
+    )
+
+
+@app.command()
+def backtest(
+    data: DataOpt = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First origin, YYYY-MM-DD [config: backtest.start].", show_default=False),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Last origin, YYYY-MM-DD [config: backtest.end].", show_default=False),
+    ] = None,
+    step: Annotated[
+        str | None,
+        typer.Option(help="Origin spacing: 1M, 2W, 30D [config: 1M].", show_default=False),
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Rolling-origin backtest: train at each origin on what was known then, score the next
+    period, check the out-of-time predictions against what happened."""
+    from churnhealth.evaluation.backtest import tables
+    from churnhealth.jobs.backtest import run_backtest, save
+
+    cfg = config(config_path)
+    first = parse_date(start, "--start") or cfg.backtest.start
+    last = parse_date(end, "--end") or cfg.backtest.end
+    t0 = time.perf_counter()
+    with stages() as stage:
+        res = run_backtest(cfg, data, first, last, step, stage)
+    run_id = save(cfg, res, data)
+    render.backtest(res, tables(res.report), run_id, cfg, time.perf_counter() - t0)
+
+
+@app.command()
+def report(config_path: ConfigOpt = None) -> None:
+    """Write reports/latest/report.html from the latest backtest, the champion's training run
+    and the latest monitor run; log it to MLflow."""
+    from churnhealth.jobs.report import build_report
+
+    res = build_report(config(config_path))
+    console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)", highlight=False)

@@ -1,0 +1,342 @@
+"""What each command prints: tables and sentences on stdout (progress bars go to stderr)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+from churnhealth.cli.app import console
+from churnhealth.config import Config
+
+
+def _fmt(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:.3f}"
+
+
+def _money(v: float) -> str:
+    return f"{v / 1e6:,.1f}M" if v >= 1e6 else f"{v / 1e3:,.0f}k"
+
+
+def notes(lines: list[str]) -> None:
+    for note in lines:
+        console.print(f"note: {note}", style="dim", highlight=False)
+
+
+def synth(res, seconds: float, seed: int, years: int, drifts: tuple) -> None:
+    """The demo company: where, how big, churn per segment and year, rows per table."""
+    size = (
+        res.path.stat().st_size
+        if res.path.is_file()
+        else sum(f.stat().st_size for f in res.path.iterdir())
+    )
+    console.print(
+        f"[bold]Demo company[/] written to {res.path} in {seconds:.1f} s "
+        f"({size / 1e6:.0f} MB), seed {seed}"
+        + (f", drift: {', '.join(f'{d.kind}@{d.date}' for d in drifts)}" if drifts else "")
+    )
+    seg = Table(
+        "segment",
+        "accounts",
+        *[f"churn y{i + 1}" for i in range(years)],
+        "90-day churn",
+        title="Accounts and churn: yearly logo churn (share of the accounts active at the "
+        "year's start that left within it) and 90-day churn (share of monthly as-of rows, "
+        "from 90 days in, that churn within 90 days)",
+    )
+    for name, count in res.accounts_per_segment.items():
+        rates = res.churn[res.churn.segment == name].sort_values("year")
+        seg.add_row(
+            name,
+            f"{count:,}",
+            *[f"{r:.1%}" for r in rates.churn_rate],
+            f"{res.churn_90d[name]:.2%}",
+        )
+    console.print(seg)
+    rows = Table("table", "rows", title="Rows per table")
+    for name, count in res.rows.items():
+        rows.add_row(name, f"{count:,}")
+    console.print(rows)
+
+
+def validation(report) -> None:
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+    notes(report.notes)
+
+
+def features(res, cfg: Config) -> None:
+    """Rows written, churn per segment, features per dimension, missing values."""
+    frame = res.features.frame
+    dates = frame.as_of.drop_duplicates().sort_values()
+    console.print(
+        f"[bold]{len(frame):,} rows[/] ({frame.account_id.nunique():,} accounts × "
+        f"{len(dates)} as-of dates, {dates.iloc[0].date()} to {dates.iloc[-1].date()}; "
+        f"{int(frame.labelled.sum()):,} labelled) written to {res.out} in "
+        f"{res.seconds:.1f} s",
+        highlight=False,
+    )
+    parts = res.summary
+    churn = Table(
+        "segment",
+        "labelled rows",
+        f"churn within {cfg.labels.horizon_days} days",
+        title="Churn rate per segment (labelled rows)",
+    )
+    for r in parts["churn"].itertuples():
+        churn.add_row(r.segment, f"{r.rows:,}", f"{r.churn_rate:.2%}")
+    console.print(churn)
+    dims = Table("dimension", "features", "names", title="Features per dimension")
+    for r in parts["dimensions"].itertuples():
+        dims.add_row(r.dimension, str(r.features), r.names)
+    console.print(dims)
+    nulls = Table("feature", "null share", title="Features with missing values")
+    for r in parts["nulls"].itertuples():
+        nulls.add_row(r.feature, f"{r.null_share:.1%}")
+    console.print(nulls)
+    notes(res.features.notes)
+
+
+def training(res, cfg: Config, seconds: float) -> None:
+    """Splits, the test-window table, segment vs global, the registration."""
+    s = res.splits
+    console.print(
+        "Splits by as-of date ("
+        + "; ".join(
+            f"{name} {w['first']} to {w['last']}, {w['rows']:,} rows"
+            for name, w in res.metrics["windows"].items()
+        )
+        + f"); a {s.embargo_days}-day embargo (horizon and re-signup gap) keeps every fitted "
+        "label window out of later windows",
+        highlight=False,
+    )
+    table = Table(
+        "segment",
+        "model",
+        "ROC-AUC",
+        "oracle",
+        "global",
+        "scorecard",
+        "login",
+        "ECE",
+        "recall",
+        "precision",
+        title="Test window (ROC-AUC of the model, the oracle, the global model and "
+        "the baselines; ECE; the at-risk flag)",
+    )
+    for r in res.summary.itertuples():
+        values = (r.roc_auc, r.oracle, r.global_model, r.scorecard, r.login)
+        table.add_row(
+            r.segment,
+            str(r.model),
+            *map(_fmt, (*values, r.ece, r.recall, r.precision)),
+        )
+    console.print(table)
+    console.print(_segmenting_table(res.summary))
+    console.print(
+        f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
+        f"{res.reason}. Run {res.run_id}; {seconds:.0f} s. "
+        f"Metrics: {cfg.paths.reports_dir / 'metrics.json'}",
+        highlight=False,
+    )
+    notes(res.notes)
+
+
+def _segmenting_table(summary: pd.DataFrame) -> Table:
+    """Does segmenting pay: the routed model minus the global model, with 95% intervals."""
+    table = Table(
+        "segment",
+        "model",
+        "ROC-AUC",
+        "95% interval",
+        "log loss",
+        "95% interval",
+        title="Segment models minus the global model on the test window (bootstrap over accounts)",
+    )
+    for r in summary.itertuples():
+        cells = []
+        for m, fmt in (("roc_auc", "+.3f"), ("log_loss", "+.4f")):
+            d, lo, hi = (getattr(r, f"vs_global_{m}_diff{s}") for s in ("", "_lo", "_hi"))
+            cells += [format(d, fmt), f"[{lo:{fmt}}, {hi:{fmt}}]"]
+        table.add_row(r.segment, str(r.model), *cells)
+    return table
+
+
+def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds: float) -> None:
+    """Per period and segment, the targets, retention by band, lead time and baselines;
+    `t`: the backtest's tables (`evaluation.backtest.tables`)."""
+    r = res.report
+    for name, title in (("periods", "Per period (origin)"), ("segments", "Per segment")):
+        frame = t[name]
+        table = Table(
+            *frame.columns[:1],
+            *("rows", "churners", "ROC-AUC", "PR-AUC", "ECE", "recall", "specificity"),
+            *("precision", "F1", "top-10% lift"),
+            title=title,
+        )
+        for row in frame.itertuples(index=False):
+            figures = (row.roc_auc, row.pr_auc, row.ece, row.recall, row.specificity)
+            table.add_row(
+                str(row[0]),
+                f"{row.rows:,}",
+                str(row.churners),
+                *map(_fmt, (*figures, row.precision, row.f1, row.top10_lift)),
+            )
+        console.print(table)
+    targets = Table(
+        "metric", "value", "target", "", title="At-risk flag against practitioners' targets"
+    )
+    for row in t["targets"].itertuples(index=False):
+        targets.add_row(
+            row.metric, _fmt(row.value), f"> {row.target:.2f}", "pass" if row.passed else "miss"
+        )
+    console.print(targets)
+    bands = Table("health band", "rows", "retention", title="Retention by health band")
+    for row in t["bands"].itertuples(index=False):
+        bands.add_row(
+            row.band, f"{row.rows:,}", "–" if pd.isna(row.retention) else f"{row.retention:.1%}"
+        )
+    console.print(bands)
+    o, lead = r["overall"], r["overall"]["lead_time"]
+    console.print(
+        f"The model flagged {lead['caught']} of {lead['churn_events']} churn events beforehand "
+        f"(median {lead['median_lead_days']:.0f} days ahead; {lead['share_30d_ahead']:.0%} ≥ 30 "
+        f"days, {lead['share_60d_ahead']:.0%} ≥ 60 days). Riskiest 10% hold "
+        f"{o['top10']['captured']:.0%} of churners (lift {o['top10']['lift']:.1f}); ARR-weighted "
+        f"recall {o['arr_weighted_recall']:.0%}.",
+        highlight=False,
+    )
+    for name, b in o["baselines"].items():
+        console.print(
+            f"vs {name.replace('_', ' ')} flagging as many accounts: churners caught "
+            f"{b['model_churners_caught']} vs {b['baseline_churners_caught']}, false positives "
+            f"{b['change_in_false_positives']:+d}",
+            highlight=False,
+        )
+    console.print(
+        f"{len(res.origins)} origins, {r['rows']:,} out-of-time rows; MLflow run {run_id}; "
+        f"{cfg.paths.reports_dir / 'backtest.json'}; {seconds:.0f} s",
+        highlight=False,
+    )
+
+
+def predict(res) -> None:
+    """Where the scores went, the portfolio by tier and segment, the alerts."""
+    s = res.summary
+    p = s["portfolio"]
+    console.print(
+        f"Scored {p['accounts']:,} accounts as of {s['as_of']} with model v{s['model_version']}"
+        f" → {res.out}; summary → {res.out.with_name('summary.json')}",
+        highlight=False,
+    )
+    table = Table(
+        *("segment", "accounts", "ARR", "healthy", "moderate", "at risk", "critical"),
+        *("ARR at risk", "improving", "declining", "mean health"),
+        title="Portfolio health",
+    )
+    for name, b in [("all", p), *s["segments"].items()]:
+        t = b["tiers"]
+        table.add_row(
+            name,
+            f"{b['accounts']:,}",
+            _money(b["arr"]),
+            *[f"{t[k]['accounts']:,}" for k in ("healthy", "moderate", "at_risk", "critical")],
+            _money(b["arr_at_risk"]),
+            f"{b['improving']:,}",
+            f"{b['declining']:,}",
+            f"{b['mean_health']:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"Alerts written to {s['alerts_file']}: "
+        + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s["alerts"].items()),
+        highlight=False,
+    )
+    notes(s.get("notes", []))
+    hook = s.get("webhook")
+    if hook:
+        console.print(f"Webhook: {hook['delivered']} message(s) delivered", highlight=False)
+        for f in hook["failed"]:
+            console.print(f"[red]webhook delivery failed[/]: {f}", highlight=False)
+
+
+def explanation(e, horizon_days: int) -> None:
+    """One account: its health and tier, each dimension's effect, the strongest drivers."""
+    r = e.row
+    change = "" if pd.isna(r.health_change_30d) else f", {r.health_change_30d:+.0f} in 30 days"
+    console.print(
+        f"[bold]{r.account_id}[/] ({r.segment}, {r.lifecycle_stage}, ARR {r.arr:,.0f}, renewal "
+        f"in {r.days_to_renewal:.0f} days) as of {r.as_of.date()}: health [bold]"
+        f"{r.health_score}[/] ({r.tier.replace('_', ' ')}; {r.churn_probability:.1%} chance of "
+        f"churning within {horizon_days} days); momentum {r.momentum}{change}; projected "
+        f"{r.projected_health_90d} in 90 days. Baseline health of its model: "
+        f"{r.baseline_health:.1f}.",
+        highlight=False,
+    )
+    dims = Table("dimension", "effect (health points)", title="Effect of each dimension")
+    for d, v in e.dimensions.sort_values().items():
+        dims.add_row(d, f"{v:+.1f}")
+    console.print(dims)
+    drivers = Table(
+        *("feature", "dimension", "value", "segment median", "effect"),
+        title="Strongest drivers (negative: pulls health down)",
+    )
+
+    def cell(v: object) -> str:
+        return f"{v:,.2f}" if isinstance(v, float) else str(v)
+
+    for d in e.drivers.itertuples():
+        drivers.add_row(
+            d.feature, d.dimension, cell(d.value), cell(d.segment_median), f"{d.effect:+.1f}"
+        )
+    console.print(drivers)
+    if len(e.history):
+        console.print(
+            "History: "
+            + ", ".join(f"{h.as_of.date()} {h.health_score}" for h in e.history.itertuples()),
+            highlight=False,
+        )
+
+
+def monitor(r: dict, out) -> None:
+    """Status, the most drifted features, score drift, performance, triggers, retraining."""
+    colour = {"ok": "green", "warn": "yellow", "alert": "red"}.get(r["status"], "dim")
+    console.print(
+        f"Monitor as of {r['as_of']}, model v{r['model']['version']} "
+        f"({r['model']['age_days']} days past its data end): [{colour}]{r['status']}[/]. "
+        f"{r['sample']['live_rows']:,} live accounts against {r['sample']['reference_rows']:,} "
+        "reference rows.",
+        highlight=False,
+    )
+    table = Table("feature", "dimension", "PSI", "KS", "status", title="Most drifted features")
+    for f in r["features"][:12]:
+        ks = "–" if f["ks"] is None else f"{f['ks']:.3f}"
+        table.add_row(f["feature"], str(f["dimension"]), f"{f['psi']:.3f}", ks, f["status"])
+    console.print(table)
+    e, s, top = r["expected"], r["score"], r["top_features"]
+    console.print(
+        f"Score PSI {s['psi']:.3f} ({s['status']}); {len(top['drifting'])} of "
+        f"{len(top['features'])} most important features in alert; expected 90-day churn "
+        f"{e['churn_rate']:.2%}, expected recall of the at-risk flag {e['recall']:.0%}.",
+        highlight=False,
+    )
+    p = r["performance"]
+    if p["status"] == "insufficient_data":
+        console.print(f"Performance: insufficient data ({p['reason']}).", highlight=False)
+    else:
+        live, test = p["live"], p["training_test"]
+        console.print(
+            f"Performance on matured labels ({p['window']['first']} to {p['window']['last']}, "
+            f"{p['window']['rows']:,} rows): ROC-AUC {live['roc_auc']:.3f} (test "
+            f"{test['roc_auc']:.3f}), log loss {live['log_loss']:.4f} (test "
+            f"{test['log_loss']:.4f}), ECE {live['ece']:.3f} (test {test['ece']:.3f}): "
+            f"{p['status']}.",
+            highlight=False,
+        )
+    fired = [t["reason"] for t in r["triggers"] if t["fired"]]
+    console.print(f"Retraining triggers fired: {'; '.join(fired) or 'none'}.", highlight=False)
+    rt = r["retrain"]
+    if rt["requested"]:
+        console.print(f"Retraining: [bold]{rt['status']}[/]", highlight=False)
+        for reason in rt["reasons"]:
+            console.print(f"  {reason}", highlight=False)
+    notes(r["notes"])
+    console.print(f"Report: {out}; MLflow run {r['mlflow_run_id']}", highlight=False)

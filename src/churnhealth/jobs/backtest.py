@@ -1,0 +1,80 @@
+"""`churnhealth backtest`: retrain at each origin on what was known then, score the period after
+it, and check the out-of-time predictions against what happened (see `evaluation.backtest`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from churnhealth import tracking
+from churnhealth.atomic import check_folder_writable, write_frame, write_json
+from churnhealth.config import Config
+from churnhealth.data.validate import open_validated
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation.backtest import (
+    BacktestResult,
+    fit_at,
+    origins,
+    parse_step,
+    score_period,
+    summarize,
+)
+from churnhealth.features import build_features
+from churnhealth.features.grid import schedule
+from churnhealth.progress import Stage, no_stage
+
+
+def run_backtest(
+    cfg: Config,
+    data: Path | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    step: str | None = None,
+    stage: Stage = no_stage,
+) -> BacktestResult:
+    """Train at each origin, score the following period, collect out-of-time predictions."""
+    step = step or cfg.backtest.step
+    offset = parse_step(step)
+    check_folder_writable(cfg.paths.reports_dir, "paths.reports_dir")
+    bt_cfg = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"tuning": cfg.backtest.tuning})}
+    )
+    done = stage("validating data", 1)
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    done()
+    points = origins(cfg, source, start, end, step)
+    dates = [
+        d
+        for d in schedule(points[0].date(), (points[-1] + offset).date(), cfg.features.schedule)
+        if d < points[-1] + offset
+    ]
+    done = stage("features to score", 1)
+    full = build_features(source, cfg, dates=dates).frame.reset_index(drop=True)
+    full = full[full.labelled.astype(bool)]
+    done()
+    advance = stage(f"origins ({step} steps)", len(points))
+    parts, audit = [], {}
+    for origin in points:
+        fit = fit_at(bt_cfg, source, origin)
+        audit[str(origin.date())] = fit.audit()
+        rows = full[(full.as_of >= origin) & (full.as_of < origin + offset)]
+        if len(rows):
+            parts.append(score_period(cfg, fit, rows, origin))
+        advance()
+    if not parts:
+        raise ChurnhealthError("backtest: no labelled account to score after any origin")
+    predictions = pd.concat(parts, ignore_index=True)
+    return BacktestResult(predictions, summarize(cfg, predictions, step), points, audit)
+
+
+def save(cfg: Config, result: BacktestResult, data: Path | None) -> str:
+    """Log the backtest to MLflow as a run of its own, then write backtest.json and the
+    predictions to the reports folder (atomically); returns the run id."""
+    out = Path(cfg.paths.reports_dir)
+    report = {**result.report, "audit": result.audit}
+    run_id = tracking.log_backtest(cfg, report, result.predictions, data)
+    write_frame(out / "backtest_predictions.parquet", result.predictions)
+    write_json(out / "backtest.json", report)
+    return run_id

@@ -1,0 +1,179 @@
+"""`churnhealth monitor`: drift and decay checks of the champion, and retraining when the policy
+fires.
+
+The data is cut to what was known just before the as-of date, so labels count as matured only
+if they were known by then. The checks are in `evaluation.monitor`; with `retrain`, a triggered
+policy trains a challenger on recent data with the same fitter as `train`, registers it as
+@challenger, and promotes it only if it beats the champion on matured rows neither has learned
+from (`evaluation.challenger`). Writes monitor.json with a PSI chart beside it and logs a run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from churnhealth import tracking
+from churnhealth.atomic import check_writable, write_json, write_with
+from churnhealth.config import Config
+from churnhealth.data.contract import contract
+from churnhealth.data.source import Source, truncate
+from churnhealth.data.validate import open_validated
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import challenger, holdout, plots
+from churnhealth.evaluation import monitor as checks
+from churnhealth.features import build_features, run_dates
+from churnhealth.models.fitter import HealthModelFitter, prepare
+from churnhealth.models.routed import HealthModel
+from churnhealth.progress import Stage, no_stage
+from churnhealth.scoring.scorer import Scorer
+
+
+@dataclass
+class MonitorResult:
+    """The monitor report (monitor.json) and where it was written."""
+
+    report: dict
+    out: Path
+
+
+def monitor(
+    cfg: Config,
+    data: Path | None = None,
+    model: str | None = None,
+    as_of: dt.date | None = None,
+    retrain: bool = False,
+    out: Path | None = None,
+    stage: Stage = no_stage,
+) -> MonitorResult:
+    """Run the checks, optionally retrain, write monitor.json and log to MLflow."""
+    out = check_writable(out or cfg.paths.reports_dir / "monitor.json", "--out", (".json",))
+    done = stage("loading model and data", 1)
+    lm = tracking.load_model(cfg, model)
+    if lm.model.reference is None:
+        raise ChurnhealthError(
+            f"model {lm.source} (v{lm.version}) has no drift reference: it was trained before "
+            "monitoring existed; retrain it with `churnhealth train`"
+        )
+    scorer = Scorer(model=lm.model, config=cfg, version=lm.version, overrides=False)
+    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    day = run_dates(cfg, source, as_of, 0).day
+    source = truncate(source, day.date(), contract(cfg.data.segments))
+    data_end = pd.Timestamp(lm.model.metadata["data_end"])
+    dates = checks.matured_dates(cfg, data_end, day)
+    done()
+    frame = scorer.features(source, [*dates, day])
+    done = stage("drift and performance", 1)
+    live = frame[frame.as_of == day]
+    matured = frame[(frame.as_of < day) & frame.labelled.astype(bool)]
+    report, features = checks.check(
+        scorer, live, matured, day, {"version": lm.version, "source": lm.source}
+    )
+    report["notes"] = [*lm.notes, *report["notes"]]
+    done()
+    fired = [t for t in report["triggers"] if t["fired"]]
+    report["retrain"] = (
+        retrain_if_triggered(cfg, data, source, day, scorer, fired, stage)
+        if retrain
+        else dict(challenger.NOT_REQUESTED)
+    )
+    done = stage("writing and logging", 1)
+    report = checks.clean(report)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = plots.plot_psi(
+            features,
+            cfg.monitor.psi_warn,
+            cfg.monitor.psi_alert,
+            f"Feature drift as of {report['as_of']}, model v{report['model']['version']}",
+            Path(tmp) / f"{out.stem}_psi.png",
+        )
+        tracking.log_monitor(cfg, report, checks.summary(report), png, out.name)
+        write_json(out, report)
+        write_with(out.with_name(png.name), lambda t: shutil.copyfile(png, t))
+    done()
+    return MonitorResult(report, out)
+
+
+def retrain_if_triggered(
+    cfg: Config,
+    data: Path | None,
+    source: Source,
+    day: pd.Timestamp,
+    champion: Scorer,
+    fired: list[dict],
+    stage: Stage,
+) -> dict:
+    """Train a challenger as of `day` when a trigger fired; compare and maybe promote it.
+
+    `source` is the data truncated at `day`. A retraining that fails, or a challenger that
+    does not win, leaves the champion untouched."""
+    if not fired:
+        return {"requested": True, "status": "not_triggered", "reasons": ["no trigger fired"]}
+    reasons = [f"trigger: {t['reason']}" for t in fired]
+    out = {
+        "requested": True,
+        "triggers": [t["name"] for t in fired],
+        "champion": {"version": champion.version},
+    }
+    rcfg = challenger.recent_config(cfg, day)
+    try:
+        version, run_id, model = _train_challenger(rcfg, data, day, stage)
+    except ChurnhealthError as exc:
+        return {**out, "status": "failed", "reasons": [*reasons, f"retraining failed: {exc}"]}
+    out["challenger"] = {
+        "version": version,
+        "run_id": run_id,
+        "history_from": str(rcfg.features.start) if rcfg.features.start else None,
+    }
+    done = stage("champion vs challenger", 1)
+    verdict = challenger.compare(
+        cfg, source, day, champion, Scorer(model=model, config=cfg, version=version)
+    )
+    done()
+    out["champion"]["metrics"] = verdict["champion"]
+    out["challenger"]["metrics"] = verdict["challenger"]
+    out["window"] = verdict["window"]
+    status = verdict["status"]
+    reasons.append(verdict["reason"])
+    if status == "promoted":
+        try:
+            tracking.promote(cfg, version)
+        except (ChurnhealthError, OSError) as exc:
+            status = "failed"
+            reasons.append(f"promotion failed, champion v{champion.version} kept: {exc}")
+    tracking.tag_version(cfg, version, status, reasons[-1])
+    out["champion_after"] = version if status == "promoted" else champion.version
+    return {**out, "status": status, "reasons": reasons}
+
+
+def _train_challenger(
+    cfg: Config, data: Path | None, day: pd.Timestamp, stage: Stage
+) -> tuple[str, str, HealthModel]:
+    """Fit, evaluate and register a model on the data known before `day`, as @challenger;
+    returns its version, run id and the model."""
+    source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=day.date())
+    fs = build_features(source, cfg, end=day.date(), stage=stage)
+    d = prepare(cfg, source, fs)
+    with tracking.training_run(cfg, d, day.date()) as run:
+        fitter = HealthModelFitter(config=cfg, on_trial=run.log_trial, stage=stage).fit(d)
+        run.log_choices(fitter.info_)
+        result = holdout.evaluate(cfg, d, fitter.model_)
+        version = run.log_model(fitter.model_, result, d)
+        metrics = result.record(
+            d,
+            fitter.model_,
+            fitter.info_,
+            fitter.notes_ + fs.notes,
+            run_id=run.run_id,
+            model_version=version,
+            alias=tracking.CHALLENGER,
+            alias_reason="challenger for the monitor to compare with the champion",
+        )
+        run.log_json("metrics.json", metrics)
+        tracking.set_alias(cfg.mlflow.registered_model, tracking.CHALLENGER, version)
+    return version, run.run_id, fitter.model_

@@ -1,0 +1,93 @@
+"""`churnhealth report`: reports/latest/report.html from the latest backtest, the champion's
+training run and the latest monitor run; attached to the backtest's MLflow run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from churnhealth import tracking
+from churnhealth.atomic import check_writable, write_with
+from churnhealth.config import Config
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation.report import ReportInputs, render
+
+BACKTEST_KEYS = ("origins", "step", "rows", "overall", "periods", "segments", "retention_by_band")
+MONITOR_KEYS = ("status", "as_of", "features", "score", "performance", "triggers")
+PREDICTION_COLUMNS = (
+    *("account_id", "as_of", "segment", "churn_date", "churned", "churn_probability"),
+    *("health_score", "flagged", "scorecard_health"),
+)
+"""What the report reads; the login rule's column is optional."""
+
+
+def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
+    """A report written by another command; one line when it is missing or not what it should
+    be."""
+    if not path.is_file():
+        raise ChurnhealthError(f"{path}: not found; {hint}")
+    try:
+        payload = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ChurnhealthError(f"{path}: not valid JSON ({exc}); {hint}") from None
+    missing = [k for k in keys if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise ChurnhealthError(
+            f"{path}: not a churnhealth report (no {', '.join(missing)}); {hint}"
+        )
+    return payload
+
+
+@dataclass
+class ReportResult:
+    """Where the report was written, its size, and the MLflow run it was attached to."""
+
+    path: Path
+    bytes: int
+    run_id: str | None
+
+
+def build_report(cfg: Config) -> ReportResult:
+    """Write reports/<latest>/report.html and log it to the backtest's MLflow run."""
+    out_dir = Path(cfg.paths.reports_dir)
+    target = check_writable(out_dir / "report.html", "paths.reports_dir")
+    rerun = "run `churnhealth backtest` (make backtest) to write it again"
+    bt = _read_json(out_dir / "backtest.json", BACKTEST_KEYS, rerun)
+    pred_path = out_dir / "backtest_predictions.parquet"
+    if not pred_path.is_file():
+        raise ChurnhealthError(f"{pred_path}: not found; {rerun}")
+    try:
+        predictions = pd.read_parquet(pred_path)
+        problem = ", ".join(c for c in PREDICTION_COLUMNS if c not in predictions) or None
+        problem = problem and f"no {problem}"
+    except Exception as exc:
+        problem = str(exc).strip().splitlines()[0][:200]
+    if problem:
+        raise ChurnhealthError(f"{pred_path}: not the backtest's predictions ({problem}); {rerun}")
+    mon_path = out_dir / "monitor.json"
+    monitor = (
+        _read_json(mon_path, MONITOR_KEYS, "run `churnhealth monitor` to write it again")
+        if mon_path.is_file()
+        else None
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        version, training, shap_plots = tracking.champion_artifacts(cfg, tmp)
+        inputs = ReportInputs(
+            backtest=bt,
+            predictions=predictions,
+            champion_version=version,
+            training=training,
+            shap_plots=shap_plots,
+            monitor=monitor,
+            monitor_png=mon_path.with_name("monitor_psi.png"),
+        )
+        page = render(inputs, cfg.mlflow.registered_model, tmp)
+        write_with(target, lambda f: Path(f).write_text(page))
+    if bt.get("run_id"):
+        tracking.attach(bt["run_id"], target)
+    return ReportResult(target, target.stat().st_size, bt.get("run_id"))

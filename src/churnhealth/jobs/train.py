@@ -1,0 +1,172 @@
+"""`churnhealth train`: fit, evaluate, track and register a health model; decide the champion.
+
+Stages: validate the data, build features, prepare the time splits, fit (the fitter), evaluate
+on the test window (against the global model, the baselines and, on the demo company, the
+oracle), log and register the model in MLflow, and make it champion if it beats the current
+one on the test window, else challenger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnhealth import tracking
+from churnhealth.atomic import check_folder_writable, write_json
+from churnhealth.config import Config
+from churnhealth.data.source import Source
+from churnhealth.data.validate import open_validated
+from churnhealth.evaluation import holdout
+from churnhealth.features import build_features
+from churnhealth.models.estimators import binary_log_loss
+from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
+from churnhealth.models.routed import HealthModel
+from churnhealth.models.split import Splits
+from churnhealth.progress import Stage, no_stage
+from churnhealth.scoring.scorer import Scorer
+
+
+@dataclass
+class TrainResult:
+    """What a training produced: the registered version, its alias and why, the metrics
+    (metrics.json), the splits, the model and the table `train` prints."""
+
+    run_id: str
+    version: str
+    alias: str
+    reason: str
+    metrics: dict
+    splits: Splits
+    model: HealthModel
+    summary: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def train(
+    cfg: Config,
+    data: Path | None = None,
+    as_of: dt.date | None = None,
+    stage: Stage = no_stage,
+    decide: bool = True,
+) -> TrainResult:
+    """Train, evaluate, log and register a model. With `decide=False` it is registered as
+    @challenger without being compared with the champion (the monitor compares them).
+
+    Everything that could stop the run at its end is checked first: the outputs can be
+    written and the registry can be read."""
+    check_folder_writable(cfg.paths.reports_dir, "paths.reports_dir")
+    check_folder_writable(Path(cfg.paths.champion_dir).parent, "paths.champion_dir")
+    done = stage("validating data", 1)
+    source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=as_of)
+    tracking.configure(cfg)
+    tracking.current_champion(cfg.mlflow.registered_model)
+    done()
+    fs = build_features(source, cfg, end=as_of, stage=stage)
+    d = prepare(cfg, source, fs)
+    with tracking.training_run(cfg, d, as_of) as run:
+        fitter = HealthModelFitter(config=cfg, on_trial=run.log_trial, stage=stage).fit(d)
+        run.log_choices(fitter.info_)
+        model = fitter.model_
+        done = stage("evaluating", 1)
+        result = holdout.evaluate(cfg, d, model)
+        done()
+        done = stage("logging to MLflow", 1)
+        version = run.log_model(model, result, d)
+        alias, reason, compared = (
+            choose_alias(cfg, d, result.probabilities)
+            if decide
+            else (
+                tracking.CHALLENGER,
+                "challenger for the monitor to compare with the champion",
+                None,
+            )
+        )
+        notes = fitter.notes_ + fs.notes
+        metrics = result.record(
+            d,
+            model,
+            fitter.info_,
+            notes,
+            run_id=run.run_id,
+            model_version=version,
+            alias=alias,
+            alias_reason=reason,
+            champion_comparison=compared,
+        )
+        run.log_json("metrics.json", metrics)
+        if alias == tracking.CHAMPION:
+            tracking.promote(cfg, version)
+        else:
+            tracking.set_alias(cfg.mlflow.registered_model, alias, version)
+            if decide and not Path(cfg.paths.champion_dir).exists():
+                tracking.export_champion(cfg)
+        write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
+        done()
+    return TrainResult(
+        run.run_id, version, alias, reason, metrics, d.splits, model, result.summary, notes
+    )
+
+
+def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, str, dict | None]:
+    """Champion when there is none, or when the new model has a lower log loss than the
+    champion on the rows of its test window that neither model fitted, validated or calibrated
+    on; else challenger. Returns the alias, the reason and the comparison window.
+
+    A champion trained on later data (`train --as-of` before its data end) has learned from
+    this model's test window; the comparison then uses only the rows after the champion's
+    validation window, and is refused when too few remain to judge.
+    """
+    name = cfg.mlflow.registered_model
+    current = tracking.current_champion(name)
+    if current is None:
+        return tracking.CHAMPION, "no champion yet", None
+    champ = tracking.load_model(cfg, f"models:/{name}@{tracking.CHAMPION}")
+    seen = pd.Timestamp(champ.model.metadata["splits"]["val_end"])
+    rows = d.mask("test") & (d.frame.as_of > seen).to_numpy()
+    test, y = d.frame[rows], d.y[rows]
+    window = {
+        "champion_version": current,
+        "champion_val_end": str(seen.date()),
+        "first": str(test.as_of.min().date()) if len(test) else None,
+        "last": str(test.as_of.max().date()) if len(test) else None,
+        "rows": int(rows.sum()),
+        "churners": int(y.sum()),
+    }
+    m = cfg.monitor
+    if len(test) < m.min_sample or y.sum() < m.min_churners:
+        return (
+            tracking.CHALLENGER,
+            f"not compared with champion v{current}: it learned from as-of dates up to "
+            f"{seen.date()}, which leaves {len(test):,} rows and {int(y.sum()):,} churners of "
+            f"this model's test window that neither model has seen (need {m.min_sample:,} and "
+            f"{m.min_churners:,}); promote by hand with `churnhealth promote VERSION`",
+            window,
+        )
+    if not set(champ.model.input_columns) <= set(test.columns):
+        scorer = Scorer(model=champ.model, config=cfg, version=champ.version)
+        test = _features_for(scorer, d.source, test)
+    new_loss = binary_log_loss(y, p_all[rows])
+    old_loss = binary_log_loss(y, champ.model.predict_proba(test))
+    where = f"on {len(test):,} test rows neither has seen ({window['first']} to {window['last']})"
+    if new_loss < old_loss:
+        return (
+            tracking.CHAMPION,
+            f"log loss {new_loss:.4f} beats champion v{current} ({old_loss:.4f}) {where}",
+            window,
+        )
+    return (
+        tracking.CHALLENGER,
+        f"log loss {new_loss:.4f} does not beat champion v{current} ({old_loss:.4f}) {where}",
+        window,
+    )
+
+
+def _features_for(scorer: Scorer, source: Source, rows: pd.DataFrame) -> pd.DataFrame:
+    """The given (account, as-of) rows with the features the scorer's model was trained on."""
+    frame = scorer.features(source, [pd.Timestamp(d) for d in sorted(rows.as_of.unique())])
+    keys = rows[["account_id", "as_of"]]
+    return keys.merge(frame, on=["account_id", "as_of"], how="left").set_index(rows.index)

@@ -1,0 +1,332 @@
+"""MLflow runs: what `train`, `backtest`, `monitor` and `report` record, and how.
+
+- a training run (kind "train"): configuration and split parameters, one nested run per Optuna
+  trial, test-window metrics, plots, SHAP summaries, metrics.json and the model, registered;
+- a backtest run: its figures, tables and plots;
+- a monitor run: thresholds, PSI/KS and performance, and the retraining decision as a nested run;
+- the report, attached to its backtest run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from churnhealth.atomic import write_json
+from churnhealth.config import Config
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import plots
+from churnhealth.evaluation.backtest import FLAG_METRICS, tables
+from churnhealth.evaluation.holdout import Holdout
+from churnhealth.evaluation.metrics import lead_times
+from churnhealth.models.fitter import TrainingData
+from churnhealth.models.routed import HealthModel
+from churnhealth.tracking.store import (
+    HealthPyfunc,
+    configure,
+    current_champion,
+    flatten,
+    git_commit,
+)
+
+
+class TrainingRun:
+    """The active MLflow run of one training (see `training_run`)."""
+
+    def __init__(self, cfg: Config, run_id: str) -> None:
+        self.cfg = cfg
+        self.run_id = run_id
+
+    def log_trial(self, model: str, number: int, params: dict, loss: float) -> None:
+        """One Optuna trial as a nested run (the fitter's `on_trial` callback)."""
+        with mlflow.start_run(run_name=f"{model} trial {number}", nested=True):
+            mlflow.set_tags({"churnhealth.kind": "optuna_trial", "model": model})
+            mlflow.log_params(params)
+            mlflow.log_metric("val_log_loss", loss)
+
+    def log_choices(self, info: dict[str, dict]) -> None:
+        """The chosen candidate, its tuned parameters and its calibration, per fitted model."""
+        params = {}
+        for name, meta in info.items():
+            params.update(
+                {f"best.{name}.lightgbm.{k}": v for k, v in meta["lightgbm_params"].items()}
+            )
+            params[f"best.{name}.model"] = meta["chosen"]
+            params[f"best.{name}.calibration"] = meta["calibration"]
+        mlflow.log_params(params)
+
+    def log_model(self, model: HealthModel, holdout: Holdout, data: TrainingData) -> str:
+        """Test-window metrics, reliability and ROC/PR plots, a SHAP summary per fitted model,
+        the summary table, the configuration and the model itself, registered under
+        `mlflow.registered_model`; returns the new version."""
+        cfg, metrics = self.cfg, holdout.metrics
+        frame, X, y, p = data.frame, data.X, data.y, holdout.probabilities
+        te = data.mask("test")
+        flat = {
+            f"test_{k}": v
+            for k, v in metrics["overall"].items()
+            if isinstance(v, float) and np.isfinite(v)
+        }
+        for s, m in metrics["segments"].items():
+            flat.update(
+                {
+                    f"test_{s}_{k}": v
+                    for k, v in m.items()
+                    if isinstance(v, float) and np.isfinite(v)
+                }
+            )
+        mlflow.log_metrics(flat)
+        seg = frame.segment.to_numpy()
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            rel = {s: (y[te & (seg == s)], p[te & (seg == s)]) for s in metrics["segments"]}
+            plots.plot_reliability({"all": holdout.curves["model"], **rel}, tmp / "reliability.png")
+            plots.plot_roc_pr(holdout.curves, tmp / "roc_pr.png")
+            rng = np.random.default_rng(cfg.train.seed)
+            for key, fitted in model.models.items():
+                mine = (seg == key) if key != model.GLOBAL else True
+                rows = np.flatnonzero(te & mine)
+                bg = np.flatnonzero(~te & mine)
+                sample = rng.choice(rows, min(len(rows), 1500), replace=False)
+                background = rng.choice(bg, min(len(bg), 200), replace=False)
+                name = "global" if key == model.GLOBAL else key
+                plots.plot_shap_summary(
+                    fitted,
+                    X.iloc[sample],
+                    X.iloc[background],
+                    f"SHAP summary: {name} ({fitted.kind})",
+                    tmp / f"shap_{name}.png",
+                )
+            holdout.summary.to_csv(tmp / "summary.csv", index=False)
+            (tmp / "config.json").write_text(cfg.model_dump_json(indent=2))
+            joblib.dump(model, tmp / "health_model.joblib")
+            example = frame.loc[te, model.input_columns].head(5)
+            example = example.astype(dict.fromkeys(model.numeric, "float64"))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+                signature = infer_signature(example, model.score(example))
+            for f in ("reliability.png", "roc_pr.png", "summary.csv", "config.json"):
+                mlflow.log_artifact(str(tmp / f))
+            for f in tmp.glob("shap_*.png"):
+                mlflow.log_artifact(str(f), artifact_path="shap")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=HealthPyfunc(),
+                artifacts={"health_model": str(tmp / "health_model.joblib")},
+                signature=signature,
+                input_example=example,
+                registered_model_name=cfg.mlflow.registered_model,
+            )
+        return str(info.registered_model_version)
+
+    def log_json(self, name: str, payload: dict) -> None:
+        """A JSON artifact of the run (metrics.json)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(write_json(Path(tmp) / name, payload)))
+
+
+@contextmanager
+def training_run(cfg: Config, data: TrainingData, as_of: dt.date | None) -> Iterator[TrainingRun]:
+    """An MLflow run of kind "train", with the configuration, the data's fingerprint and the
+    splits as parameters. A failure inside marks the run FAILED and registers nothing."""
+    configure(cfg)
+    with mlflow.start_run(run_name=f"train {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
+        mlflow.set_tags({"churnhealth.kind": "train", "git_commit": git_commit()})
+        params = flatten(cfg.model_dump(mode="json"))
+        params.update(
+            {
+                "data.fingerprint": data.fingerprint(),
+                "data.source": str(data.source.path),
+                "data.as_of": str(as_of or "latest"),
+                "features.list": ",".join(data.fs.features),
+                **{f"split.{k}": v for k, v in data.splits.describe().items()},
+                **{
+                    f"split.{w}_{k}": v
+                    for w, d in data.splits.windows(data.frame).items()
+                    for k, v in d.items()
+                },
+            }
+        )
+        mlflow.log_params(params)
+        yield TrainingRun(cfg, run.info.run_id)
+
+
+def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Path | None) -> str:
+    """A run of kind "backtest": origins and settings as parameters, the headline figures,
+    the tables, plots and backtest.json as artifacts. Sets `report["run_id"]`."""
+    configure(cfg)
+    with mlflow.start_run(run_name=f"backtest {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
+        mlflow.set_tags({"churnhealth.kind": "backtest", "git_commit": git_commit()})
+        mlflow.log_params(
+            {
+                "data.source": str(data or cfg.data.path),
+                "origins": ",".join(report["origins"]),
+                **flatten(cfg.backtest.model_dump(mode="json"), "backtest."),
+            }
+        )
+        o = report["overall"]
+        mlflow.log_metrics(
+            {
+                **{k: o[k] for k in ("roc_auc", "pr_auc", "brier", "ece", *FLAG_METRICS)},
+                "top10_captured": o["top10"]["captured"],
+                "top10_lift": o["top10"]["lift"],
+                "arr_weighted_recall": o["arr_weighted_recall"],
+                **{f"lead_{k}": v for k, v in o["lead_time"].items() if np.isfinite(v)},
+            }
+        )
+        report["run_id"] = run.info.run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for name, table in tables(report).items():
+                table.to_csv(tmp / f"{name}.csv", index=False)
+                mlflow.log_artifact(str(tmp / f"{name}.csv"), artifact_path="tables")
+            p = predictions
+            plots.plot_bands(
+                pd.DataFrame(report["retention_by_band"]), tmp / "retention_by_band.png"
+            )
+            plots.plot_lead_times(lead_times(p), tmp / "lead_time.png")
+            plots.plot_reliability(
+                {"out-of-time": (p.churned, p.churn_probability)},
+                tmp / "reliability.png",
+                "Reliability (out-of-time)",
+            )
+            for f in ("retention_by_band.png", "lead_time.png", "reliability.png"):
+                mlflow.log_artifact(str(tmp / f))
+            mlflow.log_artifact(str(write_json(tmp / "backtest.json", report)))
+    return run.info.run_id
+
+
+def log_monitor(cfg: Config, report: dict, note: str, png: Path, json_name: str) -> str:
+    """A run of kind "monitor": thresholds as params, PSI/KS and performance as metrics,
+    status and fired triggers as tags, monitor.json and the chart as artifacts; the retraining
+    decision, when there is one, as a nested run of its own. Sets `report["mlflow_run_id"]`."""
+    configure(cfg)
+    perf, score = report["performance"], report["score"]
+    fired = [t["name"] for t in report["triggers"] if t["fired"]]
+    with mlflow.start_run(run_name=f"monitor {report['as_of']}") as run:
+        report["mlflow_run_id"] = run.info.run_id
+        mlflow.set_tags(
+            {
+                "churnhealth.kind": "monitor",
+                "churnhealth.status": report["status"],
+                "churnhealth.model_version": report["model"]["version"],
+                "churnhealth.triggers_fired": ",".join(fired) or "none",
+                "churnhealth.retrain": report["retrain"]["status"],
+                "mlflow.note.content": note,
+            }
+        )
+        mlflow.log_params(
+            {
+                "as_of": report["as_of"],
+                "model_version": report["model"]["version"],
+                "model_source": report["model"]["source"],
+                "live_rows": report["sample"]["live_rows"],
+                "reference_rows": report["sample"]["reference_rows"],
+                "retrain_requested": report["retrain"]["requested"],
+                **flatten(report["thresholds"], "threshold."),
+            }
+        )
+        values = {
+            "score_psi": score["psi"],
+            "score_ks": score["ks"],
+            "top_feature_drift_share": report["top_features"]["share"],
+            "features_alert": sum(f["status"] == "alert" for f in report["features"]),
+            "features_warn": sum(f["status"] == "warn" for f in report["features"]),
+            "expected_churn_rate": report["expected"]["churn_rate"],
+            "expected_recall": report["expected"]["recall"],
+            "model_age_days": report["model"]["age_days"],
+            "roc_auc_decay": perf.get("roc_auc_decay"),
+            **{f"live_{k}": v for k, v in perf.get("live", {}).items()},
+            **{f"psi.{f['feature']}": f["psi"] for f in report["features"]},
+            **{f"ks.{f['feature']}": f["ks"] for f in report["features"]},
+        }
+        mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
+        if report["retrain"]["status"] not in ("not_requested", "not_triggered"):
+            _log_decision(report["retrain"], report["as_of"])
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(write_json(Path(tmp) / json_name, report)))
+        mlflow.log_artifact(str(png))
+    return run.info.run_id
+
+
+def _log_decision(decision: dict, as_of: str) -> str:
+    """The retraining decision as a nested run of its own (kind "retrain_decision"):
+    decision and reasons as tags, versions and window as params, both models' metrics."""
+    with mlflow.start_run(run_name=f"retrain decision {as_of}", nested=True) as run:
+        decision["decision_run_id"] = run.info.run_id
+        reasons = "\n".join(f"- {r}" for r in decision["reasons"])
+        mlflow.set_tags(
+            {
+                "churnhealth.kind": "retrain_decision",
+                "churnhealth.decision": decision["status"],
+                "churnhealth.reasons": reasons[:5000],
+                "mlflow.note.content": f"**{decision['status']}**\n\n{reasons}",
+            }
+        )
+        champ, chal = decision["champion"], decision.get("challenger", {})
+        window = decision.get("window", {})
+        mlflow.log_params(
+            {
+                "as_of": as_of,
+                "decision": decision["status"],
+                "triggers": ",".join(decision["triggers"]),
+                "champion_version": champ["version"],
+                "challenger_version": chal.get("version"),
+                "challenger_run_id": chal.get("run_id"),
+                "challenger_history_from": chal.get("history_from"),
+                "window_first": window.get("first"),
+                "window_last": window.get("last"),
+                "champion_after": decision.get("champion_after", champ["version"]),
+            }
+        )
+        values = {f"champion_{k}": v for k, v in champ.get("metrics", {}).items()}
+        values.update({f"challenger_{k}": v for k, v in chal.get("metrics", {}).items()})
+        values.update({f"window_{k}": window[k] for k in ("rows", "churners") if k in window})
+        values["promoted"] = float(decision["status"] == "promoted")
+        mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
+    return run.info.run_id
+
+
+def tag_version(cfg: Config, version: str, status: str, reason: str) -> None:
+    """Record the monitor's decision about a registered version on the version itself."""
+    client = MlflowClient()
+    name = cfg.mlflow.registered_model
+    client.set_model_version_tag(name, version, "churnhealth.monitor_decision", status)
+    client.set_model_version_tag(name, version, "churnhealth.monitor_reason", reason[:5000])
+
+
+def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path]]:
+    """The champion's version, its training metrics.json and SHAP summary plots (downloaded
+    into `tmp`)."""
+    configure(cfg)
+    name = cfg.mlflow.registered_model
+    version = current_champion(name)
+    if version is None:
+        raise ChurnhealthError(f"no @champion of {name} in {mlflow.get_tracking_uri()}: run train")
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    metrics = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="metrics.json", dst_path=str(tmp)
+        )
+    )
+    shap_dir = Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="shap", dst_path=str(tmp))
+    )
+    return version, json.loads(metrics.read_text()), sorted(shap_dir.glob("*.png"))
+
+
+def attach(run_id: str, path: Path) -> None:
+    """Add a file to an existing run's artifacts (the report to its backtest run)."""
+    MlflowClient().log_artifact(run_id, str(path))

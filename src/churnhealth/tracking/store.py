@@ -1,0 +1,317 @@
+"""The MLflow store and registry: configuring the store, the champion/challenger aliases,
+exporting the champion to models/champion/, and loading a model to score with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from churnhealth.atomic import check_folder_writable
+from churnhealth.config import Config
+from churnhealth.errors import ChurnhealthError
+from churnhealth.locks import locked
+from churnhealth.models.routed import HealthModel
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def configure(cfg: Config) -> str:
+    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and experiment; one line
+    naming the store (without its password) when it cannot be opened."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        # MLflow logs a failing query at ERROR level before raising it; the error reaches the
+        # user once, as one line (`_first`), not as a page of SQL
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    user_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = user_uri or cfg.mlflow.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    if user_uri is None:
+        # MLflow also exports the URI to the environment; left there, it would pass for the
+        # user's override and pin every later configuration in this process to this store.
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    name = cfg.mlflow.experiment
+    try:
+        if mlflow.get_experiment_by_name(name) is None:
+            location = cfg.mlflow.artifact_location
+            if "://" not in location:
+                location = Path(location).resolve().as_uri()
+            mlflow.create_experiment(name, artifact_location=location)
+        mlflow.set_experiment(name)
+    except Exception as exc:
+        raise ChurnhealthError(f"tracking store {redact(uri)}: unusable ({_first(exc)})") from None
+    return uri
+
+
+def redact(uri: str) -> str:
+    """`uri` without the password of its user, if it has one."""
+    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", uri)
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an exception's message (MLflow and SQLAlchemy add many)."""
+    text = str(exc).strip().splitlines()
+    return redact(text[0][:300]) if text else type(exc).__name__
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def _not_found(exc: MlflowException) -> bool:
+    """No such registered model, or no such alias: not an error, just no champion yet."""
+    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return exc.error_code == "INVALID_PARAMETER_VALUE" and "alias" in str(exc).lower()
+
+
+def current_champion(name: str) -> str | None:
+    """The @champion version, None when there is none; a registry that cannot be read is an
+    error (one line), never taken for "no champion yet"."""
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        problem = _first(exc)
+    except Exception as exc:
+        problem = _first(exc)
+    raise ChurnhealthError(
+        f"registry {redact(mlflow.get_tracking_uri())}: cannot read the @{CHAMPION} alias of "
+        f"{name} ({problem})"
+    )
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    try:
+        MlflowClient().set_registered_model_alias(name, alias, str(version))
+    except Exception as exc:
+        raise ChurnhealthError(
+            f"registry: cannot set @{alias} of {name} to v{version} ({_first(exc)})"
+        ) from None
+
+
+@contextmanager
+def _staged(name: str, version: str, target: Path) -> Iterator[Path]:
+    """Version `version` of the registered model, downloaded into a folder beside `target`
+    (removed on exit unless it has been moved into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=str(tmp / "download")
+        )
+        staged = tmp / "model"
+        shutil.move(local, staged)
+        (staged / "registered_model.json").write_text(
+            json.dumps({"name": name, "version": str(version), "alias": CHAMPION})
+        )
+        yield staged
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(staged: Path, target: Path) -> None:
+    """Replace `target` by `staged` (the caller holds the export's lock)."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_champion(cfg: Config) -> Path:
+    """Copy the registry's @champion to `paths.champion_dir` (an MLflow model directory).
+
+    Under the export's lock, so a concurrent reader sees the old export or the new one, never a
+    mix, and concurrent writers leave the export matching the alias."""
+    name, target = cfg.mlflow.registered_model, Path(cfg.paths.champion_dir)
+    with locked(target, what=f"paths.champion_dir {target}"):
+        version = current_champion(name)
+        if version is None:
+            raise ChurnhealthError(f"registry: {name} has no @{CHAMPION} to export")
+        with _staged(name, version, target) as staged:
+            _swap(staged, target)
+    return target
+
+
+def promote(cfg: Config, version: str) -> Path:
+    """Make `version` the champion: the @champion alias and the export to `champion_dir`
+    change together, under the export's lock. The model is downloaded first; if the folder
+    cannot then be replaced, the alias goes back to the previous champion."""
+    configure(cfg)
+    name = cfg.mlflow.registered_model
+    client = MlflowClient()
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        detail = "" if _not_found(exc) else f" ({_first(exc)})"
+        raise ChurnhealthError(f"promote: {name} has no version {version}{detail}") from None
+    except Exception as exc:
+        raise ChurnhealthError(f"promote: cannot read {name} v{version} ({_first(exc)})") from None
+    target = Path(cfg.paths.champion_dir)
+    check_folder_writable(target.parent, "paths.champion_dir", shown=target)
+    with locked(target, what=f"paths.champion_dir {target}"):
+        previous = current_champion(name)
+        with _staged(name, str(version), target) as staged:
+            set_alias(name, CHAMPION, version)
+            try:
+                _swap(staged, target)
+            except BaseException:
+                if previous is None:
+                    client.delete_registered_model_alias(name, CHAMPION)
+                else:
+                    set_alias(name, CHAMPION, previous)
+                raise
+    return target
+
+
+class HealthPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow wrapper: predict(features) → churn_probability, health_score, tier, model."""
+
+    def load_context(self, context) -> None:
+        self.model: HealthModel = joblib.load(context.artifacts["health_model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.model.score(model_input)
+
+
+@dataclass
+class LoadedModel:
+    """A health model to score with, where it came from, and anything worth saying about how
+    it was found (a fallback to the export)."""
+
+    model: HealthModel
+    version: str
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def load_model(cfg: Config, uri: str | None) -> LoadedModel:
+    """--model URI or path; by default the registry's @champion.
+
+    Without a registered champion, the export in `paths.champion_dir` (a copied deployment).
+    When the registered champion cannot be loaded, its export is used only if it holds the same
+    version, and a note says so; otherwise one line says what failed."""
+    if uri:
+        return _load(uri)
+    configure(cfg)
+    name, export = cfg.mlflow.registered_model, Path(cfg.paths.champion_dir)
+    version = current_champion(name)
+    if version is None:
+        if not export.exists():
+            raise ChurnhealthError(
+                f"model: no @{CHAMPION} in the registry and no export in {export}: "
+                "run `make train` first"
+            )
+        lm = _load(str(export))
+        lm.notes.append(f"no @{CHAMPION} of {name} in the registry: scored with {export}")
+        return lm
+    try:
+        return _load(f"models:/{name}@{CHAMPION}")
+    except ChurnhealthError as exc:
+        failed = str(exc).removeprefix("model: ")
+    exported = _exported_version(export)
+    if exported != version:
+        have = f"holds v{exported}" if exported else "does not exist"
+        raise ChurnhealthError(
+            f"model: the registry's champion v{version} could not be loaded ({failed}); its "
+            f"export {export} {have}: pass --model to score with another model"
+        )
+    lm = _load(str(export))
+    lm.notes.append(
+        f"the registry's champion v{version} could not be loaded ({failed}); scored with its "
+        f"export {export}"
+    )
+    return lm
+
+
+def _exported_version(export: Path) -> str | None:
+    marker = export / "registered_model.json"
+    try:
+        return str(json.loads(marker.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _load(uri: str) -> LoadedModel:
+    """Load one model URI or directory; one line when it cannot be."""
+    local = "://" not in uri and ":" not in uri.split("/")[0]
+    if local and not Path(uri).exists():
+        raise ChurnhealthError(f"model: {uri}: no such model directory")
+    try:
+        if local:
+            with locked(Path(uri), shared=True, what=f"model {uri}"):
+                pyfunc = mlflow.pyfunc.load_model(uri)
+                version = version_of(pyfunc, uri)
+        else:
+            pyfunc = mlflow.pyfunc.load_model(uri)
+            version = version_of(pyfunc, uri)
+        model = unwrap(pyfunc)
+    except ChurnhealthError:
+        raise
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ChurnhealthError(
+            f"model: {uri}: saved by another version of churnhealth ({_first(exc)}); "
+            "retrain it with `churnhealth train`"
+        ) from None
+    except Exception as exc:
+        raise ChurnhealthError(f"model: {uri}: {_first(exc)}") from None
+    if not isinstance(model, HealthModel):
+        raise ChurnhealthError(f"model: {uri}: not a churnhealth health model")
+    return LoadedModel(model, version, uri)
+
+
+def unwrap(pyfunc_model) -> HealthModel:
+    """The HealthModel inside a loaded MLflow pyfunc model."""
+    return pyfunc_model.unwrap_python_model().model
+
+
+def version_of(pyfunc, uri: str) -> str:
+    """Registered version for a registry URI or an exported champion; else the run id."""
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        name, _, alias = ref.partition("@")
+        if alias:
+            return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        return ref.partition("/")[2]
+    marker = Path(uri) / "registered_model.json"
+    if marker.exists():
+        return str(json.loads(marker.read_text())["version"])
+    return f"run-{(pyfunc.metadata.run_id or 'unknown')[:8]}"
