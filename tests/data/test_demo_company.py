@@ -156,3 +156,32 @@ def test_features_on_the_demo_company_match_what_synth_reported(demo):
     rates = lab.groupby("segment").churned_within_h.mean()
     for segment, rate in result.churn_90d.items():
         assert rates[segment] == pytest.approx(rate, abs=1e-12)
+
+
+def test_twelve_month_and_next_renewal_truth_are_calibrated(demo):
+    """The longer horizons of the truth table mean what they say: on rows whose 12 months have
+    passed, the true 12-month probability matches realised churn overall, per segment and per
+    decile; the chance of leaving at the next renewal matches what happened at it."""
+    path, _ = demo
+    with duckdb.connect(str(path), read_only=True) as con:
+        truth = con.sql("SELECT t.*, a.segment FROM truth t JOIN accounts a USING (account_id)")
+        truth = truth.df()
+        churn = churn_dates(con.sql("SELECT * FROM subscriptions").df())
+    truth["as_of"] = pd.to_datetime(truth.as_of)
+    assert (truth.p_churn_12m >= truth.p_churn_90d - 1e-12).all()
+    rows = truth[truth.as_of + pd.Timedelta(days=365 + 30) <= END]
+    m = rows[["account_id", "as_of", "next_renewal"]].merge(churn, on="account_id", how="left")
+    after = m.churn_date > m.as_of
+    m["year"] = after & (m.churn_date <= m.as_of + pd.Timedelta(days=365))
+    m["at_next"] = after & (m.churn_date == pd.to_datetime(m.next_renewal))
+    y = m.groupby(["account_id", "as_of"])[["year", "at_next"]].any().reset_index()
+    rows = rows.merge(y, on=["account_id", "as_of"])
+    assert len(rows) > 20_000
+    assert abs(rows.p_churn_12m.mean() - rows.year.mean()) < 0.02
+    for _, g in rows.groupby("segment"):
+        assert abs(g.p_churn_12m.mean() - g.year.mean()) < 0.03
+    deciles = pd.qcut(rows.p_churn_12m.rank(method="first"), 10, labels=False)
+    by_decile = rows.groupby(deciles).agg(p=("p_churn_12m", "mean"), y=("year", "mean"))
+    assert (by_decile.p - by_decile.y).abs().max() < 0.04
+    nxt = rows.dropna(subset=["p_churn_next_renewal"])
+    assert abs(nxt.p_churn_next_renewal.mean() - nxt.at_next.mean()) < 0.02

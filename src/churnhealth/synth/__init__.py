@@ -2,8 +2,9 @@
 
 A hidden health state per account (product fit, relationship, sentiment, budget) evolves month
 by month with drift and shocks, drives every observable table with noise, and decides renewals.
-The `truth` table holds each active account's true 90-day churn probability at the first of
-every month, so the best reachable ROC-AUC (the oracle) is known.
+The `truth` table holds each active account's true churn probabilities at the first of every
+month — within 90 days, within 12 months, and at its next renewal decision — so the best
+reachable ROC-AUC (the oracle) is known at each horizon.
 """
 
 from __future__ import annotations
@@ -320,6 +321,9 @@ def generate(
             "account_id": idx_ids[truth.account],
             "as_of": _as_date(truth.as_of),
             "p_churn_90d": truth.p_churn_90d,
+            "p_churn_12m": truth.p_churn_12m,
+            "next_renewal": _as_date(truth.next_renewal),
+            "p_churn_next_renewal": truth.p_churn_next_renewal,
         }
     )
     tables = {name: tables[name].reset_index(drop=True) for name in (*TABLE_NAMES, "truth")}
