@@ -39,7 +39,7 @@ GRID_FEATURES = {
 }
 """Grid columns used as model inputs, with the dimension they roll up to (commercial facts)."""
 CATEGORICAL = ("segment", "lifecycle_stage")
-LABELS = (LABEL, "churn_date", "expanded_within_h", "labelled")
+LABELS = (LABEL, "churn_date", "expanded_within_h", "labelled", "churn_after")
 KEYS = ("account_id", "as_of")
 _META = b"churnhealth"
 

@@ -86,6 +86,15 @@ def annual_churn(
     return out if out.empty else out.sort_values(["segment", "year"], ignore_index=True)
 
 
+def next_churn(keys: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """The first churn date after each row's as-of date (NaT when none is recorded), indexed
+    like `keys` (its "index" column). What is known of it at a date is up to the caller: the
+    survival model uses only the months whose outcome was known (`models.hazard`)."""
+    m = keys.merge(events, on="account_id")
+    m = m[m.churn_date > m.as_of]
+    return m.groupby("index").churn_date.min()
+
+
 def attach_labels(
     grid: pd.DataFrame,
     subscriptions: pd.DataFrame,
@@ -94,7 +103,8 @@ def attach_labels(
     gap_days: int = 30,
     expansion_threshold: float = 0.10,
 ) -> pd.DataFrame:
-    """Add churned_within_h, churn_date, expanded_within_h and labelled to grid rows.
+    """Add churned_within_h, churn_date, expanded_within_h, labelled and churn_after to grid
+    rows.
 
     churned_within_h: coverage ends, without re-signup within the gap, in (as_of, as_of + h].
     A row is labelled only when as_of + h + gap ≤ data_end: before that its outcome is not yet
@@ -119,6 +129,7 @@ def attach_labels(
     expanded = ~churned & (later.fillna(0) >= (1 + expansion_threshold) * out.arr)
     labelled = out.as_of + h + pd.Timedelta(days=gap_days) <= data_end
     out["labelled"] = labelled
+    out["churn_after"] = next_churn(keys, events).reindex(out.index)
     out["churned_within_h"] = churned.astype(float).where(labelled)
     out["expanded_within_h"] = expanded.astype(float).where(labelled)
     out["churn_date"] = out.churn_date.where(labelled)

@@ -11,8 +11,10 @@ next months. Within a path the renewal outcomes are integrated exactly (Rao-Blac
   the account leaves at it (in the demo company accounts leave only at renewal decisions).
 
 The first four months of each path use the same random draws as the 90-day figure always has, so
-`p_churn_90d` is unchanged by the longer horizons; the months after come from a stream of their
-own.
+`p_churn_90d` is unchanged by the longer horizons; the 12-month and next-renewal figures follow
+half of the paths on, from a stream of their own, each only until its account's last decision
+within the year (100 paths by default: a precise estimate still, since the renewal outcomes are
+integrated exactly).
 """
 
 from __future__ import annotations
@@ -61,36 +63,58 @@ def truth_table(
             continue
         anchor = rows.start_date.to_numpy().astype("datetime64[D]")
         term = rows.term_months.to_numpy()
-        reps = np.repeat(np.arange(len(idx)), paths)
-        seg = company.seg[idx][reps]
-        created = company.created[idx]
-        s = company.state(k - 1).take(idx[reps])
-        survive_90d = np.ones(len(reps))
-        survive_12m = np.ones(len(reps))
-        p_next = np.full(len(reps), np.nan)
-        next_date = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
+        renewals = [cal.renewal_in_month(m + j, anchor, term) for j in range(MONTHS)]
+        due = np.array([~np.isnat(r) & (r > day) for r in renewals])
+        first = due & (np.cumsum(due, axis=0) == 1)
+        in_year = due & (np.array(renewals) <= day + year)
+        needed = in_year | first
+        last = np.where(needed.any(axis=0), MONTHS - 1 - np.argmax(needed[::-1], axis=0), -1)
+        n = len(idx)
+        survive_90d, survive_12m = np.ones(n * paths), np.ones(n * paths)
+        p_next = np.full(n * paths, np.nan)
+        path = np.arange(n * paths)  # the paths still simulated, as positions in the arrays
+        s = company.state(k - 1).take(idx[path // paths])
+        seg = company.seg[idx][path // paths]
+        longer = (path % paths) < max(paths // 2, 1)
         for j in range(MONTHS):
+            if j >= 4:  # from here on: half the paths, each until its last decision
+                alive = longer[path] & (last[path // paths] >= j)
+                if not alive.all():
+                    path, seg = path[alive], seg[alive]
+                    s = s.take(np.flatnonzero(alive))
+                if len(path) == 0:
+                    break
             s = step(s, seg, rng if j < 4 else later, p)
-            r = cal.renewal_in_month(m + j, anchor, term)
-            due = ~np.isnat(r) & (r > day)
-            if not due.any():
+            acc = path // paths
+            hit = np.flatnonzero(due[j][acc])
+            if len(hit) == 0:
                 continue
-            tenure = (np.where(due, r, day) - created).astype(np.int64) / 30.44
-            pc = churn_prob(s, seg, (term == 1)[reps], tenure[reps], company.shifted(m + j), p)
-            survive_90d *= 1 - pc * (due & (r <= day + quarter))[reps]
-            survive_12m *= 1 - pc * (due & (r <= day + year))[reps]
-            first = due & np.isnat(next_date)
-            p_next = np.where(first[reps], pc, p_next)
-            next_date = np.where(first, r, next_date)
+            r = renewals[j][acc[hit]]
+            tenure = (r - company.created[idx][acc[hit]]).astype(np.int64) / 30.44
+            pc = churn_prob(
+                s.take(hit),
+                seg[hit],
+                term[acc[hit]] == 1,
+                tenure,
+                company.shifted(m + j),
+                p,
+            )
+            at = path[hit]
+            survive_90d[at] *= 1 - pc * (r <= day + quarter)
+            survive_12m[at] *= 1 - pc * (r <= day + year)
+            p_next[at] = np.where(first[j][acc[hit]], pc, p_next[at])
+        next_date = np.array(renewals)[np.argmax(first, axis=0), np.arange(n)]
+        next_date = np.where(first.any(axis=0), next_date, np.datetime64("NaT"))
+        half = longer.reshape(n, paths)
         frames.append(
             pd.DataFrame(
                 {
                     "account": idx,
                     "as_of": pd.Timestamp(day),
-                    "p_churn_90d": 1 - survive_90d.reshape(len(idx), paths).mean(axis=1),
-                    "p_churn_12m": 1 - survive_12m.reshape(len(idx), paths).mean(axis=1),
+                    "p_churn_90d": 1 - survive_90d.reshape(n, paths).mean(axis=1),
+                    "p_churn_12m": 1 - survive_12m.reshape(n, paths)[half].reshape(n, -1).mean(1),
                     "next_renewal": next_date,
-                    "p_churn_next_renewal": p_next.reshape(len(idx), paths).mean(axis=1),
+                    "p_churn_next_renewal": p_next.reshape(n, paths)[half].reshape(n, -1).mean(1),
                 }
             )
         )
