@@ -45,5 +45,5 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
 def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """300 accounts over 2 years (seed 1): fast enough for every data test."""
     path = tmp_path_factory.mktemp("small") / "small.duckdb"
-    generate(path, accounts=300, years=2, seed=1)
+    generate(path, accounts=300, years=2, seed=1, truth_paths=20)
     return path

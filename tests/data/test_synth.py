@@ -22,20 +22,20 @@ def read(path, table: str, where: str = "") -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     path = tmp_path_factory.mktemp("base") / "base.duckdb"
-    generate(path, accounts=400, years=1, seed=5)
+    generate(path, accounts=400, years=1, seed=5, truth_paths=20)
     return path
 
 
 def test_same_arguments_give_identical_output(baseline, tmp_path):
     again = tmp_path / "again.duckdb"
-    generate(again, accounts=400, years=1, seed=5)
+    generate(again, accounts=400, years=1, seed=5, truth_paths=20)
     for t in TABLES:
         pd.testing.assert_frame_equal(read(baseline, t), read(again, t), obj=t)
 
 
 def test_parquet_folder_holds_the_same_tables(baseline, tmp_path):
     folder = tmp_path / "demo"
-    generate(folder, accounts=400, years=1, seed=5)
+    generate(folder, accounts=400, years=1, seed=5, truth_paths=20)
     assert sorted(f.stem for f in folder.iterdir()) == sorted(TABLES)
     with duckdb.connect() as con:
         for t in ("subscriptions", "usage", "truth"):
@@ -45,14 +45,16 @@ def test_parquet_folder_holds_the_same_tables(baseline, tmp_path):
 
 def test_another_seed_gives_another_company(baseline, tmp_path):
     other = tmp_path / "other.duckdb"
-    generate(other, accounts=400, years=1, seed=6)
+    generate(other, accounts=400, years=1, seed=6, truth_paths=20)
     assert not read(baseline, "usage").equals(read(other, "usage"))
 
 
 def test_usage_shift_lowers_measured_usage_but_not_churn(baseline, tmp_path):
     shifted = tmp_path / "usage_shift.duckdb"
     when = dt.date(2024, 5, 1)
-    generate(shifted, accounts=400, years=1, seed=5, drifts=(Drift("usage_shift", when),))
+    generate(
+        shifted, accounts=400, years=1, seed=5, truth_paths=20, drifts=(Drift("usage_shift", when),)
+    )
     for t in ("subscriptions", "truth", "tickets", "surveys"):
         pd.testing.assert_frame_equal(read(baseline, t), read(shifted, t), obj=t)
     before = f"WHERE date < DATE '{when}'"
@@ -66,7 +68,14 @@ def test_usage_shift_lowers_measured_usage_but_not_churn(baseline, tmp_path):
 def test_concept_shift_changes_churn_only_after_the_date(baseline, tmp_path):
     shifted = tmp_path / "concept_shift.duckdb"
     when = dt.date(2024, 5, 1)
-    generate(shifted, accounts=400, years=1, seed=5, drifts=(Drift("concept_shift", when),))
+    generate(
+        shifted,
+        accounts=400,
+        years=1,
+        seed=5,
+        truth_paths=20,
+        drifts=(Drift("concept_shift", when),),
+    )
     early = "WHERE as_of <= DATE '2024-01-01'"  # their 90 days end before the shift
     cols = ["account_id", "as_of", "p_churn_90d"]
     pd.testing.assert_frame_equal(

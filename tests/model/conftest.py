@@ -38,7 +38,7 @@ class Trained:
 def trained(tmp_path_factory, monkeypatch_session) -> Trained:
     root = tmp_path_factory.mktemp("trained")
     data = root / "company.duckdb"
-    generate(data, accounts=900, years=3, seed=2)
+    generate(data, accounts=900, years=3, seed=2, truth_paths=40)  # the oracle is only shown
     cfg = small_config(root)
     monkeypatch_session.delenv("MLFLOW_TRACKING_URI", raising=False)
     result = train(cfg, data)
