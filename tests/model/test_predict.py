@@ -295,3 +295,23 @@ def test_a_champion_the_registry_cannot_load_is_said_not_silently_replaced(cfg, 
     with pytest.raises(ChurnhealthError, match=r"model: the registry's champion v1 could not"):
         predict(local, trained.data)
     assert history.count(local.predict.history) == before
+
+
+def test_drivers_and_alert_reasons_name_signals_never_context(first, cfg):
+    """Context (renewal timing, term, tenure, stage, segment, size) changes the score but is no
+    lever: it never appears among the drivers or in an alert's reason, and is reported apart."""
+    import json
+
+    from churnhealth.features import GRID_FEATURES
+
+    s = first["scores"]
+    named = pd.concat(
+        [s[f"{k}_{i}_feature"] for k in ("risk", "protective") for i in (1, 2, 3)]
+    ).dropna()
+    assert len(named) > 0 and not set(named) & set(GRID_FEATURES)
+    reasons = [json.loads(line)["reason"] for line in cfg.predict.alerts.read_text().splitlines()]
+    words = [f.replace("_", " ") for f in GRID_FEATURES]
+    assert reasons and not [r for r in reasons for w in words if f"by {w}" in r or f"and {w}" in r]
+    assert (s.context.str.len() > 0).mean() > 0.5 and s.effect_context.abs().max() > 1
+    renewal_soon = s[s.days_to_renewal <= 30]
+    assert renewal_soon.context.str.contains("renewal in").all()

@@ -275,6 +275,11 @@ def explanation(e, horizon_days: int) -> None:
     for d, v in e.dimensions.sort_values().items():
         dims.add_row(d, f"{v:+.1f}")
     console.print(dims)
+    console.print(
+        f"Context (not a lever, not among the drivers): {r.effect_context:+.1f} points"
+        + (f" — {r.context}" if r.context else ""),
+        highlight=False,
+    )
     drivers = Table(
         *("feature", "dimension", "value", "segment median", "effect"),
         title="Strongest drivers (negative: pulls health down)",

@@ -37,7 +37,8 @@ GRID_FEATURES = {
     "arr": "financial",
     "licenses": "financial",
 }
-"""Grid columns used as model inputs, with the dimension they roll up to (commercial facts)."""
+"""Grid columns used as model inputs, with the dimension they roll up to (commercial facts).
+All of them are context: they change the probability, but a CSM cannot act on them."""
 CATEGORICAL = ("segment", "lifecycle_stage")
 LABELS = (LABEL, "churn_date", "expanded_within_h", "labelled", "churn_after")
 KEYS = ("account_id", "as_of")
@@ -56,6 +57,14 @@ class FeatureSet:
     notes: list[str] = field(default_factory=list)
     definitions: list[dict] = field(default_factory=list)
     """The metric definitions that produced the features (they travel with a model)."""
+    context: list[str] = field(default_factory=lambda: list(GRID_FEATURES))
+    """The features that are context, not signals: the grid's commercial facts and declared
+    metrics with `role: context`."""
+
+    @property
+    def signals(self) -> list[str]:
+        """The features a CSM can act on: every feature that is not context."""
+        return [f for f in self.features if f not in self.context]
 
     @property
     def categorical(self) -> list[str]:
@@ -84,6 +93,7 @@ class FeatureSet:
             "data_end": str(self.data_end.date()),
             "notes": self.notes,
             "definitions": self.definitions,
+            "context": self.context,
         }
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _META: json.dumps(meta).encode()}
@@ -101,6 +111,7 @@ class FeatureSet:
             pd.Timestamp(meta["data_end"]),
             meta["notes"],
             meta.get("definitions", []),
+            meta.get("context", list(GRID_FEATURES)),
         )
 
 
@@ -211,7 +222,11 @@ def build_features(
     numeric = [f for f in features if f not in CATEGORICAL]
     frame = frame[cols].astype(dict.fromkeys(numeric, "float64"))
     definitions = [m.model_dump(mode="json") for m in planned.metrics]
-    return FeatureSet(frame, features, data_start, data_end, planned.notes, definitions)
+    context = [
+        *GRID_FEATURES,
+        *(m.name for m in planned.metrics if m.output and m.role == "context"),
+    ]
+    return FeatureSet(frame, features, data_start, data_end, planned.notes, definitions, context)
 
 
 def summarize(fs: FeatureSet) -> dict[str, pd.DataFrame]:

@@ -52,6 +52,10 @@ class _Metric(BaseModel):
     description: str = ""
     output: bool = True
     """False for helper metrics that other metrics use but the model does not."""
+    role: Literal["signal", "context"] = "signal"
+    """signal: something a CSM can change (usage, engagement, sentiment, relationship, support,
+    billing behaviour); context: a fact that changes the probability but is no lever (renewal
+    timing, term, size). Explanations name signals as drivers and report context apart."""
     fill: float | None = None
     """Value when there is nothing to compute from (overrides the kind's default)."""
 

@@ -24,7 +24,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.locks import locked
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring import history, playbooks
-from churnhealth.scoring.scorer import Scorer, summarize
+from churnhealth.scoring.scorer import Scorer, context_summary, summarize
 
 
 @dataclass
@@ -117,9 +117,11 @@ class Explanation:
     row: pd.Series
     """The account's scores row, with its baseline health and trend."""
     dimensions: pd.Series
-    """Effect of each dimension, in health points."""
+    """Effect of each dimension (signals only), in health points."""
     drivers: pd.DataFrame
-    """feature, dimension, value, segment median, effect (health points), sorted by |effect|."""
+    """feature, dimension, value, segment median, effect (health points), sorted by |effect|:
+    signals a CSM can act on; the context's effect is in `row.effect_context` and, in words,
+    `row.context`."""
     history: pd.DataFrame
     """The account's past scores: as_of, health_score, tier."""
 
@@ -145,10 +147,11 @@ def explain(
         raise ChurnhealthError(f"account {account_id}: not an active account on {day.date()}")
     i = int(match[0])
     effects, base = scorer.explain(frame.iloc[[i]])
-    dims = scorer.dimensions(effects).iloc[0]
+    signals, context = scorer.split(effects)
+    dims = scorer.dimensions(signals).iloc[0]
     segment = frame.segment.iloc[i]
     peers = frame[frame.segment == segment]
-    eff = effects.iloc[0]
+    eff = signals.iloc[0]
     order = eff.abs().sort_values(ascending=False).index[:top]
     drivers = pd.DataFrame(
         {
@@ -169,4 +172,6 @@ def explain(
     past = past[(past.account_id == account_id) & (past.as_of <= day)]
     row = scorer.with_trend(scores.iloc[[i]], past[past.as_of < day]).iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
+    row["effect_context"] = float(context.iloc[0].sum())
+    row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]
     return Explanation(row, dims, drivers, past[["as_of", "health_score", "tier"]])

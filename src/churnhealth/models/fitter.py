@@ -143,6 +143,7 @@ class HealthModelFitter:
             dimensions=data.fs.features,
             models=models,
             routes=routes,
+            context=[f for f in data.fs.context if f in data.fs.features],
             horizon_days=cfg.labels.horizon_days,
             metadata={
                 "splits": data.splits.describe(),

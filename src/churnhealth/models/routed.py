@@ -61,6 +61,9 @@ class HealthModel:
     horizon_days: int = 90
     metadata: dict = field(default_factory=dict)
     """splits, trained_at, data_end, definitions (the metric definitions), test_metrics."""
+    context: list[str] = field(default_factory=list)
+    """Input features that are context (renewal timing, term, size…), not signals a CSM can
+    act on: explanations report them apart from the drivers."""
     reference: Reference | None = None
     """What the model saw at training time, for drift monitoring (None in older models)."""
 

@@ -17,7 +17,7 @@ import pandas as pd
 from churnhealth.config import Config, TierOverride
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_validated
-from churnhealth.features import RunDates, build_features, run_dates
+from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
 from churnhealth.models.routed import HealthModel
@@ -45,6 +45,8 @@ SCORE_COLUMNS = [
     "model_version",
     "baseline_health",
     *[f"effect_{d}" for d in DIMENSIONS],
+    "effect_context",
+    "context",
     *[
         f"{kind}_{k}_{part}"
         for kind in ("risk", "protective")
@@ -146,21 +148,70 @@ class Scorer:
         """Effects summed per dimension."""
         return dimension_effects(self.model, effects)
 
+    @property
+    def context(self) -> list[str]:
+        """The model's context features (renewal timing, term, size…): reported apart."""
+        return list(getattr(self.model, "context", None) or GRID_FEATURES)
+
+    def split(self, effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Effects of the signals a CSM can act on, and of the context."""
+        context = [c for c in self.context if c in effects]
+        return effects.drop(columns=context), effects[context]
+
     def with_explanations(self, scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-        """`scores` plus the baseline health, the effect of each dimension and the top risk
-        and protective drivers."""
+        """`scores` plus the baseline health, the effect of each dimension (signals only), the
+        effect of the context with its strongest items in words, and the top risk and
+        protective drivers (signals only). Per account the dimension and context effects add
+        up to health minus the baseline."""
         effects, base = self.explain(frame)
-        dims = self.dimensions(effects)
+        signals, context = self.split(effects)
+        dims = self.dimensions(signals)
         out = scores.copy()
         out["baseline_health"] = base.round(1).to_numpy()
         for d in DIMENSIONS:
             out[f"effect_{d}"] = dims[d].round(1).to_numpy() if d in dims else 0.0
-        return pd.concat([out, drivers(effects, frame)], axis=1)
+        out["effect_context"] = context.sum(axis=1).round(1).to_numpy()
+        out["context"] = context_summary(context, frame)
+        return pd.concat([out, drivers(signals, frame)], axis=1)
 
     # ------------------------------------------------------------------ trend
     def with_trend(self, scores: pd.DataFrame, past: pd.DataFrame) -> pd.DataFrame:
         """`scores` plus the 30- and 90-day changes, momentum and projection (see `trend`)."""
         return pd.concat([scores, trend(scores, past, self.config.predict.stable_band)], axis=1)
+
+
+CONTEXT_WORDS = {
+    "days_to_renewal": lambda v: f"renewal in {v:.0f} day{'s' * (v != 1)}",
+    "renewals_in_horizon": lambda v: f"{v:.0f} renewal decision{'s' * (v != 1)} in the horizon",
+    "term_months": lambda v: f"{v:.0f}-month term",
+    "tenure_days": lambda v: f"customer for {v:.0f} days",
+    "lifecycle_stage": lambda v: f"{str(v).replace('_', ' ')} stage",
+    "segment": lambda v: f"{str(v).replace('_', ' ')} segment",
+    "arr": lambda v: f"ARR {v:,.0f}",
+    "licenses": lambda v: f"{v:,.0f} licenses",
+}
+"""How a context feature reads in a sentence (others: "name value")."""
+
+
+def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) -> list[str]:
+    """Per account, the strongest context effects in words, e.g. "renewal in 15 days −12.0;
+    customer for 400 days +1.2" (effects under MIN_EFFECT are left out)."""
+    if context.empty or context.shape[1] == 0:
+        return [""] * len(frame)
+    vals = context.to_numpy()
+    names = np.array(context.columns)
+    shown = frame[list(names)].astype(object).to_numpy()
+    order = np.argsort(-np.abs(vals), axis=1)[:, :top]
+    out = []
+    for i, idx in enumerate(order):
+        parts = []
+        for j in idx:
+            if abs(vals[i, j]) < MIN_EFFECT or pd.isna(shown[i, j]):
+                continue
+            words = CONTEXT_WORDS.get(names[j], lambda v, n=names[j]: f"{n.replace('_', ' ')} {v}")
+            parts.append(f"{words(shown[i, j])} {vals[i, j]:+.1f}")
+        out.append("; ".join(parts))
+    return out
 
 
 def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
