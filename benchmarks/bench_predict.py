@@ -46,6 +46,7 @@ def model_alone(args: argparse.Namespace) -> None:
     from churnhealth.config import Config
     from churnhealth.data.validate import open_validated
     from churnhealth.features import data_window
+    from churnhealth.models import hazard
     from churnhealth.scoring.scorer import Scorer, drivers
     from churnhealth.tracking import load_model
 
@@ -69,13 +70,15 @@ def model_alone(args: argparse.Namespace) -> None:
     t_ours = time.perf_counter() - t0
 
     X = hm.design(rows)
+    inside, before = hazard.decisions(rows, hm.steps)
     routes = hm.route(rows.segment).to_numpy()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for key in np.unique(routes):
-            fm = hm.models[key]
-            shap.TreeExplainer(fm.estimator).shap_values(fm.raw_input(X[routes == key]))
+            fm, r = hm.models[key], routes == key
+            steps = hazard.step_design(X[r], hm.steps, inside[r], before[r])
+            shap.TreeExplainer(fm.estimator).shap_values(fm.raw_input(steps))
     t_shap = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     trees = {

@@ -102,7 +102,20 @@ class FeaturesConfig(_Section):
 class LabelsConfig(_Section):
     """What counts as churn and expansion."""
 
-    horizon_days: int = Field(90, ge=7, le=730, description="Churn within this many days.")
+    horizon_days: int = Field(
+        90,
+        ge=7,
+        le=365,
+        description="The label: churn within this many days. The test window, the backtest, "
+        "the monitor and champion decisions judge the model's probability for it.",
+    )
+    health_horizon_days: int = Field(
+        365,
+        ge=7,
+        le=365,
+        description="Health = 100 × (1 − P(churn within this many days)); 365 holds one "
+        "renewal decision of every annual contract, 90 gives the quarter's view.",
+    )
     resignup_gap_days: int = Field(
         30, ge=0, le=365, description="A new subscription within this gap is not churn."
     )
@@ -252,9 +265,10 @@ class PredictConfig(_Section):
         {}, description="Per-segment cut-offs overriding the model's."
     )
     lifecycle_tiers: dict[str, TierOverride] = Field(
-        {"renewal_period": TierOverride(healthy=97, at_risk=95, critical=80)},
-        description="Per-lifecycle-stage cut-offs (stricter in the renewal period); they win "
-        "over the segment ones.",
+        {},
+        description="Per-lifecycle-stage cut-offs, e.g. renewal_period: {healthy: 90, "
+        "at_risk: 80, critical: 60}; they win over the segment ones. None by default: health "
+        "looks a year ahead, so it already holds the next renewal decision.",
     )
 
 

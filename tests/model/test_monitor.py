@@ -96,7 +96,8 @@ def test_usage_shift_alerts_usage_features_and_no_other_dimension(shifted):
     assert r["status"] == "alert" and r["dimensions"]["usage"]["alert"] == len(alerts)
     # two months after the model's data end, no label has matured yet
     assert r["performance"]["status"] == "insufficient_data"
-    assert 0 < r["expected"]["churn_rate"] < 0.2 and 0 < r["expected"]["recall"] < 1
+    # expected churn over the health horizon (a year): most accounts stay
+    assert 0 < r["expected"]["churn_rate"] < 0.5 and 0 < r["expected"]["recall"] < 1
 
 
 def test_concept_shift_decay_is_detected_on_matured_labels(shifted):
@@ -120,7 +121,7 @@ def test_failed_retraining_never_replaces_the_champion(shifted):
     out = shifted.root / "failed" / "monitor.json"
     r = monitor(cfg, shifted.concept, CHAMPION, dt.date(2026, 7, 1), retrain=True, out=out).report
     assert r["retrain"]["status"] == "failed"
-    assert "retraining failed: train window" in r["retrain"]["reasons"][-1]
+    assert "retraining failed: labelled as-of dates span" in r["retrain"]["reasons"][-1]
     assert client.get_model_version_by_alias("churnhealth", "champion").version == before
     assert (cfg.paths.champion_dir / "registered_model.json").read_text() == exported
     run = client.get_run(r["mlflow_run_id"])

@@ -14,6 +14,7 @@ from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features, data_window
 from churnhealth.jobs.predict import explain, predict
+from churnhealth.models import hazard
 from churnhealth.models.calibrate import calibrate
 from churnhealth.models.estimators import logistic
 from churnhealth.models.routed import FittedModel
@@ -79,21 +80,24 @@ def test_dimension_effects_add_up_to_health_minus_baseline(first):
 
 
 def test_tree_shap_values_equal_the_shap_package(trained, first):
+    """Exact TreeSHAP of the monthly hazard's raw score (what LightGBM computes for us equals
+    the shap package), and the effects carried to health add up to health − baseline."""
     hm = trained.result.model
     frame = build_features(
         open_source(trained.data), trained.cfg, dates=[first["scores"].as_of.iloc[0]]
     ).frame
-    X = hm.design(frame)
-    fm = hm.models["smb"]
-    assert fm.kind == "lightgbm"
-    ours, expected = raw_contributions(fm, X[frame.segment == "smb"])
+    key = next(k for k, m in hm.models.items() if m.kind == "lightgbm")
+    fm = hm.models[key]
+    inside, before = hazard.decisions(frame, hm.steps)
+    steps = hazard.step_design(hm.design(frame), hm.steps, inside, before).iloc[::7]
+    ours, expected = raw_contributions(fm, steps)
     explainer = shap.TreeExplainer(fm.estimator)
-    theirs = explainer.shap_values(fm.raw_input(X[frame.segment == "smb"]))
+    theirs = explainer.shap_values(fm.raw_input(steps))
     np.testing.assert_allclose(ours.to_numpy(), theirs, atol=1e-9)
     assert expected == pytest.approx(float(np.ravel(explainer.expected_value)[-1]))
     effects, baseline = health_effects(hm, frame)
     dims = dimension_effects(hm, effects)
-    health = 100 * (1 - hm.predict_proba(frame))
+    health = 100 * (1 - hm.predict_proba(frame, hm.horizon_days))
     np.testing.assert_allclose(dims.sum(axis=1), health - baseline, atol=1e-6)
 
 
@@ -163,7 +167,8 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     healthiest = scores.sort_values("health_score").account_id.iloc[-1]
     e = explain(cfg, healthiest, first["data"])
     assert e.row.health_score == scores.set_index("account_id").health_score[healthiest]
-    assert abs(e.dimensions.sum() - (e.row.health_score - e.row.baseline_health)) <= 1
+    explained = e.dimensions.sum() + e.row.effect_context
+    assert abs(explained - (e.row.health_score - e.row.baseline_health)) <= 1
     # an unknown account: tests/model/test_bad_input.py
 
 
@@ -313,5 +318,9 @@ def test_drivers_and_alert_reasons_name_signals_never_context(first, cfg):
     words = [f.replace("_", " ") for f in GRID_FEATURES]
     assert reasons and not [r for r in reasons for w in words if f"by {w}" in r or f"and {w}" in r]
     assert (s.context.str.len() > 0).mean() > 0.5 and s.effect_context.abs().max() > 1
-    renewal_soon = s[s.days_to_renewal <= 30]
-    assert renewal_soon.context.str.contains("renewal in").all()
+    frame = build_features(open_source(first["data"]), cfg, dates=[s.as_of.iloc[0]]).frame
+    annual = set(frame.account_id[frame.term_months >= 12])
+    renewal_soon = s[(s.days_to_renewal <= 30) & s.account_id.isin(annual)]
+    assert len(renewal_soon) > 10
+    # a year ahead, the renewal weighs less than it did on a 90-day score, but it still leads
+    assert renewal_soon.context.str.contains("renewal in").mean() > 0.8

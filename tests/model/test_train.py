@@ -18,6 +18,7 @@ from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
 from churnhealth.jobs.train import train
+from churnhealth.models.fitter import prepare
 from tests.conftest import run_cli
 from tests.model.conftest import small_config
 
@@ -61,14 +62,22 @@ def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
     version = client.get_model_version("churnhealth", trained.result.version)
     assert version.run_id == run.info.run_id
     shap = {a.path for a in client.list_artifacts(run.info.run_id, "shap")}
-    assert "shap/shap_global.png" in shap and "shap/shap_smb.png" in shap
+    fitted = trained.result.model.models
+    assert shap == {f"shap/shap_{'global' if k == '__global__' else k}.png" for k in fitted}
+    for key in ("h12_roc_auc", "h12_ece", "h12_oracle_roc_auc", "h90_roc_auc", "h12_smb_ece"):
+        assert key in m, key
     exp = client.get_experiment(run.info.experiment_id)
     trials = client.search_runs(
         [exp.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
     )
     assert all("val_log_loss" in t.data.metrics for t in trials)
-    # every fitted model was tuned; the time budget may stop a study after its first trial
-    assert {t.data.tags["model"] for t in trials} == set(trained.result.metrics["models"])
+    # every model of the year-ahead evaluation fit was tuned (the time budget may stop a study
+    # after its first trial); the registered model reuses their parameters, and searches only
+    # for a model the evaluation fit did not have
+    metrics = trained.result.metrics
+    searched = set(metrics["horizons"]["models"])
+    searched |= {k for k, v in metrics["models"].items() if v["trials"] > 0}
+    assert {t.data.tags["model"] for t in trials} == searched
 
 
 def test_registered_pyfunc_loads_and_scores(trained):
@@ -93,8 +102,12 @@ def test_segment_routing_and_metrics_file(trained):
 
     on_disk = json.loads((trained.cfg.paths.reports_dir / "metrics.json").read_text())
     assert on_disk["model_version"] == "1" and on_disk["alias"] == "champion"
-    assert metrics["routes"]["smb"] == "smb"
     assert metrics["routes"]["enterprise"] == "__global__"  # too few churners in 900 accounts
+    assert "enterprise" not in metrics["models"]
+    for segment, route in metrics["routes"].items():
+        assert route in (segment, "__global__")
+        if route == "__global__":
+            assert any(n.startswith(f"{segment}:") for n in metrics["notes"]), segment
     assert "oracle_roc_auc" in metrics["overall"]
     assert metrics["overall"]["roc_auc"] > metrics["overall"]["login_rule_roc_auc"]
 
@@ -104,34 +117,51 @@ def test_segment_models_borrow_from_the_others_and_are_compared_with_the_global(
     smb, glob = metrics["models"]["smb"], metrics["models"]["global"]
     assert 0.05 <= smb["lightgbm_params"]["other_weight"] <= 1.0
     assert "other_weight" not in glob["lightgbm_params"]
-    assert smb["train_rows"] < glob["train_rows"] and smb["train_churners"] >= 100
+    assert smb["train_steps"] < glob["train_steps"] and smb["train_churned_steps"] >= 100
     s, e = metrics["segments"]["smb"], metrics["segments"]["enterprise"]
     assert s["vs_global_roc_auc_diff"] == pytest.approx(s["roc_auc"] - s["global_model_roc_auc"])
     assert s["vs_global_log_loss_diff"] == pytest.approx(s["log_loss"] - s["global_model_log_loss"])
     for m in ("roc_auc", "log_loss"):
-        assert s[f"vs_global_{m}_diff_lo"] < s[f"vs_global_{m}_diff_hi"]
         assert e[f"vs_global_{m}_diff"] == pytest.approx(0, abs=1e-12)  # scored by the global
+        if metrics["routes"]["smb"] == "smb":
+            assert s[f"vs_global_{m}_diff_lo"] < s[f"vs_global_{m}_diff_hi"]
     assert "vs_global_roc_auc_diff" in trained.result.summary.columns
 
 
+def test_a_segment_keeps_its_own_model_only_when_better_than_the_global_beyond_noise(trained):
+    """The guard: on the segment's validation steps, the upper end of the 95% interval of the
+    log-loss difference (own − global, resampling accounts) must be below zero."""
+    metrics = trained.result.metrics
+    fitted = [s for s in trained.cfg.data.segments if s in metrics["models"]]
+    assert fitted
+    for s in fitted:
+        guard = metrics["models"][s]["vs_global"]
+        assert guard["log_loss_diff_lo"] <= guard["log_loss_diff"] <= guard["log_loss_diff_hi"]
+        assert (metrics["routes"][s] == s) == (guard["log_loss_diff_hi"] < 0)
+
+
 def test_no_fitted_row_sees_a_later_window(trained):
-    """A label depends on what happens up to horizon + re-signup gap after its as-of date (a
-    new subscription within the gap is not churn), so that is the embargo between windows."""
-    fs = build_features(open_source(trained.data), trained.cfg)
+    """A monthly step's outcome is known once its end plus the re-signup gap has passed (a new
+    subscription within the gap is not churn): training steps are known by t1, validation steps
+    by t2, and the test rows start after t2 with matured labels."""
+    source = open_source(trained.data)
+    fs = build_features(source, trained.cfg)
     splits = trained.result.splits
-    masks = splits.masks(fs.frame)
-    lab = trained.cfg.labels
-    reach = pd.Timedelta(days=lab.horizon_days + lab.resignup_gap_days)
-    assert splits.embargo_days == lab.horizon_days + lab.resignup_gap_days
-    train, val = fs.frame[masks["train"]], fs.frame[masks["val"]]
-    assert (train.as_of + reach <= splits.t1).all() and (val.as_of + reach <= splits.t2).all()
-    # the rows the embargo drops are the ones whose re-signup gap reaches the next window
-    later = fs.frame[fs.frame.labelled & (fs.frame.as_of <= splits.t1) & ~masks["train"]]
-    assert len(later) and (later.as_of + reach > splits.t1).all()
-    test = fs.frame[masks["test"]]
-    assert (test.as_of > splits.t2).all() and test.labelled.all()
-    assert not (masks["train"] & masks["val"]).any() and not (masks["val"] & masks["test"]).any()
-    assert trained.result.metrics["splits"]["embargo_days"] == str(splits.embargo_days)
+    d = prepare(trained.cfg, source, fs, splits)
+    gap = pd.Timedelta(days=trained.cfg.labels.resignup_gap_days)
+    known = d.steps.end + gap
+    train, val = d.step_mask("train"), d.step_mask("val")
+    assert train.any() and val.any() and not (train & val).any()
+    assert (known[train] <= splits.t1).all()
+    assert (known[val] > splits.t1).all() and (known[val] <= splits.t2).all()
+    as_of = d.frame.as_of.to_numpy()[d.steps.row.to_numpy()]
+    assert (as_of < d.steps.end.to_numpy()).all()
+    churned = d.steps.churned_in_step.to_numpy() == 1
+    after = d.frame.churn_after.to_numpy()[d.steps.row.to_numpy()]
+    assert (after[churned] <= d.steps.end.to_numpy()[churned]).all()
+    test = d.frame[d.mask("test")]
+    assert len(test) and (test.as_of > splits.t2).all() and test.labelled.all()
+    assert trained.result.metrics["splits"]["gap_days"] == str(splits.gap_days)
 
 
 def test_worse_challenger_does_not_take_champion(trained, tmp_path):
@@ -183,8 +213,27 @@ def test_too_little_history_is_a_clear_error(tmp_path):
     data = tmp_path / "short.duckdb"
     generate(data, accounts=200, years=1, seed=4)
     cfg = small_config(tmp_path)
-    with pytest.raises(ChurnhealthError, match=r"train window: only \d+ labelled rows"):
+    with pytest.raises(ChurnhealthError, match=r"span \d+ days .*at least 16 months of history"):
         train(cfg, data)
+
+
+def test_a_two_year_company_trains_with_the_default_windows(tmp_path):
+    """Customers often have one to three years of history: with two, the windows shrink to fit
+    (and say so), and only the year-ahead test is skipped, with its reason."""
+    from churnhealth.synth import generate
+
+    data = tmp_path / "two_years.duckdb"
+    generate(data, accounts=600, years=2, seed=5, truth_paths=20)
+    cfg = small_config(tmp_path)
+    said = []
+    res = train(cfg, data, say=said.append)
+    assert res.alias == "champion" and res.metrics["overall"]["roc_auc"] > 0.75
+    assert said and said[0].startswith("windows from the data")
+    s = res.splits
+    assert (s.t3 - s.t2).days < cfg.train.test_days and (s.t2 - s.t1).days < cfg.train.val_days
+    year = res.metrics["horizons"]
+    assert year["status"] == "skipped" and "months of history" in year["reason"]
+    assert any("no year-ahead test" in n for n in res.notes)
 
 
 def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):

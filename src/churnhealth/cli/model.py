@@ -37,7 +37,7 @@ def train(
     cfg = config(config_path)
     t0 = time.perf_counter()
     with stages() as stage:
-        res = run(cfg, data, parse_date(as_of, "--as-of"), stage)
+        res = run(cfg, data, parse_date(as_of, "--as-of"), stage, say=render.say)
     render.training(res, cfg, time.perf_counter() - t0)
 
 

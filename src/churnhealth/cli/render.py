@@ -7,6 +7,7 @@ from rich.table import Table
 
 from churnhealth.cli.app import console
 from churnhealth.config import Config
+from churnhealth.progress import err_console
 
 
 def _fmt(value: float) -> str:
@@ -95,19 +96,24 @@ def features(res, cfg: Config) -> None:
     notes(res.features.notes)
 
 
+def say(line: str) -> None:
+    """A line on stderr while a job runs (stdout stays for the results)."""
+    err_console.print(line, highlight=False)
+
+
 def training(res, cfg: Config, seconds: float) -> None:
-    """Splits, the test-window table, segment vs global, the registration."""
+    """Splits, the year-ahead and test-window tables, segment vs global, the registration."""
     s = res.splits
+    w = res.metrics["windows"]
     console.print(
-        "Splits by as-of date ("
-        + "; ".join(
-            f"{name} {w['first']} to {w['last']}, {w['rows']:,} rows"
-            for name, w in res.metrics["windows"].items()
-        )
-        + f"); a {s.embargo_days}-day embargo (horizon and re-signup gap) keeps every fitted "
-        "label window out of later windows",
+        f"Monthly steps known by {s.t1.date()} trained ({w['train']['steps']:,} steps, "
+        f"{w['train']['churned_steps']:,} churned), those known by {s.t2.date()} validated "
+        f"({w['val']['steps']:,}, {w['val']['churned_steps']:,}); a step counts as known once "
+        f"its end and the {s.gap_days}-day re-signup gap have passed. Test: as-of dates "
+        f"{w['test']['first']} to {w['test']['last']} ({w['test']['rows']:,} rows).",
         highlight=False,
     )
+    year_ahead(res.metrics.get("horizons", {}))
     table = Table(
         "segment",
         "model",
@@ -138,6 +144,52 @@ def training(res, cfg: Config, seconds: float) -> None:
         highlight=False,
     )
     notes(res.notes)
+
+
+def year_ahead(h: dict) -> None:
+    """The year-ahead test: 12-month and 90-day figures against the oracle, early warning."""
+    if h.get("status") != "ok":
+        if h:
+            console.print(f"No year-ahead test: {h['reason']}", highlight=False)
+        return
+    table = Table(
+        "segment",
+        "12m ROC-AUC",
+        "oracle",
+        "12m ECE",
+        "90d ROC-AUC",
+        "oracle",
+        "90d ECE",
+        "tier recall 12m",
+        "health 100",
+        title=f"Year-ahead test (model fitted at {h['origin']}, as-of dates "
+        f"{h['test_window']['first']} to {h['test_window']['last']}, outcomes a year on)",
+    )
+    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
+        table.add_row(
+            name,
+            *map(
+                _fmt,
+                (
+                    b["12m"]["roc_auc"],
+                    b["12m"].get("oracle_roc_auc", float("nan")),
+                    b["12m"]["ece"],
+                    b["90d"]["roc_auc"],
+                    b["90d"].get("oracle_roc_auc", float("nan")),
+                    b["90d"]["ece"],
+                    b["tiers_12m"]["recall"],
+                ),
+            ),
+            f"{b['health_100_share']:.1%}",
+        )
+    console.print(table)
+    e = h["early_warning"]
+    console.print(
+        f"Early warning: {e['accounts']:,} annual accounts 120–365 days from renewal "
+        f"({e['left_at_renewal']:,} left at it) ranked by health: ROC-AUC {_fmt(e['roc_auc'])}"
+        + (f" (oracle {_fmt(e['oracle_roc_auc'])})" if "oracle_roc_auc" in e else ""),
+        highlight=False,
+    )
 
 
 def _segmenting_table(summary: pd.DataFrame) -> Table:

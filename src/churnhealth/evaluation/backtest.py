@@ -22,7 +22,7 @@ from churnhealth.data.contract import contract
 from churnhealth.data.source import Source, truncate
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import metrics as ev
-from churnhealth.features import CATEGORICAL, LABEL, build_features, data_window
+from churnhealth.features import CATEGORICAL, LABEL, FeatureSet, build_features, data_window
 from churnhealth.features.grid import schedule
 from churnhealth.features.labels import last_labelled
 from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
@@ -90,24 +90,24 @@ def origins(
     return out
 
 
-def inner_splits(frame: pd.DataFrame, cfg: Config) -> Splits:
-    """Train and validation windows inside the data known at an origin (no test window:
-    the following period is the test)."""
-    labelled = frame.loc[frame.labelled.astype(bool), "as_of"]
-    if labelled.empty:
-        raise ChurnhealthError("no labelled rows before this origin")
-    last = labelled.max()
+def inner_splits(fs: FeatureSet, cfg: Config) -> Splits:
+    """Training and validation steps inside the data known at an origin (no test window: the
+    following period is the test): validation = the steps known in the last `val_days` (at
+    most a third of the as-of span), training = those known before."""
+    end = fs.data_end
+    span = (end - fs.frame.as_of.min()).days
+    if span <= 0:
+        raise ChurnhealthError("no as-of dates before this origin")
     lab = cfg.labels
-    embargo = lab.horizon_days + lab.resignup_gap_days
-    t1 = last - pd.Timedelta(days=cfg.train.val_days)
-    end = last + pd.Timedelta(days=embargo)
-    return Splits(t1, end, end, lab.horizon_days, embargo)
+    t1 = end - pd.Timedelta(days=min(cfg.train.val_days, span // 3))
+    return Splits(t1, end, end, lab.horizon_days, lab.resignup_gap_days)
 
 
 @dataclass
 class OriginFit:
     """What was fitted at one origin, and the evidence that nothing from the origin on was
-    read: the end of the data it saw, its last labelled as-of date and a hash of its rows."""
+    read: the end of the data it saw, the end of the last month whose outcome it learned
+    (`last_labelled`; known once the re-signup gap had passed too) and a hash of its rows."""
 
     model: HealthModel
     scorecard: Scorecard
@@ -125,15 +125,15 @@ def fit_at(cfg: Config, source: Source, origin: pd.Timestamp) -> OriginFit:
     fs = build_features(known, cfg)
     frame = fs.frame.reset_index(drop=True)
     try:
-        d = prepare(cfg, known, fs, inner_splits(frame, cfg), windows=("train", "val"))
+        d = prepare(cfg, known, fs, inner_splits(fs, cfg), windows=("train", "val"))
     except ChurnhealthError as err:
         raise ChurnhealthError(f"backtest origin {origin.date()}: {err}") from None
     model = HealthModelFitter(config=cfg).fit(d).model_
     used = d.mask("train") | d.mask("val")
-    tr = d.mask("train")
+    tr = d.mask("train") & frame.labelled.astype(bool).to_numpy()
     card = Scorecard({f: dim for f, dim in fs.features.items() if f not in CATEGORICAL})
     card.fit(frame[tr], d.y[tr])
-    last = frame.loc[used, "as_of"].max()
+    last = d.steps.end.max()
     return OriginFit(model, card, d.fingerprint(used), str(fs.data_end.date()), str(last.date()))
 
 
@@ -144,7 +144,7 @@ def score_period(cfg: Config, fit: OriginFit, rows: pd.DataFrame, origin) -> pd.
     out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "arr", "churn_date"]].copy()
     out["origin"] = origin
     out["churned"] = rows[LABEL].to_numpy(int)
-    out["churn_probability"] = scored.churn_probability.to_numpy()
+    out["churn_probability"] = fit.model.predict_proba(rows)  # the label's horizon
     out["health_score"] = scored.health_score.to_numpy()
     out["tier"] = scored.tier.to_numpy()
     out["flagged"] = out.tier.isin(FLAGGED)

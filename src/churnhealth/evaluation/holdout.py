@@ -59,7 +59,7 @@ class Holdout:
             **self.metrics,
             "run_id": extra.pop("run_id", None),
             "splits": data.splits.describe(),
-            "windows": data.splits.windows(data.frame),
+            "windows": data.windows(),
             "routes": model.routes,
             "cutoffs": {k: v.as_dict() for k, v in model.cutoffs.items()},
             "models": info,
@@ -91,10 +91,13 @@ def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:
 
 
 def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.ndarray):
-    fs, frame, X_all, y_all, models = data.fs, data.frame, data.X, data.y, hm.models
-    tr, te, segments = data.mask("train"), data.mask("test"), list(cfg.data.segments)
+    fs, frame, y_all = data.fs, data.frame, data.y
+    te, segments = data.mask("test"), list(cfg.data.segments)
+    lab = cfg.labels
+    reach = pd.Timedelta(days=lab.horizon_days + lab.resignup_gap_days)
+    tr = (frame.labelled.astype(bool) & (frame.as_of + reach <= data.splits.t2)).to_numpy()
     y, p = y_all[te], p_all[te]
-    health = health_score(p)
+    health = health_score(hm.predict_proba(frame[te], hm.horizon_days))
     seg = frame.segment.to_numpy()
     tiers_te = Scorer(model=hm, config=cfg, overrides=False).score(frame[te]).tier.to_numpy()
     flagged = np.isin(tiers_te, FLAGGED)
@@ -105,7 +108,7 @@ def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.nda
     has_login = LOGIN_FEATURE in frame.columns
     login = login_light(frame[te]).to_numpy() if has_login else np.zeros(int(te.sum()))
     truth = oracle(data.source, frame[te])
-    glob = models[HealthModel.GLOBAL].predict_proba(X_all[te])
+    glob = hm.predict_proba(frame[te], only=HealthModel.GLOBAL)
     accounts = frame.account_id.to_numpy()[te]
 
     def block(rows: np.ndarray) -> dict:

@@ -123,7 +123,7 @@ def performance(scorer: Scorer, matured: pd.DataFrame) -> dict:
         }
     scored = scorer.score(matured)
     flagged = scored.tier.isin(FLAGGED).to_numpy()
-    live = score_metrics(y, scored.churn_probability.to_numpy())
+    live = score_metrics(y, hm.predict_proba(matured))
     live["recall"] = float(flagged[y == 1].mean())
     test = block["training_test"]
     decay = test["roc_auc"] - live["roc_auc"]
@@ -205,7 +205,7 @@ def check(
     status = dict(zip(features.feature, features.status, strict=True))
     drifting = [f for f in ranked if status[f] == "alert"]
     scored = scorer.score(live)
-    score = hm.reference.compare_scores(scored.churn_probability.to_numpy())
+    score = hm.reference.compare_scores(hm.predict_proba(live))
     score["status"] = _level(score["psi"], cfg) if enough else "insufficient_data"
     perf = performance(scorer, matured)
     report = {

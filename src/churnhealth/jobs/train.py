@@ -1,14 +1,16 @@
 """`churnhealth train`: fit, evaluate, track and register a health model; decide the champion.
 
-Stages: validate the data, build features, prepare the time splits, fit (the fitter), evaluate
-on the test window (against the global model, the baselines and, on the demo company, the
-oracle), log and register the model in MLflow, and make it champion if it beats the current
-one on the test window, else challenger.
+Stages: validate the data, build features, fit and measure the year-ahead evaluation model (see
+`evaluation.horizons`; its search's parameters are reused), prepare the time splits, fit (the
+fitter), evaluate on the test window (against the global model, the baselines and, on the demo
+company, the oracle), log and register the model in MLflow, and make it champion if it beats
+the current one on the test window, else challenger.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from churnhealth.atomic import check_folder_writable, write_json
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_validated
-from churnhealth.evaluation import holdout
+from churnhealth.evaluation import holdout, horizons
 from churnhealth.features import build_features
 from churnhealth.models.estimators import binary_log_loss
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
@@ -52,9 +54,11 @@ def train(
     as_of: dt.date | None = None,
     stage: Stage = no_stage,
     decide: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train, evaluate, log and register a model. With `decide=False` it is registered as
-    @challenger without being compared with the champion (the monitor compares them).
+    @challenger without being compared with the champion (the monitor compares them). `say`
+    receives the windows sized from the data as soon as they are known.
 
     Everything that could stop the run at its end is checked first: the outputs can be
     written and the registry can be read."""
@@ -67,12 +71,21 @@ def train(
     done()
     fs = build_features(source, cfg, end=as_of, stage=stage)
     d = prepare(cfg, source, fs)
+    if say is not None:
+        say(describe_windows(d))
     with tracking.training_run(cfg, d, as_of) as run:
-        fitter = HealthModelFitter(config=cfg, on_trial=run.log_trial, stage=stage).fit(d)
+        year, searched = horizons.evaluate(cfg, source, fs, on_trial=run.log_trial, stage=stage)
+        params = {k: v["lightgbm_params"] for k, v in searched.info_.items()} if searched else None
+        fitter = HealthModelFitter(
+            config=cfg, on_trial=run.log_trial, stage=stage, params=params
+        ).fit(d)
         run.log_choices(fitter.info_)
         model = fitter.model_
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
+        result.metrics["horizons"] = year
+        result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)
+        run.log_horizons(year)
         done()
         done = stage("logging to MLflow", 1)
         version = run.log_model(model, result, d)
@@ -86,6 +99,8 @@ def train(
             )
         )
         notes = fitter.notes_ + fs.notes
+        if year["status"] != "ok":
+            notes.append(f"no year-ahead test: {year['reason']}")
         metrics = result.record(
             d,
             model,
@@ -109,6 +124,22 @@ def train(
     return TrainResult(
         run.run_id, version, alias, reason, metrics, d.splits, model, result.summary, notes
     )
+
+
+def describe_windows(d: TrainingData) -> str:
+    """One line on the windows sized from the data, printed when training starts."""
+    s = d.splits
+    return (
+        f"windows from the data: training steps known by {s.t1.date()}, validation steps "
+        f"known by {s.t2.date()}, test as-of dates {s.t2.date()} to {s.t3.date()}"
+    )
+
+
+def health_100_share(d: TrainingData, model: HealthModel) -> float:
+    """Share of the accounts at the latest as-of date that the model scores exactly 100."""
+    last = d.frame[d.frame.as_of == d.frame.as_of.max()]
+    p = model.predict_proba(last, model.horizon_days)
+    return float((np.rint(100 * (1 - p)) == 100).mean())
 
 
 def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, str, dict | None]:

@@ -1,6 +1,11 @@
-"""Calibration on the validation window: sigmoid or isotonic, whichever fits it better."""
+"""Calibration on the validation window: sigmoid or isotonic, whichever fits it better.
+
+Rows may carry weights (the hazard model's subsampled quiet steps count for the ones left out).
+"""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -10,28 +15,42 @@ from sklearn.frozen import FrozenEstimator
 from churnhealth.models.estimators import binary_log_loss
 
 
-def _fit(model, method: str, X: pd.DataFrame, y: np.ndarray) -> CalibratedClassifierCV:
-    return CalibratedClassifierCV(FrozenEstimator(model), method=method).fit(X, y)
+def _fit(model, method: str, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None):
+    with warnings.catch_warnings():
+        # the frozen model is not refitted: the weights are meant for the calibrator alone
+        warnings.filterwarnings("ignore", "Since FrozenEstimator does not appear", UserWarning)
+        cal = CalibratedClassifierCV(FrozenEstimator(model), method=method)
+        return cal.fit(X, y, sample_weight=w)
 
 
-def choose_method(model, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series) -> str:
+def choose_method(
+    model, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series, w: np.ndarray | None = None
+) -> str:
     """Two folds split by time inside the validation window; lower held-out log loss wins."""
+    as_of = pd.Series(np.asarray(as_of))
     cut = as_of.sort_values().iloc[len(as_of) // 2]
     folds = [(as_of < cut).to_numpy(), (as_of >= cut).to_numpy()]
+    w = np.ones(len(y)) if w is None else np.asarray(w, float)
     losses = {}
     for method in ("sigmoid", "isotonic"):
         total = 0.0
         for a, b in (folds, folds[::-1]):
             if y[a].sum() == 0 or y[b].sum() == 0:
                 return "sigmoid"
-            cal = _fit(model, method, X[a], y[a])
-            total += binary_log_loss(y[b], cal.predict_proba(X[b])[:, 1]) * b.sum()
+            cal = _fit(model, method, X[a], y[a], w[a])
+            p = cal.predict_proba(X[b])[:, 1]
+            total += binary_log_loss(y[b], p, w[b]) * w[b].sum()
         losses[method] = total
     return min(losses, key=losses.get)
 
 
 def calibrate(
-    model, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series, method: str = "auto"
+    model,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    as_of: pd.Series,
+    method: str = "auto",
+    weight: np.ndarray | None = None,
 ) -> tuple[CalibratedClassifierCV, str]:
-    chosen = choose_method(model, X, y, as_of) if method == "auto" else method
-    return _fit(model, chosen, X, y), chosen
+    chosen = choose_method(model, X, y, as_of, weight) if method == "auto" else method
+    return _fit(model, chosen, X, y, weight), chosen

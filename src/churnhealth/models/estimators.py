@@ -17,10 +17,11 @@ EPS = 1e-6
 make it infinite."""
 
 
-def binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def binary_log_loss(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> float:
     """Log loss of churn probabilities, clipped: the criterion every candidate, tuning trial,
-    calibration method and champion is chosen by."""
-    return float(log_loss(y, np.clip(np.asarray(p, float), EPS, 1 - EPS), labels=[0, 1]))
+    calibration method and champion is chosen by (`weight`: row weights)."""
+    p = np.clip(np.asarray(p, float), EPS, 1 - EPS)
+    return float(log_loss(y, p, sample_weight=weight, labels=[0, 1]))
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:

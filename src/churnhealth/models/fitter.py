@@ -2,11 +2,20 @@
 
 One fitter serves `train`, the backtest (one fit per origin) and the monitor's challenger:
 
-1. `prepare` turns a `FeatureSet` into the design matrix, labels and time splits.
-2. `HealthModelFitter.fit` fits a global model and one model per segment with enough churners
-   (L2 logistic regression and Optuna-tuned LightGBM, the better on validation log loss; a
-   segment's LightGBM also learns from the other segments' rows at a tuned lower weight),
-   calibrates each on the validation window and learns tier cut-offs there.
+1. `prepare` turns a `FeatureSet` into monthly steps (`models.hazard`: one row per account,
+   as-of date and month after it whose outcome was known) with their time windows (`models.split`).
+2. `HealthModelFitter.fit` fits hazard models — a global one and one per segment with enough
+   churners — each the better on validation log loss of an L2 logistic regression and an
+   Optuna-tuned LightGBM (a segment's LightGBM also learns from the other segments' rows at a
+   tuned lower weight), calibrated on the validation steps. A segment keeps its own model only
+   when it beats the global one on the segment's validation steps beyond noise (the upper end
+   of the paired bootstrap interval of the log-loss difference below zero); on a small window
+   the global model is the safer choice.
+3. Tier cut-offs come from the calibrated probabilities themselves (see `models.tiers`): health
+   is a year-ahead probability, whose outcomes are not known for the latest months.
+
+Quiet steps (no renewal decision, no churn: most months of an annual contract) are subsampled
+to a quarter and weighted by four, which keeps the estimates unbiased at a third of the rows.
 
 Nothing here talks to MLflow: tuning trials go to an `on_trial` callback.
 """
@@ -24,21 +33,35 @@ from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import CATEGORICAL, LABEL, FeatureSet
 from churnhealth.features.grid import LIFECYCLE_STAGES
+from churnhealth.models import hazard
 from churnhealth.models.calibrate import calibrate
+from churnhealth.models.compare import paired_comparison
 from churnhealth.models.estimators import binary_log_loss, design, logistic
 from churnhealth.models.routed import FittedModel, HealthModel
 from churnhealth.models.split import Splits, time_splits
-from churnhealth.models.tiers import Cutoffs, learn_cutoffs
+from churnhealth.models.tiers import Cutoffs, expected_cutoffs
 from churnhealth.models.tune import OnTrial, tune_lightgbm
 from churnhealth.progress import Stage, no_stage
 
 MIN_ROWS = 50
-"""Labelled rows each window needs before anything is fitted or judged on it."""
+"""Labelled rows (or steps) each window needs before anything is fitted or judged on it."""
+MIN_CALIBRATION_CHURNS = 50
+"""Churned validation steps a segment needs for its own calibration of the global model."""
+QUIET_SHARE = 0.25
+"""Share of quiet steps (no renewal decision, no churn) kept; each counts 1 / QUIET_SHARE."""
+NOT_INPUTS = ("renewals_in_horizon",)
+"""Grid columns the hazard model does not read: the steps carry the renewal exposure."""
 
 
 @dataclass
 class TrainingData:
-    """Everything fitting and evaluation read: features, labels, splits."""
+    """Everything fitting and evaluation read: as-of rows with their labels, the monthly steps
+    fitted on, and the splits.
+
+    `frame`, `X`, `y`: one row per account and as-of date (features, design, label within
+    `labels.horizon_days`). `steps`: the known steps (`row` in `frame`, step index, exposure,
+    `end`, `churned_in_step`, `window` "train" or "val", `weight`); `Xs` their design.
+    """
 
     source: Source
     fs: FeatureSet
@@ -48,29 +71,54 @@ class TrainingData:
     y: np.ndarray
     categories: dict[str, list[str]]
     numeric: list[str]
+    steps: pd.DataFrame
+    Xs: pd.DataFrame
 
     def mask(self, window: str) -> np.ndarray:
-        return self.splits.masks(self.frame)[window].to_numpy()
+        """As-of rows of a window: "test" (matured label, after the validation window), or
+        "train"/"val" (rows with a step in that window)."""
+        if window == "test":
+            return self.splits.test_rows(self.frame).to_numpy()
+        out = np.zeros(len(self.frame), bool)
+        out[self.steps.row.to_numpy()[self.step_mask(window)]] = True
+        return out
+
+    def step_mask(self, window: str) -> np.ndarray:
+        return self.steps.window.to_numpy() == window
+
+    def windows(self) -> dict[str, dict]:
+        """First and last as-of date, rows (and steps, churned steps) used in each window."""
+        out = {}
+        for name in ("train", "val", "test"):
+            dates = self.frame.as_of[self.mask(name)]
+            out[name] = {
+                "first": str(dates.min().date()) if len(dates) else None,
+                "last": str(dates.max().date()) if len(dates) else None,
+                "rows": len(dates),
+            }
+            if name != "test":
+                m = self.step_mask(name)
+                out[name]["steps"] = int(m.sum())
+                out[name]["churned_steps"] = int(self.steps.churned_in_step.to_numpy()[m].sum())
+        return out
 
     def fingerprint(self, rows: np.ndarray | None = None) -> str:
         """A hash of the features and labels of `rows` (all rows by default): equal
         fingerprints mean a model saw the same data."""
         frame = self.frame if rows is None else self.frame.loc[rows]
-        cols = [*self.fs.features, LABEL]
+        cols = [*self.fs.features, LABEL, "churn_after"]
         return str(pd.util.hash_pandas_object(frame[cols], index=False).sum())
 
 
-def check_trainable(y: np.ndarray, what: str) -> None:
-    """Raise one line unless `y` holds enough labelled rows and at least one churner."""
+def check_trainable(y: np.ndarray, what: str, unit: str = "labelled rows") -> None:
+    """Raise one line unless `y` holds enough rows and at least one churner."""
     if len(y) < MIN_ROWS:
         raise ChurnhealthError(
-            f"{what}: only {len(y)} labelled rows; need at least {MIN_ROWS} "
+            f"{what}: only {len(y)} {unit}; need at least {MIN_ROWS} "
             "(more history, or a shorter test/validation window)"
         )
     if y.sum() == 0:
-        raise ChurnhealthError(
-            f"{what}: no churners among {len(y)} labelled rows, nothing to learn from"
-        )
+        raise ChurnhealthError(f"{what}: no churners among {len(y)} {unit}, nothing to learn from")
 
 
 def prepare(
@@ -80,63 +128,102 @@ def prepare(
     splits: Splits | None = None,
     windows: tuple[str, ...] = ("train", "val", "test"),
 ) -> TrainingData:
-    """Design matrix, labels and time splits (the configured ones unless `splits` is given);
-    each of `windows` must hold labelled rows and churners."""
+    """As-of rows, monthly steps and time splits (sized from the data unless `splits` is
+    given); each of `windows` must hold rows and churners."""
     frame = fs.frame.reset_index(drop=True)
     lab = cfg.labels
     splits = splits or time_splits(
         frame, lab.horizon_days, lab.resignup_gap_days, cfg.train.val_days, cfg.train.test_days
     )
-    masks = splits.masks(frame)
     y_all = frame[LABEL].fillna(0).to_numpy(int)
     categories = {"segment": list(cfg.data.segments), "lifecycle_stage": list(LIFECYCLE_STAGES)}
-    numeric = [f for f in fs.features if f not in CATEGORICAL]
-    for part in windows:
-        check_trainable(y_all[masks[part].to_numpy()], f"{part} window")
+    numeric = [f for f in fs.features if f not in CATEGORICAL and f not in NOT_INPUTS]
     X_all = design(frame, numeric, categories)
-    return TrainingData(source, fs, frame, splits, X_all, y_all, categories, numeric)
+    pp = hazard.person_period(frame, frame.churn_after, splits.t2, lab.resignup_gap_days)
+    pp["window"] = splits.step_window(pp.end.to_numpy())
+    pp = pp[pp.window != ""]
+    quiet = ((pp.decisions_in_step == 0) & (pp.churned_in_step == 0)).to_numpy()
+    keep = ~quiet | (np.random.default_rng(cfg.train.seed).random(len(pp)) < QUIET_SHARE)
+    pp = pp[keep].reset_index(drop=True)
+    pp["weight"] = np.where(quiet[keep], 1 / QUIET_SHARE, 1.0)
+    Xs = X_all.iloc[pp.row.to_numpy()].reset_index(drop=True)
+    for c in hazard.STEP_FEATURES:
+        Xs[c] = pp[c].to_numpy()
+    data = TrainingData(source, fs, frame, splits, X_all, y_all, categories, numeric, pp, Xs)
+    for part in windows:
+        if part == "test":
+            check_trainable(y_all[data.mask("test")], "test window")
+        else:
+            ys = pp.churned_in_step.to_numpy()[data.step_mask(part)]
+            check_trainable(ys, f"{part} window", "monthly steps")
+    return data
 
 
 class HealthModelFitter:
-    """Fits the segment-routed health model on `TrainingData` (scikit-learn style).
+    """Fits the segment-routed hazard model on `TrainingData` (scikit-learn style).
 
+    `params`: LightGBM parameters per model name from an earlier search (`info_[name]
+    ["lightgbm_params"]`); those models skip the search and only choose their number of trees.
     After `fit`: `model_` (the calibrated `HealthModel` with tier cut-offs), `info_` (per
-    fitted model: validation losses, tuning, choice, calibration, training rows) and `notes_`
-    (segments left to the global model, and why).
+    fitted model: validation losses, tuning, choice, calibration, training steps, the segment
+    guard) and `notes_` (segments left to the global model, and why).
     """
 
     def __init__(
-        self, *, config: Config, on_trial: OnTrial | None = None, stage: Stage = no_stage
+        self,
+        *,
+        config: Config,
+        on_trial: OnTrial | None = None,
+        stage: Stage = no_stage,
+        params: dict[str, dict] | None = None,
     ) -> None:
         self.config = config
         self.on_trial = on_trial
         self.stage = stage
+        self.params = params
 
     def fit(self, data: TrainingData) -> HealthModelFitter:
         cfg = self.config
-        tr = data.mask("train")
-        seg = data.frame.segment.to_numpy()
-        y = data.y
+        tr, va = data.step_mask("train"), data.step_mask("val")
+        steps = data.steps
+        seg = data.frame.segment.to_numpy()[steps.row.to_numpy()]
+        y = steps.churned_in_step.to_numpy()
         self.info_: dict[str, dict] = {}
         self.notes_: list[str] = []
         models: dict[str, FittedModel] = {}
         routes: dict[str, str] = {}
         advance = self.stage("fitting models", len(cfg.data.segments) + 1)
-        models[HealthModel.GLOBAL] = self._fit_one("global", data, data.mask("val"))
+        glob = self._fit_one("global", data, va)
+        models[HealthModel.GLOBAL] = glob
         advance()
         for s in cfg.data.segments:
             rows = seg == s
             churners = int(y[tr & rows].sum())
-            if churners >= cfg.train.min_churners and y[data.mask("val") & rows].sum() > 0:
-                models[s] = self._fit_one(s, data, data.mask("val") & rows, own=rows)
-                routes[s] = s
-            else:
-                routes[s] = HealthModel.GLOBAL
+            routes[s] = HealthModel.GLOBAL
+            if y[va & rows].sum() >= MIN_CALIBRATION_CHURNS:
+                glob.segment_calibrators[s] = self._calibrate(glob.estimator, data, va & rows)[0]
+            if churners < cfg.train.min_churners or y[va & rows].sum() == 0:
                 self.notes_.append(
                     f"{s}: {churners} churners in training (< {cfg.train.min_churners}): "
                     "scored by the global model"
                 )
+            else:
+                own = self._fit_one(s, data, va & rows, own=rows)
+                verdict = self._guard(data, va & rows, own, glob)
+                self.info_[s]["vs_global"] = verdict
+                if verdict["log_loss_diff_hi"] < 0:
+                    models[s], routes[s] = own, s
+                else:
+                    self.notes_.append(
+                        f"{s}: its own model is not better than the global one beyond noise "
+                        f"on {int((va & rows).sum()):,} validation steps (log loss difference "
+                        f"{verdict['log_loss_diff']:+.5f}, 95% interval "
+                        f"[{verdict['log_loss_diff_lo']:+.5f}, {verdict['log_loss_diff_hi']:+.5f}])"
+                        ": scored by the global model"
+                    )
+                self.info_[s]["routed"] = routes[s] == s
             advance()
+        lab = cfg.labels
         self.model_ = HealthModel(
             numeric=data.numeric,
             categories=data.categories,
@@ -144,7 +231,8 @@ class HealthModelFitter:
             models=models,
             routes=routes,
             context=[f for f in data.fs.context if f in data.fs.features],
-            horizon_days=cfg.labels.horizon_days,
+            horizon_days=lab.health_horizon_days,
+            label_days=lab.horizon_days,
             metadata={
                 "splits": data.splits.describe(),
                 "trained_at": dt.datetime.now().isoformat(),
@@ -152,7 +240,7 @@ class HealthModelFitter:
                 "definitions": data.fs.definitions,
             },
         )
-        done = self.stage("calibration and tiers", 1)
+        done = self.stage("tiers", 1)
         self.model_.cutoffs = self._cutoffs(data)
         done()
         return self
@@ -160,19 +248,22 @@ class HealthModelFitter:
     def _fit_one(
         self, name: str, data: TrainingData, rows_va: np.ndarray, own: np.ndarray | None = None
     ) -> FittedModel:
-        """Fit both candidates on the training window, keep the better on `rows_va` (the
-        model's own validation rows) and calibrate it there."""
+        """Fit both candidates on the training steps, keep the better on `rows_va` (the
+        model's own validation steps) and calibrate it there."""
         cfg = self.config
-        tr = data.mask("train")
-        X, y = data.X, data.y
-        Xt, yt, Xv, yv = X[tr], y[tr], X[rows_va], y[rows_va]
+        tr = data.step_mask("train")
+        X, y = data.Xs, data.steps.churned_in_step.to_numpy()
+        w = data.steps.weight.to_numpy()
+        Xt, yt, wt, Xv, yv, wv = X[tr], y[tr], w[tr], X[rows_va], y[rows_va], w[rows_va]
         mine = tr if own is None else tr & own
         numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
         categorical = [c for c in X.columns if c not in numeric]
         own_tr = None if own is None else own[tr]
         fit_rows = slice(None) if own_tr is None else own_tr
-        lr = logistic(numeric, categorical, cfg.train.seed).fit(Xt[fit_rows], yt[fit_rows])
-        losses = {"logistic": binary_log_loss(yv, lr.predict_proba(Xv)[:, 1])}
+        lr = logistic(numeric, categorical, cfg.train.seed).fit(
+            Xt[fit_rows], yt[fit_rows], lr__sample_weight=wt[fit_rows]
+        )
+        losses = {"logistic": binary_log_loss(yv, lr.predict_proba(Xv)[:, 1], wv)}
         tune = cfg.train.tuning
         gbm, params, losses["lightgbm"], trials = tune_lightgbm(
             name,
@@ -185,10 +276,13 @@ class HealthModelFitter:
             seed=cfg.train.seed,
             own=own_tr,
             on_trial=self.on_trial,
+            weight=wt,
+            weight_val=wv,
+            params=(self.params or {}).get(name),
         )
         kind = min(losses, key=losses.get)
         estimator = lr if kind == "logistic" else gbm
-        cal, method = calibrate(estimator, Xv, yv, data.frame.as_of[rows_va], cfg.train.calibration)
+        cal, method = self._calibrate(estimator, data, rows_va)
         self.info_[name] = {
             "val_log_loss_logistic": losses["logistic"],
             "val_log_loss_lightgbm": losses["lightgbm"],
@@ -196,8 +290,9 @@ class HealthModelFitter:
             "lightgbm_params": params,
             "chosen": kind,
             "calibration": method,
-            "train_rows": int(mine.sum()),
-            "train_churners": int(y[mine].sum()),
+            "train_steps": int(mine.sum()),
+            "train_churned_steps": int(y[mine].sum()),
+            "train_accounts": int(data.frame.account_id.iloc[data.steps.row[mine]].nunique()),
         }
         idx = np.flatnonzero(mine)
         sample = np.random.default_rng(cfg.train.seed).choice(idx, min(len(idx), 500), False)
@@ -209,23 +304,53 @@ class HealthModelFitter:
             background=X.iloc[np.sort(sample)],
         )
 
+    def _calibrate(self, estimator, data: TrainingData, rows: np.ndarray):
+        """Calibration of `estimator` on the validation steps `rows`: (calibrator, method)."""
+        return calibrate(
+            estimator,
+            data.Xs[rows],
+            data.steps.churned_in_step.to_numpy()[rows],
+            data.steps.end[rows],
+            self.config.train.calibration,
+            weight=data.steps.weight.to_numpy()[rows],
+        )
+
+    def _guard(
+        self, data: TrainingData, rows: np.ndarray, own: FittedModel, glob: FittedModel
+    ) -> dict[str, float]:
+        """The segment's model minus the global one on the segment's validation steps (each
+        calibrated for the segment): log-loss difference with its 95% interval, resampling
+        accounts."""
+        X = data.Xs[rows]
+        accounts = data.frame.account_id.to_numpy()[data.steps.row.to_numpy()[rows]]
+        out = paired_comparison(
+            accounts,
+            data.steps.churned_in_step.to_numpy()[rows],
+            own.predict_proba(X),
+            glob.predict_proba(X),
+            n_boot=300,
+            seed=self.config.train.seed,
+            weight=data.steps.weight.to_numpy()[rows],
+        )
+        return {k: v for k, v in out.items() if k.startswith("log_loss")}
+
     def _cutoffs(self, data: TrainingData) -> dict[str, Cutoffs]:
-        """Tier cut-offs per segment and for the global model, on the validation window."""
-        va = data.mask("val")
-        p, y = self.model_.predict_proba(data.frame[va]), data.y[va]
-        seg = data.frame.segment.to_numpy()[va]
+        """Tier cut-offs per segment and for the global model, from the calibrated
+        probabilities of the as-of rows of the validation window (`expected_cutoffs`)."""
+        va = data.mask("val") & (data.frame.as_of > data.splits.t1).to_numpy()
+        if not va.any():
+            va = data.mask("val")
+        frame = data.frame[va]
+        p = self.model_.predict_proba(frame, self.model_.horizon_days)
+        seg = frame.segment.to_numpy()
         tiers = self.config.tiers
         out = {}
         for s in [*self.config.data.segments, HealthModel.GLOBAL]:
-            rows = seg == s if s != HealthModel.GLOBAL else np.ones(len(y), bool)
+            rows = seg == s if s != HealthModel.GLOBAL else np.ones(len(p), bool)
             if tiers.fixed is not None:
                 out[s] = Cutoffs(*[int(v) for v in tiers.fixed], source="fixed")
             else:
-                out[s] = learn_cutoffs(
-                    y[rows],
-                    p[rows],
-                    tiers.recall_at_risk,
-                    tiers.recall_critical,
-                    tiers.recall_healthy,
+                out[s] = expected_cutoffs(
+                    p[rows], tiers.recall_at_risk, tiers.recall_critical, tiers.recall_healthy
                 )
         return out

@@ -24,6 +24,8 @@ STEPS = 12
 """Months of the curve."""
 STEP_FEATURES = ("step", "decisions_in_step", "decisions_before_step")
 """Exposure columns of a person-period row (context, never drivers)."""
+EXPOSURE_INPUTS = ("as_of", "renewal_date", "term_months")
+"""The columns the exposure is computed from."""
 
 
 def step_bounds(as_of: pd.Series, steps: int = STEPS) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +70,8 @@ def person_period(
     gap_days: int,
     steps: int = STEPS,
 ) -> pd.DataFrame:
-    """Known steps of each row: `row` (position in `frame`), `step`, the exposure columns and
-    the label `churned_in_step`.
+    """Known steps of each row: `row` (position in `frame`), `step`, the exposure columns, the
+    step's `end` date and the label `churned_in_step`.
 
     `churn_after`: each row's first churn date after its as-of date (NaT if none is recorded).
     `known_until`: the boundary of what may be used (the end of the data, or of the row's split
@@ -92,9 +94,42 @@ def person_period(
             "step": k + 1,
             "decisions_in_step": inside[rows, k],
             "decisions_before_step": before[rows, k],
+            "end": ends[rows, k].astype("datetime64[ns]"),
             "churned_in_step": event[rows, k].astype(np.int8),
         }
     )
+
+
+def step_design(X: pd.DataFrame, steps: int, inside: np.ndarray, before: np.ndarray):
+    """Every step of every row: `X` repeated `steps` times (step-major: rows of step 1, then
+    of step 2, …) with the exposure columns; the input a hazard model scores a curve from."""
+    n = len(X)
+    out = X.iloc[np.tile(np.arange(n), steps)].reset_index(drop=True)
+    out["step"] = np.repeat(np.arange(1, steps + 1), n)
+    out["decisions_in_step"] = inside[:, :steps].T.reshape(-1)
+    out["decisions_before_step"] = before[:, :steps].T.reshape(-1)
+    return out
+
+
+def horizon_weights(frame: pd.DataFrame, days: int, steps: int = STEPS) -> np.ndarray:
+    """How much of each step lies within `days` of the as-of date, (n, steps) in [0, 1]: the
+    log-survival to `days` is Σ_k w_k log(1 − h_k) (constant hazard inside a step, as in
+    `within_days`)."""
+    ends = step_ends(frame.as_of, steps)
+    day = np.asarray(frame.as_of, dtype="datetime64[D]")
+    starts = np.concatenate([day[:, None], ends[:, :-1]], axis=1)
+    target = (day + np.timedelta64(days, "D"))[:, None]
+    length = np.maximum((ends - starts).astype(np.int64), 1)
+    covered = (np.minimum(ends, target) - starts).astype(np.int64)
+    return (covered / length).clip(0, 1)
+
+
+def next_decision_step(frame: pd.DataFrame, steps: int = STEPS) -> np.ndarray:
+    """Index (0-based) of the step holding the next renewal decision, −1 when it is not within
+    the curve's months."""
+    inside, _ = decisions(frame, steps)
+    has = inside > 0
+    return np.where(has.any(axis=1), has.argmax(axis=1), -1)
 
 
 def curve(hazards: np.ndarray) -> np.ndarray:

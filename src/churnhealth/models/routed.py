@@ -1,4 +1,10 @@
-"""The segment-routed health model: one calibrated model per segment, a global fallback.
+"""The segment-routed health model: one calibrated hazard model per segment, a global fallback.
+
+Each fitted model estimates the monthly hazard (the chance of leaving in a month, given the
+account was there at its start) from the as-of features and the month's contract exposure (see
+`models.hazard`); the churn curve over the next 12 months follows. Health reads the curve at
+`horizon_days` (365 by default: "the chance we still have this account a year from now"); the
+same curve gives the 90-day probability and the chance of leaving at the next renewal decision.
 
 `HealthModel` holds everything scoring needs — feature spec, per-segment calibrated models,
 routing, tier cut-offs and the metric definitions its features come from — and travels inside
@@ -15,6 +21,7 @@ import pandas as pd
 
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features.spec import check_metrics
+from churnhealth.models import hazard
 from churnhealth.models.estimators import design
 from churnhealth.models.tiers import Cutoffs, health_score
 
@@ -27,7 +34,7 @@ class FittedModel:
     """A fitted candidate and its calibration."""
 
     kind: str
-    """"logistic" or "lightgbm"."""
+    """"logistic" or "lightgbm": a classifier of monthly steps (the hazard)."""
     estimator: object
     calibrator: object
     calibration: str
@@ -36,10 +43,24 @@ class FittedModel:
     """The model reads the segment column (every model since segment models also learn from
     the other segments; segment models registered before did not)."""
     background: pd.DataFrame | None = None
-    """A sample of training rows: the reference that explanations are relative to."""
+    """A sample of training steps: the reference that explanations are relative to."""
+    segment_calibrators: dict[str, object] = field(default_factory=dict)
+    """Segment → its own calibration of this model's raw score (the global model, for the
+    segments it scores, is calibrated on each one's validation steps)."""
+
+    def calibrator_for(self, segment: str | None) -> object:
+        return self.segment_calibrators.get(segment, self.calibrator)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.calibrator.predict_proba(self.raw_input(X))[:, 1]
+        Xr = self.raw_input(X)
+        if not self.segment_calibrators or "segment" not in X:
+            return self.calibrator.predict_proba(Xr)[:, 1]
+        p = np.empty(len(X))
+        seg = X["segment"].astype(object).to_numpy()
+        for s in pd.unique(seg):
+            rows = seg == s
+            p[rows] = self.calibrator_for(s).predict_proba(Xr[rows])[:, 1]
+        return p
 
     def raw_input(self, X: pd.DataFrame) -> pd.DataFrame:
         return X if self.uses_segment else X.drop(columns=["segment"], errors="ignore")
@@ -58,7 +79,12 @@ class HealthModel:
     routes: dict[str, str]
     """Segment name → key in `models` used to score it."""
     cutoffs: dict[str, Cutoffs] = field(default_factory=dict)
-    horizon_days: int = 90
+    horizon_days: int = 365
+    """Health = 100 × (1 − P(churn within this many days))."""
+    label_days: int = 90
+    """The label's horizon: `predict_proba` answers it, evaluation judges by it."""
+    steps: int = hazard.STEPS
+    """Months of the churn curve."""
     metadata: dict = field(default_factory=dict)
     """splits, trained_at, data_end, definitions (the metric definitions), test_metrics."""
     context: list[str] = field(default_factory=list)
@@ -71,14 +97,21 @@ class HealthModel:
 
     @property
     def input_columns(self) -> list[str]:
+        """The features (numeric and categorical) the fitted models read."""
         return [*self.numeric, *self.categories]
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Scoring input: the features, plus the dates the contract exposure comes from."""
+        extra = [c for c in hazard.EXPOSURE_INPUTS if c not in self.input_columns]
+        return [*self.input_columns, *extra]
 
     def metrics(self, segments: list[str]) -> list:
         """The metric definitions the model was trained with (they travel inside it)."""
         return check_metrics(self.metadata["definitions"], segments, "model")
 
     def check_input(self, frame: pd.DataFrame) -> None:
-        missing = [c for c in self.input_columns if c not in frame.columns]
+        missing = [c for c in self.required_columns if c not in frame.columns]
         if missing:
             raise ChurnhealthError(
                 f"model input: missing feature columns {', '.join(missing[:8])}"
@@ -93,14 +126,44 @@ class HealthModel:
     def route(self, segments: pd.Series) -> pd.Series:
         return segments.map(self.routes).fillna(self.GLOBAL)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def hazards(self, frame: pd.DataFrame, only: str | None = None) -> np.ndarray:
+        """Calibrated monthly hazards, (n, steps), each row from its route's model (from the
+        model `only` names, e.g. the global one, when given)."""
         X = self.design(frame)
-        p = np.full(len(X), np.nan)
-        routes = self.route(frame["segment"]).to_numpy()
+        inside, before = hazard.decisions(frame, self.steps)
+        h = np.full((len(X), self.steps), np.nan)
+        routes = np.full(len(X), only) if only else self.route(frame["segment"]).to_numpy()
         for key in np.unique(routes):
-            rows = routes == key
-            p[rows] = self.models[key].predict_proba(X[rows])
-        return p
+            rows = np.flatnonzero(routes == key)
+            Xs = hazard.step_design(X.iloc[rows], self.steps, inside[rows], before[rows])
+            h[rows] = self.models[key].predict_proba(Xs).reshape(self.steps, len(rows)).T
+        return h
+
+    def curve(self, frame: pd.DataFrame, only: str | None = None) -> np.ndarray:
+        """P(churn within k months), k = 1..steps, (n, steps)."""
+        return hazard.curve(self.hazards(frame, only))
+
+    def predict_proba(
+        self, frame: pd.DataFrame, days: int | None = None, only: str | None = None
+    ) -> np.ndarray:
+        """P(churn within `days`), by default within the label's horizon (`label_days`)."""
+        return hazard.within_days(frame, self.curve(frame, only), days or self.label_days)
+
+    def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """From one curve per account: `churn_probability` (within `horizon_days`, what health
+        shows), `p_churn_90d`, and `p_churn_next_renewal` (leaving by the end of the month that
+        holds the next renewal decision; NaN when that is more than `steps` months away)."""
+        c = self.curve(frame)
+        k = hazard.next_decision_step(frame, self.steps)
+        at = c[np.arange(len(c)), k.clip(0)]
+        return pd.DataFrame(
+            {
+                "churn_probability": hazard.within_days(frame, c, self.horizon_days),
+                "p_churn_90d": hazard.within_days(frame, c, 90),
+                "p_churn_next_renewal": np.where(k >= 0, at, np.nan),
+            },
+            index=frame.index,
+        )
 
     def tiers(self, frame: pd.DataFrame, health: np.ndarray) -> np.ndarray:
         """Tiers from the model's own cut-offs per segment (the global ones for others)."""
@@ -113,8 +176,9 @@ class HealthModel:
         return tier
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """churn_probability, health_score, tier (model cut-offs) and the model that scored."""
-        p = self.predict_proba(frame)
+        """churn_probability (within `horizon_days`), health_score, tier (model cut-offs) and
+        the model that scored."""
+        p = self.predict_proba(frame, self.horizon_days)
         health = health_score(p)
         return pd.DataFrame(
             {

@@ -1,9 +1,16 @@
 """Health tiers: healthy, moderate, at risk, critical.
 
-A calibrated 90-day churn probability is usually small, so a health of 80 is already a 20%
-risk: fixed cut-offs like 75/50/25 would flag almost nobody. By default the cut-offs are learned
-per segment on the validation window: the at-risk cut-off flags the target share of churners
-(recall, default 75%) at the best precision it can.
+A calibrated churn probability is usually small, so a health of 80 is already a 20% risk: fixed
+cut-offs like 75/50/25 would flag almost nobody. By default the cut-offs are learned per
+segment: the at-risk cut-off flags the target share of churners (recall, default 75%) at the
+best precision it can.
+
+Health looks a year ahead, and the outcomes of the latest year are not known yet. Because the
+probabilities are calibrated, the expected number of churners among the accounts below a
+cut-off is the sum of their probabilities: `expected_cutoffs` sets the cut-offs so that the
+*expected* recall reaches each target, on the latest as-of dates the model was validated on
+(`learn_cutoffs` does the same with known outcomes). Training then checks the realised recall
+on the twelve-month test window (metrics.json: `horizons`).
 """
 
 from __future__ import annotations
@@ -45,12 +52,14 @@ def health_score(p: np.ndarray) -> np.ndarray:
 
 
 def _cutoff(y: np.ndarray, health: np.ndarray, recall: float) -> int:
-    """Cut-off h (flag health < h) reaching `recall` of churners at the best precision."""
+    """Cut-off h (flag health < h) reaching `recall` of churners at the best precision; `y` is
+    0/1 or, for expected counts, a probability."""
     best, best_precision = 101, -1.0
+    y = np.asarray(y, float)
     churners = y.sum()
     for h in range(1, 102):
         flagged = health < h
-        tp = (flagged & y).sum()
+        tp = y[flagged].sum()
         if churners and tp / churners >= recall:
             precision = tp / flagged.sum()
             if precision > best_precision + 1e-12:
@@ -72,3 +81,20 @@ def learn_cutoffs(
     at_risk = max(_cutoff(y, health, recall_at_risk), critical)
     healthy = max(_cutoff(y, health, recall_healthy), at_risk)
     return Cutoffs(int(min(healthy, 100)), int(min(at_risk, 100)), int(min(critical, 100)))
+
+
+def expected_cutoffs(
+    p: np.ndarray, recall_at_risk: float, recall_critical: float, recall_healthy: float
+) -> Cutoffs:
+    """Cut-offs reaching each recall in expectation: calibrated probabilities `p` stand in for
+    outcomes not known yet."""
+    p = np.asarray(p, float)
+    if len(p) == 0 or p.sum() <= 0:
+        return Cutoffs(100, 50, 25, source="fallback: no rows to learn cut-offs on")
+    health = health_score(p)
+    critical = _cutoff(p, health, recall_critical)
+    at_risk = max(_cutoff(p, health, recall_at_risk), critical)
+    healthy = max(_cutoff(p, health, recall_healthy), at_risk)
+    return Cutoffs(
+        int(min(healthy, 100)), int(min(at_risk, 100)), int(min(critical, 100)), "expected"
+    )

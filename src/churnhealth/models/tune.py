@@ -46,6 +46,7 @@ def _early_stopped(
     yv: np.ndarray,
     seed: int,
     weight: np.ndarray | None,
+    weight_val: np.ndarray | None = None,
 ) -> tuple[float, int]:
     """Validation log loss at the best iteration (early stopping on the validation window)."""
     model = lightgbm(params, seed)
@@ -56,12 +57,13 @@ def _early_stopped(
             y,
             sample_weight=weight,
             eval_set=[(Xv, yv)],
+            eval_sample_weight=None if weight_val is None else [weight_val],
             eval_metric="binary_logloss",
             callbacks=[early_stopping(30, verbose=False)],
         )
     best = max(model.best_iteration_ or params["n_estimators"], 10)
     p = model.predict_proba(Xv, num_iteration=best)[:, 1]
-    return binary_log_loss(yv, p), best
+    return binary_log_loss(yv, p, weight_val), best
 
 
 def tune_lightgbm(
@@ -76,25 +78,44 @@ def tune_lightgbm(
     seed: int,
     own: np.ndarray | None = None,
     on_trial: OnTrial | None = None,
+    weight: np.ndarray | None = None,
+    weight_val: np.ndarray | None = None,
+    params: dict | None = None,
 ):
     """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
 
     With `own` (the training rows of the segment being modelled), the other rows count with a
     weight that is tuned too (`other_weight`): the segment's rows drive the fit, and a small
-    segment still borrows strength from the rest.
+    segment still borrows strength from the rest. `weight`, `weight_val`: row weights of the
+    training and validation rows. With `params` (from an earlier search) there is no search:
+    only the number of trees is chosen again, by early stopping.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = np.ones(len(y)) if weight is None else np.asarray(weight, float)
+    if params is not None:
+        fixed = {k: v for k, v in params.items() if k != "other_weight"}
+        w = base if own is None else base * np.where(own, 1.0, params.get("other_weight", 1.0))
+        loss, trees = _early_stopped(
+            {**fixed, "n_estimators": MAX_TREES}, X, y, Xv, yv, seed, w, weight_val
+        )
+        best = {**fixed, "n_estimators": trees}
+        model = lightgbm(best, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y, sample_weight=w)
+        extra = {"other_weight": params["other_weight"]} if "other_weight" in params else {}
+        return model, {**best, **extra}, loss, 0
 
     def weights(trial: optuna.Trial) -> tuple[dict, np.ndarray | None]:
         if own is None:
-            return {}, None
+            return {}, base
         w = trial.suggest_float("other_weight", *OTHER_WEIGHT)
-        return {"other_weight": w}, np.where(own, 1.0, w)
+        return {"other_weight": w}, base * np.where(own, 1.0, w)
 
     def objective(trial: optuna.Trial) -> float:
         params = _space(trial)
         extra, weight = weights(trial)
-        loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight)
+        loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight, weight_val)
         trial.set_user_attr("n_estimators", trees)
         if on_trial is not None:
             on_trial(name, trial.number, {**params, **extra, "n_estimators": trees}, loss)

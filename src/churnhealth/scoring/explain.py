@@ -1,18 +1,29 @@
-"""Explanations in health points: SHAP values of the model that scored each account.
+"""Explanations in health points: SHAP values of the hazard model, carried to health.
 
-Method. SHAP values are exact for the model's raw score: path-dependent TreeSHAP for LightGBM,
-whose raw score is the log-odds margin, computed by LightGBM itself (`pred_contrib`, the values
-`shap.TreeExplainer` returns, without importing shap); interventional linear SHAP (against the
-training sample, as `shap.LinearExplainer`) for the logistic model, whose raw score is its
-decision function. The raw
-score is then mapped to a probability by the segment's calibration, which is monotone but not
-additive. So the account's health difference from its model's baseline health (the health at
-the expected raw score) is shared among the features in proportion to their SHAP values:
+Method. Each account's curve comes from its model's monthly hazards h_k = cal(m_k), where m_k
+is the model's raw score for month k (the log-odds margin of LightGBM, the decision function of
+the logistic model) and `cal` the segment's calibration. SHAP values are exact for each raw
+score: path-dependent TreeSHAP for LightGBM, computed by LightGBM itself (`pred_contrib`, the
+values `shap.TreeExplainer` returns, without importing shap); interventional linear SHAP
+(against the training sample, as `shap.LinearExplainer`) for the logistic model. So
+m_k − m̄ = Σ_i φ_ki, where m̄ is the expected raw score.
 
-    effect_i = (health − baseline_health) × shap_i / Σ_j shap_j
+Health is 100 × S, the survival to the horizon, with log S = Σ_k a_k log(1 − h_k) (a_k: the
+share of month k inside the horizon). Write each month's change against the baseline as a
+secant slope times the change in its raw score, log(1 − h_k) − log(1 − h̄) = s_k (m_k − m̄),
+and share it among the features by their SHAP values:
 
-Effects then sum to health − baseline_health exactly (before rounding health), keep the sign and
-ranking of the SHAP values, and roll up to dimensions by summing the features of each.
+    c_i = Σ_k a_k s_k φ_ki,            Σ_i c_i = log S − log S̄   (exactly)
+
+where S̄ is the survival of an account whose every month has the expected raw score: the
+baseline health 100 × S̄. The difference in health is then shared in the same proportions:
+
+    effect_i = 100 × (S − S̄) × c_i / (log S − log S̄)
+
+Effects sum to health − baseline_health exactly (before rounding health), keep the sign of
+each feature's push on the curve, and roll up to dimensions by summing the features of each.
+The month's exposure columns (step, decisions in and before it) are renewal timing: their
+effects are added to `days_to_renewal`, which is context (see `scoring.scorer`).
 """
 
 from __future__ import annotations
@@ -20,12 +31,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnhealth.models import hazard
 from churnhealth.models.routed import FittedModel, HealthModel
 
 
-def _calibrate_raw(fm: FittedModel, raw: np.ndarray) -> np.ndarray:
-    """The calibrated probability for raw scores, as the calibrator sees them."""
-    inner = fm.calibrator.calibrated_classifiers_[0]
+def _calibrate_raw(fm: FittedModel, raw: np.ndarray, segment: str | None = None) -> np.ndarray:
+    """The calibrated probability for raw scores, as the (segment's) calibrator sees them."""
+    inner = fm.calibrator_for(segment).calibrated_classifiers_[0]
     return inner.calibrators[0].predict(np.asarray(raw, float))
 
 
@@ -56,34 +68,55 @@ def _source_feature(name: str, columns: list[str]) -> str:
     return max((c for c in columns if name.startswith(f"{c}_")), key=len)
 
 
-def baseline_health(fm: FittedModel, expected_raw: float) -> float:
-    """Health at the expected raw score (both candidates calibrate their decision function)."""
-    return float(100 * (1 - _calibrate_raw(fm, np.array([expected_raw]))[0]))
-
-
 def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Effect of every feature on each account's health, in health points, and the baseline
     health of the model that scored it."""
     X = hm.design(frame)
+    inside, before = hazard.decisions(frame, hm.steps)
+    share = hazard.horizon_weights(frame, hm.horizon_days, hm.steps)
     routes = hm.route(frame["segment"]).to_numpy()
-    effects = pd.DataFrame(0.0, index=frame.index, columns=hm.input_columns)
+    segments = frame["segment"].astype(object).to_numpy()
+    features = [c for c in hm.input_columns if c not in hazard.STEP_FEATURES]
+    effects = pd.DataFrame(0.0, index=frame.index, columns=features)
     base = pd.Series(np.nan, index=frame.index)
-    for key in np.unique(routes):
-        rows = routes == key
+    groups = pd.DataFrame({"route": routes, "segment": segments}).groupby(["route", "segment"])
+    for (key, segment), idx in groups.indices.items():
+        rows = np.asarray(idx)
+        n, k = len(rows), hm.steps
         fm = hm.models[key]
-        shap_raw, expected = raw_contributions(fm, X[rows])
-        p = fm.predict_proba(X[rows])
-        b = baseline_health(fm, expected)
-        gap = 100 * (1 - p) - b
-        total = shap_raw.sum(axis=1).to_numpy()
-        share = np.divide(
-            shap_raw.to_numpy(),
-            total[:, None],
-            out=np.zeros_like(shap_raw.to_numpy()),
-            where=np.abs(total[:, None]) > 1e-12,
+
+        def log_survival(raw: np.ndarray, fm=fm, segment=segment) -> np.ndarray:
+            """log(1 − h) for raw scores, under the segment's calibration."""
+            return np.log1p(-np.clip(_calibrate_raw(fm, raw, segment), 0, 1 - 1e-12))
+
+        Xs = hazard.step_design(X.iloc[rows], k, inside[rows], before[rows])
+        phi, expected = raw_contributions(fm, Xs)
+        raw = phi.sum(axis=1).to_numpy() + expected
+        log_h = log_survival(raw)
+        log_b = float(log_survival(np.array([expected]))[0])
+        dm = raw - expected
+        eps = 1e-4
+        tangent = float(
+            (log_survival(np.array([expected + eps])) - log_survival(np.array([expected - eps])))[0]
+            / (2 * eps)
         )
-        effects.loc[rows, shap_raw.columns] = share * gap[:, None]
-        base[rows] = b
+        slope = np.where(np.abs(dm) > 1e-9, (log_h - log_b) / np.where(dm == 0, 1, dm), tangent)
+        a = share[rows].T.reshape(-1)
+        c = (phi.to_numpy() * (a * slope)[:, None]).reshape(k, n, -1).sum(axis=0)
+        log_s = (a * log_h).reshape(k, n).sum(axis=0)
+        log_sb = (a * log_b).reshape(k, n).sum(axis=0)
+        s, sb = np.exp(log_s), np.exp(log_sb)
+        d = log_s - log_sb
+        ratio = np.where(np.abs(d) > 1e-12, (s - sb) / np.where(d == 0, 1, d), sb)
+        contrib = pd.DataFrame(100 * ratio[:, None] * c, columns=phi.columns)
+        timing = contrib[list(hazard.STEP_FEATURES)].sum(axis=1)
+        contrib = contrib.drop(columns=list(hazard.STEP_FEATURES))
+        if "days_to_renewal" in contrib:
+            contrib["days_to_renewal"] += timing
+        effects.iloc[rows, [effects.columns.get_loc(c) for c in contrib.columns]] = (
+            contrib.to_numpy()
+        )
+        base.iloc[rows] = 100 * sb
     return effects, base
 
 

@@ -40,6 +40,8 @@ ID_COLUMNS = [
 SCORE_COLUMNS = [
     *ID_COLUMNS,
     "churn_probability",
+    "p_churn_90d",
+    "p_churn_next_renewal",
     "health_score",
     "tier",
     "model_version",
@@ -109,11 +111,13 @@ class Scorer:
 
     # ---------------------------------------------------------------- scores
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Identifying columns, churn probability, health, tier and the model version."""
+        """Identifying columns, the churn probabilities (within the health horizon, within 90
+        days, by the next renewal decision), health, tier and the model version."""
         out = frame[ID_COLUMNS].copy()
-        p = self.model.predict_proba(frame)
-        out["churn_probability"] = p
-        out["health_score"] = health_score(p)
+        probs = self.model.probabilities(frame)
+        for c in probs:
+            out[c] = probs[c].to_numpy()
+        out["health_score"] = health_score(out.churn_probability.to_numpy())
         out["tier"] = self.tiers(frame, out.health_score.to_numpy())
         out["model_version"] = self.version
         return out
@@ -291,7 +295,8 @@ def summarize(scores: pd.DataFrame) -> dict:
             "arr": float(df.arr.sum()),
             "tiers": tiers,
             "arr_at_risk": float(df.arr[risky].sum()),
-            "expected_churned_arr_90d": float((df.arr * df.churn_probability).sum()),
+            "expected_churned_arr_90d": float((df.arr * df.p_churn_90d).sum()),
+            "expected_churned_arr_horizon": float((df.arr * df.churn_probability).sum()),
             "improving": int((df.momentum == "improving").sum()),
             "declining": int((df.momentum == "declining").sum()),
             "mean_health": float(df.health_score.mean()),

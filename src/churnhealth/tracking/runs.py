@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import plots
+from churnhealth.evaluation import horizons, plots
 from churnhealth.evaluation.backtest import FLAG_METRICS, tables
 from churnhealth.evaluation.holdout import Holdout
 from churnhealth.evaluation.metrics import lead_times
@@ -56,6 +56,11 @@ class TrainingRun:
             mlflow.log_params(params)
             mlflow.log_metric("val_log_loss", loss)
 
+    def log_horizons(self, year: dict) -> None:
+        """The year-ahead test's figures (`h12_roc_auc`, `h90_ece`, `early_warning_roc_auc`…)."""
+        if figures := horizons.flat(year):
+            mlflow.log_metrics(figures)
+
     def log_choices(self, info: dict[str, dict]) -> None:
         """The chosen candidate, its tuned parameters and its calibration, per fitted model."""
         params = {}
@@ -72,7 +77,7 @@ class TrainingRun:
         the summary table, the configuration and the model itself, registered under
         `mlflow.registered_model`; returns the new version."""
         cfg, metrics = self.cfg, holdout.metrics
-        frame, X, y, p = data.frame, data.X, data.y, holdout.probabilities
+        frame, y, p = data.frame, data.y, holdout.probabilities
         te = data.mask("test")
         flat = {
             f"test_{k}": v
@@ -95,24 +100,26 @@ class TrainingRun:
             plots.plot_reliability({"all": holdout.curves["model"], **rel}, tmp / "reliability.png")
             plots.plot_roc_pr(holdout.curves, tmp / "roc_pr.png")
             rng = np.random.default_rng(cfg.train.seed)
+            va, tr = data.step_mask("val"), data.step_mask("train")
+            step_seg = seg[data.steps.row.to_numpy()]
             for key, fitted in model.models.items():
-                mine = (seg == key) if key != model.GLOBAL else True
-                rows = np.flatnonzero(te & mine)
-                bg = np.flatnonzero(~te & mine)
+                mine = (step_seg == key) if key != model.GLOBAL else True
+                rows = np.flatnonzero(va & mine)
+                bg = np.flatnonzero(tr & mine)
                 sample = rng.choice(rows, min(len(rows), 1500), replace=False)
                 background = rng.choice(bg, min(len(bg), 200), replace=False)
                 name = "global" if key == model.GLOBAL else key
                 plots.plot_shap_summary(
                     fitted,
-                    X.iloc[sample],
-                    X.iloc[background],
-                    f"SHAP summary: {name} ({fitted.kind})",
+                    data.Xs.iloc[sample],
+                    data.Xs.iloc[background],
+                    f"SHAP summary of the monthly hazard: {name} ({fitted.kind})",
                     tmp / f"shap_{name}.png",
                 )
             holdout.summary.to_csv(tmp / "summary.csv", index=False)
             (tmp / "config.json").write_text(cfg.model_dump_json(indent=2))
             joblib.dump(model, tmp / "health_model.joblib")
-            example = frame.loc[te, model.input_columns].head(5)
+            example = frame.loc[te, model.required_columns].head(5)
             example = example.astype(dict.fromkeys(model.numeric, "float64"))
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
@@ -152,11 +159,7 @@ def training_run(cfg: Config, data: TrainingData, as_of: dt.date | None) -> Iter
                 "data.as_of": str(as_of or "latest"),
                 "features.list": ",".join(data.fs.features),
                 **{f"split.{k}": v for k, v in data.splits.describe().items()},
-                **{
-                    f"split.{w}_{k}": v
-                    for w, d in data.splits.windows(data.frame).items()
-                    for k, v in d.items()
-                },
+                **{f"split.{w}_{k}": v for w, d in data.windows().items() for k, v in d.items()},
             }
         )
         mlflow.log_params(params)
