@@ -371,7 +371,7 @@ def monitor(r: dict, out) -> None:
     e, s, top = r["expected"], r["score"], r["top_features"]
     console.print(
         f"Score PSI {s['psi']:.3f} ({s['status']}); {len(top['drifting'])} of "
-        f"{len(top['features'])} most important features in alert; expected 90-day churn "
+        f"{len(top['features'])} most important features in alert; expected churn within the health horizon "
         f"{e['churn_rate']:.2%}, expected recall of the at-risk flag {e['recall']:.0%}.",
         highlight=False,
     )
