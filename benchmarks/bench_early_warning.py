@@ -23,7 +23,7 @@ import pandas as pd
 from churnhealth.config import Config
 from churnhealth.data.validate import open_validated
 from churnhealth.evaluation.horizons import early_warning, truth_for
-from churnhealth.features import build_features
+from churnhealth.features import build_features, data_window
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.scoring.scorer import Scorer
 
@@ -45,6 +45,12 @@ def main() -> None:
     today = scorer.features(known, [day])
     scores = scorer.score(today)
     full = open_validated(args.data, cfg.data.segments)
+    _, end = data_window(full)
+    if day + pd.Timedelta(days=365 + cfg.labels.resignup_gap_days) > end:
+        raise SystemExit(
+            f"{day.date()}: renewals up to a year later are not all decided by the end of the "
+            f"data ({end.date()}); pick a date at least 395 days before it"
+        )
     outcome = build_features(full, cfg, dates=[day]).frame
     rows = today[["account_id", "as_of"]].merge(
         outcome[["account_id", "as_of", "churn_after"]], on=["account_id", "as_of"], how="left"
