@@ -371,8 +371,9 @@ def monitor(r: dict, out) -> None:
     e, s, top = r["expected"], r["score"], r["top_features"]
     console.print(
         f"Score PSI {s['psi']:.3f} ({s['status']}); {len(top['drifting'])} of "
-        f"{len(top['features'])} most important features in alert; expected churn within the health horizon "
-        f"{e['churn_rate']:.2%}, expected recall of the at-risk flag {e['recall']:.0%}.",
+        f"{len(top['features'])} most important features in alert; expected churn within "
+        f"the health horizon {e['churn_rate']:.2%}, expected recall of the at-risk flag "
+        f"{e['recall']:.0%}.",
         highlight=False,
     )
     p = r["performance"]

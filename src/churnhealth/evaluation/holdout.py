@@ -17,6 +17,7 @@ import pandas as pd
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.evaluation.drift import Reference
+from churnhealth.evaluation.horizons import truth_for
 from churnhealth.evaluation.metrics import (
     flag_metrics,
     paired_comparison,
@@ -69,13 +70,10 @@ class Holdout:
 
 
 def oracle(source: Source, frame: pd.DataFrame) -> pd.Series | None:
-    """The demo company's true probabilities for the given rows, when a truth table exists."""
-    if "truth" not in source.tables:
-        return None
-    truth = source.tables["truth"].to_pandas()
-    truth["as_of"] = pd.to_datetime(truth.as_of)
-    m = frame[["account_id", "as_of"]].merge(truth, on=["account_id", "as_of"], how="left")
-    return pd.Series(m.p_churn_90d.to_numpy(), index=frame.index)
+    """The demo company's true 90-day probabilities for the given rows, when a truth table
+    exists."""
+    truth = truth_for(source, frame)
+    return None if truth is None else truth.p_churn_90d
 
 
 def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:

@@ -26,9 +26,10 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.metrics import expected_calibration_error, ranking_auc, score_metrics
 from churnhealth.features import FeatureSet
 from churnhealth.models.fitter import HealthModelFitter, prepare
+from churnhealth.models.hazard import within_days
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import MIN_SPAN_DAYS, Splits
-from churnhealth.models.tiers import FLAGGED
+from churnhealth.models.tiers import FLAGGED, health_score
 from churnhealth.models.tune import OnTrial
 from churnhealth.progress import Stage, no_stage
 
@@ -112,10 +113,10 @@ def evaluate(
 def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) -> dict:
     """Every year-ahead figure of `hm` on `test` (as-of rows whose 12 months have passed)."""
     truth = truth_for(source, test)
-    p12 = hm.predict_proba(test, YEAR)
-    p90 = hm.predict_proba(test, 90)
+    c = hm.curve(test)  # one curve per row, read at each horizon
+    p12, p90 = within_days(test, c, YEAR), within_days(test, c, 90)
     y12, y90 = within(test, YEAR), within(test, 90)
-    health = np.rint(100 * (1 - hm.predict_proba(test, hm.horizon_days))).astype(int)
+    health = health_score(within_days(test, c, hm.horizon_days))
     tiers = hm.tiers(test, health)
     seg = test.segment.to_numpy()
 
