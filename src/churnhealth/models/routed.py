@@ -65,6 +65,47 @@ class FittedModel:
     def raw_input(self, X: pd.DataFrame) -> pd.DataFrame:
         return X if self.uses_segment else X.drop(columns=["segment"], errors="ignore")
 
+    def split_points(self, column: str) -> np.ndarray | None:
+        """Sorted thresholds at which the LightGBM trees split on `column` (empty when none
+        does); None for the logistic model, for which every value of a column counts.
+
+        Two inputs whose values of a column fall between the same thresholds take the same
+        branch at every split on it."""
+        if self.kind != "lightgbm":
+            return None
+        dump = self.estimator.booster_.dump_model()
+        if column not in dump["feature_names"]:
+            return np.array([])
+        index = dump["feature_names"].index(column)
+        points, nodes = set(), [t["tree_structure"] for t in dump["tree_info"]]
+        while nodes:
+            node = nodes.pop()
+            if "split_feature" in node:
+                if node["split_feature"] == index:
+                    points.add(float(node["threshold"]))
+                nodes += [node["left_child"], node["right_child"]]
+        return np.array(sorted(points))
+
+    def distinct_steps(self, Xs: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The step rows the model must see, and for each step row the one that stands for it.
+
+        The months of one account differ only in their exposure columns. Where those fall
+        between the same split thresholds of every tree, the rows take the same branch at every
+        node: their predictions and their TreeSHAP values are equal, so computing them once per
+        distinct row is exact (an annual account has a handful of distinct months, not twelve).
+        `Xs` is step-major with `n` accounts (`hazard.step_design`). For the logistic model
+        every row is distinct."""
+        codes = np.tile(np.arange(n, dtype=np.int64), len(Xs) // max(n, 1))
+        scale = np.int64(max(n, 1))
+        for column in hazard.STEP_FEATURES:
+            points = self.split_points(column)
+            if points is None:
+                return np.arange(len(Xs)), np.arange(len(Xs))
+            codes = codes + scale * np.searchsorted(points, Xs[column].to_numpy(), side="left")
+            scale *= len(points) + 1
+        _, first, copies = np.unique(codes, return_index=True, return_inverse=True)
+        return first, copies
+
 
 @dataclass(kw_only=True)
 class HealthModel:
@@ -136,7 +177,9 @@ class HealthModel:
         for key in np.unique(routes):
             rows = np.flatnonzero(routes == key)
             Xs = hazard.step_design(X.iloc[rows], self.steps, inside[rows], before[rows])
-            h[rows] = self.models[key].predict_proba(Xs).reshape(self.steps, len(rows)).T
+            first, copies = self.models[key].distinct_steps(Xs, len(rows))
+            p = self.models[key].predict_proba(Xs.iloc[first])[copies]
+            h[rows] = p.reshape(self.steps, len(rows)).T
         return h
 
     def curve(self, frame: pd.DataFrame, only: str | None = None) -> np.ndarray:

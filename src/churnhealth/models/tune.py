@@ -19,7 +19,7 @@ from churnhealth.models.estimators import binary_log_loss, lightgbm
 OnTrial = Callable[[str, int, dict, float], None]
 """`on_trial(model_name, trial_number, params, validation_log_loss)`."""
 
-MAX_TREES = 300
+MAX_TREES = 1000
 OTHER_WEIGHT = (0.05, 1.0)
 """Range of the weight of other segments' rows in a segment's model."""
 
