@@ -10,8 +10,9 @@ same rows and models is measured in the same run as the baseline.
     .venv/bin/python benchmarks/bench_predict.py [--accounts 100000]
 
 End to end (--company): the real `churnhealth predict` command on a large company (generated
-first with `churnhealth synth --accounts 100000 --years 1 --out PATH` if PATH is missing), in a
-scratch folder. A first run fills the empty history (backfill); then --repeat runs each start
+first with `churnhealth synth --accounts 100000 --years 1 --out PATH` if PATH is missing: about
+8 minutes and 10 GB of memory on 2 cores, most of it the truth table's 12-month Monte Carlo), in
+a scratch folder. A first run fills the empty history (backfill); then --repeat runs each start
 from that history with an empty alert log, as a daily job re-run would. One more run in this
 process times the stages.
 
