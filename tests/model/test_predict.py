@@ -79,17 +79,24 @@ def test_dimension_effects_add_up_to_health_minus_baseline(first):
     assert ((s.health_score - s.baseline_health) - total).abs().max() <= 1.0
 
 
-def test_tree_shap_values_equal_the_shap_package(trained, first):
-    """Exact TreeSHAP of the monthly hazard's raw score (what LightGBM computes for us equals
-    the shap package), and the effects carried to health add up to health − baseline."""
+@pytest.fixture(scope="module")
+def months(trained, first):
+    """The latest as-of rows, a LightGBM model of the champion and every month of each row."""
     hm = trained.result.model
     frame = build_features(
         open_source(trained.data), trained.cfg, dates=[first["scores"].as_of.iloc[0]]
     ).frame
-    key = next(k for k, m in hm.models.items() if m.kind == "lightgbm")
-    fm = hm.models[key]
+    fm = next(m for m in hm.models.values() if m.kind == "lightgbm")
     inside, before = hazard.decisions(frame, hm.steps)
-    steps = hazard.step_design(hm.design(frame), hm.steps, inside, before).iloc[::7]
+    steps = hazard.step_design(hm.design(frame), hm.steps, inside, before)
+    return hm, frame, fm, steps
+
+
+def test_tree_shap_values_equal_the_shap_package(months):
+    """Exact TreeSHAP of the monthly hazard's raw score (what LightGBM computes for us equals
+    the shap package), and the effects carried to health add up to health − baseline."""
+    hm, frame, fm, steps = months
+    steps = steps.iloc[::7]
     ours, expected = raw_contributions(fm, steps)
     explainer = shap.TreeExplainer(fm.estimator)
     theirs = explainer.shap_values(fm.raw_input(steps))
@@ -101,18 +108,11 @@ def test_tree_shap_values_equal_the_shap_package(trained, first):
     np.testing.assert_allclose(dims.sum(axis=1), health - baseline, atol=1e-6)
 
 
-def test_tree_shap_once_per_distinct_month_equals_every_month(trained, first):
+def test_tree_shap_once_per_distinct_month_equals_every_month(months):
     """Months that every tree sends down the same branches share their hazard and SHAP values:
     computing them once per distinct month gives each month's exact values, with far fewer
     rows."""
-    hm = trained.result.model
-    frame = build_features(
-        open_source(trained.data), trained.cfg, dates=[first["scores"].as_of.iloc[0]]
-    ).frame
-    key = next(k for k, m in hm.models.items() if m.kind == "lightgbm")
-    fm = hm.models[key]
-    inside, before = hazard.decisions(frame, hm.steps)
-    steps = hazard.step_design(hm.design(frame), hm.steps, inside, before)
+    _, frame, fm, steps = months
     rows, copies = fm.distinct_steps(steps, len(frame))
     every, _ = raw_contributions(fm, steps)
     once, _ = raw_contributions(fm, steps.iloc[rows])

@@ -65,26 +65,26 @@ class FittedModel:
     def raw_input(self, X: pd.DataFrame) -> pd.DataFrame:
         return X if self.uses_segment else X.drop(columns=["segment"], errors="ignore")
 
-    def split_points(self, column: str) -> np.ndarray | None:
-        """Sorted thresholds at which the LightGBM trees split on `column` (empty when none
-        does); None for the logistic model, for which every value of a column counts.
+    def split_points(self, columns: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+        """Per column, the sorted thresholds at which the LightGBM trees split on it (empty
+        when none does); None for the logistic model, for which every value counts.
 
         Two inputs whose values of a column fall between the same thresholds take the same
         branch at every split on it."""
         if self.kind != "lightgbm":
             return None
         dump = self.estimator.booster_.dump_model()
-        if column not in dump["feature_names"]:
-            return np.array([])
-        index = dump["feature_names"].index(column)
-        points, nodes = set(), [t["tree_structure"] for t in dump["tree_info"]]
+        names = dump["feature_names"]
+        points: dict[int, set[float]] = {names.index(c): set() for c in columns if c in names}
+        nodes = [t["tree_structure"] for t in dump["tree_info"]]
         while nodes:
             node = nodes.pop()
             if "split_feature" in node:
-                if node["split_feature"] == index:
-                    points.add(float(node["threshold"]))
+                if node["split_feature"] in points:
+                    points[node["split_feature"]].add(float(node["threshold"]))
                 nodes += [node["left_child"], node["right_child"]]
-        return np.array(sorted(points))
+        found = {names[i]: np.array(sorted(v)) for i, v in points.items()}
+        return {c: found.get(c, np.array([])) for c in columns}
 
     def distinct_steps(self, Xs: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The step rows the model must see, and for each step row the one that stands for it.
@@ -95,12 +95,12 @@ class FittedModel:
         distinct row is exact (an annual account has a handful of distinct months, not twelve).
         `Xs` is step-major with `n` accounts (`hazard.step_design`). For the logistic model
         every row is distinct."""
-        codes = np.tile(np.arange(n, dtype=np.int64), len(Xs) // max(n, 1))
+        splits = self.split_points(hazard.STEP_FEATURES)
+        if splits is None:
+            return np.arange(len(Xs)), np.arange(len(Xs))
+        codes = np.arange(len(Xs), dtype=np.int64) % max(n, 1)  # the account
         scale = np.int64(max(n, 1))
-        for column in hazard.STEP_FEATURES:
-            points = self.split_points(column)
-            if points is None:
-                return np.arange(len(Xs)), np.arange(len(Xs))
+        for column, points in splits.items():
             codes = codes + scale * np.searchsorted(points, Xs[column].to_numpy(), side="left")
             scale *= len(points) + 1
         _, first, copies = np.unique(codes, return_index=True, return_inverse=True)
