@@ -272,6 +272,16 @@ class PredictConfig(_Section):
     )
 
 
+class ForecastConfig(_Section):
+    """The revenue-retention forecast `predict` writes and the backtest checks."""
+
+    interval: float = Field(
+        0.8, gt=0, lt=1, description="Central probability of the forecast interval (0.8: 10–90%)."
+    )
+    draws: int = Field(1000, ge=100, le=100_000, description="Simulated years behind the interval.")
+    seed: int = Field(0, description="Simulation seed: the same scores give the same interval.")
+
+
 class TargetsConfig(_Section):
     """Practitioners' validation targets for the at-risk flag, shown as pass / miss."""
 
@@ -383,6 +393,7 @@ class Config(_Section):
     mlflow: MlflowConfig = MlflowConfig()
     paths: PathsConfig = PathsConfig()
     predict: PredictConfig = PredictConfig()
+    forecast: ForecastConfig = ForecastConfig()
     backtest: BacktestConfig = BacktestConfig()
     monitor: MonitorConfig = MonitorConfig()
 

@@ -297,6 +297,8 @@ def predict(res) -> None:
             f"{b['mean_health']:.1f}",
         )
     console.print(table)
+    if "forecast" in s:
+        forecast(s["forecast"])
     console.print(
         f"Alerts written to {s['alerts_file']}: "
         + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s["alerts"].items()),
@@ -308,6 +310,29 @@ def predict(res) -> None:
         console.print(f"Webhook: {hook['delivered']} message(s) delivered", highlight=False)
         for f in hook["failed"]:
             console.print(f"[red]webhook delivery failed[/]: {f}", highlight=False)
+
+
+def forecast(f: dict) -> None:
+    """Churned ARR and GRR per quarter for the book, and the whole year per segment."""
+    pct = f"{f['interval']:.0%}"
+    p = f["portfolio"]
+    table = Table(
+        *("", "ends", "churned ARR", f"{pct} interval", "GRR", f"GRR {pct} interval"),
+        title=f"Revenue-retention forecast from {f['as_of']}: {p['accounts']:,} accounts, "
+        f"{_money(p['arr'])} ARR",
+    )
+    rows = [(f"Q{r['quarter']}", r) for r in p["quarters"]]
+    rows += [(f"year, {n}", b["year"]) for n, b in [("all", p), *f["segments"].items()]]
+    for name, r in rows:
+        table.add_row(
+            name,
+            r["end"],
+            _money(r["churned_arr"]),
+            f"{_money(r['churned_arr_lo'])}–{_money(r['churned_arr_hi'])}",
+            f"{r['grr']:.1%}",
+            f"{r['grr_lo']:.1%}–{r['grr_hi']:.1%}",
+        )
+    console.print(table)
 
 
 def explanation(e, horizon_days: int) -> None:

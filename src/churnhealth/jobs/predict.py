@@ -24,6 +24,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.locks import locked
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring import history, playbooks
+from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import Scorer, context_summary, summarize
 
 
@@ -75,7 +76,8 @@ def predict(
             done()
         done = stage("scoring and explaining", 1)
         frame = scorer.features(source, [day])
-        scores = scorer.with_explanations(scorer.score(frame), frame)
+        curve = scorer.curve(frame)
+        scores = scorer.with_explanations(scorer.score(frame, curve), frame)
         scores = scorer.with_trend(scores, past[past.as_of < day])
         context = pd.concat([scores, frame[[c for c in frame.columns if c not in scores]]], axis=1)
         hits = playbooks.matches(context, plays)
@@ -89,6 +91,10 @@ def predict(
         history.upsert(cfg.predict.history, scores)
         playbooks.append(cfg.predict.alerts, alerts)
         summary = summarize(scores)
+        f = cfg.forecast
+        summary["forecast"] = forecast(
+            scores, curve, interval=f.interval, draws=f.draws, seed=f.seed
+        )
         summary.update(
             {
                 "model_version": lm.version,

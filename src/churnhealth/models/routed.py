@@ -192,11 +192,12 @@ class HealthModel:
         """P(churn within `days`), by default within the label's horizon (`label_days`)."""
         return hazard.within_days(frame, self.curve(frame, only), days or self.label_days)
 
-    def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """From one curve per account: `churn_probability` (within `horizon_days`, what health
-        shows), `p_churn_90d`, and `p_churn_next_renewal` (leaving by the end of the month that
-        holds the next renewal decision; NaN when that is more than `steps` months away)."""
-        c = self.curve(frame)
+    def probabilities(self, frame: pd.DataFrame, curve: np.ndarray | None = None) -> pd.DataFrame:
+        """From one curve per account (`curve`, when already computed): `churn_probability`
+        (within `horizon_days`, what health shows), `p_churn_90d`, and `p_churn_next_renewal`
+        (leaving by the end of the month that holds the next renewal decision; NaN when that is
+        more than `steps` months away)."""
+        c = self.curve(frame) if curve is None else curve
         k = hazard.next_decision_step(frame, self.steps)
         at = c[np.arange(len(c)), k.clip(0)]
         return pd.DataFrame(

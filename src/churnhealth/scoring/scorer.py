@@ -110,11 +110,17 @@ class Scorer:
         return source, run_dates(cfg, source, as_of, backfill_days)
 
     # ---------------------------------------------------------------- scores
-    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def curve(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(churn within k months), k = 1..12, per account: what the scores and the
+        forecast (`scoring.forecast`) are read from."""
+        return self.model.curve(frame)
+
+    def score(self, frame: pd.DataFrame, curve: np.ndarray | None = None) -> pd.DataFrame:
         """Identifying columns, the churn probabilities (within the health horizon, within 90
-        days, by the next renewal decision), health, tier and the model version."""
+        days, by the next renewal decision), health, tier and the model version; `curve`: the
+        accounts' churn curves when already computed (`curve`)."""
         out = frame[ID_COLUMNS].copy()
-        probs = self.model.probabilities(frame)
+        probs = self.model.probabilities(frame, curve)
         for c in probs:
             out[c] = probs[c].to_numpy()
         out["health_score"] = health_score(out.churn_probability.to_numpy())
