@@ -293,22 +293,34 @@ class TargetsConfig(_Section):
 
 
 class BacktestConfig(_Section):
-    """Rolling-origin backtest: at each origin, train on what was known then, score the next
-    period."""
+    """Rolling-origin backtest: at each origin, train on what was known then and score until
+    the next; judged on the renewal decisions of the last `decision_months` with known
+    outcomes, and on the revenue forecast of each origin."""
 
     start: dt.date | None = Field(
-        None, description="First origin (default: `periods` steps before the last)."
+        None,
+        description="First origin (default: 180 days before the first decision judged, so every "
+        "decision has its health 30, 60, 90 and 180 days ahead).",
     )
     end: dt.date | None = Field(
-        None, description="Last origin (default: the latest whose period has mature labels)."
+        None, description="Last origin (default: the last one that scores a judged decision)."
     )
     step: str = Field(
-        "1M", pattern=r"^[1-9][0-9]*[DWM]$", description="Origin spacing: e.g. 1M, 2W, 30D."
+        "6M",
+        pattern=r"^[1-9][0-9]*[DWM]$",
+        description="Origin spacing, how often the model is refitted: e.g. 6M, 3M, 1M, 2W.",
     )
-    periods: int = Field(6, ge=1, le=120, description="Origins when start is not given.")
+    decision_months: int = Field(
+        12,
+        ge=1,
+        le=120,
+        description="Months of renewal decisions judged, ending at the latest decision whose "
+        "outcome is known (when start is not given).",
+    )
     tuning: TuningConfig = Field(
         TuningConfig(trials=5, timeout_s=10),
-        description="Optuna budget per model at each origin (smaller than train's).",
+        description="Optuna budget per model at the first origin; later origins reuse its "
+        "parameters and only choose their number of trees.",
     )
     targets: TargetsConfig = TargetsConfig()
 

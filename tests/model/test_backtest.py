@@ -19,12 +19,19 @@ import pytest
 
 from churnhealth.config import Config
 from churnhealth.data.validate import open_validated
-from churnhealth.evaluation.backtest import BacktestResult, fit_at, origins
+from churnhealth.evaluation.backtest import (
+    BacktestResult,
+    decision_window,
+    fit_at,
+    origins,
+    parse_step,
+)
 from churnhealth.evaluation.metrics import lead_times
 from churnhealth.jobs.backtest import run_backtest, save
 from churnhealth.jobs.report import build_report
 
-ORIGINS = (dt.date(2026, 5, 1), dt.date(2026, 6, 1))
+ORIGINS = (dt.date(2025, 10, 1), dt.date(2026, 4, 1))
+STEP = "6M"
 
 
 def _backtest_config(cfg: Config) -> Config:
@@ -45,7 +52,7 @@ class Backtested:
 @pytest.fixture(scope="module")
 def backtested(trained) -> Backtested:
     cfg = _backtest_config(trained.cfg)
-    result = run_backtest(cfg, trained.data, *ORIGINS, "1M")
+    result = run_backtest(cfg, trained.data, *ORIGINS, STEP)
     return Backtested(cfg, trained.data, result, save(cfg, result, trained.data))
 
 
@@ -53,30 +60,84 @@ def test_predictions_are_out_of_time(backtested):
     p = backtested.result.predictions
     assert [o.date() for o in backtested.result.origins] == list(ORIGINS)
     assert (p.as_of >= p.origin).all()
-    assert (p.as_of < p.origin + pd.DateOffset(months=1)).all()
+    assert (p.as_of < p.origin + pd.DateOffset(months=6)).all()
     assert not p.duplicated(["account_id", "as_of"]).any()
-    assert p.churned.isin([0, 1]).all() and p.churned.sum() > 10
+    known = p.churned.notna()
+    assert p.churned[known].isin([0, 1]).all() and p.churned[known].sum() > 10
+    # an outcome is known only once its year and the re-signup gap have passed
+    end = pd.Timestamp("2026-11-01")
+    assert (p.as_of[known] + pd.Timedelta(days=365 + 30) <= end).all()
+    assert p.churned[p.as_of + pd.Timedelta(days=365 + 30) > end].isna().all()
 
 
-def test_report_has_every_figure(backtested):
+def test_every_renewal_decision_is_judged_at_each_lead(backtested):
+    r = backtested.result.report
+    ren = r["renewals"]
+    first, last = (pd.Timestamp(ren["window"][k]) for k in ("first", "last"))
+    assert first == pd.Timestamp(ORIGINS[0]) + pd.Timedelta(days=180)
+    assert last == pd.Timestamp("2026-11-01") - pd.Timedelta(days=30)  # outcomes known
+    assert ren["decisions"] > 300 and 0 < ren["churned"] < ren["decisions"]
+    assert set(ren["leads"]) == {"30", "60", "90", "180"}
+    for lead, blocks in ren["leads"].items():
+        o = blocks["overall"]
+        # every decision has a score that far ahead: its account was active then
+        assert 0.9 * ren["decisions"] <= o["cases"] <= ren["decisions"], lead
+        for key in ("recall", "specificity", "accuracy", "precision", "f1", "roc_auc"):
+            assert np.isfinite(o[key]), (lead, key)
+        assert set(o["targets"]) == {"recall", "specificity", "accuracy", "precision", "f1"}
+        assert o["targets"]["recall"]["target"] == 0.75
+        assert set(o["baselines"]) == {"scorecard", "login_rule"}
+        for b in o["baselines"].values():
+            assert b["model_churners_caught"] + b["model_false_positives"] == b["flagged"]
+            assert b["baseline_churners_caught"] + b["baseline_false_positives"] == b["flagged"]
+        assert sum(g["cases"] for g in blocks["segments"].values()) == o["cases"]
+        assert set(blocks["terms"]) <= {"annual", "monthly"}
+    # for an annual contract the year holds one decision: health ranks its outcome 90 days
+    # ahead (over all decisions it does not: a monthly contract's year holds twelve)
+    assert ren["leads"]["90"]["terms"]["annual"]["roc_auc"] > 0.55
+    lead = r["lead_time"]
+    assert lead["churn_events"] >= lead["caught"] > 0
+    assert lead["median_lead_days"] >= 30
+
+
+def test_retention_is_read_a_year_on(backtested):
+    r, p = backtested.result.report, backtested.result.predictions
+    bands = pd.DataFrame(r["retention_by_band"])
+    year = p[p.as_of + pd.DateOffset(years=1) <= pd.Timestamp("2026-11-01") - pd.Timedelta(days=30)]
+    assert bands.rows.sum() == len(year) > 0
+    top, low = bands.set_index("band").retention[["90–100", "below 50"]]
+    assert top > low
+
+
+def test_forecast_is_checked_against_what_happened(backtested):
+    r, p = backtested.result.report, backtested.result.predictions
+    first = r["forecast"]["origins"][0]
+    book = p[p.as_of == p.as_of.min()]
+    end = pd.Timestamp(first["quarters"]["portfolio"][0]["end"])
+    churned = book.churn_after.notna() & (book.churn_after > book.as_of) & (book.churn_after <= end)
+    q1 = first["quarters"]["portfolio"][0]
+    assert q1["realised"] == pytest.approx(book.arr[churned].sum())
+    assert q1["lo"] <= q1["forecast"] <= q1["hi"]
+    assert q1["naive"] > 0
+    segs = sum(first["quarters"][f"segment:{s}"][0]["forecast"] for s in book.segment.unique())
+    assert segs == pytest.approx(q1["forecast"])
+    check = r["forecast"]["check"]
+    assert set(check) == {
+        "portfolio",
+        *(f"segment:{s}" for s in ("enterprise", "mid_market", "smb")),
+    }
+    assert 0 < check["portfolio"]["quarters"] <= 4 * len(ORIGINS)
+    assert 0 <= check["portfolio"]["coverage"] <= 1
+
+
+def test_rows_report_discrimination_and_calibration(backtested):
     r = backtested.result.report
     o = r["overall"]
-    for key in ("roc_auc", "pr_auc", "brier", "ece", "recall", "specificity", "accuracy"):
-        assert np.isfinite(o[key]), key
-    assert 0.6 < o["roc_auc"] <= 1
-    assert set(o["targets"]) == {"recall", "specificity", "accuracy", "precision", "f1"}
-    assert o["targets"]["recall"]["target"] == 0.75
-    assert o["top10"]["lift"] == pytest.approx(o["top10"]["captured"] / 0.10)
-    assert 0 <= o["arr_weighted_recall"] <= 1
-    assert set(o["baselines"]) == {"scorecard", "login_rule"}
-    for b in o["baselines"].values():
-        assert b["model_churners_caught"] + b["model_false_positives"] == b["flagged"]
-        assert b["baseline_churners_caught"] + b["baseline_false_positives"] == b["flagged"]
+    assert o["rows"] == len(backtested.result.predictions)
+    assert 0.6 < o["horizon"]["roc_auc"] <= 1 and 0 <= o["horizon"]["ece"] < 0.15
+    assert 0.6 < o["90d"]["roc_auc"] <= 1
     assert set(r["periods"]) == {str(d) for d in ORIGINS}
     assert set(r["segments"]) == {"enterprise", "mid_market", "smb"}
-    bands = pd.DataFrame(r["retention_by_band"])
-    assert bands.rows.sum() == r["rows"] == len(backtested.result.predictions)
-    assert o["lead_time"]["churn_events"] >= o["lead_time"]["caught"] > 0
 
 
 def test_lead_time_counts_only_an_unbroken_run_of_flags():
@@ -107,10 +168,17 @@ def test_backtest_is_logged_and_saved(backtested):
     mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     run = mlflow.get_run(backtested.run_id)
     assert run.data.tags["churnhealth.kind"] == "backtest"
-    assert run.data.metrics["roc_auc"] == pytest.approx(saved["overall"]["roc_auc"])
+    at90 = saved["renewals"]["leads"]["90"]["overall"]
+    assert run.data.metrics["renewal_90d_recall"] == pytest.approx(at90["recall"])
+    assert run.data.metrics["lead_median_lead_days"] == pytest.approx(
+        saved["lead_time"]["median_lead_days"]
+    )
     client = mlflow.MlflowClient()
     tables = {Path(f.path).name for f in client.list_artifacts(backtested.run_id, "tables")}
-    assert tables == {f"{n}.csv" for n in ("periods", "segments", "bands", "baselines", "targets")}
+    names = ("renewals", "targets", "baselines", "bands", "periods", "segments", "forecast")
+    assert tables == {f"{n}.csv" for n in (*names, "forecast_check")}
+    pngs = {Path(f.path).name for f in client.list_artifacts(backtested.run_id)}
+    assert {"forecast.png", "lead.png", "bands.png", "renewal_leads.png"} <= pngs
 
 
 def _plant_churn_after(src: Path, dst: Path, day: dt.date) -> None:
@@ -170,18 +238,19 @@ def test_every_origin_saw_only_data_before_it(backtested):
         assert pd.Timestamp(seen["last_labelled"]) + gap <= pd.Timestamp(origin)
 
 
-def test_default_origins_end_with_mature_labels(trained):
-    source = open_validated(trained.data, trained.cfg.data.segments)
-    points = origins(trained.cfg, source, None, None, "1M")
-    assert len(points) == trained.cfg.backtest.periods
-    assert points == sorted(points) and all(p.day == 1 for p in points)
-    # the period after the last origin is fully labelled: +1 month + horizon + gap ≤ data end
-    from churnhealth.features import data_window
-
-    _, end = data_window(source)
-    assert points[-1] + pd.DateOffset(months=1) + pd.Timedelta(days=120) <= end + pd.Timedelta(
-        1, "D"
-    )
+def test_default_origins_judge_the_last_year_of_decisions(trained):
+    cfg = trained.cfg
+    source = open_validated(trained.data, cfg.data.segments)
+    points = origins(cfg, source, None, None, cfg.backtest.step)
+    step = parse_step(cfg.backtest.step)
+    assert points == [points[0] + step * k for k in range(len(points))]
+    assert all(p.day == 1 for p in points)
+    known = pd.Timestamp("2026-11-01") - pd.Timedelta(days=cfg.labels.resignup_gap_days)
+    first, last = decision_window(points, step, known)
+    assert last == known
+    # the first decision judged is a year before the last, and has a score 180 days ahead
+    assert first <= known - pd.DateOffset(months=12) < first + pd.Timedelta(days=31)
+    assert points[-1] < known - pd.Timedelta(days=30) <= points[-1] + step
 
 
 def _chromium() -> str | None:
@@ -191,13 +260,16 @@ def _chromium() -> str | None:
 def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
     path = build_report(backtested.cfg).path
     page = path.read_text()
-    assert "The model flags" in page and "days ahead" in page
+    assert "renewal decisions that ended in churn" in page and "days before they left" in page
     n_images = len(re.findall(r"<img ", page))
-    # reliability, ROC/PR, retention by band, lead time, and a SHAP summary per fitted model
-    assert n_images == 4 + len(trained.result.model.models)
+    # the flag by lead, lead time, retention by band, forecast fan chart, reliability, ROC/PR,
+    # and a SHAP summary per fitted model
+    assert n_images == 6 + len(trained.result.model.models)
     for title in (
+        "Renewal decisions",
+        "Revenue-retention forecast against what happened",
         "Reliability",
-        "Retention by health band",
+        "Retention by health band, a year on",
         "Lead time",
         "SHAP",
         "Baselines",
@@ -226,4 +298,4 @@ def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
     title = re.search(r"<title>(\d+)/(\d+)</title>", out.stdout)
     assert title, out.stderr[-2000:]
     assert title.group(1) == title.group(2) == str(n_images)
-    assert "The model flags" in out.stdout
+    assert "renewal decisions that ended in churn" in out.stdout

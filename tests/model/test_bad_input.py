@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from churnhealth.cli import main
+from churnhealth.jobs.report import BACKTEST_KEYS, PREDICTION_COLUMNS
 from tests.model.conftest import copy_workspace
 
 COMMANDS = (
@@ -85,12 +86,8 @@ class Workspace:
         """A backtest.json and predictions the report accepts (their contents are not read
         before the cells' errors)."""
         self.reports.mkdir(parents=True, exist_ok=True)
-        keys = ("origins", "step", "rows", "overall", "periods", "segments", "retention_by_band")
-        (self.reports / "backtest.json").write_text(json.dumps(dict.fromkeys(keys, 1)))
-        columns = (
-            *("account_id", "as_of", "segment", "churn_date", "churned", "churn_probability"),
-            *("health_score", "flagged", "scorecard_health"),
-        )
+        (self.reports / "backtest.json").write_text(json.dumps(dict.fromkeys(BACKTEST_KEYS, 1)))
+        columns = PREDICTION_COLUMNS
         pd.DataFrame({c: [1] for c in columns}).to_parquet(
             self.reports / "backtest_predictions.parquet"
         )

@@ -212,57 +212,98 @@ def _segmenting_table(summary: pd.DataFrame) -> Table:
     return table
 
 
+def _mark(v: float, target: float) -> str:
+    return f"{_fmt(v)} {'pass' if v > target else 'miss'}"
+
+
 def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds: float) -> None:
-    """Per period and segment, the targets, retention by band, lead time and baselines;
+    """Per renewal decision: the flag by lead, the targets at 90 and 180 days, the baselines;
+    lead time; retention a year on; the forecast's check; the rows' figures per segment.
     `t`: the backtest's tables (`evaluation.backtest.tables`)."""
     r = res.report
-    for name, title in (("periods", "Per period (origin)"), ("segments", "Per segment")):
-        frame = t[name]
-        table = Table(
-            *frame.columns[:1],
-            *("rows", "churners", "ROC-AUC", "PR-AUC", "ECE", "recall", "specificity"),
-            *("precision", "F1", "top-10% lift"),
-            title=title,
-        )
-        for row in frame.itertuples(index=False):
-            figures = (row.roc_auc, row.pr_auc, row.ece, row.recall, row.specificity)
-            table.add_row(
-                str(row[0]),
-                f"{row.rows:,}",
-                str(row.churners),
-                *map(_fmt, (*figures, row.precision, row.f1, row.top10_lift)),
-            )
-        console.print(table)
-    targets = Table(
-        "metric", "value", "target", "", title="At-risk flag against practitioners' targets"
+    ren = r["renewals"]
+    w = ren["window"]
+    console.print(
+        f"{ren['decisions']:,} renewal decisions from {w['first']} to {w['last']} "
+        f"({ren['churned']:,} churned), each scored by the model of its time.",
+        highlight=False,
     )
-    for row in t["targets"].itertuples(index=False):
-        targets.add_row(
-            row.metric, _fmt(row.value), f"> {row.target:.2f}", "pass" if row.passed else "miss"
-        )
-    console.print(targets)
-    bands = Table("health band", "rows", "retention", title="Retention by health band")
+    flags = t["renewals"]
+    table = Table(
+        *("days before", "group", "cases", "churned", "recall", "specificity", "accuracy"),
+        *("precision", "F1", "ROC-AUC"),
+        title="At-risk flag per renewal decision",
+    )
+    for row in flags.itertuples(index=False):
+        if row.lead_days in (90, 180) or row.group == "overall":
+            table.add_row(
+                str(row.lead_days),
+                row.group,
+                f"{row.cases:,}",
+                f"{row.churned:,}",
+                *map(_fmt, (row.recall, row.specificity, row.accuracy)),
+                *map(_fmt, (row.precision, row.f1, row.roc_auc)),
+            )
+    console.print(table)
+    targets = cfg.backtest.targets.model_dump()
+    overall = ren["leads"]
+    console.print(
+        "Targets (overall): "
+        + "; ".join(
+            f"{lead} days: "
+            + ", ".join(f"{k} {_mark(overall[lead]['overall'][k], v)}" for k, v in targets.items())
+            for lead in ("90", "180")
+        ),
+        highlight=False,
+    )
+    lead = r["lead_time"]
+    console.print(
+        f"Lead time: {lead['caught']:,} of {lead['churn_events']:,} churned accounts were at risk "
+        f"beforehand, median {lead['median_lead_days']:.0f} days ahead; "
+        f"{lead['share_60d_ahead']:.0%} ≥ 60 days, {lead['share_90d_ahead']:.0%} ≥ 90, "
+        f"{lead['share_180d_ahead']:.0%} ≥ 180.",
+        highlight=False,
+    )
+    bands = Table("health band", "account-dates", "retained a year on", title="Retention by band")
     for row in t["bands"].itertuples(index=False):
         bands.add_row(
             row.band, f"{row.rows:,}", "–" if pd.isna(row.retention) else f"{row.retention:.1%}"
         )
     console.print(bands)
-    o, lead = r["overall"], r["overall"]["lead_time"]
-    console.print(
-        f"The model flagged {lead['caught']} of {lead['churn_events']} churn events beforehand "
-        f"(median {lead['median_lead_days']:.0f} days ahead; {lead['share_30d_ahead']:.0%} ≥ 30 "
-        f"days, {lead['share_60d_ahead']:.0%} ≥ 60 days). Riskiest 10% hold "
-        f"{o['top10']['captured']:.0%} of churners (lift {o['top10']['lift']:.1f}); ARR-weighted "
-        f"recall {o['arr_weighted_recall']:.0%}.",
-        highlight=False,
+    fc = Table(
+        *("group", "quarters", "inside 80%", "MAE", "naive MAE", "bias"),
+        title="Revenue forecast against what happened",
     )
-    for name, b in o["baselines"].items():
+    for row in t["forecast_check"].itertuples(index=False):
+        fc.add_row(
+            row.group,
+            str(row.quarters),
+            f"{row.coverage:.0%}",
+            _money(row.mae),
+            _money(row.mae_naive),
+            ("+" if row.bias >= 0 else "−") + _money(abs(row.bias)),
+        )
+    console.print(fc)
+    base = t["baselines"]
+    for row in base[(base.lead_days == 90) & (base.group == "overall")].itertuples(index=False):
         console.print(
-            f"vs {name.replace('_', ' ')} flagging as many accounts: churners caught "
-            f"{b['model_churners_caught']} vs {b['baseline_churners_caught']}, false positives "
-            f"{b['change_in_false_positives']:+d}",
+            f"vs {row.baseline.replace('_', ' ')} flagging as many accounts 90 days ahead: "
+            f"churned decisions caught {row.model_churners_caught} vs "
+            f"{row.baseline_churners_caught}, false positives {row.change_in_false_positives:+d}",
             highlight=False,
         )
+    seg = Table(
+        *("segment", "rows", "known", "ROC-AUC", "ECE", "ROC-AUC 90d", "ECE 90d"),
+        title="Scored rows whose outcome is known (health horizon; 90 days)",
+    )
+    for row in t["segments"].itertuples(index=False):
+        seg.add_row(
+            row.segment,
+            f"{row.rows:,}",
+            f"{row.known:,}",
+            *map(_fmt, (row.roc_auc, row.ece, row.roc_auc_90d, row.ece_90d)),
+        )
+    console.print(seg)
     console.print(
         f"{len(res.origins)} origins, {r['rows']:,} out-of-time rows; MLflow run {run_id}; "
         f"{cfg.paths.reports_dir / 'backtest.json'}; {seconds:.0f} s",

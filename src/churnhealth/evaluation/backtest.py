@@ -1,12 +1,23 @@
 """Rolling-origin backtest: the model evaluated the way it would have been used.
 
 At each origin the data is cut to what was known on that day and a model is fitted with the
-same fitter as `train` (the tuning budget comes from `backtest.tuning`); it then scores every
-as-of date of the following period. Those features come from the full data but are
-point-in-time, so each sees only what was known at its own date. The out-of-time predictions
-are finally checked against what happened: discrimination, calibration, the at-risk flag against
-the practitioners' targets, lead time, retention by health band, and the two baselines. The job
-in `churnhealth.jobs.backtest` runs the origins and saves the result.
+same fitter as `train`; it then scores every as-of date until the next origin. The first
+origin's model is tuned (budget `backtest.tuning`); later origins reuse its parameters and only
+choose their number of trees. Those features come from the full data but are point-in-time, so
+each sees only what was known at its own date.
+
+The out-of-time scores are then judged three ways:
+- per renewal decision, the way practitioners validate (`evaluation.renewals`): the at-risk flag
+  30, 60, 90 and 180 days before each decision against the targets, the lead time of every
+  churn, retention by health band a year on;
+- per scored row, discrimination and calibration of the probabilities at the health horizon and
+  at 90 days, where those outcomes are known;
+- the revenue forecast made at each origin against the quarters that followed, and against a
+  naive forecast (`evaluation.forecast_check`).
+
+By default the origins cover the renewal decisions of the last `backtest.decision_months` whose
+outcomes are known, with every decision's health scored 180 days ahead. The job in
+`churnhealth.jobs.backtest` runs the origins and saves the result.
 """
 
 from __future__ import annotations
@@ -15,24 +26,30 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
 from churnhealth.data.source import Source, truncate
 from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import forecast_check as fcheck
 from churnhealth.evaluation import metrics as ev
-from churnhealth.features import CATEGORICAL, LABEL, FeatureSet, build_features, data_window
+from churnhealth.evaluation import renewals
+from churnhealth.evaluation.horizons import within
+from churnhealth.features import CATEGORICAL, FeatureSet, build_features, data_window
 from churnhealth.features.grid import schedule
-from churnhealth.features.labels import last_labelled
 from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
 from churnhealth.models.tiers import FLAGGED
+from churnhealth.scoring.forecast import forecast, realised
 from churnhealth.scoring.scorer import Scorer
 
-FLAG_METRICS = ("recall", "specificity", "accuracy", "precision", "f1")
+FLAG_METRICS = renewals.FLAG_METRICS
+FIRST_LEAD = max(renewals.LEADS)
+LAST_LEAD = min(renewals.LEADS)
 
 
 @dataclass
@@ -54,40 +71,67 @@ def parse_step(step: str) -> pd.DateOffset:
     return pd.DateOffset(**{{"D": "days", "W": "weeks", "M": "months"}[unit]: n})
 
 
+def outcomes_known(cfg: Config, data_end: pd.Timestamp) -> pd.Timestamp:
+    """The latest day whose churns are known: a coverage ending later could still turn out to be
+    a renewal until the re-signup gap has passed."""
+    return data_end - pd.Timedelta(days=cfg.labels.resignup_gap_days)
+
+
 def origins(
     cfg: Config, source, start: dt.date | None, end: dt.date | None, step: str
 ) -> list[pd.Timestamp]:
-    """Origins from start to end; by default the last `periods` whose whole period has mature
-    labels (as-of + horizon + re-signup gap before the end of the data)."""
+    """Origins every `step` from start to end. By default the first is the last scheduled
+    as-of date at least 180 days before the first decision judged (the last
+    `backtest.decision_months` of decisions with known outcomes), and the last is the latest
+    that still scores a decision 30 days ahead."""
     offset = parse_step(step)
     data_start, data_end = data_window(source)
-    matured = last_labelled(cfg.labels, data_end)
-    last = pd.Timestamp(end) if end else None
-    if last is None:
-        candidates = schedule(data_start.date(), matured.date(), cfg.features.schedule)
-        last = next(
-            (o for o in reversed(candidates) if o + offset <= matured + pd.Timedelta(1, "D")), None
-        )
-        if last is None:
+    known = outcomes_known(cfg, data_end)
+    if start is None:
+        first_decision = known - pd.DateOffset(months=cfg.backtest.decision_months)
+        before = first_decision - pd.Timedelta(days=FIRST_LEAD)
+        dates = schedule(data_start.date(), before.date(), cfg.features.schedule)
+        if not dates:
             raise ChurnhealthError(
-                "backtest: the data is too short for one period with mature labels"
+                f"backtest: judging {cfg.backtest.decision_months} months of renewal decisions "
+                f"needs scores from {before.date()}, before the data starts "
+                f"({data_start.date()}); set backtest.decision_months lower"
             )
-    first = pd.Timestamp(start) if start else last - offset * (cfg.backtest.periods - 1)
-    if not data_start < first <= last:
+        first = dates[-1]
+    else:
+        first = pd.Timestamp(start)
+    limit = pd.Timestamp(end) if end else known - pd.Timedelta(days=LAST_LEAD + 1)
+    if not data_start < first <= limit:
         raise ChurnhealthError(
-            f"backtest: origins {first.date()}..{last.date()} must lie after the data start "
+            f"backtest: origins {first.date()}..{limit.date()} must lie after the data start "
             f"({data_start.date()}) and in order"
         )
-    if last + offset > matured + pd.Timedelta(1, "D"):
+    if limit >= known:
         raise ChurnhealthError(
-            f"--end {last.date()}: the period after it has no mature labels yet "
-            f"(labels are known for as-of dates up to {matured.date()})"
+            f"--end {limit.date()}: no decision after it has a known outcome (outcomes are "
+            f"known up to {known.date()}: the data ends {data_end.date()}, and a churn is "
+            f"confirmed {cfg.labels.resignup_gap_days} days later)"
         )
     out, o = [], first
-    while o <= last:
+    while o <= limit:
         out.append(o)
         o = o + offset
     return out
+
+
+def decision_window(
+    points: list[pd.Timestamp], offset: pd.DateOffset, known: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The decisions judged: those with a score 180 days ahead (after the first origin) and 30
+    days ahead (before the scores end), whose outcome is known."""
+    first = points[0] + pd.Timedelta(days=FIRST_LEAD)
+    last = min(points[-1] + offset + pd.Timedelta(days=LAST_LEAD), known)
+    if last <= first:
+        raise ChurnhealthError(
+            f"backtest: origins {points[0].date()}..{points[-1].date()} score no renewal "
+            f"decision {FIRST_LEAD} days ahead with a known outcome; start earlier or end later"
+        )
+    return first, last
 
 
 def inner_splits(fs: FeatureSet, cfg: Config) -> Splits:
@@ -107,20 +151,27 @@ def inner_splits(fs: FeatureSet, cfg: Config) -> Splits:
 class OriginFit:
     """What was fitted at one origin, and the evidence that nothing from the origin on was
     read: the end of the data it saw, the end of the last month whose outcome it learned
-    (`last_labelled`; known once the re-signup gap had passed too) and a hash of its rows."""
+    (known once the re-signup gap had passed too) and a hash of its rows. `params`: the
+    LightGBM parameters per model (for the next origins); `rates`: each segment's trailing
+    twelve-month churned-ARR rate as known then (the naive forecast)."""
 
     model: HealthModel
     scorecard: Scorecard
     fingerprint: str
     data_end: str
     last_labelled: str
+    params: dict[str, dict] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
 
     def audit(self) -> dict[str, str]:
         return {k: self.__dict__[k] for k in ("fingerprint", "data_end", "last_labelled")}
 
 
-def fit_at(cfg: Config, source: Source, origin: pd.Timestamp) -> OriginFit:
-    """The model as `train --as-of origin` would have fitted it, plus the scorecard baseline."""
+def fit_at(
+    cfg: Config, source: Source, origin: pd.Timestamp, params: dict[str, dict] | None = None
+) -> OriginFit:
+    """The model as `train --as-of origin` would have fitted it (with `params`: those LightGBM
+    parameters, no search), the scorecard baseline and the naive forecast's rates."""
     known = truncate(source, origin.date(), contract(cfg.data.segments))
     fs = build_features(known, cfg)
     frame = fs.frame.reset_index(drop=True)
@@ -128,112 +179,185 @@ def fit_at(cfg: Config, source: Source, origin: pd.Timestamp) -> OriginFit:
         d = prepare(cfg, known, fs, inner_splits(fs, cfg), windows=("train", "val"))
     except ChurnhealthError as err:
         raise ChurnhealthError(f"backtest origin {origin.date()}: {err}") from None
-    model = HealthModelFitter(config=cfg).fit(d).model_
+    fitter = HealthModelFitter(config=cfg, params=params).fit(d)
     used = d.mask("train") | d.mask("val")
     tr = d.mask("train") & frame.labelled.astype(bool).to_numpy()
     card = Scorecard({f: dim for f, dim in fs.features.items() if f not in CATEGORICAL})
     card.fit(frame[tr], d.y[tr])
-    last = d.steps.end.max()
-    return OriginFit(model, card, d.fingerprint(used), str(fs.data_end.date()), str(last.date()))
+    accounts = known.tables["accounts"].to_pandas().set_index("account_id").segment
+    rates = fcheck.trailing_rates(
+        known.tables["subscriptions"].to_pandas(), accounts, origin, cfg.labels.resignup_gap_days
+    )
+    return OriginFit(
+        fitter.model_,
+        card,
+        d.fingerprint(used),
+        str(fs.data_end.date()),
+        str(d.steps.end.max().date()),
+        params={k: v["lightgbm_params"] for k, v in fitter.info_.items()},
+        rates=rates,
+    )
 
 
-def score_period(cfg: Config, fit: OriginFit, rows: pd.DataFrame, origin) -> pd.DataFrame:
-    """The origin's model and scorecard on the rows of the period after it."""
-    scored = Scorer(model=fit.model, config=cfg).score(rows)
-    card = fit.scorecard
-    out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "arr", "churn_date"]].copy()
-    out["origin"] = origin
-    out["churned"] = rows[LABEL].to_numpy(int)
-    out["churn_probability"] = fit.model.predict_proba(rows)  # the label's horizon
+PREDICTION_COLUMNS = [
+    *("account_id", "as_of", "origin", "segment", "lifecycle_stage", "term_months", "arr"),
+    *("renewal_date", "churn_after", "churned", "churned_90d", "churn_probability"),
+    *("p_churn_90d", "health_score", "tier", "flagged", "scorecard_health"),
+]
+"""The out-of-time predictions (plus `login_light` when the data has logins)."""
+
+
+def score_period(
+    cfg: Config, fit: OriginFit, rows: pd.DataFrame, origin: pd.Timestamp, data_end: pd.Timestamp
+) -> tuple[pd.DataFrame, dict]:
+    """The origin's model and scorecard on the rows until the next origin, and its revenue
+    forecast for the book of the period's first as-of date (with the naive forecast and, where
+    known, what happened)."""
+    scorer = Scorer(model=fit.model, config=cfg)
+    curve = scorer.curve(rows)
+    scored = scorer.score(rows, curve)
+    gap = pd.Timedelta(days=cfg.labels.resignup_gap_days)
+    out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "term_months", "arr"]].copy()
+    out.insert(2, "origin", origin)
+    out["renewal_date"] = rows.renewal_date.to_numpy()
+    out["churn_after"] = rows.churn_after.to_numpy()
+    for col, days in (("churned", cfg.labels.health_horizon_days), ("churned_90d", 90)):
+        mature = (rows.as_of + pd.Timedelta(days=days) + gap <= data_end).to_numpy()
+        out[col] = np.where(mature, within(rows, days), np.nan)
+    out["churn_probability"] = scored.churn_probability.to_numpy()
+    out["p_churn_90d"] = scored.p_churn_90d.to_numpy()
     out["health_score"] = scored.health_score.to_numpy()
     out["tier"] = scored.tier.to_numpy()
     out["flagged"] = out.tier.isin(FLAGGED)
-    out["scorecard_health"] = card.health(rows).to_numpy()
+    out["scorecard_health"] = fit.scorecard.health(rows).to_numpy()
     if LOGIN_FEATURE in rows:
         out["login_light"] = login_light(rows).to_numpy()
+    book = (rows.as_of == rows.as_of.min()).to_numpy()
+    b = rows[book]
+    f = cfg.forecast
+    fc = forecast(b, curve[book], interval=f.interval, draws=f.draws, seed=f.seed)
+    real = realised(b, b.churn_after, data_end - gap)
+    naive = fcheck.naive_quarters(b.groupby("segment").arr.sum().to_dict(), fit.rates)
+    return out, fcheck.origin_result(origin, fc, real, naive)
+
+
+def row_block(p: pd.DataFrame) -> dict:
+    """Discrimination and calibration of the scored rows whose outcome is known: at the health
+    horizon (`churn_probability` against `churned`) and at 90 days."""
+    out = {"rows": len(p)}
+    for name, y_col, p_col in (
+        ("horizon", "churned", "churn_probability"),
+        ("90d", "churned_90d", "p_churn_90d"),
+    ):
+        k = p[y_col].notna().to_numpy()
+        y, q = p[y_col].to_numpy()[k], p[p_col].to_numpy()[k]
+        m = ev.score_metrics(y, q) if k.any() else {}
+        out[name] = {
+            "rows": int(k.sum()),
+            "churners": int(y.sum()),
+            **{c: m.get(c, float("nan")) for c in ("roc_auc", "pr_auc", "brier", "ece")},
+            "mean_probability": float(q.mean()) if k.any() else float("nan"),
+            "churn_rate": float(y.mean()) if k.any() else float("nan"),
+            "top10": ev.top_share_capture(y, q)
+            if k.any()
+            else {"captured": float("nan"), "lift": float("nan")},
+        }
     return out
 
 
-def _block(cfg: Config, p: pd.DataFrame) -> dict:
-    """Every figure of the backtest for one group of out-of-time predictions."""
-    y = p.churned.to_numpy()
-    out = {
-        **ev.score_metrics(y, p.churn_probability),
-        **ev.flag_metrics(y, p.flagged),
-        "top10": ev.top_share_capture(y, p.churn_probability),
-        "arr_weighted_recall": ev.arr_weighted_recall(y, p.flagged, p.arr.to_numpy(float)),
-        "lead_time": ev.lead_time_summary(ev.lead_times(p)),
-        "churners": int(y.sum()),
-    }
+def summarize(
+    cfg: Config,
+    p: pd.DataFrame,
+    step: str,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    forecasts: list[dict],
+    data_end: pd.Timestamp,
+) -> dict:
+    """The renewal-level figures, the rows' figures (overall, per origin and per segment),
+    lead time, retention by band a year on, and the forecast's check."""
+    first, last = window
     targets = cfg.backtest.targets.model_dump()
-    out["targets"] = {
-        k: {"value": out[k], "target": targets[k], "passed": bool(out[k] > targets[k])}
-        for k in FLAG_METRICS
-    }
-    groups = p.as_of.to_numpy()
-    out["baselines"] = {
-        "scorecard": {
-            "roc_auc": ev.ranking_auc(y, 100 - p.scorecard_health),
-            **ev.same_budget(y, p.flagged, 100 - p.scorecard_health, groups, cfg.train.seed),
-        }
-    }
-    if "login_light" in p:
-        out["baselines"]["login_rule"] = {
-            "roc_auc": ev.ranking_auc(y, p.login_light),
-            **ev.same_budget(y, p.flagged, p.login_light, groups, cfg.train.seed),
-        }
-    return out
-
-
-def summarize(cfg: Config, p: pd.DataFrame, step: str) -> dict:
-    """Overall, per period (origin) and per segment figures, retention by band, lead times."""
-    bands = ev.retention_by_band(p.health_score, p.churned)
-    return {
+    leads = ev.lead_times(p, renewals.churn_events(p, first, last))
+    known = outcomes_known(cfg, data_end)
+    report = {
         "step": step,
         "origins": [str(o.date()) for o in sorted(p.origin.unique())],
         "rows": len(p),
-        "overall": _block(cfg, p),
-        "periods": {str(o.date()): _block(cfg, g) for o, g in p.groupby("origin")},
-        "segments": {s: _block(cfg, g) for s, g in p.groupby("segment")},
-        "retention_by_band": bands.to_dict(orient="records"),
+        "scored": {"first": str(p.as_of.min().date()), "last": str(p.as_of.max().date())},
+        "renewals": renewals.renewal_outcomes(p, first, last, targets, cfg.train.seed),
+        "lead_time": renewals.lead_summary(leads, p.as_of.min()),
+        "retention_by_band": renewals.retention_a_year_on(p, known).to_dict(orient="records"),
+        "overall": row_block(p),
+        "periods": {str(o.date()): row_block(g) for o, g in p.groupby("origin")},
+        "segments": {s: row_block(g) for s, g in p.groupby("segment")},
+        "forecast": {"origins": forecasts, "check": fcheck.check(forecasts)},
     }
+    return report
 
 
-def _flat(report: dict, key: str) -> pd.DataFrame:
-    """One row per period or segment with the headline figures."""
-    rows = []
+def lead_table(report: dict, p: pd.DataFrame) -> pd.DataFrame:
+    """The lead time of every churn in the report's decision window (`metrics.lead_times`)."""
+    w = report["renewals"]["window"]
+    first, last = pd.Timestamp(w["first"]), pd.Timestamp(w["last"])
+    return ev.lead_times(p, renewals.churn_events(p, first, last))
+
+
+def _rows_table(report: dict, key: str) -> pd.DataFrame:
+    """One row per period or segment: the rows' figures at the health horizon and 90 days."""
+    out = []
     for name, b in report[key].items():
-        rows.append(
+        h, q = b["horizon"], b["90d"]
+        out.append(
             {
                 key[:-1]: name,
-                "rows": int(b["rows"]),
-                "churners": b["churners"],
-                "roc_auc": b["roc_auc"],
-                "pr_auc": b["pr_auc"],
-                "brier": b["brier"],
-                "ece": b["ece"],
-                **{k: b[k] for k in FLAG_METRICS},
-                "top10_captured": b["top10"]["captured"],
-                "top10_lift": b["top10"]["lift"],
-                "arr_weighted_recall": b["arr_weighted_recall"],
-                "median_lead_days": b["lead_time"]["median_lead_days"],
+                "rows": b["rows"],
+                "known": h["rows"],
+                "churners": h["churners"],
+                "roc_auc": h["roc_auc"],
+                "pr_auc": h["pr_auc"],
+                "ece": h["ece"],
+                "top10_lift": h["top10"]["lift"],
+                "roc_auc_90d": q["roc_auc"],
+                "ece_90d": q["ece"],
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(out)
 
 
 def tables(report: dict) -> dict[str, pd.DataFrame]:
-    """The backtest's tables: periods, segments, health bands, baselines, targets."""
-    base = []
-    for group in ("overall", *[f"segment {s}" for s in report["segments"]]):
-        b = report["overall"] if group == "overall" else report["segments"][group[8:]]
-        for name, v in b["baselines"].items():
-            base.append({"group": group, "baseline": name, **v})
-    targets = [{"metric": k, **v} for k, v in report["overall"]["targets"].items()]
+    """The backtest's tables: renewals (per lead and group), targets (at 90 and 180 days),
+    baselines, health bands, rows per period and segment, forecast cells and their check."""
+    ren, targets, base = [], [], []
+    for lead, blocks in report["renewals"]["leads"].items():
+        groups = [("overall", blocks["overall"])]
+        groups += [(f"segment {s}", b) for s, b in blocks["segments"].items()]
+        groups += [(f"{t} contracts", b) for t, b in blocks["terms"].items()]
+        for group, b in groups:
+            ren.append(
+                {
+                    "lead_days": int(lead),
+                    "group": group,
+                    "cases": b["cases"],
+                    "churned": b["churned"],
+                    "roc_auc": b["roc_auc"],
+                    **{k: b[k] for k in FLAG_METRICS},
+                    "flagged_share": b["flagged_share"],
+                    "arr_weighted_recall": b["arr_weighted_recall"],
+                }
+            )
+            if int(lead) in renewals.TARGET_LEADS and not group.endswith("contracts"):
+                for k, v in b["targets"].items():
+                    targets.append({"lead_days": int(lead), "group": group, "metric": k, **v})
+                for name, v in b["baselines"].items():
+                    base.append({"lead_days": int(lead), "group": group, "baseline": name, **v})
+    check = [{"group": g, **v} for g, v in report["forecast"]["check"].items()]
     return {
-        "periods": _flat(report, "periods"),
-        "segments": _flat(report, "segments"),
-        "bands": pd.DataFrame(report["retention_by_band"]),
-        "baselines": pd.DataFrame(base),
+        "renewals": pd.DataFrame(ren),
         "targets": pd.DataFrame(targets),
+        "baselines": pd.DataFrame(base),
+        "bands": pd.DataFrame(report["retention_by_band"]),
+        "periods": _rows_table(report, "periods"),
+        "segments": _rows_table(report, "segments"),
+        "forecast": fcheck.cells(report["forecast"]["origins"]),
+        "forecast_check": pd.DataFrame(check),
     }

@@ -142,15 +142,18 @@ def arr_weighted_recall(y: np.ndarray, flagged: np.ndarray, arr: np.ndarray) -> 
     return float(arr[y & f].sum() / total) if total else float("nan")
 
 
-def lead_times(rows: pd.DataFrame) -> pd.DataFrame:
+def lead_times(rows: pd.DataFrame, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """Days between the first at-risk flag and the churn date, per churn event.
 
-    `rows`: account_id, as_of, flagged, churn_date (set on rows whose horizon holds a churn).
-    The flag counts when it is part of an unbroken run of flagged as-of dates that reaches the
-    last scored date before the churn: an account flagged a year ago that recovered since was
-    not caught. Missed churn events have lead_days NaN.
+    `rows`: account_id, as_of, flagged; `events`: account_id and churn_date (by default the
+    distinct non-null `churn_date`s of `rows`). The flag counts when it is part of an unbroken
+    run of flagged as-of dates that reaches the last scored date before the churn: an account
+    flagged a year ago that recovered since was not caught. Missed churn events have lead_days
+    NaN.
     """
-    events = rows.loc[rows.churn_date.notna(), ["account_id", "churn_date"]].drop_duplicates()
+    if events is None:
+        events = rows.loc[rows.churn_date.notna(), ["account_id", "churn_date"]]
+    events = events[["account_id", "churn_date"]].drop_duplicates()
     scored = rows.sort_values("as_of").groupby("account_id")
     out = []
     for account, churn_date in events.itertuples(index=False):

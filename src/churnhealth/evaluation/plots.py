@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
+from churnhealth.evaluation import renewals
 from churnhealth.evaluation.metrics import (
     expected_calibration_error,
     ranking_auc,
@@ -37,7 +38,7 @@ def plot_reliability(
         ax.plot(t.predicted, t.observed, marker="o", label=f"{name} (ECE {ece:.3f})")
         top = max(top, t.predicted.max(), t.observed.max())
     ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="perfect")
-    ax.set_xlabel("predicted 90-day churn probability")
+    ax.set_xlabel("predicted churn probability")
     ax.set_ylabel("observed churn rate")
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -66,7 +67,7 @@ def plot_roc_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) ->
     return path
 
 
-def plot_bands(bands: pd.DataFrame, path: Path) -> Path:
+def plot_bands(bands: pd.DataFrame, path: Path, ylabel: str = "retained a year on (%)") -> Path:
     """Retention rate per health band, sample sizes on the bars."""
     fig, ax = plt.subplots(figsize=(7, 4))
     bars = ax.bar(bands.band, 100 * bands.retention, color="#3b7dd8")
@@ -78,11 +79,7 @@ def plot_bands(bands: pd.DataFrame, path: Path) -> Path:
             va="bottom",
             fontsize=8,
         )
-    ax.set(
-        xlabel="health band",
-        ylabel="retained over the horizon (%)",
-        title="Retention by health band (out-of-time)",
-    )
+    ax.set(xlabel="health band", ylabel=ylabel, title="Retention by health band (out-of-time)")
     ax.set_ylim(0, 105)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -91,7 +88,7 @@ def plot_bands(bands: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_lead_times(leads: pd.DataFrame, path: Path) -> Path:
-    """Histogram of days between the first at-risk flag and the churn date."""
+    """Histogram of days between the start of the at-risk run and the churn date."""
     fig, ax = plt.subplots(figsize=(7, 4))
     days = leads.lead_days.dropna()
     ax.hist(
@@ -100,18 +97,115 @@ def plot_lead_times(leads: pd.DataFrame, path: Path) -> Path:
         color="#d8843b",
         edgecolor="white",
     )
-    for mark in (30, 60):
+    for mark in (60, 90, 180):
         ax.axvline(mark, color="grey", linestyle="--", linewidth=1)
     missed = int(leads.lead_days.isna().sum())
     ax.set(
-        xlabel="days between the first at-risk flag and the churn",
-        ylabel="churn events",
-        title=f"Lead time ({len(days)} caught, {missed} missed)",
+        xlabel="days between the start of the unbroken at-risk run and the churn",
+        ylabel="churned accounts",
+        title=f"Lead time ({len(days)} warned, {missed} missed)",
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_renewal_leads(leads: dict, path: Path) -> Path:
+    """Recall, specificity and precision of the at-risk flag against how many days before the
+    renewal decision it is read (`renewals.renewal_outcomes(...)["leads"]`)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    days = sorted(int(k) for k in leads)
+    for metric, colour in (
+        ("recall", "#c62828"),
+        ("specificity", "#1a7f37"),
+        ("precision", "#3b7dd8"),
+    ):
+        ax.plot(
+            days,
+            [100 * leads[str(d)]["overall"][metric] for d in days],
+            marker="o",
+            color=colour,
+            label=metric,
+        )
+    ax.set(
+        xlabel="days before the renewal decision",
+        ylabel="%",
+        title="The at-risk flag per renewal decision",
+        xticks=days,
+    )
+    ax.invert_xaxis()
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_forecast(origins: list[dict], path: Path) -> Path:
+    """Fan chart: each origin's forecast of churned ARR per quarter (expected and interval),
+    the naive forecast, and what was realised; one panel per group (portfolio, segments)."""
+    groups = list(origins[0]["quarters"]) if origins else []
+    cols = min(2, max(len(groups), 1))
+    rows = (len(groups) + cols - 1) // cols or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.6 * rows), squeeze=False)
+    colours = plt.cm.viridis(np.linspace(0, 0.85, max(len(origins), 1)))
+    for ax, group in zip(axes.ravel(), groups, strict=False):
+        for o, colour in zip(origins, colours, strict=True):
+            q = pd.DataFrame(o["quarters"][group])
+            end = pd.to_datetime(q.end)
+            ax.fill_between(end, q.lo / 1e6, q.hi / 1e6, color=colour, alpha=0.18, linewidth=0)
+            ax.plot(end, q.forecast / 1e6, color=colour, linewidth=1.5)
+            ax.plot(end, q.naive / 1e6, color=colour, linewidth=1, linestyle=":")
+            known = q.realised.notna()
+            ax.scatter(
+                end[known], q.realised[known] / 1e6, color=colour, edgecolor="black", s=22, zorder=3
+            )
+        ax.set_title(group.replace("segment:", "segment "), fontsize=10)
+        ax.set_ylabel("churned ARR per quarter (M)")
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    for ax in axes.ravel()[len(groups) :]:
+        ax.axis("off")
+    fig.suptitle(
+        "Forecast (line, 80% band), naive forecast (dotted) and realised (dots), per origin",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def backtest_plots(
+    report: dict, p: pd.DataFrame, leads: pd.DataFrame, out: Path
+) -> dict[str, Path]:
+    """Every plot of a backtest, written into `out`: reliability of the rows whose outcome is
+    known (per segment), ROC/PR per renewal decision 90 days ahead with the baselines, the flag
+    by lead, retention by band a year on, lead time, the forecast's fan chart."""
+    known = p[p.churned.notna()]
+    curves = {"all": (known.churned.to_numpy(), known.churn_probability.to_numpy())}
+    for s, g in known.groupby("segment"):
+        curves[s] = (g.churned.to_numpy(), g.churn_probability.to_numpy())
+    w = report["renewals"]["window"]
+    cases = renewals.decision_cases(p, pd.Timestamp(w["first"]), pd.Timestamp(w["last"]))
+    m = renewals.at_lead(cases, p, 90)
+    y = m.churned.to_numpy()
+    ranking = {"model": (y, 100 - m.health_score.to_numpy())}
+    ranking["scorecard"] = (y, 100 - m.scorecard_health.to_numpy())
+    if "login_light" in m:
+        ranking["login rule"] = (y, m.login_light.to_numpy())
+    paths = {
+        "reliability": plot_reliability(
+            curves, out / "reliability.png", "Reliability at the health horizon (out-of-time)"
+        ),
+        "roc_pr": plot_roc_pr(ranking, out / "roc_pr.png"),
+        "renewal_leads": plot_renewal_leads(report["renewals"]["leads"], out / "renewal_leads.png"),
+        "bands": plot_bands(pd.DataFrame(report["retention_by_band"]), out / "bands.png"),
+        "lead": plot_lead_times(leads, out / "lead.png"),
+        "forecast": plot_forecast(report["forecast"]["origins"], out / "forecast.png"),
+    }
+    return paths
 
 
 def plot_psi(features: pd.DataFrame, warn: float, alert: float, title: str, path: Path) -> Path:

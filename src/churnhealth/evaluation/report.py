@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnhealth.evaluation import metrics as ev
 from churnhealth.evaluation import plots
-from churnhealth.evaluation.backtest import tables
+from churnhealth.evaluation.backtest import lead_table, tables
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -80,34 +79,46 @@ class ReportInputs:
 
 def headlines(bt: dict) -> list[str]:
     """The sentences a CS leader reads first."""
-    o, lead = bt["overall"], bt["overall"]["lead_time"]
+    ren, lead = bt["renewals"], bt["lead_time"]
+    at90 = ren["leads"]["90"]["overall"]
     out = [
-        f"The model flags {lead['caught']:,} of {lead['churn_events']:,} accounts that later "
-        f"churned, on average {lead['mean_lead_days']:.0f} days ahead (median "
-        f"{lead['median_lead_days']:.0f}).",
-        f"The riskiest 10% of accounts hold {o['top10']['captured']:.0%} of churners, "
-        f"{o['top10']['lift']:.1f}× what a random 10% would.",
-        f"{o['arr_weighted_recall']:.0%} of churned ARR was flagged at risk beforehand.",
+        f"Of the {at90['churned']:,} renewal decisions that ended in churn, the model had "
+        f"flagged {at90['recall']:.0%} at risk 90 days before the decision; of those that "
+        f"renewed, {at90['specificity']:.0%} were not flagged.",
+        f"The model flagged {lead['caught']:,} of {lead['churn_events']:,} accounts that later "
+        f"churned, a median of {lead['median_lead_days']:.0f} days before they left "
+        f"({lead['share_90d_ahead']:.0%} of them at least 90 days before).",
     ]
     bands = {b["band"]: b for b in bt["retention_by_band"]}
     top, low = bands.get("90–100"), bands.get("below 50")
     if top and low and top["rows"] and low["rows"]:
         out.append(
-            f"Health means what it says: accounts scored 90–100 retained {top['retention']:.0%} "
-            f"over the horizon, those below 50 only {low['retention']:.0%}."
+            f"Health means what it says: of accounts scored 90–100, {top['retention']:.0%} were "
+            f"still customers a year later; below 50, {low['retention']:.0%}."
         )
-    if o["baselines"]:
-        b = next(iter(o["baselines"].values()))
+    check = bt["forecast"]["check"].get("portfolio")
+    if check:
+        out.append(
+            f"The revenue forecast's 80% interval held {check['coverage']:.0%} of "
+            f"{check['quarters']} realised quarters; its error was {_m(check['mae'])} per "
+            f"quarter against {_m(check['mae_naive'])} for last year's churn rate applied to "
+            "the book."
+        )
+    if at90["baselines"]:
         others = "; ".join(
             f"the {name.replace('_', ' ')} {v['baseline_churners_caught']:,}"
-            for name, v in o["baselines"].items()
+            for name, v in at90["baselines"].items()
         )
+        b = next(iter(at90["baselines"].values()))
         out.append(
-            f"Flagging the same number of accounts each month, the model caught "
-            f"{b['model_churners_caught']:,} of {o['churners']:,} churning account-months; "
-            f"{others}."
+            f"Flagging as many accounts as the model 90 days before each decision, the model "
+            f"caught {b['model_churners_caught']:,} churned decisions; {others}."
         )
     return out
+
+
+def _m(v: float) -> str:
+    return f"{v / 1e6:,.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:,.0f}k"
 
 
 def _drift_panel(mon: dict | None, png: Path | None) -> str:
@@ -141,31 +152,23 @@ def _monitor_html(mon: dict, png: Path | None) -> str:
     return "".join(parts)
 
 
+def _targets(t: pd.DataFrame) -> pd.DataFrame:
+    """Targets at 90 and 180 days: one row per group and lead, each figure with pass / miss."""
+    rows = []
+    for (lead, group), g in t.groupby(["lead_days", "group"], sort=False):
+        row = {"days before": lead, "group": group}
+        for r in g.itertuples(index=False):
+            row[r.metric] = f"{r.value:.2f} (> {r.target:.2f})"
+            row[f"{r.metric} "] = "pass" if r.passed else "miss"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
     """The report's HTML; plots are drawn into `tmp` and embedded."""
     bt, p, version, train_metrics = r.backtest, r.predictions, r.champion_version, r.training
-    y = p.churned.to_numpy()
-    curves = {
-        "model": (y, p.churn_probability.to_numpy()),
-        "scorecard": (y, 100 - p.scorecard_health.to_numpy()),
-    }
-    if "login_light" in p:
-        curves["login rule"] = (y, p.login_light.to_numpy())
-    by_seg = {
-        s: (g.churned.to_numpy(), g.churn_probability.to_numpy()) for s, g in p.groupby("segment")
-    }
-    plots.plot_reliability(
-        {"all": curves["model"], **by_seg}, tmp / "reliability.png", "Reliability (out-of-time)"
-    )
-    plots.plot_roc_pr(curves, tmp / "roc_pr.png")
-    plots.plot_bands(pd.DataFrame(bt["retention_by_band"]), tmp / "bands.png")
-    plots.plot_lead_times(ev.lead_times(p), tmp / "lead.png")
+    png = plots.backtest_plots(bt, p, lead_table(bt, p), tmp)
     t = tables(bt)
-    targets = (
-        t["targets"]
-        .assign(result=lambda d: np.where(d.passed, "pass", "miss"))
-        .drop(columns="passed")
-    )
     seg_rows = []
     for s, m in train_metrics.get("segments", {}).items():
         seg_rows.append(
@@ -177,24 +180,12 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
                 "test log loss": m["log_loss"],
                 "global model log loss": m["global_model_log_loss"],
                 "ECE": m["ece"],
-                "backtest ROC-AUC": bt["segments"].get(s, {}).get("roc_auc", float("nan")),
             }
         )
-    periods = t["periods"][
-        [
-            "period",
-            "rows",
-            "churners",
-            "roc_auc",
-            "pr_auc",
-            "brier",
-            "ece",
-            "recall",
-            "precision",
-            "top10_lift",
-        ]
-    ]
-    lead = bt["overall"]["lead_time"]
+    lead = bt["lead_time"]
+    ren = t["renewals"]
+    w = bt["renewals"]["window"]
+    forecast_table = t["forecast"][t["forecast"].group == "portfolio"].drop(columns="group")
     sections = [
         (
             "Headlines",
@@ -202,46 +193,51 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             + "".join(f"<li>{html.escape(s)}</li>" for s in headlines(bt))
             + "</ul>"
             + f"<p class='muted'>Out-of-time backtest: {len(bt['origins'])} origins "
-            f"({bt['origins'][0]} to {bt['origins'][-1]}, step {bt['step']}), {bt['rows']:,} "
-            f"account-dates scored by a model trained only on what was known at its origin. "
-            f"Champion: {registered_model} v{version}.</p>",
+            f"({bt['origins'][0]} to {bt['origins'][-1]}, refitted every {bt['step']}), "
+            f"{bt['rows']:,} account-dates scored by a model trained only on what was known at "
+            f"its origin; {bt['renewals']['decisions']:,} renewal decisions from {w['first']} "
+            f"to {w['last']}. Champion: {registered_model} v{version}.</p>",
         ),
-        ("The at-risk flag against practitioners' targets", _table(targets)),
         (
-            "Reliability: does a probability mean what it says?",
-            _img(tmp / "reliability.png", "reliability diagram"),
-        ),
-        ("Ranking: ROC and precision-recall", _img(tmp / "roc_pr.png", "ROC and PR curves")),
-        (
-            "Retention by health band",
-            _img(tmp / "bands.png", "retention by health band")
-            + _table(t["bands"], {"retention": ".1%"}),
+            "Renewal decisions: the at-risk flag against practitioners' targets",
+            _table(_targets(t["targets"]))
+            + _img(png["renewal_leads"], "the flag by days before the decision")
+            + _table(ren[ren.group.isin(["overall", "annual contracts", "monthly contracts"])]),
         ),
         (
             "Lead time",
-            _img(tmp / "lead.png", "lead time histogram")
-            + f"<p>{lead['share_30d_ahead']:.0%} of churn events were flagged at least 30 days "
-            f"ahead, {lead['share_60d_ahead']:.0%} at least 60 days ahead.</p>",
+            _img(png["lead"], "lead time histogram")
+            + f"<p>Median {lead['median_lead_days']:.0f} days between the start of the unbroken "
+            f"at-risk run and the churn; {lead['share_60d_ahead']:.0%} of churned accounts were "
+            f"at risk at least 60 days ahead, {lead['share_90d_ahead']:.0%} at least 90, "
+            f"{lead['share_180d_ahead']:.0%} at least 180 ({lead['censored']} runs reach back "
+            "to the first scored date, so their lead is longer than counted).</p>",
         ),
-        ("Per period", _table(periods)),
+        (
+            "Retention by health band, a year on",
+            _img(png["bands"], "retention by health band")
+            + _table(t["bands"], {"retention": ".1%"}),
+        ),
+        (
+            "Revenue-retention forecast against what happened",
+            _img(png["forecast"], "forecast fan chart")
+            + _table(t["forecast_check"])
+            + _table(
+                forecast_table, {c: ",.0f" for c in ("forecast", "lo", "hi", "naive", "realised")}
+            ),
+        ),
+        (
+            "Reliability: does a probability mean what it says?",
+            _img(png["reliability"], "reliability diagram"),
+        ),
+        (
+            "Ranking 90 days before the decision: ROC and precision-recall",
+            _img(png["roc_pr"], "ROC and PR curves"),
+        ),
+        ("Per period (origin)", _table(t["periods"])),
         (
             "Segments: segment models vs the global model",
-            _table(pd.DataFrame(seg_rows))
-            + _table(
-                t["segments"][
-                    [
-                        "segment",
-                        "rows",
-                        "churners",
-                        "roc_auc",
-                        "ece",
-                        "recall",
-                        "precision",
-                        "arr_weighted_recall",
-                        "median_lead_days",
-                    ]
-                ]
-            ),
+            _table(pd.DataFrame(seg_rows)) + _table(t["segments"]),
         ),
         (
             "What drives the scores (SHAP)",

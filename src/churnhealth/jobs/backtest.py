@@ -15,13 +15,15 @@ from churnhealth.data.validate import open_validated
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.backtest import (
     BacktestResult,
+    decision_window,
     fit_at,
     origins,
+    outcomes_known,
     parse_step,
     score_period,
     summarize,
 )
-from churnhealth.features import build_features
+from churnhealth.features import build_features, data_window
 from churnhealth.features.grid import schedule
 from churnhealth.progress import Stage, no_stage
 
@@ -34,7 +36,8 @@ def run_backtest(
     step: str | None = None,
     stage: Stage = no_stage,
 ) -> BacktestResult:
-    """Train at each origin, score the following period, collect out-of-time predictions."""
+    """Train at each origin, score until the next, collect the out-of-time predictions and
+    forecasts, and judge them (see `evaluation.backtest`)."""
     step = step or cfg.backtest.step
     offset = parse_step(step)
     check_folder_writable(cfg.paths.reports_dir, "paths.reports_dir")
@@ -45,28 +48,31 @@ def run_backtest(
     source = open_validated(data or cfg.data.path, cfg.data.segments)
     done()
     points = origins(cfg, source, start, end, step)
-    dates = [
-        d
-        for d in schedule(points[0].date(), (points[-1] + offset).date(), cfg.features.schedule)
-        if d < points[-1] + offset
-    ]
+    _, data_end = data_window(source)
+    known = outcomes_known(cfg, data_end)
+    window = decision_window(points, offset, known)
+    stop = min(points[-1] + offset, known)
+    dates = [d for d in schedule(points[0].date(), stop.date(), cfg.features.schedule) if d < stop]
     done = stage("features to score", 1)
     full = build_features(source, cfg, dates=dates).frame.reset_index(drop=True)
-    full = full[full.labelled.astype(bool)]
     done()
     advance = stage(f"origins ({step} steps)", len(points))
-    parts, audit = [], {}
+    parts, forecasts, audit, params = [], [], {}, None
     for origin in points:
-        fit = fit_at(bt_cfg, source, origin)
+        fit = fit_at(bt_cfg, source, origin, params)
+        params = params or fit.params  # the first origin's search serves the later ones
         audit[str(origin.date())] = fit.audit()
         rows = full[(full.as_of >= origin) & (full.as_of < origin + offset)]
         if len(rows):
-            parts.append(score_period(cfg, fit, rows, origin))
+            scored, fc = score_period(cfg, fit, rows, origin, data_end)
+            parts.append(scored)
+            forecasts.append(fc)
         advance()
     if not parts:
-        raise ChurnhealthError("backtest: no labelled account to score after any origin")
+        raise ChurnhealthError("backtest: no active account to score after any origin")
     predictions = pd.concat(parts, ignore_index=True)
-    return BacktestResult(predictions, summarize(cfg, predictions, step), points, audit)
+    report = summarize(cfg, predictions, step, window, forecasts, data_end)
+    return BacktestResult(predictions, report, points, audit)
 
 
 def save(cfg: Config, result: BacktestResult, data: Path | None) -> str:

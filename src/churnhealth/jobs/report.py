@@ -16,11 +16,14 @@ from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.report import ReportInputs, render
 
-BACKTEST_KEYS = ("origins", "step", "rows", "overall", "periods", "segments", "retention_by_band")
+BACKTEST_KEYS = (
+    *("origins", "step", "rows", "renewals", "lead_time", "overall", "periods", "segments"),
+    *("retention_by_band", "forecast"),
+)
 MONITOR_KEYS = ("status", "as_of", "features", "score", "performance", "triggers")
 PREDICTION_COLUMNS = (
-    *("account_id", "as_of", "segment", "churn_date", "churned", "churn_probability"),
-    *("health_score", "flagged", "scorecard_health"),
+    *("account_id", "as_of", "segment", "term_months", "arr", "renewal_date", "churn_after"),
+    *("churned", "churn_probability", "health_score", "flagged", "scorecard_health"),
 )
 """What the report reads; the login rule's column is optional."""
 

@@ -28,9 +28,8 @@ from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import horizons, plots
-from churnhealth.evaluation.backtest import FLAG_METRICS, tables
+from churnhealth.evaluation.backtest import FLAG_METRICS, lead_table, tables
 from churnhealth.evaluation.holdout import Holdout
-from churnhealth.evaluation.metrics import lead_times
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
 from churnhealth.tracking.store import (
@@ -166,6 +165,24 @@ def training_run(cfg: Config, data: TrainingData, as_of: dt.date | None) -> Iter
         yield TrainingRun(cfg, run.info.run_id)
 
 
+def backtest_metrics(report: dict) -> dict[str, float]:
+    """The headline figures of a backtest as MLflow metrics: the flag per renewal decision at
+    90 and 180 days (`renewal_90d_recall`…), lead time, the rows' ROC-AUC and ECE, the
+    forecast's coverage and errors."""
+    out = {}
+    for lead in ("90", "180"):
+        o = report["renewals"]["leads"][lead]["overall"]
+        for k in (*FLAG_METRICS, "roc_auc", "arr_weighted_recall"):
+            out[f"renewal_{lead}d_{k}"] = o[k]
+    out.update({f"lead_{k}": v for k, v in report["lead_time"].items()})
+    for name in ("horizon", "90d"):
+        for k in ("roc_auc", "ece", "brier"):
+            out[f"{name}_{k}"] = report["overall"][name][k]
+    for k, v in report["forecast"]["check"].get("portfolio", {}).items():
+        out[f"forecast_{k}"] = float(v)
+    return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
+
+
 def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Path | None) -> str:
     """A run of kind "backtest": origins and settings as parameters, the headline figures,
     the tables, plots and backtest.json as artifacts. Sets `report["run_id"]`."""
@@ -179,34 +196,17 @@ def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Pat
                 **flatten(cfg.backtest.model_dump(mode="json"), "backtest."),
             }
         )
-        o = report["overall"]
-        mlflow.log_metrics(
-            {
-                **{k: o[k] for k in ("roc_auc", "pr_auc", "brier", "ece", *FLAG_METRICS)},
-                "top10_captured": o["top10"]["captured"],
-                "top10_lift": o["top10"]["lift"],
-                "arr_weighted_recall": o["arr_weighted_recall"],
-                **{f"lead_{k}": v for k, v in o["lead_time"].items() if np.isfinite(v)},
-            }
-        )
+        mlflow.log_metrics(backtest_metrics(report))
         report["run_id"] = run.info.run_id
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             for name, table in tables(report).items():
                 table.to_csv(tmp / f"{name}.csv", index=False)
                 mlflow.log_artifact(str(tmp / f"{name}.csv"), artifact_path="tables")
-            p = predictions
-            plots.plot_bands(
-                pd.DataFrame(report["retention_by_band"]), tmp / "retention_by_band.png"
-            )
-            plots.plot_lead_times(lead_times(p), tmp / "lead_time.png")
-            plots.plot_reliability(
-                {"out-of-time": (p.churned, p.churn_probability)},
-                tmp / "reliability.png",
-                "Reliability (out-of-time)",
-            )
-            for f in ("retention_by_band.png", "lead_time.png", "reliability.png"):
-                mlflow.log_artifact(str(tmp / f))
+            for png in plots.backtest_plots(
+                report, predictions, lead_table(report, predictions), tmp
+            ).values():
+                mlflow.log_artifact(str(png))
             mlflow.log_artifact(str(write_json(tmp / "backtest.json", report)))
     return run.info.run_id
 
