@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,20 @@ def test_scores_every_active_account_with_every_column(first, trained):
     on_disk = pd.read_parquet(first["out"])
     assert len(on_disk) == len(scores) and list(on_disk.columns) == SCORE_COLUMNS
     assert first["summary"]["portfolio"]["accounts"] == len(scores)
+
+
+def test_summary_forecasts_the_books_revenue_retention(first):
+    """The forecast's year agrees with the scores: expected churned ARR is Σ ARR × P(churn
+    within 12 months) (health's horizon), and it is saved in summary.json."""
+    s, f = first["scores"], first["summary"]["forecast"]
+    year = f["portfolio"]["year"]
+    assert year["churned_arr"] == pytest.approx((s.arr * s.churn_probability).sum(), rel=0.01)
+    assert year["churned_arr_lo"] < year["churned_arr"] < year["churned_arr_hi"]
+    assert f["portfolio"]["arr"] == pytest.approx(s.arr.sum())
+    assert len(f["portfolio"]["months"]) == 12 and len(f["portfolio"]["quarters"]) == 4
+    assert set(f["segments"]) == set(s.segment)
+    saved = json.loads(first["out"].with_name("summary.json").read_text())
+    assert saved["forecast"]["portfolio"]["year"]["grr"] == pytest.approx(year["grr"])
 
 
 def test_rerunning_the_same_as_of_replaces_history_rows(first, cfg, trained):
