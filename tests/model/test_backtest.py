@@ -29,6 +29,7 @@ from churnhealth.evaluation.backtest import (
 from churnhealth.evaluation.metrics import lead_times
 from churnhealth.jobs.backtest import run_backtest, save
 from churnhealth.jobs.report import build_report
+from churnhealth.scoring.forecast import forecast
 
 ORIGINS = (dt.date(2025, 10, 1), dt.date(2026, 4, 1))
 STEP = "6M"
@@ -257,14 +258,29 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _with_forecast(cfg: Config, tmp_path: Path) -> Config:
+    """`cfg` whose predict outputs hold a summary.json with a forecast (as `predict` writes)."""
+    p = pd.read_parquet(Path(cfg.paths.reports_dir) / "backtest_predictions.parquet")
+    book = p[p.as_of == p.as_of.max()]
+    curve = np.linspace(0, 1, 13)[1:][None, :] * book.churn_probability.to_numpy()[:, None]
+    summary = {"forecast": forecast(book, curve, draws=200)}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    return cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"out_dir": tmp_path})})
+
+
 def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
-    path = build_report(backtested.cfg).path
+    no_forecast = backtested.cfg.model_copy(
+        update={"predict": backtested.cfg.predict.model_copy(update={"out_dir": tmp_path / "no"})}
+    )
+    assert "No forecast yet" in build_report(no_forecast).path.read_text()
+    path = build_report(_with_forecast(backtested.cfg, tmp_path)).path
     page = path.read_text()
     assert "renewal decisions that ended in churn" in page and "days before they left" in page
     n_images = len(re.findall(r"<img ", page))
-    # the flag by lead, lead time, retention by band, forecast fan chart, reliability, ROC/PR,
-    # and a SHAP summary per fitted model
-    assert n_images == 6 + len(trained.result.model.models)
+    # the year ahead, the flag by lead, lead time, retention by band, the forecast against what
+    # happened, reliability, ROC/PR, and a SHAP summary per fitted model
+    assert n_images == 7 + len(trained.result.model.models)
+    assert "The year ahead" in page
     for title in (
         "Renewal decisions",
         "Revenue-retention forecast against what happened",

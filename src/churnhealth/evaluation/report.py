@@ -75,6 +75,8 @@ class ReportInputs:
     monitor: dict | None = None
     """monitor.json, when the monitor has run."""
     monitor_png: Path | None = None
+    forecast: dict | None = None
+    """The latest forecast (`predict`'s summary.json), when predict has run."""
 
 
 def headlines(bt: dict) -> list[str]:
@@ -152,6 +154,27 @@ def _monitor_html(mon: dict, png: Path | None) -> str:
     return "".join(parts)
 
 
+def _year_ahead(fc: dict | None, tmp: Path) -> str:
+    """The latest forecast as a fan chart and a table of its quarters, or how to get one."""
+    if fc is None:
+        return "<p class='muted'>No forecast yet: run <code>churnhealth predict</code>.</p>"
+    png = plots.plot_year_ahead(fc, tmp / "year_ahead.png")
+    rows = [
+        {
+            "period": f"Q{q['quarter']}" if "quarter" in q else "year",
+            "ends": q["end"],
+            "churned ARR": q["churned_arr"],
+            "80% interval": f"{_m(q['churned_arr_lo'])}–{_m(q['churned_arr_hi'])}",
+            "GRR": q["grr"],
+            "GRR interval": f"{q['grr_lo']:.1%}–{q['grr_hi']:.1%}",
+        }
+        for q in [*fc["portfolio"]["quarters"], fc["portfolio"]["year"]]
+    ]
+    return _img(png, "the year ahead") + _table(
+        pd.DataFrame(rows), {"churned ARR": ",.0f", "GRR": ".1%"}
+    )
+
+
 def _targets(t: pd.DataFrame) -> pd.DataFrame:
     """Targets at 90 and 180 days: one row per group and lead, each figure with pass / miss."""
     rows = []
@@ -218,6 +241,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             _img(png["bands"], "retention by health band")
             + _table(t["bands"], {"retention": ".1%"}),
         ),
+        ("The year ahead: revenue-retention forecast", _year_ahead(r.forecast, tmp)),
         (
             "Revenue-retention forecast against what happened",
             _img(png["forecast"], "forecast fan chart")

@@ -45,6 +45,18 @@ def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
     return payload
 
 
+def _latest_forecast(cfg: Config) -> dict | None:
+    """The forecast of the latest `predict` run (its summary.json), if there is a readable one;
+    the report works without it."""
+    path = Path(cfg.predict.out_dir) / "summary.json"
+    try:
+        fc = json.loads(path.read_text()).get("forecast")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(fc, dict) and all(k in fc for k in ("as_of", "portfolio", "segments"))
+    return fc if ok else None
+
+
 @dataclass
 class ReportResult:
     """Where the report was written, its size, and the MLflow run it was attached to."""
@@ -77,6 +89,7 @@ def build_report(cfg: Config) -> ReportResult:
         if mon_path.is_file()
         else None
     )
+    forecast = _latest_forecast(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         version, training, shap_plots = tracking.champion_artifacts(cfg, tmp)
@@ -88,6 +101,7 @@ def build_report(cfg: Config) -> ReportResult:
             shap_plots=shap_plots,
             monitor=monitor,
             monitor_png=mon_path.with_name("monitor_psi.png"),
+            forecast=forecast,
         )
         page = render(inputs, cfg.mlflow.registered_model, tmp)
         write_with(target, lambda f: Path(f).write_text(page))
