@@ -64,7 +64,17 @@ def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
     shap = {a.path for a in client.list_artifacts(run.info.run_id, "shap")}
     fitted = trained.result.model.models
     assert shap == {f"shap/shap_{'global' if k == '__global__' else k}.png" for k in fitted}
-    for key in ("h12_roc_auc", "h12_ece", "h12_oracle_roc_auc", "h90_roc_auc", "h12_smb_ece"):
+    for key in (
+        "h12_roc_auc",
+        "h12_ece",
+        "h12_oracle_roc_auc",
+        "h90_roc_auc",
+        "h12_smb_ece",
+        "h12_ece_hi",
+        "h12_oracle_ece",
+        "h12_ece_excess_hi",
+        "h12_auc_gap_lo",
+    ):
         assert key in m, key
     exp = client.get_experiment(run.info.experiment_id)
     trials = client.search_runs(

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
+from churnhealth.evaluation.horizons import intervals
 from churnhealth.evaluation.metrics import grouped_auc, paired_comparison
 
 
@@ -52,3 +53,27 @@ def test_intervals_resample_accounts_not_rows():
 def test_no_churners_gives_no_comparison():
     d = paired_comparison(np.arange(10), np.zeros(10), np.full(10, 0.1), np.full(10, 0.2))
     assert all(np.isnan(v) for v in d.values())
+
+
+def test_year_ahead_intervals_against_the_true_probabilities():
+    """The true probabilities score a nonzero ECE on a finite sample; the oracle against
+    itself has no excess and no gap; a model off by +0.08 everywhere is worse beyond noise."""
+    acc, y, good, noisy = _data(1500, 4)
+    same = intervals(acc, y, good, good, n_boot=100)
+    assert same["ece_excess"] == same["ece_excess_lo"] == same["ece_excess_hi"] == 0.0
+    assert same["auc_gap"] == same["auc_gap_lo"] == same["auc_gap_hi"] == 0.0
+    assert same["oracle_ece"] > 0 and same["ece_lo"] <= same["oracle_ece"] <= same["ece_hi"]
+    biased = intervals(acc, y, np.clip(good + 0.08, 0, 1), good, n_boot=100)
+    assert biased["ece_excess_lo"] > 0.03
+    worse = intervals(acc, y, noisy, good, n_boot=100)
+    assert worse["auc_gap_lo"] > 0
+    alone = intervals(acc, y, noisy, n_boot=100)
+    assert set(alone) == {"ece_lo", "ece_hi"}
+
+
+def test_year_ahead_intervals_resample_accounts_not_rows():
+    acc, y, good, noisy = _data(600, 5)
+    width = lambda d: d["auc_gap_hi"] - d["auc_gap_lo"]  # noqa: E731
+    by_account = intervals(acc, y, noisy, good, n_boot=300)
+    as_if_rows = intervals(np.arange(len(y)), y, noisy, good, n_boot=300)
+    assert width(by_account) > 1.8 * width(as_if_rows)

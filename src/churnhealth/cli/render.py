@@ -183,6 +183,7 @@ def year_ahead(h: dict) -> None:
             f"{b['health_100_share']:.1%}",
         )
     console.print(table)
+    console.print(_year_ahead_uncertainty(h))
     e = h["early_warning"]
     console.print(
         f"Early warning: {e['accounts']:,} annual accounts 120–365 days from renewal "
@@ -190,6 +191,34 @@ def year_ahead(h: dict) -> None:
         + (f" (oracle {_fmt(e['oracle_roc_auc'])})" if "oracle_roc_auc" in e else ""),
         highlight=False,
     )
+
+
+def _year_ahead_uncertainty(h: dict) -> Table:
+    """The 12-month ECE with its 95% interval and, on a company with true probabilities,
+    what they score on the same rows: the floor the model is judged against."""
+    oracle = "oracle_ece" in h["overall"]["12m"]
+    cols = ["segment", "12m ECE", "95% interval"]
+    if oracle:
+        cols += ["oracle ECE", "excess", "95% interval", "ROC-AUC gap", "95% interval"]
+    table = Table(
+        *cols,
+        title="Year-ahead: how sure the 12-month figures are (resampling accounts)"
+        + (", against the true probabilities on the same rows" if oracle else ""),
+    )
+
+    def iv(b: dict, key: str) -> str:
+        return f"[{b[key + '_lo']:+.3f}, {b[key + '_hi']:+.3f}]" if key + "_lo" in b else ""
+
+    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
+        m = b["12m"]
+        ece = f"[{m['ece_lo']:.3f}, {m['ece_hi']:.3f}]" if "ece_lo" in m else ""
+        row = [name, _fmt(m["ece"]), ece]
+        if oracle:
+            row.append(_fmt(m.get("oracle_ece", float("nan"))))
+            for key in ("ece_excess", "auc_gap"):
+                row += [f"{m[key]:+.3f}", iv(m, key)] if key in m else ["", ""]
+        table.add_row(*row)
+    return table
 
 
 def _segmenting_table(summary: pd.DataFrame) -> Table:

@@ -10,9 +10,12 @@ measure the procedure that produced the registered model.
 
 Figures, overall and per segment, at 90 days and 12 months: ROC-AUC, ECE, log loss, mean
 probability against the churn rate, and on the demo company the oracle's ROC-AUC (its `truth`
-table); the early warning (annual accounts 120–365 days from renewal, ranked by health, against
-that renewal's outcome); the realised recall of the at-risk tiers a year on; the share of
-accounts at health 100.
+table). Each ECE comes with a 95% interval, and against the oracle with the oracle's own ECE on
+the same rows, the model's excess over it and the ROC-AUC gap, all resampling accounts: a few
+thousand accounts over a few as-of dates make a year-ahead ECE uncertain by about ±0.01, and
+even the true probabilities do not score 0 on them. Then the early warning (annual accounts
+120–365 days from renewal, ranked by health, against that renewal's outcome); the realised
+recall of the at-risk tiers a year on; the share of accounts at health 100.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ import pandas as pd
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation.metrics import expected_calibration_error, ranking_auc, score_metrics
+from churnhealth.evaluation.metrics import (
+    expected_calibration_error,
+    grouped_auc,
+    ranking_auc,
+    score_metrics,
+)
 from churnhealth.features import FeatureSet
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.models.hazard import within_days
@@ -34,6 +42,8 @@ from churnhealth.models.tune import OnTrial
 from churnhealth.progress import Stage, no_stage
 
 YEAR = 365
+N_BOOT = 200
+"""Resamples of accounts behind each interval."""
 EARLY = (120, 365)
 """Days to renewal of the accounts the early-warning figure ranks."""
 
@@ -119,6 +129,7 @@ def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) ->
     health = health_score(within_days(test, c, hm.horizon_days))
     tiers = hm.tiers(test, health)
     seg = test.segment.to_numpy()
+    accounts = test.account_id.to_numpy()
 
     def block(rows: np.ndarray) -> dict:
         out = {}
@@ -133,8 +144,10 @@ def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) ->
                 "rows": int(rows.sum()),
                 "churners": int(y[rows].sum()),
             }
-            if truth is not None and col in truth:
-                out[name]["oracle_roc_auc"] = ranking_auc(y[rows], truth[col].to_numpy()[rows])
+            oracle = truth[col].to_numpy()[rows] if truth is not None and col in truth else None
+            if oracle is not None:
+                out[name]["oracle_roc_auc"] = ranking_auc(y[rows], oracle)
+            out[name].update(intervals(accounts[rows], y[rows], p[rows], oracle))
         flagged = np.isin(tiers[rows], FLAGGED)
         churned = y12[rows] == 1
         out["tiers_12m"] = {
@@ -152,6 +165,50 @@ def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) ->
     }
     result["early_warning"] = early_warning(test, p12, truth)
     return result
+
+
+def intervals(
+    accounts: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    oracle: np.ndarray | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> dict[str, float]:
+    """95% intervals resampling accounts (an account's as-of rows share one future, so they are
+    not independent): `ece_lo`/`ece_hi`; with the true probabilities `oracle`, also their ECE
+    on the same rows (`oracle_ece`), the model's excess over it (`ece_excess`, `_lo`, `_hi`)
+    and the ROC-AUC the model gives up to them (`auc_gap`, `_lo`, `_hi`), paired on the same
+    resamples."""
+    y = np.asarray(y, int)
+    if not 0 < y.sum() < len(y):
+        return {}
+    codes, uniq = pd.factorize(np.asarray(accounts))
+    rank_p = np.unique(p, return_inverse=True)[1]
+    rank_o = None if oracle is None else np.unique(oracle, return_inverse=True)[1]
+
+    def stats(w: np.ndarray) -> tuple[float, ...]:
+        idx = np.repeat(np.arange(len(y)), w)  # integer weights: each drawn account's rows
+        ece = expected_calibration_error(y[idx], p[idx])
+        if oracle is None:
+            return (ece,)
+        excess = ece - expected_calibration_error(y[idx], oracle[idx])
+        return ece, excess, grouped_auc(rank_o, y, w) - grouped_auc(rank_p, y, w)
+
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        w = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[codes]
+        if 0 < (w * y).sum() < w.sum():
+            draws.append(stats(w))
+    point = stats(np.ones(len(y), np.int64))
+    lo, hi = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
+    out = {"ece_lo": float(lo[0]), "ece_hi": float(hi[0])}
+    if oracle is not None:
+        out["oracle_ece"] = point[0] - point[1]
+        for i, key in ((1, "ece_excess"), (2, "auc_gap")):
+            out[key], out[f"{key}_lo"], out[f"{key}_hi"] = point[i], float(lo[i]), float(hi[i])
+    return out
 
 
 def early_warning(test: pd.DataFrame, p12: np.ndarray, truth: pd.DataFrame | None) -> dict:
