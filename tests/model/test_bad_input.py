@@ -30,13 +30,14 @@ from churnhealth.jobs.report import BACKTEST_KEYS, PREDICTION_COLUMNS
 from tests.model.conftest import copy_workspace
 
 COMMANDS = (
-    *("synth", "validate", "features", "train", "backtest"),
+    *("synth", "validate", "doctor", "features", "train", "backtest"),
     *("report", "promote", "predict", "explain", "monitor"),
 )
 KINDS = ("missing", "unreadable", "corrupt", "unwritable", "bad_option", "empty_table")
 NOT_APPLICABLE = {
     ("synth", "empty_table"): "synth reads no tables",
     ("validate", "unwritable"): "validate writes nothing",
+    ("doctor", "unwritable"): "doctor writes nothing",
     ("report", "empty_table"): "report reads reports, not tables",
     ("promote", "empty_table"): "promote reads the registry, not tables",
     ("promote", "unreadable"): "promote reads only the registry (corrupt: see corrupt)",
@@ -247,6 +248,13 @@ CELLS: dict[tuple[str, str], list[Cell]] = {
         (lambda ws: ["validate", "--as-of", "2026-13-01", *_d(ws)], r"--as-of '2026-13-01'"),
     ],
     ("validate", "empty_table"): [(_empty("validate"), EMPTY)],
+    ("doctor", "missing"): [(_data("doctor", "missing"), MISSING_DATA)],
+    ("doctor", "unreadable"): [(_data("doctor", "unreadable"), UNREADABLE_DATA)],
+    ("doctor", "corrupt"): [(_data("doctor", "corrupt"), CORRUPT_DATA)],
+    ("doctor", "bad_option"): [
+        (lambda ws: ["doctor", "--json", "--nope", *_d(ws)], r"churnhealth doctor: No such option"),
+    ],
+    ("doctor", "empty_table"): [(_empty("doctor"), EMPTY)],
     ("features", "missing"): [(_data("features", "missing"), MISSING_DATA)],
     ("features", "unreadable"): [(_data("features", "unreadable"), UNREADABLE_DATA)],
     ("features", "corrupt"): [(_data("features", "corrupt"), CORRUPT_DATA)],

@@ -337,3 +337,26 @@ def test_a_registry_that_cannot_be_read_is_one_line_and_nothing_is_registered(tr
     with sqlite3.connect(store) as con:
         assert con.execute("SELECT count(*) FROM model_versions").fetchone()[0] == versions
     assert not (tmp_path / "champion").exists() and not (tmp_path / "metrics.json").exists()
+
+
+def test_doctor_foretells_the_windows_and_fallbacks_of_training(trained):
+    """What the doctor says before training is what training then does: the same windows,
+    and the segments it says cannot have a model of their own are scored by the global one."""
+    from churnhealth.jobs.doctor import diagnose
+
+    d = diagnose(trained.cfg, trained.data)
+    assert d.trainable
+    s = trained.result.splits
+    w = d.history["windows"]
+    assert w["train_steps_known_by"] == str(s.t1.date())
+    assert w["validation_steps_known_by"] == str(s.t2.date())
+    windows = trained.result.metrics["windows"]
+    assert d.windows.train_steps.sum() == windows["train"]["steps"]
+    assert d.windows.val_churned.sum() == windows["val"]["churned_steps"]
+    routes = trained.result.metrics["routes"]
+    for r in d.segments.itertuples():
+        if not r.own_model:
+            assert routes[r.segment] == "__global__"
+            assert any(n.startswith(f"{r.segment}: {r.why}") for n in trained.result.notes)
+        else:
+            assert r.segment in trained.result.metrics["models"]  # fitted, then guarded

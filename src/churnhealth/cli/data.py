@@ -73,6 +73,24 @@ def validate(
 
 
 @app.command()
+def doctor(
+    data: DataOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the diagnosis as JSON instead of tables.")
+    ] = False,
+    config_path: ConfigOpt = None,
+) -> None:
+    """What your data supports, before training: history, windows, churners per segment,
+    features computed or skipped, suggested configuration. Writes nothing."""
+    from churnhealth.jobs.doctor import diagnose
+
+    cfg = config(config_path)
+    with stages() as stage:
+        diagnosis = diagnose(cfg, data, stage)
+    render.doctor(diagnosis, as_json)
+
+
+@app.command()
 def features(
     data: DataOpt = None,
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")] = Path(

@@ -493,3 +493,79 @@ def monitor(r: dict, out) -> None:
             console.print(f"  {reason}", highlight=False)
     notes(r["notes"])
     console.print(f"Report: {out}; MLflow run {r['mlflow_run_id']}", highlight=False)
+
+
+def doctor(d, as_json: bool = False) -> None:
+    """The diagnosis: verdict, tables, history, windows, segments, features, suggestions."""
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(d.to_dict(), default=str))
+        return
+    console.print(f"[bold]{d.verdict}[/]", highlight=False)
+    h = d.history
+    console.print(
+        f"History: {h['data_start']} to {h['data_end']} ({h['months']} months), "
+        f"{h['accounts']:,} accounts over {h['as_of_dates']} as-of dates"
+        + (f"; year-ahead test: {h['year_ahead_test']}" if "year_ahead_test" in h else ""),
+        highlight=False,
+    )
+    tables = Table("table", "required", "rows", "first", "last", title="Tables found")
+    for r in d.tables.itertuples():
+        tables.add_row(
+            r.table,
+            "yes" if r.required else "",
+            f"{int(r.rows):,}" if r.present else "absent",
+            r.first or "",
+            r.last or "",
+        )
+    console.print(tables)
+    if len(d.windows):
+        w = h["windows"]
+        win = Table(
+            "segment",
+            "train steps",
+            "churned",
+            "validation steps",
+            "churned",
+            "test rows",
+            "churners",
+            title=f"Windows train would use: steps known by {w['train_steps_known_by']} train, "
+            f"by {w['validation_steps_known_by']} validate; test as-of dates "
+            f"{w['test_as_of'][0]} to {w['test_as_of'][1]}",
+        )
+        for r in d.windows.itertuples():
+            win.add_row(
+                r.segment,
+                *(f"{v:,}" for v in (r.train_steps, r.train_churned, r.val_steps)),
+                *(f"{v:,}" for v in (r.val_churned, r.test_rows, r.test_churners)),
+            )
+        console.print(win)
+    seg = Table("segment", "accounts", "active at end", "own model", title="Segments")
+    for r in d.segments.itertuples():
+        seg.add_row(r.segment, f"{r.accounts:,}", f"{r.active_at_end:,}", r.why)
+    console.print(seg)
+    f = d.features
+    counts = f.status.value_counts()
+    kinds = ("computed", "skipped", "empty", "constant")
+    console.print(
+        f"Features: {len(f)} declared metrics; "
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in kinds),
+        highlight=False,
+    )
+    off = f[f.status != "computed"]
+    if len(off):
+        t = Table("feature", "dimension", "status", "to enable it", title="Features not computed")
+        for r in off.itertuples():
+            t.add_row(r.feature, r.dimension, r.status, r.enable)
+        console.print(t)
+    if d.suggested:
+        import yaml
+
+        nested: dict = {}
+        for key, value in d.suggested.items():
+            head, _, tail = key.partition(".")
+            nested.setdefault(head, {})[tail] = value
+        console.print("Suggested configuration:", highlight=False)
+        console.print(yaml.safe_dump(nested, sort_keys=False).rstrip(), highlight=False)
+    notes(d.notes)

@@ -121,6 +121,16 @@ def check_trainable(y: np.ndarray, what: str, unit: str = "labelled rows") -> No
         raise ChurnhealthError(f"{what}: no churners among {len(y)} {unit}, nothing to learn from")
 
 
+def too_few_for_own_model(train_churned: int, val_churned: int, cfg: Config) -> str | None:
+    """Why a segment with these churned training and validation steps cannot have a model of
+    its own (None when it can; it must then still beat the global model beyond noise)."""
+    if train_churned < cfg.train.min_churners:
+        return f"{train_churned} churners in training (< {cfg.train.min_churners})"
+    if val_churned == 0:
+        return "no churners in validation"
+    return None
+
+
 def prepare(
     cfg: Config,
     source: Source,
@@ -202,11 +212,9 @@ class HealthModelFitter:
             routes[s] = HealthModel.GLOBAL
             if y[va & rows].sum() >= MIN_CALIBRATION_CHURNS:
                 glob.segment_calibrators[s] = self._calibrate(glob.estimator, data, va & rows)[0]
-            if churners < cfg.train.min_churners or y[va & rows].sum() == 0:
-                self.notes_.append(
-                    f"{s}: {churners} churners in training (< {cfg.train.min_churners}): "
-                    "scored by the global model"
-                )
+            too_few = too_few_for_own_model(churners, int(y[va & rows].sum()), cfg)
+            if too_few:
+                self.notes_.append(f"{s}: {too_few}: scored by the global model")
             else:
                 own = self._fit_one(s, data, va & rows, own=rows)
                 verdict = self._guard(data, va & rows, own, glob)
