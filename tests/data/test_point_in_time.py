@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnhealth.config import Config
+from churnhealth.data.churn import with_churn_records
 from churnhealth.data.source import open_source
 from churnhealth.features import build_features
 from churnhealth.synth import generate
@@ -42,6 +43,7 @@ TIME = {
     "contacts": "started_at",
     "invoices": "issued_at",
     "subscriptions": "start_date",
+    "churn_events": "churn_date",
 }
 REWRITE = {
     "usage": "active_users = active_users * 3 + 1, events = 0, feature = 'api'",
@@ -51,6 +53,7 @@ REWRITE = {
     "contacts": "is_champion = true, is_exec_sponsor = true, ended_at = NULL",
     "invoices": "paid_at = NULL, amount = amount * 10",
     "subscriptions": "arr = arr * 5, term_months = 1",
+    "churn_events": "reason = 'other', kind = 'involuntary'",
 }
 REVEALED = {  # (table, column, its own time or the time revealing it, a different value)
     "end_date": ("subscriptions", "end_date", "end_date", "end_date + INTERVAL 40 DAY"),
@@ -77,7 +80,8 @@ def _sql(kind: str, target: str, pct: int) -> str:
         after = f"{when} > DATE '{T.date()}'" if column == "end_date" else f"{when} >= '{T}'"
         value = other if kind == "reveal" else "NULL"
         return f"UPDATE {table} SET {column} = {value} WHERE {after} AND {sample}"
-    time = f"{TIME[target]} >= '{T}'"
+    # a churn record ends a coverage like an end date: one on T decides who is covered on T
+    time = f"{TIME[target]} {'>' if target == 'churn_events' else '>='} '{T}'"
     if kind == "delete":
         return f"DELETE FROM {target} WHERE {time} AND {sample}"
     if kind == "later":
@@ -100,7 +104,9 @@ def config(folder: Path) -> Config:
 
 
 def features_at(path, cfg: Config) -> pd.DataFrame:
-    fs = build_features(open_source(path), cfg, dates=[T])
+    """Features at T as every command reads the data: churn records applied."""
+    source = with_churn_records(open_source(path), cfg.data.segments, 30)
+    fs = build_features(source, cfg, dates=[T])
     return fs.frame.set_index("account_id")[list(fs.features)].sort_index()
 
 

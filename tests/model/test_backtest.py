@@ -291,8 +291,10 @@ def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
         "Baselines",
         "Drift",
         "Segments",
+        "Why accounts left: the churn records",
     ):
         assert title in page, title
+    assert "low adoption" in page  # the demo's churn log, from the champion's training run
     browser = _chromium()
     if browser is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")

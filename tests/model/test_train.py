@@ -360,3 +360,17 @@ def test_doctor_foretells_the_windows_and_fallbacks_of_training(trained):
             assert any(n.startswith(f"{r.segment}: {r.why}") for n in trained.result.notes)
         else:
             assert r.segment in trained.result.metrics["models"]  # fitted, then guarded
+
+
+def test_the_churn_log_is_reconciled_and_its_reasons_summarised(trained):
+    """The demo company's churn log agrees with its subscriptions (no notes), and training
+    summarises its reasons per segment: shares that add up to 1 in each."""
+    reasons = pd.DataFrame(trained.result.metrics["churn_reasons"])
+    assert not any(n.startswith("churn_events:") for n in trained.result.notes)
+    assert set(reasons.segment) == {"all", "enterprise", "mid_market", "smb"}
+    assert reasons.groupby("segment").share.sum().tolist() == pytest.approx([1.0] * 4)
+    assert reasons[reasons.segment == "all"].churns.sum() == (
+        reasons[reasons.segment != "all"].churns.sum()
+    )
+    smb = reasons[reasons.segment == "smb"].set_index("reason").share
+    assert smb.idxmax() == "low adoption"  # smb leaves over usage, as the demo is built

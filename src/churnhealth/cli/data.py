@@ -68,7 +68,12 @@ def validate(
     from churnhealth.data.validate import check
 
     cfg = config(config_path)
-    report = check(data or cfg.data.path, cfg.data.segments, parse_date(as_of, "--as-of"))
+    report = check(
+        data or cfg.data.path,
+        cfg.data.segments,
+        parse_date(as_of, "--as-of"),
+        cfg.labels.resignup_gap_days,
+    )
     render.validation(report)
 
 

@@ -137,6 +137,8 @@ def training(res, cfg: Config, seconds: float) -> None:
         )
     console.print(table)
     console.print(_segmenting_table(res.summary))
+    if res.metrics.get("churn_reasons"):
+        console.print(churn_reasons_table(pd.DataFrame(res.metrics["churn_reasons"])))
     console.print(
         f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
         f"{res.reason}. Run {res.run_id}; {seconds:.0f} s. "
@@ -569,3 +571,14 @@ def doctor(d, as_json: bool = False) -> None:
         console.print("Suggested configuration:", highlight=False)
         console.print(yaml.safe_dump(nested, sort_keys=False).rstrip(), highlight=False)
     notes(d.notes)
+
+
+def churn_reasons_table(reasons: pd.DataFrame, top: int = 4) -> Table:
+    """Why accounts left, per segment, from the churn records: the leading reasons' shares."""
+    table = Table("segment", "churns", "reasons", title="Why accounts left (churn_events)")
+    for seg, g in reasons.groupby("segment", sort=False):
+        g = g.sort_values("churns", ascending=False)
+        lead = ", ".join(f"{r.reason} {r.share:.0%}" for r in g.head(top).itertuples())
+        more = f", +{len(g) - top} more" if len(g) > top else ""
+        table.add_row(str(seg), f"{int(g.churns.sum()):,}", lead + more)
+    return table

@@ -66,6 +66,7 @@ def _account_id(meaning: str = "The account this row belongs to.") -> Column:
 TOUCHPOINT_KINDS = ("call", "email", "meeting", "qbr", "training", "webinar", "community")
 SURVEY_KINDS = ("nps", "csat")
 PRIORITIES = ("p1", "p2", "p3", "p4")
+CHURN_KINDS = ("voluntary", "involuntary")
 
 
 def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
@@ -362,6 +363,32 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     known_at="paid_at",
                 ),
                 Column("amount", "number", meaning="Amount invoiced.", example="18000", min=0),
+            ),
+        ),
+        Table(
+            "churn_events",
+            time="churn_date",
+            key=("account_id", "churn_date"),
+            meaning="Churn as recorded (a CRM's churn log): when present it dates each churn "
+            "and says why; see docs/data-contract.md on how it is reconciled with subscriptions.",
+            columns=(
+                _account_id("The account that left."),
+                Column(
+                    "churn_date",
+                    "date",
+                    meaning="When the account stopped being a customer (the effective date).",
+                    example="2025-03-31",
+                ),
+                Column("reason", "string", True, "Why it left, as recorded.", "budget"),
+                Column(
+                    "kind",
+                    "string",
+                    True,
+                    "Voluntary (the customer chose to leave) or involuntary (e.g. a failed "
+                    "payment).",
+                    "voluntary",
+                    choices=CHURN_KINDS,
+                ),
             ),
         ),
     ]

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -36,11 +36,16 @@ IBIS_TYPES = {
 
 @dataclass
 class Source:
-    """The tables found at a path, as lazy Ibis expressions on one backend connection."""
+    """The tables found at a path, as lazy Ibis expressions on one backend connection.
+
+    `notes`: what was repaired on the way (e.g. churn records reconciled with subscriptions,
+    `data.churn`); `churn_records`: the recorded churns that date a churn, with their reasons."""
 
     path: Path
     con: ibis.BaseBackend
     tables: dict[str, ir.Table]
+    notes: list[str] = field(default_factory=list)
+    churn_records: pd.DataFrame | None = None
 
     def __contains__(self, name: str) -> bool:
         return name in self.tables
@@ -92,7 +97,7 @@ def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
         }
         t = t.filter(before(spec.time))
         tables[name] = t.mutate(**masked) if masked else t
-    return Source(source.path, source.con, tables)
+    return replace(source, tables=tables)
 
 
 def open_source(path: Path | str) -> Source:

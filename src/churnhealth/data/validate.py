@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 
+from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
 from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
@@ -364,23 +365,27 @@ def open_validated(
     as_of: dt.date | None = None,
     truncate_at: dt.date | None = None,
     since: Since | None = None,
+    gap_days: int = 30,
 ) -> Source:
     """Open a source and validate it; raise `DataError` (one line per problem) if it is bad.
 
     `truncate_at` first reduces the data to what was known before that date (training as if
     today were that date); `as_of` rejects data dated on or after it instead. `since` checks
-    only the rows the caller reads (see `validate`).
+    only the rows the caller reads (see `validate`). Churn records, when the data has them, are
+    then reconciled with the subscriptions (`data.churn`, with the re-signup gap `gap_days`).
     """
     source = open_source(path)
     validate(source, segments, as_of, since=since).raise_for_problems()
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
-    return source
+    return with_churn_records(source, segments, gap_days)
 
 
-def check(path, segments: list[str], as_of: dt.date | None = None) -> Report:
-    """`churnhealth validate`: the report of a source that breaks no rule; else `DataError`,
-    one line per problem."""
-    report = validate(open_source(path), segments, as_of)
+def check(path, segments: list[str], as_of: dt.date | None = None, gap_days: int = 30) -> Report:
+    """`churnhealth validate`: the report of a source that breaks no rule (with what its churn
+    records disagreed on); else `DataError`, one line per problem."""
+    source = open_source(path)
+    report = validate(source, segments, as_of)
     report.raise_for_problems()
+    report.notes += with_churn_records(source, segments, gap_days).notes
     return report

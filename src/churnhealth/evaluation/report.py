@@ -187,6 +187,27 @@ def _targets(t: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _reasons(rows: list[dict] | None) -> str:
+    """The recorded churn reasons per segment (shares of the churns the records date), or
+    how to get them."""
+    if not rows:
+        return (
+            "<p class='muted'>No churn records: add a <code>churn_events</code> table (account, "
+            "churn date, reason) to see why accounts leave, per segment.</p>"
+        )
+    r = pd.DataFrame(rows)
+    wide = r.pivot_table(index="reason", columns="segment", values="share", fill_value=0.0)
+    order = ["all", *sorted(c for c in wide.columns if c != "all")]
+    wide = wide[order].sort_values("all", ascending=False).reset_index()
+    counts = r.groupby("segment", sort=False).churns.sum()
+    note = ", ".join(f"{s} {int(counts[s]):,}" for s in order)
+    return (
+        _table(wide, dict.fromkeys(order, ".0%"))
+        + f"<p class='muted'>Share of each recorded reason among the churns the records date "
+        f"(churns: {html.escape(note)}); reasons as the team recorded them.</p>"
+    )
+
+
 def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
     """The report's HTML; plots are drawn into `tmp` and embedded."""
     bt, p, version, train_metrics = r.backtest, r.predictions, r.champion_version, r.training
@@ -268,6 +289,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             "".join(_img(f, f"SHAP summary {f.stem}") for f in r.shap_plots),
         ),
         ("Baselines at the same number of flagged accounts", _table(t["baselines"])),
+        ("Why accounts left: the churn records", _reasons(train_metrics.get("churn_reasons"))),
         ("Drift", _drift_panel(r.monitor, r.monitor_png)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.config import LabelsConfig
+from churnhealth.data.churn import FAR_FUTURE, coverage_spells
 from churnhealth.features.grid import arr_on
 
-FAR_FUTURE = pd.Timestamp("2262-01-01")
 LABEL = "churned_within_h"
 """The churn label the health models learn: churn within the horizon."""
 
@@ -22,29 +22,6 @@ def last_labelled(labels: LabelsConfig, day: pd.Timestamp) -> pd.Timestamp:
     """The latest as-of date whose label is known by `day`: its horizon and re-signup gap have
     passed (the rule `attach_labels` applies at the end of the data)."""
     return day - pd.Timedelta(days=labels.horizon_days + labels.resignup_gap_days)
-
-
-def coverage_spells(subscriptions: pd.DataFrame, gap_days: int = 30) -> pd.DataFrame:
-    """Merge subscription rows into spells of continuous coverage, per account.
-
-    Returns account_id, spell_start, spell_end (NaT while the spell is still running).
-    Rows that start within `gap_days` after the coverage so far ends continue the spell.
-    """
-    s = subscriptions[["account_id", "start_date", "end_date"]].copy()
-    s["start_date"] = pd.to_datetime(s["start_date"])
-    s["end"] = pd.to_datetime(s["end_date"]).fillna(FAR_FUTURE)
-    s = s.sort_values(["account_id", "start_date", "end"], kind="stable")
-    run_end = s.groupby("account_id", sort=False)["end"].cummax()
-    prev_end = run_end.groupby(s["account_id"], sort=False).shift()
-    new_spell = prev_end.isna() | (s["start_date"] > prev_end + pd.Timedelta(days=gap_days))
-    s["spell"] = new_spell.cumsum()
-    spells = s.groupby("spell", sort=False).agg(
-        account_id=("account_id", "first"),
-        spell_start=("start_date", "min"),
-        spell_end=("end", "max"),
-    )
-    spells["spell_end"] = spells["spell_end"].where(spells["spell_end"] < FAR_FUTURE)
-    return spells.reset_index(drop=True)
 
 
 def churn_dates(subscriptions: pd.DataFrame, gap_days: int = 30) -> pd.DataFrame:

@@ -45,7 +45,9 @@ def run_backtest(
         update={"train": cfg.train.model_copy(update={"tuning": cfg.backtest.tuning})}
     )
     done = stage("validating data", 1)
-    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    source = open_validated(
+        data or cfg.data.path, cfg.data.segments, gap_days=cfg.labels.resignup_gap_days
+    )
     done()
     points = origins(cfg, source, start, end, step)
     _, data_end = data_window(source)

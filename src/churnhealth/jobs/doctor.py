@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnhealth.config import Config
+from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import TABLE_NAMES, contract
 from churnhealth.data.source import Source, open_source
 from churnhealth.data.validate import validate
@@ -65,6 +66,8 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     cfg, suggested, notes = _segments_of(cfg, source)
     report = validate(source, cfg.data.segments)
     report.raise_for_problems()
+    source = with_churn_records(source, cfg.data.segments, cfg.labels.resignup_gap_days)
+    notes += source.notes
     tables = _tables(source, report.rows)
     done()
     metrics = load_metrics(cfg.features.definitions, cfg.data.segments)

@@ -42,7 +42,9 @@ def build(
     metrics = load_metrics(cfg.features.definitions, cfg.data.segments)
     out = check_writable(out, "--out", (".parquet", ".csv"))
     done = stage("validating data", 1)
-    source = open_validated(data or cfg.data.path, cfg.data.segments)
+    source = open_validated(
+        data or cfg.data.path, cfg.data.segments, gap_days=cfg.labels.resignup_gap_days
+    )
     done()
     fs = build_features(source, cfg, metrics, start, end, stage)
     done = stage("writing", 1)

@@ -20,6 +20,7 @@ import pandas as pd
 from churnhealth import tracking
 from churnhealth.atomic import check_folder_writable, write_json
 from churnhealth.config import Config
+from churnhealth.data.churn import churn_reasons
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_validated
 from churnhealth.evaluation import holdout, horizons
@@ -65,7 +66,12 @@ def train(
     check_folder_writable(cfg.paths.reports_dir, "paths.reports_dir")
     check_folder_writable(Path(cfg.paths.champion_dir).parent, "paths.champion_dir")
     done = stage("validating data", 1)
-    source = open_validated(data or cfg.data.path, cfg.data.segments, truncate_at=as_of)
+    source = open_validated(
+        data or cfg.data.path,
+        cfg.data.segments,
+        truncate_at=as_of,
+        gap_days=cfg.labels.resignup_gap_days,
+    )
     tracking.configure(cfg)
     tracking.current_champion(cfg.mlflow.registered_model)
     done()
@@ -98,7 +104,8 @@ def train(
                 None,
             )
         )
-        notes = fitter.notes_ + fs.notes
+        notes = fitter.notes_ + fs.notes + source.notes
+        reasons = churn_reasons(source, cfg.data.segments)
         if year["status"] != "ok":
             notes.append(f"no year-ahead test: {year['reason']}")
         metrics = result.record(
@@ -111,6 +118,7 @@ def train(
             alias=alias,
             alias_reason=reason,
             champion_comparison=compared,
+            churn_reasons=None if reasons is None else reasons.to_dict("records"),
         )
         run.log_json("metrics.json", metrics)
         if alias == tracking.CHAMPION:

@@ -106,7 +106,12 @@ class Scorer:
                 if days is not None
             }
 
-        source = open_validated(data or cfg.data.path, cfg.data.segments, since=reads)
+        source = open_validated(
+            data or cfg.data.path,
+            cfg.data.segments,
+            since=reads,
+            gap_days=cfg.labels.resignup_gap_days,
+        )
         return source, run_dates(cfg, source, as_of, backfill_days)
 
     # ---------------------------------------------------------------- scores

@@ -23,9 +23,10 @@ from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features.labels import annual_churn
+from churnhealth.synth.dynamics import CHURN_REASONS
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
-from churnhealth.synth.simulate import simulate
+from churnhealth.synth.simulate import Company, simulate
 from churnhealth.synth.truth import truth_table
 
 DRIFT_KINDS = ("usage_shift", "concept_shift")
@@ -150,6 +151,32 @@ def _as_date(values: np.ndarray | pd.Series) -> pd.Series:
     return s.astype(pd.ArrowDtype(pa.date32()))
 
 
+P_REASON_OTHER = 0.12
+P_REASON_MISSING = 0.08
+"""How often the demo's churn log says "other", or nothing, instead of the leading mechanism."""
+
+
+def churn_log(company: Company, ids: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """The demo's churn log: one record per churn, on the day the subscription ended, with the
+    mechanism that drove it as the reason (`dynamics.reason_index`), recorded the way a CS team
+    does: sometimes "other", sometimes not at all. A failed payment is involuntary churn."""
+    gone = np.flatnonzero(~np.isnat(company.churn_date))
+    why = np.array(CHURN_REASONS, dtype=object)[company.churn_reason[gone]]
+    kind = np.where(why == "payment failed", "involuntary", "voluntary").astype(object)
+    u = rng.random(len(gone))
+    why = np.where(u < P_REASON_OTHER, "other", why)
+    why = np.where(u > 1 - P_REASON_MISSING, None, why)
+    out = pd.DataFrame(
+        {
+            "account_id": ids[gone],
+            "churn_date": _as_date(company.churn_date[gone]),
+            "reason": pd.Series(why, dtype="str"),
+            "kind": pd.Series(kind, dtype="str"),
+        }
+    )
+    return out.sort_values(["churn_date", "account_id"], kind="stable")
+
+
 def generate(
     out: Path | str,
     accounts: int = 5000,
@@ -160,7 +187,7 @@ def generate(
     truth_paths: int = 200,
     on_stage: Callable[[str, int], Callable[[], None]] | None = None,
 ) -> SynthResult:
-    """Simulate the company and write its eight tables plus `truth` to `out` atomically.
+    """Simulate the company and write its nine tables plus `truth` to `out` atomically.
 
     `on_stage(name, steps)` is called at each stage and returns a callback advancing it.
     """
@@ -177,7 +204,7 @@ def generate(
     p = Params()
     months = 12 * years
     ss = np.random.SeedSequence(seed)
-    (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names) = ss.spawn(6)
+    (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names, s_records) = ss.spawn(7)
     obs = dict(
         zip(
             (
@@ -316,6 +343,7 @@ def generate(
             "amount": invoices.amount,
         }
     )
+    tables["churn_events"] = churn_log(company, idx_ids, np.random.default_rng(s_records))
     tables["truth"] = pd.DataFrame(
         {
             "account_id": idx_ids[truth.account],

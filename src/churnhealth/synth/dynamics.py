@@ -193,3 +193,53 @@ def churn_prob(
     )
     q = np.where(monthly, p.q_monthly, p.q_renewal)
     return 1 - (1 - 1 / (1 + np.exp(-logit))) * (1 - q)
+
+
+CHURN_REASONS = (
+    "low adoption",
+    "champion left",
+    "dissatisfied",
+    "budget cuts",
+    "payment failed",
+    "missing capabilities",
+    "poor support",
+)
+"""What a CSM would record for each mechanism of `churn_prob` (in the order of `reason_index`)."""
+
+
+def reason_index(
+    s: State,
+    seg: np.ndarray,
+    monthly: np.ndarray,
+    tenure_months: np.ndarray,
+    shifted: np.ndarray | bool,
+    p: Params,
+) -> np.ndarray:
+    """Index into CHURN_REASONS of the mechanism that raised each account's churn logit the
+    most above the mean of the accounts deciding alongside it (the terms of `churn_prob`)."""
+    shifted = np.asarray(shifted, dtype=bool)
+    k = np.where(shifted, p.shift_hold, 1.0)
+    w_u = np.where(shifted, p.w_usage_shifted[seg], p.w_usage[seg])
+    w_r = np.where(shifted, p.w_rel_shifted[seg], p.w_rel[seg])
+    w_s = np.where(shifted, p.w_sent_shifted[seg], p.w_sent[seg])
+    young = tenure_months < p.onboarding_months
+    usage = usage_level(s)
+    terms = np.stack(
+        [
+            -w_u * usage
+            + k
+            * (
+                -p.w_usage_avg[seg] * s.usage_avg
+                + p.w_drop[seg] * (s.usage_avg - usage)
+                - young * p.w_activation[seg] * usage
+            ),
+            -w_r * relationship(s, seg, p)
+            + k * p.w_orphan[seg] * (1 - s.champion) * (1 - s.sponsor),
+            -w_s * s.sent,
+            -p.w_fin[seg] * s.fin_eff,
+            p.w_dunning * s.dunning * monthly,
+            k * (-p.w_breadth[seg] * breadth(s, seg, p) - p.w_integ[seg] * s.integ),
+            k * p.w_svc[seg] * s.svc,
+        ]
+    )
+    return np.argmax(terms - terms.mean(axis=1, keepdims=True), axis=0)

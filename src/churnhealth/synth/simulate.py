@@ -12,6 +12,7 @@ from churnhealth.synth.dynamics import (
     State,
     churn_prob,
     init_state,
+    reason_index,
     relationship,
     step,
     usage_level,
@@ -38,6 +39,8 @@ class Company:
     term: np.ndarray
     csm: np.ndarray
     churn_date: np.ndarray
+    churn_reason: np.ndarray
+    """Index into `dynamics.CHURN_REASONS` of each churned account's leading mechanism (-1)."""
     subscriptions: pd.DataFrame
     states: list[State]
     first: int
@@ -127,6 +130,7 @@ def simulate(
     anchor = created.copy()
     cur_lic, cur_arr = lic.copy(), arr.copy()
     churn_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    churn_reason = np.full(n, -1, dtype=np.int64)
     rows: list[tuple] = [(i, created[i], term[i], None, cur_arr[i], cur_lic[i]) for i in range(n)]
     cur_row = np.arange(n)
     lic_at = np.zeros((months, n), dtype=np.int64)
@@ -153,6 +157,10 @@ def simulate(
         )
         churned = u[0, due] < pc
         churn_date[due[churned]] = r[due[churned]]
+        why = reason_index(
+            s.take(due), seg[due], monthly, tenure, shift_m is not None and m >= shift_m, p
+        )
+        churn_reason[due[churned]] = why[churned]
         stay = due[~churned]
         ul = usage_level(s.take(stay))
         rel = relationship(s.take(stay), seg[stay], p)
@@ -193,5 +201,16 @@ def simulate(
     subs["start_date"] = pd.to_datetime(subs["start_date"]).astype("datetime64[s]")
     subs["end_date"] = pd.to_datetime(subs["end_date"]).astype("datetime64[s]")
     return Company(
-        seg, created, term, csm, churn_date, subs, states, first, months, shift_m, lic_at
+        seg,
+        created,
+        term,
+        csm,
+        churn_date,
+        churn_reason,
+        subs,
+        states,
+        first,
+        months,
+        shift_m,
+        lic_at,
     )
