@@ -42,6 +42,12 @@ class DataConfig(_Section):
         min_length=1,
         description="Allowed values of accounts.segment; each segment can get its own model.",
     )
+    sources: Path | None = Field(
+        None,
+        description="YAML mapping of your export onto the data contract: files, column names, "
+        "value maps, date formats, constants, filters (docs/mapping.md); none: tables and "
+        "columns are named as in the contract.",
+    )
 
     @field_validator("segments")
     @classmethod

@@ -65,6 +65,7 @@ def validate(
     config_path: ConfigOpt = None,
 ) -> None:
     """Check the tables against the data contract; one line per problem, exit code 2."""
+    from churnhealth.data.mapping import load_mapping
     from churnhealth.data.validate import check
 
     cfg = config(config_path)
@@ -73,6 +74,7 @@ def validate(
         cfg.data.segments,
         parse_date(as_of, "--as-of"),
         cfg.labels.resignup_gap_days,
+        load_mapping(cfg.data.sources),
     )
     render.validation(report)
 

@@ -12,6 +12,16 @@ from typing import Literal
 Kind = Literal["id", "string", "int", "number", "bool", "date", "timestamp"]
 
 TEMPORAL: frozenset[str] = frozenset({"date", "timestamp"})
+IBIS_TYPES = {
+    "id": "string",
+    "string": "string",
+    "int": "int64",
+    "number": "float64",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+"""The Ibis type each kind of column is read as."""
 
 
 @dataclass(frozen=True)
@@ -411,9 +421,14 @@ class Problem:
     what: str
     expected: str
     examples: list[str] = field(default_factory=list)
+    origin: str | None = None
+    """Where it is in the user's export, when a source mapping made the table (its file and
+    column)."""
 
     def __str__(self) -> str:
         where = self.table if self.column is None else f"{self.table}.{self.column}"
+        if self.origin:
+            where = f"{self.origin} ({where})"
         count = "" if self.rows is None else f" in {self.rows:,} row{'s' if self.rows != 1 else ''}"
         line = f"{where}: {self.what}{count} (expected {self.expected})"
         if self.examples:

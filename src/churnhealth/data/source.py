@@ -18,20 +18,11 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from churnhealth.data.contract import EXTRA_TABLES, TABLE_NAMES, Table
+from churnhealth.data.contract import EXTRA_TABLES, IBIS_TYPES, TABLE_NAMES, Table, contract
+from churnhealth.data.mapping import SourceMapping, apply, read_raw
 from churnhealth.errors import DataError
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
-
-IBIS_TYPES = {
-    "id": "string",
-    "string": "string",
-    "int": "int64",
-    "number": "float64",
-    "bool": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-}
 
 
 @dataclass
@@ -46,6 +37,8 @@ class Source:
     tables: dict[str, ir.Table]
     notes: list[str] = field(default_factory=list)
     churn_records: pd.DataFrame | None = None
+    mapping: SourceMapping | None = None
+    """The source mapping that made the tables, if any (problems are then said in its names)."""
 
     def __contains__(self, name: str) -> bool:
         return name in self.tables
@@ -100,14 +93,18 @@ def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
     return replace(source, tables=tables)
 
 
-def open_source(path: Path | str) -> Source:
-    """Open a DuckDB database file (read-only) or a folder of `<table>.csv|.parquet` files."""
+def open_source(path: Path | str, mapping: SourceMapping | None = None) -> Source:
+    """Open a DuckDB database file (read-only) or a folder of `<table>.csv|.parquet` files.
+
+    With a source `mapping` (`data.mapping`), the tables it names are made from the export as
+    it describes; the others are still read under their contract names."""
     path = Path(path)
     known = set(TABLE_NAMES) | set(EXTRA_TABLES)
+    mapped = set(mapping.tables) if mapping else set()
     if path.is_dir():
         con = ibis.duckdb.connect()
         tables: dict[str, ir.Table] = {}
-        for name in sorted(known):
+        for name in sorted(known - mapped):
             files = [path / f"{name}{s}" for s in _SUFFIXES if (path / f"{name}{s}").is_file()]
             if len(files) > 1:
                 raise DataError(
@@ -127,16 +124,21 @@ def open_source(path: Path | str) -> Source:
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DataError([f"{name}: cannot read {f} ({first})"]) from None
-        return Source(path, con, tables)
-    if path.is_file():
+    elif path.is_file():
         try:
             con = ibis.duckdb.connect(str(path), read_only=True)
             names = set(con.list_tables())
         except Exception as exc:
             first = str(exc).strip().splitlines()[0]
             raise DataError([f"{path}: not a readable DuckDB database ({first})"]) from None
-        return Source(path, con, {n: con.table(n) for n in sorted(known & names)})
-    raise DataError([f"{path}: no such DuckDB file or folder of CSV/Parquet tables"])
+        tables = {n: con.table(n) for n in sorted((known - mapped) & names)}
+    else:
+        raise DataError([f"{path}: no such DuckDB file or folder of CSV/Parquet tables"])
+    if mapping:
+        specs = contract(["_"])
+        for name, tm in mapping.tables.items():
+            tables[name] = apply(read_raw(con, path, tm, name), tm, specs[name])
+    return Source(path, con, dict(sorted(tables.items())), mapping=mapping)
 
 
 def write_tables(path: Path | str, frames: Mapping[str, pd.DataFrame]) -> Path:

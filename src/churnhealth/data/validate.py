@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 
+from churnhealth.config import Config
 from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
+from churnhealth.data.mapping import SourceMapping, load_mapping, origin
 from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
 
@@ -213,6 +215,8 @@ def validate(
     for name, t in typed.items():
         report.problems += _check_rows(specs[name], usable[name], t, as_of)
     report.problems += _unknown_accounts(specs, typed)
+    if source.mapping is not None:
+        report.problems = [origin(source.mapping, p) for p in report.problems]
     return report
 
 
@@ -366,6 +370,7 @@ def open_validated(
     truncate_at: dt.date | None = None,
     since: Since | None = None,
     gap_days: int = 30,
+    mapping: SourceMapping | None = None,
 ) -> Source:
     """Open a source and validate it; raise `DataError` (one line per problem) if it is bad.
 
@@ -373,18 +378,37 @@ def open_validated(
     today were that date); `as_of` rejects data dated on or after it instead. `since` checks
     only the rows the caller reads (see `validate`). Churn records, when the data has them, are
     then reconciled with the subscriptions (`data.churn`, with the re-signup gap `gap_days`).
+    `mapping` describes an export that is not shaped like the contract (`data.mapping`).
     """
-    source = open_source(path)
+    source = open_source(path, mapping)
     validate(source, segments, as_of, since=since).raise_for_problems()
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
     return with_churn_records(source, segments, gap_days)
 
 
-def check(path, segments: list[str], as_of: dt.date | None = None, gap_days: int = 30) -> Report:
+def open_configured(cfg: Config, data=None, **kw) -> Source:
+    """`open_validated` as the configuration says: its data path (unless `data`), segments,
+    re-signup gap and source mapping; `kw`: `as_of`, `truncate_at`, `since`."""
+    return open_validated(
+        data or cfg.data.path,
+        cfg.data.segments,
+        gap_days=cfg.labels.resignup_gap_days,
+        mapping=load_mapping(cfg.data.sources),
+        **kw,
+    )
+
+
+def check(
+    path,
+    segments: list[str],
+    as_of: dt.date | None = None,
+    gap_days: int = 30,
+    mapping: SourceMapping | None = None,
+) -> Report:
     """`churnhealth validate`: the report of a source that breaks no rule (with what its churn
     records disagreed on); else `DataError`, one line per problem."""
-    source = open_source(path)
+    source = open_source(path, mapping)
     report = validate(source, segments, as_of)
     report.raise_for_problems()
     report.notes += with_churn_records(source, segments, gap_days).notes

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from churnhealth.data.contract import Table
+from churnhealth.data.filters import OPS, predicate
 from churnhealth.data.source import Source, day_literal
 from churnhealth.features.pit import GRID_COLUMNS, view_at
 from churnhealth.features.spec import (
@@ -38,14 +39,6 @@ from churnhealth.features.spec import (
 
 KEYS = ["account_id", "as_of"]
 ZERO_FILL_AGGS = ("count", "sum", "nunique", "any")
-_OPS = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
 
 
 @dataclass
@@ -76,20 +69,6 @@ def plan(metrics: list, present: set[str]) -> MetricPlan:
         else:
             out.metrics.append(m)
     return out
-
-
-def _predicate(v: ir.Table, flt: dict) -> ir.BooleanValue:
-    cond = ibis.literal(True)
-    for col, want in flt.items():
-        c = v[col]
-        if isinstance(want, list):
-            cond &= c.isin(want)
-        elif isinstance(want, dict):
-            for op, value in want.items():
-                cond &= _OPS[op](c, value)
-        else:
-            cond &= c == want
-    return cond
 
 
 def _in_window(v: ir.Table, days: int | None, skip: int = 0) -> ir.BooleanValue:
@@ -185,7 +164,7 @@ def table_metrics(
         v = _joined(grid, t, spec, span, dates)
         reductions: dict[str, ir.Value] = {}
         for m in windowed:
-            f = _predicate(v, m.filter)
+            f = predicate(v, m.filter)
             if isinstance(m, Aggregate):
                 reductions[m.name] = _reduce(v, m.column, m.agg, f & _in_window(v, m.days))
             elif isinstance(m, PctChange):
@@ -204,7 +183,7 @@ def table_metrics(
     for m in metrics:
         if isinstance(m, Latest):
             v = _joined(grid, t, spec, m.days, dates)
-            v = v.filter(_predicate(v, m.filter) & _in_window(v, m.days) & v[m.column].notnull())
+            v = v.filter(predicate(v, m.filter) & _in_window(v, m.days) & v[m.column].notnull())
             rank = ibis.row_number().over(
                 group_by=KEYS, order_by=[ibis.desc(v[spec.time]), ibis.desc(m.column)]
             )
@@ -232,7 +211,7 @@ def _days_since(grid: ir.Table, t: ir.Table, spec: Table, m: DaysSince, dates: A
     )
     g = grid.select(*KEYS, "as_of_ts")
     if not gates:
-        seen = _predicate(t, m.filter) & dates.visible(t[spec.time], None)
+        seen = predicate(t, m.filter) & dates.visible(t[spec.time], None)
         r = _latest_before_first(t.filter(seen).select("account_id", _t=t[spec.time]), dates)
         on = (g.as_of_ts > r._t) if r._t.type().is_timestamp() else (g.as_of > r._t)
         a = g.asof_join(r, on=on, predicates=[g.account_id == r.account_id])
@@ -240,7 +219,7 @@ def _days_since(grid: ir.Table, t: ir.Table, spec: Table, m: DaysSince, dates: A
         return a.select(*KEYS, **{m.name: a.as_of.delta(last, unit="day").cast("float64")})
     stamp = [t[c].cast("timestamp") for c in (spec.time, *gates)]
     known = ibis.greatest(*stamp) if len(stamp) > 1 else stamp[0]
-    seen = _predicate(t, m.filter)
+    seen = predicate(t, m.filter)
     for c in gates:
         seen &= t[c].notnull()
     r = t.filter(seen).select("account_id", _t=stamp[0], _v=known)
@@ -282,7 +261,7 @@ def _finish(r: ir.Table, m) -> ir.Value:
     elif isinstance(m, Difference):
         value, default = ref(m.left) - ref(m.right), None
     elif isinstance(m, Flag):
-        value = ibis.ifelse(_OPS[m.op](ref(m.metric), m.value).fill_null(False), 1.0, 0.0)
+        value = ibis.ifelse(OPS[m.op](ref(m.metric), m.value).fill_null(False), 1.0, 0.0)
         default = None
     else:  # Latest, DaysSince: the joined value itself
         value, default = ref(m.name), None

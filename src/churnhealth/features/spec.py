@@ -16,19 +16,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from churnhealth.data.contract import Table, contract
+from churnhealth.data.filters import FilterValue, Op
 from churnhealth.errors import ConfigError
 from churnhealth.features.pit import DERIVED, GRID_COLUMNS, column_kind
 
 DIMENSIONS = ("usage", "engagement", "sentiment", "relationship", "support", "financial")
 Dimension = Literal["usage", "engagement", "sentiment", "relationship", "support", "financial"]
 Agg = Literal["count", "sum", "mean", "median", "min", "max", "nunique", "any"]
-Op = Literal["eq", "ne", "lt", "le", "gt", "ge"]
 NUMERIC_AGGS = ("sum", "mean", "median")
 _WINDOW = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
 _NAME = r"^[a-z][a-z0-9_]*$"
-
-Scalar = str | int | float | bool
-FilterValue = Scalar | list[Scalar] | dict[Op, Scalar]
 
 
 def parse_window(text: str | int) -> int | None:

@@ -11,7 +11,7 @@ import pandas as pd
 from churnhealth import tracking
 from churnhealth.atomic import check_folder_writable, write_frame, write_json
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.backtest import (
     BacktestResult,
@@ -45,9 +45,7 @@ def run_backtest(
         update={"train": cfg.train.model_copy(update={"tuning": cfg.backtest.tuning})}
     )
     done = stage("validating data", 1)
-    source = open_validated(
-        data or cfg.data.path, cfg.data.segments, gap_days=cfg.labels.resignup_gap_days
-    )
+    source = open_configured(cfg, data)
     done()
     points = origins(cfg, source, start, end, step)
     _, data_end = data_window(source)

@@ -20,6 +20,7 @@ import pandas as pd
 from churnhealth.config import Config
 from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import TABLE_NAMES, contract
+from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import Source, open_source
 from churnhealth.data.validate import validate
 from churnhealth.errors import ChurnhealthError
@@ -62,7 +63,7 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     """Diagnose the source at `data` (default: `data.path`) under the configuration `cfg`."""
     path = data or cfg.data.path
     done = stage("reading tables", 1)
-    source = open_source(path)
+    source = open_source(path, load_mapping(cfg.data.sources))
     cfg, suggested, notes = _segments_of(cfg, source)
     report = validate(source, cfg.data.segments)
     report.raise_for_problems()

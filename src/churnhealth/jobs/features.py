@@ -11,7 +11,7 @@ import pandas as pd
 
 from churnhealth.atomic import check_writable
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.validate import open_configured
 from churnhealth.features import FeatureSet, build_features, summarize
 from churnhealth.features.spec import load_metrics
 from churnhealth.progress import Stage, no_stage
@@ -42,9 +42,7 @@ def build(
     metrics = load_metrics(cfg.features.definitions, cfg.data.segments)
     out = check_writable(out, "--out", (".parquet", ".csv"))
     done = stage("validating data", 1)
-    source = open_validated(
-        data or cfg.data.path, cfg.data.segments, gap_days=cfg.labels.resignup_gap_days
-    )
+    source = open_configured(cfg, data)
     done()
     fs = build_features(source, cfg, metrics, start, end, stage)
     done = stage("writing", 1)

@@ -23,7 +23,7 @@ from churnhealth.atomic import check_writable, write_json, write_with
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
 from churnhealth.data.source import Source, truncate
-from churnhealth.data.validate import open_validated
+from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, holdout, plots
 from churnhealth.evaluation import monitor as checks
@@ -61,9 +61,7 @@ def monitor(
             "monitoring existed; retrain it with `churnhealth train`"
         )
     scorer = Scorer(model=lm.model, config=cfg, version=lm.version, overrides=False)
-    source = open_validated(
-        data or cfg.data.path, cfg.data.segments, gap_days=cfg.labels.resignup_gap_days
-    )
+    source = open_configured(cfg, data)
     day = run_dates(cfg, source, as_of, 0).day
     source = truncate(source, day.date(), contract(cfg.data.segments))
     data_end = pd.Timestamp(lm.model.metadata["data_end"])
@@ -158,12 +156,7 @@ def _train_challenger(
 ) -> tuple[str, str, HealthModel]:
     """Fit, evaluate and register a model on the data known before `day`, as @challenger;
     returns its version, run id and the model."""
-    source = open_validated(
-        data or cfg.data.path,
-        cfg.data.segments,
-        truncate_at=day.date(),
-        gap_days=cfg.labels.resignup_gap_days,
-    )
+    source = open_configured(cfg, data, truncate_at=day.date())
     fs = build_features(source, cfg, end=day.date(), stage=stage)
     d = prepare(cfg, source, fs)
     with tracking.training_run(cfg, d, day.date()) as run:

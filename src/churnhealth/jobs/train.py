@@ -22,7 +22,7 @@ from churnhealth.atomic import check_folder_writable, write_json
 from churnhealth.config import Config
 from churnhealth.data.churn import churn_reasons
 from churnhealth.data.source import Source
-from churnhealth.data.validate import open_validated
+from churnhealth.data.validate import open_configured
 from churnhealth.evaluation import holdout, horizons
 from churnhealth.features import build_features
 from churnhealth.models.estimators import binary_log_loss
@@ -66,12 +66,7 @@ def train(
     check_folder_writable(cfg.paths.reports_dir, "paths.reports_dir")
     check_folder_writable(Path(cfg.paths.champion_dir).parent, "paths.champion_dir")
     done = stage("validating data", 1)
-    source = open_validated(
-        data or cfg.data.path,
-        cfg.data.segments,
-        truncate_at=as_of,
-        gap_days=cfg.labels.resignup_gap_days,
-    )
+    source = open_configured(cfg, data, truncate_at=as_of)
     tracking.configure(cfg)
     tracking.current_champion(cfg.mlflow.registered_model)
     done()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from churnhealth.config import Config, TierOverride
 from churnhealth.data.source import Source
-from churnhealth.data.validate import open_validated
+from churnhealth.data.validate import open_configured
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
@@ -106,12 +106,7 @@ class Scorer:
                 if days is not None
             }
 
-        source = open_validated(
-            data or cfg.data.path,
-            cfg.data.segments,
-            since=reads,
-            gap_days=cfg.labels.resignup_gap_days,
-        )
+        source = open_configured(cfg, data, since=reads)
         return source, run_dates(cfg, source, as_of, backfill_days)
 
     # ---------------------------------------------------------------- scores

@@ -1,0 +1,219 @@
+"""Source mappings: a user's export described in YAML instead of reshaped in pandas.
+
+A mapping says, per contract table, where its rows are and how the export's columns become the
+contract's (`configs/examples/` has two). Every step is an Ibis expression on the export as it
+is read, so it runs where the data lives:
+
+```yaml
+tables:
+  accounts:
+    from: customers.csv              # a file in the --data folder (CSV, CSV.gz, Parquet; a glob
+                                     # is fine), or a table of the --data DuckDB file
+    filter: {is_test: false}         # keep matching rows (the export's columns; feature syntax)
+    columns: {account_id: customer_id, segment: plan}   # contract column: the export's column
+    values:                          # per contract column, the export's value: the contract's
+      segment: {Enterprise: enterprise, Growth: mid_market, Starter: smb}
+    dates: {created_at: "%d/%m/%Y"}  # text dates and timestamps: their strptime format
+    constants: {industry: unknown}   # a column the export does not have
+```
+
+A contract column that is not mapped is read under its own name, if the export has it. Values a
+map does not name are kept as they are when the map's targets are text (validation then
+reports them), and become null otherwise. Problems found on a mapped table are reported with
+the export's file and column: `customers.csv: plan (accounts.segment): value outside the
+allowed set in 2 rows (…)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from churnhealth.data.contract import IBIS_TYPES, TEMPORAL, Problem, Table, contract
+from churnhealth.data.filters import FilterValue, predicate
+from churnhealth.errors import ConfigError, DataError
+
+
+class TableMapping(BaseModel):
+    """Where one contract table comes from and how its columns are made."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from", description="File (in the --data folder) or table name.")
+    filter: dict[str, FilterValue] = Field({}, description="Keep rows matching all of these.")
+    columns: dict[str, str] = Field({}, description="Contract column: the export's column.")
+    values: dict[str, dict[Any, Any]] = Field({}, description="Value maps per contract column.")
+    dates: dict[str, str] = Field({}, description="strptime formats of text date columns.")
+    constants: dict[str, Any] = Field({}, description="Contract columns set to one value.")
+
+
+class SourceMapping(BaseModel):
+    """The export: a `TableMapping` per contract table it provides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tables: dict[str, TableMapping]
+
+    @model_validator(mode="after")
+    def _contract_names(self) -> SourceMapping:
+        specs = contract(["_"])
+        problems = []
+        for name, tm in self.tables.items():
+            if name not in specs:
+                problems.append(f"tables.{name}: not a contract table ({', '.join(specs)})")
+                continue
+            known = set(specs[name].column_names)
+            for part in ("columns", "values", "dates", "constants"):
+                for col in getattr(tm, part):
+                    if col not in known:
+                        problems.append(
+                            f"tables.{name}.{part}.{col}: not a column of {name} "
+                            f"({', '.join(specs[name].column_names)})"
+                        )
+            for col in set(tm.columns) & set(tm.constants):
+                problems.append(f"tables.{name}: {col} is both mapped and a constant")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def load_mapping(path: Path | str | None) -> SourceMapping | None:
+    """Read and check a mapping file (None: no mapping); one line per problem."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: no such source mapping file"])
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (UnicodeDecodeError, OSError, yaml.YAMLError):
+        raise ConfigError([f"{path}: not a readable YAML file"]) from None
+    try:
+        return SourceMapping.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            problems += [f"{path}: {loc + ': ' if loc else ''}{m}" for m in msg.split("; ")]
+        raise ConfigError(problems) from None
+
+
+def read_raw(con: ibis.BaseBackend, root: Path, tm: TableMapping, name: str) -> ir.Table:
+    """The export's rows for contract table `name`: a file under `root` (a folder), or a table
+    of the DuckDB connection `con` (when `root` is a database file)."""
+    if root.is_dir():
+        target = Path(tm.source) if Path(tm.source).is_absolute() else root / tm.source
+        suffix = "".join(target.suffixes[-2:]) if target.suffix == ".gz" else target.suffix
+        try:
+            if suffix == ".parquet":
+                return con.read_parquet(target, table_name=f"raw_{name}")
+            if suffix in (".csv", ".csv.gz", ".tsv"):
+                # columns with a declared date format are read as text: the reader's own date
+                # detection could take 03/04 for March 4th
+                text = {tm.columns.get(c, c): "VARCHAR" for c in tm.dates}
+                return con.read_csv(target, table_name=f"raw_{name}", types=text or None)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError([f"{name}: cannot read {target} ({first})"]) from None
+        raise DataError([f"{name}: {target}: expected a .csv, .csv.gz or .parquet file"])
+    if tm.source not in con.list_tables():
+        raise DataError([f"{name}: no table {tm.source!r} in {root}"])
+    return con.table(tm.source)
+
+
+def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
+    """The contract table made from the export's rows `raw` (its columns only)."""
+    where = f"{tm.source}"
+    missing = [c for c in tm.filter if c not in raw.columns]
+    missing += [v for v in tm.columns.values() if v not in raw.columns]
+    if missing:
+        raise DataError(
+            [
+                f"{where}: no column {c} (for {spec.name}; it has {', '.join(raw.columns)})"
+                for c in dict.fromkeys(missing)
+            ]
+        )
+    t = raw.filter(predicate(raw, tm.filter)) if tm.filter else raw
+    out: dict[str, ir.Value] = {}
+    for col in spec.columns:
+        target = IBIS_TYPES[col.kind]
+        if col.name in tm.constants:
+            value = tm.constants[col.name]
+            out[col.name] = ibis.null(target) if value is None else ibis.literal(value).cast(target)
+            continue
+        name = tm.columns.get(col.name, col.name)
+        if name not in t.columns:
+            continue
+        c = t[name]
+        if col.name in tm.values:
+            c = _map_values(c, tm.values[col.name])
+        if col.name in tm.dates and col.kind in TEMPORAL and c.type().is_string():
+            label = f"{where}: {name} ({spec.name}.{col.name})"
+            c = _parse_dates(t, name, tm.dates[col.name], label)
+            c = c.date() if col.kind == "date" else c
+        out[col.name] = c
+    return t.select(**out)
+
+
+@ibis.udf.scalar.builtin
+def try_strptime(value: str, fmt: str) -> dt.datetime:
+    """DuckDB's strptime that gives null instead of failing."""
+
+
+def _parse_dates(t: ir.Table, column: str, fmt: str, where: str) -> ir.TimestampValue:
+    """Text dates in `fmt` as timestamps; values that do not parse are one `DataError` line
+    (counted now: a date silently read as null would be a wrong end date)."""
+    text = t[column].cast("string").strip().nullif("")
+    parsed = try_strptime(text, fmt)
+    bad = t.filter(text.notnull() & parsed.isnull())
+    n = int(bad.count().execute())
+    if n:
+        examples = bad.select(v=text).limit(3).execute().v.tolist()
+        raise DataError(
+            [
+                f"{where}: not a date in the format {fmt} in {n:,} row{'s' if n != 1 else ''}; "
+                f"e.g. {', '.join(map(str, examples))}"
+            ]
+        )
+    return parsed
+
+
+def _map_values(c: ir.Value, mapping: dict) -> ir.Value:
+    """The export's values mapped to the contract's; unnamed values kept (text targets) or
+    null (other targets)."""
+    targets = list(mapping.values())
+    text = all(isinstance(v, str) for v in targets)
+    key = c.cast("string")
+    branches = [(key == str(k), ibis.literal(v)) for k, v in mapping.items()]
+    if text:
+        return ibis.cases(*branches, else_=key)
+    if all(isinstance(v, bool) for v in targets):
+        kind = "boolean"
+    elif all(isinstance(v, int) and not isinstance(v, bool) for v in targets):
+        kind = "int64"
+    else:
+        kind = "float64"
+    return ibis.cases(*[(k, v.cast(kind)) for k, v in branches], else_=ibis.null(kind))
+
+
+def origin(mapping: SourceMapping, problem: Problem) -> Problem:
+    """The problem, said in the export's own names when its table is mapped."""
+    tm = mapping.tables.get(problem.table)
+    if tm is None:
+        return problem
+    col = problem.column
+    if col is None:
+        where = tm.source
+    elif col in tm.constants:
+        where = f"{tm.source}: constant {col}"
+    else:
+        where = f"{tm.source}: {tm.columns.get(col, col)}"
+    return dataclasses.replace(problem, origin=where)

@@ -1,0 +1,248 @@
+"""Source mappings: the demo company exported in two other shapes (the shipped examples) reads
+back, through the mapping alone, into exactly the same features; problems are said in the
+export's own names; a bad mapping is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+from churnhealth.config import Config
+from churnhealth.data.mapping import load_mapping
+from churnhealth.data.source import open_source
+from churnhealth.data.validate import check, open_validated
+from churnhealth.errors import ConfigError, DataError
+from churnhealth.features import build_features
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+CRM = ROOT / "configs/examples/crm-export.yaml"
+WAREHOUSE = ROOT / "configs/examples/warehouse-tables.yaml"
+SEGMENTS = Config().data.segments
+TIER = {"enterprise": "Enterprise", "mid_market": "Growth", "smb": "Starter"}
+PERIOD = {1: "monthly", 12: "annual", 24: "biennial", 36: "triennial"}
+
+
+def tables(path: Path) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {n: con.table(n).df() for n in [r[0] for r in con.execute("SHOW TABLES").fetchall()]}
+
+
+def day_first(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).dt.strftime("%d/%m/%Y")
+
+
+def crm_export(small: dict[str, pd.DataFrame], folder: Path) -> Path:
+    """The company as the CRM example's files: other names, day-first dates, tiers and billing
+    periods instead of segments and months, two internal test accounts."""
+    folder.mkdir()
+    a = small["accounts"]
+    customers = pd.DataFrame(
+        {
+            "customer_id": a.account_id,
+            "company": a["name"],
+            "tier": a.segment.map(TIER),
+            "sector": a.industry,
+            "signup": day_first(a.created_at),
+            "seats": a.licenses,
+            "annual_value": a.arr,
+            "owner": a.csm_owner,
+            "is_test": False,
+        }
+    )
+    tests = customers.head(2).assign(customer_id=["TEST1", "TEST2"], tier="Internal", is_test=True)
+    pd.concat([customers, tests]).to_csv(folder / "customers.csv", index=False)
+    s = small["subscriptions"]
+    pd.DataFrame(
+        {
+            "contract_id": s.subscription_id,
+            "customer": s.account_id,
+            "start": day_first(s.start_date),
+            "billing_period": s.term_months.map(PERIOD),
+            "end": day_first(s.end_date).where(s.end_date.notna(), ""),
+            "value": s.arr,
+            "product": s.plan,
+            "seats": s.licenses,
+        }
+    ).to_csv(folder / "contracts.csv", index=False)
+    small["usage"].rename(
+        columns={
+            "account_id": "acct",
+            "date": "day",
+            "feature": "module",
+            "active_users": "users",
+            "events": "actions",
+        }
+    ).to_parquet(folder / "daily_usage.parquet")
+    t = small["touchpoints"]
+    t.assign(
+        type=t.kind.map(lambda k: "QBR" if k == "qbr" else k.capitalize()),
+        outcome=t.attended.map({True: "answered", False: "no answer"}),
+    ).rename(columns={"account_id": "account", "ts": "logged_at"})[
+        ["account", "logged_at", "type", "outcome"]
+    ].to_parquet(folder / "activities.parquet")
+    for name in ("surveys", "tickets", "contacts", "invoices", "churn_events"):
+        small[name].to_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+def warehouse(small: dict[str, pd.DataFrame], path: Path) -> Path:
+    """The company as the warehouse example's tables in a DuckDB file."""
+    code = {"enterprise": "ENT", "mid_market": "MM", "smb": "SMB"}
+    urgency = {"p1": "urgent", "p2": "high", "p3": "normal", "p4": "low"}
+    frames = {
+        "dim_customer": small["accounts"]
+        .assign(customer_segment=lambda d: d.segment.map(code))
+        .rename(
+            columns={
+                "account_id": "customer_key",
+                "created_at": "first_contract_date",
+                "csm_owner": "csm_email",
+            }
+        )
+        .drop(columns=["segment", "industry"]),
+        "fct_contract": small["subscriptions"]
+        .rename(
+            columns={
+                "subscription_id": "contract_key",
+                "account_id": "customer_key",
+                "start_date": "valid_from",
+                "end_date": "valid_to",
+                "arr": "arr_usd",
+                "licenses": "seat_count",
+            }
+        )
+        .drop(columns=["plan"]),
+        "fct_feature_usage_daily": small["usage"].rename(
+            columns={
+                "account_id": "customer_key",
+                "date": "usage_date",
+                "feature": "feature_name",
+                "active_users": "daily_active_users",
+                "events": "event_count",
+            }
+        ),
+        "fct_support_ticket": small["tickets"]
+        .assign(priority=lambda d: d.priority.map(urgency))
+        .rename(columns={"account_id": "customer_key", "ticket_id": "ticket_key"}),
+    }
+    for name in ("touchpoints", "surveys", "contacts", "invoices", "churn_events"):
+        frames[name] = small[name]
+    with duckdb.connect(str(path)) as con:
+        for name, df in frames.items():
+            con.register("_df", df)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")
+            con.unregister("_df")
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(small_db) -> dict[str, pd.DataFrame]:
+    return tables(small_db)
+
+
+@pytest.fixture(scope="module")
+def expected(small_db) -> pd.DataFrame:
+    return features(open_validated(small_db, SEGMENTS))
+
+
+def features(source) -> pd.DataFrame:
+    fs = build_features(source, Config())
+    return fs.frame.sort_values(["account_id", "as_of"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("shape", ["crm", "warehouse"])
+def test_the_examples_read_the_company_back_exactly(small, expected, tmp_path, shape):
+    if shape == "crm":
+        path, mapping = crm_export(small, tmp_path / "exports"), load_mapping(CRM)
+    else:
+        path, mapping = warehouse(small, tmp_path / "warehouse.duckdb"), load_mapping(WAREHOUSE)
+    got = features(open_validated(path, SEGMENTS, mapping=mapping))
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_validate_and_doctor_run_through_the_mapping(small, tmp_path):
+    path = crm_export(small, tmp_path / "exports")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(path), "sources": str(CRM)},
+                "features": {"definitions": str(ROOT / "configs/features.yaml")},
+            }
+        )
+    )
+    res = run_cli("validate", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"OK {path}: accounts 300 ")
+    res = run_cli("doctor", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("ready to train")
+
+
+def test_problems_are_said_in_the_export_s_names(small, tmp_path):
+    path = crm_export(small, tmp_path / "exports")
+    customers = pd.read_csv(path / "customers.csv")
+    customers.loc[5, "tier"] = "Platinum"
+    customers.loc[7, "signup"] = "31/02/2024"
+    customers.to_csv(path / "customers.csv", index=False)
+    with pytest.raises(DataError) as err:
+        check(path, SEGMENTS, mapping=load_mapping(CRM))
+    (line,) = err.value.problems
+    assert line == (
+        "customers.csv: signup (accounts.created_at): not a date in the format %d/%m/%Y in 1 "
+        "row; e.g. 31/02/2024"
+    )
+    customers.loc[7, "signup"] = "28/02/2024"
+    customers.to_csv(path / "customers.csv", index=False)
+    with pytest.raises(DataError) as err:
+        check(path, SEGMENTS, mapping=load_mapping(CRM))
+    (line,) = err.value.problems
+    assert line.startswith(
+        "customers.csv: tier (accounts.segment): value outside the allowed set in 1 row"
+    ), line
+    assert "Platinum" in line
+
+
+def test_a_bad_mapping_is_one_line_per_problem(tmp_path, small_db):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "tables": {
+                    "accounts": {"from": "accounts", "columns": {"segmnt": "tier"}},
+                    "customers": {"from": "x.csv"},
+                }
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as err:
+        load_mapping(bad)
+    assert len(err.value.problems) == 2
+    assert any("tables.customers: not a contract table" in p for p in err.value.problems)
+    assert any(
+        "tables.accounts.columns.segmnt: not a column of accounts" in p for p in err.value.problems
+    )
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        yaml.safe_dump(
+            {"tables": {"accounts": {"from": "accounts", "columns": {"segment": "tier"}}}}
+        )
+    )
+    with pytest.raises(DataError) as err:
+        open_source(small_db, load_mapping(typo))
+    (line,) = err.value.problems
+    assert line.startswith("accounts: no column tier (for accounts; it has account_id, name, ")
+
+
+def test_a_missing_mapping_file_is_one_line_and_exit_2(tmp_path, small_db):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data": {"sources": str(tmp_path / "nope.yaml")}}))
+    res = run_cli("validate", "--data", str(small_db), "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert lines == [f"config error: {tmp_path / 'nope.yaml'}: no such source mapping file"]
