@@ -78,14 +78,17 @@ DEFECTS = [
         id="wrong-type-column",
     ),
     pytest.param(
-        ["INSERT INTO accounts SELECT * FROM accounts WHERE account_id = 'A00007'"],
-        "accounts.account_id: duplicate id in 2 rows (expected unique account_id); "
-        "e.g. account_id=A00007 (2×)",
+        [
+            "INSERT INTO accounts SELECT * REPLACE (name || ' (copy)' AS name) FROM accounts "
+            "WHERE account_id = 'A00007'"
+        ],
+        "accounts.account_id: duplicate id with different values in 2 rows (expected unique "
+        "account_id); e.g. account_id=A00007 (2×)",
         id="duplicate-id",
     ),
     pytest.param(
-        ["INSERT INTO usage SELECT * FROM usage LIMIT 1"],
-        "usage: duplicate key (account_id, date, feature) in 2 rows",
+        ["INSERT INTO usage SELECT * REPLACE (events + 1 AS events) FROM usage LIMIT 1"],
+        "usage: duplicate key (account_id, date, feature) with different values in 2 rows",
         id="duplicate-key",
     ),
     pytest.param(

@@ -33,6 +33,8 @@ class Report:
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    """Exact duplicate rows per table (identical in every column): dropped when read."""
 
     @property
     def ok(self) -> bool:
@@ -213,7 +215,8 @@ def validate(
         for name, spec in usable.items()
     }
     for name, t in typed.items():
-        report.problems += _check_rows(specs[name], usable[name], t, as_of)
+        found, report.duplicates[name] = _check_rows(specs[name], usable[name], t, as_of)
+        report.problems += found
     report.problems += _unknown_accounts(specs, typed)
     if source.mapping is not None:
         report.problems = [origin(source.mapping, p) for p in report.problems]
@@ -261,8 +264,11 @@ def _rows_since(t: ir.Table, spec: Table, day: dt.date | None) -> ir.Table:
     return t.filter(t[spec.time] >= day_literal(t[spec.time], day))
 
 
-def _check_rows(spec: Table, usable: Table, t: ir.Table, as_of: dt.date | None) -> list[Problem]:
-    """Values, column order, dates before as-of and duplicate keys, in the typed table."""
+def _check_rows(
+    spec: Table, usable: Table, t: ir.Table, as_of: dt.date | None
+) -> tuple[list[Problem], int]:
+    """Values, column order, dates before as-of and duplicate keys, in the typed table; and
+    the number of exact duplicate rows (repaired, not a problem)."""
     have = set(usable.column_names)
     checks: list[_RowCheck] = []
     for col in usable.columns:
@@ -298,8 +304,11 @@ def _check_rows(spec: Table, usable: Table, t: ir.Table, as_of: dt.date | None) 
             ch.show = (ch.column,)
     problems = _run_row_checks(spec.name, t, checks)
     if spec.key and all(k in have for k in spec.key):
-        problems += _duplicate_keys(spec.name, t, spec.key)
-    return problems
+        found, extra = _duplicate_keys(spec.name, t, spec.key)
+        problems += found
+    else:
+        extra = _exact_duplicates(t)
+    return problems, extra
 
 
 def _unknown_accounts(specs: dict[str, Table], typed: dict[str, ir.Table]) -> list[Problem]:
@@ -333,34 +342,64 @@ def _unknown_accounts(specs: dict[str, Table], typed: dict[str, ir.Table]) -> li
     return problems
 
 
-def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> list[Problem]:
-    """Rows sharing a key. Sorting a hash of the key finds candidates far faster than grouping
-    by the key (tens of millions of distinct groups); the candidates are then checked exactly."""
+def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> tuple[list[Problem], int]:
+    """Rows sharing a key: a problem when they differ in any column, else exact duplicates
+    (returned as the number of extra rows; they are dropped when the data is read).
+
+    Sorting a hash of the key finds candidates far faster than grouping by the key (tens of
+    millions of distinct groups); the candidates are then checked exactly."""
     hashed = t.mutate(_h=ibis.struct({k: t[k] for k in key}).hash())
     ordered = hashed.mutate(_prev=hashed._h.lag().over(order_by=hashed._h))
     candidates = ordered.filter(ordered._h == ordered._prev).select("_h").distinct()
     if _count(candidates) == 0:
-        return []
+        return [], 0
     rows = hashed.semi_join(candidates, "_h")
-    groups = rows.group_by(list(key)).aggregate(n=rows.count()).filter(lambda g: g.n > 1)
-    total = groups.aggregate(rows=groups.n.sum()).execute().iloc[0]["rows"]
-    if total is None or total != total or int(total) == 0:
-        return []
-    ex = groups.order_by(list(key)).limit(MAX_EXAMPLES).execute()
+    rows = rows.mutate(_row=ibis.struct({c: rows[c] for c in t.columns}).hash())
+    groups = (
+        rows.group_by(list(key))
+        .aggregate(n=rows.count(), variants=rows._row.nunique())
+        .filter(lambda g: g.n > 1)
+    )
+    sums = groups.aggregate(
+        conflicting=groups.n.sum(where=groups.variants > 1),
+        extra=(groups.n - 1).sum(where=groups.variants == 1),
+    ).execute()
+    conflicting, extra = (int(v) if v == v and v is not None else 0 for v in sums.iloc[0])
+    if conflicting == 0:
+        return [], extra
+    bad = groups.filter(groups.variants > 1)
+    ex = bad.order_by(list(key)).limit(MAX_EXAMPLES).execute()
     examples = [
         " ".join(f"{k}={_fmt(r[k])}" for k in key) + f" ({r['n']}×)" for r in ex.to_dict("records")
     ]
     label = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
-    return [
-        Problem(
-            name,
-            label if len(key) == 1 else None,
-            int(total),
-            f"duplicate {'id' if len(key) == 1 else 'key ' + label}",
-            f"unique {label}",
-            examples,
-        )
-    ]
+    problem = Problem(
+        name,
+        label if len(key) == 1 else None,
+        conflicting,
+        f"duplicate {'id' if len(key) == 1 else 'key ' + label} with different values",
+        f"unique {label}",
+        examples,
+    )
+    return [problem], extra
+
+
+def _exact_duplicates(t: ir.Table) -> int:
+    """Extra copies of rows identical in every column (a table without a key)."""
+    return _count(t) - _count(t.distinct())
+
+
+def drop_duplicates(source: Source, report: Report) -> Source:
+    """The source without the exact duplicate rows validation counted, and a note per table."""
+    if not any(report.duplicates.values()):
+        return source
+    tables = dict(source.tables)
+    notes = list(source.notes)
+    for name, n in report.duplicates.items():
+        if n:
+            tables[name] = tables[name].distinct()
+            notes.append(f"{name}: dropped {n:,} exact duplicate rows (the same in every column)")
+    return dataclasses.replace(source, tables=tables, notes=notes)
 
 
 def open_validated(
@@ -381,7 +420,9 @@ def open_validated(
     `mapping` describes an export that is not shaped like the contract (`data.mapping`).
     """
     source = open_source(path, mapping)
-    validate(source, segments, as_of, since=since).raise_for_problems()
+    report = validate(source, segments, as_of, since=since)
+    report.raise_for_problems()
+    source = drop_duplicates(source, report)
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
     return with_churn_records(source, segments, gap_days)
@@ -411,5 +452,6 @@ def check(
     source = open_source(path, mapping)
     report = validate(source, segments, as_of)
     report.raise_for_problems()
+    source = drop_duplicates(source, report)
     report.notes += with_churn_records(source, segments, gap_days).notes
     return report

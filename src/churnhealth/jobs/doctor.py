@@ -22,7 +22,7 @@ from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import TABLE_NAMES, contract
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import Source, open_source
-from churnhealth.data.validate import validate
+from churnhealth.data.validate import drop_duplicates, validate
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.horizons import origin_splits
 from churnhealth.features import FeatureSet, build_features
@@ -67,6 +67,7 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     cfg, suggested, notes = _segments_of(cfg, source)
     report = validate(source, cfg.data.segments)
     report.raise_for_problems()
+    source = drop_duplicates(source, report)
     source = with_churn_records(source, cfg.data.segments, cfg.labels.resignup_gap_days)
     notes += source.notes
     tables = _tables(source, report.rows)
