@@ -246,3 +246,44 @@ def test_a_missing_mapping_file_is_one_line_and_exit_2(tmp_path, small_db):
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert lines == [f"config error: {tmp_path / 'nope.yaml'}: no such source mapping file"]
+
+
+def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_path):
+    """The 2-year company as the CRM's files: `train` and `predict` with the default
+    configuration plus the mapping (and a workspace of its own, a small search)."""
+    path = crm_export(small, tmp_path / "exports")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(path), "sources": str(CRM)},
+                "features": {"definitions": str(ROOT / "configs/features.yaml")},
+                "mlflow": {
+                    "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                    "artifact_location": str(tmp_path / "art"),
+                },
+                "paths": {
+                    "champion_dir": str(tmp_path / "champion"),
+                    "reports_dir": str(tmp_path / "reports"),
+                },
+                "predict": {
+                    "out_dir": str(tmp_path / "outputs"),
+                    "history": str(tmp_path / "outputs" / "history.duckdb"),
+                    "alerts": str(tmp_path / "outputs" / "alerts.jsonl"),
+                    "playbooks": str(ROOT / "configs/playbooks.yaml"),
+                },
+                "train": {"tuning": {"trials": 2, "timeout_s": 10}},
+            }
+        )
+    )
+    res = run_cli("train", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Registered churnhealth v1 as @champion" in " ".join(res.stdout.split())
+    res = run_cli("predict", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (written,) = (tmp_path / "outputs").glob("scores-*.parquet")
+    scores = pd.read_parquet(written)
+    active = small["subscriptions"].end_date.isna()
+    assert set(scores.account_id) <= set(small["accounts"].account_id)
+    assert len(scores) >= active.sum() * 0.9 and scores.health_score.between(0, 100).all()
+    assert not scores.account_id.str.startswith("TEST").any()
