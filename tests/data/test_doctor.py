@@ -48,8 +48,10 @@ def test_three_years_train_with_a_year_ahead_test(companies):
     assert not seg.loc["enterprise", "own_model"]
     assert "churners in training (< 100)" in seg.loc["enterprise", "why"]
     assert seg.loc["smb", "own_model"]
-    assert (d.features.status == "computed").all()
-    assert d.tables.set_index("table").present.all()
+    f = d.features.set_index("feature")
+    assert (f.drop(index="usage_user_share_30d").status == "computed").all()
+    assert f.loc["usage_user_share_30d", "enable"] == "add table events"  # raw events only
+    assert d.tables.set_index("table").drop(index="events").present.all()
 
 
 def test_two_years_train_with_smaller_windows_and_no_year_ahead_test(companies):

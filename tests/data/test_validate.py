@@ -195,7 +195,8 @@ def test_csv_and_parquet_folders_validate_like_duckdb(small_db, tmp_path):
     folder = tmp_path / "tables"
     folder.mkdir()
     with duckdb.connect(str(small_db), read_only=True) as con:
-        for i, name in enumerate(contract(SEGMENTS)):
+        present = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        for i, name in enumerate(n for n in contract(SEGMENTS) if n in present):
             fmt = "CSV, HEADER" if i % 2 == 0 else "PARQUET"
             ext = "csv" if i % 2 == 0 else "parquet"
             con.execute(f"COPY {name} TO '{folder / f'{name}.{ext}'}' (FORMAT {fmt})")

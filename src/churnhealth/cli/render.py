@@ -518,8 +518,8 @@ def doctor(d, as_json: bool = False) -> None:
             r.table,
             "yes" if r.required else "",
             f"{int(r.rows):,}" if r.present else "absent",
-            r.first or "",
-            r.last or "",
+            r.first if isinstance(r.first, str) else "",
+            r.last if isinstance(r.last, str) else "",
         )
     console.print(tables)
     if len(d.windows):

@@ -376,6 +376,28 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             ),
         ),
         Table(
+            "events",
+            time="ts",
+            meaning="Raw product events, one row per action, instead of (or besides) the daily "
+            "usage table: when `usage` is absent it is derived from them, and metrics on this "
+            "table count distinct users over any window exactly.",
+            columns=(
+                _account_id(),
+                Column(
+                    "ts", "timestamp", meaning="When it happened.", example="2024-05-02 14:03:11"
+                ),
+                Column(
+                    "event",
+                    "string",
+                    meaning="The feature or module the event belongs to (its name, mapped if need "
+                    "be): the usage table's `feature`.",
+                    example="reports",
+                ),
+                Column("user_id", "id", meaning="The user who acted.", example="U000123"),
+                Column("value", "number", True, "An amount the event carries, if any.", "3", min=0),
+            ),
+        ),
+        Table(
             "churn_events",
             time="churn_date",
             key=("account_id", "churn_date"),

@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 from churnhealth.config import Config
 from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
+from churnhealth.data.events import with_daily_usage
 from churnhealth.data.mapping import SourceMapping, load_mapping, origin
 from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
@@ -198,7 +199,7 @@ def validate(
     usable: dict[str, Table] = {}
     for name, spec in specs.items():
         if name not in source:
-            if not spec.required:
+            if not spec.required and not (name == "events" and "usage" in source):
                 report.notes.append(f"{name}: absent, its features will be skipped")
             continue
         if progress:
@@ -398,7 +399,8 @@ def drop_duplicates(source: Source, report: Report) -> Source:
     for name, n in report.duplicates.items():
         if n:
             tables[name] = tables[name].distinct()
-            notes.append(f"{name}: dropped {n:,} exact duplicate rows (the same in every column)")
+            rows = "row" if n == 1 else "rows"
+            notes.append(f"{name}: dropped {n:,} exact duplicate {rows} (the same in every column)")
     return dataclasses.replace(source, tables=tables, notes=notes)
 
 
@@ -422,7 +424,7 @@ def open_validated(
     source = open_source(path, mapping)
     report = validate(source, segments, as_of, since=since)
     report.raise_for_problems()
-    source = drop_duplicates(source, report)
+    source = with_daily_usage(drop_duplicates(source, report))
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
     return with_churn_records(source, segments, gap_days)
@@ -452,6 +454,6 @@ def check(
     source = open_source(path, mapping)
     report = validate(source, segments, as_of)
     report.raise_for_problems()
-    source = drop_duplicates(source, report)
+    source = with_daily_usage(drop_duplicates(source, report))
     report.notes += with_churn_records(source, segments, gap_days).notes
     return report

@@ -354,7 +354,8 @@ def generate(
             "p_churn_next_renewal": truth.p_churn_next_renewal,
         }
     )
-    tables = {name: tables[name].reset_index(drop=True) for name in (*TABLE_NAMES, "truth")}
+    order = [*(n for n in TABLE_NAMES if n in tables), "truth"]  # raw `events`: not simulated
+    tables = {name: tables[name].reset_index(drop=True) for name in order}
 
     done = stage(STAGES[4])
     path = write_tables(out, tables)
