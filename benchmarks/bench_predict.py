@@ -140,7 +140,7 @@ def _first_history(cfg) -> Path:
 
 
 STAGES = {
-    "validation": [("scorer", "open_validated")],
+    "validation": [("scorer", "open_configured")],
     "features": [("scorer", "build_features")],
     "model + SHAP + drivers": [
         ("Scorer", "score"),
