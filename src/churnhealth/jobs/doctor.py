@@ -171,7 +171,10 @@ def _tables(source: Source, rows: dict[str, int]) -> pd.DataFrame:
                 "table": name,
                 "required": spec.required,
                 "present": name in source,
-                "rows": rows.get(name),
+                "rows": rows.get(name)
+                if name in rows or name not in source
+                # a table the data did not hold but was derived (usage from raw events)
+                else int(source.tables[name].count().execute()),
                 "first": first,
                 "last": last,
             }
