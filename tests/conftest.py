@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from churnhealth.synth import generate
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `churnhealth` command line in a subprocess."""
+    """Run the real `churnhealth` command line in a subprocess.
+
+    Without MLFLOW_TRACKING_URI: MLflow exports it when a test in this process sets a tracking
+    store, and the command would then use that store instead of its configuration's."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return subprocess.run(
         [sys.executable, "-m", "churnhealth", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
+
+
+def workspace_config(root: Path, **sections: dict) -> Path:
+    """`root`/config.yaml: MLflow store, champion, reports and predict outputs under `root`,
+    the repository's feature definitions and playbooks, and `sections` merged on top (e.g.
+    data={"path": ...}, train={"tuning": {"trials": 1}})."""
+    repo = Path(__file__).resolve().parents[1]
+    cfg: dict = {
+        "features": {"definitions": str(repo / "configs/features.yaml")},
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "artifact_location": str(root / "art"),
+        },
+        "paths": {"champion_dir": str(root / "champion"), "reports_dir": str(root / "reports")},
+        "predict": {
+            "out_dir": str(root / "outputs"),
+            "history": str(root / "outputs" / "history.duckdb"),
+            "alerts": str(root / "outputs" / "alerts.jsonl"),
+            "playbooks": str(repo / "configs/playbooks.yaml"),
+        },
+    }
+    for name, values in sections.items():
+        cfg[name] = {**cfg.get(name, {}), **values}
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:

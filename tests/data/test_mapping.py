@@ -17,7 +17,7 @@ from churnhealth.data.source import open_source
 from churnhealth.data.validate import check, open_validated
 from churnhealth.errors import ConfigError, DataError
 from churnhealth.features import build_features
-from tests.conftest import run_cli
+from tests.conftest import run_cli, workspace_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CRM = ROOT / "configs/examples/crm-export.yaml"
@@ -167,15 +167,7 @@ def test_the_examples_read_the_company_back_exactly(small, expected, tmp_path, s
 
 def test_validate_and_doctor_run_through_the_mapping(small, tmp_path):
     path = crm_export(small, tmp_path / "exports")
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data": {"path": str(path), "sources": str(CRM)},
-                "features": {"definitions": str(ROOT / "configs/features.yaml")},
-            }
-        )
-    )
+    config = workspace_config(tmp_path, data={"path": str(path), "sources": str(CRM)})
     res = run_cli("validate", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"OK {path}: accounts 300 ")
@@ -252,29 +244,10 @@ def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_
     """The 2-year company as the CRM's files: `train` and `predict` with the default
     configuration plus the mapping (and a workspace of its own, a small search)."""
     path = crm_export(small, tmp_path / "exports")
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data": {"path": str(path), "sources": str(CRM)},
-                "features": {"definitions": str(ROOT / "configs/features.yaml")},
-                "mlflow": {
-                    "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                    "artifact_location": str(tmp_path / "art"),
-                },
-                "paths": {
-                    "champion_dir": str(tmp_path / "champion"),
-                    "reports_dir": str(tmp_path / "reports"),
-                },
-                "predict": {
-                    "out_dir": str(tmp_path / "outputs"),
-                    "history": str(tmp_path / "outputs" / "history.duckdb"),
-                    "alerts": str(tmp_path / "outputs" / "alerts.jsonl"),
-                    "playbooks": str(ROOT / "configs/playbooks.yaml"),
-                },
-                "train": {"tuning": {"trials": 2, "timeout_s": 10}},
-            }
-        )
+    config = workspace_config(
+        tmp_path,
+        data={"path": str(path), "sources": str(CRM)},
+        train={"tuning": {"trials": 2, "timeout_s": 10}},
     )
     res = run_cli("train", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -19,7 +19,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
 from churnhealth.jobs.train import train
 from churnhealth.models.fitter import prepare
-from tests.conftest import run_cli
+from tests.conftest import run_cli, workspace_config
 from tests.model.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,22 +255,7 @@ def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):
     shutil.copy(trained.data, data)
     with duckdb.connect(str(data)) as con:
         con.execute("DELETE FROM subscriptions WHERE end_date IS NOT NULL")
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "mlflow": {
-                    "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                    "artifact_location": str(tmp_path / "art"),
-                },
-                "paths": {
-                    "champion_dir": str(tmp_path / "champion"),
-                    "reports_dir": str(tmp_path / "reports"),
-                },
-                "train": {"tuning": {"trials": 1}},
-            }
-        )
-    )
+    cfg = workspace_config(tmp_path, train={"tuning": {"trials": 1}})
     res = run_cli("train", "--data", str(data), "--config", str(cfg), cwd=ROOT)
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.strip().splitlines()[-1].startswith("train window: no churners among")

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from churnhealth.synth import generate
-from tests.conftest import run_cli
+from tests.conftest import run_cli, workspace_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,29 +93,8 @@ def test_a_two_year_export_trains_and_predicts_through_a_mapping_alone(tmp_path)
             con.execute(f"COPY ({sql}) TO '{exports / name}' (HEADER)")
         active = con.execute("SELECT count(*) FROM subscriptions WHERE end_date IS NULL")
         n_active = active.fetchone()[0]
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data": {"path": str(exports), "sources": str(mapping(tmp_path))},
-                "features": {"definitions": str(ROOT / "configs/features.yaml")},
-                "mlflow": {
-                    "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                    "artifact_location": str(tmp_path / "art"),
-                },
-                "paths": {
-                    "champion_dir": str(tmp_path / "champion"),
-                    "reports_dir": str(tmp_path / "reports"),
-                },
-                "predict": {
-                    "out_dir": str(tmp_path / "outputs"),
-                    "history": str(tmp_path / "outputs" / "history.duckdb"),
-                    "alerts": str(tmp_path / "outputs" / "alerts.jsonl"),
-                    "playbooks": str(ROOT / "configs/playbooks.yaml"),
-                },
-            }
-        )
-    )
+    sources = mapping(tmp_path)
+    config = workspace_config(tmp_path, data={"path": str(exports), "sources": str(sources)})
     res = run_cli("doctor", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     out = " ".join(res.stdout.split())
