@@ -231,13 +231,32 @@ def test_a_bad_mapping_is_one_line_per_problem(tmp_path, small_db):
     assert line.startswith("accounts: no column tier (for accounts; it has account_id, name, ")
 
 
-def test_a_missing_mapping_file_is_one_line_and_exit_2(tmp_path, small_db):
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such source mapping file"),
+        (bytes(range(256)) * 4, "not a readable YAML file"),
+        (b"tables: [unclosed", "not a readable YAML file"),
+        (b"tables: {accounts: {from: a.csv, colums: {}}}", "tables.accounts.colums: Extra inputs"),
+    ],
+    ids=["missing", "binary", "corrupt", "bad-key"],
+)
+def test_a_bad_mapping_file_is_one_line_exit_2_and_nothing_written(
+    tmp_path, small_db, content, expected
+):
+    mapping = tmp_path / "sources.yaml"
+    if content is not None:
+        mapping.write_bytes(content)
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"data": {"sources": str(tmp_path / "nope.yaml")}}))
-    res = run_cli("validate", "--data", str(small_db), "--config", str(config), cwd=tmp_path)
-    assert res.returncode == 2
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert lines == [f"config error: {tmp_path / 'nope.yaml'}: no such source mapping file"]
+    config.write_text(yaml.safe_dump({"data": {"sources": str(mapping)}}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for command in ("validate", "doctor"):
+        res = run_cli(command, "--data", str(small_db), "--config", str(config), cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"config error: {mapping}: ")
+        assert expected in lines[0] and "Traceback" not in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_path):
