@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
+import yaml
 from rich.table import Table
 
 from churnhealth.cli.app import console
@@ -500,8 +503,6 @@ def monitor(r: dict, out) -> None:
 def doctor(d, as_json: bool = False) -> None:
     """The diagnosis: verdict, tables, history, windows, segments, features, suggestions."""
     if as_json:
-        import json
-
         console.print_json(json.dumps(d.to_dict(), default=str))
         return
     console.print(f"[bold]{d.verdict}[/]", highlight=False)
@@ -562,8 +563,6 @@ def doctor(d, as_json: bool = False) -> None:
             t.add_row(r.feature, r.dimension, r.status, r.enable)
         console.print(t)
     if d.suggested:
-        import yaml
-
         nested: dict = {}
         for key, value in d.suggested.items():
             head, _, tail = key.partition(".")
