@@ -48,6 +48,11 @@ class DataConfig(_Section):
         "value maps, date formats, constants, filters (docs/mapping.md); none: tables and "
         "columns are named as in the contract.",
     )
+    repair_usage: bool = Field(
+        True,
+        description="Fill logging outages and rescale logging changes found in usage, each "
+        "with a counted note (docs/messy-data.md); false: notes only, rows read as they are.",
+    )
 
     @field_validator("segments")
     @classmethod

@@ -279,3 +279,62 @@ def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_
     assert set(scores.account_id) <= set(small["accounts"].account_id)
     assert len(scores) >= active.sum() * 0.9 and scores.health_score.between(0, 100).all()
     assert not scores.account_id.str.startswith("TEST").any()
+
+
+def test_local_times_are_read_in_their_declared_zone(small, tmp_path):
+    """Naive times written in New York (UTC−5 in January, −4 in July) come out in UTC; times
+    that carry their own offset need no declaration and refuse one."""
+    tk = small["tickets"].head(200).copy()
+    utc = pd.to_datetime(tk.opened_at)
+    local = utc.dt.tz_localize("UTC").dt.tz_convert("America/New_York").dt.tz_localize(None)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    tk.assign(opened_at=local.dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(
+        folder / "support.csv", index=False
+    )
+    tk.assign(opened_at=utc.dt.tz_localize("UTC").dt.tz_convert("Asia/Tokyo")).to_parquet(
+        folder / "zoned.parquet", index=False
+    )
+    for name in ("accounts", "subscriptions"):
+        small[name].to_csv(folder / f"{name}.csv", index=False)
+    m = tmp_path / "m.yaml"
+    spec = {"from": "support.csv", "dates": {"opened_at": "%Y-%m-%d %H:%M:%S"}}
+    m.write_text(
+        yaml.safe_dump(
+            {"tables": {"tickets": {**spec, "timezones": {"opened_at": "America/New_York"}}}}
+        )
+    )
+    got = open_source(folder, load_mapping(m)).tables["tickets"].execute()
+    assert (pd.to_datetime(got.opened_at) == utc.to_numpy()).all()
+    assert not (local == utc).all()  # the declaration did something
+    m.write_text(
+        yaml.safe_dump(
+            {
+                "tables": {
+                    "tickets": {"from": "zoned.parquet", "timezones": {"opened_at": "Asia/Tokyo"}}
+                }
+            }
+        )
+    )
+    with pytest.raises(DataError, match="carry a time zone already"):
+        open_source(folder, load_mapping(m))
+    m.write_text(yaml.safe_dump({"tables": {"tickets": {"from": "zoned.parquet"}}}))
+    report = check(folder, ["enterprise", "mid_market", "smb"], mapping=load_mapping(m))
+    assert "tickets: opened_at carry a time zone: converted to UTC" in " ".join(report.notes)
+
+
+@pytest.mark.parametrize(
+    ("zones", "expected"),
+    [
+        ({"opened_at": "Mars/Olympus"}, "timezones: opened_at: 'Mars/Olympus' is not a time zone"),
+        ({"priority": "UTC"}, "tables.tickets.timezones.priority: not a timestamp column"),
+        ({"opend_at": "UTC"}, "tables.tickets.timezones.opend_at: not a column of tickets"),
+    ],
+)
+def test_a_bad_time_zone_is_one_line(tmp_path, zones, expected):
+    m = tmp_path / "m.yaml"
+    m.write_text(yaml.safe_dump({"tables": {"tickets": {"from": "t.csv", "timezones": zones}}}))
+    with pytest.raises(ConfigError) as err:
+        load_mapping(m)
+    (line,) = err.value.problems
+    assert expected in line

@@ -44,8 +44,11 @@ def test_a_late_record_leaves_the_end_of_coverage_as_the_churn_date():
     s = subs(("A", "2024-01-01", "2025-01-01"))
     new, rec = reconcile(s, records(("A", "2025-02-20", "budget")), gap_days=30)
     assert new.end_date.iloc[0] == T("2025-01-01")
-    assert rec.late == 1 and rec.late_days == [50] and rec.counted.empty
+    assert rec.late == 1 and rec.late_days == [50] and rec.unrecorded == 0
+    # its reason is the reason of the churn at the end of coverage
+    assert rec.counted[["churn_date", "reason"]].values.tolist() == [[T("2025-01-01"), "budget"]]
     assert "median 50 days later" in " ".join(rec.notes(30))
+    assert "no churn record" not in " ".join(rec.notes(30))
 
 
 def test_a_re_signup_within_the_gap_overrules_the_record():

@@ -41,6 +41,15 @@ def synth(
             show_default=False,
         ),
     ] = None,
+    messy: Annotated[
+        bool,
+        typer.Option(
+            "--messy",
+            help="Write it as real exports come: duplicates, a logging outage and a logging "
+            "change in usage, late churn records, a relabelled segment, ticket times in another "
+            "time zone, a missing table (docs/messy-data.md).",
+        ),
+    ] = False,
     config_path: ConfigOpt = None,
 ) -> None:
     """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
@@ -51,7 +60,9 @@ def synth(
     n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
     t0 = time.perf_counter()
     with stages() as start:
-        res = generate(out, n, y, s, cfg.start, drifts, cfg.truth_paths, on_stage=start)
+        res = generate(
+            out, n, y, s, cfg.start, drifts, cfg.truth_paths, on_stage=start, messy=messy
+        )
     render.synth(res, time.perf_counter() - t0, s, y, drifts)
 
 
@@ -75,6 +86,7 @@ def validate(
         parse_date(as_of, "--as-of"),
         cfg.labels.resignup_gap_days,
         load_mapping(cfg.data.sources),
+        cfg.data.repair_usage,
     )
     render.validation(report)
 

@@ -60,6 +60,13 @@ def synth(res, seconds: float, seed: int, years: int, drifts: tuple) -> None:
     for name, count in res.rows.items():
         rows.add_row(name, f"{count:,}")
     console.print(rows)
+    if res.defects is not None:
+        found = Table(
+            "defect", "table", "rows", "what", title="Defects written (docs/messy-data.md)"
+        )
+        for d in res.defects.itertuples():
+            found.add_row(d.defect, d.table, f"{d.rows:,}", d.detail)
+        console.print(found)
 
 
 def validation(report) -> None:

@@ -14,7 +14,7 @@ backtest and the forecast all see one history:
   the gap defines for subscriptions;
 - **a record within the gap after a coverage's end confirms that churn**; its date is not moved;
 - **a record later than that** (a churn logged weeks after billing stopped) leaves the coverage's
-  end as the churn date: nobody leaves after they stopped paying;
+  end as the churn date: nobody leaves after they stopped paying; its reason is that churn's;
 - **a coverage ending with no record within the gap** still counts as churn: an account without
   a subscription is not a customer;
 - **a subscription starting after the gap** is a reactivation: a new coverage, which can end in a
@@ -151,15 +151,17 @@ def reconcile(
     out.late_days = [int(v) for v in lag[late]]
     out.overruled = int((covering & resigned).sum())
     out.outside = int((~covering & lag.isna()).sum())
-    counted = (ended | confirmed).to_numpy()
+    counted = (ended | confirmed | late).to_numpy()
     cut = pairs[pairs.covering & pairs.record.isin(rec.index[ended])]
     new_end = cut.groupby("sub").churn_date.min()
     subs.loc[new_end.index, "end_date"] = new_end
-    out.counted = rec.loc[counted, ["account_id", "churn_date", "reason", "kind"]].reset_index(
+    # a late record's churn (and reason) is the coverage end it followed
+    dated = rec.assign(churn_date=rec.churn_date.where(~late, per["last"]))
+    out.counted = dated.loc[counted, ["account_id", "churn_date", "reason", "kind"]].reset_index(
         drop=True
     )
     spells = coverage_spells(subs, gap_days).dropna(subset=["spell_end"])
-    near = spells.merge(rec[["account_id", "churn_date"]], on="account_id", how="left")
+    near = spells.merge(dated[["account_id", "churn_date"]], on="account_id", how="left")
     near["hit"] = (near.churn_date - near.spell_end).abs() <= gap
     hit = near.groupby(["account_id", "spell_end"]).hit.any()
     out.unrecorded = int((~hit).sum())

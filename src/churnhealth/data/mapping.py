@@ -15,6 +15,7 @@ tables:
       segment: {Enterprise: enterprise, Growth: mid_market, Starter: smb}
     dates: {created_at: "%d/%m/%Y"}  # text dates and timestamps: their strptime format
     constants: {industry: unknown}   # a column the export does not have
+    timezones: {}                    # zone of timestamps written in local time, no offset
 ```
 
 A contract column that is not mapped is read under its own name, if the export has it. Values a
@@ -28,13 +29,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from churnhealth.data.contract import IBIS_TYPES, TEMPORAL, Problem, Table, contract
 from churnhealth.data.filters import FilterValue, predicate
@@ -52,6 +61,23 @@ class TableMapping(BaseModel):
     values: dict[str, dict[Any, Any]] = Field({}, description="Value maps per contract column.")
     dates: dict[str, str] = Field({}, description="strptime formats of text date columns.")
     constants: dict[str, Any] = Field({}, description="Contract columns set to one value.")
+    timezones: dict[str, str] = Field(
+        {}, description="IANA zone of timestamp columns written in local time without offset."
+    )
+
+    @field_validator("timezones")
+    @classmethod
+    def _known_zones(cls, v: dict[str, str]) -> dict[str, str]:
+        """IANA names such as America/New_York."""
+        bad = []
+        for col, zone in v.items():
+            try:
+                zoneinfo.ZoneInfo(zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                bad.append(f"{col}: {zone!r} is not a time zone (expected e.g. America/New_York)")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return v
 
 
 class SourceMapping(BaseModel):
@@ -70,7 +96,7 @@ class SourceMapping(BaseModel):
                 problems.append(f"tables.{name}: not a contract table ({', '.join(specs)})")
                 continue
             known = set(specs[name].column_names)
-            for part in ("columns", "values", "dates", "constants"):
+            for part in ("columns", "values", "dates", "constants", "timezones"):
                 for col in getattr(tm, part):
                     if col not in known:
                         problems.append(
@@ -79,6 +105,9 @@ class SourceMapping(BaseModel):
                         )
             for col in set(tm.columns) & set(tm.constants):
                 problems.append(f"tables.{name}: {col} is both mapped and a constant")
+            for col in tm.timezones:
+                if col in known and specs[name].column(col).kind != "timestamp":
+                    problems.append(f"tables.{name}.timezones.{col}: not a timestamp column")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -159,8 +188,25 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
             label = f"{where}: {name} ({spec.name}.{col.name})"
             c = _parse_dates(t, name, tm.dates[col.name], label)
             c = c.date() if col.kind == "date" else c
+        if col.name in tm.timezones and c.type().is_timestamp():
+            if c.type().timezone is not None:
+                raise DataError(
+                    [
+                        f"{where}: {name} ({spec.name}.{col.name}): its values carry a time "
+                        f"zone already; remove timezones.{col.name} from the mapping"
+                    ]
+                )
+            c = local_to_utc(tm.timezones[col.name], c).cast("timestamp")
         out[col.name] = c
     return t.select(**out)
+
+
+UTC_TIMESTAMP = ibis.dtype("timestamp('UTC')")
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def local_to_utc(zone: str, value: dt.datetime) -> UTC_TIMESTAMP:
+    """DuckDB's timezone(zone, timestamp): a wall-clock time in `zone` as an instant."""
 
 
 @ibis.udf.scalar.builtin

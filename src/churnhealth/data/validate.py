@@ -20,6 +20,8 @@ from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
 from churnhealth.data.events import with_daily_usage
 from churnhealth.data.mapping import SourceMapping, load_mapping, origin
+from churnhealth.data.repair import WEEKS as REPAIR_MARGIN
+from churnhealth.data.repair import repair_usage
 from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
 
@@ -34,6 +36,8 @@ class Report:
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)
+    """Notes on what reading does to the data (every command that reads it says them)."""
     duplicates: dict[str, int] = field(default_factory=dict)
     """Exact duplicate rows per table (identical in every column): dropped when read."""
 
@@ -209,6 +213,19 @@ def validate(
             report.problems.append(Problem(name, None, None, "table is empty", "at least one row"))
         if columns:
             usable[name] = dataclasses.replace(spec, columns=tuple(columns))
+            raw = source.tables[name]
+            zoned = [
+                c.name
+                for c in columns
+                if raw[c.name].type().is_timestamp() and raw[c.name].type().timezone is not None
+            ]
+            if zoned:
+                note = (
+                    f"{name}: {', '.join(zoned)} carry a time zone: converted to UTC, the "
+                    "clock days are counted in"
+                )
+                report.notes.append(note)
+                report.carried.append(note)
     if callable(since):
         since = since(source) if report.ok else None
     typed = {
@@ -412,6 +429,7 @@ def open_validated(
     since: Since | None = None,
     gap_days: int = 30,
     mapping: SourceMapping | None = None,
+    repair: bool = True,
 ) -> Source:
     """Open a source and validate it; raise `DataError` (one line per problem) if it is bad.
 
@@ -420,13 +438,19 @@ def open_validated(
     only the rows the caller reads (see `validate`). Churn records, when the data has them, are
     then reconciled with the subscriptions (`data.churn`, with the re-signup gap `gap_days`).
     `mapping` describes an export that is not shaped like the contract (`data.mapping`).
+    Logging outages and logging changes in usage are then found in what is left and, with
+    `repair`, repaired (`data.repair`).
     """
     source = open_source(path, mapping)
     report = validate(source, segments, as_of, since=since)
     report.raise_for_problems()
+    source = dataclasses.replace(source, notes=[*source.notes, *report.carried])
     source = with_daily_usage(drop_duplicates(source, report))
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
+    reads = since(source) if callable(since) else since
+    first = (reads or {}).get("usage")
+    source = repair_usage(source, repair, first and first - dt.timedelta(days=REPAIR_MARGIN))
     return with_churn_records(source, segments, gap_days)
 
 
@@ -438,6 +462,7 @@ def open_configured(cfg: Config, data=None, **kw) -> Source:
         cfg.data.segments,
         gap_days=cfg.labels.resignup_gap_days,
         mapping=load_mapping(cfg.data.sources),
+        repair=cfg.data.repair_usage,
         **kw,
     )
 
@@ -448,12 +473,13 @@ def check(
     as_of: dt.date | None = None,
     gap_days: int = 30,
     mapping: SourceMapping | None = None,
+    repair: bool = True,
 ) -> Report:
     """`churnhealth validate`: the report of a source that breaks no rule (with what its churn
     records disagreed on); else `DataError`, one line per problem."""
     source = open_source(path, mapping)
     report = validate(source, segments, as_of)
     report.raise_for_problems()
-    source = with_daily_usage(drop_duplicates(source, report))
+    source = repair_usage(with_daily_usage(drop_duplicates(source, report)), repair)
     report.notes += with_churn_records(source, segments, gap_days).notes
     return report

@@ -24,6 +24,7 @@ from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features.labels import annual_churn
 from churnhealth.synth.dynamics import CHURN_REASONS
+from churnhealth.synth.messy import make_messy
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
 from churnhealth.synth.simulate import Company, simulate
@@ -65,6 +66,8 @@ class SynthResult:
     """Share of (account, month) rows that churn within 90 days, on the as-of dates and with
     the label rules `churnhealth features` uses by default (from 90 days in, mature labels)."""
     rows: dict[str, int] = field(default_factory=dict)
+    defects: pd.DataFrame | None = None
+    """With `messy`: each defect written, its table and rows (`synth.messy`)."""
 
 
 def _churn_90d(
@@ -186,10 +189,12 @@ def generate(
     drifts: tuple[Drift, ...] = (),
     truth_paths: int = 200,
     on_stage: Callable[[str, int], Callable[[], None]] | None = None,
+    messy: bool = False,
 ) -> SynthResult:
-    """Simulate the company and write its nine tables plus `truth` to `out` atomically.
+    """Simulate the company and write its tables plus `truth` to `out` atomically.
 
     `on_stage(name, steps)` is called at each stage and returns a callback advancing it.
+    `messy` writes it with the defects of real exports (`synth.messy`) and a `defects` table.
     """
     if accounts < 10 or years < 1 or truth_paths < 1:
         raise ChurnhealthError(
@@ -205,6 +210,7 @@ def generate(
     months = 12 * years
     ss = np.random.SeedSequence(seed)
     (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names, s_records) = ss.spawn(7)
+    s_messy = ss.spawn(1)[0]  # spawned after the others: the clean tables do not change
     obs = dict(
         zip(
             (
@@ -354,8 +360,13 @@ def generate(
             "p_churn_next_renewal": truth.p_churn_next_renewal,
         }
     )
+    defects = None
+    if messy:
+        tables, defects = make_messy(tables, start, company.end, np.random.default_rng(s_messy))
     order = [*(n for n in TABLE_NAMES if n in tables), "truth"]  # raw `events`: not simulated
     tables = {name: tables[name].reset_index(drop=True) for name in order}
+    if defects is not None:
+        tables["defects"] = defects
 
     done = stage(STAGES[4])
     path = write_tables(out, tables)
@@ -371,4 +382,5 @@ def generate(
         churn,
         churn_90d,
         {k: len(v) for k, v in tables.items()},
+        defects,
     )
