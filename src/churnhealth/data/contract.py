@@ -55,6 +55,8 @@ class Table:
     references_accounts: bool = True
     time: str | None = None
     """When a row comes into existence; a feature at T sees only rows with time before T."""
+    open: bool = False
+    """Other columns than the declared ones are the user's own (the feature table's features)."""
 
     @property
     def column_names(self) -> list[str]:
@@ -420,6 +422,25 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     "payment).",
                     "voluntary",
                     choices=CHURN_KINDS,
+                ),
+            ),
+        ),
+        Table(
+            "features",
+            time="as_of",
+            key=("account_id", "as_of"),
+            open=True,
+            meaning="Features you compute yourself, e.g. in your warehouse: one row per account "
+            "and as-of date, and one number (or boolean) column per feature, read by metrics of "
+            "kind `external` (docs/features.md). A row dated T must be computed from data "
+            "before T only.",
+            columns=(
+                _account_id(),
+                Column(
+                    "as_of",
+                    "date",
+                    meaning="The date the row's values hold on, computed from data before it.",
+                    example="2025-03-01",
                 ),
             ),
         ),

@@ -198,6 +198,9 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
                 )
             c = local_to_utc(tm.timezones[col.name], c).cast("timestamp")
         out[col.name] = c
+    if spec.open:  # the user's own columns (features) pass through under their names
+        used = set(tm.columns.values()) | set(out)
+        out |= {c: t[c] for c in t.columns if c not in used}
     return t.select(**out)
 
 

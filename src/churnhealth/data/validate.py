@@ -203,7 +203,8 @@ def validate(
     usable: dict[str, Table] = {}
     for name, spec in specs.items():
         if name not in source:
-            if not spec.required and not (name == "events" and "usage" in source):
+            derived = name == "events" and "usage" in source
+            if not spec.required and not derived and not spec.open:  # features: when declared
                 report.notes.append(f"{name}: absent, its features will be skipped")
             continue
         if progress:

@@ -116,20 +116,24 @@ class FeatureSet:
 
 
 def data_window(source: Source) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First day with events, and the day after the last one: as-of dates can reach data_end."""
+    """First day with events, and the day after the last one: as-of dates can reach data_end.
+
+    A feature table (`features`) counts as events up to its last as-of date itself: a row
+    dated D holds on D, so D is the latest as-of date it supports."""
     specs = contract(["_"])
     lows, highs = [], []
-    tables = [t for t in EVENT_TABLES if t in source] or ["subscriptions"]
+    tables = [t for t in (*EVENT_TABLES, "features") if t in source] or ["subscriptions"]
     for name in tables:
         t = source.typed(specs[name])
         time = t[specs[name].time]
         r = t.aggregate(lo=time.min(), hi=time.max()).to_pandas().iloc[0]
         if pd.notna(r.lo):
             lows.append(pd.Timestamp(r.lo).normalize())
-            highs.append(pd.Timestamp(r.hi).normalize())
+            after = pd.Timedelta(days=0 if name == "features" else 1)
+            highs.append(pd.Timestamp(r.hi).normalize() + after)
     if not lows:
         raise ChurnhealthError(f"{source.path}: no dated rows to build features from")
-    return min(lows), max(highs) + pd.Timedelta(days=1)
+    return min(lows), max(highs)
 
 
 def as_of_dates(

@@ -25,11 +25,13 @@ import pyarrow as pa
 from churnhealth.data.contract import Table
 from churnhealth.data.filters import OPS, predicate
 from churnhealth.data.source import Source, day_literal
+from churnhealth.errors import DataError
 from churnhealth.features.pit import GRID_COLUMNS, view_at
 from churnhealth.features.spec import (
     Aggregate,
     DaysSince,
     Difference,
+    External,
     Flag,
     Latest,
     PctChange,
@@ -95,7 +97,7 @@ def _span(m) -> int | bool | None:
     """Days of history a windowed metric needs (None: all), or False for other kinds."""
     if isinstance(m, PctChange):
         return 2 * m.days
-    if isinstance(m, Aggregate | Slope | Latest):
+    if isinstance(m, Aggregate | Slope | Latest | External):
         return m.days
     return False
 
@@ -157,6 +159,10 @@ def table_metrics(
 ) -> list[ir.Table]:
     """Relations keyed by (account_id, as_of) holding this table's metrics (raw aggregates)."""
     out: list[ir.Table] = []
+    external = [m for m in metrics if isinstance(m, External)]
+    for days in sorted({m.days or 0 for m in external}):
+        out.append(_external(grid, t, [m for m in external if (m.days or 0) == days], dates))
+    metrics = [m for m in metrics if not isinstance(m, External)]
     windowed = [m for m in metrics if _span(m) is not False and not isinstance(m, Latest)]
     if windowed:
         spans = [_span(m) for m in windowed]
@@ -197,6 +203,42 @@ def table_metrics(
         elif isinstance(m, DaysSince):
             out.append(_days_since(grid, t, spec, m, dates))
     return out
+
+
+def _external(grid: ir.Table, t: ir.Table, metrics: list[External], dates: AsOfRange):
+    """Features computed elsewhere: each account's latest `features` row dated on or before
+    as_of (it was computed from data before its date), if at most `max_age` old."""
+    problems = []
+    for m in metrics:
+        col = m.source_column
+        if col not in t.columns:
+            own = [c for c in t.columns if c not in KEYS]
+            problems.append(
+                f"features: no column {col} for metric {m.name} (it has {', '.join(own) or 'none'})"
+            )
+        elif not (t[col].type().is_numeric() or t[col].type().is_boolean()):
+            problems.append(
+                f"features.{col}: holds {t[col].type()} values (metric {m.name} expects numbers "
+                "or booleans)"
+            )
+    if problems:
+        raise DataError(problems)
+    days = metrics[0].days
+    last = day_literal(t.as_of, dates.last)
+    keep = t.as_of <= last
+    if days is not None:
+        keep &= t.as_of >= day_literal(t.as_of, dates.first - pd.Timedelta(days=days))
+    r = t.filter(keep).select(
+        "account_id",
+        _s=t.as_of,
+        **{m.name: t[m.source_column].cast("float64") for m in metrics},
+    )
+    g = grid.select(*KEYS)
+    a = g.asof_join(r, on=g.as_of >= r._s, predicates=[g.account_id == r.account_id])
+    fresh = a._s.notnull()
+    if days is not None:
+        fresh &= a.as_of.delta(a._s, unit="day") <= days
+    return a.select(*KEYS, **{m.name: ibis.ifelse(fresh, a[m.name], None) for m in metrics})
 
 
 def _days_since(grid: ir.Table, t: ir.Table, spec: Table, m: DaysSince, dates: AsOfRange):
@@ -263,7 +305,7 @@ def _finish(r: ir.Table, m) -> ir.Value:
     elif isinstance(m, Flag):
         value = ibis.ifelse(OPS[m.op](ref(m.metric), m.value).fill_null(False), 1.0, 0.0)
         default = None
-    else:  # Latest, DaysSince: the joined value itself
+    else:  # Latest, DaysSince, External: the joined value itself
         value, default = ref(m.name), None
     fill = m.fill if m.fill is not None else default
     return value if fill is None else value.fill_null(fill)

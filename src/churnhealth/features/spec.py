@@ -1,8 +1,9 @@
 """Declared metrics: the feature definitions users write in `configs/features.yaml`.
 
 Each metric has a kind (aggregate, ratio, difference, pct_change, days_since, slope, latest,
-flag), a dimension (usage, engagement, sentiment, relationship, support, financial) and, for
-table-based kinds, the table, column, window and filter it reads. Definitions are checked
+flag, or external: a feature computed elsewhere, read from the `features` table), a dimension
+(usage, engagement, sentiment, relationship, support, financial) and, for table-based kinds, the
+table, column, window and filter it reads. Definitions are checked
 against the data contract before any data is read: one line per problem, naming the metric.
 """
 
@@ -143,8 +144,33 @@ class Flag(_Metric):
     value: float = 0.0
 
 
+class External(_Metric):
+    """A feature computed elsewhere (your warehouse): `column` (default: the metric's name) of
+    the `features` table, in the account's latest row dated on or before as_of and at most
+    `max_age` before it; null when there is none (or `fill`)."""
+
+    kind: Literal["external"]
+    table: Literal["features"] = "features"
+    column: str | None = None
+    max_age: str = "35d"
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _age(cls, v: Any) -> str:
+        parse_window(v)
+        return str(v)
+
+    @property
+    def days(self) -> int | None:
+        return parse_window(self.max_age)
+
+    @property
+    def source_column(self) -> str:
+        return self.column or self.name
+
+
 Metric = Annotated[
-    Aggregate | PctChange | Slope | DaysSince | Latest | Ratio | Difference | Flag,
+    Aggregate | PctChange | Slope | DaysSince | Latest | Ratio | Difference | Flag | External,
     Field(discriminator="kind"),
 ]
 TABLE_KINDS = (Aggregate, PctChange, Slope, DaysSince, Latest)
