@@ -127,3 +127,16 @@ def test_late_churn_records_leave_every_churn_date_as_the_clean_company_s(opened
         for s in opened[:2]
     ]
     pd.testing.assert_frame_equal(dates[0].reset_index(drop=True), dates[1].reset_index(drop=True))
+
+
+def test_the_cli_writes_a_messy_folder_and_says_what_it_did(tmp_path):
+    out = tmp_path / "messy"
+    r = run_cli("synth", "--messy", "--accounts", "60", "--years", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "Defects written" in text and "logging outage" in text
+    defects = pd.read_parquet(out / "defects.parquet")
+    assert len(defects) == 8 and (defects.rows > 0).all()
+    assert not (out / "contacts.parquet").exists()
+    tickets = pd.read_parquet(out / "tickets.parquet")
+    assert str(tickets.opened_at.dt.tz) == "Asia/Tokyo"

@@ -11,7 +11,8 @@ import pytest
 from churnhealth.data.contract import TABLE_NAMES
 from churnhealth.synth import Drift, generate
 
-TABLES = (*(t for t in TABLE_NAMES if t != "events"), "truth")  # raw events: not simulated
+# raw events and a feature table of your own: not simulated
+TABLES = (*(t for t in TABLE_NAMES if t not in ("events", "features")), "truth")
 
 
 def read(path, table: str, where: str = "") -> pd.DataFrame:
