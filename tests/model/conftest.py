@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def small_config(root: Path, **train_overrides) -> Config:
-    """Config whose store, artifacts and outputs all live under `root`; tiny tuning budget."""
+    """Config whose store, artifacts and outputs all live under `root`; tiny tuning budget,
+    counted in trials only (a time budget would make the model depend on the machine's load)."""
     cfg = Config().rooted(root)
-    tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 10})
+    tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 600})
     return cfg.model_copy(
         update={"train": cfg.train.model_copy(update={"tuning": tuning, **train_overrides})}
     )
