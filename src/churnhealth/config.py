@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pandas.tseries.frequencies import to_offset
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from churnhealth.errors import ConfigError
+from churnhealth.location import is_url, location, redact
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -33,10 +35,24 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the tables are and what the contract allows in them."""
 
-    path: Path = Field(
+    path: Path | str = Field(
         Path("data/demo.duckdb"),
-        description="DuckDB file or folder of CSV/Parquet files named after the tables.",
+        description="DuckDB file, folder of CSV/Parquet files named after the tables, or a "
+        "database URL such as postgresql://user@host:5432/database/schema (docs/engines.md; "
+        "never with a password: libpq reads PGPASSWORD, ~/.pgpass or a service file).",
     )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _location(cls, v: Any) -> Path | str:
+        """A connection URL stays text (and holds no password); anything else is a path."""
+        if isinstance(v, str) and is_url(v) and urlsplit(v).password is not None:
+            raise ValueError(
+                "the connection URL holds a password; remove it and set PGPASSWORD or use "
+                "~/.pgpass or a service file"
+            )
+        return location(v) if isinstance(v, str | Path) else v
+
     segments: list[str] = Field(
         ["enterprise", "mid_market", "smb"],
         min_length=1,
@@ -487,6 +503,8 @@ def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> list[s
             lines.append(f"{key} = {e['input']!r}: unknown key (allowed: {allowed})")
         else:
             value = _lookup(raw, loc)
+            if isinstance(value, str) and is_url(value):
+                value = redact(value)  # a password never reaches a message
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{key} = {value!r}: {msg}")
     return lines

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from churnhealth.config import Config, load_config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.location import location
 
 app = typer.Typer(
     help="Calibrated, explained customer health scores for B2B SaaS.",
@@ -40,11 +41,14 @@ ModelOpt = Annotated[
     ),
 ]
 DataOpt = Annotated[
-    Path | None,
+    Any,
     typer.Option(
         "--data",
-        help="DuckDB file or folder of CSV/Parquet tables (default: data.path).",
+        help="DuckDB file, folder of CSV/Parquet tables, or a database URL such as "
+        "postgresql://user@host:5432/db/schema (default: data.path).",
         show_default=False,
+        parser=location,
+        metavar="PATH|URL",
     ),
 ]
 

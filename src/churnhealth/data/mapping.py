@@ -135,10 +135,10 @@ def load_mapping(path: Path | str | None) -> SourceMapping | None:
         raise ConfigError(problems) from None
 
 
-def read_raw(con: ibis.BaseBackend, root: Path, tm: TableMapping, name: str) -> ir.Table:
+def read_raw(con: ibis.BaseBackend, root: Path | str, tm: TableMapping, name: str) -> ir.Table:
     """The export's rows for contract table `name`: a file under `root` (a folder), or a table
-    of the DuckDB connection `con` (when `root` is a database file)."""
-    if root.is_dir():
+    of the connection `con` (when `root` is a DuckDB file or a connection URL)."""
+    if isinstance(root, Path) and root.is_dir():
         target = Path(tm.source) if Path(tm.source).is_absolute() else root / tm.source
         suffix = "".join(target.suffixes[-2:]) if target.suffix == ".gz" else target.suffix
         try:

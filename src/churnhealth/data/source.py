@@ -1,7 +1,10 @@
-"""Reading and writing the raw tables: a DuckDB file or a folder of CSV/Parquet files.
+"""Reading and writing the raw tables: a DuckDB file, a folder of CSV/Parquet files, or a
+database server by its connection URL (PostgreSQL; any other Ibis backend by its URL).
 
 Raw data is immutable: sources are opened read-only, and writes go to a temporary path that
-replaces the target only once complete.
+replaces the target only once complete. A connection URL never carries a password: libpq takes
+it from the environment (PGPASSWORD), a password file (~/.pgpass) or a service file
+(`postgresql://?service=crm`), so it appears in no configuration, command line or log.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import duckdb
 import ibis
@@ -21,8 +25,53 @@ import pandas as pd
 from churnhealth.data.contract import EXTRA_TABLES, IBIS_TYPES, TABLE_NAMES, Table, contract
 from churnhealth.data.mapping import SourceMapping, apply, read_raw
 from churnhealth.errors import DataError
+from churnhealth.location import Location, location, redact
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
+    """A connection to the database at `url`; one line (never a password) if it fails.
+
+    `postgresql://user@host:port/database` (or `postgres://`) with the schema holding the
+    tables as a path segment (`/database/schema`) or `?schema=`; other query parameters go to
+    libpq (`sslmode`, `service`, …). Other URLs are handed to `ibis.connect`. Returns the
+    connection and the schema named, if any.
+    """
+    parts = urlsplit(url)
+    if parts.password is not None:
+        raise DataError(
+            [
+                f"{redact(url)}: the connection URL holds a password; remove it and set "
+                "PGPASSWORD or use ~/.pgpass or a service file (a password in a configuration "
+                "or a command line ends up in shell history and logs)"
+            ]
+        )
+    try:
+        if parts.scheme.lower() in ("postgres", "postgresql"):
+            database, _, schema = parts.path.lstrip("/").partition("/")
+            query = dict(parse_qsl(parts.query))
+            schema = query.pop("schema", None) or schema.strip("/") or None
+            kwargs = {
+                "host": parts.hostname,
+                "user": parts.username,
+                "port": parts.port,  # None: PGPORT, the service file or 5432, as libpq says
+                "database": database or None,
+                "schema": schema,
+            }
+            con = ibis.postgres.connect(**kwargs, **query)
+            if schema is not None and schema not in con.list_databases():
+                found = [d for d in con.list_databases() if not d.startswith(("pg_", "info"))]
+                raise DataError(
+                    [f"{redact(url)}: no schema {schema} (the database has {', '.join(found)})"]
+                )
+            return con, schema
+        return ibis.connect(url), None
+    except DataError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError([f"{redact(url)}: cannot connect ({first})"]) from None
 
 
 @dataclass
@@ -32,7 +81,7 @@ class Source:
     `notes`: what was repaired on the way (e.g. churn records reconciled with subscriptions,
     `data.churn`); `churn_records`: the recorded churns that date a churn, with their reasons."""
 
-    path: Path
+    path: Location
     con: ibis.BaseBackend
     tables: dict[str, ir.Table]
     notes: list[str] = field(default_factory=list)
@@ -93,15 +142,20 @@ def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
     return replace(source, tables=tables)
 
 
-def open_source(path: Path | str, mapping: SourceMapping | None = None) -> Source:
-    """Open a DuckDB database file (read-only) or a folder of `<table>.csv|.parquet` files.
+def open_source(path: Location, mapping: SourceMapping | None = None) -> Source:
+    """Open a DuckDB database file (read-only), a folder of `<table>.csv|.parquet` files, or
+    the database at a connection URL (`connect`).
 
     With a source `mapping` (`data.mapping`), the tables it names are made from the export as
     it describes; the others are still read under their contract names."""
-    path = Path(path)
+    path = location(path)
     known = set(TABLE_NAMES) | set(EXTRA_TABLES)
     mapped = set(mapping.tables) if mapping else set()
-    if path.is_dir():
+    if isinstance(path, str):
+        con, schema = connect(path)
+        names = set(con.list_tables(database=schema))
+        tables = {n: con.table(n, database=schema) for n in sorted((known - mapped) & names)}
+    elif path.is_dir():
         con = ibis.duckdb.connect()
         tables: dict[str, ir.Table] = {}
         for name in sorted(known - mapped):

@@ -365,20 +365,29 @@ def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> tuple[list[
     """Rows sharing a key: a problem when they differ in any column, else exact duplicates
     (returned as the number of extra rows; they are dropped when the data is read).
 
-    Sorting a hash of the key finds candidates far faster than grouping by the key (tens of
-    millions of distinct groups); the candidates are then checked exactly."""
-    hashed = t.mutate(_h=ibis.struct({k: t[k] for k in key}).hash())
-    ordered = hashed.mutate(_prev=hashed._h.lag().over(order_by=hashed._h))
-    candidates = ordered.filter(ordered._h == ordered._prev).select("_h").distinct()
-    if _count(candidates) == 0:
-        return [], 0
-    rows = hashed.semi_join(candidates, "_h")
-    rows = rows.mutate(_row=ibis.struct({c: rows[c] for c in t.columns}).hash())
-    groups = (
-        rows.group_by(list(key))
-        .aggregate(n=rows.count(), variants=rows._row.nunique())
-        .filter(lambda g: g.n > 1)
-    )
+    On DuckDB, sorting a hash of the key finds candidates far faster than grouping by the key
+    (tens of millions of distinct groups); the candidates are then checked exactly. Engines
+    without a hash of a row group by the key."""
+    if ibis.get_backend(t).name == "duckdb":
+        hashed = t.mutate(_h=ibis.struct({k: t[k] for k in key}).hash())
+        ordered = hashed.mutate(_prev=hashed._h.lag().over(order_by=hashed._h))
+        candidates = ordered.filter(ordered._h == ordered._prev).select("_h").distinct()
+        if _count(candidates) == 0:
+            return [], 0
+        rows = hashed.semi_join(candidates, "_h")
+        rows = rows.mutate(_row=ibis.struct({c: rows[c] for c in t.columns}).hash())
+        groups = (
+            rows.group_by(list(key))
+            .aggregate(n=rows.count(), variants=rows._row.nunique())
+            .filter(lambda g: g.n > 1)
+        )
+    else:
+        counts = t.group_by(list(key)).aggregate(n=t.count()).filter(lambda g: g.n > 1)
+        if _count(counts) == 0:
+            return [], 0
+        rows = t.semi_join(counts, list(key)).distinct()
+        variants = rows.group_by(list(key)).aggregate(variants=rows.count())
+        groups = counts.join(variants, list(key))
     sums = groups.aggregate(
         conflicting=groups.n.sum(where=groups.variants > 1),
         extra=(groups.n - 1).sum(where=groups.variants == 1),

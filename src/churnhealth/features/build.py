@@ -80,15 +80,22 @@ def _in_window(v: ir.Table, days: int | None, skip: int = 0) -> ir.BooleanValue:
     return (v.days_ago > skip) & (v.days_ago <= skip + days)
 
 
+def as_float(c: ir.Value) -> ir.Value:
+    """A number or boolean column as float64, on every engine (PostgreSQL casts a boolean to
+    an integer, not to a float)."""
+    return (c.cast("int32") if c.type().is_boolean() else c).cast("float64")
+
+
 def _reduce(v: ir.Table, column: str | None, agg: str, where: ir.BooleanValue) -> ir.Value:
+    one = ibis.ifelse(where, 1, 0)  # portable: not every engine casts booleans to integers
     if agg == "count":
-        n = where.cast("int64").sum() if column is None else v[column].count(where=where)
+        n = one.sum() if column is None else v[column].count(where=where)
         return n.cast("float64")
     if agg == "any":
-        return where.cast("int64").max().cast("float64")
+        return one.max().cast("float64")
     c = v[column]
     if c.type().is_boolean() or c.type().is_integer():
-        c = c.cast("float64")
+        c = as_float(c)
     out = getattr(c, agg)(where=where)
     return out.cast("float64") if agg == "nunique" else out
 
@@ -182,7 +189,7 @@ def table_metrics(
                 )
             elif isinstance(m, Slope):
                 w = f & _in_window(v, m.days)
-                y = v[m.column].cast("float64")
+                y = as_float(v[m.column])
                 reductions[f"{m.name}__s"] = y.sum(where=w)
                 reductions[f"{m.name}__sxy"] = (y * (m.days + 1 - v.days_ago)).sum(where=w)
         out.append(v.group_by(KEYS).aggregate(**reductions))
@@ -196,9 +203,7 @@ def table_metrics(
             ranked = v.mutate(_rank=rank)
             col = ranked[m.column]
             out.append(
-                ranked.filter(ranked._rank == m.offset).select(
-                    *KEYS, **{m.name: col.cast("float64")}
-                )
+                ranked.filter(ranked._rank == m.offset).select(*KEYS, **{m.name: as_float(col)})
             )
         elif isinstance(m, DaysSince):
             out.append(_days_since(grid, t, spec, m, dates))
@@ -231,10 +236,9 @@ def _external(grid: ir.Table, t: ir.Table, metrics: list[External], dates: AsOfR
     r = t.filter(keep).select(
         "account_id",
         _s=t.as_of,
-        **{m.name: t[m.source_column].cast("float64") for m in metrics},
+        **{m.name: as_float(t[m.source_column]) for m in metrics},
     )
-    g = grid.select(*KEYS)
-    a = g.asof_join(r, on=g.as_of >= r._s, predicates=[g.account_id == r.account_id])
+    a = _asof(grid, r, "_s", strict=False, carry=["_s", *(m.name for m in metrics)])
     fresh = a._s.notnull()
     if days is not None:
         fresh &= a.as_of.delta(a._s, unit="day") <= days
@@ -255,8 +259,7 @@ def _days_since(grid: ir.Table, t: ir.Table, spec: Table, m: DaysSince, dates: A
     if not gates:
         seen = predicate(t, m.filter) & dates.visible(t[spec.time], None)
         r = _latest_before_first(t.filter(seen).select("account_id", _t=t[spec.time]), dates)
-        on = (g.as_of_ts > r._t) if r._t.type().is_timestamp() else (g.as_of > r._t)
-        a = g.asof_join(r, on=on, predicates=[g.account_id == r.account_id])
+        a = _asof(g, r, "_t", strict=True, carry=["_t"])
         last = a._t.date() if a._t.type().is_timestamp() else a._t
         return a.select(*KEYS, **{m.name: a.as_of.delta(last, unit="day").cast("float64")})
     stamp = [t[c].cast("timestamp") for c in (spec.time, *gates)]
@@ -272,8 +275,44 @@ def _days_since(grid: ir.Table, t: ir.Table, spec: Table, m: DaysSince, dates: A
     first = day_literal(r._v, dates.first)
     early = r.filter(r._v < first).group_by("account_id").aggregate(_v=r._v.max(), _t=r._t.max())
     r = early.union(r.filter(r._v >= first).select("account_id", "_v", "_t"))
-    a = g.asof_join(r, on=g.as_of_ts > r._v, predicates=[g.account_id == r.account_id])
+    a = _asof(g, r, "_v", strict=True, carry=["_t"])
     return a.select(*KEYS, **{m.name: a.as_of.delta(a._t.date(), unit="day").cast("float64")})
+
+
+def _asof(g: ir.Table, r: ir.Table, on: str, strict: bool, carry: list[str]) -> ir.Table:
+    """Each grid row (KEYS) with the columns `carry` of its account's latest row of `r` whose
+    `on` is before as_of (strictly, or on or before it); null when there is none.
+
+    DuckDB runs an as-of join. Other engines (PostgreSQL, Spark) get the same answer from
+    window functions every SQL engine has: grid rows and `r`'s rows in one window per account
+    ordered by time, the running maximum of `on` at each grid row, and that row joined back."""
+    when = g.as_of_ts if r[on].type().is_timestamp() else g.as_of
+    if ibis.get_backend(g).name == "duckdb":
+        cond = (when > r[on]) if strict else (when >= r[on])
+        a = g.asof_join(r, on=cond, predicates=[g.account_id == r.account_id])
+        return a.select(*KEYS, *carry)
+    grid_first = 0 if strict else 1  # at equal times: the grid row before the data row (strict)
+    grid = g.select(
+        "account_id",
+        "as_of",
+        _k=when,
+        _o=ibis.literal(grid_first, "int8"),
+        _m=ibis.null(r[on].type()),
+    )
+    rows = r.select(
+        "account_id",
+        as_of=ibis.null(g.as_of.type()),
+        _k=r[on],
+        _o=ibis.literal(1 - grid_first, "int8"),
+        _m=r[on],
+    )
+    u = grid.union(rows)
+    w = ibis.window(group_by="account_id", order_by=["_k", "_o"], preceding=None, following=0)
+    u = u.mutate(_m=u._m.max().over(w))
+    found = u.filter(u._o == grid_first).select("account_id", "as_of", "_m")
+    back = r.select("account_id", _m=r[on], **{c: r[c] for c in carry}).distinct()
+    j = found.left_join(back, [found.account_id == back.account_id, found._m == back._m])
+    return j.select(found.account_id, found.as_of, *(j[c] for c in carry))
 
 
 def _finish(r: ir.Table, m) -> ir.Value:
