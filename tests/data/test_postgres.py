@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from churnhealth.config import Config
+from churnhealth.data.mapping import load_mapping
 from churnhealth.data.validate import open_validated
 from churnhealth.errors import DataError
 from churnhealth.features import build_features
@@ -122,3 +124,26 @@ def test_train_and_predict_from_postgres_never_show_the_password(pg, tmp_path):
     for f in Path(tmp_path).rglob("*"):
         if f.is_file():
             assert PASSWORD.encode() not in f.read_bytes(), f
+
+
+def test_a_mapping_renames_tables_of_the_schema_and_refuses_what_needs_duckdb(pg, tmp_path):
+    """Rename and value maps run on the server; text-date parsing is DuckDB's for now."""
+    with pg.connect() as con:
+        con.execute("CREATE OR REPLACE VIEW demo.customers AS SELECT * FROM demo.accounts")
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        yaml.safe_dump(
+            {"tables": {"accounts": {"from": "customers", "values": {"segment": {"smb": "smb"}}}}}
+        )
+    )
+    source = open_validated(f"{pg.url}/demo", SEGMENTS, mapping=load_mapping(m))
+    assert source.tables["accounts"].count().execute() == 300
+    m.write_text(
+        yaml.safe_dump(
+            {"tables": {"accounts": {"from": "customers", "dates": {"created_at": "%d/%m/%Y"}}}}
+        )
+    )
+    with pytest.raises(DataError) as err:
+        open_validated(f"{pg.url}/demo", SEGMENTS, mapping=load_mapping(m))
+    (line,) = err.value.problems
+    assert line.startswith("customers: dates: parsing text dates") and "on postgres" in line

@@ -170,6 +170,16 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
                 for c in dict.fromkeys(missing)
             ]
         )
+    engine = ibis.get_backend(raw).name
+    if engine != "duckdb" and (tm.dates or tm.timezones):
+        part = "dates" if tm.dates else "timezones"
+        raise DataError(
+            [
+                f"{where}: {part}: parsing text dates and converting time zones run on DuckDB "
+                f"only so far, not on {engine}; store the column as a date or timestamp (a "
+                "view with a cast will do)"
+            ]
+        )
     t = raw.filter(predicate(raw, tm.filter)) if tm.filter else raw
     out: dict[str, ir.Value] = {}
     for col in spec.columns:
