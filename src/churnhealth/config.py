@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pandas.tseries.frequencies import to_offset
@@ -23,7 +22,7 @@ from pydantic import (
 )
 
 from churnhealth.errors import ConfigError
-from churnhealth.location import is_url, location, redact
+from churnhealth.location import is_url, location, redact, split
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -46,7 +45,7 @@ class DataConfig(_Section):
     @classmethod
     def _location(cls, v: Any) -> Path | str:
         """A connection URL stays text (and holds no password); anything else is a path."""
-        if isinstance(v, str) and is_url(v) and urlsplit(v).password is not None:
+        if isinstance(v, str) and is_url(v) and split(v).password is not None:
             raise ValueError(
                 "the connection URL holds a password; remove it and set PGPASSWORD or use "
                 "~/.pgpass or a service file"

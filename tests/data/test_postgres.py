@@ -8,8 +8,10 @@ must appear in no output.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,3 +149,27 @@ def test_a_mapping_renames_tables_of_the_schema_and_refuses_what_needs_duckdb(pg
         open_validated(f"{pg.url}/demo", SEGMENTS, mapping=load_mapping(m))
     (line,) = err.value.problems
     assert line.startswith("customers: dates: parsing text dates") and "on postgres" in line
+
+
+def test_rows_dated_on_or_after_t_change_nothing_at_t_on_postgres(pg, tmp_path):
+    """The point-in-time property on the server: every table's rows dated on or after T
+    rewritten, every value revealed on or after T changed, then half of those rows deleted —
+    the features at T computed by PostgreSQL stay exactly those of the untouched company."""
+    from churnhealth.synth import generate
+    from tests.data.test_point_in_time import REVEALED, TIME, _sql, config, features_at
+
+    base = tmp_path / "base.duckdb"
+    generate(base, accounts=80, years=1, seed=3)
+    edited = tmp_path / "edited.duckdb"
+    shutil.copy(base, edited)
+    with duckdb.connect(str(edited)) as con:
+        changed = sum(con.execute(_sql("rewrite", t, 100)).fetchone()[0] for t in TIME)
+        changed += sum(con.execute(_sql("reveal", c, 100)).fetchone()[0] for c in REVEALED)
+        changed += sum(con.execute(_sql("delete", t, 50)).fetchone()[0] for t in TIME)
+    assert changed > 1000
+    load_company(pg, base, schema="pit_base")
+    load_company(pg, edited, schema="pit_edited")
+    cfg = config(tmp_path)
+    want = features_at(f"{pg.url}/pit_base", cfg)
+    pd.testing.assert_frame_equal(features_at(f"{pg.url}/pit_edited", cfg), want)
+    pd.testing.assert_frame_equal(want, features_at(base, cfg), check_dtype=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from churnhealth.data.contract import contract
-from churnhealth.data.source import Source
+from churnhealth.data.source import Source, temp_table
 
 
 def with_daily_usage(source: Source) -> Source:
@@ -26,7 +26,7 @@ def with_daily_usage(source: Source) -> Source:
     daily = e.group_by(account_id=e.account_id, date=e.ts.date(), feature=e.event).aggregate(
         active_users=e.user_id.nunique(), events=e.count()
     )
-    table = source.con.create_table("_usage_from_events", daily, temp=True, overwrite=True)
+    table = temp_table(source.con, "_usage_from_events", daily)
     n = int(table.events.sum().execute() or 0)  # every event counted once: no second scan
     note = (
         f"usage: derived from {n:,} raw events (distinct users and events per account, day and "

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import duckdb
 import ibis
@@ -25,7 +25,7 @@ import pandas as pd
 from churnhealth.data.contract import EXTRA_TABLES, IBIS_TYPES, TABLE_NAMES, Table, contract
 from churnhealth.data.mapping import SourceMapping, apply, read_raw
 from churnhealth.errors import DataError
-from churnhealth.location import Location, location, redact
+from churnhealth.location import Location, location, redact, split
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -35,10 +35,12 @@ def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
 
     `postgresql://user@host:port/database` (or `postgres://`) with the schema holding the
     tables as a path segment (`/database/schema`) or `?schema=`; other query parameters go to
-    libpq (`sslmode`, `service`, …). Other URLs are handed to `ibis.connect`. Returns the
+    libpq (`sslmode`, `service`, …). `spark://local[2]?path=FOLDER` or
+    `spark://host:7077/database`: a Spark session (`_spark`). Other URLs are handed to
+    `ibis.connect`. Returns the
     connection and the schema named, if any.
     """
-    parts = urlsplit(url)
+    parts = split(url)
     if parts.password is not None:
         raise DataError(
             [
@@ -66,6 +68,8 @@ def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
                     [f"{redact(url)}: no schema {schema} (the database has {', '.join(found)})"]
                 )
             return con, schema
+        if parts.scheme.lower() == "spark":
+            return _spark(parts), parts.path.strip("/") or None
         return ibis.connect(url), None
     except DataError:
         raise
@@ -112,6 +116,23 @@ class Source:
         return t.mutate(**casts) if casts else t
 
 
+def temp_table(con: ibis.BaseBackend, name: str, obj) -> ir.Table:
+    """`obj` (an expression or Arrow data) as a table of the session: a temporary table, or a
+    temporary view on engines without them (Spark); dropped by `drop_temp` or at disconnect."""
+    try:
+        return con.create_table(name, obj, temp=True, overwrite=True)
+    except NotImplementedError:
+        expr = obj if isinstance(obj, ir.Table) else ibis.memtable(obj)
+        return con.create_view(name, expr, overwrite=True)
+
+
+def drop_temp(con: ibis.BaseBackend, name: str) -> None:
+    try:
+        con.drop_table(name, force=True)
+    except Exception:
+        con.drop_view(name, force=True)
+
+
 def day_literal(column: ir.Value, day) -> ir.Value:
     """`day` as a literal comparable with `column`: the date, or its midnight for a timestamp."""
     day = pd.Timestamp(day)
@@ -140,6 +161,47 @@ def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
         t = t.filter(before(spec.time))
         tables[name] = t.mutate(**masked) if masked else t
     return replace(source, tables=tables)
+
+
+def _spark(parts) -> ibis.BaseBackend:
+    """A Spark session for `spark://MASTER[/database][?path=FOLDER&spark.conf=value…]`:
+    MASTER is `local[N]` (this machine) or a standalone master's host:port. With `path`, the
+    folder's `<table>.parquet` files are the tables (as temporary views); otherwise the tables
+    of the database in the session's catalog."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise DataError(
+            ["spark: PySpark is not installed (pip install 'pyspark>=3.5,<4.1'; it needs Java 17)"]
+        ) from None
+    master = parts.netloc or "local[*]"
+    query = dict(parse_qsl(parts.query))
+    folder = query.pop("path", None)
+    builder = (
+        SparkSession.builder.master(master if master.startswith("local") else f"spark://{master}")
+        .appName("churnhealth")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in query.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:
+        hint = " (is Java 17 installed?)" if "JAVA" in str(exc).upper() else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError([f"spark://{master}: cannot start Spark{hint} ({first})"]) from None
+    session.sparkContext.setLogLevel("ERROR")
+    if folder:
+        root = Path(folder)
+        if not root.is_dir():
+            raise DataError([f"spark://{master}: path {folder} is not a folder"])
+        for name in (*TABLE_NAMES, *EXTRA_TABLES):
+            f = root / f"{name}.parquet"
+            if f.exists():
+                session.read.parquet(str(f)).createOrReplaceTempView(name)
+    return ibis.pyspark.connect(session)
 
 
 def open_source(path: Location, mapping: SourceMapping | None = None) -> Source:

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from churnhealth.data.contract import Table
 from churnhealth.data.filters import OPS, predicate
-from churnhealth.data.source import Source, day_literal
+from churnhealth.data.source import Source, day_literal, drop_temp, temp_table
 from churnhealth.errors import DataError
 from churnhealth.features.pit import GRID_COLUMNS, view_at
 from churnhealth.features.spec import (
@@ -96,6 +96,8 @@ def _reduce(v: ir.Table, column: str | None, agg: str, where: ir.BooleanValue) -
     c = v[column]
     if c.type().is_boolean() or c.type().is_integer():
         c = as_float(c)
+    if agg == "median":  # Spark's percentile wants a constant fraction, not a filtered one
+        return ibis.ifelse(where, c, ibis.null(c.type())).median()
     out = getattr(c, agg)(where=where)
     return out.cast("float64") if agg == "nunique" else out
 
@@ -366,7 +368,7 @@ def compute_metrics(
     base = grid[[*KEYS, *numeric]]
     keys = pa.Table.from_pandas(base[KEYS].assign(as_of=base.as_of.dt.date), preserve_index=False)
     name = f"_churnhealth_grid_{uuid.uuid4().hex[:12]}"
-    g = source.con.create_table(name, keys, temp=True)
+    g = temp_table(source.con, name, keys)
     g = g.mutate(as_of_ts=g.as_of.cast("timestamp"))
     by_table: dict[str, list] = {}
     for m in metrics:
@@ -383,7 +385,7 @@ def compute_metrics(
             if advance:
                 advance(table)
     finally:
-        source.con.drop_table(name, force=True)
+        drop_temp(source.con, name)
     r = ibis.memtable(merged)
     for m in metrics:
         r = r.mutate(**{m.name: _finish(r, m)})

@@ -90,9 +90,9 @@ def view_at(t: ir.Table, spec: Table) -> ir.Table:
     derived: dict[str, ir.Value] = {DAYS_AGO.name: _days(t, t[spec.time])}
     if spec.name == "tickets":
         derived["open"] = t.closed_at.isnull()
-        derived["resolution_hours"] = (
-            t.closed_at.epoch_seconds() - t.opened_at.epoch_seconds()
-        ) / 3600.0
+        seconds = t.closed_at.epoch_seconds() - t.opened_at.epoch_seconds()
+        # in floating point on every engine (Spark would divide decimals to 6 places)
+        derived["resolution_hours"] = seconds.cast("float64") / 3600.0
     elif spec.name == "invoices":
         due = t.due_at < t.as_of
         settled = t.paid_at.fill_null(t.as_of)
