@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -80,3 +81,21 @@ def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("small") / "small.duckdb"
     generate(path, accounts=300, years=2, seed=1, truth_paths=20)
     return path
+
+
+def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
+    """Two feature frames (sorted by account and as-of date) hold the same rows and values:
+    numbers to 1e-9, dates exactly, text exactly (what engines must agree on)."""
+    assert got.shape == want.shape
+    assert (got.account_id == want.account_id).all() and (got.as_of == want.as_of).all()
+    for c in want.columns:
+        a, b = want[c], got[c]
+        if a.dtype.kind in "fiub":
+            np.testing.assert_allclose(
+                b.astype(float), a.astype(float), rtol=0, atol=1e-9, err_msg=c
+            )
+        elif a.dtype.kind == "M":
+            same = pd.to_datetime(a).values == pd.to_datetime(b).values
+            assert (same | (a.isna() & b.isna()).values).all(), c
+        else:
+            assert (a.astype(str) == b.astype(str)).all(), c

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -22,7 +21,7 @@ from churnhealth.data.mapping import load_mapping
 from churnhealth.data.validate import open_validated
 from churnhealth.errors import DataError
 from churnhealth.features import build_features
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import assert_same_features, run_cli, workspace_config
 from tests.servers import PASSWORD, load_company, start_postgres
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
@@ -57,20 +56,7 @@ def test_features_on_postgres_equal_duckdb_s(pg, small_db):
     url = f"{pg.url}/demo"  # database postgres, schema demo
     got = _frame(open_validated(url, SEGMENTS))
     want = _frame(open_validated(small_db, SEGMENTS))
-    assert got.shape == want.shape
-    assert (got.account_id == want.account_id).all() and (got.as_of == want.as_of).all()
-    for c in want.columns:
-        a, b = want[c], got[c]
-        if a.dtype.kind in "fiub":
-            np.testing.assert_allclose(
-                b.astype(float), a.astype(float), rtol=0, atol=1e-9, err_msg=c
-            )
-        elif a.dtype.kind == "M":
-            assert (pd.to_datetime(a).values == pd.to_datetime(b).values).sum() + (
-                a.isna() & b.isna()
-            ).sum() == len(a), c
-        else:
-            assert (a.astype(str) == b.astype(str)).all(), c
+    assert_same_features(want, got)
 
 
 def test_the_schema_can_be_a_query_parameter_and_a_wrong_one_says_what_is_missing(pg):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import shutil
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
 from churnhealth.config import Config
 from churnhealth.data.validate import open_validated
 from churnhealth.features import build_features
-from tests.conftest import run_cli
+from tests.conftest import assert_same_features, run_cli
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 JAVA = (
@@ -41,19 +40,7 @@ def _frame(source) -> pd.DataFrame:
 def test_features_on_spark_equal_duckdb_s(spark_url, small_db):
     got = _frame(open_validated(spark_url, SEGMENTS))
     want = _frame(open_validated(small_db, SEGMENTS))
-    assert got.shape == want.shape
-    assert (got.account_id == want.account_id).all() and (got.as_of == want.as_of).all()
-    for c in want.columns:
-        a, b = want[c], got[c]
-        if a.dtype.kind in "fiub":
-            np.testing.assert_allclose(
-                b.astype(float), a.astype(float), rtol=0, atol=1e-9, err_msg=c
-            )
-        elif a.dtype.kind == "M":
-            same = pd.to_datetime(a).values == pd.to_datetime(b).values
-            assert (same | (a.isna() & b.isna()).values).all(), c
-        else:
-            assert (a.astype(str) == b.astype(str)).all(), c
+    assert_same_features(want, got)
 
 
 def test_validate_reads_the_folder_through_spark(spark_url):
