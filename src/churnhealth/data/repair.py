@@ -172,11 +172,14 @@ def _outage_repair(
 
 def _rescale(usage: ir.Table, changes: list[LoggingChange]) -> tuple[ir.Table, dict[dt.date, int]]:
     """Usage with the events before each change on the new scale; rows rescaled per day."""
-    events, rows = usage.events, {}
+    events = usage.events
     for c in changes:
         cond = (usage.feature == c.feature) & (usage.date < c.day)
-        rows[c.day] = rows.get(c.day, 0) + _count(usage.filter(cond))
         events = ibis.ifelse(cond, (events * c.factor).round().cast("int64"), events)
+    rows = {}
+    for day in sorted({c.day for c in changes}):  # one count per day, not per event name
+        names = [c.feature for c in changes if c.day == day]
+        rows[day] = _count(usage.filter(usage.feature.isin(names) & (usage.date < day)))
     return usage.mutate(events=events), rows
 
 

@@ -177,6 +177,8 @@ def _spark(parts) -> ibis.BaseBackend:
     master = parts.netloc or "local[*]"
     query = dict(parse_qsl(parts.query))
     folder = query.pop("path", None)
+    if folder and not Path(folder).is_dir():  # before a JVM is started for nothing
+        raise DataError([f"spark://{master}: path {folder} is not a folder"])
     builder = (
         SparkSession.builder.master(master if master.startswith("local") else f"spark://{master}")
         .appName("churnhealth")
@@ -194,11 +196,8 @@ def _spark(parts) -> ibis.BaseBackend:
         raise DataError([f"spark://{master}: cannot start Spark{hint} ({first})"]) from None
     session.sparkContext.setLogLevel("ERROR")
     if folder:
-        root = Path(folder)
-        if not root.is_dir():
-            raise DataError([f"spark://{master}: path {folder} is not a folder"])
         for name in (*TABLE_NAMES, *EXTRA_TABLES):
-            f = root / f"{name}.parquet"
+            f = Path(folder) / f"{name}.parquet"
             if f.exists():
                 session.read.parquet(str(f)).createOrReplaceTempView(name)
     return ibis.pyspark.connect(session)

@@ -40,6 +40,8 @@ class Report:
     """Notes on what reading does to the data (every command that reads it says them)."""
     duplicates: dict[str, int] = field(default_factory=dict)
     """Exact duplicate rows per table (identical in every column): dropped when read."""
+    since: Mapping[str, dt.date] = field(default_factory=dict)
+    """The first day of each table's rows that were checked (all rows: absent)."""
 
     @property
     def ok(self) -> bool:
@@ -229,8 +231,9 @@ def validate(
                 report.carried.append(note)
     if callable(since):
         since = since(source) if report.ok else None
+    report.since = dict(since or {})
     typed = {
-        name: _rows_since(source.typed(spec), spec, (since or {}).get(name))
+        name: _rows_since(source.typed(spec), spec, report.since.get(name))
         for name, spec in usable.items()
     }
     for name, t in typed.items():
@@ -458,8 +461,7 @@ def open_validated(
     source = with_daily_usage(drop_duplicates(source, report))
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
-    reads = since(source) if callable(since) else since
-    first = (reads or {}).get("usage")
+    first = report.since.get("usage")  # what scoring reads: the repairs look no further
     source = repair_usage(source, repair, first and first - dt.timedelta(days=REPAIR_MARGIN))
     return with_churn_records(source, segments, gap_days)
 

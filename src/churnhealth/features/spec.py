@@ -42,6 +42,12 @@ def parse_window(text: str | int) -> int | None:
     raise ValueError(f"window {text!r} does not parse (expected Nd, Nw or all)")
 
 
+def _window_text(v: Any) -> str:
+    """A window that parses (`parse_window`), kept as written."""
+    parse_window(v)
+    return str(v)
+
+
 class _Metric(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -69,8 +75,7 @@ class _Windowed(_TableMetric):
     @field_validator("window", mode="before")
     @classmethod
     def _window(cls, v: Any) -> str:
-        parse_window(v)
-        return str(v)
+        return _window_text(v)
 
     @property
     def days(self) -> int | None:
@@ -157,8 +162,7 @@ class External(_Metric):
     @field_validator("max_age", mode="before")
     @classmethod
     def _age(cls, v: Any) -> str:
-        parse_window(v)
-        return str(v)
+        return _window_text(v)
 
     @property
     def days(self) -> int | None:
