@@ -136,8 +136,9 @@ def start_postgres() -> Postgres:
     return server
 
 
-def load_company(server: Postgres, db: Path, schema: str = "public") -> None:
-    """Copy every table of the DuckDB file `db` into `schema` (COPY from CSV: seconds)."""
+def load_company(server: Postgres, db: Path, schema: str = "public", analyze: bool = False) -> None:
+    """Copy every table of the DuckDB file `db` into `schema` (COPY from CSV: seconds); with
+    `analyze`, gather the planner's statistics afterwards, as a live database has them."""
     src = duckdb.connect(str(db), read_only=True)
     tmp = server.root / "csv"
     tmp.mkdir(exist_ok=True)
@@ -160,4 +161,8 @@ def load_company(server: Postgres, db: Path, schema: str = "public") -> None:
                     copy.write(chunk)
             path.unlink()
         pg.commit()
+    if analyze:
+        with server.connect() as pg:
+            pg.autocommit = True
+            pg.execute("ANALYZE")
     src.close()

@@ -69,6 +69,15 @@ class DataConfig(_Section):
         "with a counted note (docs/messy-data.md); false: notes only, rows read as they are.",
     )
 
+    memory_limit: str | None = Field(
+        "1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Most memory the embedded DuckDB (files, folders, .duckdb databases) may "
+        "use before it spills to a temporary folder; it runs inside churnhealth, so this "
+        "bounds most of a large run's peak (docs/engines.md). null: DuckDB's own default, "
+        "80% of the machine's memory. Servers (PostgreSQL, Spark) manage their own.",
+    )
+
     @field_validator("segments")
     @classmethod
     def _unique_segments(cls, v: list[str]) -> list[str]:
@@ -281,6 +290,12 @@ class PredictConfig(_Section):
     )
     alerts: Path = Field(Path("outputs/alerts.jsonl"), description="Alert log (appended).")
     out_dir: Path = Field(Path("outputs"), description="Where scores and summaries go.")
+    chunk_accounts: int = Field(
+        50_000,
+        ge=100,
+        description="Accounts scored and explained at a time (and feature rows per backfill "
+        "pass): bounds predict's memory on large books without changing any score.",
+    )
     backfill_days: int = Field(
         90, ge=0, description="With no history, first score the as-of dates this far back."
     )

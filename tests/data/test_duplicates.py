@@ -8,9 +8,11 @@ import shutil
 
 import duckdb
 import pandas as pd
+import pytest
 
 from churnhealth.config import Config
 from churnhealth.data.validate import check, open_validated
+from churnhealth.errors import DataError
 from churnhealth.features import build_features
 from tests.conftest import run_cli
 
@@ -45,3 +47,35 @@ def test_a_clean_company_has_nothing_to_drop(small_db):
     report = check(small_db, SEGMENTS)
     assert not any(report.duplicates.values())
     assert not any("duplicate" in n for n in report.notes)
+
+
+def test_duplicate_keys_are_found_slice_by_slice_of_dates(small_db, tmp_path, monkeypatch):
+    """A large table's key is searched one slice of days at a time: the slices cover every row
+    (exact duplicates on the first and the last day are counted, a conflicting one is found)."""
+    from churnhealth.data import validate
+
+    path = tmp_path / "dupes.duckdb"
+    shutil.copy(small_db, path)
+    with duckdb.connect(str(path)) as con:
+        lo, hi = con.execute("SELECT min(date), max(date) FROM usage").fetchone()
+        for day in (lo, hi):
+            con.execute(f"INSERT INTO usage SELECT * FROM usage WHERE date = '{day}' LIMIT 2")
+        rows = con.execute("SELECT count(*) FROM usage").fetchone()[0]
+    monkeypatch.setattr(validate, "SLICE_ROWS", rows // 7)
+    t = open_validated(small_db, SEGMENTS).tables["usage"]
+    assert len(validate._date_slices(t, ("account_id", "date", "feature"))) >= 8
+    assert check(path, SEGMENTS).duplicates["usage"] == 4
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "INSERT INTO usage SELECT account_id, date, feature, active_users + 1, events "
+            "FROM usage USING SAMPLE 1 ROWS (reservoir, 4)"
+        )
+    with pytest.raises(DataError) as sliced:
+        check(path, SEGMENTS)
+    assert "usage: duplicate key (account_id, date, feature) with different values" in str(
+        sliced.value
+    )
+    monkeypatch.setattr(validate, "SLICE_ROWS", rows * 2)
+    with pytest.raises(DataError) as whole:
+        check(path, SEGMENTS)
+    assert str(sliced.value) == str(whole.value)

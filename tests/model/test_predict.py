@@ -363,3 +363,32 @@ def test_drivers_and_alert_reasons_name_signals_never_context(first, cfg):
     assert len(renewal_soon) > 10
     # a year ahead, the renewal weighs less than it did on a 90-day score, but it still leads
     assert renewal_soon.context.str.contains("renewal in").mean() > 0.8
+
+
+def test_scoring_in_chunks_changes_nothing(cfg, first, tmp_path):
+    """A small `predict.chunk_accounts` (several chunks, backfill one date per pass) writes the
+    same scores, alerts and history as one chunk."""
+    small = cfg.model_copy(
+        update={
+            "predict": cfg.predict.model_copy(
+                update={
+                    "history": tmp_path / "history.duckdb",
+                    "out_dir": tmp_path,
+                    "alerts": tmp_path / "alerts.jsonl",
+                    "chunk_accounts": 100,
+                }
+            )
+        }
+    )
+    assert len(first["scores"]) > 2 * 100
+    res = predict(small, first["data"])
+    pd.testing.assert_frame_equal(res.scores, first["scores"])
+    assert res.summary["forecast"] == first["summary"]["forecast"]
+    assert res.summary["alerts"] == first["summary"]["alerts"]
+    one = history.read(cfg.predict.history)
+    one = one[one.as_of <= first["scores"].as_of.iloc[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(history.read(small.predict.history), one)
+    alerts = [json.loads(line) for line in small.predict.alerts.read_text().splitlines()]
+    before = [json.loads(line) for line in cfg.predict.alerts.read_text().splitlines()]
+    assert alerts == before[: len(alerts)]
+    assert len(alerts) == sum(first["summary"]["alerts"].values())

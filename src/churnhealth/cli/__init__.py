@@ -36,6 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        if type(exc).__name__ != "OutOfMemoryException":  # DuckDB's, not imported up front
+            raise
+        print(
+            "out of memory: the embedded DuckDB needed more than data.memory_limit for this "
+            "data; raise data.memory_limit in the configuration (docs/engines.md)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     except typer.TyperException as exc:  # Click's usage errors: options, arguments, commands
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "churnhealth"

@@ -87,6 +87,7 @@ def validate(
         cfg.labels.resignup_gap_days,
         load_mapping(cfg.data.sources),
         cfg.data.repair_usage,
+        cfg.data.memory_limit,
     )
     render.validation(report)
 

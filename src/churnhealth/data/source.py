@@ -9,6 +9,7 @@ it from the environment (PGPASSWORD), a password file (~/.pgpass) or a service f
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -95,6 +96,13 @@ class Source:
 
     def __contains__(self, name: str) -> bool:
         return name in self.tables
+
+    def close(self) -> None:
+        """Let the engine go once everything is read: an embedded DuckDB frees its buffers
+        (up to `data.memory_limit`) for the scoring that follows. Spark sessions are shared by
+        the process and stay up."""
+        if self.con.name != "pyspark":
+            self.con.disconnect()
 
     def typed(self, spec: Table) -> ir.Table:
         """The table with every contract column cast to its canonical type (after validation).
@@ -203,12 +211,37 @@ def _spark(parts) -> ibis.BaseBackend:
     return ibis.pyspark.connect(session)
 
 
-def open_source(path: Location, mapping: SourceMapping | None = None) -> Source:
+_SPILL: list[str] = []
+"""The temporary folder DuckDB spills to in this process (made on first use)."""
+
+
+def limit_memory(con: ibis.BaseBackend, limit: str | None) -> None:
+    """Cap the memory an embedded DuckDB may hold (`data.memory_limit`); beyond it DuckDB spills
+    to a temporary folder of its own, removed when the process exits. DuckDB runs inside the
+    churnhealth process, so this bounds most of its peak on large books. Other engines manage
+    their memory on their own side: nothing to do. DuckDB's own progress bar is turned off
+    (it writes to stdout, which commands keep for their results)."""
+    if con.name != "duckdb":
+        return
+    con.raw_sql("SET enable_progress_bar = false")
+    if limit is None:
+        return
+    if not _SPILL:
+        _SPILL.append(tempfile.mkdtemp(prefix="churnhealth-spill-"))
+        atexit.register(shutil.rmtree, _SPILL[0], ignore_errors=True)
+    con.raw_sql(f"SET memory_limit = '{limit}'")
+    con.raw_sql(f"SET temp_directory = '{_SPILL[0]}'")
+
+
+def open_source(
+    path: Location, mapping: SourceMapping | None = None, memory_limit: str | None = None
+) -> Source:
     """Open a DuckDB database file (read-only), a folder of `<table>.csv|.parquet` files, or
     the database at a connection URL (`connect`).
 
     With a source `mapping` (`data.mapping`), the tables it names are made from the export as
-    it describes; the others are still read under their contract names."""
+    it describes; the others are still read under their contract names. `memory_limit`: the
+    most memory an embedded DuckDB may use (`limit_memory`)."""
     path = location(path)
     known = set(TABLE_NAMES) | set(EXTRA_TABLES)
     mapped = set(mapping.tables) if mapping else set()
@@ -249,6 +282,7 @@ def open_source(path: Location, mapping: SourceMapping | None = None) -> Source:
         tables = {n: con.table(n) for n in sorted((known - mapped) & names)}
     else:
         raise DataError([f"{path}: no such DuckDB file or folder of CSV/Parquet tables"])
+    limit_memory(con, memory_limit)
     if mapping:
         specs = contract(["_"])
         for name, tm in mapping.tables.items():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from churnhealth.config import Config
 from churnhealth.data.churn import with_churn_records
@@ -26,6 +27,8 @@ from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
 
 MAX_EXAMPLES = 3
+SLICE_ROWS = 25_000_000
+"""Rows per slice of dates when DuckDB looks for duplicate keys in a large table (below)."""
 
 
 @dataclass
@@ -369,15 +372,21 @@ def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> tuple[list[
     (returned as the number of extra rows; they are dropped when the data is read).
 
     On DuckDB, sorting a hash of the key finds candidates far faster than grouping by the key
-    (tens of millions of distinct groups); the candidates are then checked exactly. Engines
-    without a hash of a row group by the key."""
+    (tens of millions of distinct groups); the candidates are then checked exactly. A key with
+    a date is searched one slice of dates at a time (`_date_slices`), so the sort of a large
+    table stays in memory instead of spilling to disk. Engines without a hash of a row group
+    by the key."""
     if ibis.get_backend(t).name == "duckdb":
         hashed = t.mutate(_h=ibis.struct({k: t[k] for k in key}).hash())
-        ordered = hashed.mutate(_prev=hashed._h.lag().over(order_by=hashed._h))
-        candidates = ordered.filter(ordered._h == ordered._prev).select("_h").distinct()
-        if _count(candidates) == 0:
+
+        def candidates(part: ir.Table) -> ir.Table:
+            ordered = part.mutate(_prev=part._h.lag().over(order_by=part._h))
+            return ordered.filter(ordered._h == ordered._prev).select("_h").distinct()
+
+        found = [c for w in _date_slices(t, key) if _count(c := candidates(hashed.filter(w)))]
+        if not found:
             return [], 0
-        rows = hashed.semi_join(candidates, "_h")
+        rows = hashed.semi_join(ibis.union(*found) if len(found) > 1 else found[0], "_h")
         rows = rows.mutate(_row=ibis.struct({c: rows[c] for c in t.columns}).hash())
         groups = (
             rows.group_by(list(key))
@@ -415,6 +424,30 @@ def _duplicate_keys(name: str, t: ir.Table, key: tuple[str, ...]) -> tuple[list[
     return [problem], extra
 
 
+def _date_slices(t: ir.Table, key: tuple[str, ...]) -> list:
+    """Filters cutting `t` into slices of whole days of ≤ about `SLICE_ROWS` rows, by the first
+    date in `key` (rows sharing a key share its date); one filter keeping all for a small
+    table or a key without a date."""
+    day = next((k for k in key if t[k].type().is_date() or t[k].type().is_timestamp()), None)
+    if day is None or _count(t) <= SLICE_ROWS:
+        return [ibis.literal(True)]
+    per = t.group_by(day).aggregate(n=t.count()).order_by(day).execute()
+    is_date = t[day].type().is_date()
+    slices, lo, rows = [], None, 0
+    for value, n in zip(per[day], per.n, strict=True):
+        if pd.isna(value):
+            continue
+        value = pd.Timestamp(value).date() if is_date else pd.Timestamp(value).to_pydatetime()
+        lo = value if lo is None else lo
+        rows += n
+        if rows >= SLICE_ROWS:
+            slices.append(t[day].between(lo, value))
+            lo, rows = None, 0
+    if lo is not None:
+        slices.append(t[day] >= lo)
+    return [*slices, t[day].isnull()]
+
+
 def _exact_duplicates(t: ir.Table) -> int:
     """Extra copies of rows identical in every column (a table without a key)."""
     return _count(t) - _count(t.distinct())
@@ -443,6 +476,7 @@ def open_validated(
     gap_days: int = 30,
     mapping: SourceMapping | None = None,
     repair: bool = True,
+    memory_limit: str | None = None,
 ) -> Source:
     """Open a source and validate it; raise `DataError` (one line per problem) if it is bad.
 
@@ -452,9 +486,9 @@ def open_validated(
     then reconciled with the subscriptions (`data.churn`, with the re-signup gap `gap_days`).
     `mapping` describes an export that is not shaped like the contract (`data.mapping`).
     Logging outages and logging changes in usage are then found in what is left and, with
-    `repair`, repaired (`data.repair`).
+    `repair`, repaired (`data.repair`). `memory_limit`: see `data.source.limit_memory`.
     """
-    source = open_source(path, mapping)
+    source = open_source(path, mapping, memory_limit)
     report = validate(source, segments, as_of, since=since)
     report.raise_for_problems()
     source = dataclasses.replace(source, notes=[*source.notes, *report.carried])
@@ -475,6 +509,7 @@ def open_configured(cfg: Config, data=None, **kw) -> Source:
         gap_days=cfg.labels.resignup_gap_days,
         mapping=load_mapping(cfg.data.sources),
         repair=cfg.data.repair_usage,
+        memory_limit=cfg.data.memory_limit,
         **kw,
     )
 
@@ -486,10 +521,11 @@ def check(
     gap_days: int = 30,
     mapping: SourceMapping | None = None,
     repair: bool = True,
+    memory_limit: str | None = None,
 ) -> Report:
     """`churnhealth validate`: the report of a source that breaks no rule (with what its churn
     records disagreed on); else `DataError`, one line per problem."""
-    source = open_source(path, mapping)
+    source = open_source(path, mapping, memory_limit)
     report = validate(source, segments, as_of)
     report.raise_for_problems()
     source = repair_usage(with_daily_usage(drop_duplicates(source, report)), repair)

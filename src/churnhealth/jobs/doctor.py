@@ -64,7 +64,7 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     """Diagnose the source at `data` (default: `data.path`) under the configuration `cfg`."""
     path = data or cfg.data.path
     done = stage("reading tables", 1)
-    source = open_source(path, load_mapping(cfg.data.sources))
+    source = open_source(path, load_mapping(cfg.data.sources), cfg.data.memory_limit)
     cfg, suggested, notes = _segments_of(cfg, source)
     report = validate(source, cfg.data.segments)
     report.raise_for_problems()

@@ -56,9 +56,10 @@ def predict(
     plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = tracking.load_model(cfg, model)
     scorer = Scorer(model=lm.model, config=cfg, version=lm.version)
+    chunk = cfg.predict.chunk_accounts
     with locked(cfg.predict.history, what=f"predict.history {cfg.predict.history}"):
-        past = history.read(cfg.predict.history, lm.version)
-        backfill_days = cfg.predict.backfill_days if past.empty else 0
+        fresh = history.count(cfg.predict.history, lm.version) == 0
+        backfill_days = cfg.predict.backfill_days if fresh else 0
         source, dates = scorer.open(data, as_of, backfill_days)
         day = dates.day
         out = check_writable(
@@ -69,23 +70,42 @@ def predict(
         previous = playbooks.previous_alerts(cfg.predict.alerts)
         done()
         if dates.backfill:
-            done = stage("backfilling history", 1)
-            filled = scorer.score(scorer.features(source, dates.backfill))
-            history.upsert(cfg.predict.history, filled)
-            past = history.read(cfg.predict.history, lm.version)
-            done()
-        done = stage("scoring and explaining", 1)
+            accounts = int(source.tables["accounts"].count().execute())
+            groups = date_groups(dates.backfill, accounts, chunk)
+            done = stage("backfilling history", len(groups))
+            for group in groups:
+                frame = scorer.features(source, group)
+                for _, rows in frame.groupby("as_of", sort=True):
+                    history.upsert(cfg.predict.history, _scored(scorer, rows, chunk))
+                done()
+        done = stage("building features", 1)
         frame = scorer.features(source, [day])
-        curve = scorer.curve(frame)
-        scores = scorer.with_explanations(scorer.score(frame, curve), frame)
-        scores = scorer.with_trend(scores, past[past.as_of < day])
-        context = pd.concat([scores, frame[[c for c in frame.columns if c not in scores]]], axis=1)
-        hits = playbooks.matches(context, plays)
-        scores["playbooks"] = [
-            ",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))
-        ]
-        alerts = playbooks.trigger(context, plays, previous, hits)
+        source.close()
+        inputs = history.trend_inputs(cfg.predict.history, lm.version, day)
         done()
+        parts, curves, alerts = [], [], []
+        done = stage("scoring and explaining", max(1, -(-len(frame) // chunk)))
+        for lo in range(0, max(len(frame), 1), chunk):
+            part = frame.iloc[lo : lo + chunk]
+            curve = scorer.curve(part)
+            scores = scorer.with_explanations(scorer.score(part, curve), part)
+            scores = scorer.with_trend(scores, inputs)
+            context = pd.concat(
+                [scores, part[[c for c in part.columns if c not in scores]]], axis=1
+            )
+            hits = playbooks.matches(context, plays)
+            scores["playbooks"] = [
+                ",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))
+            ]
+            alerts += playbooks.trigger(context, plays, previous, hits)
+            parts.append(scores)
+            curves.append(curve)
+            done()
+        del frame
+        scores = pd.concat(parts, ignore_index=True)
+        curve = np.concatenate(curves)
+        order = {pb.name: i for i, pb in enumerate(plays.playbooks)}
+        alerts.sort(key=lambda a: order[a["playbook"]])  # by playbook, then account order
         done = stage("writing", 1)
         write_frame(out, scores)
         history.upsert(cfg.predict.history, scores)
@@ -100,7 +120,7 @@ def predict(
                 "model_version": lm.version,
                 "model": lm.source,
                 "scores": str(out),
-                "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in hits},
+                "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in order},
                 "alerts_file": str(cfg.predict.alerts),
                 "notes": lm.notes,
             }
@@ -114,6 +134,19 @@ def predict(
             done()
         write_json(out.with_name("summary.json"), summary)
     return PredictResult(scores, summary, out)
+
+
+def date_groups(dates: list[pd.Timestamp], accounts: int, rows: int) -> list[list[pd.Timestamp]]:
+    """The backfill's as-of dates in groups whose feature rows (about `accounts` per date)
+    stay within `rows`: one pass over the data per group, never more rows held at once."""
+    per = max(1, rows // max(accounts, 1))
+    return [dates[i : i + per] for i in range(0, len(dates), per)]
+
+
+def _scored(scorer: Scorer, frame: pd.DataFrame, chunk: int) -> pd.DataFrame:
+    """`scorer.score` (no explanations: what the history keeps) `chunk` accounts at a time."""
+    parts = [scorer.score(frame.iloc[lo : lo + chunk]) for lo in range(0, len(frame), chunk)]
+    return pd.concat(parts, ignore_index=True) if parts else scorer.score(frame)
 
 
 @dataclass
@@ -174,9 +207,10 @@ def explain(
         }
     )
     with locked(cfg.predict.history, shared=True, what=f"predict.history {cfg.predict.history}"):
-        past = history.read(cfg.predict.history, lm.version)
-    past = past[(past.account_id == account_id) & (past.as_of <= day)]
-    row = scorer.with_trend(scores.iloc[[i]], past[past.as_of < day]).iloc[0].copy()
+        past = history.read(cfg.predict.history, lm.version, account_id)
+        inputs = history.trend_inputs(cfg.predict.history, lm.version, day, account_id)
+    past = past[past.as_of <= day]
+    row = scorer.with_trend(scores.iloc[[i]], inputs).iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
     row["effect_context"] = float(context.iloc[0].sum())
     row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]

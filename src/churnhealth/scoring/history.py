@@ -58,24 +58,73 @@ def _unusable(path: Path, exc: Exception) -> ChurnhealthError:
     )
 
 
-def read(path: Path, model_version: str | None = None) -> pd.DataFrame:
-    """The history's rows (of one model version, when given), by as-of date and account."""
+def read(
+    path: Path, model_version: str | None = None, account_id: str | None = None
+) -> pd.DataFrame:
+    """The history's rows (of one model version, of one account, when given), by as-of date
+    and account."""
     if not Path(path).exists():
         return pd.DataFrame(columns=COLUMNS).astype(
             {"as_of": "datetime64[s]", "health_score": "int64"}
         )
+    where, params = [], []
+    for column, value in (("model_version", model_version), ("account_id", account_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
     with _connect(path, read_only=True) as con:
-        where = "WHERE model_version = ?" if model_version else ""
         try:
             df = con.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM health_history {where} "
-                "ORDER BY as_of, account_id",
-                [model_version] if model_version else [],
+                f"SELECT {', '.join(COLUMNS)} FROM health_history "
+                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY as_of, account_id",
+                params,
             ).df()
         except duckdb.Error as exc:
             raise _unusable(path, exc) from None
     df["as_of"] = pd.to_datetime(df.as_of)
     return df
+
+
+TREND_COLUMNS = ["health_30d", "health_90d", "n", "t", "h", "th", "tt"]
+
+
+def trend_inputs(
+    path: Path, model_version: str, day: pd.Timestamp, account_id: str | None = None
+) -> pd.DataFrame:
+    """What the trend of scores at `day` needs from the history, per account (index), computed
+    in the store rather than by reading every past row (a daily job on a million accounts
+    keeps ~90 million of them for the window alone).
+
+    `health_30d`, `health_90d`: the latest health at least 25 and 85 days before `day` (the
+    references of the 30- and 90-day changes); `n`, `t`, `h`, `th`, `tt`: count and sums of
+    t, health, t × health and t² over the scores of the 95 days before `day`, t in days from
+    `day` (a least-squares slope with today's score added, see `scoring.scorer.trend`)."""
+    empty = pd.DataFrame(columns=TREND_COLUMNS, index=pd.Index([], name="account_id"))
+    if not Path(path).exists():
+        return empty.astype(float)
+    d = pd.Timestamp(day).date()
+    one = "AND account_id = ?" if account_id is not None else ""
+    window = "FILTER (WHERE as_of >= ?::DATE - 95)"
+    sql = f"""
+        SELECT account_id,
+            arg_max(health_score, as_of) FILTER (WHERE as_of <= ?::DATE - 25) AS health_30d,
+            arg_max(health_score, as_of) FILTER (WHERE as_of <= ?::DATE - 85) AS health_90d,
+            count(*) {window} AS n,
+            sum(t) {window} AS t, sum(h) {window} AS h,
+            sum(t * h) {window} AS th, sum(t * t) {window} AS tt
+        FROM (SELECT account_id, as_of, health_score, CAST(health_score AS DOUBLE) AS h,
+                CAST(as_of - ?::DATE AS DOUBLE) AS t
+              FROM health_history WHERE model_version = ? AND as_of < ? {one})
+        GROUP BY account_id"""
+    params = [d, d, *[d] * 5, d, model_version, d]
+    if account_id is not None:
+        params.append(account_id)
+    with _connect(path, read_only=True) as con:
+        try:
+            df = con.execute(sql, params).df()
+        except duckdb.Error as exc:
+            raise _unusable(path, exc) from None
+    return df.set_index("account_id")[TREND_COLUMNS].astype(float)
 
 
 def upsert(path: Path, scores: pd.DataFrame) -> int:
@@ -104,8 +153,16 @@ def upsert(path: Path, scores: pd.DataFrame) -> int:
     return len(rows)
 
 
-def count(path: Path) -> int:
+def count(path: Path, model_version: str | None = None) -> int:
+    """Rows in the history (of one model version, when given)."""
     if not Path(path).exists():
         return 0
+    where = "WHERE model_version = ?" if model_version else ""
     with _connect(path, read_only=True) as con:
-        return con.execute("SELECT count(*) FROM health_history").fetchone()[0]
+        try:
+            return con.execute(
+                f"SELECT count(*) FROM health_history {where}",
+                [model_version] if model_version else [],
+            ).fetchone()[0]
+        except duckdb.Error as exc:
+            raise _unusable(path, exc) from None

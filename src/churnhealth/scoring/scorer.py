@@ -185,9 +185,10 @@ class Scorer:
         return pd.concat([out, drivers(signals, frame)], axis=1)
 
     # ------------------------------------------------------------------ trend
-    def with_trend(self, scores: pd.DataFrame, past: pd.DataFrame) -> pd.DataFrame:
-        """`scores` plus the 30- and 90-day changes, momentum and projection (see `trend`)."""
-        return pd.concat([scores, trend(scores, past, self.config.predict.stable_band)], axis=1)
+    def with_trend(self, scores: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
+        """`scores` plus the 30- and 90-day changes, momentum and projection (see `trend`;
+        `inputs` from `scoring.history.trend_inputs`)."""
+        return pd.concat([scores, trend(scores, inputs, self.config.predict.stable_band)], axis=1)
 
 
 CONTEXT_WORDS = {
@@ -246,44 +247,33 @@ def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols, index=frame.index)
 
 
-def trend(scores: pd.DataFrame, past: pd.DataFrame, band: float) -> pd.DataFrame:
+def trend(scores: pd.DataFrame, inputs: pd.DataFrame, band: float) -> pd.DataFrame:
     """Changes over 30 and 90 days, momentum and a 90-day projection from the history.
 
-    `past`: earlier history rows (account_id, as_of, health_score). Momentum is stable while
-    the 30-day change stays within ± `band`; the projection extends the least-squares slope of
-    the last 95 days of health by 90 days.
+    `inputs`: per account (index) the history's summary before the as-of date
+    (`scoring.history.trend_inputs`): the references of the 30- and 90-day changes (the latest
+    health at least 25 and 85 days back) and the least-squares sums over the last 95 days.
+    Momentum is stable while the 30-day change stays within ± `band`; the projection extends
+    the slope of those 95 days' health, today's included, by 90 days.
     """
     out = pd.DataFrame(index=scores.index)
-    as_of = scores.as_of.iloc[0]
+    past = inputs.reindex(scores.account_id.to_numpy())
+    health = scores.health_score.to_numpy(float)
     for days in (30, 90):
-        ref = past[past.as_of <= as_of - pd.Timedelta(days=days - 5)]
-        last = ref.sort_values("as_of").groupby("account_id").tail(1).set_index("account_id")
-        out[f"health_change_{days}d"] = (
-            scores.health_score - scores.account_id.map(last.health_score)
-        ).astype(float)
+        out[f"health_change_{days}d"] = health - past[f"health_{days}d"].to_numpy(float)
     change = out.health_change_30d
     out["momentum"] = np.select(
         [change > band, change < -band], ["improving", "declining"], "stable"
     )
     out.loc[change.isna(), "momentum"] = "stable"
-    window = past[past.as_of >= as_of - pd.Timedelta(days=95)]
-    pts = pd.concat(
-        [
-            window[["account_id", "as_of", "health_score"]],
-            scores[["account_id", "as_of", "health_score"]],
-        ]
-    )
-    t = (pts.as_of - as_of).dt.days.astype(float)
-    h = pts.health_score.astype(float)
-    sums = (
-        pd.DataFrame({"n": 1.0, "t": t, "h": h, "th": t * h, "tt": t * t})
-        .groupby(pts.account_id.to_numpy())
-        .sum()
-    )
-    denom = sums.n * sums.tt - sums.t**2
-    slope = ((sums.n * sums.th - sums.t * sums.h) / denom.where(denom > 0)).fillna(0.0)
-    projected = scores.health_score + 90 * scores.account_id.map(slope).fillna(0.0)
-    out["projected_health_90d"] = projected.clip(0, 100).round().astype(int)
+    sums = past[["n", "t", "h", "th", "tt"]].fillna(0.0).to_numpy(float)
+    n, t, h, th, tt = sums.T
+    n, h = n + 1, h + health  # today's score: t = 0 adds nothing to t, th and tt
+    denom = n * tt - t**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(denom > 0, (n * th - t * h) / denom, 0.0)
+    projected = health + 90 * slope
+    out["projected_health_90d"] = np.clip(projected, 0, 100).round().astype(int)
     return out
 
 
