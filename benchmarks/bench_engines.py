@@ -51,8 +51,18 @@ def measure(url: str) -> dict:
         "features": len(fs.features),
         "validate_s": t1 - t0,
         "build_s": t2 - t1,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it started (VmHWM). Not `ru_maxrss`: that survives the
+    fork and exec that started the process, so it would report the parent's size when larger."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def company(data_dir: Path, accounts: int, times: int) -> Path:
@@ -83,6 +93,7 @@ def parquet_folder(db: Path) -> Path:
     tmp = folder.with_name(folder.name + ".partial")
     tmp.mkdir(exist_ok=True)
     with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         for (name,) in con.sql("SELECT table_name FROM information_schema.tables").fetchall():
             if name != "truth":
                 con.sql(f"COPY \"{name}\" TO '{tmp / name}.parquet' (FORMAT parquet)")

@@ -17,6 +17,13 @@ from that history with an empty alert log, as a daily job re-run would. One more
 process times the stages.
 
     .venv/bin/python benchmarks/bench_predict.py --company /tmp/big100k.duckdb [--repeat 3]
+
+A book of a million accounts: the 100,000-account company copied ten times under new ids
+(`benchmarks/companies.py`; `synth` would need ~100 GB for the truth table), the first run
+(backfill) and one daily run:
+
+    .venv/bin/python benchmarks/bench_predict.py --company /tmp/big1m.duckdb \
+        --copy-of /tmp/big100k.duckdb --copies 10 --repeat 1 --no-stages
 """
 
 from __future__ import annotations
@@ -113,20 +120,23 @@ def _scratch_config(workdir: Path):
 
 
 def _cli_run(company: Path, model: str, config: Path) -> dict:
-    """One `churnhealth predict` in a subprocess: wall time, CPU time, the children's peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """One `churnhealth predict` in a subprocess: wall time, CPU time and that run's own peak
+    RSS (`os.wait4` reports the one child, not the largest of all children so far)."""
     t0 = time.perf_counter()
-    res = subprocess.run(
+    proc = subprocess.Popen(
         [*CLI, "predict", "--data", str(company), "--model", model, "--config", str(config)],
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if res.returncode != 0:
-        sys.exit(res.stderr[-2000:])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "peak_mb": after.ru_maxrss / 1024}
+    if proc.returncode != 0:
+        sys.exit(stderr[-2000:])
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall": wall, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024}
 
 
 def _restore(cfg) -> None:
@@ -195,6 +205,11 @@ def _stage_times(cfg, company: Path, model: str) -> tuple[dict[str, float], floa
 
 def end_to_end(args: argparse.Namespace) -> None:
     company = Path(args.company)
+    if not company.exists() and args.copy_of:
+        from companies import replicate
+
+        print(f"copying {args.copy_of} {args.copies} times into {company} (not timed) ...")
+        replicate(Path(args.copy_of), args.copies, company)
     if not company.exists():
         print(f"generating {company} (100,000 accounts × 1 year; not timed) ...", flush=True)
         subprocess.run(
@@ -208,14 +223,19 @@ def end_to_end(args: argparse.Namespace) -> None:
         usage = con.execute("SELECT count(*) FROM usage").fetchone()[0]
     workdir = Path(tempfile.mkdtemp(prefix="bench-predict-"))
     cfg, config = _scratch_config(workdir)
-    first = _cli_run(company, args.model, config)
+    if args.from_history:  # a first run's history kept from before: no backfill run
+        cfg.predict.history.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.from_history, cfg.predict.history)
+        first = None
+    else:
+        first = _cli_run(company, args.model, config)
     shutil.copy(cfg.predict.history, _first_history(cfg))
     runs = []
     for _ in range(args.repeat):
         _restore(cfg)
         runs.append(_cli_run(company, args.model, config))
     _restore(cfg)
-    spent, total = _stage_times(cfg, company, args.model)
+    spent, total = _stage_times(cfg, company, args.model) if args.stages else ({}, 0.0)
     scores = next(cfg.predict.out_dir.glob("scores-*.parquet"))
     active = len(pd.read_parquet(scores, columns=["account_id"]))
     shutil.rmtree(workdir, ignore_errors=True)
@@ -225,21 +245,27 @@ def end_to_end(args: argparse.Namespace) -> None:
     cpu = statistics.median(r["cpu"] for r in runs)
     peak = max(r["peak_mb"] for r in runs)
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())
+    first_wall = f"{first['wall']:.0f} s" if first else "not run"
     other = total - sum(spent.values())
     print(f"company: {accounts:,} accounts, {usage:,} usage rows, {active:,} active on as-of")
-    print(f"first run (empty history, backfill): {first['wall']:.1f} s")
+    if first:
+        print(
+            f"first run (empty history, backfill): {first['wall']:.1f} s, "
+            f"peak RSS {first['peak_mb']:,.0f} MB"
+        )
     print(f"runs: {', '.join(f'{w:.1f}' for w in walls)} s; CPU (median) {cpu:.1f} s")
     print(
         f"| {time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores "
         f"| {active:,} | best {best:.1f} s, median {median:.1f} s ({len(runs)} runs) "
         f"| {active / best:,.0f} (median {active / median:,.0f}) "
         f"| {accounts / best:,.0f} (median {accounts / median:,.0f}) | {cpu:.1f} s "
-        f"| {peak:,.0f} MB | {first['wall']:.0f} s |"
+        f"| {peak:,.0f} MB | {first_wall} |"
     )
-    print(
-        f"stages (one more run in-process, {total:.1f} s without start-up): {stages}, "
-        f"other {other:.1f} s"
-    )
+    if args.stages:
+        print(
+            f"stages (one more run in-process, {total:.1f} s without start-up): {stages}, "
+            f"other {other:.1f} s"
+        )
 
 
 def main() -> None:
@@ -251,6 +277,23 @@ def main() -> None:
     parser.add_argument("--model", default="models/champion")
     parser.add_argument("--company", help="Large company for the end-to-end benchmark.")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--copy-of",
+        help="With --company missing: make it by copying this company --copies times "
+        "(benchmarks/companies.py; how the 1,000,000-account company is made).",
+    )
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument(
+        "--from-history",
+        help="Start from this health history (a first run's) instead of running the first "
+        "run with its backfill.",
+    )
+    parser.add_argument(
+        "--no-stages",
+        dest="stages",
+        action="store_false",
+        help="Skip the last, in-process run that times the stages.",
+    )
     args = parser.parse_args()
     if args.company:
         end_to_end(args)

@@ -31,6 +31,7 @@ def replicate(source: Path, times: int, out: Path) -> Path:
     tmp = out.with_name(out.name + ".partial")
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
         tables = [

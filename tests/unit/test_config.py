@@ -39,6 +39,8 @@ def test_unknown_section_lists_sections(tmp_path):
         ("synth:\n  start: 2024-01-15\n", "synth.start", "2024, 1, 15", "first day of a month"),
         ("data:\n  segments: [smb, smb]\n", "data.segments", "smb", "unique"),
         ("synth:\n  truth_paths: 50\n", "synth.truth_paths", "50", "200"),
+        ("data:\n  memory_limit: lots\n", "data.memory_limit", "'lots'", "GB"),
+        ("predict:\n  chunk_accounts: 5\n", "predict.chunk_accounts", "5", "100"),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, yaml_text, key, value, allowed):

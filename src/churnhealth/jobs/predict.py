@@ -22,6 +22,7 @@ from churnhealth.atomic import check_writable, write_frame, write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.locks import locked
+from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring import history, playbooks
 from churnhealth.scoring.forecast import forecast
@@ -77,10 +78,13 @@ def predict(
                 frame = scorer.features(source, group)
                 for _, rows in frame.groupby("as_of", sort=True):
                     history.upsert(cfg.predict.history, _scored(scorer, rows, chunk))
+                del frame, rows
+                release()
                 done()
         done = stage("building features", 1)
         frame = scorer.features(source, [day])
         source.close()
+        release()
         inputs = history.trend_inputs(cfg.predict.history, lm.version, day)
         done()
         parts, curves, alerts = [], [], []

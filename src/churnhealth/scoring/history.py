@@ -35,11 +35,15 @@ _DDL = """CREATE TABLE IF NOT EXISTS health_history (
     arr DOUBLE)"""
 
 
+_CONFIG = {"memory_limit": "512MB"}
+"""The store's queries are small next to the scoring around them: what does not fit spills."""
+
+
 @contextmanager
 def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the history store; one line when the file is not a usable history."""
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=_CONFIG)
     except duckdb.Error as exc:
         raise ChurnhealthError(
             f"predict.history {path}: not a readable DuckDB database "
