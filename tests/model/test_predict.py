@@ -27,6 +27,16 @@ from tests.conftest import run_cli
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _outputs_in(cfg, folder: Path, **predict):
+    """`cfg` with its history, scores and alert log in `folder` (and `predict` settings)."""
+    paths = {
+        "history": folder / "history.duckdb",
+        "out_dir": folder,
+        "alerts": folder / "alerts.jsonl",
+    }
+    return cfg.model_copy(update={"predict": cfg.predict.model_copy(update={**paths, **predict})})
+
+
 @pytest.fixture(scope="module")
 def cfg(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("predict")
@@ -226,17 +236,7 @@ def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
         monkeypatch.setenv(
             "CHURNHEALTH_WEBHOOK_URL", f"http://127.0.0.1:{srv.server_address[1]}/hook"
         )
-        local = cfg.model_copy(
-            update={
-                "predict": cfg.predict.model_copy(
-                    update={
-                        "alerts": tmp_path / "alerts.jsonl",
-                        "history": tmp_path / "h.duckdb",
-                        "out_dir": tmp_path,
-                    }
-                )
-            }
-        )
+        local = _outputs_in(cfg, tmp_path)
         res = predict(local, trained.data)
     finally:
         srv.shutdown()
@@ -260,18 +260,7 @@ def test_predict_validates_the_rows_it_reads_and_only_those(cfg, trained, tmp_pa
     from churnhealth.data.validate import validate
     from churnhealth.errors import DataError
 
-    run = cfg.model_copy(
-        update={
-            "predict": cfg.predict.model_copy(
-                update={
-                    "history": tmp_path / "history.duckdb",
-                    "out_dir": tmp_path,
-                    "alerts": tmp_path / "alerts.jsonl",
-                    "backfill_days": 0,
-                }
-            )
-        }
-    )
+    run = _outputs_in(cfg, tmp_path, backfill_days=0)
     _, end = data_window(open_source(trained.data))
     for when, fails in ((end - pd.Timedelta(days=3), True), (end - pd.Timedelta(days=200), False)):
         data = tmp_path / f"bad-{when.date()}.duckdb"
@@ -306,18 +295,10 @@ def _store_without_artifacts(cfg, tmp_path: Path):
         )
     export = tmp_path / "champion"
     shutil.copytree(cfg.paths.champion_dir, export)
-    return cfg.model_copy(
+    return _outputs_in(cfg, tmp_path, backfill_days=0).model_copy(
         update={
             "mlflow": cfg.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{store}"}),
             "paths": cfg.paths.model_copy(update={"champion_dir": export}),
-            "predict": cfg.predict.model_copy(
-                update={
-                    "history": tmp_path / "history.duckdb",
-                    "out_dir": tmp_path,
-                    "alerts": tmp_path / "alerts.jsonl",
-                    "backfill_days": 0,
-                }
-            ),
         }
     )
 
@@ -368,18 +349,7 @@ def test_drivers_and_alert_reasons_name_signals_never_context(first, cfg):
 def test_scoring_in_chunks_changes_nothing(cfg, first, tmp_path):
     """A small `predict.chunk_accounts` (several chunks, backfill one date per pass) writes the
     same scores, alerts and history as one chunk."""
-    small = cfg.model_copy(
-        update={
-            "predict": cfg.predict.model_copy(
-                update={
-                    "history": tmp_path / "history.duckdb",
-                    "out_dir": tmp_path,
-                    "alerts": tmp_path / "alerts.jsonl",
-                    "chunk_accounts": 100,
-                }
-            )
-        }
-    )
+    small = _outputs_in(cfg, tmp_path, chunk_accounts=100)
     assert len(first["scores"]) > 2 * 100
     res = predict(small, first["data"])
     pd.testing.assert_frame_equal(res.scores, first["scores"])

@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    except typer.TyperException as exc:  # Click's usage errors: options, arguments, commands
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "churnhealth"
+        message = " ".join(exc.format_message().split())
+        print(f"{where}: {message} (see `{where} --help`)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:
         if type(exc).__name__ != "OutOfMemoryException":  # DuckDB's, not imported up front
             raise
@@ -45,12 +51,6 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    except typer.TyperException as exc:  # Click's usage errors: options, arguments, commands
-        ctx = getattr(exc, "ctx", None)
-        where = ctx.command_path if ctx is not None else "churnhealth"
-        message = " ".join(exc.format_message().split())
-        print(f"{where}: {message} (see `{where} --help`)", file=sys.stderr)
-        sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -10,6 +10,7 @@ it from the environment (PGPASSWORD), a password file (~/.pgpass) or a service f
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -223,7 +224,8 @@ def limit_memory(con: ibis.BaseBackend, limit: str | None) -> None:
     (it writes to stdout, which commands keep for their results)."""
     if con.name != "duckdb":
         return
-    con.raw_sql("SET enable_progress_bar = false")
+    with contextlib.suppress(Exception):  # in Jupyter DuckDB draws it as a widget instead
+        con.raw_sql("SET enable_progress_bar = false")
     if limit is None:
         return
     if not _SPILL:
