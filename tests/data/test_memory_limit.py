@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ibis
+import pandas as pd
+
 from churnhealth.config import Config
 from churnhealth.data.validate import open_configured
+from churnhealth.features import build_features
 from tests.conftest import run_cli, workspace_config
 
 
@@ -27,3 +31,21 @@ def test_running_out_of_it_is_one_line_and_writes_nothing(small_db, tmp_path):
         "raise data.memory_limit in the configuration (docs/engines.md)"
     ]
     assert not out.exists()
+
+
+def test_a_feature_build_leaves_no_table_behind_in_the_process(small_db):
+    """Ibis keeps every in-memory table a backend has run for as long as that backend lives;
+    the feature build's own must go with it, or each backfill pass of a large book holds
+    another copy of the grid (~300 MB at a million accounts)."""
+    default = ibis.get_backend()
+
+    def registered() -> int:
+        sql = "SELECT count(*) FROM duckdb_views() WHERE NOT internal"
+        return default.raw_sql(sql).fetchone()[0]
+
+    before = registered()
+    source = open_configured(Config(), small_db)
+    for day in ("2024-06-01", "2024-09-01"):
+        build_features(source, Config(), dates=[pd.Timestamp(day)])
+    source.close()
+    assert registered() == before

@@ -25,14 +25,15 @@ Each case is counted (`Reconciliation`) and reported in one line per kind of dis
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 
-import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from churnhealth.data.contract import contract
-from churnhealth.data.source import Source
+from churnhealth.data.source import Source, temp_table
 
 FAR_FUTURE = pd.Timestamp("2262-01-01")
 
@@ -199,7 +200,11 @@ def with_churn_records(source: Source, segments: list[str], gap_days: int) -> So
     subs = source.typed(specs["subscriptions"]).to_pandas()
     records = source.typed(specs["churn_events"]).to_pandas()
     new, rec = reconcile(subs, records, gap_days)
-    tables = {**source.tables, "subscriptions": ibis.memtable(new[list(subs.columns)])}
+    # a temporary table of the source's own session, gone when it closes (an in-memory table
+    # without a backend would stay in the process's default DuckDB for good)
+    name = f"_churnhealth_subscriptions_{uuid.uuid4().hex[:12]}"
+    data = pa.Table.from_pandas(new[list(subs.columns)], preserve_index=False)
+    tables = {**source.tables, "subscriptions": temp_table(source.con, name, data)}
     return replace(
         source,
         tables=tables,

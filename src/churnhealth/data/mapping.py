@@ -28,7 +28,6 @@ allowed set in 2 rows (…)`.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from pydantic import (
 )
 
 from churnhealth.data.contract import IBIS_TYPES, TEMPORAL, Problem, Table, contract
+from churnhealth.data.dates import parse, to_utc
 from churnhealth.data.filters import FilterValue, predicate
 from churnhealth.errors import ConfigError, DataError
 
@@ -171,15 +171,6 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
             ]
         )
     engine = ibis.get_backend(raw).name
-    if engine != "duckdb" and (tm.dates or tm.timezones):
-        part = "dates" if tm.dates else "timezones"
-        raise DataError(
-            [
-                f"{where}: {part}: parsing text dates and converting time zones run on DuckDB "
-                f"only so far, not on {engine}; store the column as a date or timestamp (a "
-                "view with a cast will do)"
-            ]
-        )
     t = raw.filter(predicate(raw, tm.filter)) if tm.filter else raw
     out: dict[str, ir.Value] = {}
     for col in spec.columns:
@@ -196,7 +187,7 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
             c = _map_values(c, tm.values[col.name])
         if col.name in tm.dates and col.kind in TEMPORAL and c.type().is_string():
             label = f"{where}: {name} ({spec.name}.{col.name})"
-            c = _parse_dates(t, name, tm.dates[col.name], label)
+            c = _parse_dates(t, name, tm.dates[col.name], label, engine)
             c = c.date() if col.kind == "date" else c
         if col.name in tm.timezones and c.type().is_timestamp():
             if c.type().timezone is not None:
@@ -206,7 +197,7 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
                         f"zone already; remove timezones.{col.name} from the mapping"
                     ]
                 )
-            c = local_to_utc(tm.timezones[col.name], c).cast("timestamp")
+            c = to_utc(c, tm.timezones[col.name], engine)
         out[col.name] = c
     if spec.open:  # the user's own columns (features) pass through under their names
         used = set(tm.columns.values()) | set(out)
@@ -214,26 +205,21 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
     return t.select(**out)
 
 
-UTC_TIMESTAMP = ibis.dtype("timestamp('UTC')")
-
-
-@ibis.udf.scalar.builtin(name="timezone")
-def local_to_utc(zone: str, value: dt.datetime) -> UTC_TIMESTAMP:
-    """DuckDB's timezone(zone, timestamp): a wall-clock time in `zone` as an instant."""
-
-
-@ibis.udf.scalar.builtin
-def try_strptime(value: str, fmt: str) -> dt.datetime:
-    """DuckDB's strptime that gives null instead of failing."""
-
-
-def _parse_dates(t: ir.Table, column: str, fmt: str, where: str) -> ir.TimestampValue:
-    """Text dates in `fmt` as timestamps; values that do not parse are one `DataError` line
-    (counted now: a date silently read as null would be a wrong end date)."""
+def _parse_dates(t: ir.Table, column: str, fmt: str, where: str, engine: str) -> ir.Value:
+    """Text dates in `fmt` as timestamps, parsed on the engine (`churnhealth.data.dates`);
+    values that do not parse are one `DataError` line (counted now: a date silently read as
+    null would be a wrong end date)."""
     text = t[column].cast("string").strip().nullif("")
-    parsed = try_strptime(text, fmt)
+    try:
+        parsed = parse(text, fmt, engine)
+    except DataError as err:
+        raise DataError([f"{where}: {p}" for p in err.problems]) from None
     bad = t.filter(text.notnull() & parsed.isnull())
-    n = int(bad.count().execute())
+    try:
+        n = int(bad.count().execute())
+    except Exception as exc:  # e.g. PostgreSQL's to_timestamp on 31/02: out of range
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError([f"{where}: not a date in the format {fmt} ({engine}: {first})"]) from None
     if n:
         examples = bad.select(v=text).limit(3).execute().v.tolist()
         raise DataError(

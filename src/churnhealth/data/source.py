@@ -175,8 +175,8 @@ def truncate(source: Source, as_of, specs: dict[str, Table]) -> Source:
 def _spark(parts) -> ibis.BaseBackend:
     """A Spark session for `spark://MASTER[/database][?path=FOLDER&spark.conf=value…]`:
     MASTER is `local[N]` (this machine) or a standalone master's host:port. With `path`, the
-    folder's `<table>.parquet` files are the tables (as temporary views); otherwise the tables
-    of the database in the session's catalog."""
+    folder's `<name>.parquet` files are tables of that name (temporary views); otherwise the
+    tables of the database in the session's catalog."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -195,6 +195,8 @@ def _spark(parts) -> ibis.BaseBackend:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    logging = Path(__file__).with_name("log4j2.properties")  # errors only on stderr
+    query.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={logging}")
     for key, value in query.items():
         builder = builder.config(key, value)
     try:
@@ -204,11 +206,10 @@ def _spark(parts) -> ibis.BaseBackend:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError([f"spark://{master}: cannot start Spark{hint} ({first})"]) from None
     session.sparkContext.setLogLevel("ERROR")
-    if folder:
-        for name in (*TABLE_NAMES, *EXTRA_TABLES):
-            f = Path(folder) / f"{name}.parquet"
-            if f.exists():
-                session.read.parquet(str(f)).createOrReplaceTempView(name)
+    if folder:  # every Parquet file, so that a source mapping can name an export's own
+        for f in sorted(Path(folder).glob("*.parquet")):
+            if f.stem.isidentifier():
+                session.read.parquet(str(f)).createOrReplaceTempView(f.stem)
     return ibis.pyspark.connect(session)
 
 
