@@ -217,12 +217,12 @@ _SPILL: list[str] = []
 """The temporary folder DuckDB spills to in this process (made on first use)."""
 
 
-def limit_memory(con: ibis.BaseBackend, limit: str | None) -> None:
-    """Cap the memory an embedded DuckDB may hold (`data.memory_limit`); beyond it DuckDB spills
-    to a temporary folder of its own, removed when the process exits. DuckDB runs inside the
-    churnhealth process, so this bounds most of its peak on large books. Other engines manage
-    their memory on their own side: nothing to do. DuckDB's own progress bar is turned off
-    (it writes to stdout, which commands keep for their results)."""
+def configure_duckdb(con: ibis.BaseBackend, limit: str | None) -> None:
+    """Settings of an embedded DuckDB: its own progress bar off (it writes to stdout, which
+    commands keep for their results), and at most `limit` of memory (`data.memory_limit`),
+    beyond which it spills to a temporary folder of its own, removed when the process exits.
+    DuckDB runs inside the churnhealth process, so the limit bounds most of its peak on large
+    books. Other engines manage their memory on their own side: nothing to do."""
     if con.name != "duckdb":
         return
     with contextlib.suppress(Exception):  # in Jupyter DuckDB draws it as a widget instead
@@ -244,7 +244,7 @@ def open_source(
 
     With a source `mapping` (`data.mapping`), the tables it names are made from the export as
     it describes; the others are still read under their contract names. `memory_limit`: the
-    most memory an embedded DuckDB may use (`limit_memory`)."""
+    most memory an embedded DuckDB may use (`configure_duckdb`)."""
     path = location(path)
     known = set(TABLE_NAMES) | set(EXTRA_TABLES)
     mapped = set(mapping.tables) if mapping else set()
@@ -285,7 +285,7 @@ def open_source(
         tables = {n: con.table(n) for n in sorted((known - mapped) & names)}
     else:
         raise DataError([f"{path}: no such DuckDB file or folder of CSV/Parquet tables"])
-    limit_memory(con, memory_limit)
+    configure_duckdb(con, memory_limit)
     if mapping:
         specs = contract(["_"])
         for name, tm in mapping.tables.items():

@@ -486,7 +486,7 @@ def open_validated(
     then reconciled with the subscriptions (`data.churn`, with the re-signup gap `gap_days`).
     `mapping` describes an export that is not shaped like the contract (`data.mapping`).
     Logging outages and logging changes in usage are then found in what is left and, with
-    `repair`, repaired (`data.repair`). `memory_limit`: see `data.source.limit_memory`.
+    `repair`, repaired (`data.repair`). `memory_limit`: see `data.source.configure_duckdb`.
     """
     source = open_source(path, mapping, memory_limit)
     report = validate(source, segments, as_of, since=since)
