@@ -68,7 +68,7 @@ docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
 	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
 
 test: $(STAMP) ## Run the whole test suite (unit, data, model)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 test-fast: $(STAMP) ## Run the tests without the slow ones (no default-size demo company)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"

@@ -132,6 +132,11 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["duckdb", "postgres", "spark"])
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/churnhealth-engines"))
     parser.add_argument("--spark-cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--pg-indexes",
+        action="store_true",
+        help="Index PostgreSQL's dated tables on (account_id, date) after loading them.",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -160,8 +165,9 @@ def main() -> None:
 
                 server = servers.start_postgres()
                 t0 = time.perf_counter()
-                servers.load_company(server, db, analyze=True)
+                servers.load_company(server, db, analyze=True, indexes=args.pg_indexes)
                 extra = f" (tables loaded in {time.perf_counter() - t0:.0f} s, not timed)"
+                extra += "; indexed on (account_id, date)" if args.pg_indexes else ""
                 url, env = server.url, {"PGPASSWORD": servers.PASSWORD}
             else:
                 url = f"spark://local[{args.spark_cores}]?path={parquet_folder(db)}"

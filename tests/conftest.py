@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from churnhealth.data.contract import contract
 from churnhealth.synth import generate
 
 
@@ -81,6 +82,30 @@ def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("small") / "small.duckdb"
     generate(path, accounts=300, years=2, seed=1, truth_paths=20)
     return path
+
+
+def assert_same_tables(want, got, names) -> None:
+    """The contract tables `names` of two sources hold the same rows (by their keys) and
+    values: numbers to 1e-9, dates and times exactly, text exactly."""
+    specs = contract(["enterprise", "mid_market", "smb"])
+    for name in names:
+        a, b = (s.tables[name].execute() for s in (want, got))
+        assert sorted(a.columns) == sorted(b.columns), name
+        cols, key = sorted(a.columns), list(specs[name].key)
+        a, b = (f[cols].sort_values(key).reset_index(drop=True) for f in (a, b))
+        assert len(a) == len(b), name
+        for c in cols:
+            x, y = a[c], b[c]
+            if x.dtype.kind in "fiub":
+                np.testing.assert_allclose(
+                    y.astype(float), x.astype(float), rtol=0, atol=1e-9, err_msg=f"{name}.{c}"
+                )
+            elif x.dtype.kind == "M" or y.dtype.kind == "M":
+                same = pd.to_datetime(x).values == pd.to_datetime(y).values
+                assert (same | (x.isna() & y.isna()).values).all(), f"{name}.{c}"
+            else:
+                same = (x.astype(str) == y.astype(str)) | (x.isna() & y.isna())
+                assert same.all(), f"{name}.{c}"
 
 
 def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
