@@ -84,9 +84,24 @@ def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def assert_same_values(x: pd.Series, y: pd.Series, label: str, nulls_alike: bool) -> None:
+    """One column on two engines: numbers to 1e-9, dates and times exactly, text exactly (with
+    `nulls_alike`, a null is a null whichever way the engine spells it)."""
+    if x.dtype.kind in "fiub":
+        np.testing.assert_allclose(
+            y.astype(float), x.astype(float), rtol=0, atol=1e-9, err_msg=label
+        )
+    elif x.dtype.kind == "M" or y.dtype.kind == "M":
+        same = pd.to_datetime(x).values == pd.to_datetime(y).values
+        assert (same | (x.isna() & y.isna()).values).all(), label
+    else:
+        same = x.astype(str) == y.astype(str)
+        assert (same | (x.isna() & y.isna()) if nulls_alike else same).all(), label
+
+
 def assert_same_tables(want, got, names) -> None:
-    """The contract tables `names` of two sources hold the same rows (by their keys) and
-    values: numbers to 1e-9, dates and times exactly, text exactly."""
+    """The contract tables `names` of two sources hold the same rows (by their keys) and the
+    same values (`assert_same_values`)."""
     specs = contract(["enterprise", "mid_market", "smb"])
     for name in names:
         a, b = (s.tables[name].execute() for s in (want, got))
@@ -95,17 +110,7 @@ def assert_same_tables(want, got, names) -> None:
         a, b = (f[cols].sort_values(key).reset_index(drop=True) for f in (a, b))
         assert len(a) == len(b), name
         for c in cols:
-            x, y = a[c], b[c]
-            if x.dtype.kind in "fiub":
-                np.testing.assert_allclose(
-                    y.astype(float), x.astype(float), rtol=0, atol=1e-9, err_msg=f"{name}.{c}"
-                )
-            elif x.dtype.kind == "M" or y.dtype.kind == "M":
-                same = pd.to_datetime(x).values == pd.to_datetime(y).values
-                assert (same | (x.isna() & y.isna()).values).all(), f"{name}.{c}"
-            else:
-                same = (x.astype(str) == y.astype(str)) | (x.isna() & y.isna())
-                assert same.all(), f"{name}.{c}"
+            assert_same_values(a[c], b[c], f"{name}.{c}", nulls_alike=True)
 
 
 def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
@@ -114,13 +119,4 @@ def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
     assert got.shape == want.shape
     assert (got.account_id == want.account_id).all() and (got.as_of == want.as_of).all()
     for c in want.columns:
-        a, b = want[c], got[c]
-        if a.dtype.kind in "fiub":
-            np.testing.assert_allclose(
-                b.astype(float), a.astype(float), rtol=0, atol=1e-9, err_msg=c
-            )
-        elif a.dtype.kind == "M":
-            same = pd.to_datetime(a).values == pd.to_datetime(b).values
-            assert (same | (a.isna() & b.isna()).values).all(), c
-        else:
-            assert (a.astype(str) == b.astype(str)).all(), c
+        assert_same_values(want[c], got[c], c, nulls_alike=False)
