@@ -302,6 +302,12 @@ class PredictConfig(_Section):
     stable_band: float = Field(
         5, ge=0, description="Momentum is stable while the 30-day change is within ± this."
     )
+    override_wins: bool = Field(
+        True,
+        description="A CSM's health (churnhealth override) drives health_score, the tier and "
+        "the playbooks while it is in force; false: scores show it beside the model's health, "
+        "which drives. Either way the history keeps the model's health.",
+    )
     segment_tiers: dict[str, TierOverride] = Field(
         {}, description="Per-segment cut-offs overriding the model's."
     )

@@ -362,3 +362,56 @@ def test_scoring_in_chunks_changes_nothing(cfg, first, tmp_path):
     before = [json.loads(line) for line in cfg.predict.alerts.read_text().splitlines()]
     assert alerts == before[: len(alerts)]
     assert len(alerts) == sum(first["summary"]["alerts"].values())
+
+
+def test_a_csm_override_drives_tiers_and_playbooks_and_the_history_keeps_the_model(
+    cfg, first, tmp_path
+):
+    import shutil
+
+    from churnhealth.scoring import overrides
+
+    local = _outputs_in(cfg, tmp_path)
+    shutil.copy(cfg.predict.history, local.predict.history)
+    scores = first["scores"].set_index("account_id")
+    day = scores.as_of.iloc[0]
+    weak = scores[scores.tier == "critical"].index[0]
+    strong = scores[scores.tier == "healthy"].index[0]
+    for account, health in ((weak, 95), (strong, 5)):
+        overrides.record(
+            local.predict.history,
+            account,
+            health=health,
+            reason="the CSM knows",
+            by="tester",
+            valid_from=day.date(),
+            valid_until=(day + pd.Timedelta(days=30)).date(),
+        )
+    res = predict(local, first["data"])
+    got = res.scores.set_index("account_id")
+    for account, health in ((weak, 95), (strong, 5)):
+        row = got.loc[account]
+        assert row.health_score == health and row.csm_health == health
+        assert row.model_health == scores.health_score[account]
+        assert row.model_tier == scores.tier[account] and row.health_source == "csm"
+        assert row.override_by == "tester" and row.override_reason == "the CSM knows"
+    assert got.tier[weak] == "healthy" and "at_risk_intervention" not in got.playbooks[weak]
+    assert got.tier[strong] in ("at_risk", "critical")
+    assert "at_risk_intervention" in got.playbooks[strong]
+    others = got.drop(index=[weak, strong])
+    assert others.csm_health.isna().all() and (others.health_source == "model").all()
+    assert (others.health_score == others.model_health).all()
+    assert res.summary["overrides_in_force"] == 2
+    alerts = [json.loads(line) for line in local.predict.alerts.read_text().splitlines()]
+    fired = [a for a in alerts if a["account_id"] == strong and a["as_of"] == str(day.date())]
+    assert fired and fired[0]["health_score"] == 5 and len(fired[0]["alert_id"]) == 12
+    # the history keeps the model's health: the trend and the monitor never see an override
+    kept = history.read(local.predict.history)
+    kept = kept[kept.as_of == day].set_index("account_id")
+    assert kept.health_score[weak] == scores.health_score[weak]
+    assert kept.health_score[strong] == scores.health_score[strong]
+    # with predict.override_wins off the model drives and the CSM's health is shown beside it
+    shown = predict(_outputs_in(cfg, tmp_path, override_wins=False), first["data"]).scores
+    shown = shown.set_index("account_id")
+    assert shown.health_score[weak] == scores.health_score[weak] and shown.csm_health[weak] == 95
+    assert shown.tier[weak] == scores.tier[weak] and shown.health_source[weak] == "model"

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from churnhealth.cli import data, model, scoring  # noqa: F401  (register the commands)
+from churnhealth.cli import data, model, scoring, team  # noqa: F401  (register the commands)
 from churnhealth.cli.app import app
 from churnhealth.errors import ChurnhealthError
 

@@ -430,6 +430,15 @@ def explanation(e, horizon_days: int) -> None:
         f"{r.baseline_health:.1f}.",
         highlight=False,
     )
+    if not pd.isna(r.get("csm_health")):
+        drives = "it drives the tier and playbooks" if r.health_source == "csm" else "shown only"
+        until = "" if pd.isna(r.override_until) else f" until {r.override_until.date()}"
+        console.print(
+            f"CSM override: health {r.csm_health} by {r.override_by}{until} "
+            f"({r.override_reason}); the model's health is {r.model_health} "
+            f"({r.model_tier.replace('_', ' ')}); {drives}.",
+            highlight=False,
+        )
     dims = Table("dimension", "effect (health points)", title="Effect of each dimension")
     for d, v in e.dimensions.sort_values().items():
         dims.add_row(d, f"{v:+.1f}")
@@ -588,3 +597,57 @@ def churn_reasons_table(reasons: pd.DataFrame, top: int = 4) -> Table:
         more = f", +{len(g) - top} more" if len(g) > top else ""
         table.add_row(str(seg), f"{int(g.churns.sum()):,}", lead + more)
     return table
+
+
+def override_recorded(row: dict, store) -> None:
+    """The row an `override` appended."""
+    what = (
+        f"health {row['health']} from {row['valid_from']}"
+        + (f" until {row['valid_until']}" if row["valid_until"] else " until cleared")
+        if row["action"] == "set"
+        else f"override cleared from {row['valid_from']}"
+    )
+    console.print(
+        f"{row['account_id']}: {what} ({row['reason']}; by {row['recorded_by']}) — recorded as "
+        f"row {row['seq']} of the overrides in {store}",
+        highlight=False,
+    )
+
+
+def overrides(rows: pd.DataFrame, store, every: bool, today) -> None:
+    """Each account's latest override with its status, or (`every`) the whole audit trail."""
+    if rows.empty:
+        console.print(f"No overrides recorded in {store}", highlight=False)
+        return
+    title = (
+        f"Every override recorded in {store}, oldest first"
+        if every
+        else f"Latest override per account on {today} ({store})"
+    )
+    cols = ["#", "account", "action", "health", "from", "until", "reason", "by", "recorded"]
+    table = Table(*cols, *([] if every else ["status"]), title=title)
+    for r in rows.itertuples():
+        table.add_row(
+            str(r.seq),
+            r.account_id,
+            r.action,
+            "" if pd.isna(r.health) else str(int(r.health)),
+            str(pd.Timestamp(r.valid_from).date()),
+            "" if pd.isna(r.valid_until) else str(pd.Timestamp(r.valid_until).date()),
+            r.reason,
+            r.recorded_by,
+            str(r.recorded_at),
+            *([] if every else [r.status]),
+        )
+    console.print(table)
+
+
+def outcome_recorded(row: dict, store) -> None:
+    """The row an `outcome` appended."""
+    console.print(
+        f"alert {row['alert_id']} ({row['playbook'].replace('_', ' ')} for {row['account_id']} "
+        f"as of {row['alert_as_of']}): {row['status']}"
+        + (f" — {row['note']}" if row["note"] else "")
+        + f" (by {row['recorded_by']}) — recorded as row {row['seq']} of the outcomes in {store}",
+        highlight=False,
+    )

@@ -62,7 +62,7 @@ def explain(
 
     cfg = config(config_path)
     e = run(cfg, account_id, data, model, parse_date(as_of, "--as-of"))
-    render.explanation(e, cfg.labels.horizon_days)
+    render.explanation(e, cfg.labels.health_horizon_days)
 
 
 @app.command()

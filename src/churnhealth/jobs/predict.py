@@ -24,9 +24,9 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.locks import locked
 from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
-from churnhealth.scoring import history, playbooks
+from churnhealth.scoring import history, overrides, playbooks
 from churnhealth.scoring.forecast import forecast
-from churnhealth.scoring.scorer import Scorer, context_summary, summarize
+from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer, context_summary, summarize
 
 
 @dataclass
@@ -86,6 +86,7 @@ def predict(
         source.close()
         release()
         inputs = history.trend_inputs(cfg.predict.history, lm.version, day)
+        forced = overrides.in_force(cfg.predict.history, day)
         done()
         parts, curves, alerts = [], [], []
         done = stage("scoring and explaining", max(1, -(-len(frame) // chunk)))
@@ -94,6 +95,12 @@ def predict(
             curve = scorer.curve(part)
             scores = scorer.with_explanations(scorer.score(part, curve), part)
             scores = scorer.with_trend(scores, inputs)
+            scores = overrides.apply(
+                scores,
+                forced,
+                lambda h, part=part: scorer.tiers(part, h),
+                wins=cfg.predict.override_wins,
+            )
             context = pd.concat(
                 [scores, part[[c for c in part.columns if c not in scores]]], axis=1
             )
@@ -102,7 +109,7 @@ def predict(
                 ",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))
             ]
             alerts += playbooks.trigger(context, plays, previous, hits)
-            parts.append(scores)
+            parts.append(scores[SCORE_COLUMNS])
             curves.append(curve)
             done()
         del frame
@@ -112,7 +119,10 @@ def predict(
         alerts.sort(key=lambda a: order[a["playbook"]])  # by playbook, then account order
         done = stage("writing", 1)
         write_frame(out, scores)
-        history.upsert(cfg.predict.history, scores)
+        history.upsert(  # the model's health: overrides never feed the trend or a label
+            cfg.predict.history,
+            scores.assign(health_score=scores.model_health, tier=scores.model_tier),
+        )
         playbooks.append(cfg.predict.alerts, alerts)
         summary = summarize(scores)
         f = cfg.forecast
@@ -126,6 +136,7 @@ def predict(
                 "scores": str(out),
                 "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in order},
                 "alerts_file": str(cfg.predict.alerts),
+                "overrides_in_force": int(scores.csm_health.notna().sum()),
                 "notes": lm.notes,
             }
         )
@@ -213,8 +224,15 @@ def explain(
     with locked(cfg.predict.history, shared=True, what=f"predict.history {cfg.predict.history}"):
         past = history.read(cfg.predict.history, lm.version, account_id)
         inputs = history.trend_inputs(cfg.predict.history, lm.version, day, account_id)
+        forced = overrides.in_force(cfg.predict.history, day, account_id)
     past = past[past.as_of <= day]
-    row = scorer.with_trend(scores.iloc[[i]], inputs).iloc[0].copy()
+    row = overrides.apply(
+        scorer.with_trend(scores.iloc[[i]], inputs),
+        forced,
+        lambda h: scorer.tiers(frame.iloc[[i]], h),
+        wins=cfg.predict.override_wins,
+    )
+    row = row.iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
     row["effect_context"] = float(context.iloc[0].sum())
     row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]

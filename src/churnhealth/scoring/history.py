@@ -40,8 +40,9 @@ _CONFIG = {"memory_limit": "512MB"}
 
 
 @contextmanager
-def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the history store; one line when the file is not a usable history."""
+def connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the history store (the scores' history, and the CSM overrides and
+    alert outcomes kept beside it); one line when the file is not a usable history."""
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=_CONFIG)
     except duckdb.Error as exc:
@@ -55,7 +56,7 @@ def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]
         con.close()
 
 
-def _unusable(path: Path, exc: Exception) -> ChurnhealthError:
+def unusable(path: Path, exc: Exception) -> ChurnhealthError:
     return ChurnhealthError(
         f"predict.history {path}: not a churnhealth health history "
         f"({str(exc).strip().splitlines()[0][:200]}); move it aside to start a new history"
@@ -76,7 +77,7 @@ def read(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    with _connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         try:
             df = con.execute(
                 f"SELECT {', '.join(COLUMNS)} FROM health_history "
@@ -84,7 +85,7 @@ def read(
                 params,
             ).df()
         except duckdb.Error as exc:
-            raise _unusable(path, exc) from None
+            raise unusable(path, exc) from None
     df["as_of"] = pd.to_datetime(df.as_of)
     return df
 
@@ -123,11 +124,11 @@ def trend_inputs(
     params = [d, d, *[d] * 5, d, model_version, d]
     if account_id is not None:
         params.append(account_id)
-    with _connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         try:
             df = con.execute(sql, params).df()
         except duckdb.Error as exc:
-            raise _unusable(path, exc) from None
+            raise unusable(path, exc) from None
     return df.set_index("account_id")[TREND_COLUMNS].astype(float)
 
 
@@ -138,11 +139,11 @@ def upsert(path: Path, scores: pd.DataFrame) -> int:
     rows = scores[COLUMNS].assign(as_of=pd.to_datetime(scores.as_of).dt.date)
     if rows.duplicated(["account_id", "as_of", "model_version"]).any():
         raise ValueError("health history: scores repeat an (account_id, as_of, model_version)")
-    with _connect(path, read_only=False) as con:
+    with connect(path, read_only=False) as con:
         try:
             con.execute(_DDL)
         except duckdb.Error as exc:
-            raise _unusable(path, exc) from None
+            raise unusable(path, exc) from None
         con.execute("BEGIN TRANSACTION")
         try:
             con.register("incoming", rows)
@@ -162,11 +163,62 @@ def count(path: Path, model_version: str | None = None) -> int:
     if not Path(path).exists():
         return 0
     where = "WHERE model_version = ?" if model_version else ""
-    with _connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         try:
             return con.execute(
                 f"SELECT count(*) FROM health_history {where}",
                 [model_version] if model_version else [],
             ).fetchone()[0]
         except duckdb.Error as exc:
-            raise _unusable(path, exc) from None
+            raise unusable(path, exc) from None
+
+
+def append(path: Path, ddl: str, table: str, row: dict) -> int:
+    """Append `row` to an audit table of the store (created by `ddl` when missing), numbered
+    by its `seq` column in one transaction; rows are never updated or deleted. Returns the
+    row's seq. The caller holds the history's lock."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with connect(path, read_only=False) as con:
+        try:
+            con.execute(ddl)
+        except duckdb.Error as exc:
+            raise unusable(path, exc) from None
+        con.execute("BEGIN TRANSACTION")
+        try:
+            seq = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {table}").fetchone()[0]
+            cols = ["seq", *row]
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [seq, *row.values()],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return int(seq)
+
+
+def select(path: Path, table: str, sql: str, params: list | None = None) -> pd.DataFrame | None:
+    """The result of `sql` on the store, or None when the store or `table` does not exist yet."""
+    if not Path(path).exists():
+        return None
+    with connect(path, read_only=True) as con:
+        try:
+            known = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+            ).fetchone()[0]
+            return con.execute(sql, params or []).df() if known else None
+        except duckdb.Error as exc:
+            raise unusable(path, exc) from None
+
+
+def scored(path: Path, account_id: str) -> bool:
+    """Whether `account_id` has ever been scored into the history (by any model)."""
+    df = select(
+        path,
+        "health_history",
+        "SELECT 1 FROM health_history WHERE account_id = ? LIMIT 1",
+        [account_id],
+    )
+    return df is not None and len(df) > 0

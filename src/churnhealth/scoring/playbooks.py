@@ -7,6 +7,7 @@ retries with back-off. A failed delivery is reported, never lost: the file is co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -129,29 +130,41 @@ def reason(row: Mapping, pb: Playbook) -> str:
     return f"{lead}{tail}: {pb.action}".rstrip(": ")
 
 
+def alert_id(account_id: str, playbook: str, as_of: str) -> str:
+    """A stable id for the alert of `playbook` on `account_id` at `as_of` (YYYY-MM-DD): the
+    same alert gets the same id however often the date is re-scored."""
+    return hashlib.sha1(f"{account_id}\x1f{playbook}\x1f{as_of}".encode()).hexdigest()[:12]
+
+
+LOGGED = ["alert_id", "account_id", "playbook", "as_of"]
+
+
 def previous_alerts(path: Path) -> pd.DataFrame:
-    """The alerts raised so far (account_id, playbook, as_of), from the alert log."""
+    """The alerts raised so far (alert_id, account_id, playbook, as_of), from the alert log;
+    lines written before alerts had ids get the id they would have had."""
     if not Path(path).exists():
-        return pd.DataFrame(columns=["account_id", "playbook", "as_of"])
+        return pd.DataFrame(columns=LOGGED)
     rows = []
     for i, line in enumerate(Path(path).read_text(errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            pd.Timestamp(row["as_of"])
-            rows.append({k: row[k] for k in ("account_id", "playbook", "as_of")})
+            day = str(pd.Timestamp(row["as_of"]).date())
+            rows.append(
+                {
+                    "alert_id": row.get("alert_id")
+                    or alert_id(row["account_id"], row["playbook"], day),
+                    **{k: row[k] for k in ("account_id", "playbook", "as_of")},
+                }
+            )
         except (ValueError, TypeError, KeyError):
             raise ChurnhealthError(
                 f"predict.alerts {path}: line {i} is not an alert (expected one JSON object "
                 "with account_id, playbook and as_of per line); move the file aside to start a "
                 "new alert log"
             ) from None
-    df = (
-        pd.DataFrame(rows, columns=["account_id", "playbook", "as_of"])
-        if rows
-        else pd.DataFrame(columns=["account_id", "playbook", "as_of"])
-    )
+    df = pd.DataFrame(rows, columns=LOGGED) if rows else pd.DataFrame(columns=LOGGED)
     df["as_of"] = pd.to_datetime(df.as_of)
     return df
 
@@ -188,12 +201,14 @@ def trigger(
             since = rows.as_of - rows.account_id.map(last)
             rows = rows[~(since < pd.Timedelta(days=config.cooldown_days))]
         for row in rows.to_dict("records"):
+            day = str(row["as_of"].date())
             out.append(
                 {
+                    "alert_id": alert_id(row["account_id"], pb.name, day),
                     "account_id": row["account_id"],
                     "playbook": pb.name,
                     "title": pb.title,
-                    "as_of": str(row["as_of"].date()),
+                    "as_of": day,
                     "health_score": int(row["health_score"]),
                     "tier": row["tier"],
                     "reason": reason(row, pb),
@@ -222,7 +237,7 @@ def slack_messages(alerts: list[dict], limit: int = 50) -> list[dict]:
         group = [a for a in alerts if a["playbook"] == name]
         lines = [
             f"• *{a['account_id']}* ({a['segment']}, ARR {a['arr']:,.0f}, renews "
-            f"{a['renewal_date']}): {a['reason']}"
+            f"{a['renewal_date']}): {a['reason']} (alert {a['alert_id']})"
             for a in group[:limit]
         ]
         if len(group) > limit:

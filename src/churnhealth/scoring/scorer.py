@@ -22,6 +22,7 @@ from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.tiers import FLAGGED, TIERS, Cutoffs, health_score
+from churnhealth.scoring import overrides
 from churnhealth.scoring.explain import dimension_effects, health_effects
 
 TOP = 3
@@ -44,6 +45,7 @@ SCORE_COLUMNS = [
     "p_churn_next_renewal",
     "health_score",
     "tier",
+    *overrides.SCORE_COLUMNS,
     "model_version",
     "baseline_health",
     *[f"effect_{d}" for d in DIMENSIONS],

@@ -1,0 +1,127 @@
+"""Commands that record the team's judgment and actions: `override`, `outcome`.
+
+Both append to audit tables of the history store (`predict.history`); nothing is edited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from churnhealth.cli import render
+from churnhealth.cli.app import ConfigOpt, app, config, parse_date
+from churnhealth.errors import ChurnhealthError
+
+ByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--by", help="Who records it [default: the operating-system user].", show_default=False
+    ),
+]
+
+
+@app.command()
+def override(
+    account_id: Annotated[
+        str | None, typer.Argument(help="The account (not with --list).", show_default=False)
+    ] = None,
+    health: Annotated[
+        int | None,
+        typer.Option(
+            "--health", help="The CSM's health for the account, 0–100.", show_default=False
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why (required with --health).", show_default=False),
+    ] = None,
+    valid_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="First as-of date it applies to, YYYY-MM-DD [default: today].",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last as-of date it applies to, YYYY-MM-DD [default: until cleared].",
+            show_default=False,
+        ),
+    ] = None,
+    by: ByOpt = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Withdraw the account's override (from --from on).")
+    ] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Each account's latest override and its status.")
+    ] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="With --list: every recorded row (the audit trail).")
+    ] = False,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Record a CSM's view of an account's health beside the model's (an audit trail: rows
+    are appended, never edited); --list shows them, --clear withdraws one."""
+    from churnhealth.scoring import overrides
+
+    cfg = config(config_path)
+    store = cfg.predict.history
+    today = dt.date.today()
+    if list_:
+        if account_id or health is not None or clear or reason or until or valid_from:
+            raise ChurnhealthError(
+                "override --list: takes no account and no other option but --all"
+            )
+        rows = overrides.audit(store) if all_ else overrides.latest(store, today)
+        render.overrides(rows, store, every=all_, today=today)
+        return
+    if all_:
+        raise ChurnhealthError("override --all: goes with --list")
+    if not account_id:
+        raise ChurnhealthError("override: name an account (or --list)")
+    if clear == (health is not None):
+        raise ChurnhealthError(f"override {account_id}: give either --health N or --clear")
+    if health is not None and not reason:
+        raise ChurnhealthError(f"override {account_id}: --reason is required with --health")
+    row = overrides.record(
+        store,
+        account_id,
+        health=health,
+        reason=reason or "cleared",
+        by=by if by is not None else overrides.who(),
+        valid_from=parse_date(valid_from, "--from") or today,
+        valid_until=parse_date(until, "--until"),
+    )
+    render.override_recorded(row, store)
+
+
+@app.command()
+def outcome(
+    alert_id: Annotated[str, typer.Argument(help="The alert's id (in predict's alert log).")],
+    status: Annotated[
+        str,
+        typer.Option(
+            "--status", help="What the team did: done, skipped or failed.", show_default=False
+        ),
+    ],
+    note: Annotated[str | None, typer.Option("--note", help="A note.", show_default=False)] = None,
+    by: ByOpt = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Record what the team did with an alert; the report compares retention by outcome."""
+    from churnhealth.scoring import outcomes, overrides
+
+    cfg = config(config_path)
+    row = outcomes.record(
+        cfg.predict.history,
+        cfg.predict.alerts,
+        alert_id,
+        status=status,
+        note=note,
+        by=by if by is not None else overrides.who(),
+    )
+    render.outcome_recorded(row, cfg.predict.history)
