@@ -155,7 +155,18 @@ class LabelsConfig(_Section):
         30, ge=0, le=365, description="A new subscription within this gap is not churn."
     )
     expansion_threshold: float = Field(
-        0.10, gt=0, le=10, description="ARR growth over the horizon that counts as expansion."
+        0.10,
+        gt=0,
+        le=10,
+        description="ARR growth over the expansion horizon that counts as expansion.",
+    )
+    expansion_horizon_days: int = Field(
+        365,
+        ge=7,
+        le=730,
+        description="The expansion label: ARR this many days later at least (1 + "
+        "expansion_threshold) × today's, without churn. 365 holds one renewal of every annual "
+        "contract, where expansions are signed.",
     )
 
 
@@ -319,6 +330,31 @@ class PredictConfig(_Section):
     )
 
 
+class ExpansionConfig(_Section):
+    """The expansion score: its own model and 0–100 scale, never mixed into health."""
+
+    enabled: bool = Field(
+        True, description="Train the expansion model with the health model and score it."
+    )
+    trials: int = Field(
+        10, ge=1, le=500, description="Optuna trials of the expansion model's LightGBM search."
+    )
+    ready_lift: float = Field(
+        2.0,
+        gt=1,
+        description="Tier `ready`: P(expansion) at least this many times the segment's base rate.",
+    )
+    watch_lift: float = Field(
+        1.25, gt=0, description="Tier `watch`: at least this many times the base rate."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExpansionConfig:
+        if self.watch_lift >= self.ready_lift:
+            raise ValueError("watch_lift must be below ready_lift")
+        return self
+
+
 class ForecastConfig(_Section):
     """The revenue-retention forecast `predict` writes and the backtest checks."""
 
@@ -452,6 +488,7 @@ class Config(_Section):
     mlflow: MlflowConfig = MlflowConfig()
     paths: PathsConfig = PathsConfig()
     predict: PredictConfig = PredictConfig()
+    expansion: ExpansionConfig = ExpansionConfig()
     forecast: ForecastConfig = ForecastConfig()
     backtest: BacktestConfig = BacktestConfig()
     monitor: MonitorConfig = MonitorConfig()

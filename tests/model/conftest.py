@@ -23,7 +23,10 @@ def small_config(root: Path, **train_overrides) -> Config:
     cfg = Config().rooted(root)
     tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 600})
     return cfg.model_copy(
-        update={"train": cfg.train.model_copy(update={"tuning": tuning, **train_overrides})}
+        update={
+            "train": cfg.train.model_copy(update={"tuning": tuning, **train_overrides}),
+            "expansion": cfg.expansion.model_copy(update={"trials": 2}),
+        }
     )
 
 

@@ -415,3 +415,20 @@ def test_a_csm_override_drives_tiers_and_playbooks_and_the_history_keeps_the_mod
     shown = shown.set_index("account_id")
     assert shown.health_score[weak] == scores.health_score[weak] and shown.csm_health[weak] == 95
     assert shown.tier[weak] == scores.tier[weak] and shown.health_source[weak] == "model"
+
+
+def test_the_expansion_playbook_fires_from_the_expansion_score(first, cfg):
+    scores = first["scores"]
+    assert scores.expansion_score.between(0, 100).all()
+    assert scores.expansion_tier.notna().all()
+    grow = scores[scores.playbooks.str.contains("expansion_opportunity")]
+    assert len(grow) > 0
+    assert (grow.expansion_tier == "ready").all() and (grow.tier == "healthy").all()
+    alerts = [json.loads(line) for line in cfg.predict.alerts.read_text().splitlines()]
+    fired = {a["account_id"]: a for a in alerts if a["playbook"] == "expansion_opportunity"}
+    assert set(fired) <= set(grow.account_id)
+    for row in grow[grow.account_id.isin(fired)].itertuples():
+        reason = fired[row.account_id]["reason"]
+        assert reason.startswith(f"Expansion score {row.expansion_score} (ready), health")
+        if isinstance(row.expansion_1_feature, str):
+            assert row.expansion_1_feature.replace("_", " ") in reason

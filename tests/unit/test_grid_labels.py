@@ -142,3 +142,22 @@ def test_licenses_snapshot_is_unknown_in_the_past():
     with_own = s.assign(licenses=25.0)
     grid = observation_grid(acc, with_own, [TS("2024-01-01"), end], LifecycleConfig(), snapshot=end)
     assert grid.licenses.tolist() == [25, 25]
+
+
+def test_expansion_over_a_year_counts_the_renewal_months_away_and_waits_for_it():
+    """With a 365-day expansion horizon, an expansion signed at a renewal 10 months after the
+    as-of date counts (it would not within 90 days); its label is null until the year and the
+    gap have passed; an account that left and came back bigger within the year did not
+    expand."""
+    grown = subs(("A", "2023-11-01", 12, "2024-11-01", 1000), ("A", "2024-11-01", 12, None, 1500))
+    quarter = labels(grown, "2024-01-01")
+    assert quarter.expanded_within_h == 0
+    year = labels(grown, "2024-01-01", expansion_days=365)
+    assert year.expanded_within_h == 1 and year.churned_within_h == 0
+    early = labels(grown, "2024-01-01", data_end="2024-12-31", expansion_days=365)
+    assert early.labelled and pd.isna(early.expanded_within_h)  # known on 2025-01-30
+    back = subs(
+        ("B", "2023-11-01", 12, "2024-05-01", 1000),  # left
+        ("B", "2024-08-01", 12, None, 3000),  # won back, bigger, after the gap
+    )
+    assert labels(back, "2024-01-01", expansion_days=365).expanded_within_h == 0

@@ -44,6 +44,11 @@ def scores(**over) -> pd.DataFrame:
         "protective_1_feature": [None, "usage_breadth_30d", None],
         "protective_1_value": [None, "7", None],
         "protective_2_feature": [None] * 3,
+        "expansion_score": [3, 34, 20],
+        "expansion_tier": ["not_yet", "ready", "ready"],
+        "expansion_1_feature": [None, "usage_license_share_30d", None],
+        "expansion_1_value": [None, "0.9", None],
+        "expansion_2_feature": [None] * 3,
     }
     base.update(over)
     return pd.DataFrame(base)
@@ -64,6 +69,12 @@ def test_default_playbooks_fire_on_their_conditions(tmp_path):
         "Health 60 (critical, -20 in 30 days), pulled down most by usage license share 30d (0.1)"
     )
     assert {"account_id", "playbook", "reason", "arr", "renewal_date"} <= set(first)
+    grow = next(a for a in alerts if a["playbook"] == "expansion_opportunity")
+    assert grow["account_id"] == "B"  # C is ready to expand but at risk: not an opportunity
+    assert grow["reason"].startswith(
+        "Expansion score 34 (ready), health 98 (healthy, +6 in 30 days), lifted most by usage "
+        "license share 30d (0.9)"
+    )
 
 
 def test_cooldown_stops_the_same_playbook_refiring(tmp_path):

@@ -147,6 +147,7 @@ def training(res, cfg: Config, seconds: float) -> None:
         )
     console.print(table)
     console.print(_segmenting_table(res.summary))
+    expansion(res.metrics.get("expansion", {}))
     if res.metrics.get("churn_reasons"):
         console.print(churn_reasons_table(pd.DataFrame(res.metrics["churn_reasons"])))
     console.print(
@@ -156,6 +157,34 @@ def training(res, cfg: Config, seconds: float) -> None:
         highlight=False,
     )
     notes(res.notes)
+
+
+def expansion(e: dict) -> None:
+    """The expansion score on its test window: ranking, calibration, the top of the list."""
+    if e.get("status") != "ok":
+        if e:
+            console.print(f"No expansion score: {e['reason']}", highlight=False)
+        return
+    t = e["test_window"]
+    table = Table(
+        *("segment", "model", "ROC-AUC", "ECE", "base rate", "top 10% precision", "lift"),
+        *("ready share", "ready precision"),
+        title=f"Expansion score (ARR +{e['threshold']:.0%} within {e['horizon_days']} days), "
+        f"out of time: as-of dates {t['first']} to {t['last']} ({t['rows']:,} rows)",
+    )
+    for name, b in [("overall", e["overall"]), *e["segments"].items()]:
+        table.add_row(
+            name,
+            e["routes"].get(name, "routed"),
+            _fmt(b.get("roc_auc", float("nan"))),
+            _fmt(b["ece"]),
+            f"{b['base_rate']:.1%}",
+            f"{b['precision_top10']:.1%}",
+            f"{b['lift_top10']:.2f}×",
+            f"{b['ready_share']:.1%}",
+            f"{b['ready_precision']:.1%}",
+        )
+    console.print(table)
 
 
 def year_ahead(h: dict) -> None:
@@ -437,6 +466,20 @@ def explanation(e, horizon_days: int) -> None:
             f"CSM override: health {r.csm_health} by {r.override_by}{until} "
             f"({r.override_reason}); the model's health is {r.model_health} "
             f"({r.model_tier.replace('_', ' ')}); {drives}.",
+            highlight=False,
+        )
+    if not pd.isna(r.get("expansion_score")):
+        lifts = [
+            f"{r[f'expansion_{k}_feature'].replace('_', ' ')} ({r[f'expansion_{k}_value']}, "
+            f"{r[f'expansion_{k}_effect']:+.1f})"
+            for k in (1, 2, 3)
+            if isinstance(r.get(f"expansion_{k}_feature"), str)
+        ]
+        console.print(
+            f"Expansion score {r.expansion_score:.0f} ({r.expansion_tier.replace('_', ' ')}; "
+            f"{r.expansion_probability:.1%} chance its ARR grows within the expansion horizon)"
+            + (f", lifted most by {', '.join(lifts)}" if lifts else "")
+            + ".",
             highlight=False,
         )
     dims = Table("dimension", "effect (health points)", title="Effect of each dimension")

@@ -211,7 +211,13 @@ def build_features(
     )
     lab = cfg.labels
     grid = attach_labels(
-        grid, subs, data_end, lab.horizon_days, lab.resignup_gap_days, lab.expansion_threshold
+        grid,
+        subs,
+        data_end,
+        lab.horizon_days,
+        lab.resignup_gap_days,
+        lab.expansion_threshold,
+        lab.expansion_horizon_days,
     )
     planned = plan(metrics, set(source.tables))
     tables = sorted({m.table for m in planned.metrics if getattr(m, "table", None)})

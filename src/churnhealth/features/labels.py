@@ -79,6 +79,7 @@ def attach_labels(
     horizon_days: int = 90,
     gap_days: int = 30,
     expansion_threshold: float = 0.10,
+    expansion_days: int | None = None,
 ) -> pd.DataFrame:
     """Add churned_within_h, churn_date, expanded_within_h, labelled and churn_after to grid
     rows.
@@ -86,7 +87,11 @@ def attach_labels(
     churned_within_h: coverage ends, without re-signup within the gap, in (as_of, as_of + h].
     A row is labelled only when as_of + h + gap ≤ data_end: before that its outcome is not yet
     known. Unlabelled rows keep null labels (kept for scoring, never for training).
+    expanded_within_h: no churn within `expansion_days` (default h) and the ARR under contract
+    on as_of + expansion_days at least (1 + expansion_threshold) × today's; null until
+    as_of + expansion_days + gap ≤ data_end.
     """
+    e = pd.Timedelta(days=horizon_days if expansion_days is None else expansion_days)
     h = pd.Timedelta(days=horizon_days)
     subs = subscriptions.assign(
         start_date=pd.to_datetime(subscriptions.start_date),
@@ -94,20 +99,23 @@ def attach_labels(
     )
     events = churn_dates(subs, gap_days)
     keys = grid[["account_id", "as_of"]].reset_index()
-    m = keys.merge(events, on="account_id")
-    m = m[(m.churn_date > m.as_of) & (m.churn_date <= m.as_of + h)]
+    after = keys.merge(events, on="account_id")
+    after = after[after.churn_date > after.as_of]
+    m = after[after.churn_date <= after.as_of + h]
     first = m.groupby("index").churn_date.min()
     out = grid.copy()
     out["churn_date"] = first.reindex(out.index)
     churned = out.churn_date.notna()
+    gone = out.index.isin(after.loc[after.churn_date <= after.as_of + e, "index"])
     later = pd.Series(np.nan, index=out.index)
     for as_of, idx in out.groupby("as_of").groups.items():
-        later[idx] = out.loc[idx, "account_id"].map(arr_on(subs, as_of + h)).to_numpy()
-    expanded = ~churned & (later.fillna(0) >= (1 + expansion_threshold) * out.arr)
-    labelled = out.as_of + h + pd.Timedelta(days=gap_days) <= data_end
+        later[idx] = out.loc[idx, "account_id"].map(arr_on(subs, as_of + e)).to_numpy()
+    expanded = ~gone & (later.fillna(0) >= (1 + expansion_threshold) * out.arr)
+    gap = pd.Timedelta(days=gap_days)
+    labelled = out.as_of + h + gap <= data_end
     out["labelled"] = labelled
     out["churn_after"] = next_churn(keys, events).reindex(out.index)
     out["churned_within_h"] = churned.astype(float).where(labelled)
-    out["expanded_within_h"] = expanded.astype(float).where(labelled)
+    out["expanded_within_h"] = expanded.astype(float).where(out.as_of + e + gap <= data_end)
     out["churn_date"] = out.churn_date.where(labelled)
     return out

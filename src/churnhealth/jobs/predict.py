@@ -94,6 +94,7 @@ def predict(
             part = frame.iloc[lo : lo + chunk]
             curve = scorer.curve(part)
             scores = scorer.with_explanations(scorer.score(part, curve), part)
+            scores = scorer.with_expansion(scores, part)
             scores = scorer.with_trend(scores, inputs)
             scores = overrides.apply(
                 scores,
@@ -227,7 +228,7 @@ def explain(
         forced = overrides.in_force(cfg.predict.history, day, account_id)
     past = past[past.as_of <= day]
     row = overrides.apply(
-        scorer.with_trend(scores.iloc[[i]], inputs),
+        scorer.with_expansion(scorer.with_trend(scores.iloc[[i]], inputs), frame.iloc[[i]]),
         forced,
         lambda h: scorer.tiers(frame.iloc[[i]], h),
         wins=cfg.predict.override_wins,

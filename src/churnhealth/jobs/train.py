@@ -2,9 +2,10 @@
 
 Stages: validate the data, build features, fit and measure the year-ahead evaluation model (see
 `evaluation.horizons`; its search's parameters are reused), prepare the time splits, fit (the
-fitter), evaluate on the test window (against the global model, the baselines and, on the demo
-company, the oracle), log and register the model in MLflow, and make it champion if it beats
-the current one on the test window, else challenger.
+fitter), fit the expansion model on the same rows (`models.expansion`), evaluate on the test
+window (against the global model, the baselines and, on the demo company, the oracle), log and
+register the model in MLflow, and make it champion if it beats the current one on the test
+window, else challenger.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from churnhealth.config import Config
 from churnhealth.data.churn import churn_reasons
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_configured
-from churnhealth.evaluation import holdout, horizons
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import expansion, holdout, horizons
 from churnhealth.features import build_features
 from churnhealth.models.estimators import binary_log_loss
+from churnhealth.models.expansion import ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
@@ -82,9 +85,12 @@ def train(
         ).fit(d)
         run.log_choices(fitter.info_)
         model = fitter.model_
+        grown, grown_notes = fit_expansion(cfg, d, model, run.log_trial, stage)
+        run.log_expansion(grown)
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
         result.metrics["horizons"] = year
+        result.metrics["expansion"] = grown
         result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)
         run.log_horizons(year)
         done()
@@ -99,7 +105,7 @@ def train(
                 None,
             )
         )
-        notes = fitter.notes_ + fs.notes + source.notes
+        notes = fitter.notes_ + grown_notes + fs.notes + source.notes
         reasons = churn_reasons(source, cfg.data.segments)
         if year["status"] != "ok":
             notes.append(f"no year-ahead test: {year['reason']}")
@@ -127,6 +133,26 @@ def train(
     return TrainResult(
         run.run_id, version, alias, reason, metrics, d.splits, model, result.summary, notes
     )
+
+
+def fit_expansion(
+    cfg: Config, d: TrainingData, model: HealthModel, on_trial, stage: Stage
+) -> tuple[dict, list[str]]:
+    """Fit the expansion model on the same rows, attach it to `model` and measure it on its
+    test window; returns the figures (or why there are none) and the fitter's notes."""
+    if not cfg.expansion.enabled:
+        return {"status": "skipped", "reason": "expansion.enabled is false"}, []
+    done = stage("expansion model", 1)
+    try:
+        data = expansion_data(cfg, d)
+    except ChurnhealthError as err:
+        done()
+        return {"status": "skipped", "reason": str(err)}, [f"no expansion score: {err}"]
+    fitter = ExpansionModelFitter(config=cfg, on_trial=on_trial).fit(data)
+    model.expansion = fitter.model_
+    figures = expansion.evaluate(data, fitter.model_)
+    done()
+    return figures, fitter.notes_
 
 
 def describe_windows(d: TrainingData) -> str:

@@ -27,6 +27,7 @@ from churnhealth.models.tiers import Cutoffs, health_score
 
 if TYPE_CHECKING:
     from churnhealth.evaluation.drift import Reference
+    from churnhealth.models.expansion import ExpansionModel
 
 
 @dataclass(kw_only=True)
@@ -61,6 +62,12 @@ class FittedModel:
             rows = seg == s
             p[rows] = self.calibrator_for(s).predict_proba(Xr[rows])[:, 1]
         return p
+
+    def calibrated(self, raw: np.ndarray, segment: str | None = None) -> np.ndarray:
+        """The calibrated probability of raw scores (LightGBM's margin, the logistic model's
+        decision function), under the segment's calibration."""
+        inner = self.calibrator_for(segment).calibrated_classifiers_[0]
+        return inner.calibrators[0].predict(np.asarray(raw, float))
 
     def raw_input(self, X: pd.DataFrame) -> pd.DataFrame:
         return X if self.uses_segment else X.drop(columns=["segment"], errors="ignore")
@@ -133,6 +140,9 @@ class HealthModel:
     act on: explanations report them apart from the drivers."""
     reference: Reference | None = None
     """What the model saw at training time, for drift monitoring (None in older models)."""
+    expansion: ExpansionModel | None = None
+    """The expansion model trained with it (`models.expansion`; None when it was not trained
+    or in older models): its own score, never mixed into health."""
 
     GLOBAL = "__global__"
 

@@ -36,13 +36,8 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.models import hazard
+from churnhealth.models.expansion import ExpansionModel
 from churnhealth.models.routed import FittedModel, HealthModel
-
-
-def _calibrate_raw(fm: FittedModel, raw: np.ndarray, segment: str | None = None) -> np.ndarray:
-    """The calibrated probability for raw scores, as the (segment's) calibrator sees them."""
-    inner = fm.calibrator_for(segment).calibrated_classifiers_[0]
-    return inner.calibrators[0].predict(np.asarray(raw, float))
 
 
 def raw_contributions(fm: FittedModel, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
@@ -91,7 +86,7 @@ def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, 
 
         def log_survival(raw: np.ndarray, fm=fm, segment=segment) -> np.ndarray:
             """log(1 − h) for raw scores, under the segment's calibration."""
-            return np.log1p(-np.clip(_calibrate_raw(fm, raw, segment), 0, 1 - 1e-12))
+            return np.log1p(-np.clip(fm.calibrated(raw, segment), 0, 1 - 1e-12))
 
         Xs = hazard.step_design(X.iloc[rows], k, inside[rows], before[rows])
         first, copies = fm.distinct_steps(Xs, n)
@@ -123,6 +118,40 @@ def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, 
             contrib.to_numpy()
         )
         base.iloc[rows] = 100 * sb
+    return effects, base
+
+
+def expansion_effects(em: ExpansionModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Effect of every feature on each account's expansion score (points) and the baseline
+    score of the model that scored it.
+
+    One probability, one raw score: the change in probability against the baseline (the
+    expected raw score) is shared among the features by their SHAP values through the secant
+    slope of the calibration, effect_i = 100 × (p − p̄) × φ_i / (m − m̄), so the effects add up
+    to 100 × (p − p̄) exactly."""
+    X = em.design(frame)
+    routes = em.route(frame["segment"]).to_numpy()
+    segments = frame["segment"].astype(object).to_numpy()
+    effects = pd.DataFrame(0.0, index=frame.index, columns=X.columns)
+    base = pd.Series(np.nan, index=frame.index)
+    groups = pd.DataFrame({"route": routes, "segment": segments}).groupby(["route", "segment"])
+    for (key, segment), idx in groups.indices.items():
+        rows = np.asarray(idx)
+        fm = em.models[key]
+        phi_df, expected = raw_contributions(fm, X.iloc[rows])
+        phi = phi_df.to_numpy()
+        raw = phi.sum(axis=1) + expected
+        p = fm.calibrated(raw, segment)
+        pb = float(fm.calibrated(np.array([expected]), segment)[0])
+        eps = 1e-4
+        ends = fm.calibrated(np.array([expected - eps, expected + eps]), segment)
+        dm = raw - expected
+        slope = np.where(
+            np.abs(dm) > 1e-9, (p - pb) / np.where(dm == 0, 1, dm), (ends[1] - ends[0]) / (2 * eps)
+        )
+        cols = [effects.columns.get_loc(c) for c in phi_df.columns]
+        effects.iloc[rows, cols] = 100 * slope[:, None] * phi
+        base.iloc[rows] = 100 * pb
     return effects, base
 
 

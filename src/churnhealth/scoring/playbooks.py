@@ -44,9 +44,11 @@ ALERT_INPUTS = [
     "renewal_date",
     "segment",
     "health_change_30d",
+    "expansion_score",
+    "expansion_tier",
     *[
         f"{kind}_{k}_{part}"
-        for kind in ("risk", "protective")
+        for kind in ("risk", "protective", "expansion")
         for k in (1, 2)
         for part in ("feature", "value")
     ],
@@ -113,11 +115,12 @@ def reason(row: Mapping, pb: Playbook) -> str:
         for k in (1, 2)
         if isinstance(row.get(f"risk_{k}_feature"), str)
     ]
-    if pb.name == "expansion_opportunity":
+    growth = pb.name == "expansion_opportunity" and not pd.isna(row.get("expansion_score"))
+    if growth:
         drivers = [
-            f"{_words(row[f'protective_{k}_feature'])} ({row[f'protective_{k}_value']})"
+            f"{_words(row[f'expansion_{k}_feature'])} ({row[f'expansion_{k}_value']})"
             for k in (1, 2)
-            if isinstance(row.get(f"protective_{k}_feature"), str)
+            if isinstance(row.get(f"expansion_{k}_feature"), str)
         ]
     change = (
         ""
@@ -125,7 +128,12 @@ def reason(row: Mapping, pb: Playbook) -> str:
         else f", {row['health_change_30d']:+.0f} in 30 days"
     )
     lead = f"Health {row['health_score']} ({str(row['tier']).replace('_', ' ')}{change})"
-    verb = "helped most by" if pb.name == "expansion_opportunity" else "pulled down most by"
+    if growth:
+        lead = (
+            f"Expansion score {row['expansion_score']:.0f} "
+            f"({str(row['expansion_tier']).replace('_', ' ')}), {lead[0].lower()}{lead[1:]}"
+        )
+    verb = "lifted most by" if growth else "pulled down most by"
     tail = f", {verb} {' and '.join(drivers)}" if drivers else ""
     return f"{lead}{tail}: {pb.action}".rstrip(": ")
 

@@ -20,10 +20,11 @@ from churnhealth.data.validate import open_configured
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
+from churnhealth.models.expansion import expansion_score
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.tiers import FLAGGED, TIERS, Cutoffs, health_score
 from churnhealth.scoring import overrides
-from churnhealth.scoring.explain import dimension_effects, health_effects
+from churnhealth.scoring.explain import dimension_effects, expansion_effects, health_effects
 
 TOP = 3
 """Drivers shown per account and direction."""
@@ -38,6 +39,17 @@ ID_COLUMNS = [
     "days_to_renewal",
     "renewal_date",
 ]
+EXPANSION_COLUMNS = [
+    "expansion_probability",
+    "expansion_score",
+    "expansion_tier",
+    *[
+        f"expansion_{k}_{part}"
+        for k in range(1, TOP + 1)
+        for part in ("feature", "value", "effect")
+    ],
+]
+"""The expansion score's columns (empty when the model has no expansion model)."""
 SCORE_COLUMNS = [
     *ID_COLUMNS,
     "churn_probability",
@@ -61,6 +73,7 @@ SCORE_COLUMNS = [
     "health_change_90d",
     "momentum",
     "projected_health_90d",
+    *EXPANSION_COLUMNS,
     "playbooks",
 ]
 """The columns of a scores file, in order (documented in docs/predict.md)."""
@@ -186,6 +199,28 @@ class Scorer:
         out["context"] = context_summary(context, frame)
         return pd.concat([out, drivers(signals, frame)], axis=1)
 
+    def with_expansion(self, scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+        """`scores` plus the expansion probability, the 0–100 expansion score, its tier and the
+        three signals lifting it most (in score points; context is never a driver). Empty
+        columns when the model carries no expansion model."""
+        em = getattr(self.model, "expansion", None)
+        out = scores.copy()
+        if em is None:
+            for c in EXPANSION_COLUMNS:
+                out[c] = np.nan if c.endswith(("probability", "effect", "score")) else None
+            return out
+        p = em.predict_proba(frame)
+        score = expansion_score(p)
+        out["expansion_probability"] = p
+        out["expansion_score"] = score
+        out["expansion_tier"] = em.tiers(frame, score)
+        signals, _ = self.split(expansion_effects(em, frame)[0])
+        top = drivers(signals, frame)
+        for k in range(1, TOP + 1):
+            for part in ("feature", "value", "effect"):
+                out[f"expansion_{k}_{part}"] = top[f"protective_{k}_{part}"].to_numpy()
+        return out
+
     # ------------------------------------------------------------------ trend
     def with_trend(self, scores: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
         """`scores` plus the 30- and 90-day changes, momentum and projection (see `trend`;
@@ -227,6 +262,15 @@ def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) ->
     return out
 
 
+def shown_value(v: object) -> str:
+    """A feature's value as a CSM reads it: three significant digits, thousands whole."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, float | np.floating):
+        return str(v)
+    if not np.isfinite(v):
+        return str(v)
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
 def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Top risk (most negative) and protective (most positive) drivers per account: feature,
     its value as shown to a CSM, and its effect in health points."""
@@ -243,7 +287,7 @@ def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
             keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
             cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
             cols[f"{kind}_{k + 1}_value"] = [
-                str(v) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
+                shown_value(v) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
             ]
             cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
     return pd.DataFrame(cols, index=frame.index)

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import horizons, plots
+from churnhealth.evaluation import expansion, horizons, plots
 from churnhealth.evaluation.backtest import FLAG_METRICS, lead_table, tables
 from churnhealth.evaluation.holdout import Holdout
 from churnhealth.models.fitter import TrainingData
@@ -59,6 +59,11 @@ class TrainingRun:
         """The year-ahead test's figures (`h12_roc_auc`, `h90_ece`, `early_warning_roc_auc`…)."""
         if figures := horizons.flat(year):
             mlflow.log_metrics(figures)
+
+    def log_expansion(self, figures: dict) -> None:
+        """The expansion model's test-window figures (`expansion_precision_top10`…)."""
+        if metrics := expansion.flat(figures):
+            mlflow.log_metrics(metrics)
 
     def log_choices(self, info: dict[str, dict]) -> None:
         """The chosen candidate, its tuned parameters and its calibration, per fitted model."""
