@@ -52,7 +52,7 @@ reports/latest/monitor.json: | $(STAMP)
 	$(BIN)/churnhealth monitor --data $(DATA) --config $(CONFIG)
 
 report: reports/latest/backtest.json reports/latest/monitor.json ## HTML report (reports/latest/report.html); runs the backtest and monitor first if missing
-	$(BIN)/churnhealth report --config $(CONFIG)
+	$(BIN)/churnhealth report --data $(DATA) --config $(CONFIG)
 
 ui: $(STAMP) ## Open the MLflow experiment UI on http://127.0.0.1:5000 (UI_PORT=5001 for another port)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port $(UI_PORT)

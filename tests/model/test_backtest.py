@@ -292,6 +292,8 @@ def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
         "Drift",
         "Segments",
         "Why accounts left: the churn records",
+        "The expansion score",
+        "The customer-success loop",
     ):
         assert title in page, title
     assert "low adoption" in page  # the demo's churn log, from the champion's training run
@@ -317,3 +319,56 @@ def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
     assert title, out.stderr[-2000:]
     assert title.group(1) == title.group(2) == str(n_images)
     assert "renewal decisions that ended in churn" in out.stdout
+
+
+def test_the_report_judges_overrides_and_playbook_outcomes_by_what_happened(backtested, tmp_path):
+    """Overrides and alert outcomes recorded through the stores, a year before the data ends:
+    the report shows each against whether the account left."""
+    from churnhealth.scoring import history, outcomes, overrides, playbooks
+
+    cfg = backtested.cfg.model_copy(
+        update={
+            "predict": backtested.cfg.predict.model_copy(
+                update={
+                    "history": tmp_path / "history.duckdb",
+                    "alerts": tmp_path / "alerts.jsonl",
+                    "out_dir": tmp_path,
+                }
+            )
+        }
+    )
+    p = backtested.result.predictions
+    day = p.as_of.min()
+    rows = p[p.as_of == day]
+    left = rows[rows.churn_after <= day + pd.Timedelta(days=300)].iloc[0]
+    stayed = rows[rows.churn_after.isna()].iloc[0]
+    history.upsert(
+        cfg.predict.history,
+        rows.assign(model_version="1", tier="moderate")[history.COLUMNS],
+    )
+    store, log = cfg.predict.history, cfg.predict.alerts
+    overrides.record(
+        store,
+        left.account_id,
+        health=95,
+        reason="sponsor says renew",
+        by="csm",
+        valid_from=day.date(),
+    )
+    alerts = [
+        {
+            "alert_id": playbooks.alert_id(a, "at_risk_intervention", str(day.date())),
+            "account_id": a,
+            "playbook": "at_risk_intervention",
+            "as_of": str(day.date()),
+        }
+        for a in (left.account_id, stayed.account_id)
+    ]
+    playbooks.append(log, alerts)
+    outcomes.record(store, log, alerts[1]["alert_id"], status="done", by="csm")
+    page = build_report(cfg, backtested.data).path.read_text()
+    loop = page.split("<h2>The customer-success loop</h2>", 1)[1]
+    assert "CSM overrides against the model" in loop and "CSM more hopeful" in loop
+    assert left.account_id in loop and "sponsor says renew" in loop and "churned" in loop
+    assert "Playbook outcomes" in loop and "Descriptive, not causal" in loop
+    assert "at risk intervention" in loop

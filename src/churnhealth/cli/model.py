@@ -90,10 +90,11 @@ def backtest(
 
 
 @app.command()
-def report(config_path: ConfigOpt = None) -> None:
-    """Write reports/latest/report.html from the latest backtest, the champion's training run
-    and the latest monitor run; log it to MLflow."""
+def report(data: DataOpt = None, config_path: ConfigOpt = None) -> None:
+    """Write reports/latest/report.html from the latest backtest, the champion's training run,
+    the latest monitor run and the customer-success loop (overrides and playbook outcomes
+    against the data); log it to MLflow."""
     from churnhealth.jobs.report import build_report
 
-    res = build_report(config(config_path))
+    res = build_report(config(config_path), data)
     console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)", highlight=False)

@@ -77,6 +77,8 @@ class ReportInputs:
     monitor_png: Path | None = None
     forecast: dict | None = None
     """The latest forecast (`predict`'s summary.json), when predict has run."""
+    loop: dict | None = None
+    """The customer-success loop's tables (see `jobs.report`)."""
 
 
 def headlines(bt: dict) -> list[str]:
@@ -208,6 +210,73 @@ def _reasons(rows: list[dict] | None) -> str:
     )
 
 
+def _expansion(e: dict | None) -> str:
+    """The champion's expansion score on its test window."""
+    if not e or e.get("status") != "ok":
+        why = (e or {}).get("reason", "the champion was trained before the expansion score")
+        return f"<p class='muted'>No expansion score: {html.escape(why)}.</p>"
+    rows = [
+        {
+            "segment": name,
+            "model": e["routes"].get(name, "routed"),
+            "ROC-AUC": b.get("roc_auc", float("nan")),
+            "ECE": b["ece"],
+            "base rate": b["base_rate"],
+            "precision, top 10%": b["precision_top10"],
+            "lift": b["lift_top10"],
+            "ready share": b["ready_share"],
+            "precision, ready": b["ready_precision"],
+        }
+        for name, b in [("overall", e["overall"]), *e["segments"].items()]
+    ]
+    pct = dict.fromkeys(
+        ("base rate", "precision, top 10%", "ready share", "precision, ready"), ".1%"
+    )
+    t = e["test_window"]
+    return (
+        f"<p>The chance that an account's ARR grows by {e['threshold']:.0%} or more within "
+        f"{e['horizon_days']} days, on its own 0–100 scale. Out of time: as-of dates "
+        f"{t['first']} to {t['last']} ({t['rows']:,} rows); at each date the top 10% by "
+        "expansion score, against the base rate of all accounts.</p>"
+        + _table(pd.DataFrame(rows), {**pct, "lift": ".2f"})
+    )
+
+
+def _loop(lp: dict | None) -> str:
+    """How overrides fared and what became of the alerts the team acted on."""
+    if not lp or lp.get("empty"):
+        return (
+            "<p class='muted'>No alerts and no CSM overrides yet: run <code>churnhealth "
+            "predict</code>, record overrides (<code>churnhealth override</code>) and what the "
+            "team did with alerts (<code>churnhealth outcome</code>).</p>"
+        )
+    if "error" in lp:
+        return f"<p class='muted'>Outcomes not available: {html.escape(lp['error'])}</p>"
+    out = []
+    od, pd_ = lp["override_days"], lp["playbook_days"]
+    if len(lp["overrides"]):
+        out.append(
+            f"<h3>CSM overrides against the model</h3><p>Each override that set a health, the "
+            f"model's health on its first day, and whether the account left within {od} days "
+            f"(outcomes known up to {lp['data_end']}). A health read as a probability "
+            "(1 − health/100) gives each side's Brier score: lower is better.</p>"
+            + _table(lp["override_summary"], {"Brier, CSM": ".3f", "Brier, model": ".3f"})
+            + _table(lp["overrides"], {"model health": ".0f", "CSM − model": "+.0f"})
+        )
+    else:
+        out.append("<p class='muted'>No CSM override has been recorded.</p>")
+    if len(lp["playbooks"]):
+        retained = [c for c in lp["playbooks"].columns if c.startswith("retained")]
+        out.append(
+            f"<h3>Playbook outcomes</h3><p>Alerts fired, what the team recorded, and the share "
+            f"of accounts still customers {pd_} days after the alert: acted on (done) against "
+            "the others. <strong>Descriptive, not causal</strong>: the team chose which alerts "
+            "to act on; a randomised holdout would measure the effect.</p>"
+            + _table(lp["playbooks"], dict.fromkeys(retained, ".1%"))
+        )
+    return "".join(out)
+
+
 def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
     """The report's HTML; plots are drawn into `tmp` and embedded."""
     bt, p, version, train_metrics = r.backtest, r.predictions, r.champion_version, r.training
@@ -290,6 +359,8 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ),
         ("Baselines at the same number of flagged accounts", _table(t["baselines"])),
         ("Why accounts left: the churn records", _reasons(train_metrics.get("churn_reasons"))),
+        ("The expansion score", _expansion(train_metrics.get("expansion"))),
+        ("The customer-success loop", _loop(r.loop)),
         ("Drift", _drift_panel(r.monitor, r.monitor_png)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)

@@ -1,5 +1,6 @@
 """`churnhealth report`: reports/latest/report.html from the latest backtest, the champion's
-training run and the latest monitor run; attached to the backtest's MLflow run."""
+training run, the latest monitor run and the customer-success loop (overrides, playbook
+outcomes, judged against the data); attached to the backtest's MLflow run."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import pandas as pd
 from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_with
 from churnhealth.config import Config
+from churnhealth.data.contract import contract
+from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import loop
 from churnhealth.evaluation.report import ReportInputs, render
+from churnhealth.features import data_window
+from churnhealth.features.labels import churn_dates
+from churnhealth.scoring import history, outcomes, overrides, playbooks
 
 BACKTEST_KEYS = (
     *("origins", "step", "rows", "renewals", "lead_time", "overall", "periods", "segments"),
@@ -66,8 +73,45 @@ class ReportResult:
     run_id: str | None
 
 
-def build_report(cfg: Config) -> ReportResult:
-    """Write reports/<latest>/report.html and log it to the backtest's MLflow run."""
+def _loop(cfg: Config, data: Path | None) -> dict:
+    """The customer-success loop's tables (overrides and playbook outcomes against what
+    happened), or why they cannot be shown."""
+    store = cfg.predict.history
+    alerts = playbooks.previous_alerts(cfg.predict.alerts)
+    audit = overrides.audit(store)
+    if alerts.empty and audit.empty:
+        return {"empty": True}
+    try:
+        source = open_configured(cfg, data)
+    except ChurnhealthError as err:
+        return {"error": str(err)}
+    subs = source.typed(contract(cfg.data.segments)["subscriptions"]).to_pandas()
+    _, end = data_window(source)
+    source.close()
+    lab = cfg.labels
+    events = churn_dates(subs, lab.resignup_gap_days)
+    scored = pd.concat(
+        [history.read(store, account_id=a) for a in audit.account_id.unique()]
+        or [history.read(store, account_id="")]
+    )
+    fates = loop.override_fates(
+        audit, scored, events, end, lab.health_horizon_days, lab.resignup_gap_days
+    )
+    return {
+        "data_end": str(end.date()),
+        "override_days": lab.health_horizon_days,
+        "overrides": fates,
+        "override_summary": loop.override_summary(fates, lab.health_horizon_days),
+        "playbook_days": lab.horizon_days,
+        "playbooks": loop.playbook_outcomes(
+            alerts, outcomes.latest(store), events, end, lab.horizon_days, lab.resignup_gap_days
+        ),
+    }
+
+
+def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
+    """Write reports/<latest>/report.html and log it to the backtest's MLflow run. `data`
+    (default `data.path`) gives the outcomes the customer-success loop is judged by."""
     out_dir = Path(cfg.paths.reports_dir)
     target = check_writable(out_dir / "report.html", "paths.reports_dir")
     rerun = "run `churnhealth backtest` (make backtest) to write it again"
@@ -102,6 +146,7 @@ def build_report(cfg: Config) -> ReportResult:
             monitor=monitor,
             monitor_png=mon_path.with_name("monitor_psi.png"),
             forecast=forecast,
+            loop=_loop(cfg, data),
         )
         page = render(inputs, cfg.mlflow.registered_model, tmp)
         write_with(target, lambda f: Path(f).write_text(page))
