@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         timeout=600,
         env=env,
     )
+
+
+def chromium() -> str:
+    """Debian's headless Chromium, which the page tests open HTML in; a failure saying how to
+    install it when it is missing (`.ci/run` installs it)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is not installed: apt-get install chromium (.ci/run does)")
+    return found
 
 
 def workspace_config(root: Path, **sections: dict) -> Path:

@@ -313,6 +313,12 @@ class PredictConfig(_Section):
     stable_band: float = Field(
         5, ge=0, description="Momentum is stable while the 30-day change is within ± this."
     )
+    portfolio_accounts: int = Field(
+        5000,
+        ge=0,
+        description="Accounts in the account table of outputs/portfolio.html (those with the "
+        "most ARR at stake); 0: no page.",
+    )
     override_wins: bool = Field(
         True,
         description="A CSM's health (churnhealth override) drives health_score, the tier and "

@@ -30,6 +30,7 @@ from churnhealth.evaluation.metrics import lead_times
 from churnhealth.jobs.backtest import run_backtest, save
 from churnhealth.jobs.report import build_report
 from churnhealth.scoring.forecast import forecast
+from tests.conftest import chromium
 
 ORIGINS = (dt.date(2025, 10, 1), dt.date(2026, 4, 1))
 STEP = "6M"
@@ -254,10 +255,6 @@ def test_default_origins_judge_the_last_year_of_decisions(trained):
     assert points[-1] < known - pd.Timedelta(days=30) <= points[-1] + step
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _with_forecast(cfg: Config, tmp_path: Path) -> Config:
     """`cfg` whose predict outputs hold a summary.json with a forecast (as `predict` writes)."""
     p = pd.read_parquet(Path(cfg.paths.reports_dir) / "backtest_predictions.parquet")
@@ -297,9 +294,7 @@ def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
     ):
         assert title in page, title
     assert "low adoption" in page  # the demo's churn log, from the champion's training run
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    browser = chromium()
     # count, in the browser, the images that decoded (naturalWidth > 0) into the page title
     probe = tmp_path / "probe.html"
     probe.write_text(

@@ -432,3 +432,127 @@ def test_the_expansion_playbook_fires_from_the_expansion_score(first, cfg):
         assert reason.startswith(f"Expansion score {row.expansion_score} (ready), health")
         if isinstance(row.expansion_1_feature, str):
             assert row.expansion_1_feature.replace("_", " ") in reason
+
+
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const out = {}, body = () => document.querySelectorAll("#accounts tbody tr");
+  out.sections = ["summary", "forecast", "tiers", "movers", "book"].filter(
+    (id) => (document.getElementById(id)?.textContent.length ?? 0) > 40);
+  out.chart = document.querySelectorAll("#forecast-chart svg polyline").length;
+  out.tier_rows = document.querySelectorAll("#tiers-table tbody tr").length;
+  out.movers = document.querySelectorAll(".movers tbody tr").length;
+  out.rows = body().length;
+  const tier = document.getElementById("f-tier");
+  tier.value = "critical"; tier.dispatchEvent(new Event("input"));
+  out.critical = body().length;
+  out.only_critical = [...document.querySelectorAll("#accounts tbody .tier")].every(
+    (x) => x.classList.contains("critical"));
+  tier.value = ""; tier.dispatchEvent(new Event("input"));
+  document.querySelector("#accounts th[data-key=health]").click();
+  const h = [...document.querySelectorAll("#accounts tbody td:nth-child(4)")]
+    .map((x) => parseInt(x.textContent));
+  out.descending = h.every((v, i) => i === 0 || h[i - 1] >= v);
+  const row = body()[0]; row.click();
+  out.clicked = row.dataset.id;
+  out.opened = document.getElementById("detail").classList.contains("open")
+    ? document.getElementById("detail-account").textContent : null;
+  out.panel = ["Trend", "Effect of each dimension", "Pulling health down", "Expansion score",
+    "Playbooks"].filter((s) => document.getElementById("detail").textContent.includes(s));
+  out.trend = document.querySelectorAll("#detail svg polyline").length;
+  const pre = document.createElement("pre"); pre.id = "probe";
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _page_data(page: str) -> dict:
+    raw = page.split("<script type='application/json' id='data'>", 1)[1].split("</script>", 1)[0]
+    return json.loads(raw)  # "<\/" in the page is JSON's escaped "/"
+
+
+def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(first, cfg, tmp_path):
+    import re
+    import subprocess
+
+    from churnhealth.scoring import portfolio
+    from tests.conftest import chromium
+
+    path = first["out"].with_name("portfolio.html")
+    assert first["summary"]["portfolio_page"] == str(path)
+    page = path.read_text()
+    # self-contained: nothing fetched from anywhere
+    external = re.compile(r"""(src|href)\s*=\s*["']?(https?:)?//""")
+    assert external.search('<img src="https://x/y.png">')  # what it looks for
+    assert not external.search(page)
+    data = _page_data(page)
+    scores = first["scores"]
+    assert data["total"] == data["shown"] == len(scores) and data["as_of"] == str(
+        scores.as_of.iloc[0].date()
+    )
+    ids = {a["id"] for a in data["accounts"]}
+    logged = {json.loads(x)["alert_id"] for x in cfg.predict.alerts.read_text().splitlines()}
+    shown_alerts = {x["id"] for a in data["accounts"] for x in a["alerts"]}
+    assert shown_alerts and shown_alerts <= logged
+    assert ids == set(scores.account_id)
+    small = portfolio.page_data(
+        scores,
+        first["summary"],
+        pd.DataFrame({"account_id": [], "as_of": [], "health_score": []}),
+        [],
+        50,
+    )
+    at_stake = scores.arr * scores.churn_probability
+    assert small["shown"] == 50 and small["total"] == len(scores)
+    assert {a["id"] for a in small["accounts"]} == set(
+        scores.account_id[at_stake.sort_values(ascending=False).index[:50]]
+    )
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"))
+    browser = chromium()
+    run = subprocess.run(
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', run.stdout)
+    assert found, run.stderr[-2000:]
+    out = json.loads(found.group(1).replace("&quot;", '"'))
+    assert out["sections"] == ["summary", "forecast", "tiers", "movers", "book"]
+    assert out["chart"] == 1 and out["tier_rows"] == 1 + scores.segment.nunique()
+    assert out["movers"] > 0 and out["rows"] == len(scores)
+    assert out["critical"] == (scores.tier == "critical").sum() and out["only_critical"]
+    assert out["descending"]
+    assert out["opened"] == out["clicked"] and out["trend"] == 1
+    assert out["panel"] == [
+        "Trend",
+        "Effect of each dimension",
+        "Pulling health down",
+        "Expansion score",
+        "Playbooks",
+    ]
+    shot = tmp_path / "portfolio.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1000",
+            f"--screenshot={shot}",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000

@@ -24,7 +24,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.locks import locked
 from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
-from churnhealth.scoring import history, overrides, playbooks
+from churnhealth.scoring import history, overrides, playbooks, portfolio
 from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer, context_summary, summarize
 
@@ -147,6 +147,17 @@ def predict(
             done = stage("posting alerts", 1)
             sent, failed = playbooks.deliver(url, playbooks.slack_messages(alerts))
             summary["webhook"] = {"delivered": sent, "failed": failed}
+            done()
+        if cfg.predict.portfolio_accounts:
+            done = stage("portfolio page", 1)
+            keep = scores.account_id.to_numpy()[
+                portfolio.at_stake_order(scores)[: cfg.predict.portfolio_accounts]
+            ]
+            since = day - pd.Timedelta(days=portfolio.TREND_DAYS)
+            trend = history.points(cfg.predict.history, lm.version, list(keep), since, day)
+            page = out.with_name("portfolio.html")
+            summary["portfolio_page"] = str(page)
+            portfolio.write(page, scores, summary, trend, alerts, cfg.predict.portfolio_accounts)
             done()
         write_json(out.with_name("summary.json"), summary)
     return PredictResult(scores, summary, out)

@@ -132,6 +132,30 @@ def trend_inputs(
     return df.set_index("account_id")[TREND_COLUMNS].astype(float)
 
 
+def points(
+    path: Path, model_version: str, accounts: list[str], since: pd.Timestamp, until: pd.Timestamp
+) -> pd.DataFrame:
+    """The health scores of `accounts` (one model version) dated in [since, until): what a
+    trend line of them draws. Filtered in the store, so a large history is never read whole."""
+    empty = pd.DataFrame({"account_id": [], "as_of": [], "health_score": []})
+    if not Path(path).exists() or not accounts:
+        return empty
+    with connect(path, read_only=True) as con:
+        try:
+            con.register("wanted", pd.DataFrame({"account_id": list(accounts)}))
+            df = con.execute(
+                """SELECT h.account_id, h.as_of, h.health_score FROM health_history h
+                   JOIN wanted w USING (account_id)
+                   WHERE h.model_version = ? AND h.as_of >= ? AND h.as_of < ?
+                   ORDER BY h.account_id, h.as_of""",
+                [model_version, pd.Timestamp(since).date(), pd.Timestamp(until).date()],
+            ).df()
+        except duckdb.Error as exc:
+            raise unusable(path, exc) from None
+    df["as_of"] = pd.to_datetime(df.as_of)
+    return df
+
+
 def upsert(path: Path, scores: pd.DataFrame) -> int:
     """Replace the rows of these (as_of, model_version) pairs with `scores`; returns rows."""
     path = Path(path)

@@ -1,0 +1,163 @@
+// Draws outputs/portfolio.html from the JSON in #data (written by churnhealth.scoring.portfolio).
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+const words = (s) => String(s ?? "").replace(/_/g, " ");
+const money = (v) => v == null ? "–" : v >= 1e6 ? (v / 1e6).toFixed(1) + "M" : v >= 1e3 ? Math.round(v / 1e3) + "k" : String(Math.round(v));
+const pct = (v, d = 1) => v == null ? "–" : (100 * v).toFixed(d) + "%";
+const signed = (v, d = 0) => v == null ? "–" : (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(d);
+const tier = (t) => `<span class="tier ${esc(t)}">${esc(words(t))}</span>`;
+const TIERS = ["healthy", "moderate", "at_risk", "critical"];
+const COLORS = {healthy: "var(--healthy)", moderate: "var(--moderate)", at_risk: "var(--at_risk)", critical: "var(--critical)"};
+
+function table(head, rows) {
+  return `<table><thead><tr>${head.map((h, i) => `<th class="${i ? "" : "l"}">${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
+function header() {
+  $("title").textContent = `Portfolio health as of ${D.as_of}`;
+  $("subtitle").textContent = `${D.total.toLocaleString()} active accounts, model v${D.model_version}`;
+  const p = D.portfolio;
+  const cards = [
+    ["accounts", p.accounts.toLocaleString()], ["ARR", money(p.arr)],
+    ["ARR at risk (at risk + critical)", money(p.arr_at_risk)],
+    ["expected churned ARR, health horizon", money(p.expected_churned_arr_horizon)],
+    ["expected churned ARR, 90 days", money(p.expected_churned_arr_90d)],
+    ["mean health", p.mean_health.toFixed(1)],
+    ["improving / declining", `${p.improving} / ${p.declining}`],
+    ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
+    ["CSM overrides in force", D.overrides_in_force],
+    ["alerts this run", Object.entries(D.alerts).map(([k, v]) => `${v} ${words(k)}`).join(", ") || "none"],
+  ];
+  $("cards").innerHTML = cards.map(([k, v]) => `<div class="card"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join("");
+}
+
+function forecast() {
+  const f = D.forecast;
+  if (!f) { $("forecast-table").innerHTML = "<p class='muted'>No forecast in this run.</p>"; return; }
+  const m = f.portfolio.months, W = 460, H = 170, L = 44, B = 22;
+  const lo = Math.min(...m.map((r) => r.grr_lo)), y = (g) => 8 + (H - B - 8) * (1 - (g - lo) / (1 - lo || 1));
+  const x = (i) => L + (W - L - 8) * i / m.length;
+  const band = m.map((r, i) => `${x(i + 1)},${y(r.grr_hi)}`).concat(m.slice().reverse().map((r, j) => `${x(m.length - j)},${y(r.grr_lo)}`));
+  const line = [`${x(0)},${y(1)}`].concat(m.map((r, i) => `${x(i + 1)},${y(r.grr)}`));
+  const ticks = [1, (1 + lo) / 2, lo].map((g) => `<text x="2" y="${y(g) + 4}">${pct(g, 0)}</text><line x1="${L}" x2="${W}" y1="${y(g)}" y2="${y(g)}" stroke="#e3e6ea"/>`).join("");
+  const months = m.filter((_, i) => i % 3 === 2).map((r) => `<text x="${x(r.month)}" y="${H - 4}" text-anchor="end">${r.end}</text>`).join("");
+  $("forecast-chart").innerHTML = `<svg width="${W}" height="${H}" role="img" aria-label="gross revenue retention forecast">${ticks}${months}
+    <polygon points="${band.join(" ")}" fill="#b6d4fe" opacity=".7"/><polyline points="${line.join(" ")}" fill="none" stroke="#0550ae" stroke-width="2"/></svg>
+    <p class="muted">Gross revenue retention of today's book, month by month, with its ${pct(f.interval, 0)} interval.</p>`;
+  const rows = f.portfolio.quarters.map((q) => `<tr><td>Q${q.quarter}</td><td>${q.end}</td><td>${money(q.churned_arr)}</td><td>${money(q.churned_arr_lo)}–${money(q.churned_arr_hi)}</td><td>${pct(q.grr)}</td></tr>`);
+  for (const [name, b] of [["year, all", f.portfolio.year], ...Object.entries(f.segments).map(([s, v]) => [`year, ${words(s)}`, v.year])])
+    rows.push(`<tr><td>${esc(name)}</td><td>${b.end}</td><td>${money(b.churned_arr)}</td><td>${money(b.churned_arr_lo)}–${money(b.churned_arr_hi)}</td><td>${pct(b.grr)}</td></tr>`);
+  $("forecast-table").innerHTML = table(["", "ends", "churned ARR", "interval", "GRR"], rows);
+}
+
+function tiers() {
+  const rows = Object.entries(D.tiers).map(([seg, t]) => {
+    const n = TIERS.reduce((a, k) => a + t[k].accounts, 0) || 1;
+    const bar = TIERS.map((k) => `<div title="${words(k)}: ${t[k].accounts}" style="width:${100 * t[k].accounts / n}%;background:${COLORS[k]}"></div>`).join("");
+    return `<tr><td>${esc(words(seg))}</td>${TIERS.map((k) => `<td>${t[k].accounts.toLocaleString()}<br><span class="muted">${money(t[k].arr)}</span></td>`).join("")}<td><div class="bar">${bar}</div></td></tr>`;
+  });
+  $("tiers-table").innerHTML = table(["segment", ...TIERS.map(words), "share of accounts"], rows);
+}
+
+function movers() {
+  for (const dir of ["down", "up"]) {
+    const rows = D.movers[dir].map((r) => `<tr data-id="${esc(r.account_id)}"><td>${esc(r.account_id)}</td><td class="l">${esc(words(r.segment))}</td><td>${money(r.arr)}</td><td>${r.health_score}</td><td>${tier(r.tier)}</td><td class="${r.health_change_30d < 0 ? "neg" : "pos"}">${signed(r.health_change_30d)}</td></tr>`);
+    $(`movers-${dir}`).innerHTML = rows.length ? table(["account", "segment", "ARR", "health", "tier", "30 d"], rows) : "<p class='muted'>None.</p>";
+  }
+  document.querySelectorAll(".movers tbody tr").forEach((tr) => tr.addEventListener("click", () => open(tr.dataset.id)));
+}
+
+// ------------------------------------------------------------------ the account table
+const state = {key: null, asc: true};
+const byId = Object.fromEntries(D.accounts.map((a) => [a.id, a]));
+
+function filters() {
+  const opts = (id, values) => { $(id).innerHTML += [...values].sort().map((v) => `<option value="${esc(v)}">${esc(words(v))}</option>`).join(""); };
+  opts("f-segment", new Set(D.accounts.map((a) => a.segment)));
+  opts("f-tier", new Set(D.accounts.map((a) => a.tier)));
+  opts("f-expansion", new Set(D.accounts.map((a) => a.expansion_tier).filter(Boolean)));
+  opts("f-playbook", new Set(D.accounts.flatMap((a) => a.playbooks)));
+  for (const id of ["f-text", "f-segment", "f-tier", "f-expansion", "f-playbook"]) $(id).addEventListener("input", draw);
+  document.querySelectorAll("#accounts th").forEach((th) => th.addEventListener("click", () => {
+    state.asc = state.key === th.dataset.key ? !state.asc : th.dataset.key === "id" || th.dataset.key === "segment";
+    state.key = th.dataset.key;
+    document.querySelectorAll("#accounts th").forEach((h) => h.classList.remove("sorted", "asc"));
+    th.classList.add("sorted"); if (state.asc) th.classList.add("asc");
+    draw();
+  }));
+  $("shown-note").textContent = D.shown < D.total
+    ? `Showing the ${D.shown.toLocaleString()} accounts with the most ARR at stake (ARR × churn probability) of ${D.total.toLocaleString()}; the scores file holds every account.`
+    : `All ${D.total.toLocaleString()} active accounts, most ARR at stake first.`;
+}
+
+function visible() {
+  const text = $("f-text").value.trim().toLowerCase();
+  const [seg, t, e, pb] = ["f-segment", "f-tier", "f-expansion", "f-playbook"].map((id) => $(id).value);
+  return D.accounts.filter((a) => (!text || a.id.toLowerCase().includes(text) || a.segment.toLowerCase().includes(text))
+    && (!seg || a.segment === seg) && (!t || a.tier === t) && (!e || a.expansion_tier === e) && (!pb || a.playbooks.includes(pb)));
+}
+
+function draw() {
+  let rows = visible();
+  if (state.key) {
+    const k = state.key, s = state.asc ? 1 : -1;
+    const v = (a) => k === "playbooks" ? a.playbooks.join(",") : a[k];
+    rows = rows.slice().sort((a, b) => { const x = v(a), y = v(b); return x == null ? 1 : y == null ? -1 : (x < y ? -s : x > y ? s : 0); });
+  }
+  $("accounts").tBodies[0].innerHTML = rows.map((a) => `<tr data-id="${esc(a.id)}"><td>${esc(a.id)}</td><td class="l">${esc(words(a.segment))}</td><td>${money(a.arr)}</td>
+    <td>${a.health}${a.csm_health != null ? ' <span class="muted" title="CSM override">(CSM)</span>' : ""}</td><td class="l">${tier(a.tier)}</td>
+    <td class="${a.change30 < 0 ? "neg" : a.change30 > 0 ? "pos" : ""}">${signed(a.change30)}</td><td class="l">${esc(a.momentum)}</td>
+    <td class="l">${esc(a.renewal ?? "")}</td><td>${a.expansion ?? "–"} <span class="${a.expansion_tier === "ready" ? "exp" : "muted"}">${esc(words(a.expansion_tier ?? ""))}</span></td>
+    <td class="l">${esc(a.playbooks.map(words).join(", "))}</td></tr>`).join("");
+  $("count").textContent = `${rows.length.toLocaleString()} of ${D.accounts.length.toLocaleString()} shown`;
+}
+
+document.getElementById("accounts").tBodies[0].addEventListener("click", (ev) => {
+  const tr = ev.target.closest("tr"); if (tr) open(tr.dataset.id);
+});
+
+// ------------------------------------------------------------------ one account
+function sparkline(points) {
+  if (points.length < 2) return "<p class='muted'>Not enough history for a trend yet.</p>";
+  const W = 500, H = 120, P = 24, t = points.map((p) => Date.parse(p[0])), h = points.map((p) => p[1]);
+  const t0 = Math.min(...t), t1 = Math.max(...t), lo = Math.max(0, Math.min(...h) - 5), hi = Math.min(100, Math.max(...h) + 5);
+  const x = (v) => P + (W - 2 * P) * (v - t0) / (t1 - t0 || 1), y = (v) => 8 + (H - P - 8) * (1 - (v - lo) / (hi - lo || 1));
+  const pts = points.map((p, i) => `${x(t[i])},${y(h[i])}`).join(" ");
+  return `<svg width="${W}" height="${H}" role="img" aria-label="health trend"><polyline points="${pts}" fill="none" stroke="#0550ae" stroke-width="2"/>
+    ${points.map((p, i) => `<circle cx="${x(t[i])}" cy="${y(h[i])}" r="3" fill="#0550ae"><title>${p[0]}: ${p[1]}</title></circle>`).join("")}
+    <text x="${P}" y="${H - 4}">${points[0][0]}</text><text x="${W - P - 60}" y="${H - 4}">${points[points.length - 1][0]}</text>
+    <text x="0" y="${y(hi) + 4}">${Math.round(hi)}</text><text x="0" y="${y(lo) + 4}">${Math.round(lo)}</text></svg>`;
+}
+
+function driverTable(list, unit) {
+  return list.length ? table(["signal", "value", unit], list.map(([f, v, e]) => `<tr><td>${esc(words(f))}</td><td>${esc(v)}</td><td class="${e < 0 ? "neg" : "pos"}">${signed(e, 1)}</td></tr>`)) : "<p class='muted'>None above 0.05 points.</p>";
+}
+
+function open(id) {
+  const a = byId[id]; const box = $("detail");
+  if (!a) { box.innerHTML = `<button class="close" aria-label="close">×</button><p>${esc(id)} is not in this page's table (see the scores file).</p>`; box.classList.add("open"); return; }
+  const max = Math.max(1, ...Object.values(a.dimensions).map((v) => Math.abs(v ?? 0)));
+  const dims = Object.entries(a.dimensions).map(([d, v]) => `<tr><td>${esc(d)}</td><td><div class="dimbar"><i style="left:${v < 0 ? 50 - 50 * Math.abs(v) / max : 50}%;width:${50 * Math.abs(v ?? 0) / max}%;background:${v < 0 ? "var(--at_risk)" : "var(--healthy)"}"></i></div></td><td>${signed(v, 1)}</td></tr>`);
+  const override = a.override ? `<p><b>CSM override:</b> health ${a.csm_health} by ${esc(a.override.by)}${a.override.until ? " until " + esc(a.override.until) : ""} (${esc(a.override.reason)}); the model says ${a.model_health}.</p>` : "";
+  const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
+  box.innerHTML = `<button class="close" aria-label="close">×</button>
+    <h3 id="detail-account">${esc(a.id)}</h3>
+    <p class="muted">${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>
+    <p>Health <b>${a.health}</b> ${tier(a.tier)} — ${pct(a.p12)} chance of churning within the health horizon, ${pct(a.p90)} within 90 days${a.p_next != null ? ", " + pct(a.p_next) + " by the next renewal decision" : ""}. Momentum ${esc(a.momentum)} (${signed(a.change30)} in 30 days), projected ${a.projected ?? "–"} in 90 days.</p>
+    ${override}
+    <h4>Trend</h4>${sparkline(a.trend)}
+    <h4>Effect of each dimension (health points, from a baseline of ${a.baseline?.toFixed(1)})</h4>${table(["dimension", "", "points"], dims)}
+    <p class="muted">Context, not a lever: ${signed(a.context_effect, 1)} points${a.context ? " — " + esc(a.context) : ""}.</p>
+    <h4>Pulling health down</h4>${driverTable(a.risk, "points")}
+    <h4>Holding health up</h4>${driverTable(a.protective, "points")}
+    <h4>Expansion score ${a.expansion ?? "–"} <span class="exp">${esc(words(a.expansion_tier ?? ""))}</span></h4>${driverTable(a.expansion_drivers, "expansion points")}
+    <h4>Playbooks</h4><p>${a.playbooks.length ? esc(a.playbooks.map(words).join(", ")) : "none"}</p>${alerts}`;
+  box.classList.add("open");
+}
+
+$("detail").addEventListener("click", (ev) => { if (ev.target.classList.contains("close")) $("detail").classList.remove("open"); });
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("detail").classList.remove("open"); });
+
+header(); forecast(); tiers(); movers(); filters(); draw();

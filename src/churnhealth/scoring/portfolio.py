@@ -1,0 +1,186 @@
+"""outputs/portfolio.html: the book on one self-contained page, written by every `predict`.
+
+The portfolio summary, the revenue-retention forecast, tiers by segment, the biggest movers of
+the month and a sortable, filterable account table whose rows open the account's drivers, trend,
+expansion score, override and playbooks (with the alert ids `churnhealth outcome` takes). The
+data travels inside the page as JSON and a few hundred lines of plain JavaScript draw it: no
+server, no network, nothing to install; it opens from disk and can be mailed.
+
+Large books: the table holds the `predict.portfolio_accounts` accounts with the most ARR at
+stake (ARR × churn probability) and says so; the scores file holds them all.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnhealth.atomic import write_with
+from churnhealth.features.spec import DIMENSIONS
+
+MOVERS = 10
+TREND_DAYS = 365
+
+
+def _clean(v: object) -> object:
+    """JSON-ready: NaN/NaT/NA → null, numpy scalars → Python, dates → ISO text."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float | np.floating):
+        return None if not math.isfinite(float(v)) else round(float(v), 4)
+    if isinstance(v, np.integer | np.bool_):
+        return v.item()
+    if isinstance(v, pd.Timestamp):
+        return str(v.date())
+    return v
+
+
+def _drivers(row: pd.Series, kind: str) -> list[list]:
+    return [
+        [row[f"{kind}_{k}_feature"], row[f"{kind}_{k}_value"], _clean(row[f"{kind}_{k}_effect"])]
+        for k in (1, 2, 3)
+        if isinstance(row.get(f"{kind}_{k}_feature"), str)
+    ]
+
+
+def at_stake_order(scores: pd.DataFrame) -> np.ndarray:
+    """Row positions by ARR at stake (ARR × churn probability), most first: the order of the
+    page's account table and which accounts it keeps."""
+    return np.argsort(-(scores.arr * scores.churn_probability).to_numpy(), kind="mergesort")
+
+
+def page_data(
+    scores: pd.DataFrame,
+    summary: dict,
+    trend: pd.DataFrame,
+    alerts: list[dict],
+    limit: int,
+) -> dict:
+    """What the page shows, as plain data: the summary and forecast, tiers by segment, the
+    movers, and the `limit` accounts with the most ARR at stake with everything a row opens."""
+    shown = scores.iloc[at_stake_order(scores)[:limit]]
+    points = {
+        a: [
+            [str(pd.Timestamp(d).date()), int(h)]
+            for d, h in zip(g.as_of, g.health_score, strict=True)
+        ]
+        for a, g in trend.sort_values("as_of").groupby("account_id")
+    }
+    fired: dict[str, list] = {}
+    for a in alerts:
+        fired.setdefault(a["account_id"], []).append(
+            {"id": a["alert_id"], "playbook": a["playbook"], "reason": a["reason"]}
+        )
+    accounts = []
+    for _, r in shown.iterrows():
+        accounts.append(
+            {
+                "id": r.account_id,
+                "segment": r.segment,
+                "stage": r.lifecycle_stage,
+                "arr": _clean(r.arr),
+                "health": _clean(r.health_score),
+                "tier": r.tier,
+                "model_health": _clean(r.model_health),
+                "csm_health": _clean(r.csm_health),
+                "override": None
+                if pd.isna(r.csm_health)
+                else {
+                    "by": r.override_by,
+                    "reason": r.override_reason,
+                    "until": _clean(r.override_until),
+                },
+                "change30": _clean(r.health_change_30d),
+                "momentum": r.momentum,
+                "projected": _clean(r.projected_health_90d),
+                "renewal": _clean(pd.Timestamp(r.renewal_date)),
+                "days_to_renewal": _clean(r.days_to_renewal),
+                "p12": _clean(r.churn_probability),
+                "p90": _clean(r.p_churn_90d),
+                "p_next": _clean(r.p_churn_next_renewal),
+                "baseline": _clean(r.baseline_health),
+                "dimensions": {d: _clean(r[f"effect_{d}"]) for d in DIMENSIONS},
+                "context_effect": _clean(r.effect_context),
+                "context": r.context,
+                "risk": _drivers(r, "risk"),
+                "protective": _drivers(r, "protective"),
+                "expansion": _clean(r.expansion_score),
+                "expansion_tier": r.expansion_tier,
+                "expansion_drivers": _drivers(r, "expansion"),
+                "playbooks": [p for p in str(r.playbooks).split(",") if p],
+                "alerts": fired.get(r.account_id, []),
+                "trend": [
+                    *points.get(r.account_id, []),
+                    [str(r.as_of.date()), int(r.model_health)],
+                ],
+            }
+        )
+    change = scores.health_change_30d
+    cols = ["account_id", "segment", "arr", "health_score", "tier", "health_change_30d"]
+
+    def movers(rows: pd.Index) -> list[dict]:
+        return [
+            {k: _clean(v) for k, v in row.items()}
+            for row in scores.loc[rows, cols].to_dict("records")
+        ]
+
+    known = change.dropna()
+    tiers = {
+        seg: {t: b["tiers"][t] for t in ("healthy", "moderate", "at_risk", "critical")}
+        for seg, b in [("all", summary["portfolio"]), *summary["segments"].items()]
+    }
+    ready = scores.expansion_tier == "ready"
+    return {
+        "as_of": summary["as_of"],
+        "model_version": summary.get("model_version", ""),
+        "portfolio": summary["portfolio"],
+        "expansion_ready": {"accounts": int(ready.sum()), "arr": float(scores.arr[ready].sum())},
+        "overrides_in_force": int(scores.csm_health.notna().sum()),
+        "alerts": {
+            a: sum(x["playbook"] == a for x in alerts)
+            for a in dict.fromkeys(x["playbook"] for x in alerts)
+        },
+        "forecast": summary.get("forecast"),
+        "tiers": tiers,
+        "movers": {
+            "down": movers(known.nsmallest(MOVERS).index[known.nsmallest(MOVERS) < 0]),
+            "up": movers(known.nlargest(MOVERS).index[known.nlargest(MOVERS) > 0]),
+        },
+        "shown": len(accounts),
+        "total": len(scores),
+        "accounts": accounts,
+    }
+
+
+def render(data: dict) -> str:
+    """The page: CSS, the data as JSON and the script that draws it."""
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    title = html.escape(f"Portfolio health as of {data['as_of']}")
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width'><title>{title}</title>"
+        f"<style>{(Path(__file__).with_name('portfolio.css')).read_text()}</style></head><body>"
+        f"<script type='application/json' id='data'>{payload}</script>"
+        f"{(Path(__file__).with_name('portfolio.html')).read_text()}"
+        f"<script>{(Path(__file__).with_name('portfolio.js')).read_text()}</script>"
+        "</body></html>"
+    )
+
+
+def write(
+    path: Path,
+    scores: pd.DataFrame,
+    summary: dict,
+    trend: pd.DataFrame,
+    alerts: list[dict],
+    limit: int,
+) -> Path:
+    """Write the page atomically; returns its path."""
+    page = render(page_data(scores, summary, trend, alerts, limit))
+    write_with(Path(path), lambda f: Path(f).write_text(page))
+    return Path(path)
