@@ -556,3 +556,35 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
         timeout=120,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000
+
+
+def test_an_outcome_is_recorded_against_a_real_alert_through_the_cli(first, cfg, tmp_path):
+    from churnhealth.scoring import outcomes
+
+    local = _outputs_in(cfg, tmp_path)
+    local.predict.alerts.write_text(cfg.predict.alerts.read_text())
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(local.model_dump(mode="json")))
+    alert = json.loads(local.predict.alerts.read_text().splitlines()[0])
+    res = run_cli(
+        "outcome",
+        alert["alert_id"],
+        "--status",
+        "done",
+        "--note",
+        "save plan agreed",
+        "--by",
+        "csm",
+        "--config",
+        str(config),
+    )
+    assert res.returncode == 0, res.stderr
+    assert f"alert {alert['alert_id']}" in res.stdout and alert["account_id"] in res.stdout
+    row = outcomes.audit(local.predict.history).iloc[0]
+    assert (row.alert_id, row.account_id, row.playbook, row.status) == (
+        alert["alert_id"],
+        alert["account_id"],
+        alert["playbook"],
+        "done",
+    )
+    assert str(row.alert_as_of)[:10] == alert["as_of"]

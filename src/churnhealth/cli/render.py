@@ -415,6 +415,16 @@ def predict(res) -> None:
         + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s["alerts"].items()),
         highlight=False,
     )
+    if s.get("expansion_ready") is not None:
+        e = s["expansion_ready"]
+        console.print(
+            f"Expansion: {e['accounts']:,} accounts ready to expand ({_money(e['arr'])} ARR)",
+            highlight=False,
+        )
+    if s.get("overrides_in_force"):
+        console.print(f"CSM overrides in force: {s['overrides_in_force']:,}", highlight=False)
+    if s.get("portfolio_page"):
+        console.print(f"Portfolio page → {s['portfolio_page']}", highlight=False)
     notes(s.get("notes", []))
     hook = s.get("webhook")
     if hook:

@@ -138,6 +138,12 @@ def predict(
                 "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in order},
                 "alerts_file": str(cfg.predict.alerts),
                 "overrides_in_force": int(scores.csm_health.notna().sum()),
+                "expansion_ready": None
+                if scores.expansion_tier.isna().all()
+                else {
+                    "accounts": int((scores.expansion_tier == "ready").sum()),
+                    "arr": float(scores.arr[scores.expansion_tier == "ready"].sum()),
+                },
                 "notes": lm.notes,
             }
         )

@@ -134,12 +134,11 @@ def page_data(
         seg: {t: b["tiers"][t] for t in ("healthy", "moderate", "at_risk", "critical")}
         for seg, b in [("all", summary["portfolio"]), *summary["segments"].items()]
     }
-    ready = scores.expansion_tier == "ready"
     return {
         "as_of": summary["as_of"],
         "model_version": summary.get("model_version", ""),
         "portfolio": summary["portfolio"],
-        "expansion_ready": {"accounts": int(ready.sum()), "arr": float(scores.arr[ready].sum())},
+        "expansion_ready": summary.get("expansion_ready") or {"accounts": 0, "arr": 0.0},
         "overrides_in_force": int(scores.csm_health.notna().sum()),
         "alerts": {
             a: sum(x["playbook"] == a for x in alerts)

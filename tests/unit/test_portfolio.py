@@ -1,0 +1,64 @@
+"""The portfolio page's data: what it keeps, and text that cannot break out of it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from churnhealth.scoring import portfolio
+from churnhealth.scoring.scorer import SCORE_COLUMNS
+
+
+def _scores(ids: list[str]) -> pd.DataFrame:
+    n = len(ids)
+    frame = pd.DataFrame({c: [None] * n for c in SCORE_COLUMNS})
+    frame["account_id"] = ids
+    frame["as_of"] = pd.Timestamp("2026-11-01")
+    frame["segment"] = "smb"
+    frame["lifecycle_stage"] = "maturity"
+    frame["arr"] = np.arange(1, n + 1) * 1000.0
+    frame["churn_probability"] = np.linspace(0.9, 0.1, n)
+    frame["health_score"] = frame["model_health"] = (100 * (1 - frame.churn_probability)).round()
+    frame["tier"] = frame["model_tier"] = "moderate"
+    frame["csm_health"] = pd.array([None] * n, dtype="Int64")
+    frame["health_change_30d"] = np.linspace(-20, 20, n)
+    frame["renewal_date"] = pd.Timestamp("2027-01-01")
+    frame["playbooks"] = ""
+    return frame
+
+
+def _summary(scores: pd.DataFrame) -> dict:
+    block = {
+        "tiers": {
+            t: {"accounts": 0, "arr": 0.0} for t in ("healthy", "moderate", "at_risk", "critical")
+        }
+    }
+    return {"as_of": "2026-11-01", "portfolio": block, "segments": {"smb": block}}
+
+
+def test_the_page_keeps_the_accounts_with_the_most_arr_at_stake():
+    scores = _scores([f"A{i}" for i in range(10)])
+    data = portfolio.page_data(
+        scores, _summary(scores), scores.iloc[:0][["account_id", "as_of", "health_score"]], [], 3
+    )
+    at_stake = scores.arr * scores.churn_probability
+    assert [a["id"] for a in data["accounts"]] == list(
+        scores.account_id[at_stake.sort_values(ascending=False).index[:3]]
+    )
+    assert (data["shown"], data["total"]) == (3, 10)
+    assert [m["account_id"] for m in data["movers"]["down"]][:1] == ["A0"]
+    assert [m["account_id"] for m in data["movers"]["up"]][:1] == ["A9"]
+    row = data["accounts"][0]
+    assert row["override"] is None and row["expansion"] is None and row["playbooks"] == []
+
+
+def test_text_from_the_data_cannot_end_the_pages_script():
+    evil = "</script><script>alert(1)</script>"
+    scores = _scores(["A1", evil])
+    page = portfolio.render(portfolio.page_data(scores, _summary(scores), scores.iloc[:0], [], 10))
+    data = page.split("<script type='application/json' id='data'>", 1)[1].split("</script>", 1)[0]
+    assert evil not in data and "<\\/script>" in data
+    assert evil in {a["id"] for a in json.loads(data)["accounts"]}
+    assert "http://" not in page and "https://" not in page
