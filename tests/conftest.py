@@ -44,7 +44,8 @@ def chromium() -> str:
 
 def workspace_config(root: Path, **sections: dict) -> Path:
     """`root`/config.yaml: MLflow store, champion, reports and predict outputs under `root`,
-    the repository's feature definitions and playbooks, and `sections` merged on top (e.g.
+    the repository's feature definitions and playbooks, one trial for the expansion model's
+    search, and `sections` merged on top (e.g.
     data={"path": ...}, train={"tuning": {"trials": 1}})."""
     repo = Path(__file__).resolve().parents[1]
     cfg: dict = {
@@ -54,6 +55,7 @@ def workspace_config(root: Path, **sections: dict) -> Path:
             "artifact_location": str(root / "art"),
         },
         "paths": {"champion_dir": str(root / "champion"), "reports_dir": str(root / "reports")},
+        "expansion": {"trials": 1},
         "predict": {
             "out_dir": str(root / "outputs"),
             "history": str(root / "outputs" / "history.duckdb"),

@@ -143,8 +143,13 @@ def test_the_edits_do_change_the_data(company, tmp_path):
         counts = {e: con.execute(_sql("rewrite", e, 100)).fetchone()[0] for e in TIME}
         counts.update({c: con.execute(_sql("reveal", c, 100)).fetchone()[0] for c in REVEALED})
     assert all(n > 0 for n in counts.values()), counts
-    before = build_features(open_source(base_path), Config(), dates=[T]).frame
-    after = build_features(open_source(path), Config(), dates=[T]).frame
+    cfg = Config()  # a quarter's expansion label: matured at T on this two-year company
+    cfg = cfg.model_copy(
+        update={"labels": cfg.labels.model_copy(update={"expansion_horizon_days": 90})}
+    )
+    before = build_features(open_source(base_path), cfg, dates=[T]).frame
+    after = build_features(open_source(path), cfg, dates=[T]).frame
+    assert before.expanded_within_h.notna().all()
     assert not before.expanded_within_h.equals(after.expanded_within_h)
 
 

@@ -87,6 +87,10 @@ def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
     metrics = trained.result.metrics
     searched = set(metrics["horizons"]["models"])
     searched |= {k for k, v in metrics["models"].items() if v["trials"] > 0}
+    # the expansion model's search (its segment models reuse the global one's parameters)
+    grown = metrics["expansion"]["models"]
+    assert grown["global"]["trials"] > 0
+    searched |= {f"expansion_{k}" for k, v in grown.items() if v["trials"] > 0}
     assert {t.data.tags["model"] for t in trials} == searched
 
 
