@@ -74,8 +74,14 @@ def test_expansion_effects_add_up_to_the_score_minus_the_baseline(today):
 def test_expansion_drivers_are_signals_and_follow_usage(today):
     scorer, frame = today
     scores = scorer.with_expansion(scorer.score(frame), frame)
-    named = pd.concat([scores[f"expansion_{k}_feature"] for k in (1, 2, 3)]).dropna()
-    assert len(named) > len(scores)  # most accounts have drivers
+    worth = scores.expansion_tier != "not_yet"
+    named = pd.concat([scores[f"expansion_{k}_feature"][worth] for k in (1, 2, 3)]).dropna()
+    assert len(named) > worth.sum()  # the accounts ready or on watch have drivers
+    assert scores.expansion_1_feature[~worth].isna().all()  # the others need none
+    every = scorer.with_expansion(scorer.score(frame), frame, every=True)
+    assert every.expansion_1_feature.notna().mean() > 0.9
+    pd.testing.assert_frame_equal(every[worth], scores[worth])
+    named = pd.concat([every[f"expansion_{k}_feature"] for k in (1, 2, 3)]).dropna()
     assert not set(named) & set(scorer.context)
     effects = scores[[f"expansion_{k}_effect" for k in (1, 2, 3)]].to_numpy(float)
     assert (effects[~np.isnan(effects)] > 0).all()

@@ -245,7 +245,9 @@ def explain(
         forced = overrides.in_force(cfg.predict.history, day, account_id)
     past = past[past.as_of <= day]
     row = overrides.apply(
-        scorer.with_expansion(scorer.with_trend(scores.iloc[[i]], inputs), frame.iloc[[i]]),
+        scorer.with_expansion(
+            scorer.with_trend(scores.iloc[[i]], inputs), frame.iloc[[i]], every=True
+        ),
         forced,
         lambda h: scorer.tiers(frame.iloc[[i]], h),
         wins=cfg.predict.override_wins,

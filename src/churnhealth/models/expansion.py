@@ -220,6 +220,7 @@ class ExpansionModelFitter:
             own=None if own is None else own[tr],
             on_trial=self.on_trial,
             params=None if params is None else {**params, "other_weight": 0.5},
+            max_depth=cfg.expansion.max_depth,
         )
         kind = min(losses, key=losses.get)
         estimator = lr if kind == "logistic" else gbm

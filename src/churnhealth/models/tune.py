@@ -24,12 +24,12 @@ OTHER_WEIGHT = (0.05, 1.0)
 """Range of the weight of other segments' rows in a segment's model."""
 
 
-def _space(trial: optuna.Trial) -> dict:
+def _space(trial: optuna.Trial, max_depth: int = 6) -> dict:
     return {
         "n_estimators": MAX_TREES,
         "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 6),
+        "num_leaves": trial.suggest_int("num_leaves", 4, min(31, 2**max_depth), log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, max_depth),
         "min_child_samples": trial.suggest_int("min_child_samples", 20, 300, log=True),
         "subsample": trial.suggest_float("subsample", 0.6, 1.0),
         "subsample_freq": 1,
@@ -81,6 +81,7 @@ def tune_lightgbm(
     weight: np.ndarray | None = None,
     weight_val: np.ndarray | None = None,
     params: dict | None = None,
+    max_depth: int = 6,
 ):
     """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
 
@@ -88,7 +89,8 @@ def tune_lightgbm(
     weight that is tuned too (`other_weight`): the segment's rows drive the fit, and a small
     segment still borrows strength from the rest. `weight`, `weight_val`: row weights of the
     training and validation rows. With `params` (from an earlier search) there is no search:
-    only the number of trees is chosen again, by early stopping.
+    only the number of trees is chosen again, by early stopping. `max_depth` bounds the trees
+    searched (and their leaves, 2^max_depth at most).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = np.ones(len(y)) if weight is None else np.asarray(weight, float)
@@ -113,7 +115,7 @@ def tune_lightgbm(
         return {"other_weight": w}, base * np.where(own, 1.0, w)
 
     def objective(trial: optuna.Trial) -> float:
-        params = _space(trial)
+        params = _space(trial, max_depth)
         extra, weight = weights(trial)
         loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight, weight_val)
         trial.set_user_attr("n_estimators", trees)
@@ -124,7 +126,7 @@ def tune_lightgbm(
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=trials, timeout=timeout_s)
     fixed = optuna.trial.FixedTrial(study.best_params)
-    best = {**_space(fixed), "n_estimators": study.best_trial.user_attrs["n_estimators"]}
+    best = {**_space(fixed, max_depth), "n_estimators": study.best_trial.user_attrs["n_estimators"]}
     extra, weight = weights(fixed)
     model = lightgbm(best, seed)
     with warnings.catch_warnings():

@@ -152,7 +152,7 @@ function open(id) {
     <p class="muted">Context, not a lever: ${signed(a.context_effect, 1)} points${a.context ? " — " + esc(a.context) : ""}.</p>
     <h4>Pulling health down</h4>${driverTable(a.risk, "points")}
     <h4>Holding health up</h4>${driverTable(a.protective, "points")}
-    <h4>Expansion score ${a.expansion ?? "–"} <span class="exp">${esc(words(a.expansion_tier ?? ""))}</span></h4>${driverTable(a.expansion_drivers, "expansion points")}
+    <h4>Expansion score ${a.expansion ?? "–"} <span class="exp">${esc(words(a.expansion_tier ?? ""))}</span></h4>${a.expansion_tier === "not_yet" ? "<p class='muted'>Not yet worth a growth conversation: drivers are given for accounts ready or on watch.</p>" : driverTable(a.expansion_drivers, "expansion points")}
     <h4>Playbooks</h4><p>${a.playbooks.length ? esc(a.playbooks.map(words).join(", ")) : "none"}</p>${alerts}`;
   box.classList.add("open");
 }

@@ -199,10 +199,14 @@ class Scorer:
         out["context"] = context_summary(context, frame)
         return pd.concat([out, drivers(signals, frame)], axis=1)
 
-    def with_expansion(self, scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-        """`scores` plus the expansion probability, the 0–100 expansion score, its tier and the
-        three signals lifting it most (in score points; context is never a driver). Empty
-        columns when the model carries no expansion model."""
+    def with_expansion(
+        self, scores: pd.DataFrame, frame: pd.DataFrame, every: bool = False
+    ) -> pd.DataFrame:
+        """`scores` plus the expansion probability, the 0–100 expansion score, its tier and,
+        for the accounts ready or on watch, the three signals lifting it most (in score points;
+        context is never a driver). TreeSHAP is the costly part of scoring, and an account not
+        yet worth a growth conversation needs none (`every`: all accounts, as `explain` does).
+        Empty columns when the model carries no expansion model."""
         em = getattr(self.model, "expansion", None)
         out = scores.copy()
         if em is None:
@@ -213,12 +217,19 @@ class Scorer:
         score = expansion_score(p)
         out["expansion_probability"] = p
         out["expansion_score"] = score
-        out["expansion_tier"] = em.tiers(frame, score)
-        signals, _ = self.split(expansion_effects(em, frame)[0])
-        top = drivers(signals, frame)
+        out["expansion_tier"] = tier = em.tiers(frame, score)
         for k in range(1, TOP + 1):
             for part in ("feature", "value", "effect"):
-                out[f"expansion_{k}_{part}"] = top[f"protective_{k}_{part}"].to_numpy()
+                out[f"expansion_{k}_{part}"] = np.nan if part == "effect" else None
+        worth = np.flatnonzero(tier != "not_yet") if not every else np.arange(len(frame))
+        if len(worth):
+            rows = frame.iloc[worth]
+            signals, _ = self.split(expansion_effects(em, rows)[0])
+            top = drivers(signals, rows)
+            for k in range(1, TOP + 1):
+                for part in ("feature", "value", "effect"):
+                    col = out.columns.get_loc(f"expansion_{k}_{part}")
+                    out.iloc[worth, col] = top[f"protective_{k}_{part}"].to_numpy()
         return out
 
     # ------------------------------------------------------------------ trend
