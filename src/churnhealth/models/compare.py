@@ -62,3 +62,17 @@ def paired_comparison(
         out[f"{m}_diff"] = point[i]
         out[f"{m}_diff_lo"], out[f"{m}_diff_hi"] = float(lo[i]), float(hi[i])
     return out
+
+
+def fallback_note(segment: str, verdict: dict[str, float], where: str = "") -> str | None:
+    """None when a segment's own model beats the global one beyond noise (the upper end of the
+    95% interval of the log-loss difference below 0, see `paired_comparison`), else the note
+    saying why the global model scores the segment; `where` names the validation rows."""
+    if verdict["log_loss_diff_hi"] < 0:
+        return None
+    return (
+        f"{segment}: its own model is not better than the global one beyond noise{where} "
+        f"(log loss difference {verdict['log_loss_diff']:+.5f}, 95% interval "
+        f"[{verdict['log_loss_diff_lo']:+.5f}, {verdict['log_loss_diff_hi']:+.5f}])"
+        ": scored by the global model"
+    )

@@ -23,7 +23,7 @@ import pandas as pd
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.models.calibrate import calibrate
-from churnhealth.models.compare import paired_comparison
+from churnhealth.models.compare import fallback_note, paired_comparison
 from churnhealth.models.estimators import binary_log_loss, design, logistic
 from churnhealth.models.fitter import MIN_ROWS, TrainingData
 from churnhealth.models.routed import FittedModel
@@ -152,15 +152,11 @@ class ExpansionModelFitter:
             own, _ = self._fit_one(s, data, va & rows, own=rows, params=params)
             verdict = self._guard(data, va & rows, own, glob)
             self.info_[s]["vs_global"] = verdict
-            if verdict["log_loss_diff_hi"] < 0:
+            note = fallback_note(f"expansion, {s}", verdict)
+            if note is None:
                 models[s], routes[s] = own, s
             else:
-                self.notes_.append(
-                    f"expansion, {s}: its own model is not better than the global one beyond "
-                    f"noise (log loss difference {verdict['log_loss_diff']:+.5f}, 95% interval "
-                    f"[{verdict['log_loss_diff_lo']:+.5f}, {verdict['log_loss_diff_hi']:+.5f}])"
-                    ": scored by the global model"
-                )
+                self.notes_.append(note)
         base = {
             s: float(data.y[tr & (seg == s)].mean()) for s in cfg.data.segments if (seg == s).any()
         }

@@ -35,7 +35,7 @@ from churnhealth.features import CATEGORICAL, LABEL, FeatureSet
 from churnhealth.features.grid import LIFECYCLE_STAGES
 from churnhealth.models import hazard
 from churnhealth.models.calibrate import calibrate
-from churnhealth.models.compare import paired_comparison
+from churnhealth.models.compare import fallback_note, paired_comparison
 from churnhealth.models.estimators import binary_log_loss, design, logistic
 from churnhealth.models.routed import FittedModel, HealthModel
 from churnhealth.models.split import Splits, time_splits
@@ -219,16 +219,11 @@ class HealthModelFitter:
                 own = self._fit_one(s, data, va & rows, own=rows)
                 verdict = self._guard(data, va & rows, own, glob)
                 self.info_[s]["vs_global"] = verdict
-                if verdict["log_loss_diff_hi"] < 0:
+                note = fallback_note(s, verdict, f" on {int((va & rows).sum()):,} validation steps")
+                if note is None:
                     models[s], routes[s] = own, s
                 else:
-                    self.notes_.append(
-                        f"{s}: its own model is not better than the global one beyond noise "
-                        f"on {int((va & rows).sum()):,} validation steps (log loss difference "
-                        f"{verdict['log_loss_diff']:+.5f}, 95% interval "
-                        f"[{verdict['log_loss_diff_lo']:+.5f}, {verdict['log_loss_diff_hi']:+.5f}])"
-                        ": scored by the global model"
-                    )
+                    self.notes_.append(note)
                 self.info_[s]["routed"] = routes[s] == s
             advance()
         lab = cfg.labels

@@ -156,29 +156,37 @@ def points(
     return df
 
 
-def upsert(path: Path, scores: pd.DataFrame) -> int:
-    """Replace the rows of these (as_of, model_version) pairs with `scores`; returns rows."""
+@contextmanager
+def _writing(path: Path, ddl: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection inside one transaction on a table created by `ddl` when missing: committed
+    when the block ends, rolled back (nothing written) when it raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = scores[COLUMNS].assign(as_of=pd.to_datetime(scores.as_of).dt.date)
-    if rows.duplicated(["account_id", "as_of", "model_version"]).any():
-        raise ValueError("health history: scores repeat an (account_id, as_of, model_version)")
     with connect(path, read_only=False) as con:
         try:
-            con.execute(_DDL)
+            con.execute(ddl)
         except duckdb.Error as exc:
             raise unusable(path, exc) from None
         con.execute("BEGIN TRANSACTION")
         try:
-            con.register("incoming", rows)
-            con.execute("""DELETE FROM health_history h USING (SELECT DISTINCT as_of,
-                model_version FROM incoming) i WHERE h.as_of = i.as_of
-                AND h.model_version = i.model_version""")
-            con.execute("INSERT INTO health_history SELECT * FROM incoming")
+            yield con
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def upsert(path: Path, scores: pd.DataFrame) -> int:
+    """Replace the rows of these (as_of, model_version) pairs with `scores`; returns rows."""
+    rows = scores[COLUMNS].assign(as_of=pd.to_datetime(scores.as_of).dt.date)
+    if rows.duplicated(["account_id", "as_of", "model_version"]).any():
+        raise ValueError("health history: scores repeat an (account_id, as_of, model_version)")
+    with _writing(path, _DDL) as con:
+        con.register("incoming", rows)
+        con.execute("""DELETE FROM health_history h USING (SELECT DISTINCT as_of,
+            model_version FROM incoming) i WHERE h.as_of = i.as_of
+            AND h.model_version = i.model_version""")
+        con.execute("INSERT INTO health_history SELECT * FROM incoming")
     return len(rows)
 
 
@@ -201,25 +209,13 @@ def append(path: Path, ddl: str, table: str, row: dict) -> int:
     """Append `row` to an audit table of the store (created by `ddl` when missing), numbered
     by its `seq` column in one transaction; rows are never updated or deleted. Returns the
     row's seq. The caller holds the history's lock."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path, read_only=False) as con:
-        try:
-            con.execute(ddl)
-        except duckdb.Error as exc:
-            raise unusable(path, exc) from None
-        con.execute("BEGIN TRANSACTION")
-        try:
-            seq = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {table}").fetchone()[0]
-            cols = ["seq", *row]
-            con.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [seq, *row.values()],
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    with _writing(path, ddl) as con:
+        seq = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {table}").fetchone()[0]
+        cols = ["seq", *row]
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [seq, *row.values()],
+        )
     return int(seq)
 
 
