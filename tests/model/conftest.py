@@ -17,15 +17,16 @@ from churnhealth.synth import generate
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def small_config(root: Path, **train_overrides) -> Config:
+def small_config(root: Path, expansion: bool = True, **train_overrides) -> Config:
     """Config whose store, artifacts and outputs all live under `root`; tiny tuning budget,
-    counted in trials only (a time budget would make the model depend on the machine's load)."""
+    counted in trials only (a time budget would make the model depend on the machine's load);
+    `expansion=False` trains no expansion model (tests of drift and training mechanics)."""
     cfg = Config().rooted(root)
     tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 600})
     return cfg.model_copy(
         update={
             "train": cfg.train.model_copy(update={"tuning": tuning, **train_overrides}),
-            "expansion": cfg.expansion.model_copy(update={"trials": 2}),
+            "expansion": cfg.expansion.model_copy(update={"trials": 2, "enabled": expansion}),
         }
     )
 

@@ -24,7 +24,7 @@ def test_no_drift_raises_no_alert(seed, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     data = tmp_path / "company.duckdb"
     generate(data, accounts=1500, years=3, seed=seed, truth_paths=10)  # no oracle needed
-    cfg = small_config(tmp_path, test_days=90, val_days=180)
+    cfg = small_config(tmp_path, expansion=False, test_days=90, val_days=180)
     cfg = cfg.model_copy(
         update={
             "features": cfg.features.model_copy(

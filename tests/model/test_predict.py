@@ -492,6 +492,7 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     )
     ids = {a["id"] for a in data["accounts"]}
     logged = {json.loads(x)["alert_id"] for x in cfg.predict.alerts.read_text().splitlines()}
+    # the page lists the alerts still cooling down, whichever run raised them
     shown_alerts = {x["id"] for a in data["accounts"] for x in a["alerts"]}
     assert shown_alerts and shown_alerts <= logged
     assert ids == set(scores.account_id)

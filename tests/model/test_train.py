@@ -248,6 +248,10 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path):
     year = res.metrics["horizons"]
     assert year["status"] == "skipped" and "months of history" in year["reason"]
     assert any("no year-ahead test" in n for n in res.notes)
+    # the expansion label needs a year to mature: trained if the windows hold enough, else
+    # skipped with its reason
+    grown = res.metrics["expansion"]
+    assert grown["status"] == "ok" or any(n.startswith("no expansion score:") for n in res.notes)
 
 
 def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):

@@ -163,7 +163,9 @@ def predict(
             trend = history.points(cfg.predict.history, lm.version, list(keep), since, day)
             page = out.with_name("portfolio.html")
             summary["portfolio_page"] = str(page)
-            portfolio.write(page, scores, summary, trend, alerts, cfg.predict.portfolio_accounts)
+            recent = previous[previous.as_of > day - pd.Timedelta(days=plays.cooldown_days)]
+            shown = [*recent.assign(as_of=recent.as_of.astype(str)).to_dict("records"), *alerts]
+            portfolio.write(page, scores, summary, trend, shown, cfg.predict.portfolio_accounts)
             done()
         write_json(out.with_name("summary.json"), summary)
     return PredictResult(scores, summary, out)

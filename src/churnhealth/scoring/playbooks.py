@@ -144,11 +144,11 @@ def alert_id(account_id: str, playbook: str, as_of: str) -> str:
     return hashlib.sha1(f"{account_id}\x1f{playbook}\x1f{as_of}".encode()).hexdigest()[:12]
 
 
-LOGGED = ["alert_id", "account_id", "playbook", "as_of"]
+LOGGED = ["alert_id", "account_id", "playbook", "as_of", "reason"]
 
 
 def previous_alerts(path: Path) -> pd.DataFrame:
-    """The alerts raised so far (alert_id, account_id, playbook, as_of), from the alert log;
+    """The alerts raised so far (alert_id, account_id, playbook, as_of, reason), from the alert log;
     lines written before alerts had ids get the id they would have had."""
     if not Path(path).exists():
         return pd.DataFrame(columns=LOGGED)
@@ -164,6 +164,7 @@ def previous_alerts(path: Path) -> pd.DataFrame:
                     "alert_id": row.get("alert_id")
                     or alert_id(row["account_id"], row["playbook"], day),
                     **{k: row[k] for k in ("account_id", "playbook", "as_of")},
+                    "reason": row.get("reason", ""),
                 }
             )
         except (ValueError, TypeError, KeyError):

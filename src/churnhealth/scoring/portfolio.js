@@ -28,7 +28,7 @@ function header() {
     ["improving / declining", `${p.improving} / ${p.declining}`],
     ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
     ["CSM overrides in force", D.overrides_in_force],
-    ["alerts this run", Object.entries(D.alerts).map(([k, v]) => `${v} ${words(k)}`).join(", ") || "none"],
+    ["alerts this run", Object.entries(D.alerts).filter(([, v]) => v).map(([k, v]) => `${v} ${words(k)}`).join(", ") || "none"],
   ];
   $("cards").innerHTML = cards.map(([k, v]) => `<div class="card"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join("");
 }
@@ -141,7 +141,7 @@ function open(id) {
   const max = Math.max(1, ...Object.values(a.dimensions).map((v) => Math.abs(v ?? 0)));
   const dims = Object.entries(a.dimensions).map(([d, v]) => `<tr><td>${esc(d)}</td><td><div class="dimbar"><i style="left:${v < 0 ? 50 - 50 * Math.abs(v) / max : 50}%;width:${50 * Math.abs(v ?? 0) / max}%;background:${v < 0 ? "var(--at_risk)" : "var(--healthy)"}"></i></div></td><td>${signed(v, 1)}</td></tr>`);
   const override = a.override ? `<p><b>CSM override:</b> health ${a.csm_health} by ${esc(a.override.by)}${a.override.until ? " until " + esc(a.override.until) : ""} (${esc(a.override.reason)}); the model says ${a.model_health}.</p>` : "";
-  const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
+  const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> (${esc(x.as_of)}) — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
   box.innerHTML = `<button class="close" aria-label="close">×</button>
     <h3 id="detail-account">${esc(a.id)}</h3>
     <p class="muted">${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>

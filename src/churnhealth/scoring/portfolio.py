@@ -62,7 +62,9 @@ def page_data(
     limit: int,
 ) -> dict:
     """What the page shows, as plain data: the summary and forecast, tiers by segment, the
-    movers, and the `limit` accounts with the most ARR at stake with everything a row opens."""
+    movers, and the `limit` accounts with the most ARR at stake with everything a row opens.
+    `alerts`: the run's alerts and those still in their cool-down (alert_id, account_id,
+    playbook, as_of, reason), each listed under its account with its id."""
     shown = scores.iloc[at_stake_order(scores)[:limit]]
     points = {
         a: [
@@ -71,11 +73,14 @@ def page_data(
         ]
         for a, g in trend.sort_values("as_of").groupby("account_id")
     }
-    fired: dict[str, list] = {}
+    fired: dict[str, dict] = {}
     for a in alerts:
-        fired.setdefault(a["account_id"], []).append(
-            {"id": a["alert_id"], "playbook": a["playbook"], "reason": a["reason"]}
-        )
+        fired.setdefault(a["account_id"], {})[a["alert_id"]] = {
+            "id": a["alert_id"],
+            "playbook": a["playbook"],
+            "as_of": str(a["as_of"])[:10],
+            "reason": a["reason"],
+        }
     accounts = []
     for _, r in shown.iterrows():
         accounts.append(
@@ -113,7 +118,7 @@ def page_data(
                 "expansion_tier": r.expansion_tier,
                 "expansion_drivers": _drivers(r, "expansion"),
                 "playbooks": [p for p in str(r.playbooks).split(",") if p],
-                "alerts": fired.get(r.account_id, []),
+                "alerts": list(fired.get(r.account_id, {}).values()),
                 "trend": [
                     *points.get(r.account_id, []),
                     [str(r.as_of.date()), int(r.model_health)],
@@ -140,10 +145,7 @@ def page_data(
         "portfolio": summary["portfolio"],
         "expansion_ready": summary.get("expansion_ready") or {"accounts": 0, "arr": 0.0},
         "overrides_in_force": int(scores.csm_health.notna().sum()),
-        "alerts": {
-            a: sum(x["playbook"] == a for x in alerts)
-            for a in dict.fromkeys(x["playbook"] for x in alerts)
-        },
+        "alerts": summary.get("alerts", {}),
         "forecast": summary.get("forecast"),
         "tiers": tiers,
         "movers": {
