@@ -34,10 +34,16 @@ def locked(
 ) -> Iterator[None]:
     """Hold the lock of `path` (shared for readers, exclusive for writers) inside the block.
 
-    The folder holding `path` is created if needed."""
+    The folder holding `path` is created if needed; one line when it cannot be."""
     folder = Path(path).resolve().parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as err:
+        raise ChurnhealthError(
+            f"{what or path}: cannot use the folder {folder} ({err.strerror}); pick a writable "
+            "location"
+        ) from None
     try:
         mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
         start, told = time.monotonic(), False

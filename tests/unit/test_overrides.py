@@ -203,3 +203,39 @@ def test_override_through_the_cli_set_list_expire_clear(tmp_path):
         assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert "Traceback" not in bad.stderr
     assert len(overrides.audit(store)) == 3  # nothing written by the bad ones
+
+
+@pytest.mark.parametrize(
+    ("store", "alerts", "args", "message"),
+    [
+        (
+            "corrupt.duckdb",
+            None,
+            ("override", "A1", "--health", "5", "--reason", "x"),
+            "not a readable DuckDB database",
+        ),
+        ("corrupt.duckdb", None, ("override", "--list"), "not a readable DuckDB database"),
+        (
+            "file/sub/h.duckdb",
+            None,
+            ("override", "A1", "--health", "5", "--reason", "x"),
+            "cannot use the folder",
+        ),
+        ("h.duckdb", "missing.jsonl", ("outcome", "abc", "--status", "done"), "0 alerts logged"),
+        ("h.duckdb", "bad.jsonl", ("outcome", "abc", "--status", "done"), "line 1 is not an alert"),
+    ],
+)
+def test_unusable_stores_are_one_line_and_exit_2(tmp_path, store, alerts, args, message):
+    (tmp_path / "corrupt.duckdb").write_text("not a database")
+    (tmp_path / "file").write_text("a file where a folder should be")
+    (tmp_path / "bad.jsonl").write_text('{"broken\n')
+    predict = {"history": str(tmp_path / store)}
+    if alerts:
+        predict["alerts"] = str(tmp_path / alerts)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"predict": predict}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = run_cli(*args, "--config", str(config))
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
