@@ -66,7 +66,7 @@ function movers() {
     const rows = D.movers[dir].map((r) => `<tr data-id="${esc(r.account_id)}"><td>${esc(r.account_id)}</td><td class="l">${esc(words(r.segment))}</td><td>${money(r.arr)}</td><td>${r.health_score}</td><td>${tier(r.tier)}</td><td class="${r.health_change_30d < 0 ? "neg" : "pos"}">${signed(r.health_change_30d)}</td></tr>`);
     $(`movers-${dir}`).innerHTML = rows.length ? table(["account", "segment", "ARR", "health", "tier", "30 d"], rows) : "<p class='muted'>None.</p>";
   }
-  document.querySelectorAll(".movers tbody tr").forEach((tr) => tr.addEventListener("click", () => open(tr.dataset.id)));
+  document.querySelectorAll(".movers tbody tr").forEach((tr) => tr.addEventListener("click", () => openAccount(tr.dataset.id)));
 }
 
 // ------------------------------------------------------------------ the account table
@@ -115,7 +115,7 @@ function draw() {
 }
 
 document.getElementById("accounts").tBodies[0].addEventListener("click", (ev) => {
-  const tr = ev.target.closest("tr"); if (tr) open(tr.dataset.id);
+  const tr = ev.target.closest("tr"); if (tr) openAccount(tr.dataset.id);
 });
 
 // ------------------------------------------------------------------ one account
@@ -135,7 +135,7 @@ function driverTable(list, unit) {
   return list.length ? table(["signal", "value", unit], list.map(([f, v, e]) => `<tr><td>${esc(words(f))}</td><td>${esc(v)}</td><td class="${e < 0 ? "neg" : "pos"}">${signed(e, 1)}</td></tr>`)) : "<p class='muted'>None above 0.05 points.</p>";
 }
 
-function open(id) {
+function openAccount(id) {
   const a = byId[id]; const box = $("detail");
   if (!a) { box.innerHTML = `<button class="close" aria-label="close">×</button><p>${esc(id)} is not in this page's table (see the scores file).</p>`; box.classList.add("open"); return; }
   const max = Math.max(1, ...Object.values(a.dimensions).map((v) => Math.abs(v ?? 0)));
