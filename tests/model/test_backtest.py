@@ -362,6 +362,13 @@ def test_the_report_judges_overrides_and_playbook_outcomes_by_what_happened(back
     playbooks.append(log, alerts)
     outcomes.record(store, log, alerts[1]["alert_id"], status="done", by="csm")
     page = build_report(cfg, backtested.data).path.read_text()
+    from churnhealth.errors import ChurnhealthError
+
+    report = Path(cfg.paths.reports_dir) / "report.html"
+    before = report.read_bytes()
+    with pytest.raises(ChurnhealthError, match=r"missing\.duckdb"):  # --data given by name
+        build_report(cfg, tmp_path / "missing.duckdb")
+    assert report.read_bytes() == before  # nothing written
     loop = page.split("<h2>The customer-success loop</h2>", 1)[1]
     assert "CSM overrides against the model" in loop and "CSM more hopeful" in loop
     assert left.account_id in loop and "sponsor says renew" in loop and "churned" in loop

@@ -84,6 +84,8 @@ def _loop(cfg: Config, data: Path | None) -> dict:
     try:
         source = open_configured(cfg, data)
     except ChurnhealthError as err:
+        if data is not None:  # asked for by name: a bad --data stops the report
+            raise
         return {"error": str(err)}
     subs = source.typed(contract(cfg.data.segments)["subscriptions"]).to_pandas()
     _, end = data_window(source)
