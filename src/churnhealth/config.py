@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from churnhealth.errors import ConfigError
-from churnhealth.location import is_url, location, redact, split
+from churnhealth.location import is_url, location, redact, refuse_secrets
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -38,18 +38,16 @@ class DataConfig(_Section):
         Path("data/demo.duckdb"),
         description="DuckDB file, folder of CSV/Parquet files named after the tables, or a "
         "database URL such as postgresql://user@host:5432/database/schema (docs/engines.md; "
-        "never with a password: libpq reads PGPASSWORD, ~/.pgpass or a service file).",
+        "never with a password, token or key in it: libpq reads PGPASSWORD, ~/.pgpass or a "
+        "service file).",
     )
 
     @field_validator("path", mode="before")
     @classmethod
     def _location(cls, v: Any) -> Path | str:
-        """A connection URL stays text (and holds no password); anything else is a path."""
-        if isinstance(v, str) and is_url(v) and split(v).password is not None:
-            raise ValueError(
-                "the connection URL holds a password; remove it and set PGPASSWORD or use "
-                "~/.pgpass or a service file"
-            )
+        """A connection URL stays text (and holds no secret); anything else is a path."""
+        if isinstance(v, str) and is_url(v) and (reason := refuse_secrets(v)) is not None:
+            raise ValueError(reason.split(": ", 1)[1])
         return location(v) if isinstance(v, str | Path) else v
 
     segments: list[str] = Field(
@@ -574,8 +572,8 @@ def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> list[s
             lines.append(f"{key} = {e['input']!r}: unknown key (allowed: {allowed})")
         else:
             value = _lookup(raw, loc)
-            if isinstance(value, str) and is_url(value):
-                value = redact(value)  # a password never reaches a message
+            if isinstance(value, str):
+                value = redact(value)  # a secret never reaches a message
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{key} = {value!r}: {msg}")
     return lines

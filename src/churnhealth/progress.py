@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from churnhealth.sinks import TerminalConsole
 
 Stage = Callable[[str, int], Callable[[], None]]
 """`stage(name, steps) -> advance`: starts a stage of `steps` steps; `advance()` does one."""
 
-err_console = Console(stderr=True)
+err_console = TerminalConsole(stderr=True)
 
 
 def no_stage(name: str, steps: int = 1) -> Callable[[], None]:

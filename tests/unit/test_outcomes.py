@@ -111,3 +111,23 @@ def test_outcome_through_the_cli(tmp_path):
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
     assert len(outcomes.audit(store)) == 1
+
+
+def test_an_outcome_note_is_printed_as_text_and_an_identical_retry_writes_nothing(tmp_path):
+    import unicodedata
+
+    log, store = tmp_path / "alerts.jsonl", tmp_path / "history.duckdb"
+    alert = _alerts(log, rows=(("[/]\x1b[31m", "rapid_decline"),))[0]
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"predict": {"history": str(store), "alerts": str(log)}}))
+    args = ("outcome", alert["alert_id"], "--status", "done", "--note", "[/] \x1b]8;;x\x07y")
+    runs = [run_cli(*args, "--by", "carol", "--config", str(config)) for _ in range(2)]
+    for res in runs:
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        assert "[/]\\x1b[31m" in res.stdout and "[/] \\x1b]8;;x\\x07y" in res.stdout
+        assert not any(ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf") for ch in res.stdout)
+    retry = " ".join(runs[1].stdout.split())  # as one line, however the terminal wrapped it
+    assert "already recorded as row 1 of the outcomes" in retry and "nothing written" in retry
+    assert len(outcomes.audit(store)) == 1
+    other = run_cli(*args[:3], "skipped", "--by", "carol", "--config", str(config))
+    assert other.returncode == 0 and len(outcomes.audit(store)) == 2

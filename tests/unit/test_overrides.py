@@ -239,3 +239,46 @@ def test_unusable_stores_are_one_line_and_exit_2(tmp_path, store, alerts, args, 
     assert res.returncode == 2 and message in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+HOSTILE_REASON = "[/] [link=https://evil.example]renew[/link] \x1b[2J\x1b[31mred\u202e <!channel>"
+
+
+def _clean_terminal(text: str) -> bool:
+    """No control, bidirectional or zero-width character but newlines."""
+    import unicodedata
+
+    return not any(
+        ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text
+    )
+
+
+def test_override_text_is_printed_as_text_and_an_identical_retry_writes_nothing(tmp_path):
+    # on 3cb4c56, '[/]' in a reason crashed override after writing its row (exit 1), and then
+    # every `override --list` and `explain` of the account; escapes reached the terminal raw
+    store = tmp_path / "history.duckdb"
+    _history(store, accounts=("A1", "[/]<b>"))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"predict": {"history": str(store)}}))
+    args = ("--health", "85", "--reason", HOSTILE_REASON, "--from", "2026-10-01", "--by", "[/]")
+    runs = [
+        run_cli("override", account, *args, "--config", str(config))
+        for account in ("A1", "A1", "[/]<b>")
+    ]
+    for res in runs:
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        assert (
+            _clean_terminal(res.stdout) and "[link=https://evil.example]renew[/link]" in res.stdout
+        )
+        assert "\\x1b[2J" in res.stdout and "\\u202e" in res.stdout
+    assert "recorded as row 1 " in runs[0].stdout
+    retry = " ".join(runs[1].stdout.split())  # as one line, however the terminal wrapped it
+    assert "already recorded as row 1 of the overrides" in retry and "nothing written" in retry
+    assert "[/]<b>: health 85" in runs[2].stdout
+    assert list(overrides.audit(store).account_id) == ["A1", "[/]<b>"]
+    # a retry after a change of mind is a new row
+    other = run_cli("override", "A1", *args[:2], "--reason", "new", "--config", str(config))
+    assert other.returncode == 0 and len(overrides.audit(store)) == 3
+    listed = run_cli("override", "--list", "--all", "--config", str(config))
+    assert listed.returncode == 0, listed.stderr
+    assert _clean_terminal(listed.stdout) and "[/]<b>" in listed.stdout

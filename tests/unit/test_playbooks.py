@@ -151,3 +151,42 @@ def test_a_corrupt_alert_log_is_one_line(tmp_path):
     path.write_text('{"account_id": "A", "playbook": "p", "as_of": "2026-01-01"}\nnot json\n')
     with pytest.raises(ChurnhealthError, match=r"alerts.jsonl: line 2 is not an alert"):
         previous_alerts(path)
+
+
+def _alert(i: int, account: str, reason: str = "health 30 (critical)") -> dict:
+    return {
+        "alert_id": f"{i:012x}",
+        "account_id": account,
+        "playbook": "at_risk_intervention",
+        "title": "At risk <b>&",
+        "segment": "smb",
+        "arr": 1000.0 + i,
+        "renewal_date": "2026-12-01",
+        "reason": reason,
+    }
+
+
+def test_account_text_reaches_slack_as_text_never_as_markup():
+    evil = "<!channel> <https://evil.example/login|Click to renew>"
+    alerts = [_alert(0, evil, reason="<!here> &lt; [x](y) \x1b[31m"), _alert(1, "A&B")]
+    (message,) = slack_messages(alerts)
+    section = message["blocks"][1]["text"]["text"]
+    for text in (section, message["text"]):
+        assert "<" not in text and ">" not in text and "\x1b" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example/login|Click to renew&gt;" in section
+    assert "A&amp;B" in section and "&amp;lt;" in section
+    # the header is plain text, which Slack shows as it is: unescaped, but no control character
+    assert message["blocks"][0]["text"]["text"] == "At risk <b>&: 2 accounts"
+
+
+@pytest.mark.parametrize("reason_chars", [10, 150, 2000])
+def test_a_cut_message_always_says_how_many_more_are_in_the_log(reason_chars):
+    alerts = [_alert(i, f"A{i:05d}", reason="x" * reason_chars) for i in range(68)]
+    (message,) = slack_messages(alerts, log="alerts.jsonl")
+    lines = message["blocks"][1]["text"]["text"].split("\n")
+    listed = [line for line in lines if line.startswith("• ")]
+    assert len("\n".join(lines)) <= 3000
+    assert lines[-1] == f"… and {68 - len(listed)} more in alerts.jsonl" and listed
+    assert [line.split("*")[1] for line in listed] == [f"A{i:05d}" for i in range(len(listed))]
+    whole = slack_messages(alerts[:3], log="alerts.jsonl")[0]["blocks"][1]["text"]["text"]
+    assert "more in" not in whole and len(whole.split("\n")) == 3

@@ -54,11 +54,14 @@ def test_the_page_keeps_the_accounts_with_the_most_arr_at_stake():
     assert row["override"] is None and row["expansion"] is None and row["playbooks"] == []
 
 
-def test_text_from_the_data_cannot_end_the_pages_script():
-    evil = "</script><script>alert(1)</script>"
-    scores = _scores(["A1", evil])
+def test_text_from_the_data_cannot_end_the_pages_script_or_change_how_it_is_parsed():
+    # `</script>` ends the data element; `<!--<script>` puts the HTML tokenizer into its
+    # double-escaped state, where the data element swallows the rest of the page
+    evil = ["</script><script>alert(1)</script>", "<!--<script>", "a&b>c\u2028d"]
+    scores = _scores(["A1", *evil])
     page = portfolio.render(portfolio.page_data(scores, _summary(scores), scores.iloc[:0], [], 10))
     data = page.split("<script type='application/json' id='data'>", 1)[1].split("</script>", 1)[0]
-    assert evil not in data and "<\\/script>" in data
-    assert evil in {a["id"] for a in json.loads(data)["accounts"]}
+    assert not {"<", ">", "&", "\u2028"} & set(data)
+    assert "\\u003c/script\\u003e" in data and "\\u003c!--\\u003cscript\\u003e" in data
+    assert set(evil) <= {a["id"] for a in json.loads(data)["accounts"]}
     assert "http://" not in page and "https://" not in page

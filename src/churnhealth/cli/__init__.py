@@ -15,6 +15,8 @@ import typer
 from churnhealth.cli import data, model, scoring, team  # noqa: F401  (register the commands)
 from churnhealth.cli.app import app
 from churnhealth.errors import ChurnhealthError
+from churnhealth.location import redact
+from churnhealth.sinks import visible
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args, prog_name="churnhealth", standalone_mode=False)
     except ChurnhealthError as exc:
         for line in exc.lines():
-            print(line, file=sys.stderr)
+            print(visible(redact(line)), file=sys.stderr)
         sys.exit(2)
     except typer.Abort:
         print("aborted", file=sys.stderr)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "churnhealth"
         message = " ".join(exc.format_message().split())
-        print(f"{where}: {message} (see `{where} --help`)", file=sys.stderr)
+        print(visible(f"{where}: {message} (see `{where} --help`)"), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:
         if type(exc).__name__ != "OutOfMemoryException":  # DuckDB's, not imported up front

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from churnhealth.config import Config, load_config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.location import location
+from churnhealth.sinks import TerminalConsole, visible
 
 app = typer.Typer(
     help="Calibrated, explained customer health scores for B2B SaaS.",
@@ -21,7 +23,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = TerminalConsole(width=None if sys.stdout.isatty() else 120)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -71,3 +73,21 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
 def config(path: Path | None) -> Config:
     """The validated configuration (`--config`, else configs/default.yaml, else defaults)."""
     return load_config(path)
+
+
+@contextmanager
+def committed(what: str) -> Iterator[None]:
+    """Around what a command prints once its work is saved (a model registered, a row
+    appended, outputs written): a failure to print is one line on stderr and leaves the exit
+    status 0, so a scheduler never records a failure for a run that changed something."""
+    try:
+        yield
+    except Exception as exc:  # the work is done; printing it must not undo that in a report
+        with suppress(Exception):
+            print(
+                visible(
+                    f"{what}: saved, but printing the summary failed "
+                    f"({type(exc).__name__}: {str(exc)[:200]})"
+                ),
+                file=sys.stderr,
+            )

@@ -13,6 +13,7 @@ from churnhealth.cli.app import (
     DataOpt,
     app,
     as_of_option,
+    committed,
     config,
     console,
     parse_date,
@@ -38,7 +39,8 @@ def train(
     t0 = time.perf_counter()
     with stages() as stage:
         res = run(cfg, data, parse_date(as_of, "--as-of"), stage, say=render.say)
-    render.training(res, cfg, time.perf_counter() - t0)
+    with committed("train"):
+        render.training(res, cfg, time.perf_counter() - t0)
 
 
 @app.command()
@@ -51,10 +53,8 @@ def promote(
 
     cfg = config(config_path)
     path = run(cfg, version)
-    console.print(
-        f"{cfg.mlflow.registered_model} v{version} is @champion; exported to {path}",
-        highlight=False,
-    )
+    with committed("promote"):
+        console.print(f"{cfg.mlflow.registered_model} v{version} is @champion; exported to {path}")
 
 
 @app.command()
@@ -86,7 +86,8 @@ def backtest(
     with stages() as stage:
         res = run_backtest(cfg, data, first, last, step, stage)
     run_id = save(cfg, res, data)
-    render.backtest(res, tables(res.report), run_id, cfg, time.perf_counter() - t0)
+    with committed("backtest"):
+        render.backtest(res, tables(res.report), run_id, cfg, time.perf_counter() - t0)
 
 
 @app.command()
@@ -97,4 +98,5 @@ def report(data: DataOpt = None, config_path: ConfigOpt = None) -> None:
     from churnhealth.jobs.report import build_report
 
     res = build_report(config(config_path), data)
-    console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)", highlight=False)
+    with committed("report"):
+        console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)")

@@ -11,6 +11,7 @@ from rich.table import Table
 from churnhealth.cli.app import console
 from churnhealth.config import Config
 from churnhealth.progress import err_console
+from churnhealth.sinks import terminal
 
 
 def _fmt(value: float) -> str:
@@ -34,9 +35,10 @@ def synth(res, seconds: float, seed: int, years: int, drifts: tuple) -> None:
         else sum(f.stat().st_size for f in res.path.iterdir())
     )
     console.print(
-        f"[bold]Demo company[/] written to {res.path} in {seconds:.1f} s "
+        f"[bold]Demo company[/] written to {terminal(res.path)} in {seconds:.1f} s "
         f"({size / 1e6:.0f} MB), seed {seed}"
-        + (f", drift: {', '.join(f'{d.kind}@{d.date}' for d in drifts)}" if drifts else "")
+        + (f", drift: {', '.join(f'{d.kind}@{d.date}' for d in drifts)}" if drifts else ""),
+        markup=True,
     )
     seg = Table(
         "segment",
@@ -81,9 +83,9 @@ def features(res, cfg: Config) -> None:
     console.print(
         f"[bold]{len(frame):,} rows[/] ({frame.account_id.nunique():,} accounts × "
         f"{len(dates)} as-of dates, {dates.iloc[0].date()} to {dates.iloc[-1].date()}; "
-        f"{int(frame.labelled.sum()):,} labelled) written to {res.out} in "
+        f"{int(frame.labelled.sum()):,} labelled) written to {terminal(res.out)} in "
         f"{res.seconds:.1f} s",
-        highlight=False,
+        markup=True,
     )
     parts = res.summary
     churn = Table(
@@ -430,7 +432,7 @@ def predict(res) -> None:
     if hook:
         console.print(f"Webhook: {hook['delivered']} message(s) delivered", highlight=False)
         for f in hook["failed"]:
-            console.print(f"[red]webhook delivery failed[/]: {f}", highlight=False)
+            console.print(f"[red]webhook delivery failed[/]: {terminal(f, limit=500)}", markup=True)
 
 
 def forecast(f: dict) -> None:
@@ -461,13 +463,14 @@ def explanation(e, horizon_days: int) -> None:
     r = e.row
     change = "" if pd.isna(r.health_change_30d) else f", {r.health_change_30d:+.0f} in 30 days"
     console.print(
-        f"[bold]{r.account_id}[/] ({r.segment}, {r.lifecycle_stage}, ARR {r.arr:,.0f}, renewal "
+        f"[bold]{terminal(r.account_id)}[/] ({terminal(r.segment)}, "
+        f"{terminal(r.lifecycle_stage)}, ARR {r.arr:,.0f}, renewal "
         f"in {r.days_to_renewal:.0f} days) as of {r.as_of.date()}: health [bold]"
         f"{r.health_score}[/] ({r.tier.replace('_', ' ')}; {r.churn_probability:.1%} chance of "
         f"churning within {horizon_days} days); momentum {r.momentum}{change}; projected "
         f"{r.projected_health_90d} in 90 days. Baseline health of its model: "
         f"{r.baseline_health:.1f}.",
-        highlight=False,
+        markup=True,
     )
     if not pd.isna(r.get("csm_health")):
         drives = "it drives the tier and playbooks" if r.health_source == "csm" else "shown only"
@@ -527,10 +530,10 @@ def monitor(r: dict, out) -> None:
     colour = {"ok": "green", "warn": "yellow", "alert": "red"}.get(r["status"], "dim")
     console.print(
         f"Monitor as of {r['as_of']}, model v{r['model']['version']} "
-        f"({r['model']['age_days']} days past its data end): [{colour}]{r['status']}[/]. "
+        f"({r['model']['age_days']} days past its data end): [{colour}]{terminal(r['status'])}[/]. "
         f"{r['sample']['live_rows']:,} live accounts against {r['sample']['reference_rows']:,} "
         "reference rows.",
-        highlight=False,
+        markup=True,
     )
     table = Table("feature", "dimension", "PSI", "KS", "status", title="Most drifted features")
     for f in r["features"][:12]:
@@ -562,7 +565,7 @@ def monitor(r: dict, out) -> None:
     console.print(f"Retraining triggers fired: {'; '.join(fired) or 'none'}.", highlight=False)
     rt = r["retrain"]
     if rt["requested"]:
-        console.print(f"Retraining: [bold]{rt['status']}[/]", highlight=False)
+        console.print(f"Retraining: [bold]{terminal(rt['status'])}[/]", markup=True)
         for reason in rt["reasons"]:
             console.print(f"  {reason}", highlight=False)
     notes(r["notes"])
@@ -574,7 +577,7 @@ def doctor(d, as_json: bool = False) -> None:
     if as_json:
         console.print_json(json.dumps(d.to_dict(), default=str))
         return
-    console.print(f"[bold]{d.verdict}[/]", highlight=False)
+    console.print(f"[bold]{terminal(d.verdict, limit=1000)}[/]", markup=True)
     h = d.history
     console.print(
         f"History: {h['data_start']} to {h['data_end']} ({h['months']} months), "
@@ -661,10 +664,16 @@ def override_recorded(row: dict, store) -> None:
         else f"override cleared from {row['valid_from']}"
     )
     console.print(
-        f"{row['account_id']}: {what} ({row['reason']}; by {row['recorded_by']}) — recorded as "
-        f"row {row['seq']} of the overrides in {store}",
-        highlight=False,
+        f"{row['account_id']}: {what} ({row['reason']}; by {row['recorded_by']}) — "
+        + _recorded(row, f"the overrides in {store}")
     )
+
+
+def _recorded(row: dict, where: str) -> str:
+    """Where an audit row was appended, or that an identical retry wrote nothing."""
+    if row.get("written", True):
+        return f"recorded as row {row['seq']} of {where}"
+    return f"already recorded as row {row['seq']} of {where}; nothing written"
 
 
 def overrides(rows: pd.DataFrame, store, every: bool, today) -> None:
@@ -701,6 +710,6 @@ def outcome_recorded(row: dict, store) -> None:
         f"alert {row['alert_id']} ({row['playbook'].replace('_', ' ')} for {row['account_id']} "
         f"as of {row['alert_as_of']}): {row['status']}"
         + (f" — {row['note']}" if row["note"] else "")
-        + f" (by {row['recorded_by']}) — recorded as row {row['seq']} of the outcomes in {store}",
-        highlight=False,
+        + f" (by {row['recorded_by']}) — "
+        + _recorded(row, f"the outcomes in {store}")
     )

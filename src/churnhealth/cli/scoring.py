@@ -14,6 +14,7 @@ from churnhealth.cli.app import (
     ModelOpt,
     app,
     as_of_option,
+    committed,
     config,
     parse_date,
 )
@@ -43,7 +44,8 @@ def predict(
     cfg = config(config_path)
     with stages() as stage:
         res = run(cfg, data, model, parse_date(as_of, "--as-of"), out, stage)
-    render.predict(res)
+    with committed("predict"):
+        render.predict(res)
 
 
 @app.command()
@@ -100,4 +102,5 @@ def monitor(
     cfg = config(config_path)
     with stages() as stage:
         res = run(cfg, data, model, parse_date(as_of, "--as-of"), retrain, out, stage)
-    render.monitor(res.report, res.out)
+    with committed("monitor"):
+        render.monitor(res.report, res.out)

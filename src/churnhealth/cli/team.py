@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from churnhealth.cli import render
-from churnhealth.cli.app import ConfigOpt, app, config, parse_date
+from churnhealth.cli.app import ConfigOpt, app, committed, config, parse_date
 from churnhealth.errors import ChurnhealthError
 
 ByOpt = Annotated[
@@ -96,7 +96,8 @@ def override(
         valid_from=parse_date(valid_from, "--from") or today,
         valid_until=parse_date(until, "--until"),
     )
-    render.override_recorded(row, store)
+    with committed("override"):
+        render.override_recorded(row, store)
 
 
 @app.command()
@@ -124,4 +125,5 @@ def outcome(
         note=note,
         by=by if by is not None else overrides.who(),
     )
-    render.outcome_recorded(row, cfg.predict.history)
+    with committed("outcome"):
+        render.outcome_recorded(row, cfg.predict.history)

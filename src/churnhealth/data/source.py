@@ -2,7 +2,7 @@
 database server by its connection URL (PostgreSQL; any other Ibis backend by its URL).
 
 Raw data is immutable: sources are opened read-only, and writes go to a temporary path that
-replaces the target only once complete. A connection URL never carries a password: libpq takes
+replaces the target only once complete. A connection URL never carries a secret: libpq takes
 it from the environment (PGPASSWORD), a password file (~/.pgpass) or a service file
 (`postgresql://?service=crm`), so it appears in no configuration, command line or log.
 """
@@ -27,13 +27,13 @@ import pandas as pd
 from churnhealth.data.contract import EXTRA_TABLES, IBIS_TYPES, TABLE_NAMES, Table, contract
 from churnhealth.data.mapping import SourceMapping, apply, read_raw
 from churnhealth.errors import DataError
-from churnhealth.location import Location, location, redact, split
+from churnhealth.location import Location, location, redact, refuse_secrets, split
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
 def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
-    """A connection to the database at `url`; one line (never a password) if it fails.
+    """A connection to the database at `url`; one line (never a secret) if it fails.
 
     `postgresql://user@host:port/database` (or `postgres://`) with the schema holding the
     tables as a path segment (`/database/schema`) or `?schema=`; other query parameters go to
@@ -43,14 +43,8 @@ def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
     connection and the schema named, if any.
     """
     parts = split(url)
-    if parts.password is not None:
-        raise DataError(
-            [
-                f"{redact(url)}: the connection URL holds a password; remove it and set "
-                "PGPASSWORD or use ~/.pgpass or a service file (a password in a configuration "
-                "or a command line ends up in shell history and logs)"
-            ]
-        )
+    if (refusal := refuse_secrets(url)) is not None:
+        raise DataError([refusal])
     try:
         if parts.scheme.lower() in ("postgres", "postgresql"):
             database, _, schema = parts.path.lstrip("/").partition("/")
@@ -63,6 +57,24 @@ def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
                 "database": database or None,
                 "schema": schema,
             }
+            # libpq's own spelling in the query (`?host=/run/postgresql`, `?user=`, `?port=`,
+            # `?dbname=`) fills what the URL left empty; given in both places, it is refused
+            for key in ("host", "user", "port"):
+                if key in query:
+                    if kwargs[key] is not None:
+                        raise DataError(
+                            [f"{redact(url)}: {key} is given twice (in the URL and as ?{key}=)"]
+                        )
+                    value = query.pop(key)
+                    if key == "port" and not value.isdigit():
+                        raise DataError([f"{redact(url)}: ?port={value} is not a port number"])
+                    kwargs[key] = int(value) if key == "port" else value
+            if "dbname" in query:
+                if kwargs["database"] is not None:
+                    raise DataError(
+                        [f"{redact(url)}: the database is given twice (in the URL and as ?dbname=)"]
+                    )
+                kwargs["database"] = query.pop("dbname")
             con = ibis.postgres.connect(**kwargs, **query)
             if schema is not None and schema not in con.list_databases():
                 found = [d for d in con.list_databases() if not d.startswith(("pg_", "info"))]
@@ -77,7 +89,7 @@ def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
         raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError([f"{redact(url)}: cannot connect ({first})"]) from None
+        raise DataError([f"{redact(url)}: cannot connect ({redact(first)})"]) from None
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from churnhealth.evaluation import plots
 from churnhealth.evaluation.backtest import lead_table, tables
+from churnhealth.sinks import html_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -37,7 +37,7 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
@@ -46,13 +46,13 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     def cell(col: str, v) -> str:
         if isinstance(v, float | np.floating):
             return "–" if not np.isfinite(v) else format(v, formats.get(col, ".3f"))
-        return html.escape(str(v))
+        return html_text(str(v))
 
     def td(col: str, v) -> str:
         cls = f" class='{v}'" if v in ("pass", "miss", "alert", "warn") else ""
         return f"<td{cls}>{cell(col, v)}</td>"
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{html_text(str(c))}</th>" for c in frame.columns)
     body = "".join(
         "<tr>" + "".join(td(c, v) for c, v in zip(frame.columns, row, strict=True)) + "</tr>"
         for row in frame.itertuples(index=False)
@@ -137,14 +137,14 @@ def _monitor_html(mon: dict, png: Path | None) -> str:
     score, top = mon.get("score", {}), mon.get("top_features", {})
     fired = [t for t in mon.get("triggers", []) if t.get("fired")]
     items = [
-        f"Overall status: <b class='{html.escape(str(mon.get('status')))}'>"
-        f"{html.escape(str(mon.get('status')))}</b> (as of {html.escape(str(mon.get('as_of')))})",
+        f"Overall status: <b class='{html_text(str(mon.get('status')))}'>"
+        f"{html_text(str(mon.get('status')))}</b> (as of {html_text(str(mon.get('as_of')))})",
         f"Score distribution PSI {score.get('psi', float('nan')):.3f} ({score.get('status')})",
         f"Most important features drifting: {len(top.get('drifting', []))} of "
         f"{len(top.get('features', []))}",
         f"Performance on matured labels: {mon.get('performance', {}).get('status', '–')}",
         "Retraining triggers fired: "
-        + (", ".join(html.escape(str(t.get("name"))) for t in fired) if fired else "none"),
+        + (", ".join(html_text(str(t.get("name"))) for t in fired) if fired else "none"),
     ]
     parts = ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
     if png is not None and png.is_file():
@@ -206,7 +206,7 @@ def _reasons(rows: list[dict] | None) -> str:
     return (
         _table(wide, dict.fromkeys(order, ".0%"))
         + f"<p class='muted'>Share of each recorded reason among the churns the records date "
-        f"(churns: {html.escape(note)}); reasons as the team recorded them.</p>"
+        f"(churns: {html_text(note)}); reasons as the team recorded them.</p>"
     )
 
 
@@ -214,7 +214,7 @@ def _expansion(e: dict | None) -> str:
     """The champion's expansion score on its test window."""
     if not e or e.get("status") != "ok":
         why = (e or {}).get("reason", "the champion was trained before the expansion score")
-        return f"<p class='muted'>No expansion score: {html.escape(why)}.</p>"
+        return f"<p class='muted'>No expansion score: {html_text(why)}.</p>"
     rows = [
         {
             "segment": name,
@@ -251,7 +251,7 @@ def _loop(lp: dict | None) -> str:
             "team did with alerts (<code>churnhealth outcome</code>).</p>"
         )
     if "error" in lp:
-        return f"<p class='muted'>Outcomes not available: {html.escape(lp['error'])}</p>"
+        return f"<p class='muted'>Outcomes not available: {html_text(lp['error'])}</p>"
     out = []
     od, pd_ = lp["override_days"], lp["playbook_days"]
     if len(lp["overrides"]):
@@ -303,7 +303,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         (
             "Headlines",
             "<ul class='headlines'>"
-            + "".join(f"<li>{html.escape(s)}</li>" for s in headlines(bt))
+            + "".join(f"<li>{html_text(s)}</li>" for s in headlines(bt))
             + "</ul>"
             + f"<p class='muted'>Out-of-time backtest: {len(bt['origins'])} origins "
             f"({bt['origins'][0]} to {bt['origins'][-1]}, refitted every {bt['step']}), "
@@ -363,7 +363,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ("The customer-success loop", _loop(r.loop)),
         ("Drift", _drift_panel(r.monitor, r.monitor_png)),
     ]
-    body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
+    body = "".join(f"<h2>{html_text(title)}</h2>{content}" for title, content in sections)
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>churnhealth report</title><style>{CSS}</style></head><body>"

@@ -29,6 +29,7 @@ from churnhealth.evaluation.horizons import origin_splits
 from churnhealth.features import FeatureSet, build_features
 from churnhealth.features.build import plan
 from churnhealth.features.spec import load_metrics
+from churnhealth.location import redact
 from churnhealth.models.fitter import TrainingData, prepare, too_few_for_own_model
 from churnhealth.progress import Stage, no_stage
 
@@ -87,7 +88,7 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
         d = prepare(cfg, source, fs)
     except ChurnhealthError as err:
         return Diagnosis(
-            path=str(path),
+            path=redact(str(path)),
             trainable=False,
             verdict=f"cannot train yet: {err}",
             tables=tables,
@@ -121,11 +122,11 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     except ChurnhealthError as err:
         history["year_ahead_test"] = f"no: {err}"
     verdict = (
-        f"ready to train: `churnhealth train --data {path}` (windows sized from "
+        f"ready to train: `churnhealth train --data {redact(str(path))}` (windows sized from "
         f"{history['months']} months of history)"
     )
     return Diagnosis(
-        path=str(path),
+        path=redact(str(path)),
         trainable=True,
         verdict=verdict,
         tables=tables,

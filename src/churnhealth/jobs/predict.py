@@ -151,7 +151,8 @@ def predict(
         url = os.environ.get(playbooks.WEBHOOK_ENV)
         if url and alerts:
             done = stage("posting alerts", 1)
-            sent, failed = playbooks.deliver(url, playbooks.slack_messages(alerts))
+            messages = playbooks.slack_messages(alerts, log=cfg.predict.alerts.name)
+            sent, failed = playbooks.deliver(url, messages)
             summary["webhook"] = {"delivered": sent, "failed": failed}
             done()
         if cfg.predict.portfolio_accounts:

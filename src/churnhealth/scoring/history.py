@@ -205,18 +205,32 @@ def count(path: Path, model_version: str | None = None) -> int:
             raise unusable(path, exc) from None
 
 
-def append(path: Path, ddl: str, table: str, row: dict) -> int:
+def append(
+    path: Path, ddl: str, table: str, row: dict, *, key: tuple[str, ...] = ()
+) -> tuple[int, bool]:
     """Append `row` to an audit table of the store (created by `ddl` when missing), numbered
     by its `seq` column in one transaction; rows are never updated or deleted. Returns the
-    row's seq. The caller holds the history's lock."""
+    row's seq and whether it was written: when the latest row with the same `key` columns
+    holds the same values (all but `recorded_at`), the call is a retry and writes nothing.
+    The caller holds the history's lock."""
     with _writing(path, ddl) as con:
+        if key:
+            same = [c for c in row if c != "recorded_at"]
+            latest = con.execute(
+                f"SELECT seq, {', '.join(f'{c} IS NOT DISTINCT FROM ?' for c in same)} "
+                f"FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in key)} "
+                "ORDER BY seq DESC LIMIT 1",
+                [*(row[c] for c in same), *(row[c] for c in key)],
+            ).fetchone()
+            if latest is not None and all(latest[1:]):
+                return int(latest[0]), False
         seq = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {table}").fetchone()[0]
         cols = ["seq", *row]
         con.execute(
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [seq, *row.values()],
         )
-    return int(seq)
+    return int(seq), True
 
 
 def select(path: Path, table: str, sql: str, params: list | None = None) -> pd.DataFrame | None:

@@ -74,7 +74,8 @@ def record(
         "recorded_at": (now or dt.datetime.now()).replace(microsecond=0),
     }
     with locked(store, what=f"predict.history {store}"):
-        row = {"seq": history.append(store, DDL, TABLE, row), **row}
+        seq, written = history.append(store, DDL, TABLE, row, key=("alert_id",))
+        row = {"seq": seq, **row, "written": written}
     return row
 
 

@@ -111,7 +111,8 @@ def record(
             raise ChurnhealthError(
                 f"override {account_id}: no override in force on {valid_from} to clear"
             )
-        row = {"seq": history.append(path, DDL, TABLE, row), **row}
+        seq, written = history.append(path, DDL, TABLE, row, key=("account_id",))
+        row = {"seq": seq, **row, "written": written}
     return row
 
 

@@ -23,6 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnhealth.errors import ChurnhealthError, ConfigError
+from churnhealth.location import redact
+from churnhealth.sinks import slack, visible
 
 Scalar = str | int | float | bool
 Condition = Scalar | list[Scalar] | dict[Literal["eq", "ne", "lt", "le", "gt", "ge"], Scalar]
@@ -239,28 +241,38 @@ def append(path: Path, alerts: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
-def slack_messages(alerts: list[dict], limit: int = 50) -> list[dict]:
-    """One Slack-compatible message per playbook, listing up to `limit` accounts."""
+SECTION_CHARS = 2900
+"""Slack caps a section's text at 3,000 characters; the rest of the budget is margin."""
+
+
+def slack_messages(alerts: list[dict], limit: int = 50, log: str = "alerts.jsonl") -> list[dict]:
+    """One Slack-compatible message per playbook, listing up to `limit` accounts and as many
+    as fit in one section. Text from data is escaped for mrkdwn (`sinks.slack`), and a cut
+    list always ends with "… and N more in `log`"."""
     out = []
     for name in dict.fromkeys(a["playbook"] for a in alerts):
         group = [a for a in alerts if a["playbook"] == name]
-        lines = [
-            f"• *{a['account_id']}* ({a['segment']}, ARR {a['arr']:,.0f}, renews "
-            f"{a['renewal_date']}): {a['reason']} (alert {a['alert_id']})"
-            for a in group[:limit]
-        ]
-        if len(group) > limit:
-            lines.append(f"… and {len(group) - limit} more in alerts.jsonl")
-        title = f"{group[0]['title']}: {len(group)} account{'s' * (len(group) != 1)}"
+        lines: list[str] = []
+        for i, a in enumerate(group[:limit]):
+            line = (
+                f"• *{slack(a['account_id'], limit=80)}* ({slack(a['segment'], limit=40)}, ARR "
+                f"{a['arr']:,.0f}, renews {a['renewal_date']}): {slack(a['reason'])} "
+                f"(alert {a['alert_id']})"
+            )
+            tail = f"… and {len(group) - i} more in {slack(log, limit=80)}"
+            if len("\n".join([*lines, line])) + len(tail) + 1 > SECTION_CHARS:
+                break
+            lines.append(line)
+        if len(lines) < len(group):
+            lines.append(f"… and {len(group) - len(lines)} more in {slack(log, limit=80)}")
+        count = f"{len(group)} account{'s' * (len(group) != 1)}"
+        header = f"{visible(group[0]['title'])[:120]}: {count}"  # plain text: shown as it is
         out.append(
             {
-                "text": title,
+                "text": f"{slack(group[0]['title'], limit=120)}: {count}",
                 "blocks": [
-                    {"type": "header", "text": {"type": "plain_text", "text": title}},
-                    {
-                        "type": "section",
-                        "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]},
-                    },
+                    {"type": "header", "text": {"type": "plain_text", "text": header}},
+                    {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
                 ],
             }
         )
@@ -290,5 +302,6 @@ def deliver(
             if attempt < retries - 1:
                 time.sleep(backoff * 2**attempt)
         else:
+            last = redact(last.replace(url, "the webhook URL"))
             errors.append(f"{msg['text']}: not delivered after {retries} attempts ({last})")
     return delivered, errors

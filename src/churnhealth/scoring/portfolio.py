@@ -12,8 +12,6 @@ stake (ARR × churn probability) and says so; the scores file holds them all.
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import pandas as pd
 
 from churnhealth.atomic import write_with
 from churnhealth.features.spec import DIMENSIONS
+from churnhealth.sinks import html_text, script_json
 
 MOVERS = 10
 TREND_DAYS = 365
@@ -160,8 +159,8 @@ def page_data(
 
 def render(data: dict) -> str:
     """The page: CSS, the data as JSON and the script that draws it."""
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    title = html.escape(f"Portfolio health as of {data['as_of']}")
+    payload = script_json(data)
+    title = html_text(f"Portfolio health as of {data['as_of']}")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width'><title>{title}</title>"

@@ -30,6 +30,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import expansion, horizons, plots
 from churnhealth.evaluation.backtest import FLAG_METRICS, lead_table, tables
 from churnhealth.evaluation.holdout import Holdout
+from churnhealth.location import redact
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
 from churnhealth.tracking.store import (
@@ -159,7 +160,7 @@ def training_run(cfg: Config, data: TrainingData, as_of: dt.date | None) -> Iter
         params.update(
             {
                 "data.fingerprint": data.fingerprint(),
-                "data.source": str(data.source.path),
+                "data.source": redact(str(data.source.path)),
                 "data.as_of": str(as_of or "latest"),
                 "features.list": ",".join(data.fs.features),
                 **{f"split.{k}": v for k, v in data.splits.describe().items()},
@@ -196,7 +197,7 @@ def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Pat
         mlflow.set_tags({"churnhealth.kind": "backtest", "git_commit": git_commit()})
         mlflow.log_params(
             {
-                "data.source": str(data or cfg.data.path),
+                "data.source": redact(str(data or cfg.data.path)),
                 "origins": ",".join(report["origins"]),
                 **flatten(cfg.backtest.model_dump(mode="json"), "backtest."),
             }
@@ -322,7 +323,9 @@ def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path]]:
     name = cfg.mlflow.registered_model
     version = current_champion(name)
     if version is None:
-        raise ChurnhealthError(f"no @champion of {name} in {mlflow.get_tracking_uri()}: run train")
+        raise ChurnhealthError(
+            f"no @champion of {name} in {redact(mlflow.get_tracking_uri())}: run train"
+        )
     run_id = MlflowClient().get_model_version(name, version).run_id
     metrics = Path(
         mlflow.artifacts.download_artifacts(

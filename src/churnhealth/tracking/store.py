@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.atomic import check_folder_writable
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.location import redact
 from churnhealth.locks import locked
 from churnhealth.models.routed import HealthModel
 
@@ -61,11 +61,6 @@ def configure(cfg: Config) -> str:
     return uri
 
 
-def redact(uri: str) -> str:
-    """`uri` without the password of its user, if it has one."""
-    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", uri)
-
-
 def _first(exc: BaseException) -> str:
     """The first line of an exception's message (MLflow and SQLAlchemy add many)."""
     text = str(exc).strip().splitlines()
@@ -83,13 +78,15 @@ def git_commit() -> str:
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    """`d` as MLflow params: nested keys joined by dots, values as text with secrets hidden
+    (`mlflow.tracking_uri` may hold a password)."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(flatten(v, f"{key}."))
         else:
-            out[key] = str(v)
+            out[key] = redact(str(v))
     return out
 
 
