@@ -17,12 +17,14 @@ from churnhealth.data.contract import contract
 from churnhealth.synth import generate
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `churnhealth` command line in a subprocess.
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `churnhealth` command line in a subprocess (`env`: variables to add).
 
     Without MLFLOW_TRACKING_URI: MLflow exports it when a test in this process sets a tracking
     store, and the command would then use that store instead of its configuration's."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "churnhealth", *args],
         cwd=cwd,

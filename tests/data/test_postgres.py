@@ -68,16 +68,33 @@ def test_the_schema_can_be_a_query_parameter_and_a_wrong_one_says_what_is_missin
     assert line.endswith("/nowhere: no schema nowhere (the database has demo, public)")
 
 
-def test_a_password_in_the_url_is_refused_without_showing_it(pg, tmp_path):
-    url = pg.url.replace("churn@", f"churn:{PASSWORD}@")
-    r = run_cli("validate", "--data", f"{url}/demo")
-    assert r.returncode == 2
-    assert PASSWORD not in r.stdout + r.stderr
-    assert "holds a password" in r.stderr and "PGPASSWORD" in r.stderr
-    cfg = workspace_config(tmp_path, data={"path": f"{url}/demo"})
-    r = run_cli("validate", "--config", str(cfg))
+@pytest.mark.parametrize(
+    "form",
+    [
+        "churn:{pw}@127.0.0.1:{port}/postgres/demo",
+        "churn@127.0.0.1:{port}/postgres/demo?password={pw}",
+        "churn@127.0.0.1:{port}/postgres?schema=demo&sslpassword={pw}",
+        "churn@127.0.0.1:{port}/postgres/demo?options=-c%20password%3D{pw}",
+    ],
+)
+def test_a_password_in_any_part_of_the_url_is_refused_without_showing_it(pg, tmp_path, form):
+    # on 3cb4c56 the query forms connected, printed the password and stored it in MLflow
+    url = "postgresql://" + form.format(pw=PASSWORD, port=pg.port)
+    r = run_cli("validate", "--data", url)
     assert r.returncode == 2 and PASSWORD not in r.stdout + r.stderr
-    assert "churn:***@" in r.stderr
+    assert "holds a secret" in r.stderr and "PGPASSWORD" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "***" in r.stderr
+    cfg = workspace_config(tmp_path, data={"path": url}, train={"tuning": {"trials": 1}})
+    for command in ("validate", "doctor", "train"):
+        r = run_cli(command, "--config", str(cfg), cwd=tmp_path)
+        assert r.returncode == 2 and PASSWORD not in r.stdout + r.stderr, r.stderr
+        assert "***" in r.stderr
+    clean = workspace_config(tmp_path, train={"tuning": {"trials": 1}})
+    r = run_cli("train", "--data", url, "--config", str(clean), cwd=tmp_path)
+    assert r.returncode == 2 and PASSWORD not in r.stdout + r.stderr
+    for f in Path(tmp_path).rglob("*"):
+        if f.is_file() and f.name != "config.yaml":
+            assert PASSWORD.encode() not in f.read_bytes(), f
 
 
 def test_a_wrong_password_is_one_line_without_a_traceback(pg):
@@ -102,11 +119,16 @@ def test_train_and_predict_from_postgres_never_show_the_password(pg, tmp_path):
         tmp_path, data={"path": f"{pg.url}/demo"}, train={"tuning": {"trials": 1}}
     )
     outputs = []
+    # a webhook URL carries its secret in the path; an unreachable one makes predict say so
+    hook = f"http://127.0.0.1:9/services/T0/B0/{PASSWORD}"
     for command in ("validate", "doctor", "train", "predict"):
-        r = run_cli(command, "--config", str(cfg), cwd=tmp_path)
+        r = run_cli(
+            command, "--config", str(cfg), cwd=tmp_path, env={"CHURNHEALTH_WEBHOOK_URL": hook}
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         outputs.append(r.stdout + r.stderr)
     assert all(PASSWORD not in o for o in outputs)
+    assert "webhook delivery failed" in outputs[-1]
     assert list((tmp_path / "outputs").glob("scores-*.parquet"))
     # nothing written — MLflow's store and artifacts, reports, scores, history — holds it
     for f in Path(tmp_path).rglob("*"):
