@@ -17,3 +17,13 @@ def test_help_shows_the_defaults_in_brackets(command, text):
     res = run_cli(command, "--help")
     assert res.returncode == 0, res.stderr
     assert text in " ".join(res.stdout.split())
+
+
+def test_a_failure_to_print_after_saved_work_is_one_line_and_changes_no_exit_status(capsys):
+    from churnhealth.cli.app import committed
+
+    with committed("override"):
+        raise ValueError("closing tag '[/]' at position 0 has nothing to close")
+    err = capsys.readouterr().err
+    assert err.startswith("override: saved, but printing the summary failed (ValueError: closing")
+    assert len(err.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ tables:
   accounts:
     from: customers.csv              # a file in the --data folder (CSV, CSV.gz, Parquet; a glob
                                      # is fine), or a table of the --data DuckDB file
+    allow_outside: false             # true: `from` may name a file outside the --data folder
     filter: {is_test: false}         # keep matching rows (the export's columns; feature syntax)
     columns: {account_id: customer_id, segment: plan}   # contract column: the export's column
     values:                          # per contract column, the export's value: the contract's
@@ -28,6 +29,7 @@ allowed set in 2 rows (…)`.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ class TableMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     source: str = Field(alias="from", description="File (in the --data folder) or table name.")
+    allow_outside: bool = Field(
+        False, description="`from` may name a file outside the --data folder (said in a note)."
+    )
     filter: dict[str, FilterValue] = Field({}, description="Keep rows matching all of these.")
     columns: dict[str, str] = Field({}, description="Contract column: the export's column.")
     values: dict[str, dict[Any, Any]] = Field({}, description="Value maps per contract column.")
@@ -139,7 +144,14 @@ def read_raw(con: ibis.BaseBackend, root: Path | str, tm: TableMapping, name: st
     """The export's rows for contract table `name`: a file under `root` (a folder), or a table
     of the connection `con` (when `root` is a DuckDB file or a connection URL)."""
     if isinstance(root, Path) and root.is_dir():
-        target = Path(tm.source) if Path(tm.source).is_absolute() else root / tm.source
+        target = _target(root, tm.source)
+        if not tm.allow_outside and _outside(root, target):
+            raise DataError(
+                [
+                    f"{name}: {tm.source} is outside the data folder {root} (expected a file in "
+                    "it; allow_outside: true on the table's mapping reads it)"
+                ]
+            )
         suffix = "".join(target.suffixes[-2:]) if target.suffix == ".gz" else target.suffix
         try:
             if suffix == ".parquet":
@@ -156,6 +168,31 @@ def read_raw(con: ibis.BaseBackend, root: Path | str, tm: TableMapping, name: st
     if tm.source not in con.list_tables():
         raise DataError([f"{name}: no table {tm.source!r} in {root}"])
     return con.table(tm.source)
+
+
+def _target(root: Path, source: str) -> Path:
+    """The path `from` names: relative to the data folder unless absolute."""
+    return Path(source) if Path(source).is_absolute() else root / source
+
+
+def _outside(root: Path, target: Path) -> Path | None:
+    """The first file `target` (a path or a glob) reaches outside `root`, once `..` and symlinks
+    are resolved (a glob: the pattern itself, then each file it matches); None if none does."""
+    base = root.resolve()
+    paths = [target, *map(Path, sorted(glob.glob(str(target), recursive=True)))]
+    return next((p.resolve() for p in paths if not p.resolve().is_relative_to(base)), None)
+
+
+def outside_notes(mapping: SourceMapping, root: Path) -> list[str]:
+    """One note per table read from outside the data folder `root` (with `allow_outside`)."""
+    notes = []
+    for name, tm in mapping.tables.items():
+        if tm.allow_outside and (found := _outside(root, _target(root, tm.source))):
+            notes.append(
+                f"{name}: read from {found}, outside the data folder {root} (allow_outside: "
+                "true in the source mapping)"
+            )
+    return notes
 
 
 def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
@@ -202,6 +239,14 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
     if spec.open:  # the user's own columns (features) pass through under their names
         used = set(tm.columns.values()) | set(out)
         out |= {c: t[c] for c in t.columns if c not in used}
+    if not out:  # not one contract column: one line naming what is needed and what is there
+        needed = [c.name for c in spec.columns if not c.nullable]
+        raise DataError(
+            [
+                f"{where}: no column {', '.join(needed)} (for {spec.name}; it has "
+                f"{', '.join(raw.columns)}; name them under columns: in the source mapping)"
+            ]
+        )
     return t.select(**out)
 
 

@@ -104,11 +104,14 @@ def find_outages(accounts_per_day: pd.Series) -> list[Outage]:
 
 
 def find_logging_changes(daily: pd.DataFrame) -> list[LoggingChange]:
-    """Logging changes from the book's daily `events` and `active_users` per `feature`."""
+    """Logging changes from the book's daily `events` and `active_users` per `feature`.
+
+    Only days with both users and events are compared: events per user are read on a log
+    scale, where a day without events (a small book's quiet feature) has no place."""
     found = []
     for feature, g in daily.groupby("feature", sort=True):
         g = g.set_index(pd.DatetimeIndex(g["date"])).sort_index()
-        g = g[g["active_users"] > 0]
+        g = g[(g["active_users"] > 0) & (g["events"] > 0)]
         if len(g) < 2 * WEEKS:
             continue
         x = np.log(g["events"] / g["active_users"]).to_numpy()

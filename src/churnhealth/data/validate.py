@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -20,15 +23,30 @@ from churnhealth.config import Config
 from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import REQUIRED_TABLES, Column, Problem, Table, contract
 from churnhealth.data.events import with_daily_usage
-from churnhealth.data.mapping import SourceMapping, load_mapping, origin
+from churnhealth.data.mapping import SourceMapping, load_mapping, origin, outside_notes
 from churnhealth.data.repair import WEEKS as REPAIR_MARGIN
 from churnhealth.data.repair import repair_usage
 from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
+from churnhealth.location import redact
 
 MAX_EXAMPLES = 3
 SLICE_ROWS = 25_000_000
 """Rows per slice of dates when DuckDB looks for duplicate keys in a large table (below)."""
+INT64_LIMIT = 2.0**63
+"""Whole numbers of this size (about 9.2e18) or more do not fit the int64 a count is read as."""
+
+
+@dataclass(frozen=True)
+class ReadFix:
+    """A repair every command makes to a column as it reads it, found by validation: account
+    ids trimmed of surrounding whitespace (`trim`), NaN where a null is allowed read as null
+    (`nan`); `note` says what and how often."""
+
+    table: str
+    column: str
+    how: Literal["trim", "nan"]
+    note: str
 
 
 @dataclass
@@ -39,10 +57,14 @@ class Report:
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    """What is worth knowing but breaks no rule (`churnhealth validate` says them)."""
     carried: list[str] = field(default_factory=list)
-    """Notes on what reading does to the data (every command that reads it says them)."""
+    """Notes on what reading does to the data: every command that reads it says them, as
+    `read_as_validated` adds them to the source's notes."""
     duplicates: dict[str, int] = field(default_factory=dict)
     """Exact duplicate rows per table (identical in every column): dropped when read."""
+    fixes: list[ReadFix] = field(default_factory=list)
+    """Columns repaired when read (`read_as_validated`)."""
     since: Mapping[str, dt.date] = field(default_factory=dict)
     """The first day of each table's rows that were checked (all rows: absent)."""
 
@@ -66,6 +88,8 @@ class _RowCheck:
     what: str
     expected: str
     show: tuple[str, ...]
+    text: bool = False
+    """Show the checked column as text in the examples (NaN and ±inf, not null)."""
 
 
 def _type_check(t: ir.Table, col: Column) -> tuple[str, ir.BooleanValue | None] | None:
@@ -81,7 +105,7 @@ def _type_check(t: ir.Table, col: Column) -> tuple[str, ir.BooleanValue | None] 
         if dtype.is_integer():
             return None
         if dtype.is_floating() or dtype.is_decimal():
-            return "not whole numbers", c.notnull() & (c != c.floor())
+            return "not whole numbers within ±9.2e18", _not_whole(c)
     if kind == "number" and dtype.is_numeric():
         return None
     if kind == "bool":
@@ -97,6 +121,38 @@ def _type_check(t: ir.Table, col: Column) -> tuple[str, ir.BooleanValue | None] 
     return f"type {dtype}", None
 
 
+def _finite(c: ir.NumericValue) -> ir.BooleanValue:
+    """Not null, NaN or ±inf (a decimal is never NaN)."""
+    return c.notnull() & ~c.isnan() & ~_infinite(c) if c.type().is_floating() else c.notnull()
+
+
+def _infinite(c: ir.FloatingValue) -> ir.BooleanValue:
+    """±inf: beyond the largest double, as NaN also counts on every engine. (Ibis's `isinf`
+    compares with the literal 'Inf', which Spark reads as null: never true there.)"""
+    return ~c.isnan() & (c.abs() > sys.float_info.max)
+
+
+def _not_whole(c: ir.NumericValue) -> ir.BooleanValue:
+    """Finite values an int64 cannot hold: fractions, and whole numbers beyond its range (Ibis
+    casts a floor to int64, so the floor only sees values within it)."""
+    fits = _finite(c) & (c.abs() < INT64_LIMIT)
+    x = ibis.ifelse(fits, c, 0)
+    return _finite(c) & (~fits | (x != x.floor()))
+
+
+def _as_float(t: ir.Table, col: Column) -> ir.FloatingValue | None:
+    """A number column as the floats it is read as, when it can hold NaN or ±inf: a float
+    column, or text read as a number ('NaN', 'inf'); else None."""
+    c = t[col.name]
+    if col.kind not in ("int", "number"):
+        return None
+    if c.type().is_floating():
+        return c
+    if col.kind == "number" and c.type().is_string():
+        return c.try_cast("float64")
+    return None
+
+
 def _value_checks(spec: Table, col: Column, c: ir.Value, t: ir.Table) -> list[_RowCheck]:
     show = (
         (*spec.label_columns, col.name)
@@ -106,6 +162,9 @@ def _value_checks(spec: Table, col: Column, c: ir.Value, t: ir.Table) -> list[_R
     checks = []
     if not col.nullable:
         checks.append(_RowCheck(col.name, c.isnull(), "null", "a value in every row", show))
+    if col.kind == "id":
+        blank = c.notnull() & (c.strip() == "")  # ids are text once typed
+        checks.append(_RowCheck(col.name, blank, "empty", "a non-empty id", show))
     if col.choices is not None:
         allowed = ", ".join(col.choices)
         checks.append(
@@ -139,20 +198,26 @@ def _value_checks(spec: Table, col: Column, c: ir.Value, t: ir.Table) -> list[_R
     return checks
 
 
-def _examples(t: ir.Table, bad: ir.BooleanValue, show: tuple[str, ...]) -> list[str]:
+def _examples(
+    t: ir.Table, bad: ir.BooleanValue, show: tuple[str, ...], text: str | None = None
+) -> list[str]:
+    """The first rows where `bad` holds, as `column=value`; `text`: a column shown as text."""
     cols = list(dict.fromkeys(show))
-    rows = t.filter(bad).select(*cols).order_by(cols).limit(MAX_EXAMPLES).execute()
+    picked = {c: t[c].cast("string") if c == text else t[c] for c in cols}
+    rows = t.filter(bad).select(**picked).order_by(cols).limit(MAX_EXAMPLES).execute()
     return [" ".join(f"{k}={_fmt(v)}" for k, v in row.items()) for row in rows.to_dict("records")]
 
 
 def _fmt(v: object) -> str:
     if v is None or v != v:  # None or NaN
         return "null"
+    if isinstance(v, str) and (v == "" or v != v.strip()):
+        return repr(v)  # an empty id, or one padded with whitespace
     if isinstance(v, dt.datetime) and v.time() == dt.time(0):
         return v.date().isoformat()
     if hasattr(v, "isoformat"):
         return v.isoformat()
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) < INT64_LIMIT:
         return str(int(v))
     return str(v)
 
@@ -170,7 +235,14 @@ def _run_row_checks(name: str, t: ir.Table, checks: list[_RowCheck]) -> list[Pro
         n = int(counts[f"c{i}"] or 0)
         if n:
             problems.append(
-                Problem(name, ch.column, n, ch.what, ch.expected, _examples(t, ch.bad, ch.show))
+                Problem(
+                    name,
+                    ch.column,
+                    n,
+                    ch.what,
+                    ch.expected,
+                    _examples(t, ch.bad, ch.show, ch.column if ch.text else None),
+                )
             )
     return problems
 
@@ -194,10 +266,13 @@ def validate(
     Tables, columns and types are always checked in full. `since` limits the row checks
     (values, duplicate keys, unknown accounts) of time-stamped tables to rows dated on or after
     a day per table: a mapping, or a function of the source called once the types are known
-    good (scoring needs the data's last date to know which rows it reads).
+    good (scoring needs the data's last date to know which rows it reads). Row checks see the
+    data as every command reads it: account ids trimmed, NaN where a null is allowed as null
+    (`report.fixes`). Account ids differing only in case and overlapping subscriptions break
+    no rule; each gets a note.
     """
     specs = contract(segments)
-    report = Report(str(source.path))
+    report = Report(redact(str(source.path)))
     for name in REQUIRED_TABLES:
         if name not in source:
             report.problems.append(
@@ -230,22 +305,33 @@ def validate(
                     f"{name}: {', '.join(zoned)} carry a time zone: converted to UTC, the "
                     "clock days are counted in"
                 )
-                report.notes.append(note)
                 report.carried.append(note)
+    if source.mapping is not None and isinstance(source.path, Path) and source.path.is_dir():
+        report.carried += outside_notes(source.mapping, source.path)
     if callable(since):
         since = since(source) if report.ok else None
     report.since = dict(since or {})
+    read = _fixed(source, report.fixes)
     typed = {
-        name: _rows_since(source.typed(spec), spec, report.since.get(name))
+        name: _rows_since(read.typed(spec), spec, report.since.get(name))
         for name, spec in usable.items()
     }
     for name, t in typed.items():
         found, report.duplicates[name] = _check_rows(specs[name], usable[name], t, as_of)
         report.problems += found
     report.problems += _unknown_accounts(specs, typed)
+    if {"account_id"} <= _names(usable, "accounts"):
+        report.notes += _case_twins(typed["accounts"])
+    if {"account_id", "start_date"} <= _names(usable, "subscriptions"):
+        report.notes += _overlapping_subscriptions(typed["subscriptions"])
     if source.mapping is not None:
         report.problems = [origin(source.mapping, p) for p in report.problems]
     return report
+
+
+def _names(usable: dict[str, Table], name: str) -> set[str]:
+    """The columns of table `name` fit for row checks (none when it is absent)."""
+    return set(usable[name].column_names) if name in usable else set()
 
 
 def _check_columns(name: str, spec: Table, raw: ir.Table, report: Report) -> list[Column]:
@@ -261,6 +347,7 @@ def _check_columns(name: str, spec: Table, raw: ir.Table, report: Report) -> lis
     for col in spec.columns:
         if col.name not in raw.columns:
             continue
+        type_checks += _finite_check(spec, col, raw)
         bad = _type_check(raw, col)
         if bad is None:
             usable.append(col)
@@ -270,17 +357,138 @@ def _check_columns(name: str, spec: Table, raw: ir.Table, report: Report) -> lis
             n = _count(raw.filter(raw[col.name].notnull()))
             report.problems.append(Problem(name, col.name, n, what, col.kind))
         else:
+            usable.append(col)  # unless a row fails it (below)
             type_checks.append(
                 _RowCheck(col.name, pred, what, col.kind, (*spec.label_columns, col.name))
             )
-    if not all(c in {u.name for u in usable} for c in spec.label_columns):
-        for ch in type_checks:
-            ch.show = (ch.column,)
+    shown = {u.name for u in usable}
+    for ch in type_checks:
+        ch.show = tuple(c for c in ch.show if c in shown) or (ch.column,)
     report.problems += _run_row_checks(name, raw, type_checks)
-    broken = {ch.column for ch in type_checks} | {
-        p.column for p in report.problems if p.table == name
-    }
+    report.fixes += _read_fixes(spec, raw)
+    broken = {p.column for p in report.problems if p.table == name}
     return [c for c in usable if c.name not in broken]
+
+
+def _finite_check(spec: Table, col: Column, raw: ir.Table) -> list[_RowCheck]:
+    """NaN and ±inf in a number column: an error, except NaN where a null is allowed (read as
+    null, `_read_fixes`). An account id is shown even where the key is another id."""
+    v = _as_float(raw, col)
+    if v is None:
+        return []
+    bad = _infinite(v) if col.nullable else v.isnan() | _infinite(v)
+    show = (*spec.label_columns, "account_id", col.name)
+    return [_RowCheck(col.name, bad, "not a finite number", "a finite number", show, text=True)]
+
+
+def _read_fixes(spec: Table, raw: ir.Table) -> list[ReadFix]:
+    """What reading repairs in a table, counted in one query: account ids with surrounding
+    whitespace (compared trimmed everywhere) and NaN where a null is allowed."""
+    found: dict[tuple[str, str], ir.BooleanValue] = {}
+    if "account_id" in raw.columns and raw.account_id.type().is_string():
+        found["account_id", "trim"] = raw.account_id != raw.account_id.strip()
+    for col in spec.columns:
+        v = _as_float(raw, col) if col.name in raw.columns and col.nullable else None
+        if v is not None:
+            found[col.name, "nan"] = v.isnan()
+    if not found:
+        return []
+    counts = raw.aggregate(
+        **{f"c{i}": ibis.ifelse(bad, 1, 0).sum() for i, bad in enumerate(found.values())}
+    ).execute()
+    fixes = []
+    for i, ((column, how), bad) in enumerate(found.items()):
+        n = int(counts[f"c{i}"].iloc[0] or 0)
+        if n:
+            fixes.append(ReadFix(spec.name, column, how, _fix_note(spec, raw, column, how, bad, n)))
+    return fixes
+
+
+def _fix_note(
+    spec: Table, raw: ir.Table, column: str, how: str, bad: ir.BooleanValue, n: int
+) -> str:
+    rows = f"{n:,} row{'s' if n != 1 else ''}"
+    if how == "trim":
+        (example,) = raw.filter(bad).select(v=raw.account_id).order_by("v").limit(1).execute().v
+        return (
+            f"{spec.name}.account_id: surrounding whitespace trimmed in {rows} (ids are compared "
+            f"trimmed); e.g. {example!r}"
+        )
+    show = tuple(c for c in (*spec.label_columns, "account_id") if c in raw.columns)
+    return (
+        f"{spec.name}.{column}: NaN in {rows}, read as null (expected a finite number or "
+        f"null); e.g. {_examples(raw, bad, show)[0]}"
+    )
+
+
+def _fixed(source: Source, fixes: list[ReadFix]) -> Source:
+    """The source with the columns of `fixes` repaired: ids trimmed, NaN as null."""
+    if not fixes:
+        return source
+    tables = dict(source.tables)
+    for f in fixes:
+        t = tables[f.table]
+        if f.how == "trim":
+            value = t[f.column].strip()
+        else:
+            c = t[f.column]
+            v = c if c.type().is_floating() else c.try_cast("float64")
+            value = ibis.ifelse(v.isnan(), ibis.null("float64"), v)
+        tables[f.table] = t.mutate(**{f.column: value})
+    return dataclasses.replace(source, tables=tables)
+
+
+def _case_twins(accounts: ir.Table) -> list[str]:
+    """A note on account ids that differ from another only in case: kept apart (ids are
+    compared as they are), but likely one account spelled twice."""
+    ids = accounts.filter(accounts.account_id.notnull()).select("account_id").distinct()
+    groups = ids.group_by(key=ids.account_id.lower()).aggregate(
+        n=ids.count(), first=ids.account_id.min(), last=ids.account_id.max()
+    )
+    twins = groups.filter(groups.n > 1).order_by("first").execute()
+    if twins.empty:
+        return []
+    e = twins.iloc[0]
+    return [
+        f"accounts.account_id: {int(twins.n.sum()):,} ids differ from another only in case (ids "
+        f"are case-sensitive: kept as different accounts); e.g. {e['first']} and {e['last']}"
+    ]
+
+
+def _overlapping_subscriptions(subs: ir.Table) -> list[str]:
+    """A note on accounts whose subscriptions overlap in time (each adds its ARR): how many
+    accounts and rows, and the most in force on one day, with that account."""
+    far = ibis.date(9999, 12, 31)
+    end = subs.end_date if "end_date" in subs.columns else ibis.null("date")
+    s = subs.select(account_id=subs.account_id, start=subs.start_date, end=end.fill_null(far))
+    s = s.filter(s.account_id.notnull() & s.start.notnull() & (s.end > s.start))
+    # a row overlaps another when an earlier one ends after it starts, or the next starts
+    # before it ends (ordered by start)
+    w = {"group_by": s.account_id, "order_by": [s.start, s.end]}
+    s = s.mutate(
+        earlier=s.end.max().over(ibis.window(**w, rows=(None, -1))),
+        later=s.start.lead().over(ibis.window(**w)),
+    )
+    overlapping = ((s.earlier > s.start) | (s.later < s.end)).fill_null(False)
+    rows = int(s.filter(overlapping).count().execute())
+    if rows == 0:
+        return []
+    # the most in force at once: +1 at each start, -1 at each end (ends first on a day)
+    steps = s.select("account_id", day=s.start, step=ibis.literal(1)).union(
+        s.filter(s.end < far).select("account_id", day=s.end, step=ibis.literal(-1))
+    )
+    running = steps.step.cumsum(group_by=steps.account_id, order_by=[steps.day, steps.step])
+    steps = steps.mutate(running=running)
+    most = steps.group_by("account_id").aggregate(most=steps.running.max())
+    most = most.filter(most.most > 1)
+    accounts = int(most.count().execute())
+    top = most.order_by([ibis.desc("most"), "account_id"]).limit(1).execute().iloc[0]
+    has = "account has" if accounts == 1 else "accounts have"
+    return [
+        f"subscriptions: {accounts:,} {has} overlapping subscriptions ({rows:,} rows whose dates "
+        f"overlap another of the same account; at most {int(top.most):,} in force on one day, "
+        f"account_id={top.account_id}): each adds its ARR"
+    ]
 
 
 def _rows_since(t: ir.Table, spec: Table, day: dt.date | None) -> ir.Table:
@@ -453,12 +661,13 @@ def _exact_duplicates(t: ir.Table) -> int:
     return _count(t) - _count(t.distinct())
 
 
-def drop_duplicates(source: Source, report: Report) -> Source:
-    """The source without the exact duplicate rows validation counted, and a note per table."""
-    if not any(report.duplicates.values()):
-        return source
+def read_as_validated(source: Source, report: Report) -> Source:
+    """The source as validation read it, with a note per repair: account ids trimmed and NaN
+    where a null is allowed read as null (`report.fixes`), then the exact duplicate rows it
+    counted dropped; and the notes on what reading does (`report.carried`)."""
+    source = _fixed(source, report.fixes)
+    notes = [*source.notes, *report.carried, *(f.note for f in report.fixes)]
     tables = dict(source.tables)
-    notes = list(source.notes)
     for name, n in report.duplicates.items():
         if n:
             tables[name] = tables[name].distinct()
@@ -485,14 +694,15 @@ def open_validated(
     only the rows the caller reads (see `validate`). Churn records, when the data has them, are
     then reconciled with the subscriptions (`data.churn`, with the re-signup gap `gap_days`).
     `mapping` describes an export that is not shaped like the contract (`data.mapping`).
-    Logging outages and logging changes in usage are then found in what is left and, with
-    `repair`, repaired (`data.repair`). `memory_limit`: see `data.source.configure_duckdb`.
+    The source is read as validation read it (`read_as_validated`: ids trimmed, NaN as null,
+    exact duplicates dropped). Logging outages and logging changes in usage are then found in
+    what is left and, with `repair`, repaired (`data.repair`). `memory_limit`: see
+    `data.source.configure_duckdb`.
     """
     source = open_source(path, mapping, memory_limit)
     report = validate(source, segments, as_of, since=since)
     report.raise_for_problems()
-    source = dataclasses.replace(source, notes=[*source.notes, *report.carried])
-    source = with_daily_usage(drop_duplicates(source, report))
+    source = with_daily_usage(read_as_validated(source, report))
     if truncate_at is not None:
         source = truncate(source, truncate_at, contract(segments))
     first = report.since.get("usage")  # what scoring reads: the repairs look no further
@@ -528,6 +738,6 @@ def check(
     source = open_source(path, mapping, memory_limit)
     report = validate(source, segments, as_of)
     report.raise_for_problems()
-    source = repair_usage(with_daily_usage(drop_duplicates(source, report)), repair)
+    source = repair_usage(with_daily_usage(read_as_validated(source, report)), repair)
     report.notes += with_churn_records(source, segments, gap_days).notes
     return report

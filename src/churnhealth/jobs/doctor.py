@@ -23,7 +23,7 @@ from churnhealth.data.contract import TABLE_NAMES, contract
 from churnhealth.data.events import with_daily_usage
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import Source, open_source
-from churnhealth.data.validate import drop_duplicates, validate
+from churnhealth.data.validate import read_as_validated, validate
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.horizons import origin_splits
 from churnhealth.features import FeatureSet, build_features
@@ -69,7 +69,7 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     cfg, suggested, notes = _segments_of(cfg, source)
     report = validate(source, cfg.data.segments)
     report.raise_for_problems()
-    source = with_daily_usage(drop_duplicates(source, report))
+    source = with_daily_usage(read_as_validated(source, report))
     source = with_churn_records(source, cfg.data.segments, cfg.labels.resignup_gap_days)
     notes += source.notes
     tables = _tables(source, report.rows)
