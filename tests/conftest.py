@@ -8,6 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Each xdist worker gets its share of the cores for OpenMP (LightGBM) and BLAS: set before
+# either library loads. Two workers on two cores that each start two threads spend their time
+# waiting for one another.
+if workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(max(1, (os.cpu_count() or 1) // int(workers))))
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,8 +53,9 @@ def chromium() -> str:
 
 def workspace_config(root: Path, **sections: dict) -> Path:
     """`root`/config.yaml: MLflow store, champion, reports and predict outputs under `root`,
-    the repository's feature definitions and playbooks, one trial for the expansion model's
-    search, and `sections` merged on top (e.g.
+    the repository's feature definitions and playbooks, one Optuna trial for every search
+    (counted, not timed, so the model does not depend on the machine's load), and `sections`
+    merged on top (e.g.
     data={"path": ...}, train={"tuning": {"trials": 1}})."""
     repo = Path(__file__).resolve().parents[1]
     cfg: dict = {
@@ -58,6 +66,8 @@ def workspace_config(root: Path, **sections: dict) -> Path:
         },
         "paths": {"champion_dir": str(root / "champion"), "reports_dir": str(root / "reports")},
         "expansion": {"trials": 1},
+        "train": {"tuning": {"trials": 1, "timeout_s": 600}},
+        "backtest": {"tuning": {"trials": 1, "timeout_s": 600}},
         "predict": {
             "out_dir": str(root / "outputs"),
             "history": str(root / "outputs" / "history.duckdb"),

@@ -1,5 +1,6 @@
-"""False alarms: on companies without drift the monitor raises no alert, over three seeds
-(docs/monitoring.md records five)."""
+"""False alarms: on a company without drift the monitor raises no alert. One seed here;
+`benchmarks/bench_monitor.py` runs five and docs/monitoring.md records them (the suite keeps
+the behaviour, the benchmark the rate)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", [0])
 def test_no_drift_raises_no_alert(seed, tmp_path, monkeypatch):
     """Trained on the data before 2026-05-01, monitored six months later at the data's end,
     when three months of labels have matured."""

@@ -20,7 +20,7 @@ def test_notebook_is_committed_without_outputs():
 
 @pytest.mark.slow
 def test_notebook_runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHURNHEALTH_NOTEBOOK_ACCOUNTS", "800")
+    monkeypatch.setenv("CHURNHEALTH_NOTEBOOK_ACCOUNTS", "400")
     monkeypatch.setenv("CHURNHEALTH_NOTEBOOK_WORKDIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     nb = nbformat.read(NOTEBOOK, as_version=4)

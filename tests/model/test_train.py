@@ -25,6 +25,19 @@ from tests.model.conftest import small_config
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _lean(cfg: Config) -> Config:
+    """`cfg` with one tuning trial and no expansion model: for tests of what training does
+    with the registry and the champion, which neither changes (the fixture's champion was
+    trained with both)."""
+    tuning = cfg.train.tuning.model_copy(update={"trials": 1})
+    return cfg.model_copy(
+        update={
+            "train": cfg.train.model_copy(update={"tuning": tuning}),
+            "expansion": cfg.expansion.model_copy(update={"enabled": False}),
+        }
+    )
+
+
 def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
     client = MlflowClient(trained.cfg.mlflow.tracking_uri)
     run = client.get_run(trained.result.run_id)
@@ -183,7 +196,7 @@ def test_worse_challenger_does_not_take_champion(trained, tmp_path):
     defs = yaml.safe_load((ROOT / "configs/features.yaml").read_text())
     weak = [m for m in defs["metrics"] if m["name"] in ("sup_tickets_30d", "rel_contacts")]
     (tmp_path / "weak.yaml").write_text(yaml.safe_dump({"metrics": weak}))
-    cfg = trained.cfg.model_copy(
+    cfg = _lean(trained.cfg).model_copy(
         update={
             "features": trained.cfg.features.model_copy(
                 update={"definitions": tmp_path / "weak.yaml"}
@@ -210,7 +223,7 @@ def test_failed_training_leaves_champion_and_export_untouched(trained, monkeypat
 
     monkeypatch.setattr(mlflow.pyfunc, "log_model", broken)
     with pytest.raises(OSError, match="disk full"):
-        train(trained.cfg, trained.data)
+        train(_lean(trained.cfg), trained.data)
     assert client.get_model_version_by_alias("churnhealth", "champion").version == champion
     assert (trained.cfg.paths.champion_dir / "MLmodel").read_text() == before
     runs = client.search_runs(
@@ -295,7 +308,7 @@ def test_a_champion_trained_on_later_data_is_not_judged_on_rows_it_learned_from(
     client = MlflowClient(trained.cfg.mlflow.tracking_uri)
     champion = str(client.get_model_version_by_alias("churnhealth", "champion").version)
     before = (trained.cfg.paths.champion_dir / "MLmodel").read_text()
-    res = train(trained.cfg, trained.data, as_of=dt.date(2026, 3, 1))
+    res = train(_lean(trained.cfg), trained.data, as_of=dt.date(2026, 3, 1))
     seen = trained.result.metrics["splits"]["val_end"]
     assert res.alias == "challenger", res.reason
     assert res.reason.startswith(f"not compared with champion v{champion}: it learned from")

@@ -77,3 +77,16 @@ def test_year_ahead_intervals_resample_accounts_not_rows():
     by_account = intervals(acc, y, noisy, good, n_boot=300)
     as_if_rows = intervals(np.arange(len(y)), y, noisy, good, n_boot=300)
     assert width(by_account) > 1.8 * width(as_if_rows)
+
+
+def test_charts_with_no_known_outcome_say_so_instead_of_failing(tmp_path):
+    # a backtest whose only origin is too recent for any 12-month outcome crashed while
+    # saving its reliability chart (AttributeError), after the backtest itself had run
+    import numpy as np
+
+    from churnhealth.evaluation.plots import plot_reliability, plot_roc_pr
+
+    empty = (np.array([]), np.array([]))
+    assert plot_reliability({"all": empty, "smb": empty}, tmp_path / "r.png").stat().st_size
+    one_kind = (np.zeros(5), np.linspace(0, 1, 5))
+    assert plot_roc_pr({"model": one_kind}, tmp_path / "roc.png").stat().st_size

@@ -1,8 +1,9 @@
 """The `churnhealth` command line: parses options, calls a job, renders its result.
 
-Each command imports its job when it runs: the jobs together pull in MLflow, LightGBM, SHAP and
-Ibis (6.7 s to import on 2 cores), and importing them up front would make every
-`churnhealth --help` (1.0–1.4 s) wait for them.
+Each command imports its job when it runs, once its configuration is read: the jobs together
+pull in MLflow, LightGBM, SHAP and Ibis (6.7 s to import on 2 cores), and importing them up front
+would make every `churnhealth --help` (1.0–1.4 s), and every bad configuration's one-line error,
+wait for them.
 """
 
 from __future__ import annotations

@@ -53,9 +53,9 @@ def synth(
     config_path: ConfigOpt = None,
 ) -> None:
     """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
+    cfg = config(config_path).synth
     from churnhealth.synth import Drift, generate
 
-    cfg = config(config_path).synth
     drifts = tuple(Drift.parse(d) for d in drift or ())
     n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
     t0 = time.perf_counter()
@@ -76,10 +76,10 @@ def validate(
     config_path: ConfigOpt = None,
 ) -> None:
     """Check the tables against the data contract; one line per problem, exit code 2."""
+    cfg = config(config_path)
     from churnhealth.data.mapping import load_mapping
     from churnhealth.data.validate import check
 
-    cfg = config(config_path)
     report = check(
         data or cfg.data.path,
         cfg.data.segments,
@@ -102,9 +102,9 @@ def doctor(
 ) -> None:
     """What your data supports, before training: history, windows, churners per segment,
     features computed or skipped, suggested configuration. Writes nothing."""
+    cfg = config(config_path)
     from churnhealth.jobs.doctor import diagnose
 
-    cfg = config(config_path)
     with stages() as stage:
         diagnosis = diagnose(cfg, data, stage)
     render.doctor(diagnosis, as_json)
@@ -125,9 +125,9 @@ def features(
     config_path: ConfigOpt = None,
 ) -> None:
     """Build point-in-time features and churn labels for every account and as-of date."""
+    cfg = config(config_path)
     from churnhealth.jobs.features import build
 
-    cfg = config(config_path)
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     with stages() as stage:
         res = build(cfg, out, data, first, last, stage)

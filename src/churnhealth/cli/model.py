@@ -33,9 +33,9 @@ def train(
     config_path: ConfigOpt = None,
 ) -> None:
     """Train segment models, calibrate, evaluate against baselines, register in MLflow."""
+    cfg = config(config_path)
     from churnhealth.jobs.train import train as run
 
-    cfg = config(config_path)
     t0 = time.perf_counter()
     with stages() as stage:
         res = run(cfg, data, parse_date(as_of, "--as-of"), stage, say=render.say)
@@ -49,9 +49,9 @@ def promote(
     config_path: ConfigOpt = None,
 ) -> None:
     """Move the @champion alias to VERSION by hand and export it to models/champion/."""
+    cfg = config(config_path)
     from churnhealth.tracking import promote as run
 
-    cfg = config(config_path)
     path = run(cfg, version)
     with committed("promote"):
         console.print(f"{cfg.mlflow.registered_model} v{version} is @champion; exported to {path}")
@@ -76,10 +76,10 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest: train at each origin on what was known then, score the next
     period, check the out-of-time predictions against what happened."""
+    cfg = config(config_path)
     from churnhealth.evaluation.backtest import tables
     from churnhealth.jobs.backtest import run_backtest, save
 
-    cfg = config(config_path)
     first = parse_date(start, "--start") or cfg.backtest.start
     last = parse_date(end, "--end") or cfg.backtest.end
     t0 = time.perf_counter()

@@ -39,9 +39,9 @@ def predict(
     config_path: ConfigOpt = None,
 ) -> None:
     """Score every active account: health, tier, trend and drivers; update the history."""
+    cfg = config(config_path)
     from churnhealth.jobs.predict import predict as run
 
-    cfg = config(config_path)
     with stages() as stage:
         res = run(cfg, data, model, parse_date(as_of, "--as-of"), out, stage)
     with committed("predict"):
@@ -60,9 +60,9 @@ def explain(
     config_path: ConfigOpt = None,
 ) -> None:
     """Explain one account's health: tier, trend, each dimension's effect, the top drivers."""
+    cfg = config(config_path)
     from churnhealth.jobs.predict import explain as run
 
-    cfg = config(config_path)
     e = run(cfg, account_id, data, model, parse_date(as_of, "--as-of"))
     render.explanation(e, cfg.labels.health_horizon_days)
 
@@ -97,9 +97,9 @@ def monitor(
     config_path: ConfigOpt = None,
 ) -> None:
     """Check the champion for drift and decay; exit code 0 even when alerts fire."""
+    cfg = config(config_path)
     from churnhealth.jobs.monitor import monitor as run
 
-    cfg = config(config_path)
     with stages() as stage:
         res = run(cfg, data, model, parse_date(as_of, "--as-of"), retrain, out, stage)
     with committed("monitor"):

@@ -66,9 +66,9 @@ def override(
 ) -> None:
     """Record a CSM's view of an account's health beside the model's (an audit trail: rows
     are appended, never edited); --list shows them, --clear withdraws one."""
+    cfg = config(config_path)
     from churnhealth.scoring import overrides
 
-    cfg = config(config_path)
     store = cfg.predict.history
     today = dt.date.today()
     if list_:
@@ -114,9 +114,9 @@ def outcome(
     config_path: ConfigOpt = None,
 ) -> None:
     """Record what the team did with an alert; the report compares retention by outcome."""
+    cfg = config(config_path)
     from churnhealth.scoring import outcomes, overrides
 
-    cfg = config(config_path)
     row = outcomes.record(
         cfg.predict.history,
         cfg.predict.alerts,

@@ -24,12 +24,27 @@ from churnhealth.models.routed import FittedModel
 matplotlib.use("Agg")  # files only, no screen
 
 
+def _nothing_to_show(path: Path, title: str, text: str) -> Path:
+    """A chart that says why it has nothing to draw, where a drawing would mislead."""
+    fig, ax = plt.subplots(figsize=(5.5, 2.5))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, color="#555")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_reliability(
     curves: dict[str, tuple[np.ndarray, np.ndarray]],
     path: Path,
     title: str = "Reliability on the test window",
 ) -> Path:
-    """Predicted vs observed churn per decile of predicted probability, one line per group."""
+    """Predicted vs observed churn per decile of predicted probability, one line per group
+    (a group without a known outcome is left out; with none, the chart says so)."""
+    curves = {k: (y, p) for k, (y, p) in curves.items() if len(y)}
+    if not curves:
+        return _nothing_to_show(path, title, "No outcome is known yet for these rows")
     fig, ax = plt.subplots(figsize=(5.5, 5))
     top = 0.0
     for name, (y, p) in curves.items():
@@ -49,7 +64,12 @@ def plot_reliability(
 
 
 def plot_roc_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
-    """ROC and precision-recall curves side by side, one line per model or baseline."""
+    """ROC and precision-recall curves side by side, one line per model or baseline (the
+    chart says so when the outcomes are not of both kinds)."""
+    if not curves or any(len(np.unique(y)) < 2 for y, _ in curves.values()):
+        return _nothing_to_show(
+            path, "ROC and precision-recall", "No decision with both outcomes known yet"
+        )
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.5))
     for name, (y, risk) in curves.items():
         fpr, tpr, _ = roc_curve(y, risk)
