@@ -67,11 +67,19 @@ notebook: $(NOTEBOOK_STAMP) ## Open the exploration notebook in Jupyter Lab (ins
 docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
 	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
 
-test: $(STAMP) ## Run the whole test suite (unit, data, model)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
+# The inner loop: the unit and data tests, without the ones that start a server or a heavy engine
+# (a private PostgreSQL cluster, Spark on Java) and without those marked slow (the default-size
+# demo company). Headless Chromium and the MLflow server are only used under tests/model.
+FAST_TESTS := tests/unit tests/data \
+	--ignore=tests/data/test_postgres.py --ignore=tests/data/test_spark.py -m "not slow"
+# More pytest options for `make test` and `make test-fast`, e.g. PYTEST_ARGS="-x -k hazard".
+PYTEST_ARGS ?=
 
-test-fast: $(STAMP) ## Run the tests without the slow ones (no default-size demo company)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+test: $(STAMP) ## Run the whole test suite (unit, data, model)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Unit and data tests without servers, engines or slow tests (inner loop)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(FAST_TESTS) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check src tests benchmarks

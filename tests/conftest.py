@@ -144,3 +144,13 @@ def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
     assert (got.account_id == want.account_id).all() and (got.as_of == want.as_of).all()
     for c in want.columns:
         assert_same_values(want[c], got[c], c, nulls_alike=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the shared trained workspace (tests/model/golden.py) as soon as the run is known to
+    need it, so it is built while the workers go on with other tests."""
+    if any("trained" in getattr(item, "fixturenames", ()) for item in items):
+        from tests.model.conftest import shared_root
+        from tests.model.golden import start
+
+        start(shared_root(config._tmp_path_factory.getbasetemp()))

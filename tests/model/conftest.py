@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import mlflow
 import pytest
 import yaml
 
 from churnhealth.config import Config
-from churnhealth.jobs.train import TrainResult, train
-from churnhealth.synth import generate
+from churnhealth.jobs.train import TrainResult
+from churnhealth.tracking.store import configure
+from tests.model.golden import wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +42,36 @@ class Trained:
     result: TrainResult
 
 
+GOLDEN_ONLY = {"mlartifacts", "started", "done", "build.log", "result.joblib"}
+"""What the shared build keeps to itself: the artifacts it logged stay where the copied store
+says they are."""
+
+
+def shared_root(base: Path) -> Path:
+    """Where the run's shared trained workspace is built: beside the workers' own temporary
+    folders under xdist (`base` is then the worker's), in `base` itself otherwise."""
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "golden-trained"
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, monkeypatch_session) -> Trained:
+    """A 900-account, three-year company trained once per run (`tests/model/golden.py`), copied
+    into this worker's own folder: its MLflow store, champion export, reports and data are its
+    own, so what one worker's tests register or promote no other sees (the artifacts logged
+    by the shared training stay where it logged them)."""
+    golden = wait(shared_root(tmp_path_factory.getbasetemp()))
     root = tmp_path_factory.mktemp("trained")
-    data = root / "company.duckdb"
-    generate(data, accounts=900, years=3, seed=2, truth_paths=40)  # the oracle is only shown
-    cfg = small_config(root)
+    shutil.copytree(
+        golden,
+        root,
+        dirs_exist_ok=True,
+        ignore=lambda folder, names: GOLDEN_ONLY & set(names) if Path(folder) == golden else [],
+    )
     monkeypatch_session.delenv("MLFLOW_TRACKING_URI", raising=False)
-    result = train(cfg, data)
-    return Trained(root, data, cfg, result)
+    result = joblib.load(golden / "result.joblib")
+    cfg = small_config(root)
+    configure(cfg)  # MLflow points at this copy's store, as after training in this process
+    return Trained(root, root / "company.duckdb", cfg, result)
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,13 @@ def test_cooldown_stops_the_same_playbook_refiring(tmp_path):
     assert trigger(scores(), config, previous_alerts(path)) == []
     later = scores(as_of=pd.Timestamp("2026-11-01") + pd.Timedelta(days=31))
     assert len(trigger(later, config, previous_alerts(path))) == len(first)
+    # the boundary: `cooldown_days` (30) after an alert it may fire again, a day before not
+    # (monthly scoring has 30-day months: 1 April, then 1 May)
+    days = config.cooldown_days
+    edge = scores(as_of=pd.Timestamp("2026-11-01") + pd.Timedelta(days=days))
+    assert len(trigger(edge, config, previous_alerts(path))) == len(first)
+    inside = scores(as_of=pd.Timestamp("2026-11-01") + pd.Timedelta(days=days - 1))
+    assert trigger(inside, config, previous_alerts(path)) == []
 
 
 class Recorder(BaseHTTPRequestHandler):
