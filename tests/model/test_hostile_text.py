@@ -129,9 +129,10 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
 
     scored = pd.read_parquet(scores)
     assert set(scored.account_id) <= set(ids.values()) and len(scored) > 100
-    for account in [a for a in scored.account_id if a.startswith(("\x1b", "[/]", "\u202e"))][:3]:
+    for prefix, shown_as in (("\x1b", "\\x1b[2J"), ("\u202e", "\\u202e")):
+        account = next(a for a in scored.account_id if a.startswith(prefix))
         shown = cli(f"explain {account!r}", "explain", account)
-        assert "\\x1b[2J" in shown.stdout or "[/]" in shown.stdout or "\\u202e" in shown.stdout
+        assert shown_as in shown.stdout
     alerts = [json.loads(x) for x in (root / "outputs" / "alerts.jsonl").read_text().splitlines()]
     assert alerts
     target = alerts[0]
@@ -146,7 +147,6 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     note = f"[/] {HOSTILE[4]} \x1b]8;;https://evil.example\x07x"
     cli("outcome", "outcome", target["alert_id"], "--status", "done", "--note", note)
     cli("outcome retry", "outcome", target["alert_id"], "--status", "done", "--note", note)
-    cli("monitor", "monitor")
     cli("backtest", "backtest", "--start", "2026-04-01", "--end", "2026-04-01")  # one origin
     cli("report", "report")
 
