@@ -21,8 +21,8 @@ import duckdb
 import pytest
 
 from churnhealth.synth import generate
-from tests.conftest import chromium, run_cli, workspace_config
-from tests.model.test_predict import PROBE
+from tests.conftest import run_cli, workspace_config
+from tests.model.test_predict import probe_page
 from tests.unit.test_playbooks import Recorder
 
 HOSTILE = [
@@ -175,25 +175,6 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     assert html.escape("<!--<script>") in report
 
     # the portfolio page renders its table in a real browser
-    page = root / "outputs" / "portfolio.html"
-    probe = root / "probe.html"
-    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
-    dom = subprocess.run(
-        [
-            chromium(),
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = re.search(r'<pre id="probe">([^<]*)</pre>', dom.stdout)
-    assert found, dom.stderr[-2000:]
-    out = json.loads(html.unescape(found.group(1)))
+    out = probe_page((root / "outputs" / "portfolio.html").read_text(), root)
     assert out["sections"] == ["summary", "forecast", "tiers", "movers", "book"]
     assert out["rows"] == len(scored) and out["opened"] == out["clicked"]

@@ -466,6 +466,36 @@ window.addEventListener("load", () => {
 </script>"""
 
 
+def probe_page(page: str, folder: Path) -> dict:
+    """What `PROBE` finds when headless Chromium loads `page` (written into `folder`) and
+    clicks through it: sections, rows, filters, sorting, an opened account."""
+    import html
+    import re
+    import subprocess
+
+    from tests.conftest import chromium
+
+    probe = folder / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"))
+    run = subprocess.run(
+        [
+            chromium(),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', run.stdout)
+    assert found, run.stderr[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
 def _page_data(page: str) -> dict:
     raw = page.split("<script type='application/json' id='data'>", 1)[1].split("</script>", 1)[0]
     return json.loads(raw)  # "<\/" in the page is JSON's escaped "/"
@@ -508,26 +538,8 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     assert {a["id"] for a in small["accounts"]} == set(
         scores.account_id[at_stake.sort_values(ascending=False).index[:50]]
     )
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", PROBE + "</body>"))
+    out = probe_page(page, tmp_path)
     browser = chromium()
-    run = subprocess.run(
-        [
-            browser,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = re.search(r'<pre id="probe">([^<]*)</pre>', run.stdout)
-    assert found, run.stderr[-2000:]
-    out = json.loads(found.group(1).replace("&quot;", '"'))
     assert out["sections"] == ["summary", "forecast", "tiers", "movers", "book"]
     assert out["chart"] == 1 and out["tier_rows"] == 1 + scores.segment.nunique()
     assert out["movers"] > 0 and out["rows"] == len(scores)
