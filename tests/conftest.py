@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 # Each xdist worker gets its share of the cores for OpenMP (LightGBM) and BLAS: set before
@@ -40,6 +41,17 @@ def run_cli(
         timeout=600,
         env=env,
     )
+
+
+def invisible(ch: str, keep: str = "\n") -> bool:
+    """Whether `ch` is a control, format (bidi, zero-width) or line-separator character, which
+    must not reach a terminal or a Slack message from data (`keep`: those allowed)."""
+    return ch not in keep and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def control_characters(text: str) -> list[str]:
+    """The invisible characters in `text` other than newlines, as U+XXXX."""
+    return sorted({f"U+{ord(ch):04X}" for ch in text if invisible(ch)})
 
 
 def chromium() -> str:

@@ -13,7 +13,6 @@ import json
 import re
 import subprocess
 import threading
-import unicodedata
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import duckdb
 import pytest
 
 from churnhealth.synth import generate
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import control_characters, run_cli, workspace_config
 from tests.model.test_predict import probe_page
 from tests.unit.test_playbooks import Recorder
 
@@ -77,17 +76,6 @@ def _frame(mapping: dict[str, str]):
     import pandas as pd
 
     return pd.DataFrame({"old": list(mapping), "new": list(mapping.values())})
-
-
-def _no_control_characters(text: str) -> list[str]:
-    """The control, format and separator characters in `text`, apart from newlines."""
-    return sorted(
-        {
-            f"U+{ord(ch):04X}"
-            for ch in text
-            if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-        }
-    )
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +142,7 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
         for stream in ("stdout", "stderr"):
             text = getattr(res, stream)
             assert "Traceback" not in text, f"{name} {stream}: {text[-2000:]}"
-            assert _no_control_characters(text) == [], f"{name} {stream}"
+            assert control_characters(text) == [], f"{name} {stream}"
             assert "\x1b" not in text
 
     # the webhook: no live mention or link, a cut list says so

@@ -10,7 +10,7 @@ import yaml
 
 from churnhealth.errors import ChurnhealthError
 from churnhealth.scoring import outcomes, playbooks
-from tests.conftest import run_cli
+from tests.conftest import control_characters, run_cli
 
 
 def _alerts(path, rows=(("A1", "rapid_decline"), ("A2", "at_risk_intervention"))):
@@ -114,8 +114,6 @@ def test_outcome_through_the_cli(tmp_path):
 
 
 def test_an_outcome_note_is_printed_as_text_and_an_identical_retry_writes_nothing(tmp_path):
-    import unicodedata
-
     log, store = tmp_path / "alerts.jsonl", tmp_path / "history.duckdb"
     alert = _alerts(log, rows=(("[/]\x1b[31m", "rapid_decline"),))[0]
     config = tmp_path / "config.yaml"
@@ -125,7 +123,7 @@ def test_an_outcome_note_is_printed_as_text_and_an_identical_retry_writes_nothin
     for res in runs:
         assert res.returncode == 0 and res.stderr == "", res.stderr
         assert "[/]\\x1b[31m" in res.stdout and "[/] \\x1b]8;;x\\x07y" in res.stdout
-        assert not any(ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf") for ch in res.stdout)
+        assert control_characters(res.stdout) == []
     retry = " ".join(runs[1].stdout.split())  # as one line, however the terminal wrapped it
     assert "already recorded as row 1 of the outcomes" in retry and "nothing written" in retry
     assert len(outcomes.audit(store)) == 1

@@ -12,7 +12,7 @@ import yaml
 
 from churnhealth.errors import ChurnhealthError
 from churnhealth.scoring import history, overrides
-from tests.conftest import run_cli
+from tests.conftest import control_characters, run_cli
 
 D = dt.date
 
@@ -244,15 +244,6 @@ def test_unusable_stores_are_one_line_and_exit_2(tmp_path, store, alerts, args, 
 HOSTILE_REASON = "[/] [link=https://evil.example]renew[/link] \x1b[2J\x1b[31mred\u202e <!channel>"
 
 
-def _clean_terminal(text: str) -> bool:
-    """No control, bidirectional or zero-width character but newlines."""
-    import unicodedata
-
-    return not any(
-        ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text
-    )
-
-
 def test_override_text_is_printed_as_text_and_an_identical_retry_writes_nothing(tmp_path):
     # on 3cb4c56, '[/]' in a reason crashed override after writing its row (exit 1), and then
     # every `override --list` and `explain` of the account; escapes reached the terminal raw
@@ -268,7 +259,8 @@ def test_override_text_is_printed_as_text_and_an_identical_retry_writes_nothing(
     for res in runs:
         assert res.returncode == 0 and res.stderr == "", res.stderr
         assert (
-            _clean_terminal(res.stdout) and "[link=https://evil.example]renew[/link]" in res.stdout
+            control_characters(res.stdout) == []
+            and "[link=https://evil.example]renew[/link]" in res.stdout
         )
         assert "\\x1b[2J" in res.stdout and "\\u202e" in res.stdout
     assert "recorded as row 1 " in runs[0].stdout
@@ -281,4 +273,4 @@ def test_override_text_is_printed_as_text_and_an_identical_retry_writes_nothing(
     assert other.returncode == 0 and len(overrides.audit(store)) == 3
     listed = run_cli("override", "--list", "--all", "--config", str(config))
     assert listed.returncode == 0, listed.stderr
-    assert _clean_terminal(listed.stdout) and "[/]<b>" in listed.stdout
+    assert control_characters(listed.stdout) == [] and "[/]<b>" in listed.stdout

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import json
 import sys
-import unicodedata
 
 import pytest
 
 from churnhealth.sinks import TerminalConsole, html_text, script_json, slack, terminal, visible
+from tests.conftest import invisible
 
 HOSTILE = [
     "<!--<script>",
@@ -27,7 +27,7 @@ HOSTILE = [
 
 
 def _invisible(ch: str) -> bool:
-    return ch not in "\t\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+    return invisible(ch, keep="\t\n")
 
 
 def test_every_control_and_format_character_is_made_visible():
