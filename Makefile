@@ -68,18 +68,21 @@ docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
 	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
 
 # The inner loop: the unit and data tests, without the ones that start a server or a heavy engine
-# (a private PostgreSQL cluster, Spark on Java) and without those marked slow (the default-size
-# demo company). Headless Chromium and the MLflow server are only used under tests/model.
+# (a private PostgreSQL cluster, Spark on Java), without those marked slow (the default-size
+# demo company, training end to end), and with 6 examples per property test instead of 20.
+# Headless Chromium and the MLflow server are only used under tests/model.
 FAST_TESTS := tests/unit tests/data \
-	--ignore=tests/data/test_postgres.py --ignore=tests/data/test_spark.py -m "not slow"
-# More pytest options for `make test` and `make test-fast`, e.g. PYTEST_ARGS="-x -k hazard".
+	--ignore=tests/data/test_postgres.py --ignore=tests/data/test_spark.py -m "not slow" \
+	--hypothesis-profile=fast
+# Files run in the order tests/conftest.py gives them (longest first), not xdist's (most tests
+# first). More pytest options for `make test` and `make test-fast`, e.g. PYTEST_ARGS="-x -k hazard".
 PYTEST_ARGS ?=
 
 test: $(STAMP) ## Run the whole test suite (unit, data, model)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Unit and data tests without servers, engines or slow tests (inner loop)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(FAST_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder $(FAST_TESTS) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check src tests benchmarks

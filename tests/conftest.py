@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -20,9 +22,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import settings
 
 from churnhealth.data.contract import contract
 from churnhealth.synth import generate
+
+# Examples per property test (each builds features on an edited company, about a second):
+# 20 in `make test` and CI, 6 in `make test-fast` (--hypothesis-profile=fast).
+settings.register_profile("default", max_examples=20)
+settings.register_profile("fast", max_examples=6)
+settings.load_profile("default")
 
 
 def run_cli(
@@ -41,6 +50,42 @@ def run_cli(
         timeout=600,
         env=env,
     )
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `churnhealth` command line run in this process (`churnhealth.cli.main`, what the
+    installed command calls), with its output and exit code captured as `run_cli` returns them.
+
+    For the many tests about messages, exit codes and what a command writes: it saves the
+    second of imports a process of its own pays on every call. The working directory, the
+    environment and MLflow's tracking URI are restored afterwards. Use `run_cli` where the
+    process itself is under test: a JVM's or a C library's output, a memory limit, a crash."""
+    from churnhealth.cli import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    mlflow = sys.modules.get("mlflow")  # the URI a fixture pointed MLflow at, if any
+    saved_uri = mlflow.get_tracking_uri() if mlflow is not None else None
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.chdir(saved_cwd)
+        if "mlflow" in sys.modules:
+            sys.modules["mlflow"].set_tracking_uri(saved_uri)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["churnhealth", *args], code, out.getvalue(), err.getvalue())
 
 
 def invisible(ch: str, keep: str = "\n") -> bool:
@@ -158,9 +203,25 @@ def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
         assert_same_values(want[c], got[c], c, nulls_alike=False)
 
 
+LONGEST_FIRST = (
+    *("tests/data/test_postgres.py", "tests/data/test_spark.py", "tests/model/test_monitor.py"),
+    *("tests/model/test_notebook.py", "tests/model/test_train.py", "tests/model/test_backtest.py"),
+    *("tests/model/test_hostile_text.py", "tests/model/test_your_export.py"),
+    *("tests/data/test_mapping.py", "tests/model/test_predict.py", "tests/model/test_bad_input.py"),
+    *("tests/data/test_demo_company.py", "tests/model/test_concurrency.py"),
+)
+"""Test files of more than 40 s (--durations on 2 cores), longest first. Under `--dist
+loadfile` a worker takes the next file when it is free: the long ones start first and the short
+ones fill the end, instead of one worker finishing a long file alone. The first four need no
+trained workspace, which is being built meanwhile. A file missing here just runs after them."""
+
+
 def pytest_collection_modifyitems(config, items):
-    """Start the shared trained workspace (tests/model/golden.py) as soon as the run is known to
-    need it, so it is built while the workers go on with other tests."""
+    """Run the longest test files first (`LONGEST_FIRST`). Start the shared trained workspace
+    (tests/model/golden.py) as soon as the run is known to need it, so it is built while the
+    workers go on with other tests."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
     if any("trained" in getattr(item, "fixturenames", ()) for item in items):
         from tests.model.conftest import shared_root
         from tests.model.golden import start

@@ -15,7 +15,7 @@ from churnhealth.config import Config
 from churnhealth.data.churn import churn_reasons
 from churnhealth.data.validate import open_validated
 from churnhealth.features import build_features
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 SEGMENTS = Config().data.segments
 
@@ -88,6 +88,6 @@ def test_reasons_and_notes_are_reported(planted):
     overall = reasons[reasons.segment == "all"]
     assert overall.share.sum() == pytest.approx(1.0)
     assert set(reasons.segment) <= {"all", *SEGMENTS}
-    res = run_cli("validate", "--data", str(path))
+    res = cli("validate", "--data", str(path))
     assert res.returncode == 0, res.stderr
     assert "records fall inside a subscription's coverage" in res.stdout

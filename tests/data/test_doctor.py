@@ -13,7 +13,7 @@ import pytest
 from churnhealth.config import Config
 from churnhealth.jobs.doctor import diagnose
 from churnhealth.synth import generate
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,11 +107,11 @@ def test_cli_prints_the_diagnosis_and_writes_nothing(companies, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(f"features:\n  definitions: {ROOT / 'configs/features.yaml'}\n")
     before = _files(tmp_path)
-    res = run_cli("doctor", "--data", str(data), "--config", str(config), cwd=tmp_path)
+    res = cli("doctor", "--data", str(data), "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("ready to train")
     assert "Suggested configuration:" in res.stdout and "val_days:" in res.stdout
-    res = run_cli("doctor", "--data", str(data), "--json", "--config", str(config), cwd=tmp_path)
+    res = cli("doctor", "--data", str(data), "--json", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["trainable"] is True and {r["segment"] for r in out["segments"]} >= {"smb"}

@@ -14,7 +14,7 @@ from churnhealth.config import Config
 from churnhealth.data.validate import check, open_validated
 from churnhealth.errors import DataError
 from churnhealth.features import build_features
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 SEGMENTS = Config().data.segments
 
@@ -38,7 +38,7 @@ def test_exact_duplicates_are_dropped_and_counted(small_db, tmp_path):
     source = open_validated(path, SEGMENTS)
     assert "touchpoints: dropped 10 exact duplicate rows (the same in every column)" in source.notes
     pd.testing.assert_frame_equal(features(path), features(small_db))
-    res = run_cli("validate", "--data", str(path))
+    res = cli("validate", "--data", str(path))
     assert res.returncode == 0, res.stderr
     assert "tickets: dropped 3 exact duplicate rows" in res.stdout
 

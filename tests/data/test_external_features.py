@@ -15,7 +15,7 @@ from churnhealth.data.validate import open_validated
 from churnhealth.errors import ConfigError, DataError
 from churnhealth.features import build_features
 from churnhealth.features.spec import check_metrics, load_metrics
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import cli, workspace_config
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 
@@ -112,7 +112,7 @@ def test_a_missing_or_text_feature_column_is_one_line(byo, tmp_path):
         cfg = workspace_config(
             tmp_path, data={"path": str(path)}, features={"definitions": str(defs)}
         )
-        r = run_cli("features", "--config", str(cfg), "--out", str(tmp_path / "f.parquet"))
+        r = cli("features", "--config", str(cfg), "--out", str(tmp_path / "f.parquet"))
         assert r.returncode == 2 and "Traceback" not in r.stderr
         (line,) = r.stderr.strip().splitlines()
         assert expected in line

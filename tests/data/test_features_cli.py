@@ -15,7 +15,7 @@ from churnhealth.data.source import open_source
 from churnhealth.errors import ConfigError
 from churnhealth.features import FeatureSet, build_features
 from churnhealth.features.spec import check_metrics
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SEGMENTS = ["enterprise", "mid_market", "smb"]
@@ -43,7 +43,7 @@ def config_with(tmp_path: Path, metrics: list[dict]) -> Path:
 def test_a_metric_added_in_yaml_appears_without_code_changes(small_db, tmp_path):
     out = tmp_path / "features.parquet"
     cfg = config_with(tmp_path, [NEW_METRIC])
-    res = run_cli(
+    res = cli(
         "features", "--data", str(small_db), "--out", str(out), "--config", str(cfg), cwd=ROOT
     )
     assert res.returncode == 0, res.stderr
@@ -109,7 +109,7 @@ def test_references_duplicates_and_cycles():
 
 def test_cli_reports_bad_definitions_before_reading_data(tmp_path):
     cfg = config_with(tmp_path, [{**NEW_METRIC, "window": "soon"}])
-    res = run_cli(
+    res = cli(
         "features", "--data", str(tmp_path / "missing.duckdb"), "--config", str(cfg), cwd=ROOT
     )
     assert res.returncode == 2

@@ -17,7 +17,7 @@ from churnhealth.data.source import open_source
 from churnhealth.data.validate import check, open_validated
 from churnhealth.errors import ConfigError, DataError
 from churnhealth.features import build_features
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import cli, workspace_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CRM = ROOT / "configs/examples/crm-export.yaml"
@@ -168,10 +168,10 @@ def test_the_examples_read_the_company_back_exactly(small, expected, tmp_path, s
 def test_validate_and_doctor_run_through_the_mapping(small, tmp_path):
     path = crm_export(small, tmp_path / "exports")
     config = workspace_config(tmp_path, data={"path": str(path), "sources": str(CRM)})
-    res = run_cli("validate", "--config", str(config), cwd=tmp_path)
+    res = cli("validate", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"OK {path}: accounts 300 ")
-    res = run_cli("doctor", "--config", str(config), cwd=tmp_path)
+    res = cli("doctor", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("ready to train")
 
@@ -251,7 +251,7 @@ def test_a_bad_mapping_file_is_one_line_exit_2_and_nothing_written(
     config.write_text(yaml.safe_dump({"data": {"sources": str(mapping)}}))
     before = sorted(p.name for p in tmp_path.iterdir())
     for command in ("validate", "doctor"):
-        res = run_cli(command, "--data", str(small_db), "--config", str(config), cwd=tmp_path)
+        res = cli(command, "--data", str(small_db), "--config", str(config), cwd=tmp_path)
         assert res.returncode == 2, res.stderr
         lines = [line for line in res.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"config error: {mapping}: ")
@@ -259,6 +259,7 @@ def test_a_bad_mapping_file_is_one_line_exit_2_and_nothing_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+@pytest.mark.slow  # trains and scores: end to end, in `make test` but not `make test-fast`
 def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_path):
     """The 2-year company as the CRM's files: `train` and `predict` with the default
     configuration plus the mapping (and a workspace of its own, a small search)."""
@@ -268,10 +269,10 @@ def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_
         data={"path": str(path), "sources": str(CRM)},
         train={"tuning": {"trials": 1, "timeout_s": 600}},
     )
-    res = run_cli("train", "--config", str(config), cwd=tmp_path)
+    res = cli("train", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Registered churnhealth v1 as @champion" in " ".join(res.stdout.split())
-    res = run_cli("predict", "--config", str(config), cwd=tmp_path)
+    res = cli("predict", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (written,) = (tmp_path / "outputs").glob("scores-*.parquet")
     scores = pd.read_parquet(written)

@@ -12,7 +12,7 @@ from churnhealth.data.mapping import load_mapping
 from churnhealth.data.validate import open_validated
 from churnhealth.features.labels import churn_dates
 from churnhealth.synth import generate
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import cli, workspace_config
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "configs/examples/messy-demo.yaml"
@@ -45,7 +45,7 @@ def _rows(path: Path, sql: str) -> pd.DataFrame:
 
 def test_the_relabelled_segment_is_rejected_in_one_line_naming_the_rows(pair, tmp_path):
     _, messy, defects = pair
-    r = run_cli("validate", "--data", str(messy))
+    r = cli("validate", "--data", str(messy))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     (line,) = r.stderr.strip().splitlines()
     n = defects.loc[("segment relabelled", "accounts"), "rows"]
@@ -56,7 +56,7 @@ def test_the_relabelled_segment_is_rejected_in_one_line_naming_the_rows(pair, tm
 def test_with_the_mapping_every_defect_is_repaired_or_said(pair, tmp_path):
     clean, messy, defects = pair
     cfg = workspace_config(tmp_path, data={"path": str(messy), "sources": str(MAPPING)})
-    r = run_cli("validate", "--config", str(cfg))
+    r = cli("validate", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     out = " ".join(r.stdout.split())  # rich wraps long notes
     twice = defects.xs("exact duplicates", level="defect").rows
@@ -131,7 +131,7 @@ def test_late_churn_records_leave_every_churn_date_as_the_clean_company_s(opened
 
 def test_the_cli_writes_a_messy_folder_and_says_what_it_did(tmp_path):
     out = tmp_path / "messy"
-    r = run_cli("synth", "--messy", "--accounts", "60", "--years", "1", "--out", str(out))
+    r = cli("synth", "--messy", "--accounts", "60", "--years", "1", "--out", str(out))
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
     assert "Defects written" in text and "logging outage" in text

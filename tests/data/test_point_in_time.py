@@ -119,9 +119,7 @@ def company(tmp_path_factory):
     return path, features_at(path, cfg), cfg
 
 
-@settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(edit, min_size=1, max_size=3))
 def test_rows_and_values_from_on_or_after_t_never_change_features_at_t(company, tmp_path, edits):
     base_path, expected, cfg = company

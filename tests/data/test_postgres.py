@@ -80,10 +80,17 @@ def test_the_schema_can_be_a_query_parameter_and_a_wrong_one_says_what_is_missin
 def test_a_password_in_any_part_of_the_url_is_refused_without_showing_it(pg, tmp_path, form):
     # on 3cb4c56 the query forms connected, printed the password and stored it in MLflow
     url = "postgresql://" + form.format(pw=PASSWORD, port=pg.port)
-    r = run_cli("validate", "--data", url)
+    r = run_cli("validate", "--data", url, cwd=tmp_path)
     assert r.returncode == 2 and PASSWORD not in r.stdout + r.stderr
     assert "holds a secret" in r.stderr and "PGPASSWORD" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "***" in r.stderr
+    assert not list(Path(tmp_path).iterdir())
+
+
+def test_a_password_is_refused_by_every_command_and_from_a_config_file(pg, tmp_path):
+    """The same check guards every way a location reaches a command (the forms a secret can
+    take are each tried above, and in tests/unit/test_secrets.py)."""
+    url = f"postgresql://churn@127.0.0.1:{pg.port}/postgres/demo?password={PASSWORD}"
     cfg = workspace_config(tmp_path, data={"path": url}, train={"tuning": {"trials": 1}})
     for command in ("validate", "doctor", "train"):
         r = run_cli(command, "--config", str(cfg), cwd=tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from churnhealth.data.contract import contract
 from churnhealth.data.source import open_source
 from churnhealth.data.validate import validate
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 
@@ -31,7 +31,7 @@ def problems(path: Path, as_of: dt.date | None = None) -> list[str]:
 
 
 def test_synth_then_validate_in_a_scratch_folder(tmp_path):
-    res = run_cli(
+    res = cli(
         "synth",
         "--accounts",
         "300",
@@ -44,7 +44,7 @@ def test_synth_then_validate_in_a_scratch_folder(tmp_path):
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr
-    res = run_cli("validate", "--data", "x.duckdb", cwd=tmp_path)
+    res = cli("validate", "--data", "x.duckdb", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     (line,) = res.stdout.strip().splitlines()
     assert line.startswith("OK x.duckdb: accounts 300 · subscriptions ")
@@ -162,7 +162,7 @@ DEFECTS = [
 @pytest.mark.parametrize(("sql", "expected"), DEFECTS)
 def test_each_defect_fails_with_one_clear_line_and_exit_code_2(small_db, tmp_path, sql, expected):
     path = defective(small_db, tmp_path, *sql)
-    res = run_cli("validate", "--data", str(path), cwd=tmp_path)
+    res = cli("validate", "--data", str(path), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stdout == ""
     (line,) = res.stderr.strip().splitlines()
@@ -222,7 +222,7 @@ def test_csv_with_unparseable_dates(tmp_path):
 
 
 def test_unknown_path_is_one_line(tmp_path):
-    res = run_cli("validate", "--data", str(tmp_path / "nothing.duckdb"), cwd=tmp_path)
+    res = cli("validate", "--data", str(tmp_path / "nothing.duckdb"), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip() == (
         f"data error: {tmp_path / 'nothing.duckdb'}: no such DuckDB "
@@ -231,6 +231,6 @@ def test_unknown_path_is_one_line(tmp_path):
 
 
 def test_bad_as_of_is_one_line(small_db, tmp_path):
-    res = run_cli("validate", "--data", str(small_db), "--as-of", "yesterday", cwd=tmp_path)
+    res = cli("validate", "--data", str(small_db), "--as-of", "yesterday", cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip() == "--as-of 'yesterday': expected a date as YYYY-MM-DD"

@@ -20,7 +20,7 @@ from churnhealth.data.repair import find_logging_changes
 from churnhealth.data.validate import check, open_validated
 from churnhealth.errors import DataError
 from churnhealth.synth import generate
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 
@@ -130,7 +130,7 @@ def test_a_non_finite_number_stops_the_cli_in_one_line(small_db, tmp_path):
         "ALTER TABLE usage ALTER events TYPE DOUBLE",
         f"UPDATE usage SET events = 'nan'::DOUBLE WHERE {first_rows('usage', 3)}",
     )
-    res = run_cli("validate", "--data", str(path), cwd=tmp_path)
+    res = cli("validate", "--data", str(path), cwd=tmp_path)
     assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith("data error: usage.events: not a finite number in 3 rows"), line
@@ -356,7 +356,7 @@ def test_an_outside_path_stops_the_cli_in_one_line(tmp_path, outside):
     m = mapping(tmp_path, {"accounts": {"from": "../outside/customers.csv"}})
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"data": {"path": str(data), "sources": str(m)}}))
-    res = run_cli("validate", "--config", str(config), cwd=tmp_path)
+    res = cli("validate", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith("data error: accounts: ../outside/customers.csv is outside the data")

@@ -7,7 +7,9 @@ import datetime as dt
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +27,14 @@ from churnhealth.evaluation.backtest import (
     fit_at,
     origins,
     parse_step,
+    training_data,
 )
 from churnhealth.evaluation.metrics import lead_times
 from churnhealth.jobs.backtest import run_backtest, save
 from churnhealth.jobs.report import build_report
 from churnhealth.scoring.forecast import forecast
-from tests.conftest import chromium
+from tests.conftest import chromium, cli
+from tests.model.conftest import copy_workspace
 
 ORIGINS = (dt.date(2025, 10, 1), dt.date(2026, 4, 1))
 STEP = "6M"
@@ -224,11 +228,9 @@ def test_backtest_never_trains_on_data_from_its_origin_on(trained, tmp_path):
         assert pd.Timestamp(fit.data_end) <= origin
         assert pd.Timestamp(fit.last_labelled) + gap <= origin
 
-    # the planted rows do change what a model trained after them learns
-    assert (
-        fit_at(bt_cfg, planted_src, later).fingerprint
-        != fit_at(bt_cfg, clean_src, later).fingerprint
-    )
+    # the planted rows do change what a model trained after them learns from
+    used = [training_data(bt_cfg, src, later)[2] for src in (planted_src, clean_src)]
+    assert len({d.fingerprint(d.mask("train") | d.mask("val")) for d in used}) == 2
 
 
 def test_every_origin_saw_only_data_before_it(backtested):
@@ -374,3 +376,35 @@ def test_the_report_judges_overrides_and_playbook_outcomes_by_what_happened(back
     assert left.account_id in loop and "sponsor says renew" in loop and "churned" in loop
     assert "Playbook outcomes" in loop and "Descriptive, not causal" in loop
     assert "at risk intervention" in loop
+
+
+def test_a_report_whose_run_and_artifacts_are_gone_is_written_and_says_so(
+    backtested, trained, tmp_path
+):
+    """backtest.json from another store (or a deleted mlflow.db) and a champion whose training
+    artifacts were deleted: the report is still written, each loss said in one line, exit 0
+    (was an MLflow traceback: "Run with id=… not found")."""
+    config, cfg = copy_workspace(trained, tmp_path)
+    reports = Path(cfg["paths"]["reports_dir"])
+    reports.mkdir(parents=True)
+    src = Path(backtested.cfg.paths.reports_dir)
+    bt = json.loads((src / "backtest.json").read_text())
+    elsewhere = uuid.uuid4().hex
+    (reports / "backtest.json").write_text(json.dumps({**bt, "run_id": elsewhere}))
+    shutil.copy(src / "backtest_predictions.parquet", reports)
+    store = cfg["mlflow"]["tracking_uri"].removeprefix("sqlite:///")
+    with sqlite3.connect(store) as con:  # the champion's artifact folder, deleted
+        con.execute(
+            "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+            ((tmp_path / "deleted").as_uri(), trained.result.run_id),
+        )
+    res = cli("report", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    assert (reports / "report.html").stat().st_size > 10_000
+    notes = [ln for ln in res.stdout.splitlines() if ln.startswith("note:")]
+    gone = [n for n in notes if elsewhere in n]
+    assert len(gone) == 1 and "which this store" in gone[0] and "does not have" in gone[0]
+    lost = [n for n in notes if trained.result.run_id in n]
+    assert {n.split(" has no ")[1].split()[0] for n in lost} == {"metrics.json", "shap"}
+    assert all("the report leaves out" in n for n in lost)

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import cli, workspace_config
 from tests.data.test_external_features import byo_company
 
 
@@ -17,16 +17,16 @@ def test_doctor_train_and_predict_from_a_feature_table(small_db, tmp_path):
         features={"definitions": str(defs)},
         train={"tuning": {"trials": 1, "timeout_s": 600}},
     )
-    r = run_cli("doctor", "--config", str(cfg), cwd=tmp_path)
+    r = cli("doctor", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     out = " ".join(r.stdout.split())
     assert out.startswith("ready to train")
     assert f"{len(names)} declared metrics; {len(names)} computed, 0 skipped" in out
-    r = run_cli("train", "--config", str(cfg), cwd=tmp_path)
+    r = cli("train", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     assert metrics["overall"]["roc_auc"] > 0.7
-    r = run_cli("predict", "--config", str(cfg), cwd=tmp_path)
+    r = cli("predict", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     (written,) = (tmp_path / "outputs").glob("scores-*.parquet")
     scores = pd.read_parquet(written)

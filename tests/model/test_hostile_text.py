@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from churnhealth.synth import generate
-from tests.conftest import control_characters, run_cli, workspace_config
+from tests.conftest import cli, control_characters, workspace_config
 from tests.model.test_predict import probe_page
 from tests.unit.test_playbooks import Recorder
 
@@ -102,16 +102,16 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     monkeypatch.setenv("CHURNHEALTH_WEBHOOK_URL", url)
     runs: dict[str, subprocess.CompletedProcess] = {}
 
-    def cli(name: str, *args: str) -> subprocess.CompletedProcess:
-        res = run_cli(*args, "--config", str(config))
+    def run(name: str, *args: str) -> subprocess.CompletedProcess:
+        res = cli(*args, "--config", str(config))
         runs[name] = res
         assert res.returncode == 0, f"{name}: exit {res.returncode}\n{res.stderr[-3000:]}"
         return res
 
-    cli("validate", "validate")
-    trained = cli("train", "train")
+    run("validate", "validate")
+    trained = run("train", "train")
     assert "Registered" in trained.stdout
-    cli("predict", "predict")
+    run("predict", "predict")
     scores = next((root / "outputs").glob("scores-*.parquet"))
     import pandas as pd
 
@@ -119,24 +119,24 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     assert set(scored.account_id) <= set(ids.values()) and len(scored) > 100
     for prefix, shown_as in (("\x1b", "\\x1b[2J"), ("\u202e", "\\u202e")):
         account = next(a for a in scored.account_id if a.startswith(prefix))
-        shown = cli(f"explain {account!r}", "explain", account)
+        shown = run(f"explain {account!r}", "explain", account)
         assert shown_as in shown.stdout
     alerts = [json.loads(x) for x in (root / "outputs" / "alerts.jsonl").read_text().splitlines()]
     assert alerts
     target = alerts[0]
     reason = f"[/] {HOSTILE[0]} {HOSTILE[5]} {LONG}"
     override = ("override", target["account_id"], "--health", "85", "--reason", reason)
-    first = cli("override", *override, "--by", "[/]")
-    retry = cli("override retry", *override, "--by", "[/]")
+    first = run("override", *override, "--by", "[/]")
+    retry = run("override retry", *override, "--by", "[/]")
     assert "nothing written" in " ".join(retry.stdout.split())
     assert "nothing written" not in " ".join(first.stdout.split())
-    cli("override --list", "override", "--list", "--all")
-    cli("explain after override", "explain", target["account_id"])
+    run("override --list", "override", "--list", "--all")
+    run("explain after override", "explain", target["account_id"])
     note = f"[/] {HOSTILE[4]} \x1b]8;;https://evil.example\x07x"
-    cli("outcome", "outcome", target["alert_id"], "--status", "done", "--note", note)
-    cli("outcome retry", "outcome", target["alert_id"], "--status", "done", "--note", note)
-    cli("backtest", "backtest", "--start", "2026-04-01", "--end", "2026-04-01")  # one origin
-    cli("report", "report")
+    run("outcome", "outcome", target["alert_id"], "--status", "done", "--note", note)
+    run("outcome retry", "outcome", target["alert_id"], "--status", "done", "--note", note)
+    run("backtest", "backtest", "--start", "2026-04-01", "--end", "2026-04-01")  # one origin
+    run("report", "report")
 
     for name, res in runs.items():
         for stream in ("stdout", "stderr"):

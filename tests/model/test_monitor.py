@@ -28,7 +28,7 @@ from churnhealth.jobs.train import TrainResult, train
 from churnhealth.scoring.scorer import Scorer
 from churnhealth.synth import Drift, generate
 from churnhealth.tracking import load_model
-from tests.conftest import run_cli
+from tests.conftest import cli
 from tests.model.conftest import small_config
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,7 @@ def test_failed_retraining_never_replaces_the_champion(shifted):
 
 def test_monitor_retrain_promotes_a_challenger_that_recovers_the_lost_auc(shifted):
     out = shifted.root / "retrain" / "monitor.json"
-    res = run_cli(
+    res = cli(
         "monitor",
         "--data",
         str(shifted.concept),
@@ -197,7 +197,7 @@ def test_model_without_reference_is_a_one_line_error(shifted, tmp_path):
     hm.reference = None
     joblib.dump(hm, path)
     args = ["--data", str(shifted.concept), "--config", str(shifted.config_file)]
-    res = run_cli("monitor", *args, "--model", str(old), "--out", str(tmp_path / "m.json"))
+    res = cli("monitor", *args, "--model", str(old), "--out", str(tmp_path / "m.json"))
     assert res.returncode == 2, res.stderr[-1500:]
     [line] = [line for line in res.stderr.splitlines() if line.strip()]
     assert "has no drift reference: it was trained before monitoring" in line

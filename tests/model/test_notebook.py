@@ -21,6 +21,7 @@ def test_notebook_is_committed_without_outputs():
 @pytest.mark.slow
 def test_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("CHURNHEALTH_NOTEBOOK_ACCOUNTS", "400")
+    monkeypatch.setenv("CHURNHEALTH_NOTEBOOK_TRIALS", "1")  # the search is tested in test_train
     monkeypatch.setenv("CHURNHEALTH_NOTEBOOK_WORKDIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     nb = nbformat.read(NOTEBOOK, as_version=4)

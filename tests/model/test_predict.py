@@ -22,7 +22,7 @@ from churnhealth.models.routed import FittedModel
 from churnhealth.scoring import history
 from churnhealth.scoring.explain import dimension_effects, health_effects, raw_contributions
 from churnhealth.scoring.scorer import SCORE_COLUMNS
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,9 +206,7 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     scores = first["scores"]
     account = scores.sort_values("health_score").account_id.iloc[0]
-    res = run_cli(
-        "explain", account, "--data", str(first["data"]), "--config", str(path), cwd=tmp_path
-    )
+    res = cli("explain", account, "--data", str(first["data"]), "--config", str(path), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-1500:]
     row = scores[scores.account_id == account].iloc[0]
     assert f"health {row.health_score}" in res.stdout
@@ -579,7 +577,7 @@ def test_an_outcome_is_recorded_against_a_real_alert_through_the_cli(first, cfg,
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(local.model_dump(mode="json")))
     alert = json.loads(local.predict.alerts.read_text().splitlines()[0])
-    res = run_cli(
+    res = cli(
         "outcome",
         alert["alert_id"],
         "--status",

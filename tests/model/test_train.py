@@ -19,7 +19,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
 from churnhealth.jobs.train import train
 from churnhealth.models.fitter import prepare
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import cli, workspace_config
 from tests.model.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -277,7 +277,7 @@ def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):
     with duckdb.connect(str(data)) as con:
         con.execute("DELETE FROM subscriptions WHERE end_date IS NOT NULL")
     cfg = workspace_config(tmp_path, train={"tuning": {"trials": 1}})
-    res = run_cli("train", "--data", str(data), "--config", str(cfg), cwd=ROOT)
+    res = cli("train", "--data", str(data), "--config", str(cfg), cwd=ROOT)
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.strip().splitlines()[-1].startswith("train window: no churners among")
     assert "Traceback" not in res.stderr
@@ -335,7 +335,7 @@ def test_a_registry_that_cannot_be_read_is_one_line_and_nothing_is_registered(tr
     cfg["paths"] = {"champion_dir": str(tmp_path / "champion"), "reports_dir": str(tmp_path)}
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    res = run_cli("train", "--data", str(trained.data), "--config", str(config), cwd=ROOT)
+    res = cli("train", "--data", str(trained.data), "--config", str(config), cwd=ROOT)
     assert res.returncode == 2, res.stderr[-2000:]
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in res.stderr

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from churnhealth.synth import generate
-from tests.conftest import run_cli, workspace_config
+from tests.conftest import cli, workspace_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,17 +95,17 @@ def test_a_two_year_export_trains_and_predicts_through_a_mapping_alone(tmp_path)
         n_active = active.fetchone()[0]
     sources = mapping(tmp_path)
     config = workspace_config(tmp_path, data={"path": str(exports), "sources": str(sources)})
-    res = run_cli("doctor", "--config", str(config), cwd=tmp_path)
+    res = cli("doctor", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     out = " ".join(res.stdout.split())
     assert out.startswith("ready to train") and "0 skipped" in out
     assert "note: usage: derived from" in out
-    res = run_cli("train", "--config", str(config), cwd=tmp_path)
+    res = cli("train", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Registered churnhealth v1 as @champion" in " ".join(res.stdout.split())
     metrics = yaml.safe_load((tmp_path / "reports" / "metrics.json").read_text())
     assert metrics["overall"]["roc_auc"] > 0.75
-    res = run_cli("predict", "--config", str(config), cwd=tmp_path)
+    res = cli("predict", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (written,) = (tmp_path / "outputs").glob("scores-*.parquet")
     scores = pd.read_parquet(written)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 
 @pytest.mark.parametrize(
@@ -14,7 +14,7 @@ from tests.conftest import run_cli
     ],
 )
 def test_help_shows_the_defaults_in_brackets(command, text):
-    res = run_cli(command, "--help")
+    res = cli(command, "--help")
     assert res.returncode == 0, res.stderr
     assert text in " ".join(res.stdout.split())
 

@@ -4,7 +4,7 @@ import pytest
 
 from churnhealth.config import Config, load_config
 from churnhealth.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_cli_rejects_bad_config_before_any_work(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("synth:\n  accounts: -5\n")
     out = tmp_path / "never.duckdb"
-    res = run_cli("synth", "--out", str(out), "--config", str(cfg), cwd=tmp_path)
+    res = cli("synth", "--out", str(out), "--config", str(cfg), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "config error: synth.accounts = -5: Input should be greater than or equal to 10"
@@ -76,6 +76,6 @@ def test_cli_rejects_bad_config_before_any_work(tmp_path):
 
 
 def test_cli_missing_config_file(tmp_path):
-    res = run_cli("validate", "--config", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    res = cli("validate", "--config", str(tmp_path / "nope.yaml"), cwd=tmp_path)
     assert res.returncode == 2
     assert "no such configuration file" in res.stderr

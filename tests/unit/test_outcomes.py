@@ -10,7 +10,7 @@ import yaml
 
 from churnhealth.errors import ChurnhealthError
 from churnhealth.scoring import outcomes, playbooks
-from tests.conftest import control_characters, run_cli
+from tests.conftest import cli, control_characters
 
 
 def _alerts(path, rows=(("A1", "rapid_decline"), ("A2", "at_risk_intervention"))):
@@ -88,7 +88,7 @@ def test_outcome_through_the_cli(tmp_path):
     alert = _alerts(log)[0]
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"predict": {"history": str(store), "alerts": str(log)}}))
-    ok = run_cli(
+    ok = cli(
         "outcome",
         alert["alert_id"],
         "--status",
@@ -107,7 +107,7 @@ def test_outcome_through_the_cli(tmp_path):
         ((alert["alert_id"], "--status", "maybe"), "expected one of"),
         ((alert["alert_id"],), "Missing option '--status'"),
     ]:
-        bad = run_cli("outcome", *args, "--config", str(config))
+        bad = cli("outcome", *args, "--config", str(config))
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
     assert len(outcomes.audit(store)) == 1
@@ -119,7 +119,7 @@ def test_an_outcome_note_is_printed_as_text_and_an_identical_retry_writes_nothin
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"predict": {"history": str(store), "alerts": str(log)}}))
     args = ("outcome", alert["alert_id"], "--status", "done", "--note", "[/] \x1b]8;;x\x07y")
-    runs = [run_cli(*args, "--by", "carol", "--config", str(config)) for _ in range(2)]
+    runs = [cli(*args, "--by", "carol", "--config", str(config)) for _ in range(2)]
     for res in runs:
         assert res.returncode == 0 and res.stderr == "", res.stderr
         assert "[/]\\x1b[31m" in res.stdout and "[/] \\x1b]8;;x\\x07y" in res.stdout
@@ -127,5 +127,5 @@ def test_an_outcome_note_is_printed_as_text_and_an_identical_retry_writes_nothin
     retry = " ".join(runs[1].stdout.split())  # as one line, however the terminal wrapped it
     assert "already recorded as row 1 of the outcomes" in retry and "nothing written" in retry
     assert len(outcomes.audit(store)) == 1
-    other = run_cli(*args[:3], "skipped", "--by", "carol", "--config", str(config))
+    other = cli(*args[:3], "skipped", "--by", "carol", "--config", str(config))
     assert other.returncode == 0 and len(outcomes.audit(store)) == 2

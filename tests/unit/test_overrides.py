@@ -12,7 +12,7 @@ import yaml
 
 from churnhealth.errors import ChurnhealthError
 from churnhealth.scoring import history, overrides
-from tests.conftest import control_characters, run_cli
+from tests.conftest import cli, control_characters
 
 D = dt.date
 
@@ -157,10 +157,10 @@ def test_override_through_the_cli_set_list_expire_clear(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"predict": {"history": str(store)}}))
 
-    def cli(*args):
-        return run_cli("override", *args, "--config", str(config))
+    def override(*args):
+        return cli("override", *args, "--config", str(config))
 
-    ok = cli(
+    ok = override(
         "A1",
         "--health",
         "85",
@@ -175,17 +175,15 @@ def test_override_through_the_cli_set_list_expire_clear(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert "A1: health 85 from 2026-10-01 until 2026-10-31" in ok.stdout
-    assert (
-        cli("A2", "--health", "40", "--reason", "budget cut", "--from", "2026-10-01").returncode
-        == 0
-    )
-    listed = cli("--list")
+    budget = ("--health", "40", "--reason", "budget cut", "--from", "2026-10-01")
+    assert override("A2", *budget).returncode == 0
+    listed = override("--list")
     assert listed.returncode == 0 and "A1" in listed.stdout and "A2" in listed.stdout
     assert "expired" in listed.stdout  # A1's ended on 2026-10-31, before today
     assert "in force" in listed.stdout
-    cleared = cli("A2", "--clear", "--from", "2026-10-20", "--by", "bob")
+    cleared = override("A2", "--clear", "--from", "2026-10-20", "--by", "bob")
     assert cleared.returncode == 0, cleared.stderr
-    trail = cli("--list", "--all")
+    trail = override("--list", "--all")
     assert trail.returncode == 0 and trail.stdout.count(" set ") + trail.stdout.count("│ set") >= 2
     assert "clear" in trail.stdout and "bob" in trail.stdout
     assert list(overrides.audit(store).action) == ["set", "set", "clear"]
@@ -198,7 +196,7 @@ def test_override_through_the_cli_set_list_expire_clear(tmp_path):
         (("--all",), "goes with --list"),
         (("A1", "--health", "500", "--reason", "x"), "expected 0–100"),
     ]:
-        bad = cli(*args)
+        bad = override(*args)
         assert bad.returncode == 2, (args, bad.stderr)
         assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert "Traceback" not in bad.stderr
@@ -235,7 +233,7 @@ def test_unusable_stores_are_one_line_and_exit_2(tmp_path, store, alerts, args, 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"predict": predict}))
     before = sorted(p.name for p in tmp_path.iterdir())
-    res = run_cli(*args, "--config", str(config))
+    res = cli(*args, "--config", str(config))
     assert res.returncode == 2 and message in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
@@ -253,7 +251,7 @@ def test_override_text_is_printed_as_text_and_an_identical_retry_writes_nothing(
     config.write_text(yaml.safe_dump({"predict": {"history": str(store)}}))
     args = ("--health", "85", "--reason", HOSTILE_REASON, "--from", "2026-10-01", "--by", "[/]")
     runs = [
-        run_cli("override", account, *args, "--config", str(config))
+        cli("override", account, *args, "--config", str(config))
         for account in ("A1", "A1", "[/]<b>")
     ]
     for res in runs:
@@ -269,8 +267,8 @@ def test_override_text_is_printed_as_text_and_an_identical_retry_writes_nothing(
     assert "[/]<b>: health 85" in runs[2].stdout
     assert list(overrides.audit(store).account_id) == ["A1", "[/]<b>"]
     # a retry after a change of mind is a new row
-    other = run_cli("override", "A1", *args[:2], "--reason", "new", "--config", str(config))
+    other = cli("override", "A1", *args[:2], "--reason", "new", "--config", str(config))
     assert other.returncode == 0 and len(overrides.audit(store)) == 3
-    listed = run_cli("override", "--list", "--all", "--config", str(config))
+    listed = cli("override", "--list", "--all", "--config", str(config))
     assert listed.returncode == 0, listed.stderr
     assert control_characters(listed.stdout) == [] and "[/]<b>" in listed.stdout

@@ -100,3 +100,4 @@ def report(data: DataOpt = None, config_path: ConfigOpt = None) -> None:
     res = build_report(config(config_path), data)
     with committed("report"):
         console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)")
+        render.notes(res.notes)

@@ -40,7 +40,7 @@ from churnhealth.evaluation.horizons import within
 from churnhealth.features import CATEGORICAL, FeatureSet, build_features, data_window
 from churnhealth.features.grid import schedule
 from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
-from churnhealth.models.fitter import HealthModelFitter, prepare
+from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
 from churnhealth.models.tiers import FLAGGED
@@ -167,18 +167,27 @@ class OriginFit:
         return {k: self.__dict__[k] for k in ("fingerprint", "data_end", "last_labelled")}
 
 
+def training_data(
+    cfg: Config, source: Source, origin: pd.Timestamp
+) -> tuple[Source, FeatureSet, TrainingData]:
+    """What a model fitted at `origin` learns from: the source cut at the origin, its features
+    and the train and validation rows (`TrainingData.fingerprint` of them identifies the data)."""
+    known = truncate(source, origin.date(), contract(cfg.data.segments))
+    fs = build_features(known, cfg)
+    try:
+        d = prepare(cfg, known, fs, inner_splits(fs, cfg), windows=("train", "val"))
+    except ChurnhealthError as err:
+        raise ChurnhealthError(f"backtest origin {origin.date()}: {err}") from None
+    return known, fs, d
+
+
 def fit_at(
     cfg: Config, source: Source, origin: pd.Timestamp, params: dict[str, dict] | None = None
 ) -> OriginFit:
     """The model as `train --as-of origin` would have fitted it (with `params`: those LightGBM
     parameters, no search), the scorecard baseline and the naive forecast's rates."""
-    known = truncate(source, origin.date(), contract(cfg.data.segments))
-    fs = build_features(known, cfg)
+    known, fs, d = training_data(cfg, source, origin)
     frame = fs.frame.reset_index(drop=True)
-    try:
-        d = prepare(cfg, known, fs, inner_splits(fs, cfg), windows=("train", "val"))
-    except ChurnhealthError as err:
-        raise ChurnhealthError(f"backtest origin {origin.date()}: {err}") from None
     fitter = HealthModelFitter(config=cfg, params=params).fit(d)
     used = d.mask("train") | d.mask("val")
     tr = d.mask("train") & frame.labelled.astype(bool).to_numpy()

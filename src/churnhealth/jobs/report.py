@@ -66,11 +66,13 @@ def _latest_forecast(cfg: Config) -> dict | None:
 
 @dataclass
 class ReportResult:
-    """Where the report was written, its size, and the MLflow run it was attached to."""
+    """Where the report was written, its size, the MLflow run it was attached to, and notes
+    on what the store no longer had (a run or an artifact a file names)."""
 
     path: Path
     bytes: int
     run_id: str | None
+    notes: list[str]
 
 
 def _loop(cfg: Config, data: Path | None) -> dict:
@@ -138,7 +140,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
     forecast = _latest_forecast(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        version, training, shap_plots = tracking.champion_artifacts(cfg, tmp)
+        version, training, shap_plots, notes = tracking.champion_artifacts(cfg, tmp)
         inputs = ReportInputs(
             backtest=bt,
             predictions=predictions,
@@ -152,6 +154,8 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
         )
         page = render(inputs, cfg.mlflow.registered_model, tmp)
         write_with(target, lambda f: Path(f).write_text(page))
-    if bt.get("run_id"):
-        tracking.attach(bt["run_id"], target)
-    return ReportResult(target, target.stat().st_size, bt.get("run_id"))
+    run_id = bt.get("run_id")
+    if run_id and (gone := tracking.attach(run_id, target, str(out_dir / "backtest.json"))):
+        notes.append(gone)
+        run_id = None
+    return ReportResult(target, target.stat().st_size, run_id, notes)

@@ -316,9 +316,10 @@ def tag_version(cfg: Config, version: str, status: str, reason: str) -> None:
     client.set_model_version_tag(name, version, "churnhealth.monitor_reason", reason[:5000])
 
 
-def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path]]:
+def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path], list[str]]:
     """The champion's version, its training metrics.json and SHAP summary plots (downloaded
-    into `tmp`)."""
+    into `tmp`), and a note for each of those this store no longer has (an empty dict or list
+    in its place: the report leaves that part out and says why)."""
     configure(cfg)
     name = cfg.mlflow.registered_model
     version = current_champion(name)
@@ -327,17 +328,48 @@ def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path]]:
             f"no @champion of {name} in {redact(mlflow.get_tracking_uri())}: run train"
         )
     run_id = MlflowClient().get_model_version(name, version).run_id
-    metrics = Path(
-        mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="metrics.json", dst_path=str(tmp)
+    notes: list[str] = []
+
+    def fetch(path: str, what: str) -> Path | None:
+        try:
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=path, dst_path=str(tmp)
+                )
+            )
+        except Exception as exc:  # a deleted run, artifact folder or file
+            notes.append(
+                f"the champion v{version}'s training run {run_id} has no {path} in this store "
+                f"({_gone(exc)}): the report leaves out {what}; `make train` records it again"
+            )
+            return None
+
+    metrics = fetch("metrics.json", "the training figures")
+    shap_dir = fetch("shap", "the SHAP summaries")
+    training = json.loads(metrics.read_text()) if metrics is not None else {}
+    plots_ = sorted(shap_dir.glob("*.png")) if shap_dir is not None else []
+    return version, training, plots_, notes
+
+
+def attach(run_id: str, path: Path, named_by: str) -> str | None:
+    """Add a file to an existing run's artifacts (the report to its backtest run). When this
+    store does not have the run that `named_by` (a file) names, nothing is attached and the
+    one-line reason is returned instead: the file came from another store, or the run was
+    deleted."""
+    client = MlflowClient()
+    try:
+        client.get_run(run_id)
+    except Exception as exc:
+        return (
+            f"{named_by} names MLflow run {run_id}, which this store "
+            f"({redact(mlflow.get_tracking_uri())}) does not have ({_gone(exc)}): {path.name} "
+            "is not attached to it; run the command that wrote the file again to link them"
         )
-    )
-    shap_dir = Path(
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="shap", dst_path=str(tmp))
-    )
-    return version, json.loads(metrics.read_text()), sorted(shap_dir.glob("*.png"))
+    client.log_artifact(run_id, str(path))
+    return None
 
 
-def attach(run_id: str, path: Path) -> None:
-    """Add a file to an existing run's artifacts (the report to its backtest run)."""
-    MlflowClient().log_artifact(run_id, str(path))
+def _gone(exc: Exception) -> str:
+    """MLflow's reason in a few words, without its stack of context."""
+    text = " ".join(str(exc).split())
+    return redact(text[:160] + ("…" if len(text) > 160 else ""))
