@@ -61,7 +61,8 @@ def cli(
     For the many tests about messages, exit codes and what a command writes: it saves the
     second of imports a process of its own pays on every call. The working directory, the
     environment and MLflow's tracking URI are restored afterwards. Use `run_cli` where the
-    process itself is under test: a JVM's or a C library's output, a memory limit, a crash."""
+    process itself is under test: everything a terminal would show (a logging handler or a C
+    library writes past `sys.stdout`), a JVM, a memory limit, processes racing each other."""
     from churnhealth.cli import main
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from churnhealth.synth import generate
-from tests.conftest import cli, control_characters, workspace_config
+from tests.conftest import control_characters, run_cli, workspace_config
 from tests.model.test_predict import probe_page
 from tests.unit.test_playbooks import Recorder
 
@@ -103,7 +103,7 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     runs: dict[str, subprocess.CompletedProcess] = {}
 
     def run(name: str, *args: str) -> subprocess.CompletedProcess:
-        res = cli(*args, "--config", str(config))
+        res = run_cli(*args, "--config", str(config))  # all a terminal would show
         runs[name] = res
         assert res.returncode == 0, f"{name}: exit {res.returncode}\n{res.stderr[-3000:]}"
         return res

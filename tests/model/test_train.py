@@ -380,3 +380,27 @@ def test_the_churn_log_is_reconciled_and_its_reasons_summarised(trained):
     )
     smb = reasons[reasons.segment == "smb"].set_index("reason").share
     assert smb.idxmax() == "low adoption"  # smb leaves over usage, as the demo is built
+
+
+def test_every_horizon_is_judged_with_intervals_or_says_why(trained):
+    """3, 6, 9 and 12 months judged censoring-aware on rows no fitted model saw; on a company
+    where the year-ahead test also runs, its 12-month ROC-AUC lies in the judged interval."""
+    verdicts = trained.result.metrics["judged"]["horizons"]
+    assert list(verdicts) == ["3 months", "6 months", "9 months", "12 months"]
+    assert verdicts["3 months"]["status"] == "judged"
+    assert verdicts["3 months"]["by"] == "test window"
+    for label, r in verdicts.items():
+        if r["status"] != "judged":
+            assert r["reason"], label
+            continue
+        assert r["roc_auc_lo"] <= r["roc_auc"] <= r["roc_auc_hi"], label
+        assert r["brier_lo"] <= r["brier"] <= r["brier_hi"], label
+        assert r["brier"] < r["brier_no_skill"] and r["roc_auc_lo"] > 0.6, label
+        assert r["events"] >= 30 and r["vs_best_roc_auc_diff_lo"] > 0, label
+    r12 = verdicts["12 months"]
+    assert r12["status"] == "judged" and r12["by"] == "year-ahead model"
+    year = trained.result.metrics["horizons"]["overall"]["12m"]["roc_auc"]
+    assert r12["roc_auc_lo"] <= year <= r12["roc_auc_hi"]
+    logged = MlflowClient(trained.cfg.mlflow.tracking_uri).get_run(trained.result.run_id)
+    m = logged.data.metrics
+    assert m["judged_3m"] == 1 and m["judged_12m_roc_auc"] == pytest.approx(r12["roc_auc"])

@@ -125,6 +125,7 @@ def training(res, cfg: Config, seconds: float) -> None:
         f"{w['test']['first']} to {w['test']['last']} ({w['test']['rows']:,} rows).",
         highlight=False,
     )
+    judged_horizons(res.metrics.get("judged", {}).get("horizons", {}))
     year_ahead(res.metrics.get("horizons", {}))
     table = Table(
         "segment",
@@ -159,6 +160,23 @@ def training(res, cfg: Config, seconds: float) -> None:
         highlight=False,
     )
     notes(res.notes)
+
+
+def judged_horizons(verdicts: dict[str, dict]) -> None:
+    """Which horizons this data could judge, out of time and censoring-aware: the figures with
+    their 95% intervals, or why not."""
+    if not verdicts:
+        return
+    from churnhealth.evaluation import judged  # with the job: not on every command's start
+
+    rows = judged.table(verdicts)
+    table = Table(
+        *rows.columns,
+        title="Every horizon judged with the outcomes this data has (censoring-aware)",
+    )
+    for row in rows.itertuples(index=False):
+        table.add_row(*row)
+    console.print(table)
 
 
 def expansion(e: dict) -> None:

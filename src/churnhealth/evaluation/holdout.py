@@ -18,14 +18,13 @@ from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.evaluation.drift import Reference
 from churnhealth.evaluation.horizons import truth_for
+from churnhealth.evaluation.judged import baseline_risks
 from churnhealth.evaluation.metrics import (
     flag_metrics,
     paired_comparison,
     ranking_auc,
     score_metrics,
 )
-from churnhealth.features import CATEGORICAL
-from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.tiers import FLAGGED, health_score
@@ -89,22 +88,17 @@ def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:
 
 
 def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.ndarray):
-    fs, frame, y_all = data.fs, data.frame, data.y
+    frame, y_all = data.frame, data.y
     te, segments = data.mask("test"), list(cfg.data.segments)
-    lab = cfg.labels
-    reach = pd.Timedelta(days=lab.horizon_days + lab.resignup_gap_days)
-    tr = (frame.labelled.astype(bool) & (frame.as_of + reach <= data.splits.t2)).to_numpy()
     y, p = y_all[te], p_all[te]
     health = health_score(hm.predict_proba(frame[te], hm.horizon_days))
     seg = frame.segment.to_numpy()
     tiers_te = Scorer(model=hm, config=cfg, overrides=False).score(frame[te]).tier.to_numpy()
     flagged = np.isin(tiers_te, FLAGGED)
-    card = Scorecard({f: d for f, d in fs.features.items() if f not in CATEGORICAL}).fit(
-        frame[tr], y_all[tr]
-    )
-    card_risk = 100 - card.health(frame[te]).to_numpy()
-    has_login = LOGIN_FEATURE in frame.columns
-    login = login_light(frame[te]).to_numpy() if has_login else np.zeros(int(te.sum()))
+    risks, card = baseline_risks(data, te)
+    card_risk = risks["scorecard"]
+    has_login = "login rule" in risks
+    login = risks.get("login rule", np.zeros(int(te.sum())))
     truth = oracle(data.source, frame[te])
     glob = hm.predict_proba(frame[te], only=HealthModel.GLOBAL)
     accounts = frame.account_id.to_numpy()[te]

@@ -26,6 +26,7 @@ import pandas as pd
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import judged
 from churnhealth.evaluation.metrics import (
     expected_calibration_error,
     grouped_auc,
@@ -115,6 +116,7 @@ def evaluate(
         "models": fitter.info_,
         "notes": fitter.notes_,
         **figures(cfg, source, fitter.model_, test),
+        "judged": judged.evaluate(cfg, data, fitter.model_),
     }
     done()
     return out, fitter

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnhealth.evaluation import plots
+from churnhealth.evaluation import judged, plots
 from churnhealth.evaluation.backtest import lead_table, tables
 from churnhealth.sinks import html_text
 
@@ -277,6 +277,21 @@ def _loop(lp: dict | None) -> str:
     return "".join(out)
 
 
+def _judged(block: dict | None) -> str:
+    """The champion's horizons, judged censoring-aware at training, or why not."""
+    if not block:
+        return (
+            "<p class='muted'>The champion was trained before horizons were judged: retrain "
+            "(make train) to see which ones this data can judge.</p>"
+        )
+    return _table(judged.table(block["horizons"])) + (
+        "<p class='muted'>Out of time, on as-of dates after the model's validation window, "
+        "each followed until the data's end: an account whose follow-up ended before a "
+        "horizon counts through censoring weights, not as a stayer. Intervals resample "
+        "accounts.</p>"
+    )
+
+
 def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
     """The report's HTML; plots are drawn into `tmp` and embedded."""
     bt, p, version, train_metrics = r.backtest, r.predictions, r.champion_version, r.training
@@ -349,6 +364,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             _img(png["roc_pr"], "ROC and PR curves"),
         ),
         ("Per period (origin)", _table(t["periods"])),
+        ("Horizons the champion's training could judge", _judged(train_metrics.get("judged"))),
         (
             "Segments: segment models vs the global model",
             _table(pd.DataFrame(seg_rows)) + _table(t["segments"]),

@@ -25,7 +25,7 @@ from churnhealth.data.churn import churn_reasons
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import expansion, holdout, horizons
+from churnhealth.evaluation import expansion, holdout, horizons, judged
 from churnhealth.features import build_features
 from churnhealth.models.estimators import binary_log_loss
 from churnhealth.models.expansion import ExpansionModelFitter, expansion_data
@@ -89,6 +89,11 @@ def train(
         run.log_expansion(grown)
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
+        own = judged.evaluate(cfg, d, model)
+        verdicts = judged.combine(own, year.get("judged"))
+        result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
+        model.metadata["judged"] = verdicts  # what predict and its page say about the horizons
+        run.log_judged(verdicts)
         result.metrics["horizons"] = year
         result.metrics["expansion"] = grown
         result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import expansion, horizons, plots
+from churnhealth.evaluation import expansion, horizons, judged, plots
 from churnhealth.evaluation.backtest import FLAG_METRICS, lead_table, tables
 from churnhealth.evaluation.holdout import Holdout
 from churnhealth.location import redact
@@ -60,6 +60,11 @@ class TrainingRun:
         """The year-ahead test's figures (`h12_roc_auc`, `h90_ece`, `early_warning_roc_auc`…)."""
         if figures := horizons.flat(year):
             mlflow.log_metrics(figures)
+
+    def log_judged(self, verdicts: dict[str, dict]) -> None:
+        """Which horizons were judged on this data and their figures (`judged_12m`,
+        `judged_6m_roc_auc_lo`…)."""
+        mlflow.log_metrics(judged.flat(verdicts))
 
     def log_expansion(self, figures: dict) -> None:
         """The expansion model's test-window figures (`expansion_precision_top10`…)."""

@@ -1,0 +1,138 @@
+"""Censoring-aware figures per horizon (evaluation/judged.py): equal to the usual ones when
+every row is followed past the horizon, unbiased under censoring where complete cases are not,
+and "not judged" with the reason when the evidence is missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from churnhealth.evaluation import judged
+from churnhealth.evaluation.judged import Followed, judge
+
+END = pd.Timestamp("2026-01-01")
+
+
+def followed(time, event, accounts=None) -> Followed:
+    n = len(time)
+    accounts = np.arange(n).astype(str) if accounts is None else np.asarray(accounts)
+    event = np.asarray(event, bool)
+    churn = np.where(event, np.char.add(accounts, "@"), "")
+    return Followed(accounts, np.asarray(time, float), event, churn)
+
+
+def simulated(n: int, seed: int, censor_to: float | None):
+    """Risk x, churn after T* ~ Exponential(0.002·e^x) days, follow-up ending uniformly in
+    (0, censor_to) days (None: never before 2,000 days), and the true P(churn by τ | x)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    rate = 0.002 * np.exp(x)
+    t_star = rng.exponential(1 / rate)
+    c = np.full(n, 2000.0) if censor_to is None else rng.uniform(0, censor_to, n)
+    time, event = np.minimum(t_star, c), t_star <= c
+    return x, t_star, followed(time, event), lambda tau: 1 - np.exp(-rate * tau)
+
+
+def test_with_every_row_followed_past_the_horizon_the_figures_are_the_usual_ones():
+    x, t_star, f, p = simulated(3000, 0, None)
+    out = judge(f, {365: p(365)}, {"noise": -x}, horizons={"12 months": 365}, n_boot=20)
+    r = out["12 months"]
+    y = t_star <= 365
+    assert r["status"] == "judged"
+    assert r["roc_auc"] == pytest.approx(roc_auc_score(y, p(365)), abs=1e-12)
+    assert r["brier"] == pytest.approx(np.mean((y - p(365)) ** 2), abs=1e-12)
+    assert r["churn_rate"] == pytest.approx(y.mean())
+    assert r["baselines"]["noise"] == pytest.approx(roc_auc_score(y, -x))
+    assert r["brier_no_skill"] == pytest.approx(y.mean() * (1 - y.mean()))
+
+
+def test_censoring_weights_recover_what_complete_follow_up_would_show():
+    """Follow-up ends at random: the weighted figures land on the uncensored truth, where
+    dropping the rows whose follow-up ended early (complete cases) misses it."""
+    _, t_star, f, p = simulated(40_000, 1, censor_to=900)
+    tau = 365
+    truth_y = t_star <= tau
+    true_auc = roc_auc_score(truth_y, p(tau))
+    true_brier = np.mean((truth_y - p(tau)) ** 2)
+    r = judge(f, {tau: p(tau)}, {}, horizons={"12 months": tau}, n_boot=20)["12 months"]
+    assert abs(r["roc_auc"] - true_auc) < 0.01
+    assert abs(r["brier"] - true_brier) < 0.004
+    assert abs(r["churn_rate"] - truth_y.mean()) < 0.01
+    complete = (f.event & (f.time <= tau)) | (f.time > tau)
+    cc_y = f.event[complete] & (f.time[complete] <= tau)
+    assert abs(cc_y.mean() - truth_y.mean()) > 0.05  # what the weights correct
+
+
+def test_intervals_cover_the_point_and_narrow_with_more_accounts():
+    widths = []
+    for n in (800, 8000):
+        _, _, f, p = simulated(n, 2, censor_to=900)
+        r = judge(f, {182: p(182)}, {}, horizons={"6 months": 182}, n_boot=100)["6 months"]
+        assert r["roc_auc_lo"] <= r["roc_auc"] <= r["roc_auc_hi"]
+        assert r["brier_lo"] <= r["brier"] <= r["brier_hi"]
+        widths.append(r["roc_auc_hi"] - r["roc_auc_lo"])
+    assert widths[1] < 0.6 * widths[0]
+
+
+def test_the_advantage_over_a_baseline_is_paired_and_the_best_baseline_is_named():
+    x, _, f, p = simulated(4000, 3, censor_to=900)
+    noise = np.random.default_rng(0).normal(size=len(x))
+    out = judge(f, {365: p(365)}, {"same": p(365), "noise": noise}, horizons={"12m": 365})
+    r = out["12m"]
+    assert r["best_baseline"] == "same"
+    assert r["vs_best_roc_auc_diff"] == 0
+    assert r["vs_best_roc_auc_diff_lo"] == r["vs_best_roc_auc_diff_hi"] == 0
+    assert r["baselines"]["noise"] == pytest.approx(0.5, abs=0.04)
+
+
+def test_a_constant_score_ranks_at_one_half():
+    _, _, f, _ = simulated(2000, 4, censor_to=900)
+    r = judge(f, {90: np.full(2000, 0.1)}, {}, horizons={"3m": 90}, n_boot=10)["3m"]
+    assert r["roc_auc"] == 0.5
+
+
+def test_a_horizon_beyond_the_follow_up_is_not_judged_and_says_how_much_is_missing():
+    _, _, f, p = simulated(5000, 5, censor_to=250)
+    out = judge(f, {d: p(d) for d in judged.HORIZONS.values()}, {}, n_boot=20)
+    assert out["3 months"]["status"] == "judged"
+    for label in ("9 months", "12 months"):
+        r = out[label]
+        assert r["status"] == "not judged" and "roc_auc" not in r
+        assert r["reason"].startswith(f"the longest follow-up is {r['longest_follow_up_days']}")
+        assert f"{label} needs rows followed beyond {r['days']} days (about " in r["reason"]
+
+
+def test_few_churns_or_few_accounts_still_there_are_not_judged():
+    n = 400
+    time = np.full(n, 400.0)
+    event = np.zeros(n, bool)
+    time[:12], event[:12] = 50, True  # 12 churns
+    r = judge(followed(time, event), {90: np.full(n, 0.1)}, {}, horizons={"3 months": 90})
+    assert r["3 months"]["status"] == "not judged"
+    assert r["3 months"]["reason"] == (
+        "12 churns within 3 months among 400 accounts; judging it needs at least 30"
+    )
+    time[:380], event[:380] = 50, True  # 20 accounts left past 90 days
+    r = judge(followed(time, event), {90: np.full(n, 0.1)}, {}, horizons={"3 months": 90})
+    assert r["3 months"]["reason"].startswith("20 accounts followed beyond 3 months without")
+
+
+def test_one_churn_seen_from_several_as_of_dates_is_one_piece_of_evidence():
+    frame = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "A", "B", "C"],
+            "as_of": pd.to_datetime(
+                ["2025-01-01", "2025-02-01", "2025-03-01"] * 1 + ["2025-01-01"] * 2
+            ),
+            "churn_after": pd.to_datetime(["2025-04-15"] * 3 + [None, "2026-06-01"]),
+        }
+    )
+    f, keep = Followed.of(frame, END)
+    assert keep.all()
+    assert list(f.event) == [True, True, True, False, False]  # C churns after follow-up ends
+    assert list(f.time) == [104, 73, 45, 365, 365]
+    assert len(set(f.churn[f.event])) == 1
+    late = frame.assign(as_of=frame.as_of.where(frame.account_id != "B", END))
+    assert list(Followed.of(late, END)[1]) == [True, True, True, False, True]
