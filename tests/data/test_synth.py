@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from churnhealth.data.contract import TABLE_NAMES
+from churnhealth.features import build_features
 from churnhealth.synth import Drift, generate
 
 # raw events and a feature table of your own: not simulated
@@ -97,3 +98,58 @@ def test_bad_drift_is_rejected(text):
 
     with pytest.raises(ChurnhealthError, match="--drift"):
         Drift.parse(text)
+
+
+@pytest.fixture(scope="module")
+def controls(tmp_path_factory):
+    """A two-year company and its no-signal control, same seed."""
+    root = tmp_path_factory.mktemp("controls")
+    signal, control = root / "signal.duckdb", root / "control.duckdb"
+    generate(signal, accounts=600, years=2, seed=7, truth_paths=10)
+    res = generate(control, accounts=600, years=2, seed=7, truth_paths=10, no_signal=True)
+    return signal, control, res
+
+
+def test_the_no_signal_control_keeps_the_company_and_its_churn_rate(controls):
+    signal, control, res = controls
+    pd.testing.assert_frame_equal(
+        read(signal, "accounts")[["account_id", "segment", "created_at"]],
+        read(control, "accounts")[["account_id", "segment", "created_at"]],
+    )
+    firsts = (
+        "WHERE start_date = (SELECT min(start_date) FROM subscriptions s2 "
+        "WHERE s2.account_id = subscriptions.account_id)"
+    )
+    cols = ["account_id", "start_date", "term_months"]
+    a, b = (
+        read(p, "subscriptions", firsts)[cols].sort_values(cols).reset_index(drop=True)
+        for p in (signal, control)
+    )
+    pd.testing.assert_frame_equal(a, b)  # the same contracts, on the same calendar
+    left = [read(p, "churn_events").account_id.nunique() for p in (signal, control)]
+    assert 0.75 < left[1] / left[0] < 1.33  # the same rate of leaving
+    assert 0 < res.no_signal < 0.05
+    truth = read(control, "truth")
+    assert truth.groupby("as_of").p_churn_90d.nunique().max() == 1  # no account riskier
+
+
+def test_in_the_no_signal_control_nothing_read_predicts_churn(controls):
+    """What ranks churn on the company ranks it no better than chance on its control."""
+    from churnhealth.config import Config
+    from churnhealth.data.validate import open_validated
+    from churnhealth.evaluation.metrics import ranking_auc
+
+    signal, control, _ = controls
+    aucs = {}
+    for name, path in (("signal", signal), ("control", control)):
+        fs = build_features(open_validated(path, ["enterprise", "mid_market", "smb"]), Config())
+        rows = fs.labelled
+        y = rows.churned_within_h.to_numpy()
+        aucs[name] = {
+            f: ranking_auc(y, -rows[f].fillna(rows[f].median()).to_numpy())
+            for f in ("usage_license_share_30d", "usage_days_since_active", "eng_touchpoints_90d")
+            if f in rows
+        }
+    best = max(abs(a - 0.5) for a in aucs["signal"].values())
+    assert best > 0.1, aucs["signal"]
+    assert all(abs(a - 0.5) < 0.06 for a in aucs["control"].values()), aucs["control"]

@@ -136,3 +136,94 @@ def test_one_churn_seen_from_several_as_of_dates_is_one_piece_of_evidence():
     assert len(set(f.churn[f.event])) == 1
     late = frame.assign(as_of=frame.as_of.where(frame.account_id != "B", END))
     assert list(Followed.of(late, END)[1]) == [True, True, True, False, True]
+
+
+def verdict(label: str, days: int, auc=(0.7, 0.65, 0.75), diff=(0.05, 0.01, 0.09), events=80):
+    return {
+        "status": "judged",
+        "days": days,
+        "events": events,
+        "roc_auc": auc[0],
+        "roc_auc_lo": auc[1],
+        "roc_auc_hi": auc[2],
+        "baselines": {"scorecard": auc[0] - diff[0]},
+        "best_baseline": "scorecard",
+        "vs_best_roc_auc_diff": diff[0],
+        "vs_best_roc_auc_diff_lo": diff[1],
+        "vs_best_roc_auc_diff_hi": diff[2],
+        "by": "test window",
+    }
+
+
+def not_judged(days: int, reason: str = "the longest follow-up is 200 days") -> dict:
+    return {"status": "not judged", "days": days, "reason": reason, "events": 12}
+
+
+def test_the_gate_judges_the_health_horizon_when_it_can():
+    verdicts = {"3 months": verdict("3 months", 90), "12 months": verdict("12 months", 365)}
+    g = judged.gate(verdicts, 365)
+    assert g["status"] == "passed" and g["horizon"] == "12 months"
+    assert g["why_horizon"] == "the health horizon" and g["causes"] == []
+
+
+def test_the_gate_falls_back_to_the_longest_judged_horizon_and_says_why():
+    verdicts = {
+        "3 months": verdict("3 months", 90),
+        "6 months": verdict("6 months", 182),
+        "12 months": not_judged(365),
+    }
+    g = judged.gate(verdicts, 365)
+    assert g["status"] == "passed" and g["horizon"] == "6 months"
+    assert g["why_horizon"].startswith("the longest judged horizon (12 months not judged: the")
+
+
+@pytest.mark.parametrize(
+    ("auc", "diff", "why"),
+    [
+        ((0.55, 0.49, 0.61), (0.05, 0.01, 0.09), "no better than chance beyond noise"),
+        ((0.70, 0.65, 0.75), (0.02, -0.01, 0.05), "no better than the scorecard beyond noise"),
+    ],
+)
+def test_the_gate_refuses_no_better_than_chance_or_the_best_baseline(auc, diff, why):
+    verdicts = {"12 months": verdict("12 months", 365, auc=auc, diff=diff, events=40)}
+    g = judged.gate(verdicts, 365, constant=["a", "b", "c", "d"], absent=["surveys"])
+    assert g["status"] == "failed" and g["reason"].endswith(why)
+    assert f"ROC-AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}] on 40 churns" in g["reason"]
+    assert g["causes"] == [
+        "few churners: 40 churns after the validation window",
+        "signal tables absent: surveys",
+        "4 features constant or empty in training: a, b, c and 1 more",
+    ]
+
+
+def test_nothing_judged_fails_closed_with_the_first_reason():
+    verdicts = {
+        "3 months": not_judged(90, "12 churns within 3 months"),
+        "12 months": not_judged(365),
+    }
+    g = judged.gate(verdicts, 365)
+    assert g["status"] == "failed" and g["horizon"] is None
+    assert g["reason"] == (
+        "no horizon could be judged on this data (3 months: 12 churns within 3 months)"
+    )
+    assert any(c.startswith("short history: the longest follow-up") for c in g["causes"])
+
+
+def test_a_health_horizon_the_baseline_matches_passes_only_if_the_model_leads_nearer_in():
+    """The default demo's case: at 12 months the scorecard ranks as well (advantage +0.007
+    [-0.003, +0.015]), at 9 months the model leads beyond noise."""
+    level = (0.007, -0.003, 0.015)
+    verdicts = {
+        "9 months": verdict("9 months", 273, diff=(0.059, 0.045, 0.073)),
+        "12 months": verdict("12 months", 365, diff=level),
+    }
+    g = judged.gate(verdicts, 365)
+    assert g["status"] == "passed" and g["horizon"] == "12 months"
+    assert g["reason"].endswith(
+        "not better than the scorecard beyond noise there, nor worse; better at 9 months "
+        "(+0.059 [+0.045, +0.073])"
+    )
+    alone = judged.gate({"12 months": verdicts["12 months"]}, 365)
+    assert alone["status"] == "failed"
+    worse = {**verdicts, "12 months": verdict("12 months", 365, diff=(-0.03, -0.05, -0.01))}
+    assert judged.gate(worse, 365)["status"] == "failed"

@@ -50,6 +50,15 @@ def synth(
             "time zone, a missing table (docs/messy-data.md).",
         ),
     ] = False,
+    no_signal: Annotated[
+        bool,
+        typer.Option(
+            "--no-signal",
+            help="The no-signal control: the same accounts, contracts and churn rate, but each "
+            "account leaves at random, independently of everything the tables hold. No model "
+            "should pass the skill gate on it.",
+        ),
+    ] = False,
     config_path: ConfigOpt = None,
 ) -> None:
     """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
@@ -61,7 +70,16 @@ def synth(
     t0 = time.perf_counter()
     with stages() as start:
         res = generate(
-            out, n, y, s, cfg.start, drifts, cfg.truth_paths, on_stage=start, messy=messy
+            out,
+            n,
+            y,
+            s,
+            cfg.start,
+            drifts,
+            cfg.truth_paths,
+            on_stage=start,
+            messy=messy,
+            no_signal=no_signal,
         )
     render.synth(res, time.perf_counter() - t0, s, y, drifts)
 

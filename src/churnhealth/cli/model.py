@@ -46,15 +46,32 @@ def train(
 @app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Promote a version that failed the skill gate (needs --reason)."
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason", help="Why, with --force: recorded on the version in the registry."
+        ),
+    ] = None,
     config_path: ConfigOpt = None,
 ) -> None:
-    """Move the @champion alias to VERSION by hand and export it to models/champion/."""
+    """Move the @champion alias to VERSION by hand and export it to models/champion/. A version
+    that failed the skill gate needs --force and --reason; both are recorded in the registry."""
     cfg = config(config_path)
     from churnhealth.tracking import promote as run
 
-    path = run(cfg, version)
+    path = run(cfg, version, force=force, reason=reason)
     with committed("promote"):
-        console.print(f"{cfg.mlflow.registered_model} v{version} is @champion; exported to {path}")
+        forced = " (forced past the skill gate; the reason is recorded)" if force else ""
+        console.print(
+            f"{cfg.mlflow.registered_model} v{version} is @champion{forced}; exported to {path}",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -40,6 +40,13 @@ def synth(res, seconds: float, seed: int, years: int, drifts: tuple) -> None:
         + (f", drift: {', '.join(f'{d.kind}@{d.date}' for d in drifts)}" if drifts else ""),
         markup=True,
     )
+    if res.no_signal is not None:
+        console.print(
+            f"No signal: every active account leaves with probability {res.no_signal:.4f} a "
+            "month, at random, whatever the tables say of it (the truth table gives them all "
+            "the same probabilities). No model should pass the skill gate on it.",
+            highlight=False,
+        )
     seg = Table(
         "segment",
         "accounts",
@@ -126,6 +133,9 @@ def training(res, cfg: Config, seconds: float) -> None:
         highlight=False,
     )
     judged_horizons(res.metrics.get("judged", {}).get("horizons", {}))
+    if res.metrics.get("gate", {}).get("status") == "passed":
+        g = res.metrics["gate"]
+        console.print(f"Skill gate passed on {g['why_horizon']}: {g['reason']}.", highlight=False)
     year_ahead(res.metrics.get("horizons", {}))
     table = Table(
         "segment",
@@ -153,13 +163,34 @@ def training(res, cfg: Config, seconds: float) -> None:
     expansion(res.metrics.get("expansion", {}))
     if res.metrics.get("churn_reasons"):
         console.print(churn_reasons_table(pd.DataFrame(res.metrics["churn_reasons"])))
+    where = f"Run {res.run_id}; {seconds:.0f} s. Metrics: {cfg.paths.reports_dir / 'metrics.json'}"
+    if res.alias is None:
+        skill_gate(res, cfg)
+        console.print(where, highlight=False)
+    else:
+        console.print(
+            f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
+            f"{res.reason}. {where}",
+            highlight=False,
+        )
+    notes(res.notes)
+
+
+def skill_gate(res, cfg: Config) -> None:
+    """The paragraph for a model that failed the skill gate: figures, causes, what to do."""
+    from churnhealth.evaluation.judged import ADVICE  # with the job, not on every start
+
+    g = res.metrics["gate"]
+    horizon = f" ({g['why_horizon']})" if g.get("why_horizon") else ""
+    causes = "; ".join(g["causes"]) or "none it can see in the data"
     console.print(
-        f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
-        f"{res.reason}. Run {res.run_id}; {seconds:.0f} s. "
-        f"Metrics: {cfg.paths.reports_dir / 'metrics.json'}",
+        f"Registered {cfg.mlflow.registered_model} v{res.version} without an alias: it failed "
+        f"the skill gate. {g['reason'][:1].upper()}{g['reason'][1:]}{horizon}. Causes: "
+        f"{causes}. What to do: "
+        f"{ADVICE.replace('VERSION', res.version)}. The current champion, if any, is unchanged.",
+        style="bold",
         highlight=False,
     )
-    notes(res.notes)
 
 
 def judged_horizons(verdicts: dict[str, dict]) -> None:

@@ -3,9 +3,10 @@
 Stages: validate the data, build features, fit and measure the year-ahead evaluation model (see
 `evaluation.horizons`; its search's parameters are reused), prepare the time splits, fit (the
 fitter), fit the expansion model on the same rows (`models.expansion`), evaluate on the test
-window (against the global model, the baselines and, on the demo company, the oracle), log and
-register the model in MLflow, and make it champion if it beats the current one on the test
-window, else challenger.
+window (against the global model, the baselines and, on the demo company, the oracle), judge
+every horizon censoring-aware (`evaluation.judged`), log and register the model in MLflow, and
+make it champion if it passes the skill gate and beats the current one on the test window, else
+challenger; a model that fails the gate is registered without an alias.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from churnhealth.models.split import Splits
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring.scorer import Scorer
 
+SIGNAL_TABLES = ("usage", "touchpoints", "surveys", "tickets", "contacts", "invoices")
+"""The tables whose signals the skill gate names as a cause when absent."""
+
 
 @dataclass
 class TrainResult:
@@ -43,7 +47,8 @@ class TrainResult:
 
     run_id: str
     version: str
-    alias: str
+    alias: str | None
+    """@champion, @challenger, or None when the model failed the skill gate."""
     reason: str
     metrics: dict
     splits: Splits
@@ -91,9 +96,16 @@ def train(
         result = holdout.evaluate(cfg, d, model)
         own = judged.evaluate(cfg, d, model)
         verdicts = judged.combine(own, year.get("judged"))
+        skill = judged.gate(
+            verdicts,
+            cfg.labels.health_horizon_days,
+            constant=[f for f in fs.features if d.frame[f].nunique(dropna=True) <= 1],
+            absent=[t for t in SIGNAL_TABLES if t not in source.tables],
+        )
         result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
+        result.metrics["gate"] = skill
         model.metadata["judged"] = verdicts  # what predict and its page say about the horizons
-        run.log_judged(verdicts)
+        run.log_judged(verdicts, skill)
         result.metrics["horizons"] = year
         result.metrics["expansion"] = grown
         result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)
@@ -101,15 +113,14 @@ def train(
         done()
         done = stage("logging to MLflow", 1)
         version = run.log_model(model, result, d)
-        alias, reason, compared = (
-            choose_alias(cfg, d, result.probabilities)
-            if decide
-            else (
-                tracking.CHALLENGER,
-                "challenger for the monitor to compare with the champion",
-                None,
-            )
-        )
+        if not decide:
+            alias, reason = tracking.CHALLENGER, "challenger for the monitor to compare with it"
+            compared = None
+        elif skill["status"] != "passed":
+            alias, reason, compared = None, f"it failed the skill gate: {skill['reason']}", None
+        else:
+            alias, reason, compared = choose_alias(cfg, d, result.probabilities)
+            reason = f"{reason} (skill gate passed on {skill['horizon']})"
         notes = fitter.notes_ + grown_notes + fs.notes + source.notes
         reasons = churn_reasons(source, cfg.data.segments)
         if year["status"] != "ok":
@@ -127,12 +138,19 @@ def train(
             churn_reasons=None if reasons is None else reasons.to_dict("records"),
         )
         run.log_json("metrics.json", metrics)
+        tracking.tag_gate(cfg, version, skill)
+        name = cfg.mlflow.registered_model
         if alias == tracking.CHAMPION:
             tracking.promote(cfg, version)
-        else:
-            tracking.set_alias(cfg.mlflow.registered_model, alias, version)
-            if decide and not Path(cfg.paths.champion_dir).exists():
-                tracking.export_champion(cfg)
+        elif alias is not None:
+            tracking.set_alias(name, alias, version)
+        restore = decide and alias != tracking.CHAMPION
+        if (
+            restore
+            and not Path(cfg.paths.champion_dir).exists()
+            and tracking.current_champion(name)
+        ):
+            tracking.export_champion(cfg)
         write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
         done()
     return TrainResult(

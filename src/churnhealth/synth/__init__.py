@@ -27,8 +27,8 @@ from churnhealth.synth.dynamics import CHURN_REASONS
 from churnhealth.synth.messy import make_messy
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
-from churnhealth.synth.simulate import Company, simulate
-from churnhealth.synth.truth import truth_table
+from churnhealth.synth.simulate import Company, monthly_hazard, simulate
+from churnhealth.synth.truth import constant_truth, truth_table
 
 DRIFT_KINDS = ("usage_shift", "concept_shift")
 STAGES = ("accounts and contracts", "usage", "engagement and support", "truth", "writing")
@@ -68,6 +68,8 @@ class SynthResult:
     rows: dict[str, int] = field(default_factory=dict)
     defects: pd.DataFrame | None = None
     """With `messy`: each defect written, its table and rows (`synth.messy`)."""
+    no_signal: float | None = None
+    """With `no_signal`: the monthly probability every active account leaves with."""
 
 
 def _churn_90d(
@@ -190,11 +192,16 @@ def generate(
     truth_paths: int = 200,
     on_stage: Callable[[str, int], Callable[[], None]] | None = None,
     messy: bool = False,
+    no_signal: bool = False,
 ) -> SynthResult:
     """Simulate the company and write its tables plus `truth` to `out` atomically.
 
     `on_stage(name, steps)` is called at each stage and returns a callback advancing it.
     `messy` writes it with the defects of real exports (`synth.messy`) and a `defects` table.
+    `no_signal` writes the no-signal control: the same accounts, segments, contracts and
+    renewal calendar, and the same overall churn rate, but each account leaves at random,
+    independently of everything the tables hold (`simulate`); its truth table gives every active
+    account the same probabilities.
     """
     if accounts < 10 or years < 1 or truth_paths < 1:
         raise ChurnhealthError(
@@ -233,14 +240,11 @@ def generate(
         return on_stage(name, steps) if on_stage else (lambda: None)
 
     done = stage(STAGES[0])
-    company = simulate(
-        accounts,
-        np.datetime64(start, "D"),
-        months,
-        (s_acc, s_dyn, s_dec),
-        p,
-        shift.get("concept_shift"),
-    )
+    run = (accounts, np.datetime64(start, "D"), months, (s_acc, s_dyn, s_dec), p)
+    company = simulate(*run, shift.get("concept_shift"))
+    hazard = monthly_hazard(company) if no_signal else None
+    if no_signal:  # the same company, churning at its own rate but at random
+        company = simulate(*run, shift.get("concept_shift"), no_signal=hazard)
     done()
     observer = Observer(company, p, obs, shift.get("usage_shift"))
     usage = observer.usage(stage(STAGES[1], months))
@@ -248,8 +252,12 @@ def generate(
     touch, surveys, tickets = observer.touchpoints(), observer.surveys(), observer.tickets()
     contacts, invoices = observer.contacts(), observer.invoices()
     done()
-    truth = truth_table(
-        company, truth_paths, np.random.default_rng(s_truth), p, stage(STAGES[3], months + 1)
+    truth = (
+        constant_truth(company, hazard, stage(STAGES[3], months + 1))
+        if no_signal
+        else truth_table(
+            company, truth_paths, np.random.default_rng(s_truth), p, stage(STAGES[3], months + 1)
+        )
     )
 
     width = max(5, len(str(accounts)))
@@ -383,4 +391,5 @@ def generate(
         churn_90d,
         {k: len(v) for k, v in tables.items()},
         defects,
+        hazard,
     )

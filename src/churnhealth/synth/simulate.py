@@ -9,6 +9,7 @@ import pandas as pd
 
 from churnhealth import calendar as cal
 from churnhealth.synth.dynamics import (
+    CHURN_REASONS,
     State,
     churn_prob,
     init_state,
@@ -20,7 +21,26 @@ from churnhealth.synth.dynamics import (
 from churnhealth.synth.params import Params
 
 BURN_IN_MONTHS = 24
+N_REASONS = len(CHURN_REASONS)
 P_LATE_RENEWAL = 0.06
+
+
+def monthly_hazard(company: Company) -> float:
+    """Churns per active account-month over the simulated months: the rate a no-signal control
+    of this company churns at."""
+    months = cal.month_start(company.first + np.arange(company.months))
+    start, end = months[0], company.end
+    churns = (~np.isnat(company.churn_date)) & (company.churn_date >= start)
+    churns &= company.churn_date < end
+    exposure = sum(
+        int(
+            (
+                (company.created < ms) & (np.isnat(company.churn_date) | (company.churn_date >= ms))
+            ).sum()
+        )
+        for ms in months
+    )
+    return float(churns.sum() / max(exposure, 1))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -115,9 +135,16 @@ def simulate(
     seed_seqs,
     p: Params,
     concept_shift: np.datetime64 | None = None,
+    no_signal: float | None = None,
 ) -> Company:
-    """Run the company month by month; renewals are decided from the state of their month."""
+    """Run the company month by month; renewals are decided from the state of their month.
+
+    With `no_signal` (a monthly probability), churn ignores the state: every active account
+    leaves in a month with that probability, on a random day, whatever its usage, relationship,
+    support, contract or renewal date; renewals then only renew, expand or contract (never
+    late). The no-signal control (`generate(no_signal=True)`)."""
     rng_acc, rng_dyn, rng_dec = (np.random.default_rng(s) for s in seed_seqs)
+    rng_ns = np.random.default_rng(seed_seqs[2].spawn(1)[0]) if no_signal is not None else None
     first = int(cal.month_index(np.array([start]))[0])
     end = cal.month_start(first + months)
     seg, created, term, lic, arr, csm = _accounts(n, start, end, rng_acc, p)
@@ -135,6 +162,11 @@ def simulate(
     cur_row = np.arange(n)
     lic_at = np.zeros((months, n), dtype=np.int64)
 
+    def leave(i: int, day: np.datetime64) -> None:
+        churn_date[i] = max(day, rows[cur_row[i]][1] + np.timedelta64(1, "D"))
+        churn_reason[i] = rng_ns.integers(0, N_REASONS)
+        rows[cur_row[i]] = (*rows[cur_row[i]][:3], churn_date[i], *rows[cur_row[i]][4:])
+
     for k in range(months):
         m = first + k
         new = np.flatnonzero(created_m == m)
@@ -146,6 +178,14 @@ def simulate(
         lic_at[k] = cur_lic
 
         r = cal.renewal_in_month(m, anchor, term)
+        day_out = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        if no_signal is not None:
+            alive = np.isnat(churn_date) & (created < cal.month_start(m))
+            out = np.flatnonzero(alive & (rng_ns.random(n) < no_signal))
+            offset = rng_ns.integers(0, cal.days_in_month(m), len(out))
+            day_out[out] = cal.month_start(m) + offset.astype("timedelta64[D]")
+            for i in out[np.isnat(r[out]) | (day_out[out] < r[out])]:
+                leave(i, day_out[i])  # before any renewal this month
         due = np.flatnonzero(~np.isnat(r) & np.isnat(churn_date) & (created < cal.month_start(m)))
         u = rng_dec.random((3, n))
         if len(due) == 0:
@@ -155,7 +195,7 @@ def simulate(
         pc = churn_prob(
             s.take(due), seg[due], monthly, tenure, shift_m is not None and m >= shift_m, p
         )
-        churned = u[0, due] < pc
+        churned = u[0, due] < pc if no_signal is None else np.zeros(len(due), bool)
         churn_date[due[churned]] = r[due[churned]]
         why = reason_index(
             s.take(due), seg[due], monthly, tenure, shift_m is not None and m >= shift_m, p
@@ -170,7 +210,8 @@ def simulate(
         expand = u[1, stay] < p_exp
         contract = ~expand & (u[1, stay] < p_exp + p_con)
         late = (
-            (term[stay] >= 12)
+            (no_signal is None)
+            & (term[stay] >= 12)
             & (u[2, stay] < P_LATE_RENEWAL)
             & (r[stay] + np.timedelta64(21, "D") < end)
         )
@@ -194,6 +235,8 @@ def simulate(
             cur_row[i] = len(rows)
             rows.append((i, new_start, term[i], None, cur_arr[i], cur_lic[i]))
             anchor[i] = new_start
+        for i in due[~np.isnat(day_out[due])]:
+            leave(i, day_out[i])  # on or after this month's renewal
 
     subs = pd.DataFrame(
         rows, columns=["account", "start_date", "term_months", "end_date", "arr", "licenses"]

@@ -43,6 +43,48 @@ def covering_rows(company: Company, day: np.datetime64) -> pd.DataFrame:
     return subs[mask]
 
 
+def constant_truth(
+    company: Company, hazard: float, advance: Callable[[], None] | None = None
+) -> pd.DataFrame:
+    """The truth of a no-signal company (`simulate(no_signal=hazard)`): an active account
+    leaves in any month with probability `hazard`, so its chance of leaving within d days is
+    1 − (1 − hazard)^(d / 30.44) whoever it is; within the next renewal, the same over the
+    months until it."""
+    frames = []
+    for k in range(company.months + 1):
+        m = company.first + k
+        day = cal.month_start(m)
+        rows = covering_rows(company, day)
+        if advance:
+            advance()
+        if len(rows) == 0:
+            continue
+        anchor = rows.start_date.to_numpy().astype("datetime64[D]")
+        term = rows.term_months.to_numpy()
+        renewals = np.array([cal.renewal_in_month(m + j, anchor, term) for j in range(MONTHS)])
+        due = ~np.isnat(renewals) & (renewals > day)
+        first = due & (np.cumsum(due, axis=0) == 1)
+        next_date = renewals[np.argmax(first, axis=0), np.arange(len(rows))]
+        next_date = np.where(first.any(axis=0), next_date, np.datetime64("NaT"))
+        days_to = (next_date - day).astype("timedelta64[D]")
+        months_to = np.where(np.isnat(days_to), np.nan, days_to.astype(float) / 30.44)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "account": rows.account.to_numpy(),
+                    "as_of": pd.Timestamp(day),
+                    "p_churn_90d": 1 - (1 - hazard) ** (HORIZON_DAYS / 30.44),
+                    "p_churn_12m": 1 - (1 - hazard) ** (YEAR_DAYS / 30.44),
+                    "next_renewal": next_date,
+                    "p_churn_next_renewal": 1 - (1 - hazard) ** months_to,
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out["as_of"] = out["as_of"].astype("datetime64[s]")
+    return out
+
+
 def truth_table(
     company: Company,
     paths: int,

@@ -10,6 +10,7 @@ from churnhealth.tracking.runs import (
     champion_artifacts,
     log_backtest,
     log_monitor,
+    tag_gate,
     tag_version,
     training_run,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "log_monitor",
     "promote",
     "set_alias",
+    "tag_gate",
     "tag_version",
     "training_run",
     "unwrap",

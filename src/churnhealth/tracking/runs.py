@@ -61,10 +61,16 @@ class TrainingRun:
         if figures := horizons.flat(year):
             mlflow.log_metrics(figures)
 
-    def log_judged(self, verdicts: dict[str, dict]) -> None:
+    def log_judged(self, verdicts: dict[str, dict], gate: dict) -> None:
         """Which horizons were judged on this data and their figures (`judged_12m`,
-        `judged_6m_roc_auc_lo`…)."""
-        mlflow.log_metrics(judged.flat(verdicts))
+        `judged_6m_roc_auc_lo`…), and the skill gate's verdict (`gate_passed`, tag
+        `churnhealth.gate`)."""
+        mlflow.log_metrics(
+            {**judged.flat(verdicts), "gate_passed": float(gate["status"] == "passed")}
+        )
+        mlflow.set_tags(
+            {"churnhealth.gate": gate["status"], "churnhealth.gate_reason": gate["reason"][:5000]}
+        )
 
     def log_expansion(self, figures: dict) -> None:
         """The expansion model's test-window figures (`expansion_precision_top10`…)."""
@@ -311,6 +317,14 @@ def _log_decision(decision: dict, as_of: str) -> str:
         values["promoted"] = float(decision["status"] == "promoted")
         mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
     return run.info.run_id
+
+
+def tag_gate(cfg: Config, version: str, gate: dict) -> None:
+    """Record the skill gate's verdict on the registered version (`promote` reads it)."""
+    client = MlflowClient()
+    name = cfg.mlflow.registered_model
+    client.set_model_version_tag(name, version, "churnhealth.gate", gate["status"])
+    client.set_model_version_tag(name, version, "churnhealth.gate_reason", gate["reason"][:5000])
 
 
 def tag_version(cfg: Config, version: str, status: str, reason: str) -> None:

@@ -4,6 +4,7 @@ exporting the champion to models/champion/, and loading a model to score with.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -168,20 +169,32 @@ def export_champion(cfg: Config) -> Path:
     return target
 
 
-def promote(cfg: Config, version: str) -> Path:
+def promote(cfg: Config, version: str, *, force: bool = False, reason: str | None = None) -> Path:
     """Make `version` the champion: the @champion alias and the export to `champion_dir`
     change together, under the export's lock. The model is downloaded first; if the folder
-    cannot then be replaced, the alias goes back to the previous champion."""
+    cannot then be replaced, the alias goes back to the previous champion.
+
+    A version that failed the skill gate is refused unless `force`, which needs a `reason`;
+    a forced promotion is recorded on the version (who it replaced, when, why) and on the
+    registered model (`churnhealth.last_forced`)."""
     configure(cfg)
     name = cfg.mlflow.registered_model
     client = MlflowClient()
+    if force and not (reason or "").strip():
+        raise ChurnhealthError("promote: --force needs --reason saying why (it is recorded)")
     try:
-        client.get_model_version(name, str(version))
+        mv = client.get_model_version(name, str(version))
     except MlflowException as exc:
         detail = "" if _not_found(exc) else f" ({_first(exc)})"
         raise ChurnhealthError(f"promote: {name} has no version {version}{detail}") from None
     except Exception as exc:
         raise ChurnhealthError(f"promote: cannot read {name} v{version} ({_first(exc)})") from None
+    if mv.tags.get("churnhealth.gate") == "failed" and not force:
+        raise ChurnhealthError(
+            f"promote: {name} v{version} failed the skill gate "
+            f"({mv.tags.get('churnhealth.gate_reason', 'see its metrics.json')}); to promote it "
+            f"anyway: churnhealth promote {version} --force --reason '…'"
+        )
     target = Path(cfg.paths.champion_dir)
     check_folder_writable(target.parent, "paths.champion_dir", shown=target)
     with locked(target, what=f"paths.champion_dir {target}"):
@@ -196,7 +209,46 @@ def promote(cfg: Config, version: str) -> Path:
                 else:
                     set_alias(name, CHAMPION, previous)
                 raise
+    if force:
+        _record_forced(client, name, str(version), previous, reason or "")
     return target
+
+
+def _record_forced(client: MlflowClient, name: str, version: str, previous, reason: str) -> None:
+    """A forced promotion, on the version and on the registered model."""
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    tags = {
+        "churnhealth.forced": "true",
+        "churnhealth.force_reason": reason[:5000],
+        "churnhealth.forced_at": at,
+        "churnhealth.forced_over": f"v{previous}" if previous else "no champion",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_tag(
+        name, "churnhealth.last_forced", f"v{version} {at}: {reason}"[:5000]
+    )
+
+
+def _no_champion(name: str, export: Path) -> str:
+    """Why there is no champion to score with, and how to get one."""
+    latest = None
+    try:
+        found = MlflowClient().search_model_versions(
+            f"name='{name}'", order_by=["version_number DESC"], max_results=1
+        )
+        latest = found[0] if found else None
+    except Exception:  # an unreadable registry: the plain message below still holds
+        pass
+    if latest is not None and latest.tags.get("churnhealth.gate") == "failed":
+        return (
+            f"model: no @{CHAMPION} of {name}: v{latest.version}, the latest, failed the skill "
+            f"gate ({latest.tags.get('churnhealth.gate_reason', '')}); train on more history or "
+            f"more accounts, or `churnhealth promote {latest.version} --force --reason '…'`"
+        )
+    return (
+        f"model: no @{CHAMPION} in the registry and no export in {export}: run `make train` first"
+    )
 
 
 class HealthPyfunc(mlflow.pyfunc.PythonModel):
@@ -233,10 +285,7 @@ def load_model(cfg: Config, uri: str | None) -> LoadedModel:
     version = current_champion(name)
     if version is None:
         if not export.exists():
-            raise ChurnhealthError(
-                f"model: no @{CHAMPION} in the registry and no export in {export}: "
-                "run `make train` first"
-            )
+            raise ChurnhealthError(_no_champion(name, export))
         lm = _load(str(export))
         lm.notes.append(f"no @{CHAMPION} of {name} in the registry: scored with {export}")
         return lm
