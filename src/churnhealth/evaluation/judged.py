@@ -26,6 +26,7 @@ weights would dominate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,16 @@ class Followed:
     event: np.ndarray
     churn: np.ndarray
 
+    @cached_property
+    def times(self) -> np.ndarray:
+        """The distinct follow-up times, sorted."""
+        return np.unique(self.time)
+
+    @cached_property
+    def at(self) -> np.ndarray:
+        """Each row's position in `times`."""
+        return np.searchsorted(self.times, self.time)
+
     @classmethod
     def of(cls, frame: pd.DataFrame, follow_up_end: pd.Timestamp) -> tuple[Followed, np.ndarray]:
         """The rows of `frame` (account_id, as_of, churn_after) whose as-of date is before the
@@ -76,33 +87,33 @@ class Followed:
         return cls(f.account_id.to_numpy(), time, event, churn), keep
 
 
-def censoring_curve(time: np.ndarray, event: np.ndarray, w: np.ndarray):
-    """Kaplan–Meier curve of the follow-up ends, weighted by `w`: the distinct times and G
-    just after each. A churn at the same day as a follow-up end leaves the risk set first."""
-    uniq, inv = np.unique(time, return_inverse=True)
-    ends = np.bincount(inv, w * ~event, len(uniq))
-    churns = np.bincount(inv, w * event, len(uniq))
-    at_risk = np.cumsum(np.bincount(inv, w, len(uniq))[::-1])[::-1] - churns
+def censoring_curve(f: Followed, w: np.ndarray) -> np.ndarray:
+    """Kaplan–Meier curve of the follow-up ends, weighted by `w`: G just after each of the
+    distinct times `f.times`. A churn on the day a follow-up ends leaves the risk set first."""
+    k = len(f.times)
+    ends = np.bincount(f.at, w * ~f.event, k)
+    churns = np.bincount(f.at, w * f.event, k)
+    at_risk = np.cumsum(np.bincount(f.at, w, k)[::-1])[::-1] - churns
     with np.errstate(divide="ignore", invalid="ignore"):
         drop = np.where(at_risk > 0, ends / at_risk, 0.0)
-    return uniq, np.cumprod(1 - drop)
+    return np.cumprod(1 - drop)
 
 
-def _g(curve, t: np.ndarray, before: bool) -> np.ndarray:
-    """G(t−) (`before`) or G(t) from `censoring_curve`."""
-    uniq, g = curve
-    k = np.searchsorted(uniq, t, side="left" if before else "right")
-    return np.where(k > 0, g[np.maximum(k - 1, 0)], 1.0)
+def _g_at(f: Followed, g: np.ndarray, tau: float) -> float:
+    """G(τ) from `censoring_curve`."""
+    k = int(np.searchsorted(f.times, tau, side="right"))
+    return float(g[k - 1]) if k > 0 else 1.0
 
 
-def weights(f: Followed, tau: float, w: np.ndarray, curve) -> tuple[np.ndarray, np.ndarray]:
+def weights(f: Followed, tau: float, w: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(case, control) weight per row at τ: churners by τ get w/G(T−), rows followed past τ
     w/G(τ), rows whose follow-up ended before τ without a churn 0."""
     case = f.event & (f.time <= tau)
     control = f.time > tau
+    before = np.where(f.at > 0, g[np.maximum(f.at - 1, 0)], 1.0)  # G(T−)
     with np.errstate(divide="ignore", invalid="ignore"):
-        wc = np.where(case, w / _g(curve, f.time, before=True), 0.0)
-        wn = np.where(control, w / _g(curve, np.full(1, tau), before=False)[0], 0.0)
+        wc = np.where(case, w / before, 0.0)
+        wn = np.where(control, w / _g_at(f, g, tau), 0.0)
     return np.nan_to_num(wc), np.nan_to_num(wn)
 
 
@@ -137,7 +148,7 @@ def judge(
     τ), with 95% intervals from `n_boot` account resamples. A horizon without the evidence to
     judge it gets `status` "not judged" and its `reason`."""
     w1 = np.ones(len(f.time))
-    curve = censoring_curve(f.time, f.event, w1)
+    curve = censoring_curve(f, w1)
     rank = {tau: np.unique(p, return_inverse=True)[1] for tau, p in model.items()}
     base_rank = {
         name: np.unique(np.nan_to_num(r, nan=-np.inf), return_inverse=True)[1]  # unknown: lowest
@@ -153,7 +164,7 @@ def judge(
             "accounts": len(pd.unique(f.accounts)),
             "events": len(pd.unique(f.churn[case])),
             "controls": len(pd.unique(f.accounts[nw > 0])),
-            "reach": float(_g(curve, np.full(1, tau), before=False)[0]),
+            "reach": _g_at(f, curve, tau),
             "longest_follow_up_days": int(f.time.max()) if len(f.time) else 0,
         }
         reason = _too_little(label, tau, row)
@@ -215,7 +226,7 @@ def _intervals(f, out, judged, model, rank, base_rank, horizons, n_boot, seed) -
     draws: dict[str, list[tuple[float, float, float]]] = {lab: [] for lab in judged}
     for _ in range(n_boot):
         w = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[codes]
-        curve = censoring_curve(f.time, f.event, w.astype(float))
+        curve = censoring_curve(f, w.astype(float))
         for lab in judged:
             tau, best = horizons[lab], out[lab]["best_baseline"]
             cw, nw = weights(f, tau, w, curve)
