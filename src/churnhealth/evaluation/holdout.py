@@ -18,13 +18,13 @@ from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.evaluation.drift import Reference
 from churnhealth.evaluation.horizons import truth_for
-from churnhealth.evaluation.judged import baseline_risks
 from churnhealth.evaluation.metrics import (
     flag_metrics,
     paired_comparison,
     ranking_auc,
     score_metrics,
 )
+from churnhealth.models.baselines import baseline_risks
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.tiers import FLAGGED, health_score

@@ -33,9 +33,8 @@ import pandas as pd
 
 from churnhealth.config import Config
 from churnhealth.evaluation.metrics import grouped_auc
-from churnhealth.features import CATEGORICAL
 from churnhealth.models import hazard
-from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
+from churnhealth.models.baselines import baseline_risks
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
 
@@ -253,21 +252,6 @@ def _intervals(f, out, judged, model, rank, base_rank, horizons, n_boot, seed) -
             r["vs_best_roc_auc_diff_lo"], r["vs_best_roc_auc_diff_hi"] = float(lo[2]), float(hi[2])
 
 
-def baseline_risks(data: TrainingData, rows: np.ndarray) -> tuple[dict[str, np.ndarray], Scorecard]:
-    """The baselines' risks (higher = riskier) on `rows` of `data.frame`: the practitioners'
-    scorecard, fitted on the rows whose 90-day label matured by the validation window's end,
-    and the login-recency rule where the data has logins; and the fitted scorecard."""
-    frame, lab = data.frame, data.splits
-    reach = pd.Timedelta(days=lab.horizon_days + lab.gap_days)
-    tr = (frame.labelled.astype(bool) & (frame.as_of + reach <= lab.t2)).to_numpy()
-    card = Scorecard({f: d for f, d in data.fs.features.items() if f not in CATEGORICAL})
-    card.fit(frame[tr], data.y[tr])
-    risks = {"scorecard": 100 - card.health(frame[rows]).to_numpy()}
-    if LOGIN_FEATURE in frame.columns:
-        risks["login rule"] = login_light(frame[rows]).to_numpy().astype(float)
-    return risks, card
-
-
 def evaluate(cfg: Config, data: TrainingData, hm: HealthModel, *, n_boot: int = N_BOOT) -> dict:
     """Every horizon of `hm` judged on the as-of rows after its validation window (none of
     which it fitted, validated or calibrated on), followed until the data's end less the
@@ -316,8 +300,8 @@ def flat(verdicts: dict[str, dict]) -> dict[str, float]:
     """MLflow metrics: `judged_3m` (1 or 0) and, where judged, `judged_3m_roc_auc`, `_lo`,
     `_hi`, `judged_3m_brier` … per horizon."""
     out: dict[str, float] = {}
-    for r in verdicts.values():
-        key = {90: "3m", 182: "6m", 273: "9m", 365: "12m"}.get(r["days"], f"{r['days']}d")
+    for label, r in verdicts.items():
+        key = label.replace(" months", "m")  # "12 months" → 12m
         out[f"judged_{key}"] = float(r["status"] == "judged")
         for k in ("roc_auc", "roc_auc_lo", "roc_auc_hi", "brier", "brier_lo", "brier_hi"):
             if k in r:

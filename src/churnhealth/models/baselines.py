@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from churnhealth.features import CATEGORICAL
+from churnhealth.models.fitter import TrainingData
+
 LOGIN_FEATURE = "usage_days_since_active"
 
 
@@ -70,3 +73,18 @@ class Scorecard:
     def health(self, frame: pd.DataFrame) -> pd.Series:
         dims = self._dimension_scores(frame)
         return sum(dims[d] * w for d, w in self.weights_.items() if d in dims)
+
+
+def baseline_risks(data: TrainingData, rows: np.ndarray) -> tuple[dict[str, np.ndarray], Scorecard]:
+    """The baselines' risks (higher = riskier) on `rows` of `data.frame`: the practitioners'
+    scorecard, fitted on the rows whose 90-day label matured by the validation window's end,
+    and the login-recency rule where the data has logins; and the fitted scorecard."""
+    frame, lab = data.frame, data.splits
+    reach = pd.Timedelta(days=lab.horizon_days + lab.gap_days)
+    tr = (frame.labelled.astype(bool) & (frame.as_of + reach <= lab.t2)).to_numpy()
+    card = Scorecard({f: d for f, d in data.fs.features.items() if f not in CATEGORICAL})
+    card.fit(frame[tr], data.y[tr])
+    risks = {"scorecard": 100 - card.health(frame[rows]).to_numpy()}
+    if LOGIN_FEATURE in frame.columns:
+        risks["login rule"] = login_light(frame[rows]).to_numpy().astype(float)
+    return risks, card
