@@ -14,7 +14,7 @@ from churnhealth.config import Config
 from churnhealth.data.source import open_source
 from churnhealth.errors import ConfigError
 from churnhealth.features import FeatureSet, build_features
-from churnhealth.features.spec import check_metrics
+from churnhealth.features.spec import check_metrics, load_metrics
 from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,8 +124,16 @@ def test_absent_table_skips_its_metrics_with_a_note(small_db, tmp_path):
         con.execute("DROP TABLE surveys")
     fs = build_features(open_source(path), Config())
     assert not any(f.startswith("sent_") for f in fs.features)
-    assert "sent_nps_last: skipped, table surveys is absent" in fs.notes
-    assert "sent_nps_change: skipped, it uses a skipped metric" in fs.notes
+    # one line for the table, counting the features that use it directly (sent_nps_last) and
+    # through a skipped metric (sent_nps_change)
+    cfg = Config()
+    declared = load_metrics(cfg.features.definitions, cfg.data.segments)
+    gone = [m.name for m in declared if m.output and m.name.startswith("sent_")]
+    assert "sent_nps_change" in gone
+    [note] = [n for n in fs.notes if n.startswith("surveys")]
+    assert note.startswith(f"surveys: absent, so {len(gone)} sentiment features are skipped (")
+    assert "sent_nps_last" in note and "sent_nps_change" in note
+    assert len(fs.notes) == len({n.split(":")[0] for n in fs.notes})  # one line per table
     assert {"usage", "engagement", "relationship", "support", "financial"} <= set(
         fs.features.values()
     )

@@ -244,13 +244,19 @@ def test_too_little_history_is_a_clear_error(tmp_path):
         train(cfg, data)
 
 
-def test_a_two_year_company_trains_with_the_default_windows(tmp_path):
+def test_a_two_year_company_trains_with_the_default_windows(tmp_path, capsys):
     """Customers often have one to three years of history: with two, the windows shrink to fit
-    (and say so), and only the year-ahead test is skipped, with its reason."""
+    (and say so), and only the year-ahead test is skipped, with its reason. With a signal
+    table missing too, the problems come first: one line for the table, one for the test."""
+    import duckdb
+
+    from churnhealth.cli import render
     from churnhealth.synth import generate
 
     data = tmp_path / "two_years.duckdb"
     generate(data, accounts=600, years=2, seed=5, truth_paths=20)
+    with duckdb.connect(str(data)) as con:
+        con.execute("DROP TABLE touchpoints")
     cfg = small_config(tmp_path)
     said = []
     res = train(cfg, data, say=said.append)
@@ -260,7 +266,14 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path):
     assert (s.t3 - s.t2).days < cfg.train.test_days and (s.t2 - s.t1).days < cfg.train.val_days
     year = res.metrics["horizons"]
     assert year["status"] == "skipped" and "months of history" in year["reason"]
-    assert any("no year-ahead test" in n for n in res.notes)
+    table, test = res.problems
+    assert table.startswith("touchpoints: absent, so ") and "engagement features" in table
+    assert test.startswith("no year-ahead test: ")
+    assert not any("touchpoints" in n or "year-ahead" in n for n in res.notes)
+    render.notes(res.notes, res.problems)
+    lines = capsys.readouterr().out.splitlines()
+    starts = [line.split(":")[0] for line in lines if line.startswith(("problem:", "note:"))]
+    assert starts == ["problem"] * 2 + ["note"] * len(res.notes)
     # the expansion label needs a year to mature: trained if the windows hold enough, else
     # skipped with its reason
     grown = res.metrics["expansion"]
@@ -404,3 +417,29 @@ def test_every_horizon_is_judged_with_intervals_or_says_why(trained):
     logged = MlflowClient(trained.cfg.mlflow.tracking_uri).get_run(trained.result.run_id)
     m = logged.data.metrics
     assert m["judged_3m"] == 1 and m["judged_12m_roc_auc"] == pytest.approx(r12["roc_auc"])
+
+
+def test_test_window_figures_carry_intervals_and_small_segments_are_marked(trained):
+    """ROC-AUC, ECE, recall and precision of every segment come with a 95% interval around
+    them; a segment with fewer than 30 churned accounts in the window is marked, in
+    metrics.json and in the table train prints."""
+    from rich.console import Console
+
+    from churnhealth.cli.render import test_window_table
+
+    summary = trained.result.summary
+    metrics = trained.result.metrics
+    for r in summary.itertuples():
+        for k in ("roc_auc", "ece", "recall", "precision"):
+            v, lo, hi = (getattr(r, f"{k}{e}") for e in ("", "_lo", "_hi"))
+            assert lo <= v <= hi and hi - lo > 0, (r.segment, k)
+        block = metrics["overall"] if r.segment == "overall" else metrics["segments"][r.segment]
+        assert (block["too_small"] is not None) == (r.churned_accounts < 30), r.segment
+    small = summary[summary.churned_accounts < 30]
+    assert len(small) and len(small) < len(summary)  # the company has both kinds
+    console = Console(width=120, record=True)
+    console.print(test_window_table(summary))
+    text = console.export_text()
+    assert text.count("(too small)") == len(small)
+    overall = summary.iloc[0]
+    assert f"{overall.roc_auc_lo:.3f}".lstrip("0") in text

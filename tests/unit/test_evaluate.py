@@ -3,7 +3,13 @@ import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from churnhealth.evaluation.horizons import intervals
-from churnhealth.evaluation.metrics import grouped_auc, paired_comparison
+from churnhealth.evaluation.metrics import (
+    expected_calibration_error,
+    grouped_auc,
+    paired_comparison,
+    too_small,
+)
+from churnhealth.evaluation.metrics import intervals as wi
 
 
 def _data(n_accounts: int, rows_each: int, seed: int = 0):
@@ -90,3 +96,48 @@ def test_charts_with_no_known_outcome_say_so_instead_of_failing(tmp_path):
     assert plot_reliability({"all": empty, "smb": empty}, tmp_path / "r.png").stat().st_size
     one_kind = (np.zeros(5), np.linspace(0, 1, 5))
     assert plot_roc_pr({"model": one_kind}, tmp_path / "roc.png").stat().st_size
+
+
+def test_window_intervals_cover_each_figure_and_widen_for_repeated_rows():
+    """The test window's 95% intervals (ROC-AUC, ECE, recall, precision) hold the figure, and
+    five identical rows per account carry one account's information, not five."""
+    acc, y, good, _ = _data(800, 5)
+    flagged = good > 0.2
+    by_account = wi(acc, y, p=good, flagged=flagged, n_boot=300)
+    as_if_rows = wi(np.arange(len(y)), y, p=good, flagged=flagged, n_boot=300)
+    point = {
+        "roc_auc": roc_auc_score(y, good),
+        "ece": expected_calibration_error(y, good),
+        "recall": flagged[y == 1].mean(),
+        "precision": y[flagged].mean(),
+    }
+    for k, v in point.items():
+        assert by_account[f"{k}_lo"] < v < by_account[f"{k}_hi"], k
+        wide = by_account[f"{k}_hi"] - by_account[f"{k}_lo"]
+        narrow = as_if_rows[f"{k}_hi"] - as_if_rows[f"{k}_lo"]
+        assert wide > 1.6 * narrow, k
+
+
+def test_window_intervals_reach_their_nominal_coverage():
+    """Over 100 samples of 300 accounts from a known population, the recall and ROC-AUC
+    intervals hold the population's value about 95% of the time."""
+    rng = np.random.default_rng(7)
+    pop_acc, pop_y, pop_p, _ = _data(200_000, 1, seed=99)
+    truth_auc, truth_recall = roc_auc_score(pop_y, pop_p), (pop_p[pop_y == 1] > 0.2).mean()
+    held = {"roc_auc": 0, "recall": 0}
+    for _ in range(100):
+        i = rng.choice(len(pop_y), 300, replace=False)
+        iv = wi(np.arange(300), pop_y[i], p=pop_p[i], flagged=pop_p[i] > 0.2, n_boot=200)
+        held["roc_auc"] += iv["roc_auc_lo"] <= truth_auc <= iv["roc_auc_hi"]
+        held["recall"] += iv["recall_lo"] <= truth_recall <= iv["recall_hi"]
+    assert 85 <= held["roc_auc"] <= 100 and 85 <= held["recall"] <= 100, held
+
+
+def test_a_window_too_small_to_judge_counts_accounts_not_rows():
+    accounts = np.repeat(np.arange(100), 3)
+    y = np.repeat((np.arange(100) < 29).astype(float), 3)  # 29 churned accounts, 87 rows
+    assert too_small(accounts, y) == "29 churned accounts (judging needs 30)"
+    y30 = np.repeat((np.arange(100) < 30).astype(float), 3)
+    assert too_small(accounts, y30) is None
+    y_most = np.repeat((np.arange(100) < 75).astype(float), 3)
+    assert too_small(accounts, y_most) == "25 accounts that stayed (judging needs 30)"

@@ -13,6 +13,9 @@ from churnhealth.config import Config
 from churnhealth.progress import err_console
 from churnhealth.sinks import terminal
 
+GLOBAL = "__global__"
+"""The route of a segment scored by the global model (`HealthModel.GLOBAL`)."""
+
 
 def _fmt(value: float) -> str:
     return "–" if pd.isna(value) else f"{value:.3f}"
@@ -22,7 +25,10 @@ def _money(v: float) -> str:
     return f"{v / 1e6:,.1f}M" if v >= 1e6 else f"{v / 1e3:,.0f}k"
 
 
-def notes(lines: list[str]) -> None:
+def notes(lines: list[str], problems: list[str] = ()) -> None:
+    """Problems (what limits the figures above) first, in bold; then the notes, dimmed."""
+    for line in problems:
+        console.print(f"problem: {line}", style="bold", highlight=False)
     for note in lines:
         console.print(f"note: {note}", style="dim", highlight=False)
 
@@ -137,28 +143,15 @@ def training(res, cfg: Config, seconds: float) -> None:
         g = res.metrics["gate"]
         console.print(f"Skill gate passed on {g['why_horizon']}: {g['reason']}.", highlight=False)
     year_ahead(res.metrics.get("horizons", {}))
-    table = Table(
-        "segment",
-        "model",
-        "ROC-AUC",
-        "oracle",
-        "global",
-        "scorecard",
-        "login",
-        "ECE",
-        "recall",
-        "precision",
-        title="Test window (ROC-AUC of the model, the oracle, the global model and "
-        "the baselines; ECE; the at-risk flag)",
-    )
-    for r in res.summary.itertuples():
-        values = (r.roc_auc, r.oracle, r.global_model, r.scorecard, r.login)
-        table.add_row(
-            r.segment,
-            str(r.model),
-            *map(_fmt, (*values, r.ece, r.recall, r.precision)),
+    console.print(test_window_table(res.summary))
+    small = res.summary[res.summary.too_small.notna()]
+    if len(small):
+        console.print(
+            "Too small to judge the model on: "
+            + "; ".join(f"{r.segment}, {r.too_small}" for r in small.itertuples())
+            + ". Read their figures through their intervals.",
+            highlight=False,
         )
-    console.print(table)
     console.print(_segmenting_table(res.summary))
     expansion(res.metrics.get("expansion", {}))
     if res.metrics.get("churn_reasons"):
@@ -173,7 +166,42 @@ def training(res, cfg: Config, seconds: float) -> None:
             f"{res.reason}. {where}",
             highlight=False,
         )
-    notes(res.notes)
+    notes(res.notes, res.problems)
+
+
+def _iv(v: float, lo: float | None, hi: float | None) -> str:
+    """A figure over its 95% interval, on two lines and without leading zeros in the interval,
+    to keep wide tables within a terminal."""
+    if pd.isna(v):
+        return "–"
+    if lo is None or pd.isna(lo):
+        return _fmt(v)
+    short = [f"{x:.3f}".replace("0.", ".", 1) if 0 <= x < 1 else f"{x:.3f}" for x in (lo, hi)]
+    return f"{_fmt(v)}\n{short[0]}–{short[1]}"
+
+
+def test_window_table(summary: pd.DataFrame) -> Table:
+    """The test window per segment: ROC-AUC of the model (95% interval) and of the oracle, the
+    global model and the baselines; ECE, recall and precision at the cut-off with intervals; the
+    churned accounts behind them; a segment too small to judge is marked."""
+    table = Table(
+        *("segment", "model", "ROC-AUC", "oracle", "global", "scorecard", "login", "ECE"),
+        *("recall", "precision", "churned"),
+        title="Test window: ROC-AUC of the model, the oracle, the global model and the "
+        "baselines; ECE; the at-risk flag; accounts that churned. Under a figure, its 95% "
+        "interval from resampling accounts",
+    )
+    for r in summary.itertuples():
+        d = r._asdict()
+        table.add_row(
+            r.segment + ("\n(too small)" if isinstance(r.too_small, str) else ""),
+            "global" if r.model == GLOBAL else str(r.model),
+            _iv(r.roc_auc, r.roc_auc_lo, r.roc_auc_hi),
+            *map(_fmt, (r.oracle, r.global_model, r.scorecard, r.login)),
+            *(_iv(d[k], d[f"{k}_lo"], d[f"{k}_hi"]) for k in ("ece", "recall", "precision")),
+            f"{r.churned_accounts:,}",
+        )
+    return table
 
 
 def skill_gate(res, cfg: Config) -> None:
@@ -353,17 +381,21 @@ def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds:
     table = Table(
         *("days before", "group", "cases", "churned", "recall", "specificity", "accuracy"),
         *("precision", "F1", "ROC-AUC"),
-        title="At-risk flag per renewal decision",
+        title="At-risk flag per renewal decision (95% intervals from resampling accounts)",
     )
     for row in flags.itertuples(index=False):
         if row.lead_days in (90, 180) or row.group == "overall":
+            d = row._asdict()
             table.add_row(
                 str(row.lead_days),
-                row.group,
+                row.group + ("\n(too small)" if isinstance(row.too_small, str) else ""),
                 f"{row.cases:,}",
                 f"{row.churned:,}",
-                *map(_fmt, (row.recall, row.specificity, row.accuracy)),
-                *map(_fmt, (row.precision, row.f1, row.roc_auc)),
+                _iv(row.recall, d.get("recall_lo"), d.get("recall_hi")),
+                *map(_fmt, (row.specificity, row.accuracy)),
+                _iv(row.precision, d.get("precision_lo"), d.get("precision_hi")),
+                _fmt(row.f1),
+                _iv(row.roc_auc, d.get("roc_auc_lo"), d.get("roc_auc_hi")),
             )
     console.print(table)
     targets = cfg.backtest.targets.model_dump()
@@ -415,14 +447,17 @@ def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds:
         )
     seg = Table(
         *("segment", "rows", "known", "ROC-AUC", "ECE", "ROC-AUC 90d", "ECE 90d"),
-        title="Scored rows whose outcome is known (health horizon; 90 days)",
+        title="Scored rows whose outcome is known (health horizon; 90 days), 95% intervals",
     )
     for row in t["segments"].itertuples(index=False):
         seg.add_row(
-            row.segment,
+            row.segment + ("\n(too small)" if isinstance(row.too_small, str) else ""),
             f"{row.rows:,}",
             f"{row.known:,}",
-            *map(_fmt, (row.roc_auc, row.ece, row.roc_auc_90d, row.ece_90d)),
+            *(
+                _iv(*(getattr(row, f"{c}{e}") for e in ("", "_lo", "_hi")))
+                for c in ("roc_auc", "ece", "roc_auc_90d", "ece_90d")
+            ),
         )
     console.print(seg)
     console.print(

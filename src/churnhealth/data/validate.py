@@ -29,6 +29,7 @@ from churnhealth.data.repair import repair_usage
 from churnhealth.data.source import Source, day_literal, open_source, truncate
 from churnhealth.errors import DataError
 from churnhealth.location import redact
+from churnhealth.notes import absent
 
 MAX_EXAMPLES = 3
 SLICE_ROWS = 25_000_000
@@ -285,7 +286,7 @@ def validate(
         if name not in source:
             derived = name == "events" and "usage" in source
             if not spec.required and not derived and not spec.open:  # features: when declared
-                report.notes.append(f"{name}: absent, its features will be skipped")
+                report.notes.append(absent(name))
             continue
         if progress:
             progress(name)

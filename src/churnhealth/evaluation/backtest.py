@@ -252,7 +252,8 @@ def score_period(
 
 def row_block(p: pd.DataFrame) -> dict:
     """Discrimination and calibration of the scored rows whose outcome is known: at the health
-    horizon (`churn_probability` against `churned`) and at 90 days."""
+    horizon (`churn_probability` against `churned`) and at 90 days, with 95% intervals from
+    resampling accounts, and whether the rows are too few to judge (`metrics.too_small`)."""
     out = {"rows": len(p)}
     for name, y_col, p_col in (
         ("horizon", "churned", "churn_probability"),
@@ -261,10 +262,13 @@ def row_block(p: pd.DataFrame) -> dict:
         k = p[y_col].notna().to_numpy()
         y, q = p[y_col].to_numpy()[k], p[p_col].to_numpy()[k]
         m = ev.score_metrics(y, q) if k.any() else {}
+        accounts = p.account_id.to_numpy()[k]
         out[name] = {
             "rows": int(k.sum()),
             "churners": int(y.sum()),
             **{c: m.get(c, float("nan")) for c in ("roc_auc", "pr_auc", "brier", "ece")},
+            **ev.intervals(accounts, y, p=q),
+            "too_small": ev.too_small(accounts, y),
             "mean_probability": float(q.mean()) if k.any() else float("nan"),
             "churn_rate": float(y.mean()) if k.any() else float("nan"),
             "top10": ev.top_share_capture(y, q)
@@ -322,12 +326,19 @@ def _rows_table(report: dict, key: str) -> pd.DataFrame:
                 "rows": b["rows"],
                 "known": h["rows"],
                 "churners": h["churners"],
-                "roc_auc": h["roc_auc"],
+                **{
+                    f"{c}{e}": h.get(f"{c}{e}", float("nan"))
+                    for c in ("roc_auc", "ece")
+                    for e in ("", "_lo", "_hi")
+                },
                 "pr_auc": h["pr_auc"],
-                "ece": h["ece"],
                 "top10_lift": h["top10"]["lift"],
-                "roc_auc_90d": q["roc_auc"],
-                "ece_90d": q["ece"],
+                **{
+                    f"{c}_90d{e}": q.get(f"{c}{e}", float("nan"))
+                    for c in ("roc_auc", "ece")
+                    for e in ("", "_lo", "_hi")
+                },
+                "too_small": h.get("too_small"),
             }
         )
     return pd.DataFrame(out)
@@ -352,6 +363,12 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
                     **{k: b[k] for k in FLAG_METRICS},
                     "flagged_share": b["flagged_share"],
                     "arr_weighted_recall": b["arr_weighted_recall"],
+                    **{
+                        f"{k}_{e}": b.get(f"{k}_{e}", float("nan"))
+                        for k in ("roc_auc", "recall", "precision")
+                        for e in ("lo", "hi")
+                    },
+                    "too_small": b.get("too_small"),
                 }
             )
             if int(lead) in renewals.TARGET_LEADS and not group.endswith("contracts"):

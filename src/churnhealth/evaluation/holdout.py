@@ -20,9 +20,11 @@ from churnhealth.evaluation.drift import Reference
 from churnhealth.evaluation.horizons import truth_for
 from churnhealth.evaluation.metrics import (
     flag_metrics,
+    intervals,
     paired_comparison,
     ranking_auc,
     score_metrics,
+    too_small,
 )
 from churnhealth.models.baselines import baseline_risks
 from churnhealth.models.fitter import TrainingData
@@ -81,7 +83,9 @@ def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:
     p_all = model.predict_proba(data.frame)
     metrics, summary, curves = _test_window(cfg, data, model, p_all)
     model.metadata["test_metrics"] = {
-        k: v for k, v in metrics["overall"].items() if k in TEST_FIGURES and np.isfinite(v)
+        k: v
+        for k, v in metrics["overall"].items()
+        if k in TEST_FIGURES and isinstance(v, float | int) and np.isfinite(v)
     }
     model.reference = drift_reference(cfg, data, model, p_all)
     return Holdout(metrics, summary, curves, p_all)
@@ -105,6 +109,13 @@ def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.nda
 
     def block(rows: np.ndarray) -> dict:
         out = {**score_metrics(y[rows], p[rows]), **flag_metrics(y[rows], flagged[rows])}
+        out.update(
+            intervals(
+                accounts[rows], y[rows], p=p[rows], flagged=flagged[rows], seed=cfg.train.seed
+            )
+        )
+        out["churned_accounts"] = len(np.unique(accounts[rows][y[rows] == 1]))
+        out["too_small"] = too_small(accounts[rows], y[rows])
         out["scorecard_roc_auc"] = ranking_auc(y[rows], card_risk[rows])
         out["login_rule_roc_auc"] = ranking_auc(y[rows], login[rows]) if has_login else np.nan
         out["global_model_roc_auc"] = ranking_auc(y[rows], glob[rows])
@@ -135,9 +146,14 @@ def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.nda
                 "global_model": m["global_model_roc_auc"],
                 "scorecard": m["scorecard_roc_auc"],
                 "login": m["login_rule_roc_auc"],
-                "ece": m["ece"],
-                "recall": m["recall"],
-                "precision": m["precision"],
+                **{
+                    f"{k}{e}": m[f"{k}{e}"]
+                    for k in ("roc_auc", "ece", "recall", "precision")
+                    for e in ("", "_lo", "_hi")
+                    if k != "roc_auc" or e
+                },
+                "churned_accounts": m["churned_accounts"],
+                "too_small": m["too_small"],
                 **{k: v for k, v in m.items() if k.startswith("vs_global_")},
             }
         )

@@ -83,6 +83,101 @@ def roc_auc_se(y: np.ndarray, risk: np.ndarray) -> float:
     return float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
 
 
+MIN_CHURNED = 30
+"""Distinct churned accounts a window needs before its figures are read as judging a model."""
+MIN_RETAINED = 30
+"""Distinct accounts that stayed a window needs, likewise."""
+N_BOOT = 200
+"""Resamples of accounts behind each 95% interval of a window's figures."""
+
+
+def too_small(accounts: np.ndarray, y: np.ndarray) -> str | None:
+    """Why a window is too small to judge a model on (too few churned or retained accounts),
+    or None. An account counts once however many of its rows the window holds."""
+    a, y = np.asarray(accounts), np.asarray(y, float)
+    churned = len(np.unique(a[y == 1]))
+    retained = len(np.setdiff1d(np.unique(a), a[y == 1]))
+    if churned < MIN_CHURNED:
+        return f"{churned} churned accounts (judging needs {MIN_CHURNED})"
+    if retained < MIN_RETAINED:
+        return f"{retained} accounts that stayed (judging needs {MIN_RETAINED})"
+    return None
+
+
+def intervals(
+    accounts: np.ndarray,
+    y: np.ndarray,
+    *,
+    p: np.ndarray | None = None,
+    risk: np.ndarray | None = None,
+    flagged: np.ndarray | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    bins: int = 10,
+) -> dict[str, float]:
+    """95% intervals over `n_boot` resamples of accounts: ROC-AUC of `risk` (default `p`), ECE
+    of probabilities `p`, recall and precision of the yes/no `flagged`. Keys `roc_auc_lo`,
+    `roc_auc_hi`, `ece_lo`, … for the figures whose inputs are given.
+
+    Accounts, not rows, are resampled: an account's monthly rows share their outcome, and
+    treating them as independent would make the intervals too narrow. The ECE uses the same
+    equal-count bins as `expected_calibration_error`, counting a resampled row as often as its
+    account was drawn; its interval is moved down by the resamples' mean excess over the
+    figure, since an absolute error grows with the noise resampling adds (a percentile
+    interval of ECE can lie wholly above the figure).
+    """
+    y = np.asarray(y, float)
+    risk = p if risk is None else risk
+    keys = [k for k, v in (("roc_auc", risk), ("ece", p)) if v is not None]
+    keys += ["recall", "precision"] if flagged is not None else []
+    out = {f"{k}_{e}": float("nan") for k in keys for e in ("lo", "hi")}
+    if len(y) == 0:
+        return out
+    codes, uniq = pd.factorize(np.asarray(accounts))
+    ranks = None if risk is None else np.unique(np.asarray(risk, float), return_inverse=True)[1]
+    if p is not None:
+        order = np.argsort(np.asarray(p, float), kind="mergesort")
+        ys, ps = y[order], np.asarray(p, float)[order]
+    f = None if flagged is None else np.asarray(flagged, float)
+
+    def stats(w: np.ndarray) -> list[float]:
+        vals = []
+        if ranks is not None:
+            both = 0 < (w * y).sum() < w.sum()
+            vals.append(grouped_auc(ranks, y, w) if both else np.nan)
+        if p is not None:
+            ws = w[order]
+            cum = np.cumsum(ws)
+            b = np.minimum(((cum - ws) * bins / cum[-1]).astype(int), bins - 1)
+            gap = np.bincount(b, ws * ys, bins) - np.bincount(b, ws * ps, bins)
+            vals.append(np.abs(gap).sum() / cum[-1])
+        if f is not None:
+            tp = (w * y * f).sum()
+            vals.append(tp / (w * y).sum() if (w * y).sum() else np.nan)
+            vals.append(tp / (w * f).sum() if (w * f).sum() else np.nan)
+        return vals
+
+    rng = np.random.default_rng(seed)
+    draws = np.array(
+        [
+            stats(np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[codes])
+            for _ in range(n_boot)
+        ],
+        float,
+    )
+    point = stats(np.ones(len(y), np.int64))
+    for i, k in enumerate(keys):
+        col = draws[:, i][np.isfinite(draws[:, i])]
+        if len(col) < n_boot // 2:
+            continue
+        lo, hi = np.percentile(col, [2.5, 97.5])
+        if k == "ece":  # resampling adds noise that ECE counts as miscalibration: remove it
+            shift = col.mean() - point[i]
+            lo, hi = max(lo - shift, 0.0), hi - shift
+        out[f"{k}_lo"], out[f"{k}_hi"] = float(lo), float(hi)
+    return out
+
+
 def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     order = np.argsort(p, kind="mergesort")
     rows = []

@@ -68,7 +68,9 @@ def at_lead(cases: pd.DataFrame, pred: pd.DataFrame, lead: int) -> pd.DataFrame:
 
 def flag_block(m: pd.DataFrame, targets: dict[str, float], seed: int) -> dict:
     """The at-risk flag on cases scored at one lead: the five figures with pass / miss, the
-    ROC-AUC of health, ARR-weighted recall and the baselines at the same budget."""
+    ROC-AUC of health, ARR-weighted recall, 95% intervals of the ROC-AUC, recall and precision
+    (resampling accounts), whether the cases are too few to judge, and the baselines at the
+    same budget."""
     y = m.churned.to_numpy()
     out = {
         "cases": len(m),
@@ -76,6 +78,14 @@ def flag_block(m: pd.DataFrame, targets: dict[str, float], seed: int) -> dict:
         **ev.flag_metrics(y, m.flagged),
         "roc_auc": ev.ranking_auc(y, 100 - m.health_score),
         "arr_weighted_recall": ev.arr_weighted_recall(y, m.flagged, m.arr.to_numpy(float)),
+        **ev.intervals(
+            m.account_id.to_numpy(),
+            y,
+            risk=100 - m.health_score.to_numpy(float),
+            flagged=m.flagged.to_numpy(bool),
+            seed=seed,
+        ),
+        "too_small": ev.too_small(m.account_id.to_numpy(), y),
     }
     out["targets"] = {
         k: {"value": out[k], "target": targets[k], "passed": bool(out[k] > targets[k])}

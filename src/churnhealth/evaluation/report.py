@@ -277,6 +277,36 @@ def _loop(lp: dict | None) -> str:
     return "".join(out)
 
 
+def _with_interval(m: dict, key: str) -> str:
+    """A figure with its 95% interval when the metrics have one (older runs do not)."""
+    v = m.get(key, float("nan"))
+    if not np.isfinite(v):
+        return "–"
+    lo, hi = m.get(f"{key}_lo", float("nan")), m.get(f"{key}_hi", float("nan"))
+    return f"{v:.3f}" if not np.isfinite(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table whose figures `x` have `x_lo`/`x_hi` columns, with each such figure written
+    over its 95% interval in one column, and `too_small` as a "judged" column."""
+    out = frame.copy()
+    for col in [c for c in frame.columns if f"{c}_lo" in frame.columns]:
+        v, lo, hi = (frame[c].to_numpy(float) for c in (col, f"{col}_lo", f"{col}_hi"))
+        out[col] = [
+            "–"
+            if not np.isfinite(a)
+            else f"{a:.3f}"
+            if not np.isfinite(b)
+            else f"{a:.3f} [{b:.3f}, {c:.3f}]"
+            for a, b, c in zip(v, lo, hi, strict=True)
+        ]
+        out = out.drop(columns=[f"{col}_lo", f"{col}_hi"])
+    if "too_small" in out:
+        judged = ["too small: " + t if isinstance(t, str) else "yes" for t in out.too_small]
+        out = out.drop(columns="too_small").assign(judged=judged)
+    return out
+
+
 def _judged(block: dict | None) -> str:
     """The champion's horizons, judged censoring-aware at training, or why not."""
     if not block:
@@ -303,11 +333,14 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             {
                 "segment": s,
                 "model": train_metrics.get("routes", {}).get(s, ""),
-                "test ROC-AUC": m["roc_auc"],
+                "test ROC-AUC (95%)": _with_interval(m, "roc_auc"),
                 "global model ROC-AUC": m["global_model_roc_auc"],
                 "test log loss": m["log_loss"],
                 "global model log loss": m["global_model_log_loss"],
-                "ECE": m["ece"],
+                "ECE (95%)": _with_interval(m, "ece"),
+                "recall (95%)": _with_interval(m, "recall"),
+                "precision (95%)": _with_interval(m, "precision"),
+                "judged": "too small: " + m["too_small"] if m.get("too_small") else "yes",
             }
         )
     lead = bt["lead_time"]
@@ -330,7 +363,11 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             "Renewal decisions: the at-risk flag against practitioners' targets",
             _table(_targets(t["targets"]))
             + _img(png["renewal_leads"], "the flag by days before the decision")
-            + _table(ren[ren.group.isin(["overall", "annual contracts", "monthly contracts"])]),
+            + _table(
+                with_intervals(
+                    ren[ren.group.isin(["overall", "annual contracts", "monthly contracts"])]
+                )
+            ),
         ),
         (
             "Lead time",
@@ -363,11 +400,14 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             "Ranking 90 days before the decision: ROC and precision-recall",
             _img(png["roc_pr"], "ROC and PR curves"),
         ),
-        ("Per period (origin)", _table(t["periods"])),
+        (
+            "Per period (origin), with 95% intervals from resampling accounts",
+            _table(with_intervals(t["periods"])),
+        ),
         ("Horizons the champion's training could judge", _judged(train_metrics.get("judged"))),
         (
             "Segments: segment models vs the global model",
-            _table(pd.DataFrame(seg_rows)) + _table(t["segments"]),
+            _table(pd.DataFrame(seg_rows)) + _table(with_intervals(t["segments"])),
         ),
         (
             "What drives the scores (SHAP)",

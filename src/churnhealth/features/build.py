@@ -38,6 +38,7 @@ from churnhealth.features.spec import (
     Ratio,
     Slope,
 )
+from churnhealth.notes import skipped
 
 KEYS = ["account_id", "as_of"]
 ZERO_FILL_AGGS = ("count", "sum", "nunique", "any")
@@ -45,16 +46,26 @@ ZERO_FILL_AGGS = ("count", "sum", "nunique", "any")
 
 @dataclass
 class MetricPlan:
-    """Which metrics can be computed from the tables present, and which are skipped."""
+    """Which metrics can be computed from the tables present; `skipped` maps each absent table
+    to the metrics it takes with it (directly or through a metric that uses one)."""
 
     metrics: list = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    skipped: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per absent table: how many features of which dimensions it takes."""
+        out = []
+        for table, gone in self.skipped.items():
+            shown = [m for m in gone if m.output] or gone
+            out.append(skipped(table, [m.name for m in shown], [m.dimension for m in shown]))
+        return out
 
 
 def plan(metrics: list, present: set[str]) -> MetricPlan:
     """Drop metrics whose table is absent, and metrics that depend on dropped ones."""
     out = MetricPlan()
-    dropped: set[str] = set()
+    cause: dict[str, str] = {}  # dropped metric -> the absent table behind it
     for m in metrics:
         table = getattr(m, "table", None)
         refs = [
@@ -62,14 +73,15 @@ def plan(metrics: list, present: set[str]) -> MetricPlan:
             for a in ("numerator", "denominator", "left", "right", "metric")
             if hasattr(m, a)
         ]
+        behind = next((cause[r] for r in refs if r in cause), None)
         if table is not None and table not in present:
-            dropped.add(m.name)
-            out.notes.append(f"{m.name}: skipped, table {table} is absent")
-        elif any(r in dropped for r in refs):
-            dropped.add(m.name)
-            out.notes.append(f"{m.name}: skipped, it uses a skipped metric")
+            cause[m.name] = table
+        elif behind is not None:
+            cause[m.name] = behind
         else:
             out.metrics.append(m)
+            continue
+        out.skipped.setdefault(cause[m.name], []).append(m)
     return out
 
 

@@ -33,6 +33,7 @@ from churnhealth.models.expansion import ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
+from churnhealth.notes import absent_table, arrange
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring.scorer import Scorer
 
@@ -55,6 +56,9 @@ class TrainResult:
     model: HealthModel
     summary: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """What limits this model's figures (signal tables absent, the year-ahead test not run):
+    printed before the notes."""
 
 
 def train(
@@ -121,15 +125,15 @@ def train(
         else:
             alias, reason, compared = choose_alias(cfg, d, result.probabilities)
             reason = f"{reason} (skill gate passed on {skill['horizon']})"
-        notes = fitter.notes_ + grown_notes + fs.notes + source.notes
+        problems, notes = findings(source, fs.notes, year)
+        notes = fitter.notes_ + grown_notes + notes
         reasons = churn_reasons(source, cfg.data.segments)
-        if year["status"] != "ok":
-            notes.append(f"no year-ahead test: {year['reason']}")
         metrics = result.record(
             d,
             model,
             fitter.info_,
             notes,
+            problems=problems,
             run_id=run.run_id,
             model_version=version,
             alias=alias,
@@ -154,8 +158,27 @@ def train(
         write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
         done()
     return TrainResult(
-        run.run_id, version, alias, reason, metrics, d.splits, model, result.summary, notes
+        run.run_id,
+        version,
+        alias,
+        reason,
+        metrics,
+        d.splits,
+        model,
+        result.summary,
+        notes,
+        problems,
     )
+
+
+def findings(source: Source, feature_notes: list[str], year: dict) -> tuple[list[str], list[str]]:
+    """The problems and the notes of the data and features (`notes.arrange`): an absent signal
+    table and a year-ahead test that could not run are problems; the rest are notes."""
+    lines = feature_notes + source.notes
+    problems = [n for n in lines if absent_table(n) in SIGNAL_TABLES]
+    if year["status"] != "ok":
+        problems.append(f"no year-ahead test: {year['reason']}")
+    return arrange(problems, [n for n in lines if n not in problems])
 
 
 def fit_expansion(
