@@ -435,9 +435,12 @@ def test_the_expansion_playbook_fires_from_the_expansion_score(first, cfg):
 PROBE = """<script>
 window.addEventListener("load", () => {
   const out = {}, body = () => document.querySelectorAll("#accounts tbody tr");
-  out.sections = ["summary", "forecast", "tiers", "movers", "book"].filter(
+  out.sections = ["summary", "checked", "forecast", "tiers", "movers", "book"].filter(
     (id) => (document.getElementById(id)?.textContent.length ?? 0) > 40);
   out.chart = document.querySelectorAll("#forecast-chart svg polyline").length;
+  out.checked = [...document.querySelectorAll("#checked-table tbody tr")].map(
+    (r) => r.cells[0].textContent);
+  out.checked_line = document.getElementById("checked-line").className;
   out.tier_rows = document.querySelectorAll("#tiers-table tbody tr").length;
   out.movers = document.querySelectorAll(".movers tbody tr").length;
   out.rows = body().length;
@@ -538,8 +541,13 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     )
     out = probe_page(page, tmp_path)
     browser = chromium()
-    assert out["sections"] == ["summary", "forecast", "tiers", "movers", "book"]
+    assert out["sections"] == ["summary", "checked", "forecast", "tiers", "movers", "book"]
     assert out["chart"] == 1 and out["tier_rows"] == 1 + scores.segment.nunique()
+    # how far the health was checked: every horizon's row, the health horizon judged
+    assert out["checked"] == ["3 months", "6 months", "9 months", "12 months"]
+    h = first["summary"]["health_checked"]
+    assert h["judged"] is True and h["text"].startswith("the 12-month health was checked")
+    assert out["checked_line"] == ""  # a judged health is not shown as a problem
     assert out["movers"] > 0 and out["rows"] == len(scores)
     assert out["critical"] == (scores.tier == "critical").sum() and out["only_critical"]
     assert out["descending"]

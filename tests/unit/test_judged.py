@@ -227,3 +227,30 @@ def test_a_health_horizon_the_baseline_matches_passes_only_if_the_model_leads_ne
     assert alone["status"] == "failed"
     worse = {**verdicts, "12 months": verdict("12 months", 365, diff=(-0.03, -0.05, -0.01))}
     assert judged.gate(worse, 365)["status"] == "failed"
+
+
+def test_predict_says_whether_the_health_horizon_was_judged():
+    from churnhealth.evaluation.judged import headline
+
+    ok = {
+        "status": "judged",
+        "by": "test window",
+        "from": "2026-01-01",
+        "roc_auc": 0.7,
+        "roc_auc_lo": 0.65,
+        "roc_auc_hi": 0.75,
+        "events": 120,
+    }
+    no = {"status": "not judged", "reason": "the longest follow-up is 215 days"}
+    h = headline({"6 months": ok, "12 months": ok}, 365)
+    assert h["judged"] is True and "ROC-AUC 0.700 [0.650, 0.750] on 120 churns" in h["text"]
+    h = headline({"6 months": ok, "12 months": no}, 365)
+    assert h == {
+        "judged": False,
+        "horizon": "12 months",
+        "text": "the 12-month health was not judged on the champion's data: the longest "
+        "follow-up is 215 days",
+    }
+    assert headline(None, 365)["judged"] is None
+    assert "retrain" in headline(None, 365)["text"]
+    assert headline({"12 months": ok}, 400)["judged"] is None  # no judged horizon of 400 days

@@ -476,6 +476,14 @@ def predict(res) -> None:
         f" → {res.out}; summary → {res.out.with_name('summary.json')}",
         highlight=False,
     )
+    h = s.get("health_checked")
+    if h is not None:
+        ok = h["judged"] is True
+        console.print(
+            ("" if ok else "problem: ") + h["text"][:1].upper() + h["text"][1:] + ".",
+            style=None if ok else "bold",
+            highlight=False,
+        )
     table = Table(
         *("segment", "accounts", "ARR", "healthy", "moderate", "at risk", "critical"),
         *("ARR at risk", "improving", "declining", "mean health"),

@@ -336,6 +336,35 @@ def table(verdicts: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "churns", "accounts"]).fillna("")
 
 
+def headline(verdicts: dict[str, dict] | None, health_days: int) -> dict:
+    """What predict says of the health it prints: whether its horizon was judged on the
+    champion's data, and one sentence with the figure and interval, or why not. `judged` is
+    None for a champion trained before horizons were judged."""
+    label = next((k for k, d in HORIZONS.items() if d == health_days), None)
+    r = (verdicts or {}).get(label) if label else None
+    if r is None:
+        why = (
+            "the champion was trained before horizons were judged; retrain to check it"
+            if not verdicts
+            else f"no judged horizon is {health_days} days"
+        )
+        return {"judged": None, "horizon": label, "text": f"health horizon not checked: {why}"}
+    health = label.replace(" months", "-month")  # "12 months" → "the 12-month health"
+    if r["status"] != "judged":
+        return {
+            "judged": False,
+            "horizon": label,
+            "text": f"the {health} health was not judged on the champion's data: {r['reason']}",
+        }
+    return {
+        "judged": True,
+        "horizon": label,
+        "text": f"the {health} health was checked out of time ({r['by']} after {r['from']}): "
+        f"ROC-AUC {r['roc_auc']:.3f} [{r['roc_auc_lo']:.3f}, {r['roc_auc_hi']:.3f}] on "
+        f"{r['events']:,} churns",
+    }
+
+
 def gate(
     verdicts: dict[str, dict],
     health_days: int,

@@ -21,6 +21,7 @@ from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_frame, write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import judged
 from churnhealth.locks import locked
 from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
@@ -145,6 +146,7 @@ def predict(
                     "arr": float(scores.arr[scores.expansion_tier == "ready"].sum()),
                 },
                 "notes": lm.notes,
+                **checked(lm.model.metadata.get("judged"), lm.model.horizon_days),
             }
         )
         done()
@@ -170,6 +172,16 @@ def predict(
             done()
         write_json(out.with_name("summary.json"), summary)
     return PredictResult(scores, summary, out)
+
+
+def checked(verdicts: dict | None, health_days: int) -> dict:
+    """summary.json's word on how far the champion's horizons were checked: `judged`, one row
+    of text per horizon (`evaluation.judged.table`, None for a champion trained before
+    horizons were judged), and `health_checked`, the health horizon's verdict in a sentence."""
+    return {
+        "judged": judged.table(verdicts).to_dict("records") if verdicts else None,
+        "health_checked": judged.headline(verdicts, health_days),
+    }
 
 
 def date_groups(dates: list[pd.Timestamp], accounts: int, rows: int) -> list[list[pd.Timestamp]]:

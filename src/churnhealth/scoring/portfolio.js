@@ -33,6 +33,18 @@ function header() {
   $("cards").innerHTML = cards.map(([k, v]) => `<div class="card"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join("");
 }
 
+function checked() {
+  const h = D.health_checked;
+  if (!h) { $("checked").hidden = true; return; }
+  const line = $("checked-line");
+  line.textContent = h.text.charAt(0).toUpperCase() + h.text.slice(1) + ".";
+  line.className = h.judged === true ? "" : "problem";
+  if (!D.judged) return;
+  const head = Object.keys(D.judged[0]);
+  $("checked-table").innerHTML = table(head, D.judged.map((r) => `<tr>${head.map((k, i) => `<td class="${i ? "" : "l"}">${esc(r[k])}</td>`).join("")}</tr>`)) +
+    "<p class='muted'>Judged at training on as-of dates none of the models fitted, each followed until the data's end (censoring-aware); intervals resample accounts.</p>";
+}
+
 function forecast() {
   const f = D.forecast;
   if (!f) { $("forecast-table").innerHTML = "<p class='muted'>No forecast in this run.</p>"; return; }
@@ -160,4 +172,4 @@ function openAccount(id) {
 $("detail").addEventListener("click", (ev) => { if (ev.target.classList.contains("close")) $("detail").classList.remove("open"); });
 document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("detail").classList.remove("open"); });
 
-header(); forecast(); tiers(); movers(); filters(); draw();
+header(); checked(); forecast(); tiers(); movers(); filters(); draw();

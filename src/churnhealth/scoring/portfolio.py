@@ -1,10 +1,12 @@
 """outputs/portfolio.html: the book on one self-contained page, written by every `predict`.
 
-The portfolio summary, the revenue-retention forecast, tiers by segment, the biggest movers of
-the month and a sortable, filterable account table whose rows open the account's drivers, trend,
-expansion score, override and playbooks (with the alert ids `churnhealth outcome` takes). The
-data travels inside the page as JSON and a few hundred lines of plain JavaScript draw it: no
-server, no network, nothing to install; it opens from disk and can be mailed.
+The portfolio summary, how far the champion's horizons were checked on its data (judged out of
+time at training, or why not), the revenue-retention forecast, tiers by segment, the biggest
+movers of the month and a sortable, filterable account table whose rows open the account's
+drivers, trend, expansion score, override and playbooks (with the alert ids `churnhealth
+outcome` takes). The data travels inside the page as JSON and a few hundred lines of plain
+JavaScript draw it: no server, no network, nothing to install; it opens from disk and can be
+mailed.
 
 Large books: the table holds the `predict.portfolio_accounts` accounts with the most ARR at
 stake (ARR × churn probability) and says so; the scores file holds them all.
@@ -146,6 +148,8 @@ def page_data(
         "overrides_in_force": int(scores.csm_health.notna().sum()),
         "alerts": summary.get("alerts", {}),
         "forecast": summary.get("forecast"),
+        "judged": summary.get("judged"),
+        "health_checked": summary.get("health_checked"),
         "tiers": tiers,
         "movers": {
             "down": movers(known.nsmallest(MOVERS).index[known.nsmallest(MOVERS) < 0]),
