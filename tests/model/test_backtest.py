@@ -3,6 +3,7 @@ report that renders in a real browser."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -144,6 +145,34 @@ def test_rows_report_discrimination_and_calibration(backtested):
     assert 0.6 < o["90d"]["roc_auc"] <= 1
     assert set(r["periods"]) == {str(d) for d in ORIGINS}
     assert set(r["segments"]) == {"enterprise", "mid_market", "smb"}
+    for name, b in [("overall", o), *r["periods"].items(), *r["segments"].items()]:
+        for k in ("horizon", "90d"):
+            m = b[k]
+            if np.isfinite(m["roc_auc_lo"]):
+                assert m["roc_auc_lo"] <= m["roc_auc"] <= m["roc_auc_hi"], (name, k)
+                assert m["ece_lo"] <= m["ece"] <= m["ece_hi"], (name, k)
+    # each origin's model judged on its own period: the demo's models rank above chance
+    first = r["periods"][str(ORIGINS[0])]["skill"]
+    assert first["status"] == "skill" and first["reason"].endswith("above chance")
+
+
+def test_an_origin_without_skill_is_named_in_the_headlines(backtested):
+    from churnhealth.evaluation.backtest import period_skill
+    from churnhealth.evaluation.report import headlines
+
+    small = {"90d": {"too_small": "12 churned accounts (judging needs 30)"}}
+    assert period_skill(small)["status"] == "not judged"
+    blind = {"90d": {"roc_auc": 0.54, "roc_auc_lo": 0.47, "roc_auc_hi": 0.61, "too_small": None}}
+    assert period_skill(blind) == {
+        "status": "no skill",
+        "reason": "90-day ROC-AUC 0.540 [0.470, 0.610]: no better than chance beyond noise",
+    }
+    r = copy.deepcopy(backtested.result.report)
+    assert not any("had no skill" in h for h in headlines(r))
+    r["periods"][str(ORIGINS[1])]["skill"] = period_skill(blind)
+    [line] = [h for h in headlines(r) if "had no skill" in h]
+    assert line.startswith("The model of 1 of 2 origins had no skill on the period it scored")
+    assert f"{ORIGINS[1]}, 90-day ROC-AUC 0.540 [0.470, 0.610]" in line
 
 
 def test_lead_time_counts_only_an_unbroken_run_of_flags():

@@ -15,13 +15,19 @@ from tests.conftest import cli, workspace_config
 
 @pytest.fixture(scope="module")
 def refused(tmp_path_factory):
-    """150 accounts over two years: too few churns after the validation window to judge any
-    horizon, so the first model trained is refused."""
+    """150 accounts over two years (to 2025-11-01), trained as of two months before their end:
+    too few churns after the validation window to judge any horizon, so the first model
+    trained is refused. The two months leave the monitor a model old enough to retrain."""
     root = tmp_path_factory.mktemp("gate")
     data = root / "tiny.duckdb"
     generate(data, accounts=150, years=2, seed=1, truth_paths=10)
-    config = workspace_config(root, data={"path": str(data)}, expansion={"enabled": False})
-    res = cli("train", "--config", str(config), cwd=root)
+    config = workspace_config(
+        root,
+        data={"path": str(data)},
+        expansion={"enabled": False},
+        monitor={"retrain": {"max_model_age_days": 30}},
+    )
+    res = cli("train", "--as-of", "2025-09-01", "--config", str(config), cwd=root)
     return root, config, res
 
 
@@ -77,3 +83,29 @@ def test_promotion_past_the_gate_needs_force_and_a_reason_and_is_recorded(refuse
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "1"}
     res = cli("predict", "--config", str(config), cwd=root)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_the_monitors_challenger_passes_the_same_gate(refused):
+    """A challenger the data cannot judge is registered without an alias and the champion
+    stays, whatever else the comparison would say (runs after the forced promotion above)."""
+    root, config, _ = refused
+    cfg = yaml.safe_load(config.read_text())
+    client = MlflowClient(cfg["mlflow"]["tracking_uri"])
+    if "champion" not in client.get_registered_model("churnhealth").aliases:
+        cli("promote", "1", "--force", "--reason", "test", "--config", str(config), cwd=root)
+    out = root / "monitor.json"
+    args = ("--retrain", "--as-of", "2025-11-01", "--out", str(out), "--config", str(config))
+    res = cli("monitor", *args, cwd=root)
+    assert res.returncode == 0, res.stderr[-2000:]
+    decision = json.loads(out.read_text())["retrain"]
+    assert decision["status"] == "kept" and decision["champion_after"] == "1"
+    new = decision["challenger"]["version"]
+    assert decision["challenger"]["gate"]["status"] == "failed"
+    assert decision["reasons"][-1].startswith(f"kept champion v1: challenger v{new} failed the ")
+    assert "window" not in decision  # never compared: the gate comes first
+    version = client.get_model_version("churnhealth", new)
+    assert version.aliases == [] and version.tags["churnhealth.gate"] == "failed"
+    assert version.tags["churnhealth.monitor_decision"] == "kept"
+    assert {k: str(v) for k, v in client.get_registered_model("churnhealth").aliases.items()} == {
+        "champion": "1"
+    }

@@ -153,6 +153,7 @@ def test_monitor_retrain_promotes_a_challenger_that_recovers_the_lost_auc(shifte
     assert decision["status"] == "promoted" and "roc_auc_decay" in decision["triggers"]
     new = decision["challenger"]["version"]
     assert decision["challenger"]["history_from"] >= str(SHIFT)
+    assert decision["challenger"]["gate"]["status"] == "passed"  # the gate comes first
     assert decision["window"]["first"] > shifted.champion.metrics["splits"]["val_end"]
     chal, champ = decision["challenger"]["metrics"], decision["champion"]["metrics"]
     assert chal["log_loss"] < champ["log_loss"]

@@ -122,7 +122,7 @@ def test_window_intervals_reach_their_nominal_coverage():
     """Over 100 samples of 300 accounts from a known population, the recall and ROC-AUC
     intervals hold the population's value about 95% of the time."""
     rng = np.random.default_rng(7)
-    pop_acc, pop_y, pop_p, _ = _data(200_000, 1, seed=99)
+    _, pop_y, pop_p, _ = _data(200_000, 1, seed=99)
     truth_auc, truth_recall = roc_auc_score(pop_y, pop_p), (pop_p[pop_y == 1] > 0.2).mean()
     held = {"roc_auc": 0, "recall": 0}
     for _ in range(100):

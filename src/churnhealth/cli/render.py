@@ -13,6 +13,8 @@ from churnhealth.config import Config
 from churnhealth.progress import err_console
 from churnhealth.sinks import terminal
 
+STATUSES = ("skill", "no skill", "not judged")
+"""A backtest origin's verdict on its own period (`evaluation.backtest.period_skill`)."""
 GLOBAL = "__global__"
 """The route of a segment scored by the global model (`HealthModel.GLOBAL`)."""
 
@@ -460,6 +462,15 @@ def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds:
             ),
         )
     console.print(seg)
+    skill = {o: b["skill"] for o, b in r["periods"].items() if "skill" in b}
+    counts = {k: [o for o, v in skill.items() if v["status"] == k] for k in STATUSES}
+    console.print(
+        "Each origin's model on its own period (90-day outcome): "
+        + ", ".join(f"{len(v)} {k}" for k, v in counts.items() if v)
+        + (f". No skill: {', '.join(counts['no skill'])}" if counts["no skill"] else ""),
+        style="bold" if counts["no skill"] else None,
+        highlight=False,
+    )
     console.print(
         f"{len(res.origins)} origins, {r['rows']:,} out-of-time rows; MLflow run {run_id}; "
         f"{cfg.paths.reports_dir / 'backtest.json'}; {seconds:.0f} s",

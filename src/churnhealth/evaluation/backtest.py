@@ -278,6 +278,21 @@ def row_block(p: pd.DataFrame) -> dict:
     return out
 
 
+def period_skill(block: dict) -> dict:
+    """Did the origin's model rank its own period's accounts better than chance, beyond noise?
+    Judged on the 90-day outcome (the one most periods have seen): "skill" when the ROC-AUC's
+    95% interval lies above 0.5, "no skill" when it holds 0.5, "not judged" when the period
+    has too few churned or retained accounts (`metrics.too_small`)."""
+    b = block["90d"]
+    if b.get("too_small") or not np.isfinite(b.get("roc_auc_lo", np.nan)):
+        why = b.get("too_small") or "no 90-day outcome known yet"
+        return {"status": "not judged", "reason": f"too small to judge: {why}"}
+    figure = f"90-day ROC-AUC {b['roc_auc']:.3f} [{b['roc_auc_lo']:.3f}, {b['roc_auc_hi']:.3f}]"
+    if b["roc_auc_lo"] > 0.5:
+        return {"status": "skill", "reason": f"{figure}, above chance"}
+    return {"status": "no skill", "reason": f"{figure}: no better than chance beyond noise"}
+
+
 def summarize(
     cfg: Config,
     p: pd.DataFrame,
@@ -301,7 +316,10 @@ def summarize(
         "lead_time": renewals.lead_summary(leads, p.as_of.min()),
         "retention_by_band": renewals.retention_a_year_on(p, known).to_dict(orient="records"),
         "overall": row_block(p),
-        "periods": {str(o.date()): row_block(g) for o, g in p.groupby("origin")},
+        "periods": {
+            str(o.date()): {**(b := row_block(g)), "skill": period_skill(b)}
+            for o, g in p.groupby("origin")
+        },
         "segments": {s: row_block(g) for s, g in p.groupby("segment")},
         "forecast": {"origins": forecasts, "check": fcheck.check(forecasts)},
     }
@@ -339,6 +357,7 @@ def _rows_table(report: dict, key: str) -> pd.DataFrame:
                     for e in ("", "_lo", "_hi")
                 },
                 "too_small": h.get("too_small"),
+                **({"skill": b["skill"]["status"]} if "skill" in b else {}),
             }
         )
     return pd.DataFrame(out)

@@ -100,6 +100,15 @@ def headlines(bt: dict) -> list[str]:
             f"Health means what it says: of accounts scored 90–100, {top['retention']:.0%} were "
             f"still customers a year later; below 50, {low['retention']:.0%}."
         )
+    blind = {o: b["skill"] for o, b in bt["periods"].items() if "skill" in b}
+    blind = {o: v for o, v in blind.items() if v["status"] == "no skill"}
+    if blind:
+        out.append(
+            f"The model of {len(blind)} of {len(bt['periods'])} origins had no skill on the "
+            f"period it scored (its 90-day ROC-AUC was no better than chance beyond noise): "
+            + "; ".join(f"{o}, {v['reason'].split(':')[0]}" for o, v in blind.items())
+            + ". Read those periods' figures with that in mind."
+        )
     check = bt["forecast"]["check"].get("portfolio")
     if check:
         out.append(

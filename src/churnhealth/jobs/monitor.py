@@ -3,9 +3,11 @@ fires.
 
 The data is cut to what was known just before the as-of date, so labels count as matured only
 if they were known by then. The checks are in `evaluation.monitor`; with `retrain`, a triggered
-policy trains a challenger on recent data with the same fitter as `train`, registers it as
-@challenger, and promotes it only if it beats the champion on matured rows neither has learned
-from (`evaluation.challenger`). Writes monitor.json with a PSI chart beside it and logs a run.
+policy trains a challenger on recent data with the same fitter as `train`, puts it through the
+same skill gate (a challenger that fails it is registered without an alias and the champion
+stays), registers it as @challenger, and promotes it only if it beats the champion on matured
+rows neither has learned from (`evaluation.challenger`). Writes monitor.json with a PSI chart
+beside it and logs a run.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, holdout, plots
 from churnhealth.evaluation import monitor as checks
 from churnhealth.features import build_features, run_dates
+from churnhealth.jobs.train import judge_skill
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.progress import Stage, no_stage
@@ -122,14 +125,22 @@ def retrain_if_triggered(
     }
     rcfg = challenger.recent_config(cfg, day)
     try:
-        version, run_id, model = _train_challenger(rcfg, data, day, stage)
+        version, run_id, model, skill = _train_challenger(rcfg, data, day, stage)
     except ChurnhealthError as exc:
         return {**out, "status": "failed", "reasons": [*reasons, f"retraining failed: {exc}"]}
     out["challenger"] = {
         "version": version,
         "run_id": run_id,
         "history_from": str(rcfg.features.start) if rcfg.features.start else None,
+        "gate": skill,
     }
+    if skill["status"] != "passed":
+        reasons.append(
+            f"kept champion v{champion.version}: challenger v{version} failed the skill gate: "
+            f"{skill['reason']}"
+        )
+        tracking.tag_version(cfg, version, "kept", reasons[-1])
+        return {**out, "status": "kept", "reasons": reasons, "champion_after": champion.version}
     done = stage("champion vs challenger", 1)
     verdict = challenger.compare(
         cfg, source, day, champion, Scorer(model=model, config=cfg, version=version)
@@ -153,9 +164,10 @@ def retrain_if_triggered(
 
 def _train_challenger(
     cfg: Config, data: Path | None, day: pd.Timestamp, stage: Stage
-) -> tuple[str, str, HealthModel]:
-    """Fit, evaluate and register a model on the data known before `day`, as @challenger;
-    returns its version, run id and the model."""
+) -> tuple[str, str, HealthModel, dict]:
+    """Fit, evaluate, judge and register a model on the data known before `day`, as
+    @challenger if it passes the skill gate (else without an alias, like `train`); returns its
+    version, run id, the model and the gate's verdict."""
     source = open_configured(cfg, data, truncate_at=day.date())
     fs = build_features(source, cfg, end=day.date(), stage=stage)
     d = prepare(cfg, source, fs)
@@ -163,6 +175,8 @@ def _train_challenger(
         fitter = HealthModelFitter(config=cfg, on_trial=run.log_trial, stage=stage).fit(d)
         run.log_choices(fitter.info_)
         result = holdout.evaluate(cfg, d, fitter.model_)
+        skill = judge_skill(cfg, source, d, fitter.model_, result)
+        run.log_judged(result.metrics["judged"]["horizons"], skill)
         version = run.log_model(fitter.model_, result, d)
         metrics = result.record(
             d,
@@ -171,9 +185,13 @@ def _train_challenger(
             fitter.notes_ + fs.notes,
             run_id=run.run_id,
             model_version=version,
-            alias=tracking.CHALLENGER,
-            alias_reason="challenger for the monitor to compare with the champion",
+            alias=tracking.CHALLENGER if skill["status"] == "passed" else None,
+            alias_reason="challenger for the monitor to compare with the champion"
+            if skill["status"] == "passed"
+            else f"it failed the skill gate: {skill['reason']}",
         )
         run.log_json("metrics.json", metrics)
-        tracking.set_alias(cfg.mlflow.registered_model, tracking.CHALLENGER, version)
-    return version, run.run_id, fitter.model_
+        tracking.tag_gate(cfg, version, skill)
+        if skill["status"] == "passed":
+            tracking.set_alias(cfg.mlflow.registered_model, tracking.CHALLENGER, version)
+    return version, run.run_id, fitter.model_, skill

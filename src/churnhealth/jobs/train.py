@@ -98,18 +98,8 @@ def train(
         run.log_expansion(grown)
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
-        own = judged.evaluate(cfg, d, model)
-        verdicts = judged.combine(own, year.get("judged"))
-        skill = judged.gate(
-            verdicts,
-            cfg.labels.health_horizon_days,
-            constant=[f for f in fs.features if d.frame[f].nunique(dropna=True) <= 1],
-            absent=[t for t in SIGNAL_TABLES if t not in source.tables],
-        )
-        result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
-        result.metrics["gate"] = skill
-        model.metadata["judged"] = verdicts  # what predict and its page say about the horizons
-        run.log_judged(verdicts, skill)
+        skill = judge_skill(cfg, source, d, model, result, year.get("judged"))
+        run.log_judged(result.metrics["judged"]["horizons"], skill)
         result.metrics["horizons"] = year
         result.metrics["expansion"] = grown
         result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)
@@ -169,6 +159,32 @@ def train(
         notes,
         problems,
     )
+
+
+def judge_skill(
+    cfg: Config,
+    source: Source,
+    d: TrainingData,
+    model: HealthModel,
+    result: holdout.Holdout,
+    year_ahead: dict | None = None,
+) -> dict:
+    """Judge every horizon of `model` (on its own test window, else by the year-ahead model's
+    verdicts) and put it through the skill gate; the verdicts go into `result.metrics`
+    ("judged", "gate") and `model.metadata["judged"]` (what predict says of its horizons).
+    Returns the gate's verdict. The monitor's challenger passes the same gate."""
+    own = judged.evaluate(cfg, d, model)
+    verdicts = judged.combine(own, year_ahead)
+    skill = judged.gate(
+        verdicts,
+        cfg.labels.health_horizon_days,
+        constant=[f for f in d.fs.features if d.frame[f].nunique(dropna=True) <= 1],
+        absent=[t for t in SIGNAL_TABLES if t not in source.tables],
+    )
+    result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
+    result.metrics["gate"] = skill
+    model.metadata["judged"] = verdicts
+    return skill
 
 
 def findings(source: Source, feature_notes: list[str], year: dict) -> tuple[list[str], list[str]]:
