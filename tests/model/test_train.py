@@ -266,6 +266,18 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path, capsys):
     assert (s.t3 - s.t2).days < cfg.train.test_days and (s.t2 - s.t1).days < cfg.train.val_days
     year = res.metrics["horizons"]
     assert year["status"] == "skipped" and "months of history" in year["reason"]
+    # the longer horizons judged from an earlier origin, with nothing after it learned
+    verdicts = res.metrics["judged"]["horizons"]
+    assert verdicts["6 months"]["by"] == "test window"
+    nine = verdicts["9 months"]
+    assert nine["status"] == "judged" and nine["by"] == "earlier-origin model"
+    assert nine["roc_auc_lo"] <= nine["roc_auc"] <= nine["roc_auc_hi"] and nine["events"] >= 30
+    earlier = res.metrics["earlier_origin"]
+    assert earlier["from"] == nine["from"] < res.metrics["splits"]["val_end"]
+    followed = pd.Timestamp(earlier["follow_up_end"]) - pd.Timestamp(earlier["from"])
+    assert followed.days > 273 + 28  # its rows are followed past 9 months
+    twelve = verdicts["12 months"]
+    assert twelve["status"] == "not judged" and "a model fitted early enough" in twelve["reason"]
     table, test = res.problems
     assert table.startswith("touchpoints: absent, so ") and "engagement features" in table
     assert test.startswith("no year-ahead test: ")

@@ -122,6 +122,62 @@ def evaluate(
     return out, fitter
 
 
+EARLIER_TEST_DAYS = 90
+"""As-of dates the earlier-origin model is judged on (about three monthly dates)."""
+EARLIER_MIN_DAYS = 180
+"""Fewest days of as-of dates before the earlier origin to fit a model on (a third of them
+validate)."""
+
+
+def earlier_origin(
+    cfg: Config,
+    source: Source,
+    fs: FeatureSet,
+    *,
+    on_trial: OnTrial | None = None,
+    stage: Stage = no_stage,
+) -> dict | None:
+    """When the history is too short for the year-ahead test: judge the longer horizons with
+    a model fitted at an earlier origin, the latest from which `EARLIER_TEST_DAYS` of as-of
+    dates can be followed past the horizon.
+
+    For each horizon, longest first, O = data end − re-signup gap − horizon − test days; the
+    first horizon whose O leaves `EARLIER_MIN_DAYS` of as-of dates to learn from gets a model,
+    fitted with its own search on the steps known by O (nothing later, not even the registered
+    model's parameters), then judged at every horizon like the registered model
+    (`judged.evaluate`; `by` names it). None when no horizon leaves enough history."""
+    lab = cfg.labels
+    follow_end = fs.data_end - pd.Timedelta(days=lab.resignup_gap_days)
+    first = fs.frame.as_of.min()
+    skipped = {}  # why no earlier origin judges a longer horizon
+    for label, days in sorted(judged.HORIZONS.items(), key=lambda kv: -kv[1]):
+        t3 = follow_end - pd.Timedelta(days=days + 1)
+        t2 = t3 - pd.Timedelta(days=EARLIER_TEST_DAYS)
+        learn = (t2 - first).days
+        if learn < EARLIER_MIN_DAYS:
+            more = int(np.ceil((EARLIER_MIN_DAYS - learn) / 30.44))
+            skipped[label] = (
+                f"a model fitted early enough to follow rows past {label} would have "
+                f"{max(learn, 0)} days of as-of dates to learn from (needs {EARLIER_MIN_DAYS}: "
+                f"about {more} more month{'s' if more != 1 else ''} of history)"
+            )
+            continue
+        val = min(cfg.train.val_days, learn // 3)
+        t1 = t2 - pd.Timedelta(days=val)
+        splits = Splits(t1, t2, t3, lab.horizon_days, lab.resignup_gap_days)
+        try:
+            data = prepare(cfg, source, fs, splits)
+            fitter = HealthModelFitter(config=cfg, on_trial=on_trial, stage=stage).fit(data)
+        except ChurnhealthError as err:  # too few churners that early: try a later origin
+            skipped[label] = f"a model fitted at {t2.date()} to judge it could not train: {err}"
+            continue
+        done = stage("earlier-origin model", 1)
+        out = judged.evaluate(cfg, data, fitter.model_)
+        done()
+        return {**out, "by": "earlier-origin model", "for": label, "skipped": skipped}
+    return None
+
+
 def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) -> dict:
     """Every year-ahead figure of `hm` on `test` (as-of rows whose 12 months have passed)."""
     truth = truth_for(source, test)

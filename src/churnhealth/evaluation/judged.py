@@ -284,15 +284,20 @@ def _none(days: int, reason: str) -> dict:
 
 def combine(own: dict, year_ahead: dict | None) -> dict[str, dict]:
     """Per horizon, the registered model's own verdict where it was judged, else the
-    year-ahead evaluation model's (`by` says which: it measures the procedure that produced the
-    registered model, on an earlier origin whose outcomes have had time to happen)."""
+    year-ahead evaluation model's or, on a shorter history, the earlier-origin model's
+    (`horizons.earlier_origin`). `by` says which: an earlier model measures the procedure that
+    produced the registered model, on an origin whose outcomes have had time to happen."""
     out = {}
     for label, mine in own["horizons"].items():
         other = (year_ahead or {}).get("horizons", {}).get(label)
         if mine["status"] == "judged" or other is None or other["status"] != "judged":
             out[label] = {**mine, "by": "test window", "from": own["from"]}
+            why = (year_ahead or {}).get("skipped", {}).get(label)
+            if mine["status"] != "judged" and why:
+                out[label]["reason"] = f"{mine['reason']}; {why}"
         else:
-            out[label] = {**other, "by": "year-ahead model", "from": year_ahead["from"]}
+            by = year_ahead.get("by", "year-ahead model")
+            out[label] = {**other, "by": by, "from": year_ahead["from"]}
     return out
 
 

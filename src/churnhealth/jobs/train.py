@@ -98,7 +98,11 @@ def train(
         run.log_expansion(grown)
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
-        skill = judge_skill(cfg, source, d, model, result, year.get("judged"))
+        earlier = year.get("judged")
+        if year["status"] != "ok":  # a shorter history: judge longer horizons from earlier on
+            earlier = horizons.earlier_origin(cfg, source, fs, on_trial=run.log_trial, stage=stage)
+            result.metrics["earlier_origin"] = earlier
+        skill = judge_skill(cfg, source, d, model, result, earlier)
         run.log_judged(result.metrics["judged"]["horizons"], skill)
         result.metrics["horizons"] = year
         result.metrics["expansion"] = grown
