@@ -141,3 +141,21 @@ def test_a_window_too_small_to_judge_counts_accounts_not_rows():
     assert too_small(accounts, y30) is None
     y_most = np.repeat((np.arange(100) < 75).astype(float), 3)
     assert too_small(accounts, y_most) == "25 accounts that stayed (judging needs 30)"
+
+
+def test_ece_with_weights_is_the_ece_of_the_repeated_rows():
+    """A resample's weights (how often each account was drawn) count a row that many times:
+    the same figure as repeating the rows, so an interval is built around the printed ECE."""
+    rng = np.random.default_rng(3)
+    p = rng.random(157)
+    y = (rng.random(157) < p).astype(float)
+    w = rng.integers(0, 4, 157)
+    idx = np.repeat(np.arange(157), w)
+    assert expected_calibration_error(y, p, weight=w) == pytest.approx(
+        expected_calibration_error(y[idx], p[idx])
+    )
+    # ten equal-count bins of a hundred rows: the textbook figure
+    p = np.linspace(0.005, 0.995, 1000)
+    y = (np.arange(1000) % 2).astype(float)
+    bins = [abs(y[i : i + 100].mean() - p[i : i + 100].mean()) for i in range(0, 1000, 100)]
+    assert expected_calibration_error(y, p) == pytest.approx(np.mean(bins))

@@ -254,3 +254,34 @@ def test_predict_says_whether_the_health_horizon_was_judged():
     assert headline(None, 365)["judged"] is None
     assert "retrain" in headline(None, 365)["text"]
     assert headline({"12 months": ok}, 400)["judged"] is None  # no judged horizon of 400 days
+
+
+def test_a_horizon_judged_by_no_route_gives_every_routes_reason():
+    from churnhealth.evaluation.judged import combine
+
+    own = {
+        "from": "2025-02-01",
+        "horizons": {
+            "6 months": {"status": "not judged", "reason": "the longest follow-up is 150 days"},
+            "12 months": {"status": "not judged", "reason": "the longest follow-up is 150 days"},
+        },
+    }
+    earlier = {
+        "from": "2024-10-01",
+        "by": "earlier-origin model",
+        "horizons": {
+            "6 months": {"status": "not judged", "reason": "12 churns within 6 months"},
+            "12 months": {"status": "not judged", "reason": "the longest follow-up is 300 days"},
+        },
+        "skipped": {"12 months": "a model fitted early enough would have 90 days to learn from"},
+    }
+    out = combine(own, earlier)
+    assert out["6 months"]["reason"] == (
+        "the longest follow-up is 150 days; the earlier-origin model after 2024-10-01: 12 churns "
+        "within 6 months"
+    )
+    assert out["12 months"]["reason"].endswith(
+        "; a model fitted early enough would have 90 days to learn from"
+    )
+    nothing = {"from": None, "horizons": {}, "skipped": {}}
+    assert combine(own, nothing)["6 months"]["reason"] == "the longest follow-up is 150 days"

@@ -284,9 +284,10 @@ def period_skill(block: dict) -> dict:
     95% interval lies above 0.5, "no skill" when it holds 0.5, "not judged" when the period
     has too few churned or retained accounts (`metrics.too_small`)."""
     b = block["90d"]
-    if b.get("too_small") or not np.isfinite(b.get("roc_auc_lo", np.nan)):
-        why = b.get("too_small") or "no 90-day outcome known yet"
-        return {"status": "not judged", "reason": f"too small to judge: {why}"}
+    if b.get("too_small"):
+        return {"status": "not judged", "reason": f"too small to judge: {b['too_small']}"}
+    if not np.isfinite(b.get("roc_auc_lo", np.nan)):
+        return {"status": "not judged", "reason": "no interval: too few known 90-day outcomes"}
     figure = f"90-day ROC-AUC {b['roc_auc']:.3f} [{b['roc_auc_lo']:.3f}, {b['roc_auc_hi']:.3f}]"
     if b["roc_auc_lo"] > 0.5:
         return {"status": "skill", "reason": f"{figure}, above chance"}
@@ -356,7 +357,8 @@ def _rows_table(report: dict, key: str) -> pd.DataFrame:
                     for c in ("roc_auc", "ece")
                     for e in ("", "_lo", "_hi")
                 },
-                "too_small": h.get("too_small"),
+                # "" judged, a reason too small, None unknown (a backtest.json from before)
+                "too_small": (h["too_small"] or "") if "too_small" in h else None,
                 **({"skill": b["skill"]["status"]} if "skill" in b else {}),
             }
         )
@@ -387,7 +389,7 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
                         for k in ("roc_auc", "recall", "precision")
                         for e in ("lo", "hi")
                     },
-                    "too_small": b.get("too_small"),
+                    "too_small": (b["too_small"] or "") if "too_small" in b else None,
                 }
             )
             if int(lead) in renewals.TARGET_LEADS and not group.endswith("contracts"):

@@ -123,7 +123,9 @@ def evaluate(
 
 
 EARLIER_TEST_DAYS = 90
-"""As-of dates the earlier-origin model is judged on (about three monthly dates)."""
+"""How far the earlier origin lies before the last as-of date followed past its horizon: the
+test window `prepare` checks for churners (the judged rows are every as-of date after the
+origin, each followed until the data's end)."""
 EARLIER_MIN_DAYS = 180
 """Fewest days of as-of dates before the earlier origin to fit a model on (a third of them
 validate)."""
@@ -133,24 +135,28 @@ def earlier_origin(
     cfg: Config,
     source: Source,
     fs: FeatureSet,
+    needed: list[str],
     *,
     on_trial: OnTrial | None = None,
     stage: Stage = no_stage,
-) -> dict | None:
+) -> dict:
     """When the history is too short for the year-ahead test: judge the longer horizons with
     a model fitted at an earlier origin, the latest from which `EARLIER_TEST_DAYS` of as-of
     dates can be followed past the horizon.
 
-    For each horizon, longest first, O = data end − re-signup gap − horizon − test days; the
-    first horizon whose O leaves `EARLIER_MIN_DAYS` of as-of dates to learn from gets a model,
-    fitted with its own search on the steps known by O (nothing later, not even the registered
-    model's parameters), then judged at every horizon like the registered model
-    (`judged.evaluate`; `by` names it). None when no horizon leaves enough history."""
+    For each `needed` horizon (those the registered model's rows could not judge), longest
+    first, O = data end − re-signup gap − horizon − `EARLIER_TEST_DAYS`; the first whose O
+    leaves `EARLIER_MIN_DAYS` of as-of dates to learn from gets a model, fitted with its own
+    search on the steps known by O (nothing later, not even the registered model's parameters),
+    then judged at every horizon like the registered model (`judged.evaluate`; `by` names it).
+    `skipped` says why each longer one got none; with no model, `horizons` is empty."""
     lab = cfg.labels
     follow_end = fs.data_end - pd.Timedelta(days=lab.resignup_gap_days)
     first = fs.frame.as_of.min()
     skipped = {}  # why no earlier origin judges a longer horizon
     for label, days in sorted(judged.HORIZONS.items(), key=lambda kv: -kv[1]):
+        if label not in needed:
+            continue
         t3 = follow_end - pd.Timedelta(days=days + 1)
         t2 = t3 - pd.Timedelta(days=EARLIER_TEST_DAYS)
         learn = (t2 - first).days
@@ -175,7 +181,7 @@ def earlier_origin(
         out = judged.evaluate(cfg, data, fitter.model_)
         done()
         return {**out, "by": "earlier-origin model", "for": label, "skipped": skipped}
-    return None
+    return {"from": None, "horizons": {}, "by": "earlier-origin model", "skipped": skipped}
 
 
 def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) -> dict:

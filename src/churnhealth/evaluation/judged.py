@@ -292,8 +292,13 @@ def combine(own: dict, year_ahead: dict | None) -> dict[str, dict]:
         other = (year_ahead or {}).get("horizons", {}).get(label)
         if mine["status"] == "judged" or other is None or other["status"] != "judged":
             out[label] = {**mine, "by": "test window", "from": own["from"]}
-            why = (year_ahead or {}).get("skipped", {}).get(label)
-            if mine["status"] != "judged" and why:
+            if mine["status"] == "judged":
+                continue
+            by = (year_ahead or {}).get("by", "year-ahead model")
+            why = (year_ahead or {}).get("skipped", {}).get(label) or (
+                f"the {by} after {year_ahead['from']}: {other['reason']}" if other else None
+            )
+            if why:
                 out[label]["reason"] = f"{mine['reason']}; {why}"
         else:
             by = year_ahead.get("by", "year-ahead model")
@@ -344,7 +349,8 @@ def table(verdicts: dict[str, dict]) -> pd.DataFrame:
 def headline(verdicts: dict[str, dict] | None, health_days: int) -> dict:
     """What predict says of the health it prints: whether its horizon was judged on the
     champion's data, and one sentence with the figure and interval, or why not. `judged` is
-    None for a champion trained before horizons were judged."""
+    None when nothing says: a champion trained before horizons were judged, or a health
+    horizon that is none of `HORIZONS`."""
     label = next((k for k, d in HORIZONS.items() if d == health_days), None)
     r = (verdicts or {}).get(label) if label else None
     if r is None:

@@ -12,20 +12,27 @@ from churnhealth.models.compare import grouped_auc, paired_comparison  # noqa: F
 from churnhealth.models.estimators import EPS, binary_log_loss
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, bins: int = 10, weight: np.ndarray | None = None
+) -> float:
     """ECE with equal-count bins: mean |observed − predicted| weighted by bin size.
 
-    Equal-count bins suit churn, where most probabilities are small.
+    Equal-count bins suit churn, where most probabilities are small: in order of p, row i of n
+    falls in bin ⌊bins × i / n⌋. `weight`, whole counts (how often a resample drew the row's
+    account), repeats each row that many times.
     """
     y, p = np.asarray(y, float), np.asarray(p, float)
-    if len(y) == 0:
-        return float("nan")
     order = np.argsort(p, kind="mergesort")
-    err = 0.0
-    for chunk in np.array_split(order, min(bins, len(y))):
-        if len(chunk):
-            err += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
-    return err / len(y)
+    ys, ps = y[order], p[order]
+    if weight is not None:
+        counts = np.asarray(weight, np.int64)[order]
+        ys, ps = np.repeat(ys, counts), np.repeat(ps, counts)
+    n = len(ys)
+    if n == 0:
+        return float("nan")
+    b = np.arange(n) * bins // n
+    gap = np.bincount(b, ys, bins) - np.bincount(b, ps, bins)
+    return float(np.abs(gap).sum() / n)
 
 
 def flag_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
@@ -120,9 +127,9 @@ def intervals(
     `roc_auc_hi`, `ece_lo`, … for the figures whose inputs are given.
 
     Accounts, not rows, are resampled: an account's monthly rows share their outcome, and
-    treating them as independent would make the intervals too narrow. The ECE uses the same
-    equal-count bins as `expected_calibration_error`, counting a resampled row as often as its
-    account was drawn; its interval is moved down by the resamples' mean excess over the
+    treating them as independent would make the intervals too narrow. The ECE is
+    `expected_calibration_error` with each row counted as often as its account was drawn; its
+    interval is moved down by the resamples' mean excess over the
     figure, since an absolute error grows with the noise resampling adds (a percentile
     interval of ECE can lie wholly above the figure).
     """
@@ -135,10 +142,10 @@ def intervals(
         return out
     codes, uniq = pd.factorize(np.asarray(accounts))
     ranks = None if risk is None else np.unique(np.asarray(risk, float), return_inverse=True)[1]
-    if p is not None:
+    f = None if flagged is None else np.asarray(flagged, float)
+    if p is not None:  # sorted once: each resample's ECE then sorts an ordered array
         order = np.argsort(np.asarray(p, float), kind="mergesort")
         ys, ps = y[order], np.asarray(p, float)[order]
-    f = None if flagged is None else np.asarray(flagged, float)
 
     def stats(w: np.ndarray) -> list[float]:
         vals = []
@@ -146,11 +153,7 @@ def intervals(
             both = 0 < (w * y).sum() < w.sum()
             vals.append(grouped_auc(ranks, y, w) if both else np.nan)
         if p is not None:
-            ws = w[order]
-            cum = np.cumsum(ws)
-            b = np.minimum(((cum - ws) * bins / cum[-1]).astype(int), bins - 1)
-            gap = np.bincount(b, ws * ys, bins) - np.bincount(b, ws * ps, bins)
-            vals.append(np.abs(gap).sum() / cum[-1])
+            vals.append(expected_calibration_error(ys, ps, bins, weight=w[order]))
         if f is not None:
             tp = (w * y * f).sum()
             vals.append(tp / (w * y).sum() if (w * y).sum() else np.nan)

@@ -295,9 +295,17 @@ def _with_interval(m: dict, key: str) -> str:
     return f"{v:.3f}" if not np.isfinite(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+def _judged_mark(too_small: object) -> str:
+    """ "too small: …" for a window too small to judge, "yes" for one judged ("" or None from
+    metrics), "–" when the file predates the mark (`too_small` absent)."""
+    if isinstance(too_small, str):
+        return f"too small: {too_small}" if too_small else "yes"
+    return "–"
+
+
+def with_intervals(frame: pd.DataFrame, judged: str = "judged") -> pd.DataFrame:
     """A table whose figures `x` have `x_lo`/`x_hi` columns, with each such figure written
-    over its 95% interval in one column, and `too_small` as a "judged" column."""
+    over its 95% interval in one column, and `too_small` as a column named `judged`."""
     out = frame.copy()
     for col in [c for c in frame.columns if f"{c}_lo" in frame.columns]:
         v, lo, hi = (frame[c].to_numpy(float) for c in (col, f"{col}_lo", f"{col}_hi"))
@@ -311,8 +319,8 @@ def with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
         ]
         out = out.drop(columns=[f"{col}_lo", f"{col}_hi"])
     if "too_small" in out:
-        judged = ["too small: " + t if isinstance(t, str) else "yes" for t in out.too_small]
-        out = out.drop(columns="too_small").assign(judged=judged)
+        marks = [_judged_mark(t) for t in out.too_small]
+        out = out.drop(columns="too_small").assign(**{judged: marks})
     return out
 
 
@@ -349,7 +357,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
                 "ECE (95%)": _with_interval(m, "ece"),
                 "recall (95%)": _with_interval(m, "recall"),
                 "precision (95%)": _with_interval(m, "precision"),
-                "judged": "too small: " + m["too_small"] if m.get("too_small") else "yes",
+                "judged": _judged_mark(m["too_small"] or "" if "too_small" in m else None),
             }
         )
     lead = bt["lead_time"]
@@ -411,12 +419,13 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ),
         (
             "Per period (origin), with 95% intervals from resampling accounts",
-            _table(with_intervals(t["periods"])),
+            _table(with_intervals(t["periods"], "judged at the health horizon")),
         ),
         ("Horizons the champion's training could judge", _judged(train_metrics.get("judged"))),
         (
             "Segments: segment models vs the global model",
-            _table(pd.DataFrame(seg_rows)) + _table(with_intervals(t["segments"])),
+            _table(pd.DataFrame(seg_rows))
+            + _table(with_intervals(t["segments"], "judged at the health horizon")),
         ),
         (
             "What drives the scores (SHAP)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -98,11 +99,20 @@ def train(
         run.log_expansion(grown)
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
-        earlier = year.get("judged")
-        if year["status"] != "ok":  # a shorter history: judge longer horizons from earlier on
-            earlier = horizons.earlier_origin(cfg, source, fs, on_trial=run.log_trial, stage=stage)
-            result.metrics["earlier_origin"] = earlier
-        skill = judge_skill(cfg, source, d, model, result, earlier)
+
+        # a history too short for the year-ahead test: longer horizons judged from earlier on
+        earlier = partial(
+            horizons.earlier_origin, cfg, source, fs, on_trial=run.log_trial, stage=stage
+        )
+        skill = judge_skill(
+            cfg,
+            source,
+            d,
+            model,
+            result,
+            year.get("judged"),
+            earlier if year["status"] != "ok" else None,
+        )
         run.log_judged(result.metrics["judged"]["horizons"], skill)
         result.metrics["horizons"] = year
         result.metrics["expansion"] = grown
@@ -172,12 +182,18 @@ def judge_skill(
     model: HealthModel,
     result: holdout.Holdout,
     year_ahead: dict | None = None,
+    earlier: Callable[[list[str]], dict] | None = None,
 ) -> dict:
     """Judge every horizon of `model` (on its own test window, else by the year-ahead model's
-    verdicts) and put it through the skill gate; the verdicts go into `result.metrics`
-    ("judged", "gate") and `model.metadata["judged"]` (what predict says of its horizons).
-    Returns the gate's verdict. The monitor's challenger passes the same gate."""
+    verdicts, else by those of `earlier`, called with the horizons still not judged: the
+    earlier-origin model of a short history) and put it through the skill gate; the verdicts
+    go into `result.metrics` ("judged", "gate") and `model.metadata["judged"]` (what predict
+    says of its horizons). Returns the gate's verdict. The monitor's challenger passes the same
+    gate on its own test window."""
     own = judged.evaluate(cfg, d, model)
+    missing = [k for k, v in own["horizons"].items() if v["status"] != "judged"]
+    if year_ahead is None and earlier is not None and missing:
+        year_ahead = result.metrics["earlier_origin"] = earlier(missing)
     verdicts = judged.combine(own, year_ahead)
     skill = judged.gate(
         verdicts,

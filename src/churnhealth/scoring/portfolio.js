@@ -39,7 +39,7 @@ function checked() {
   const line = $("checked-line");
   line.textContent = h.text.charAt(0).toUpperCase() + h.text.slice(1) + ".";
   line.className = h.judged === true ? "" : "problem";
-  if (!D.judged) return;
+  if (!D.judged || !D.judged.length) return;
   const head = Object.keys(D.judged[0]);
   $("checked-table").innerHTML = table(head, D.judged.map((r) => `<tr>${head.map((k, i) => `<td class="${i ? "" : "l"}">${esc(r[k])}</td>`).join("")}</tr>`)) +
     "<p class='muted'>Judged at training on as-of dates none of the models fitted, each followed until the data's end (censoring-aware); intervals resample accounts.</p>";
