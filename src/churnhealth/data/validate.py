@@ -223,14 +223,24 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def _run_row_checks(name: str, t: ir.Table, checks: list[_RowCheck]) -> list[Problem]:
+def _bad_rows(bad: ir.BooleanValue) -> ir.IntegerValue:
+    """How many rows `bad` holds for: one column of a table's single counting query."""
+    return ibis.ifelse(bad, 1, 0).sum()
+
+
+def _run_row_checks(
+    name: str, t: ir.Table, checks: list[_RowCheck], counts: pd.Series | None = None
+) -> list[Problem]:
+    """The problems of `checks` on `t`, counted in one query (or read from `counts`, a row
+    whose `c0`, `c1`, … columns another query counted) and shown with examples."""
     if not checks:
         return []
-    counts = (
-        t.aggregate(**{f"c{i}": ibis.ifelse(ch.bad, 1, 0).sum() for i, ch in enumerate(checks)})
-        .execute()
-        .iloc[0]
-    )
+    if counts is None:
+        counts = (
+            t.aggregate(**{f"c{i}": _bad_rows(ch.bad) for i, ch in enumerate(checks)})
+            .execute()
+            .iloc[0]
+        )
     problems = []
     for i, ch in enumerate(checks):
         n = int(counts[f"c{i}"] or 0)
@@ -336,8 +346,9 @@ def _names(usable: dict[str, Table], name: str) -> set[str]:
 
 
 def _check_columns(name: str, spec: Table, raw: ir.Table, report: Report) -> list[Column]:
-    """Row count, missing columns and types; the columns fit for row checks."""
-    report.rows[name] = _count(raw)
+    """Row count, missing columns and types; the columns fit for row checks. The row count,
+    the type checks and what reading repairs are counted in one query (on Spark or PostgreSQL
+    each query costs a round trip)."""
     for col in spec.columns:
         if col.name not in raw.columns and not col.nullable:
             report.problems.append(
@@ -365,8 +376,19 @@ def _check_columns(name: str, spec: Table, raw: ir.Table, report: Report) -> lis
     shown = {u.name for u in usable}
     for ch in type_checks:
         ch.show = tuple(c for c in ch.show if c in shown) or (ch.column,)
-    report.problems += _run_row_checks(name, raw, type_checks)
-    report.fixes += _read_fixes(spec, raw)
+    repairs = _repairs(spec, raw)
+    counts = (
+        raw.aggregate(
+            rows=raw.count(),
+            **{f"c{i}": _bad_rows(ch.bad) for i, ch in enumerate(type_checks)},
+            **{f"f{i}": _bad_rows(bad) for i, bad in enumerate(repairs.values())},
+        )
+        .execute()
+        .iloc[0]
+    )
+    report.rows[name] = int(counts["rows"])
+    report.problems += _run_row_checks(name, raw, type_checks, counts)
+    report.fixes += _read_fixes(spec, raw, repairs, counts)
     broken = {p.column for p in report.problems if p.table == name}
     return [c for c in usable if c.name not in broken]
 
@@ -382,9 +404,9 @@ def _finite_check(spec: Table, col: Column, raw: ir.Table) -> list[_RowCheck]:
     return [_RowCheck(col.name, bad, "not a finite number", "a finite number", show, text=True)]
 
 
-def _read_fixes(spec: Table, raw: ir.Table) -> list[ReadFix]:
-    """What reading repairs in a table, counted in one query: account ids with surrounding
-    whitespace (compared trimmed everywhere) and NaN where a null is allowed."""
+def _repairs(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.BooleanValue]:
+    """What reading repairs in a table, as (column, how) → the rows it applies to: account ids
+    with surrounding whitespace (compared trimmed everywhere) and NaN where a null is allowed."""
     found: dict[tuple[str, str], ir.BooleanValue] = {}
     if "account_id" in raw.columns and raw.account_id.type().is_string():
         found["account_id", "trim"] = raw.account_id != raw.account_id.strip()
@@ -392,14 +414,16 @@ def _read_fixes(spec: Table, raw: ir.Table) -> list[ReadFix]:
         v = _as_float(raw, col) if col.name in raw.columns and col.nullable else None
         if v is not None:
             found[col.name, "nan"] = v.isnan()
-    if not found:
-        return []
-    counts = raw.aggregate(
-        **{f"c{i}": ibis.ifelse(bad, 1, 0).sum() for i, bad in enumerate(found.values())}
-    ).execute()
+    return found
+
+
+def _read_fixes(
+    spec: Table, raw: ir.Table, repairs: dict[tuple[str, str], ir.BooleanValue], counts
+) -> list[ReadFix]:
+    """The repairs (`_repairs`) that apply to some row, by the `f0`, `f1`, … of `counts`."""
     fixes = []
-    for i, ((column, how), bad) in enumerate(found.items()):
-        n = int(counts[f"c{i}"].iloc[0] or 0)
+    for i, ((column, how), bad) in enumerate(repairs.items()):
+        n = int(counts[f"f{i}"] or 0)
         if n:
             fixes.append(ReadFix(spec.name, column, how, _fix_note(spec, raw, column, how, bad, n)))
     return fixes
@@ -551,12 +575,19 @@ def _unknown_accounts(specs: dict[str, Table], typed: dict[str, ir.Table]) -> li
     if accounts is None or "account_id" not in accounts.columns:
         return []
     ids = accounts.select("account_id").distinct()
+    unknown = {
+        name: t.filter(t.account_id.notnull()).anti_join(ids, "account_id")
+        for name, t in typed.items()
+        if specs[name].references_accounts and "account_id" in t.columns
+    }
+    if not unknown:
+        return []
+    per = [o.aggregate(table=ibis.literal(name), n=o.count()) for name, o in unknown.items()]
+    counted = (ibis.union(*per) if len(per) > 1 else per[0]).execute()  # one round trip
+    found = dict(zip(counted.table, counted.n, strict=True))
     problems = []
-    for name, t in typed.items():
-        if not specs[name].references_accounts or "account_id" not in t.columns:
-            continue
-        orphans = t.filter(t.account_id.notnull()).anti_join(ids, "account_id")
-        n = _count(orphans)
+    for name, orphans in unknown.items():
+        n = int(found.get(name, 0))
         if n:
             cols = list(specs[name].label_columns)
             ex = orphans.select(*cols).order_by(cols).limit(MAX_EXAMPLES).execute()
@@ -659,7 +690,9 @@ def _date_slices(t: ir.Table, key: tuple[str, ...]) -> list:
 
 def _exact_duplicates(t: ir.Table) -> int:
     """Extra copies of rows identical in every column (a table without a key)."""
-    return _count(t) - _count(t.distinct())
+    both = t.aggregate(n=t.count()).cross_join(t.distinct().aggregate(d=ibis._.count()))
+    n, d = both.execute().iloc[0]
+    return int(n) - int(d)
 
 
 def read_as_validated(source: Source, report: Report) -> Source:
