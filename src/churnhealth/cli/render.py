@@ -359,7 +359,7 @@ def _segmenting_table(summary: pd.DataFrame) -> Table:
         for m, fmt in (("roc_auc", "+.3f"), ("log_loss", "+.4f")):
             d, lo, hi = (getattr(r, f"vs_global_{m}_diff{s}") for s in ("", "_lo", "_hi"))
             cells += [format(d, fmt), f"[{lo:{fmt}}, {hi:{fmt}}]"]
-        table.add_row(r.segment, str(r.model), *cells)
+        table.add_row(r.segment, "global" if r.model == GLOBAL else str(r.model), *cells)
     return table
 
 
