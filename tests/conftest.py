@@ -112,8 +112,8 @@ def chromium() -> str:
 def workspace_config(root: Path, **sections: dict) -> Path:
     """`root`/config.yaml: MLflow store, champion, reports and predict outputs under `root`,
     the repository's feature definitions and playbooks, one Optuna trial for every search
-    (counted, not timed, so the model does not depend on the machine's load), and `sections`
-    merged on top (e.g.
+    (counted, not timed, so the model does not depend on the machine's load), no earlier-origin
+    model, and `sections` merged on top (e.g.
     data={"path": ...}, train={"tuning": {"trials": 1}})."""
     repo = Path(__file__).resolve().parents[1]
     cfg: dict = {
@@ -124,7 +124,9 @@ def workspace_config(root: Path, **sections: dict) -> Path:
         },
         "paths": {"champion_dir": str(root / "champion"), "reports_dir": str(root / "reports")},
         "expansion": {"trials": 1},
-        "train": {"tuning": {"trials": 1, "timeout_s": 600}},
+        # no earlier-origin model on two-year companies (one more fit each): the tests of it
+        # are in tests/model/test_train.py and test_gate.py
+        "train": {"tuning": {"trials": 1, "timeout_s": 600}, "earlier_origin": False},
         "backtest": {"tuning": {"trials": 1, "timeout_s": 600}},
         "predict": {
             "out_dir": str(root / "outputs"),

@@ -217,6 +217,12 @@ class TrainConfig(_Section):
     calibration: Literal["auto", "sigmoid", "isotonic"] = Field(
         "auto", description="Calibration method; auto picks the better on validation data."
     )
+    earlier_origin: bool = Field(
+        True,
+        description="On a history too short for the year-ahead test (under about 25 months), "
+        "fit one more model at an earlier origin to judge the 9- and 12-month horizons; off, "
+        "they are reported not judged.",
+    )
     tuning: TuningConfig = TuningConfig()
 
 

@@ -101,8 +101,10 @@ def train(
         result = holdout.evaluate(cfg, d, model)
 
         # a history too short for the year-ahead test: longer horizons judged from earlier on
-        earlier = partial(
-            horizons.earlier_origin, cfg, source, fs, on_trial=run.log_trial, stage=stage
+        earlier = (
+            partial(horizons.earlier_origin, cfg, source, fs, on_trial=run.log_trial, stage=stage)
+            if cfg.train.earlier_origin
+            else no_earlier_origin
         )
         skill = judge_skill(
             cfg,
@@ -205,6 +207,12 @@ def judge_skill(
     result.metrics["gate"] = skill
     model.metadata["judged"] = verdicts
     return skill
+
+
+def no_earlier_origin(needed: list[str]) -> dict:
+    """What `train.earlier_origin: false` says of the horizons an earlier origin would judge."""
+    why = "train.earlier_origin is false: no earlier-origin model judged it"
+    return {"from": None, "horizons": {}, "skipped": dict.fromkeys(needed, why)}
 
 
 def findings(source: Source, feature_notes: list[str], year: dict) -> tuple[list[str], list[str]]:
