@@ -85,7 +85,7 @@ def mapping(folder: Path) -> Path:
 
 def test_a_two_year_export_trains_and_predicts_through_a_mapping_alone(tmp_path):
     company = tmp_path / "company.duckdb"
-    generate(company, accounts=600, years=2, seed=4, truth_paths=5)
+    generate(company, accounts=400, years=2, seed=4, truth_paths=5)
     exports = tmp_path / "exports"
     exports.mkdir()
     with duckdb.connect(str(company), read_only=True) as con:
