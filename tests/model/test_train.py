@@ -455,3 +455,32 @@ def test_test_window_figures_carry_intervals_and_small_segments_are_marked(train
     assert text.count("(too small)") == len(small)
     overall = summary.iloc[0]
     assert f"{overall.roc_auc_lo:.3f}".lstrip("0") in text
+
+
+def test_the_year_ahead_figures_carry_intervals(trained):
+    """The year-ahead test's ROC-AUCs and the at-risk recall a year on come with 95% intervals
+    around them, overall and per segment, and a segment too small to judge is marked."""
+    h = trained.result.metrics["horizons"]
+    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
+        for k in ("12m", "90d"):
+            m = b[k]
+            assert m["roc_auc_lo"] <= m["roc_auc"] <= m["roc_auc_hi"], (name, k)
+            assert m["too_small"] is None or "(judging needs 30)" in m["too_small"]
+        t = b["tiers_12m"]
+        assert t["recall_lo"] <= t["recall"] <= t["recall_hi"], name
+    logged = MlflowClient(trained.cfg.mlflow.tracking_uri).get_run(trained.result.run_id)
+    assert "h12_roc_auc_lo" in logged.data.metrics
+    from rich.console import Console
+
+    from churnhealth.cli import render
+
+    record = Console(width=120, record=True)
+    render.console, saved = record, render.console
+    try:
+        render.year_ahead(h)
+    finally:
+        render.console = saved
+    text = record.export_text()
+    small = sum(b["12m"]["too_small"] is not None for b in [h["overall"], *h["segments"].values()])
+    assert text.count("(too small)") == small
+    assert f"{h['overall']['12m']['roc_auc_lo']:.3f}".replace("0.", ".", 1) in text

@@ -285,23 +285,20 @@ def year_ahead(h: dict) -> None:
         "tier recall 12m",
         "health 100",
         title=f"Year-ahead test (model fitted at {h['origin']}, as-of dates "
-        f"{h['test_window']['first']} to {h['test_window']['last']}, outcomes a year on)",
+        f"{h['test_window']['first']} to {h['test_window']['last']}, outcomes a year on); "
+        "under a figure its 95% interval (the ECEs' are in the next table)",
     )
     for name, b in [("overall", h["overall"]), *h["segments"].items()]:
+        y, q, t = b["12m"], b["90d"], b["tiers_12m"]
         table.add_row(
-            name,
-            *map(
-                _fmt,
-                (
-                    b["12m"]["roc_auc"],
-                    b["12m"].get("oracle_roc_auc", float("nan")),
-                    b["12m"]["ece"],
-                    b["90d"]["roc_auc"],
-                    b["90d"].get("oracle_roc_auc", float("nan")),
-                    b["90d"]["ece"],
-                    b["tiers_12m"]["recall"],
-                ),
-            ),
+            name + ("\n(too small)" if y.get("too_small") else ""),
+            _iv(y["roc_auc"], y.get("roc_auc_lo"), y.get("roc_auc_hi")),
+            _fmt(y.get("oracle_roc_auc", float("nan"))),
+            _fmt(y["ece"]),
+            _iv(q["roc_auc"], q.get("roc_auc_lo"), q.get("roc_auc_hi")),
+            _fmt(q.get("oracle_roc_auc", float("nan"))),
+            _fmt(q["ece"]),
+            _iv(t["recall"], t.get("recall_lo"), t.get("recall_hi")),
             f"{b['health_100_share']:.1%}",
         )
     console.print(table)

@@ -32,7 +32,9 @@ from churnhealth.evaluation.metrics import (
     grouped_auc,
     ranking_auc,
     score_metrics,
+    too_small,
 )
+from churnhealth.evaluation.metrics import intervals as window_intervals
 from churnhealth.features import FeatureSet
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.models.hazard import within_days
@@ -212,13 +214,18 @@ def figures(cfg: Config, source: Source, hm: HealthModel, test: pd.DataFrame) ->
             if oracle is not None:
                 out[name]["oracle_roc_auc"] = ranking_auc(y[rows], oracle)
             out[name].update(intervals(accounts[rows], y[rows], p[rows], oracle))
+            ranked = window_intervals(accounts[rows], y[rows], risk=p[rows], seed=cfg.train.seed)
+            out[name].update(ranked)  # roc_auc_lo, roc_auc_hi
+            out[name]["too_small"] = too_small(accounts[rows], y[rows])
         flagged = np.isin(tiers[rows], FLAGGED)
         churned = y12[rows] == 1
+        flag = window_intervals(accounts[rows], y12[rows], flagged=flagged, seed=cfg.train.seed)
         out["tiers_12m"] = {
             "recall": float(flagged[churned].mean()) if churned.any() else float("nan"),
             "recall_target": cfg.tiers.recall_at_risk,
             "flagged_share": float(flagged.mean()),
             "precision": float(churned[flagged].mean()) if flagged.any() else float("nan"),
+            **flag,  # recall_lo, recall_hi, precision_lo, precision_hi
         }
         out["health_100_share"] = float((health[rows] == 100).mean())
         return out
@@ -304,4 +311,8 @@ def flat(h: dict) -> dict[str, float]:
         out[f"h12_{scope}tier_recall"] = b["tiers_12m"]["recall"]
     for k, v in h["early_warning"].items():
         out[f"early_warning_{k}"] = v
-    return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
+    return {
+        k: float(v)
+        for k, v in out.items()
+        if isinstance(v, int | float | np.number) and np.isfinite(v)  # not too_small's text
+    }
