@@ -465,8 +465,10 @@ def test_the_year_ahead_figures_carry_intervals(trained):
         for k in ("12m", "90d"):
             m = b[k]
             assert m["roc_auc_lo"] <= m["roc_auc"] <= m["roc_auc_hi"], (name, k)
-            assert m["too_small"] is None or "(judging needs 30)" in m["too_small"]
+            if m["too_small"] is not None:  # the count it names is below the threshold
+                assert int(m["too_small"].split()[0]) < 30, (name, m["too_small"])
         t = b["tiers_12m"]
+        assert name != "overall" or b["12m"]["too_small"] is None  # hundreds of churns
         assert t["recall_lo"] <= t["recall"] <= t["recall_hi"], name
     logged = MlflowClient(trained.cfg.mlflow.tracking_uri).get_run(trained.result.run_id)
     assert "h12_roc_auc_lo" in logged.data.metrics

@@ -83,9 +83,7 @@ def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:
     p_all = model.predict_proba(data.frame)
     metrics, summary, curves = _test_window(cfg, data, model, p_all)
     model.metadata["test_metrics"] = {
-        k: v
-        for k, v in metrics["overall"].items()
-        if k in TEST_FIGURES and isinstance(v, float | int) and np.isfinite(v)
+        k: v for k, v in metrics["overall"].items() if k in TEST_FIGURES and np.isfinite(v)
     }
     model.reference = drift_reference(cfg, data, model, p_all)
     return Holdout(metrics, summary, curves, p_all)

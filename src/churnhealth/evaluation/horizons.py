@@ -28,6 +28,7 @@ from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import judged
 from churnhealth.evaluation.metrics import (
+    N_BOOT,
     expected_calibration_error,
     grouped_auc,
     ranking_auc,
@@ -45,8 +46,6 @@ from churnhealth.models.tune import OnTrial
 from churnhealth.progress import Stage, no_stage
 
 YEAR = 365
-N_BOOT = 200
-"""Resamples of accounts behind each interval."""
 EARLY = (120, 365)
 """Days to renewal of the accounts the early-warning figure ranks."""
 
@@ -182,7 +181,7 @@ def earlier_origin(
         done = stage("earlier-origin model", 1)
         out = judged.evaluate(cfg, data, fitter.model_)
         done()
-        return {**out, "by": "earlier-origin model", "for": label, "skipped": skipped}
+        return {**out, "by": "earlier-origin model", "skipped": skipped}
     return {"from": None, "horizons": {}, "by": "earlier-origin model", "skipped": skipped}
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.config import Config
-from churnhealth.evaluation.metrics import grouped_auc
+from churnhealth.evaluation.metrics import MIN_CHURNED, MIN_RETAINED, N_BOOT, grouped_auc
 from churnhealth.models import hazard
 from churnhealth.models.baselines import baseline_risks
 from churnhealth.models.fitter import TrainingData
@@ -40,15 +40,13 @@ from churnhealth.models.routed import HealthModel
 
 HORIZONS = {"3 months": 90, "6 months": 182, "9 months": 273, "12 months": 365}
 """The horizons judged (days); 12 months is the health horizon."""
-MIN_EVENTS = 30
+MIN_EVENTS = MIN_CHURNED
 """Distinct churns (account and date) within a horizon needed to judge it."""
-MIN_CONTROLS = 30
+MIN_CONTROLS = MIN_RETAINED
 """Distinct accounts followed past a horizon without churning needed to judge it."""
 MIN_REACH = 0.10
 """Smallest share of follow-up reaching the horizon (G(τ)); below it a few rows' weights
 would carry the figure."""
-N_BOOT = 200
-"""Resamples of accounts behind each interval."""
 
 
 @dataclass(frozen=True)
