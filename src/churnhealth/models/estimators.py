@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
@@ -61,5 +63,15 @@ def logistic(numeric: list[str], categorical: list[str], seed: int = 0) -> Pipel
     )
 
 
+def threads() -> int:
+    """LightGBM's threads: `OMP_NUM_THREADS` when set, else 2. The tables are small, so more
+    threads mostly wait on one another; and threads beyond the cores a process may use (two
+    test workers on two cores, a scheduler's CPU quota) cost several times their work. The
+    fitted trees do not depend on the number."""
+    return max(1, int(os.environ.get("OMP_NUM_THREADS") or 2))
+
+
 def lightgbm(params: dict, seed: int = 0) -> LGBMClassifier:
-    return LGBMClassifier(objective="binary", random_state=seed, n_jobs=2, verbose=-1, **params)
+    return LGBMClassifier(
+        objective="binary", random_state=seed, n_jobs=threads(), verbose=-1, **params
+    )
