@@ -32,6 +32,31 @@ from churnhealth.location import Location, location, redact, refuse_secrets, spl
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
+def _whole_days_on_postgres() -> None:
+    """Compile a date difference in days to PostgreSQL's own `date - date`, a whole number.
+
+    Ibis 12 goes through numeric epoch seconds (`CAST(EXTRACT(epoch FROM …) / 86400 AS
+    BIGINT)`), the same value computed in PostgreSQL's slow numeric type; the feature queries
+    evaluate `days_ago` for every joined row, and the usage query took 3.7× as long (11.3 s
+    against 3.1 s on 300 accounts × 2 years). Other parts (months, years) keep Ibis's rule.
+    `tests/data/test_postgres.py` checks the features against DuckDB's."""
+    import ibis.expr.operations as ops
+    import sqlglot.expressions as sge
+    from ibis.backends.sql.compilers.postgres import PostgresCompiler
+
+    if getattr(PostgresCompiler, "_churnhealth_days", False):
+        return
+    general = PostgresCompiler.visit_DateDelta
+
+    def visit_DateDelta(self, op, *, part, left, right):
+        if isinstance(op.part, ops.Literal) and str(op.part.value).lower() == "day":
+            return sge.Sub(this=left, expression=right)
+        return general(self, op, part=part, left=left, right=right)
+
+    PostgresCompiler.visit_DateDelta = visit_DateDelta
+    PostgresCompiler._churnhealth_days = True
+
+
 def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
     """A connection to the database at `url`; one line (never a secret) if it fails.
 
@@ -75,6 +100,7 @@ def connect(url: str) -> tuple[ibis.BaseBackend, str | None]:
                         [f"{redact(url)}: the database is given twice (in the URL and as ?dbname=)"]
                     )
                 kwargs["database"] = query.pop("dbname")
+            _whole_days_on_postgres()
             con = ibis.postgres.connect(**kwargs, **query)
             if schema is not None and schema not in con.list_databases():
                 found = [d for d in con.list_databases() if not d.startswith(("pg_", "info"))]
