@@ -121,6 +121,11 @@ def test_registered_pyfunc_loads_and_scores(trained):
         assert out.churn_probability.between(0, 1).all()
         assert (out.health_score == np.rint(100 * (1 - out.churn_probability))).all()
         assert set(out.tier) <= {"healthy", "moderate", "at_risk", "critical"}
+    # what a serving environment installs: churnhealth and every estimator library, pinned,
+    # whichever kinds this model chose
+    wanted = (Path(trained.cfg.paths.champion_dir) / "requirements.txt").read_text().split()
+    names = {line.split("==")[0] for line in wanted if "==" in line}
+    assert {"churnhealth", "scikit-learn", "lightgbm", "mlflow", "numpy", "pandas"} <= names
 
 
 def test_segment_routing_and_metrics_file(trained):

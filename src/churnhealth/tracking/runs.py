@@ -15,6 +15,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import joblib
@@ -40,6 +41,22 @@ from churnhealth.tracking.store import (
     flatten,
     git_commit,
 )
+
+
+MODEL_PACKAGES = (
+    *("churnhealth", "mlflow", "cloudpickle", "joblib", "numpy", "pandas", "scipy"),
+    *("scikit-learn", "lightgbm"),
+)
+"""What loading a logged model needs: churnhealth, whose classes the pickle holds, and the
+libraries whose fitted objects are inside it."""
+
+
+def model_requirements() -> list[str]:
+    """The logged model's pip requirements, at this environment's versions. Listed rather than
+    inferred: MLflow's inference loads the model in a subprocess (about 5 s of every training)
+    and finds only the estimator kinds this model happened to choose (a model of logistic
+    regressions left LightGBM out)."""
+    return [f"{name}=={metadata.version(name)}" for name in MODEL_PACKAGES]
 
 
 class TrainingRun:
@@ -150,6 +167,7 @@ class TrainingRun:
                 artifacts={"health_model": str(tmp / "health_model.joblib")},
                 signature=signature,
                 input_example=example,
+                pip_requirements=model_requirements(),
                 registered_model_name=cfg.mlflow.registered_model,
             )
         return str(info.registered_model_version)
