@@ -41,10 +41,10 @@ LONG = "L" * 100_000
 
 
 def _hostile_company(path: Path) -> dict[str, str]:
-    """A small three-year company in which every account id, name, owner and churn reason is
+    """A small two-year company in which every account id, name, owner and churn reason is
     hostile; one id is 2,000 characters, one name and one reason 100,000. Returns the map
     from the generated ids to the hostile ones."""
-    generate(path, accounts=300, years=3, seed=11)
+    generate(path, accounts=300, years=2, seed=11)
     con = duckdb.connect(str(path))
     old = [r[0] for r in con.execute("SELECT account_id FROM accounts ORDER BY 1").fetchall()]
     new = {a: f"{HOSTILE[i % len(HOSTILE)]}#{i}" for i, a in enumerate(old)}
@@ -135,7 +135,7 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     note = f"[/] {HOSTILE[4]} \x1b]8;;https://evil.example\x07x"
     run("outcome", "outcome", target["alert_id"], "--status", "done", "--note", note)
     run("outcome retry", "outcome", target["alert_id"], "--status", "done", "--note", note)
-    run("backtest", "backtest", "--start", "2026-04-01", "--end", "2026-04-01")  # one origin
+    run("backtest", "backtest", "--start", "2025-04-01", "--end", "2025-04-01")  # one origin
     run("report", "report")
 
     for name, res in runs.items():
