@@ -28,9 +28,9 @@ from churnhealth.data.contract import contract
 from churnhealth.synth import generate
 
 # Examples per property test (each builds features on an edited company, about a second):
-# 20 in `make test` and CI, 6 in `make test-fast` (--hypothesis-profile=fast).
+# 20 in `make test` and CI, 4 in `make test-fast` (--hypothesis-profile=fast).
 settings.register_profile("default", max_examples=20)
-settings.register_profile("fast", max_examples=6)
+settings.register_profile("fast", max_examples=4)
 settings.load_profile("default")
 
 
@@ -207,13 +207,14 @@ def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
 
 
 LONGEST_FIRST = (
-    *("tests/data/test_postgres.py", "tests/data/test_spark.py", "tests/model/test_monitor.py"),
-    *("tests/model/test_notebook.py", "tests/model/test_train.py", "tests/model/test_backtest.py"),
-    *("tests/model/test_hostile_text.py", "tests/model/test_your_export.py"),
-    *("tests/data/test_mapping.py", "tests/model/test_predict.py", "tests/model/test_bad_input.py"),
-    *("tests/data/test_demo_company.py", "tests/model/test_concurrency.py"),
+    *("tests/data/test_spark.py", "tests/data/test_postgres.py", "tests/model/test_monitor.py"),
+    *("tests/model/test_hostile_text.py", "tests/model/test_train.py"),
+    *("tests/data/test_demo_company.py", "tests/model/test_predict.py"),
+    *("tests/model/test_your_export.py", "tests/model/test_backtest.py"),
+    *("tests/data/test_mapping.py", "tests/model/test_concurrency.py", "tests/data/test_doctor.py"),
+    *("tests/model/test_notebook.py", "tests/data/test_point_in_time.py"),
 )
-"""Test files of more than 40 s (--durations on 2 cores), longest first. Under `--dist
+"""Test files of more than 25 s (summed --durations on 2 cores), longest first. Under `--dist
 loadfile` a worker takes the next file when it is free: the long ones start first and the short
 ones fill the end, instead of one worker finishing a long file alone. The first four need no
 trained workspace, which is being built meanwhile. A file missing here just runs after them."""
