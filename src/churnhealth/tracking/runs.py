@@ -42,7 +42,6 @@ from churnhealth.tracking.store import (
     git_commit,
 )
 
-
 MODEL_PACKAGES = (
     *("churnhealth", "mlflow", "cloudpickle", "joblib", "numpy", "pandas", "scipy"),
     *("scikit-learn", "lightgbm"),
