@@ -22,16 +22,15 @@ import pandas as pd
 
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
-from churnhealth.models.calibrate import calibrate
-from churnhealth.models.compare import fallback_note, paired_comparison
-from churnhealth.models.estimators import binary_log_loss, design, logistic
+from churnhealth.models.candidates import Rows, Search, calibrate_on, fit_candidate, guard
+from churnhealth.models.compare import fallback_note
+from churnhealth.models.estimators import design
 from churnhealth.models.fitter import MIN_ROWS, TrainingData
-from churnhealth.models.routed import FittedModel
-from churnhealth.models.tune import OnTrial, tune_lightgbm
+from churnhealth.models.routed import GLOBAL, FittedModel, route
+from churnhealth.models.tune import OnTrial
 
 LABEL = "expanded_within_h"
 EXPANSION_TIERS = ("ready", "watch", "not_yet")
-GLOBAL = "__global__"
 
 
 def expansion_score(p: np.ndarray) -> np.ndarray:
@@ -58,7 +57,7 @@ class ExpansionModel:
         return design(frame, self.numeric, self.categories)
 
     def route(self, segment: pd.Series) -> pd.Series:
-        return segment.astype(object).map(self.routes).fillna(GLOBAL)
+        return route(segment, self.routes)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         X = self.design(frame)
@@ -186,6 +185,16 @@ class ExpansionModelFitter:
         )
         return self
 
+    def _rows(self, data: ExpansionData) -> Rows:
+        """The as-of rows as the candidate fitter reads them (unweighted)."""
+        return Rows(
+            X=data.X,
+            y=data.y,
+            train=data.window == "train",
+            time=data.frame.as_of,
+            accounts=data.frame.account_id.to_numpy(),
+        )
+
     def _fit_one(
         self,
         name: str,
@@ -195,69 +204,36 @@ class ExpansionModelFitter:
         params: dict | None = None,
     ) -> tuple[FittedModel, dict]:
         """Both candidates on the training rows; the lower log loss on `rows_va` wins and is
-        calibrated there. Segment models reuse the global search's parameters (`params`)."""
+        calibrated there (`candidates.fit_candidate`). Segment models reuse the global
+        search's parameters (`params`)."""
         cfg = self.config
-        tr = data.window == "train"
-        X, y = data.X, data.y
-        fit_rows = tr if own is None else tr & own
-        numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
-        categorical = [c for c in X.columns if c not in numeric]
-        lr = logistic(numeric, categorical, cfg.train.seed).fit(X[fit_rows], y[fit_rows])
-        losses = {"logistic": binary_log_loss(y[rows_va], lr.predict_proba(X[rows_va])[:, 1])}
-        gbm, best, losses["lightgbm"], trials = tune_lightgbm(
-            f"expansion_{name}",
-            X[tr],
-            y[tr],
-            X[rows_va],
-            y[rows_va],
+        rows = self._rows(data)
+        search = Search(
             trials=cfg.expansion.trials,
             timeout_s=cfg.train.tuning.timeout_s,
             seed=cfg.train.seed,
-            own=None if own is None else own[tr],
-            on_trial=self.on_trial,
-            params=None if params is None else {**params, "other_weight": 0.5},
+            calibration=cfg.train.calibration,
             max_depth=cfg.expansion.max_depth,
+            on_trial=self.on_trial,
         )
-        kind = min(losses, key=losses.get)
-        estimator = lr if kind == "logistic" else gbm
-        cal, method = self._calibrate(estimator, data, rows_va)
+        model, best, info = fit_candidate(
+            f"expansion_{name}",
+            rows,
+            rows_va,
+            search,
+            own=own,
+            params=None if params is None else {**params, "other_weight": 0.5},
+        )
+        fit_rows = rows.train if own is None else rows.train & own
         self.info_[name] = {
-            "val_log_loss_logistic": losses["logistic"],
-            "val_log_loss_lightgbm": losses["lightgbm"],
-            "trials": trials,
-            "chosen": kind,
-            "calibration": method,
+            **info,
             "train_rows": int(fit_rows.sum()),
-            "train_expansions": int(y[fit_rows].sum()),
+            "train_expansions": int(rows.y[fit_rows].sum()),
         }
-        idx = np.flatnonzero(fit_rows)
-        sample = np.random.default_rng(cfg.train.seed).choice(idx, min(len(idx), 500), False)
-        fm = FittedModel(
-            kind=kind,
-            estimator=estimator,
-            calibrator=cal,
-            calibration=method,
-            background=X.iloc[np.sort(sample)],
-        )
-        return fm, best
+        return model, best
 
     def _calibrate(self, estimator, data: ExpansionData, rows: np.ndarray):
-        return calibrate(
-            estimator,
-            data.X[rows],
-            data.y[rows],
-            data.frame.as_of[rows],
-            self.config.train.calibration,
-        )
+        return calibrate_on(estimator, self._rows(data), rows, self.config.train.calibration)
 
     def _guard(self, data: ExpansionData, rows: np.ndarray, own: FittedModel, glob: FittedModel):
-        X = data.X[rows]
-        out = paired_comparison(
-            data.frame.account_id.to_numpy()[rows],
-            data.y[rows],
-            own.predict_proba(X),
-            glob.predict_proba(X),
-            n_boot=300,
-            seed=self.config.train.seed,
-        )
-        return {k: v for k, v in out.items() if k.startswith("log_loss")}
+        return guard(self._rows(data), rows, own, glob, self.config.train.seed)

@@ -34,13 +34,13 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.features import CATEGORICAL, LABEL, FeatureSet
 from churnhealth.features.grid import LIFECYCLE_STAGES
 from churnhealth.models import hazard
-from churnhealth.models.calibrate import calibrate
-from churnhealth.models.compare import fallback_note, paired_comparison
-from churnhealth.models.estimators import binary_log_loss, design, logistic
+from churnhealth.models.candidates import Rows, Search, calibrate_on, fit_candidate, guard
+from churnhealth.models.compare import fallback_note
+from churnhealth.models.estimators import design
 from churnhealth.models.routed import FittedModel, HealthModel
 from churnhealth.models.split import Splits, time_splits
 from churnhealth.models.tiers import Cutoffs, expected_cutoffs
-from churnhealth.models.tune import OnTrial, tune_lightgbm
+from churnhealth.models.tune import OnTrial
 from churnhealth.progress import Stage, no_stage
 
 MIN_ROWS = 50
@@ -248,94 +248,54 @@ class HealthModelFitter:
         done()
         return self
 
+    def _rows(self, data: TrainingData) -> Rows:
+        """The monthly steps as the candidate fitter reads them."""
+        steps = data.steps
+        return Rows(
+            X=data.Xs,
+            y=steps.churned_in_step.to_numpy(),
+            train=data.step_mask("train"),
+            time=steps.end,
+            accounts=data.frame.account_id.to_numpy()[steps.row.to_numpy()],
+            weight=steps.weight.to_numpy(),
+        )
+
     def _fit_one(
         self, name: str, data: TrainingData, rows_va: np.ndarray, own: np.ndarray | None = None
     ) -> FittedModel:
         """Fit both candidates on the training steps, keep the better on `rows_va` (the
-        model's own validation steps) and calibrate it there."""
+        model's own validation steps) and calibrate it there (`candidates.fit_candidate`)."""
         cfg = self.config
-        tr = data.step_mask("train")
-        X, y = data.Xs, data.steps.churned_in_step.to_numpy()
-        w = data.steps.weight.to_numpy()
-        Xt, yt, wt, Xv, yv, wv = X[tr], y[tr], w[tr], X[rows_va], y[rows_va], w[rows_va]
-        mine = tr if own is None else tr & own
-        numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
-        categorical = [c for c in X.columns if c not in numeric]
-        own_tr = None if own is None else own[tr]
-        fit_rows = slice(None) if own_tr is None else own_tr
-        lr = logistic(numeric, categorical, cfg.train.seed).fit(
-            Xt[fit_rows], yt[fit_rows], lr__sample_weight=wt[fit_rows]
-        )
-        losses = {"logistic": binary_log_loss(yv, lr.predict_proba(Xv)[:, 1], wv)}
-        tune = cfg.train.tuning
-        gbm, params, losses["lightgbm"], trials = tune_lightgbm(
-            name,
-            Xt,
-            yt,
-            Xv,
-            yv,
-            trials=tune.trials,
-            timeout_s=tune.timeout_s,
+        rows = self._rows(data)
+        search = Search(
+            trials=cfg.train.tuning.trials,
+            timeout_s=cfg.train.tuning.timeout_s,
             seed=cfg.train.seed,
-            own=own_tr,
+            calibration=cfg.train.calibration,
             on_trial=self.on_trial,
-            weight=wt,
-            weight_val=wv,
-            params=(self.params or {}).get(name),
         )
-        kind = min(losses, key=losses.get)
-        estimator = lr if kind == "logistic" else gbm
-        cal, method = self._calibrate(estimator, data, rows_va)
+        params = (self.params or {}).get(name)
+        model, found, info = fit_candidate(name, rows, rows_va, search, own=own, params=params)
+        mine = rows.train if own is None else rows.train & own
         self.info_[name] = {
-            "val_log_loss_logistic": losses["logistic"],
-            "val_log_loss_lightgbm": losses["lightgbm"],
-            "trials": trials,
-            "lightgbm_params": params,
-            "chosen": kind,
-            "calibration": method,
+            **info,
+            "lightgbm_params": found,
             "train_steps": int(mine.sum()),
-            "train_churned_steps": int(y[mine].sum()),
+            "train_churned_steps": int(rows.y[mine].sum()),
             "train_accounts": int(data.frame.account_id.iloc[data.steps.row[mine]].nunique()),
         }
-        idx = np.flatnonzero(mine)
-        sample = np.random.default_rng(cfg.train.seed).choice(idx, min(len(idx), 500), False)
-        return FittedModel(
-            kind=kind,
-            estimator=estimator,
-            calibrator=cal,
-            calibration=method,
-            background=X.iloc[np.sort(sample)],
-        )
+        return model
 
     def _calibrate(self, estimator, data: TrainingData, rows: np.ndarray):
         """Calibration of `estimator` on the validation steps `rows`: (calibrator, method)."""
-        return calibrate(
-            estimator,
-            data.Xs[rows],
-            data.steps.churned_in_step.to_numpy()[rows],
-            data.steps.end[rows],
-            self.config.train.calibration,
-            weight=data.steps.weight.to_numpy()[rows],
-        )
+        return calibrate_on(estimator, self._rows(data), rows, self.config.train.calibration)
 
     def _guard(
         self, data: TrainingData, rows: np.ndarray, own: FittedModel, glob: FittedModel
     ) -> dict[str, float]:
         """The segment's model minus the global one on the segment's validation steps (each
-        calibrated for the segment): log-loss difference with its 95% interval, resampling
-        accounts."""
-        X = data.Xs[rows]
-        accounts = data.frame.account_id.to_numpy()[data.steps.row.to_numpy()[rows]]
-        out = paired_comparison(
-            accounts,
-            data.steps.churned_in_step.to_numpy()[rows],
-            own.predict_proba(X),
-            glob.predict_proba(X),
-            n_boot=300,
-            seed=self.config.train.seed,
-            weight=data.steps.weight.to_numpy()[rows],
-        )
-        return {k: v for k, v in out.items() if k.startswith("log_loss")}
+        calibrated for the segment), resampling accounts (`candidates.guard`)."""
+        return guard(self._rows(data), rows, own, glob, self.config.train.seed)
 
     def _cutoffs(self, data: TrainingData) -> dict[str, Cutoffs]:
         """Tier cut-offs per segment and for the global model, from the calibrated

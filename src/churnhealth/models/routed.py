@@ -30,6 +30,17 @@ if TYPE_CHECKING:
     from churnhealth.models.expansion import ExpansionModel
 
 
+GLOBAL = "__global__"
+"""The key of the model that scores every segment without a model of its own."""
+
+
+def route(segments: pd.Series, routes: dict[str, str]) -> pd.Series:
+    """The model key scoring each row: its segment's own model, else the global one (the
+    health and the expansion model route alike)."""
+    keys = segments.astype(object).map(routes).astype(object)
+    return keys.where(keys.notna(), GLOBAL)
+
+
 @dataclass(kw_only=True)
 class FittedModel:
     """A fitted candidate and its calibration."""
@@ -144,7 +155,7 @@ class HealthModel:
     """The expansion model trained with it (`models.expansion`; None when it was not trained
     or in older models): its own score, never mixed into health."""
 
-    GLOBAL = "__global__"
+    GLOBAL = GLOBAL
 
     @property
     def input_columns(self) -> list[str]:
@@ -175,7 +186,7 @@ class HealthModel:
         return design(frame, self.numeric, self.categories)
 
     def route(self, segments: pd.Series) -> pd.Series:
-        return segments.map(self.routes).fillna(self.GLOBAL)
+        return route(segments, self.routes)
 
     def hazards(self, frame: pd.DataFrame, only: str | None = None) -> np.ndarray:
         """Calibrated monthly hazards, (n, steps), each row from its route's model (from the
