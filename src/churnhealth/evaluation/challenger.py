@@ -1,13 +1,21 @@
-"""Champion against challenger on rows neither model has learned from.
+"""Champion against a new model on rows neither has learned from: the decision to promote.
 
-When the monitor's retraining policy fires, a challenger is trained on recent data (the job in
-`churnhealth.jobs.monitor`); this module decides whether it replaces the champion: both score
-the same matured as-of dates after every model's validation window, and the challenger wins
-only on a lower log loss there, with enough rows and churners to judge.
+Two routes, one rule (a lower log loss on rows no model fitted, validated or calibrated on,
+with enough rows and churners to judge):
+
+- `against_champion`: a model `train` has just fitted, on the rows of its test window that the
+  champion did not learn from either;
+- `compare`: the monitor's challenger, trained on recent data (`churnhealth.jobs.monitor`), and
+  the champion on the same matured as-of dates after every model's validation window.
+
+Neither registers anything: the jobs turn the verdict into an alias (`churnhealth.tracking`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
 from churnhealth.config import Config
@@ -16,6 +24,8 @@ from churnhealth.evaluation.metrics import score_metrics
 from churnhealth.features import LABEL
 from churnhealth.features.grid import schedule
 from churnhealth.features.labels import last_labelled
+from churnhealth.models.estimators import binary_log_loss
+from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
 from churnhealth.scoring.scorer import Scorer
 
@@ -96,3 +106,65 @@ def compare(
         "status": status,
         "reason": reason,
     }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the new model takes the champion's place, why, and the rows it was judged on
+    (None when there was nothing to compare)."""
+
+    promote: bool
+    reason: str
+    window: dict | None
+
+
+def against_champion(
+    cfg: Config, d: TrainingData, p_all: np.ndarray, champion: Scorer, version: str
+) -> Verdict:
+    """The new model (its probabilities `p_all` on `d`'s rows) against the champion (version
+    `version`) on the rows of the new model's test window that neither model fitted,
+    validated or calibrated on: promoted on a lower log loss there.
+
+    A champion trained on later data (`train --as-of` before its data end) has learned from
+    this model's test window; the comparison then uses only the rows after the champion's
+    validation window, and is refused when too few remain to judge.
+    """
+    seen = pd.Timestamp(champion.model.metadata["splits"]["val_end"])
+    rows = d.mask("test") & (d.frame.as_of > seen).to_numpy()
+    test, y = d.frame[rows], d.y[rows]
+    window = {
+        "champion_version": version,
+        "champion_val_end": str(seen.date()),
+        "first": str(test.as_of.min().date()) if len(test) else None,
+        "last": str(test.as_of.max().date()) if len(test) else None,
+        "rows": int(rows.sum()),
+        "churners": int(y.sum()),
+    }
+    m = cfg.monitor
+    if len(test) < m.min_sample or y.sum() < m.min_churners:
+        return Verdict(
+            False,
+            f"not compared with champion v{version}: it learned from as-of dates up to "
+            f"{seen.date()}, which leaves {len(test):,} rows and {int(y.sum()):,} churners of "
+            f"this model's test window that neither model has seen (need {m.min_sample:,} and "
+            f"{m.min_churners:,}); promote by hand with `churnhealth promote VERSION`",
+            window,
+        )
+    if not set(champion.model.input_columns) <= set(test.columns):
+        test = _features_for(champion, d.source, test)
+    new_loss = binary_log_loss(y, p_all[rows])
+    old_loss = binary_log_loss(y, champion.model.predict_proba(test))
+    where = f"on {len(test):,} test rows neither has seen ({window['first']} to {window['last']})"
+    verb = "beats" if new_loss < old_loss else "does not beat"
+    return Verdict(
+        bool(new_loss < old_loss),
+        f"log loss {new_loss:.4f} {verb} champion v{version} ({old_loss:.4f}) {where}",
+        window,
+    )
+
+
+def _features_for(scorer: Scorer, source: Source, rows: pd.DataFrame) -> pd.DataFrame:
+    """The given (account, as-of) rows with the features the scorer's model was trained on."""
+    frame = scorer.features(source, [pd.Timestamp(d) for d in sorted(rows.as_of.unique())])
+    keys = rows[["account_id", "as_of"]]
+    return keys.merge(frame, on=["account_id", "as_of"], how="left").set_index(rows.index)

@@ -27,9 +27,8 @@ from churnhealth.data.churn import churn_reasons
 from churnhealth.data.source import Source
 from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import expansion, holdout, horizons, judged
+from churnhealth.evaluation import challenger, expansion, holdout, horizons, judged
 from churnhealth.features import build_features
-from churnhealth.models.estimators import binary_log_loss
 from churnhealth.models.expansion import ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
@@ -262,61 +261,15 @@ def health_100_share(d: TrainingData, model: HealthModel) -> float:
 
 
 def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, str, dict | None]:
-    """Champion when there is none, or when the new model has a lower log loss than the
-    champion on the rows of its test window that neither model fitted, validated or calibrated
-    on; else challenger. Returns the alias, the reason and the comparison window.
-
-    A champion trained on later data (`train --as-of` before its data end) has learned from
-    this model's test window; the comparison then uses only the rows after the champion's
-    validation window, and is refused when too few remain to judge.
-    """
+    """Champion when there is none, or when the new model beats it on rows neither learned
+    from (`evaluation.challenger.against_champion`); else challenger. Returns the alias, the
+    reason and the comparison window."""
     name = cfg.mlflow.registered_model
     current = tracking.current_champion(name)
     if current is None:
         return tracking.CHAMPION, "no champion yet", None
     champ = tracking.load_model(cfg, f"models:/{name}@{tracking.CHAMPION}")
-    seen = pd.Timestamp(champ.model.metadata["splits"]["val_end"])
-    rows = d.mask("test") & (d.frame.as_of > seen).to_numpy()
-    test, y = d.frame[rows], d.y[rows]
-    window = {
-        "champion_version": current,
-        "champion_val_end": str(seen.date()),
-        "first": str(test.as_of.min().date()) if len(test) else None,
-        "last": str(test.as_of.max().date()) if len(test) else None,
-        "rows": int(rows.sum()),
-        "churners": int(y.sum()),
-    }
-    m = cfg.monitor
-    if len(test) < m.min_sample or y.sum() < m.min_churners:
-        return (
-            tracking.CHALLENGER,
-            f"not compared with champion v{current}: it learned from as-of dates up to "
-            f"{seen.date()}, which leaves {len(test):,} rows and {int(y.sum()):,} churners of "
-            f"this model's test window that neither model has seen (need {m.min_sample:,} and "
-            f"{m.min_churners:,}); promote by hand with `churnhealth promote VERSION`",
-            window,
-        )
-    if not set(champ.model.input_columns) <= set(test.columns):
-        scorer = Scorer(model=champ.model, config=cfg, version=champ.version)
-        test = _features_for(scorer, d.source, test)
-    new_loss = binary_log_loss(y, p_all[rows])
-    old_loss = binary_log_loss(y, champ.model.predict_proba(test))
-    where = f"on {len(test):,} test rows neither has seen ({window['first']} to {window['last']})"
-    if new_loss < old_loss:
-        return (
-            tracking.CHAMPION,
-            f"log loss {new_loss:.4f} beats champion v{current} ({old_loss:.4f}) {where}",
-            window,
-        )
-    return (
-        tracking.CHALLENGER,
-        f"log loss {new_loss:.4f} does not beat champion v{current} ({old_loss:.4f}) {where}",
-        window,
-    )
-
-
-def _features_for(scorer: Scorer, source: Source, rows: pd.DataFrame) -> pd.DataFrame:
-    """The given (account, as-of) rows with the features the scorer's model was trained on."""
-    frame = scorer.features(source, [pd.Timestamp(d) for d in sorted(rows.as_of.unique())])
-    keys = rows[["account_id", "as_of"]]
-    return keys.merge(frame, on=["account_id", "as_of"], how="left").set_index(rows.index)
+    scorer = Scorer(model=champ.model, config=cfg, version=champ.version)
+    verdict = challenger.against_champion(cfg, d, p_all, scorer, current)
+    alias = tracking.CHAMPION if verdict.promote else tracking.CHALLENGER
+    return alias, verdict.reason, verdict.window
