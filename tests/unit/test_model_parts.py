@@ -1,0 +1,129 @@
+"""The model layer's parts on small synthetic data: tier cut-offs, the calibration choice and
+the LightGBM search (`models.tiers`, `models.calibrate`, `models.tune`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnhealth.models.calibrate import calibrate, choose_method
+from churnhealth.models.estimators import binary_log_loss, logistic
+from churnhealth.models.tiers import Cutoffs, expected_cutoffs, health_score, learn_cutoffs
+from churnhealth.models.tune import tune_lightgbm
+
+
+def _data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    logit = -2.0 + 1.5 * X.a - 0.7 * X.b**2
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).to_numpy(int)
+    return X, y
+
+
+# ------------------------------------------------------------------------------------ tiers
+def test_cut_offs_order_the_tiers_and_health_rounds_the_probability():
+    cut = Cutoffs(healthy=80, at_risk=60, critical=30)
+    assert cut.tier(np.array([100, 80, 79, 60, 59, 30, 29, 0])).tolist() == [
+        *("healthy", "healthy", "moderate", "moderate"),
+        *("at_risk", "at_risk", "critical", "critical"),
+    ]
+    assert health_score(np.array([0.0, 0.004, 0.006, 0.5, 1.0])).tolist() == [100, 100, 99, 50, 0]
+
+
+def test_learned_cut_offs_flag_the_target_share_of_churners():
+    rng = np.random.default_rng(0)
+    p = rng.beta(1, 8, size=20_000)
+    y = rng.random(len(p)) < p
+    cut = learn_cutoffs(y, p, recall_at_risk=0.75, recall_critical=0.30, recall_healthy=0.95)
+    health = health_score(p)
+    recall = lambda h: y[health < h].sum() / y.sum()  # noqa: E731
+    assert cut.critical <= cut.at_risk <= cut.healthy <= 100
+    assert recall(cut.at_risk) >= 0.75 and recall(cut.critical) >= 0.30
+    # one point stricter and the target is missed: the cut-off is the tightest that reaches it
+    assert recall(cut.at_risk - 1) < 0.75
+
+
+def test_expected_cut_offs_match_learned_ones_when_the_probabilities_are_calibrated():
+    """With calibrated probabilities, the expected recall of a cut-off is its realised
+    recall in a large sample: the cut-offs learned both ways agree to within a point or two."""
+    rng = np.random.default_rng(1)
+    p = rng.beta(1, 6, size=200_000)
+    y = rng.random(len(p)) < p
+    known = learn_cutoffs(y, p, 0.75, 0.30, 0.95)
+    expected = expected_cutoffs(p, 0.75, 0.30, 0.95)
+    assert expected.source == "expected"
+    for field in ("healthy", "at_risk", "critical"):
+        assert abs(getattr(known, field) - getattr(expected, field)) <= 2
+
+
+def test_cut_offs_without_churners_say_they_are_a_fallback():
+    assert learn_cutoffs(np.zeros(10), np.full(10, 0.1), 0.75, 0.3, 0.95).source.startswith(
+        "fallback"
+    )
+    assert expected_cutoffs(np.array([]), 0.75, 0.3, 0.95).source.startswith("fallback")
+
+
+# ------------------------------------------------------------------------------ calibration
+def test_calibration_fixes_a_model_that_is_confident_in_the_wrong_scale():
+    """A logistic regression fitted on a balanced sample overstates the risk of a rare
+    outcome; calibrated on data at the true rate, its probabilities average that rate."""
+    X, y = _data(12_000, seed=2)
+    fit = np.flatnonzero(y == 1).tolist()
+    fit += np.flatnonzero(y == 0)[: len(fit)].tolist()  # as many non-churners as churners
+    model = logistic(["a", "b"], [], 0).fit(X.iloc[fit], y[fit])
+    cal_rows = np.arange(6_000, 9_000)
+    held = np.arange(9_000, 12_000)
+    raw = model.predict_proba(X.iloc[held])[:, 1]
+    as_of = pd.Series(pd.Timestamp("2025-01-01") + pd.to_timedelta(cal_rows % 90, "D"))
+    cal, method = calibrate(model, X.iloc[cal_rows], y[cal_rows], as_of)
+    p = cal.predict_proba(X.iloc[held])[:, 1]
+    assert method in ("sigmoid", "isotonic")
+    assert abs(raw.mean() - y[held].mean()) > 0.2
+    assert abs(p.mean() - y[held].mean()) < 0.02
+    assert binary_log_loss(y[held], p) < binary_log_loss(y[held], raw)
+
+
+def test_the_calibration_choice_falls_back_to_sigmoid_when_a_fold_has_no_churner():
+    X, _ = _data(400, seed=3)
+    y = np.zeros(400, int)
+    y[:5] = 1  # every churner in the first half (by date) of the window
+    as_of = pd.Series(pd.date_range("2025-01-01", periods=400, freq="D"))
+    model = logistic(["a", "b"], [], 0).fit(X, (X.a > 0).to_numpy(int))
+    assert choose_method(model, X, y, as_of) == "sigmoid"
+
+
+# ----------------------------------------------------------------------------------- tuning
+def test_the_search_reports_every_trial_and_a_rerun_reuses_its_parameters():
+    X, y = _data(3_000, seed=4)
+    tr, va = slice(0, 2_000), slice(2_000, 3_000)
+    seen = []
+    model, params, loss, trials = tune_lightgbm(
+        "global",
+        X[tr],
+        y[tr],
+        X[va],
+        y[va],
+        trials=3,
+        timeout_s=120,
+        seed=0,
+        on_trial=lambda *a: seen.append(a),
+    )
+    assert trials == 3 and [a[1] for a in seen] == [0, 1, 2]
+    assert loss == pytest.approx(min(a[3] for a in seen))
+    assert params["max_depth"] <= 6 and params["n_estimators"] >= 1
+    # given those parameters, there is no search, and the same model comes back
+    again, params2, loss2, trials2 = tune_lightgbm(
+        "global", X[tr], y[tr], X[va], y[va], trials=3, timeout_s=120, seed=0, params=params
+    )
+    assert trials2 == 0 and params2 == params and loss2 == pytest.approx(loss)
+    assert np.allclose(again.predict_proba(X[va]), model.predict_proba(X[va]))
+
+
+def test_a_segment_search_tunes_the_weight_of_the_other_segments_rows():
+    X, y = _data(3_000, seed=5)
+    own = np.arange(2_000) % 3 == 0
+    _, params, _, _ = tune_lightgbm(
+        "smb", X[:2_000], y[:2_000], X[2_000:], y[2_000:], trials=2, timeout_s=120, seed=0, own=own
+    )
+    assert 0 < params["other_weight"] <= 1
