@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.evaluation.horizons import early_warning, truth_for
 from churnhealth.features import build_features, data_window
 from churnhealth.models.fitter import HealthModelFitter, prepare

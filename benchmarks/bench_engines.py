@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 def measure(url: str) -> dict:
     """Validate and build the features from `url`, in this process."""
     from churnhealth.config import Config
-    from churnhealth.data.validate import open_configured
+    from churnhealth.data.load import open_configured
     from churnhealth.features import build_features
 
     cfg = Config()

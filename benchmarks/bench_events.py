@@ -82,7 +82,7 @@ def main() -> None:
         print(f"generated in {time.perf_counter() - t:.0f} s", flush=True)
 
     from churnhealth.config import Config
-    from churnhealth.data.validate import open_validated
+    from churnhealth.data.load import open_validated
     from churnhealth.features import build_features
     from churnhealth.progress import stages
 

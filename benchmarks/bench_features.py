@@ -21,7 +21,7 @@ from pathlib import Path
 
 def one(accounts: int, data_dir: Path) -> dict:
     from churnhealth.config import Config
-    from churnhealth.data.validate import open_validated
+    from churnhealth.data.load import open_validated
     from churnhealth.features import build_features
     from churnhealth.synth import generate
 

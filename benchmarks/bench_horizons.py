@@ -32,7 +32,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.evaluation.metrics import expected_calibration_error as ece
 from churnhealth.features import CATEGORICAL, build_features
 from churnhealth.features.grid import LIFECYCLE_STAGES

@@ -52,7 +52,7 @@ def model_alone(args: argparse.Namespace) -> None:
     import shap
 
     from churnhealth.config import Config
-    from churnhealth.data.validate import open_validated
+    from churnhealth.data.load import open_validated
     from churnhealth.features import data_window
     from churnhealth.models import hazard
     from churnhealth.scoring.scorer import Scorer, drivers

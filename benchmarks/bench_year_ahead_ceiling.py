@@ -34,7 +34,7 @@ from lightgbm import LGBMRegressor
 from sklearn.metrics import roc_auc_score
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.evaluation.horizons import YEAR, origin_splits, truth_for, within
 from churnhealth.features import build_features
 from churnhealth.models.estimators import lightgbm

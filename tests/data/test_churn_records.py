@@ -13,7 +13,7 @@ import pytest
 
 from churnhealth.config import Config
 from churnhealth.data.churn import churn_reasons
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.features import build_features
 from tests.conftest import cli
 

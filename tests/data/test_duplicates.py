@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from churnhealth.config import Config
-from churnhealth.data.validate import check, open_validated
+from churnhealth.data.load import check, open_validated
 from churnhealth.errors import DataError
 from churnhealth.features import build_features
 from tests.conftest import cli
@@ -52,7 +52,7 @@ def test_a_clean_company_has_nothing_to_drop(small_db):
 def test_duplicate_keys_are_found_slice_by_slice_of_dates(small_db, tmp_path, monkeypatch):
     """A large table's key is searched one slice of days at a time: the slices cover every row
     (exact duplicates on the first and the last day are counted, a conflicting one is found)."""
-    from churnhealth.data import validate
+    from churnhealth.data import checks
 
     path = tmp_path / "dupes.duckdb"
     shutil.copy(small_db, path)
@@ -61,9 +61,9 @@ def test_duplicate_keys_are_found_slice_by_slice_of_dates(small_db, tmp_path, mo
         for day in (lo, hi):
             con.execute(f"INSERT INTO usage SELECT * FROM usage WHERE date = '{day}' LIMIT 2")
         rows = con.execute("SELECT count(*) FROM usage").fetchone()[0]
-    monkeypatch.setattr(validate, "SLICE_ROWS", rows // 7)
+    monkeypatch.setattr(checks, "SLICE_ROWS", rows // 7)
     t = open_validated(small_db, SEGMENTS).tables["usage"]
-    assert len(validate._date_slices(t, ("account_id", "date", "feature"))) >= 8
+    assert len(checks.date_slices(t, ("account_id", "date", "feature"))) >= 8
     assert check(path, SEGMENTS).duplicates["usage"] == 4
     with duckdb.connect(str(path)) as con:
         con.execute(
@@ -75,7 +75,7 @@ def test_duplicate_keys_are_found_slice_by_slice_of_dates(small_db, tmp_path, mo
     assert "usage: duplicate key (account_id, date, feature) with different values" in str(
         sliced.value
     )
-    monkeypatch.setattr(validate, "SLICE_ROWS", rows * 2)
+    monkeypatch.setattr(checks, "SLICE_ROWS", rows * 2)
     with pytest.raises(DataError) as whole:
         check(path, SEGMENTS)
     assert str(sliced.value) == str(whole.value)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.features import build_features
 from churnhealth.jobs.doctor import diagnose
 from churnhealth.synth import generate

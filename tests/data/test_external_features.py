@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.errors import ConfigError, DataError
 from churnhealth.features import build_features
 from churnhealth.features.spec import check_metrics, load_metrics

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from churnhealth.config import Config
+from churnhealth.data.load import check, open_validated
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import open_source
-from churnhealth.data.validate import check, open_validated
 from churnhealth.errors import ConfigError, DataError
 from churnhealth.features import build_features
 from tests.conftest import cli, workspace_config

@@ -6,7 +6,7 @@ import ibis
 import pandas as pd
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_configured
+from churnhealth.data.load import open_configured
 from churnhealth.features import build_features
 from tests.conftest import run_cli, workspace_config
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from churnhealth.data.contract import contract
+from churnhealth.data.load import open_validated
 from churnhealth.data.mapping import load_mapping
-from churnhealth.data.validate import open_validated
 from churnhealth.features.labels import churn_dates
 from churnhealth.synth import generate
 from tests.conftest import cli, workspace_config

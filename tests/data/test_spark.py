@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from churnhealth.config import Config
+from churnhealth.data.load import open_validated
 from churnhealth.data.mapping import load_mapping
-from churnhealth.data.validate import open_validated
 from churnhealth.features import build_features
 from tests.conftest import assert_same_features, assert_same_tables, run_cli
 

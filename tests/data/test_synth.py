@@ -136,7 +136,7 @@ def test_the_no_signal_control_keeps_the_company_and_its_churn_rate(controls):
 def test_in_the_no_signal_control_nothing_read_predicts_churn(controls):
     """What ranks churn on the company ranks it no better than chance on its control."""
     from churnhealth.config import Config
-    from churnhealth.data.validate import open_validated
+    from churnhealth.data.load import open_validated
     from churnhealth.evaluation.metrics import ranking_auc
 
     signal, control, _ = controls

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from churnhealth.data.load import check, open_validated
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.repair import find_logging_changes
-from churnhealth.data.validate import check, open_validated
 from churnhealth.errors import DataError
 from churnhealth.synth import generate
 from tests.conftest import cli

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.evaluation.backtest import (
     BacktestResult,
     decision_window,

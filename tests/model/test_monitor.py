@@ -20,7 +20,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from churnhealth.config import Config
-from churnhealth.data.validate import open_validated
+from churnhealth.data.load import open_validated
 from churnhealth.evaluation.challenger import evaluate_on
 from churnhealth.features.grid import schedule
 from churnhealth.jobs.monitor import monitor

@@ -317,7 +317,7 @@ def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):
 def test_as_of_reads_nothing_dated_on_or_after_it(trained):
     cutoff = pd.Timestamp("2026-01-01")
     fs = build_features(open_source(trained.data), trained.cfg)
-    from churnhealth.data.validate import open_validated
+    from churnhealth.data.load import open_validated
 
     source = open_validated(trained.data, Config().data.segments, truncate_at=cutoff.date())
     early = build_features(source, trained.cfg, end=cutoff.date())

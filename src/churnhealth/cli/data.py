@@ -95,8 +95,8 @@ def validate(
 ) -> None:
     """Check the tables against the data contract; one line per problem, exit code 2."""
     cfg = config(config_path)
+    from churnhealth.data.load import check
     from churnhealth.data.mapping import load_mapping
-    from churnhealth.data.validate import check
 
     report = check(
         data or cfg.data.path,

@@ -11,7 +11,7 @@ import pandas as pd
 from churnhealth import tracking
 from churnhealth.atomic import check_folder_writable, write_frame, write_json
 from churnhealth.config import Config
-from churnhealth.data.validate import open_configured
+from churnhealth.data.load import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.backtest import (
     BacktestResult,

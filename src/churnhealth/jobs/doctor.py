@@ -21,9 +21,10 @@ from churnhealth.config import Config
 from churnhealth.data.churn import with_churn_records
 from churnhealth.data.contract import TABLE_NAMES, contract
 from churnhealth.data.events import with_daily_usage
+from churnhealth.data.load import read_as_validated
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import Source, open_source
-from churnhealth.data.validate import read_as_validated, validate
+from churnhealth.data.validate import validate
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.horizons import origin_splits
 from churnhealth.features import FeatureSet, build_features

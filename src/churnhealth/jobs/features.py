@@ -11,7 +11,7 @@ import pandas as pd
 
 from churnhealth.atomic import check_writable
 from churnhealth.config import Config
-from churnhealth.data.validate import open_configured
+from churnhealth.data.load import open_configured
 from churnhealth.features import FeatureSet, build_features, summarize
 from churnhealth.features.spec import load_metrics
 from churnhealth.progress import Stage, no_stage

@@ -24,8 +24,8 @@ from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_json, write_with
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
+from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source, truncate
-from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, holdout, plots
 from churnhealth.evaluation import monitor as checks

@@ -15,7 +15,7 @@ from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_with
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
-from churnhealth.data.validate import open_configured
+from churnhealth.data.load import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import loop
 from churnhealth.evaluation.report import ReportInputs, render

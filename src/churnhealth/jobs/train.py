@@ -24,8 +24,8 @@ from churnhealth import tracking
 from churnhealth.atomic import check_folder_writable, write_json
 from churnhealth.config import Config
 from churnhealth.data.churn import churn_reasons
+from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
-from churnhealth.data.validate import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, expansion, holdout, horizons, judged
 from churnhealth.features import build_features

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.config import Config, TierOverride
+from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
-from churnhealth.data.validate import open_configured
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
