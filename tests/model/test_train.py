@@ -255,7 +255,7 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path, capsys):
     table missing too, the problems come first: one line for the table, one for the test."""
     import duckdb
 
-    from churnhealth.cli import render
+    from churnhealth.cli.views.common import notes
     from churnhealth.synth import generate
 
     data = tmp_path / "two_years.duckdb"
@@ -287,7 +287,7 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path, capsys):
     assert table.startswith("touchpoints: absent, so ") and "engagement features" in table
     assert test.startswith("no year-ahead test: ")
     assert not any("touchpoints" in n or "year-ahead" in n for n in res.notes)
-    render.notes(res.notes, res.problems)
+    notes(res.notes, res.problems)
     lines = capsys.readouterr().out.splitlines()
     starts = [line.split(":")[0] for line in lines if line.startswith(("problem:", "note:"))]
     assert starts == ["problem"] * 2 + ["note"] * len(res.notes)
@@ -442,7 +442,7 @@ def test_test_window_figures_carry_intervals_and_small_segments_are_marked(train
     metrics.json and in the table train prints."""
     from rich.console import Console
 
-    from churnhealth.cli.render import test_window_table
+    from churnhealth.cli.views.training import test_window_table
 
     summary = trained.result.summary
     metrics = trained.result.metrics
@@ -479,14 +479,14 @@ def test_the_year_ahead_figures_carry_intervals(trained):
     assert "h12_roc_auc_lo" in logged.data.metrics
     from rich.console import Console
 
-    from churnhealth.cli import render
+    from churnhealth.cli.views import training as view
 
     record = Console(width=120, record=True)
-    render.console, saved = record, render.console
+    view.console, saved = record, view.console
     try:
-        render.year_ahead(h)
+        view.year_ahead(h)
     finally:
-        render.console = saved
+        view.console = saved
     text = record.export_text()
     small = sum(b["12m"]["too_small"] is not None for b in [h["overall"], *h["segments"].values()])
     assert text.count("(too small)") == small

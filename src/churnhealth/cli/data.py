@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from churnhealth.cli import render
 from churnhealth.cli.app import ConfigOpt, DataOpt, app, as_of_option, config, parse_date
+from churnhealth.cli.views import data as data_view
 from churnhealth.progress import stages
 
 # The jobs are imported inside each command: together they pull in MLflow, LightGBM, SHAP and
@@ -81,7 +81,7 @@ def synth(
             messy=messy,
             no_signal=no_signal,
         )
-    render.synth(res, time.perf_counter() - t0, s, y, drifts)
+    data_view.synth(res, time.perf_counter() - t0, s, y, drifts)
 
 
 @app.command()
@@ -107,7 +107,7 @@ def validate(
         cfg.data.repair_usage,
         cfg.data.memory_limit,
     )
-    render.validation(report)
+    data_view.validation(report)
 
 
 @app.command()
@@ -125,7 +125,7 @@ def doctor(
 
     with stages() as stage:
         diagnosis = diagnose(cfg, data, stage)
-    render.doctor(diagnosis, as_json)
+    data_view.doctor(diagnosis, as_json)
 
 
 @app.command()
@@ -149,4 +149,4 @@ def features(
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     with stages() as stage:
         res = build(cfg, out, data, first, last, stage)
-    render.features(res, cfg)
+    data_view.features(res, cfg)

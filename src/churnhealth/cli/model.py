@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from churnhealth.cli import render
 from churnhealth.cli.app import (
     ConfigOpt,
     DataOpt,
@@ -18,6 +17,9 @@ from churnhealth.cli.app import (
     console,
     parse_date,
 )
+from churnhealth.cli.views import common as common_view
+from churnhealth.cli.views import evaluation as evaluation_view
+from churnhealth.cli.views import training as training_view
 from churnhealth.progress import stages
 
 
@@ -38,9 +40,9 @@ def train(
 
     t0 = time.perf_counter()
     with stages() as stage:
-        res = run(cfg, data, parse_date(as_of, "--as-of"), stage, say=render.say)
+        res = run(cfg, data, parse_date(as_of, "--as-of"), stage, say=common_view.say)
     with committed("train"):
-        render.training(res, cfg, time.perf_counter() - t0)
+        training_view.training(res, cfg, time.perf_counter() - t0)
 
 
 @app.command()
@@ -104,7 +106,7 @@ def backtest(
         res = run_backtest(cfg, data, first, last, step, stage)
     run_id = save(cfg, res, data)
     with committed("backtest"):
-        render.backtest(res, tables(res.report), run_id, cfg, time.perf_counter() - t0)
+        evaluation_view.backtest(res, tables(res.report), run_id, cfg, time.perf_counter() - t0)
 
 
 @app.command()
@@ -117,4 +119,4 @@ def report(data: DataOpt = None, config_path: ConfigOpt = None) -> None:
     res = build_report(config(config_path), data)
     with committed("report"):
         console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)")
-        render.notes(res.notes)
+        common_view.notes(res.notes)

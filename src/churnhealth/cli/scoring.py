@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from churnhealth.cli import render
 from churnhealth.cli.app import (
     ConfigOpt,
     DataOpt,
@@ -18,6 +17,8 @@ from churnhealth.cli.app import (
     config,
     parse_date,
 )
+from churnhealth.cli.views import evaluation as evaluation_view
+from churnhealth.cli.views import scoring as scoring_view
 from churnhealth.progress import stages
 
 
@@ -45,7 +46,7 @@ def predict(
     with stages() as stage:
         res = run(cfg, data, model, parse_date(as_of, "--as-of"), out, stage)
     with committed("predict"):
-        render.predict(res)
+        scoring_view.predict(res)
 
 
 @app.command()
@@ -64,7 +65,7 @@ def explain(
     from churnhealth.jobs.predict import explain as run
 
     e = run(cfg, account_id, data, model, parse_date(as_of, "--as-of"))
-    render.explanation(e, cfg.labels.health_horizon_days)
+    scoring_view.explanation(e, cfg.labels.health_horizon_days)
 
 
 @app.command()
@@ -103,4 +104,4 @@ def monitor(
     with stages() as stage:
         res = run(cfg, data, model, parse_date(as_of, "--as-of"), retrain, out, stage)
     with committed("monitor"):
-        render.monitor(res.report, res.out)
+        evaluation_view.monitor(res.report, res.out)

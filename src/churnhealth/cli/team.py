@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from churnhealth.cli import render
 from churnhealth.cli.app import ConfigOpt, app, committed, config, parse_date
+from churnhealth.cli.views import team as team_view
 from churnhealth.errors import ChurnhealthError
 
 ByOpt = Annotated[
@@ -77,7 +77,7 @@ def override(
                 "override --list: takes no account and no other option but --all"
             )
         rows = overrides.audit(store) if all_ else overrides.latest(store, today)
-        render.overrides(rows, store, every=all_, today=today)
+        team_view.overrides(rows, store, every=all_, today=today)
         return
     if all_:
         raise ChurnhealthError("override --all: goes with --list")
@@ -97,7 +97,7 @@ def override(
         valid_until=parse_date(until, "--until"),
     )
     with committed("override"):
-        render.override_recorded(row, store)
+        team_view.override_recorded(row, store)
 
 
 @app.command()
@@ -126,4 +126,4 @@ def outcome(
         by=by if by is not None else overrides.who(),
     )
     with committed("outcome"):
-        render.outcome_recorded(row, cfg.predict.history)
+        team_view.outcome_recorded(row, cfg.predict.history)

@@ -1,0 +1,232 @@
+"""What `train` prints: splits, the year-ahead and test-window tables, the skill gate, the
+horizons judged, the expansion model, segment against global, the registration."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+from churnhealth.cli.app import console
+from churnhealth.cli.views.common import GLOBAL, churn_reasons_table, fmt, iv, notes
+from churnhealth.config import Config
+
+
+def training(res, cfg: Config, seconds: float) -> None:
+    """Splits, the year-ahead and test-window tables, segment vs global, the registration."""
+    s = res.splits
+    w = res.metrics["windows"]
+    console.print(
+        f"Monthly steps known by {s.t1.date()} trained ({w['train']['steps']:,} steps, "
+        f"{w['train']['churned_steps']:,} churned), those known by {s.t2.date()} validated "
+        f"({w['val']['steps']:,}, {w['val']['churned_steps']:,}); a step counts as known once "
+        f"its end and the {s.gap_days}-day re-signup gap have passed. Test: as-of dates "
+        f"{w['test']['first']} to {w['test']['last']} ({w['test']['rows']:,} rows).",
+        highlight=False,
+    )
+    judged_horizons(res.metrics.get("judged", {}).get("horizons", {}))
+    if res.metrics.get("gate", {}).get("status") == "passed":
+        g = res.metrics["gate"]
+        console.print(f"Skill gate passed on {g['why_horizon']}: {g['reason']}.", highlight=False)
+    year_ahead(res.metrics.get("horizons", {}))
+    console.print(test_window_table(res.summary))
+    small = res.summary[res.summary.too_small.notna()]
+    if len(small):
+        console.print(
+            "Too small to judge the model on: "
+            + "; ".join(f"{r.segment}, {r.too_small}" for r in small.itertuples())
+            + ". Read their figures through their intervals.",
+            highlight=False,
+        )
+    console.print(_segmenting_table(res.summary))
+    expansion(res.metrics.get("expansion", {}))
+    if res.metrics.get("churn_reasons"):
+        console.print(churn_reasons_table(pd.DataFrame(res.metrics["churn_reasons"])))
+    where = f"Run {res.run_id}; {seconds:.0f} s. Metrics: {cfg.paths.reports_dir / 'metrics.json'}"
+    if res.alias is None:
+        skill_gate(res, cfg)
+        console.print(where, highlight=False)
+    else:
+        console.print(
+            f"Registered {cfg.mlflow.registered_model} v{res.version} as @{res.alias}: "
+            f"{res.reason}. {where}",
+            highlight=False,
+        )
+    notes(res.notes, res.problems)
+
+
+def test_window_table(summary: pd.DataFrame) -> Table:
+    """The test window per segment: ROC-AUC of the model (95% interval) and of the oracle, the
+    global model and the baselines; ECE, recall and precision at the cut-off with intervals; the
+    churned accounts behind them; a segment too small to judge is marked."""
+    table = Table(
+        *("segment", "model", "ROC-AUC", "oracle", "global", "scorecard", "login", "ECE"),
+        *("recall", "precision", "churned"),
+        title="Test window: ROC-AUC of the model, the oracle, the global model and the "
+        "baselines; ECE; the at-risk flag; accounts that churned. Under a figure, its 95% "
+        "interval from resampling accounts",
+    )
+    for r in summary.itertuples():
+        d = r._asdict()
+        table.add_row(
+            r.segment + ("\n(too small)" if isinstance(r.too_small, str) else ""),
+            "global" if r.model == GLOBAL else str(r.model),
+            iv(r.roc_auc, r.roc_auc_lo, r.roc_auc_hi),
+            *map(fmt, (r.oracle, r.global_model, r.scorecard, r.login)),
+            *(iv(d[k], d[f"{k}_lo"], d[f"{k}_hi"]) for k in ("ece", "recall", "precision")),
+            f"{r.churned_accounts:,}",
+        )
+    return table
+
+
+def skill_gate(res, cfg: Config) -> None:
+    """The paragraph for a model that failed the skill gate: figures, causes, what to do."""
+    from churnhealth.evaluation.judged import ADVICE  # with the job, not on every start
+
+    g = res.metrics["gate"]
+    horizon = f" ({g['why_horizon']})" if g.get("why_horizon") else ""
+    causes = "; ".join(g["causes"]) or "none it can see in the data"
+    console.print(
+        f"Registered {cfg.mlflow.registered_model} v{res.version} without an alias: it failed "
+        f"the skill gate. {g['reason'][:1].upper()}{g['reason'][1:]}{horizon}. Causes: "
+        f"{causes}. What to do: "
+        f"{ADVICE.replace('VERSION', res.version)}. The current champion, if any, is unchanged.",
+        style="bold",
+        highlight=False,
+    )
+
+
+def judged_horizons(verdicts: dict[str, dict]) -> None:
+    """Which horizons this data could judge, out of time and censoring-aware: the figures with
+    their 95% intervals, or why not."""
+    if not verdicts:
+        return
+    from churnhealth.evaluation import judged  # with the job: not on every command's start
+
+    rows = judged.table(verdicts)
+    table = Table(
+        *rows.columns,
+        title="Every horizon judged with the outcomes this data has (censoring-aware)",
+    )
+    for row in rows.itertuples(index=False):
+        table.add_row(*row)
+    console.print(table)
+
+
+def expansion(e: dict) -> None:
+    """The expansion score on its test window: ranking, calibration, the top of the list."""
+    if e.get("status") != "ok":
+        if e:
+            console.print(f"No expansion score: {e['reason']}", highlight=False)
+        return
+    t = e["test_window"]
+    table = Table(
+        *("segment", "model", "ROC-AUC", "ECE", "base rate", "top 10% precision", "lift"),
+        *("ready share", "ready precision"),
+        title=f"Expansion score (ARR +{e['threshold']:.0%} within {e['horizon_days']} days), "
+        f"out of time: as-of dates {t['first']} to {t['last']} ({t['rows']:,} rows)",
+    )
+    for name, b in [("overall", e["overall"]), *e["segments"].items()]:
+        table.add_row(
+            name,
+            e["routes"].get(name, "routed"),
+            fmt(b.get("roc_auc", float("nan"))),
+            fmt(b["ece"]),
+            f"{b['base_rate']:.1%}",
+            f"{b['precision_top10']:.1%}",
+            f"{b['lift_top10']:.2f}×",
+            f"{b['ready_share']:.1%}",
+            f"{b['ready_precision']:.1%}",
+        )
+    console.print(table)
+
+
+def year_ahead(h: dict) -> None:
+    """The year-ahead test: 12-month and 90-day figures against the oracle, early warning."""
+    if h.get("status") != "ok":
+        if h:
+            console.print(f"No year-ahead test: {h['reason']}", highlight=False)
+        return
+    table = Table(
+        "segment",
+        "12m ROC-AUC",
+        "oracle",
+        "12m ECE",
+        "90d ROC-AUC",
+        "oracle",
+        "90d ECE",
+        "tier recall 12m",
+        "health 100",
+        title=f"Year-ahead test (model fitted at {h['origin']}, as-of dates "
+        f"{h['test_window']['first']} to {h['test_window']['last']}, outcomes a year on); "
+        "under a figure its 95% interval (the ECEs' are in the next table)",
+    )
+    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
+        y, q, t = b["12m"], b["90d"], b["tiers_12m"]
+        table.add_row(
+            name + ("\n(too small)" if y.get("too_small") else ""),
+            iv(y["roc_auc"], y.get("roc_auc_lo"), y.get("roc_auc_hi")),
+            fmt(y.get("oracle_roc_auc", float("nan"))),
+            fmt(y["ece"]),
+            iv(q["roc_auc"], q.get("roc_auc_lo"), q.get("roc_auc_hi")),
+            fmt(q.get("oracle_roc_auc", float("nan"))),
+            fmt(q["ece"]),
+            iv(t["recall"], t.get("recall_lo"), t.get("recall_hi")),
+            f"{b['health_100_share']:.1%}",
+        )
+    console.print(table)
+    console.print(_year_ahead_uncertainty(h))
+    e = h["early_warning"]
+    console.print(
+        f"Early warning: {e['accounts']:,} annual accounts 120–365 days from renewal "
+        f"({e['left_at_renewal']:,} left at it) ranked by health: ROC-AUC {fmt(e['roc_auc'])}"
+        + (f" (oracle {fmt(e['oracle_roc_auc'])})" if "oracle_roc_auc" in e else ""),
+        highlight=False,
+    )
+
+
+def _year_ahead_uncertainty(h: dict) -> Table:
+    """The 12-month ECE with its 95% interval and, on a company with true probabilities,
+    what they score on the same rows: the floor the model is judged against."""
+    oracle = "oracle_ece" in h["overall"]["12m"]
+    cols = ["segment", "12m ECE", "95% interval"]
+    if oracle:
+        cols += ["oracle ECE", "excess", "95% interval", "ROC-AUC gap", "95% interval"]
+    table = Table(
+        *cols,
+        title="Year-ahead: how sure the 12-month figures are (resampling accounts)"
+        + (", against the true probabilities on the same rows" if oracle else ""),
+    )
+
+    def iv(b: dict, key: str) -> str:
+        return f"[{b[key + '_lo']:+.3f}, {b[key + '_hi']:+.3f}]" if key + "_lo" in b else ""
+
+    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
+        m = b["12m"]
+        ece = f"[{m['ece_lo']:.3f}, {m['ece_hi']:.3f}]" if "ece_lo" in m else ""
+        row = [name, fmt(m["ece"]), ece]
+        if oracle:
+            row.append(fmt(m.get("oracle_ece", float("nan"))))
+            for key in ("ece_excess", "auc_gap"):
+                row += [f"{m[key]:+.3f}", iv(m, key)] if key in m else ["", ""]
+        table.add_row(*row)
+    return table
+
+
+def _segmenting_table(summary: pd.DataFrame) -> Table:
+    """Does segmenting pay: the routed model minus the global model, with 95% intervals."""
+    table = Table(
+        "segment",
+        "model",
+        "ROC-AUC",
+        "95% interval",
+        "log loss",
+        "95% interval",
+        title="Segment models minus the global model on the test window (bootstrap over accounts)",
+    )
+    for r in summary.itertuples():
+        cells = []
+        for m, spec in (("roc_auc", "+.3f"), ("log_loss", "+.4f")):
+            d, lo, hi = (getattr(r, f"vs_global_{m}_diff{s}") for s in ("", "_lo", "_hi"))
+            cells += [format(d, spec), f"[{lo:{spec}}, {hi:{spec}}]"]
+        table.add_row(r.segment, "global" if r.model == GLOBAL else str(r.model), *cells)
+    return table
