@@ -160,6 +160,20 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_override_restored():
+    """Each test leaves MLFLOW_TRACKING_URI as it found it. MLflow exports the URI a test
+    points it at (`mlflow.set_tracking_uri`) to that variable, and a command then takes it for
+    the user's override (`tracking.configure`): a later test in the same worker would use
+    another test's store, so the outcome depended on the order files ran in."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture(scope="session")
 def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """300 accounts over 2 years (seed 1): fast enough for every data test."""
