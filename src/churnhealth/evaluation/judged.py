@@ -320,10 +320,12 @@ def flat(verdicts: dict[str, dict]) -> dict[str, float]:
 def table(verdicts: dict[str, dict]) -> pd.DataFrame:
     """One row of text per horizon, for the train command and the report: what judged it, the
     ROC-AUC with its 95% interval, the best baseline, the Brier score against no skill, the
-    evidence; or "not judged" and why."""
+    evidence; or "not judged" and why (the other cells empty)."""
+    columns = ["horizon", "judged on", "ROC-AUC (95%)", "best baseline", "Brier (no skill)"]
+    columns += ["churns", "accounts"]
     rows = []
     for label, r in verdicts.items():
-        row = {"horizon": label}
+        row = {**dict.fromkeys(columns, ""), "horizon": label}
         if r["status"] != "judged":
             rows.append({**row, "judged on": "not judged", "ROC-AUC (95%)": r["reason"]})
             continue
@@ -340,8 +342,7 @@ def table(verdicts: dict[str, dict]) -> pd.DataFrame:
                 "accounts": f"{r['accounts']:,}",
             }
         )
-    columns = ["horizon", "judged on", "ROC-AUC (95%)", "best baseline", "Brier (no skill)"]
-    return pd.DataFrame(rows, columns=[*columns, "churns", "accounts"]).fillna("")
+    return pd.DataFrame(rows, columns=columns)
 
 
 def headline(verdicts: dict[str, dict] | None, health_days: int) -> dict:
