@@ -1,15 +1,18 @@
 """The tracking adapter: the only code that talks to MLflow.
 
 `store` configures the tracking store and handles the registry (champion and challenger
-aliases, the export to models/champion/, loading a model); `runs` records what each job did.
+aliases, the export to models/champion/, loading a model); `runs` records what `train` did,
+`evaluations` what the backtest, the monitor and the report did.
 """
 
-from churnhealth.tracking.runs import (
-    TrainingRun,
+from churnhealth.tracking.evaluations import (
     attach,
     champion_artifacts,
     log_backtest,
     log_monitor,
+)
+from churnhealth.tracking.runs import (
+    TrainingRun,
     tag_gate,
     tag_version,
     training_run,
