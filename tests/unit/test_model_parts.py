@@ -127,3 +127,13 @@ def test_a_segment_search_tunes_the_weight_of_the_other_segments_rows():
         "smb", X[:2_000], y[:2_000], X[2_000:], y[2_000:], trials=2, timeout_s=120, seed=0, own=own
     )
     assert 0 < params["other_weight"] <= 1
+
+
+def test_lightgbm_threads_follow_openmp_s_variable(monkeypatch):
+    from churnhealth.models.estimators import threads
+
+    for value, expected in (("1", 1), ("4,2", 4), ("abc", 2), ("", 2), ("0", 1)):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert threads() == expected
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert threads() == 2

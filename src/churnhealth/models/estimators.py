@@ -67,8 +67,10 @@ def threads() -> int:
     """LightGBM's threads: `OMP_NUM_THREADS` when set, else 2. The tables are small, so more
     threads mostly wait on one another; and threads beyond the cores a process may use (two
     test workers on two cores, a scheduler's CPU quota) cost several times their work. The
-    fitted trees do not depend on the number."""
-    return max(1, int(os.environ.get("OMP_NUM_THREADS") or 2))
+    fitted trees do not depend on the number. OpenMP's nested form ("4,2") gives its first
+    number; a value that is not a number is ignored, as OpenMP ignores it."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return max(1, int(first)) if first.isdigit() else 2
 
 
 def lightgbm(params: dict, seed: int = 0) -> LGBMClassifier:

@@ -133,7 +133,8 @@ class ExpansionModelFitter:
         seg = data.frame.segment.astype(object).to_numpy()
         self.info_: dict[str, dict] = {}
         self.notes_: list[str] = []
-        glob, params = self._fit_one("global", data, va)
+        examples = self._rows(data)
+        glob, params = self._fit_one("global", examples, va)
         models, routes = {GLOBAL: glob}, {}
         for s in cfg.data.segments:
             rows = seg == s
@@ -141,15 +142,17 @@ class ExpansionModelFitter:
                 continue
             pos_tr, pos_va = int(data.y[tr & rows].sum()), int(data.y[va & rows].sum())
             if pos_va >= 20:
-                glob.segment_calibrators[s] = self._calibrate(glob.estimator, data, va & rows)[0]
+                glob.segment_calibrators[s] = calibrate_on(
+                    glob.estimator, examples, va & rows, cfg.train.calibration
+                )[0]
             if pos_tr < cfg.train.min_churners or pos_va == 0:
                 self.notes_.append(
                     f"expansion, {s}: {pos_tr} expansions in training (< "
                     f"{cfg.train.min_churners}): scored by the global model"
                 )
                 continue
-            own, _ = self._fit_one(s, data, va & rows, own=rows, params=params)
-            verdict = self._guard(data, va & rows, own, glob)
+            own, _ = self._fit_one(s, examples, va & rows, own=rows, params=params)
+            verdict = guard(examples, va & rows, own, glob, cfg.train.seed)
             self.info_[s]["vs_global"] = verdict
             note = fallback_note(f"expansion, {s}", verdict)
             if note is None:
@@ -185,8 +188,9 @@ class ExpansionModelFitter:
         )
         return self
 
-    def _rows(self, data: ExpansionData) -> Rows:
-        """The as-of rows as the candidate fitter reads them (unweighted)."""
+    @staticmethod
+    def _rows(data: ExpansionData) -> Rows:
+        """The as-of rows as the candidate fitter reads them (unweighted; built once per fit)."""
         return Rows(
             X=data.X,
             y=data.y,
@@ -198,7 +202,7 @@ class ExpansionModelFitter:
     def _fit_one(
         self,
         name: str,
-        data: ExpansionData,
+        rows: Rows,
         rows_va: np.ndarray,
         own: np.ndarray | None = None,
         params: dict | None = None,
@@ -207,7 +211,6 @@ class ExpansionModelFitter:
         calibrated there (`candidates.fit_candidate`). Segment models reuse the global
         search's parameters (`params`)."""
         cfg = self.config
-        rows = self._rows(data)
         search = Search(
             trials=cfg.expansion.trials,
             timeout_s=cfg.train.tuning.timeout_s,
@@ -231,9 +234,3 @@ class ExpansionModelFitter:
             "train_expansions": int(rows.y[fit_rows].sum()),
         }
         return model, best
-
-    def _calibrate(self, estimator, data: ExpansionData, rows: np.ndarray):
-        return calibrate_on(estimator, self._rows(data), rows, self.config.train.calibration)
-
-    def _guard(self, data: ExpansionData, rows: np.ndarray, own: FittedModel, glob: FittedModel):
-        return guard(self._rows(data), rows, own, glob, self.config.train.seed)

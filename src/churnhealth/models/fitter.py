@@ -203,7 +203,8 @@ class HealthModelFitter:
         models: dict[str, FittedModel] = {}
         routes: dict[str, str] = {}
         advance = self.stage("fitting models", len(cfg.data.segments) + 1)
-        glob = self._fit_one("global", data, va)
+        examples = self._rows(data)
+        glob = self._fit_one("global", examples, va)
         models[HealthModel.GLOBAL] = glob
         advance()
         for s in cfg.data.segments:
@@ -211,13 +212,15 @@ class HealthModelFitter:
             churners = int(y[tr & rows].sum())
             routes[s] = HealthModel.GLOBAL
             if y[va & rows].sum() >= MIN_CALIBRATION_CHURNS:
-                glob.segment_calibrators[s] = self._calibrate(glob.estimator, data, va & rows)[0]
+                glob.segment_calibrators[s] = calibrate_on(
+                    glob.estimator, examples, va & rows, cfg.train.calibration
+                )[0]
             too_few = too_few_for_own_model(churners, int(y[va & rows].sum()), cfg)
             if too_few:
                 self.notes_.append(f"{s}: {too_few}: scored by the global model")
             else:
-                own = self._fit_one(s, data, va & rows, own=rows)
-                verdict = self._guard(data, va & rows, own, glob)
+                own = self._fit_one(s, examples, va & rows, own=rows)
+                verdict = guard(examples, va & rows, own, glob, cfg.train.seed)
                 self.info_[s]["vs_global"] = verdict
                 note = fallback_note(s, verdict, f" on {int((va & rows).sum()):,} validation steps")
                 if note is None:
@@ -248,8 +251,9 @@ class HealthModelFitter:
         done()
         return self
 
-    def _rows(self, data: TrainingData) -> Rows:
-        """The monthly steps as the candidate fitter reads them."""
+    @staticmethod
+    def _rows(data: TrainingData) -> Rows:
+        """The monthly steps as the candidate fitter reads them (built once per fit)."""
         steps = data.steps
         return Rows(
             X=data.Xs,
@@ -261,12 +265,15 @@ class HealthModelFitter:
         )
 
     def _fit_one(
-        self, name: str, data: TrainingData, rows_va: np.ndarray, own: np.ndarray | None = None
+        self,
+        name: str,
+        rows: Rows,
+        rows_va: np.ndarray,
+        own: np.ndarray | None = None,
     ) -> FittedModel:
         """Fit both candidates on the training steps, keep the better on `rows_va` (the
         model's own validation steps) and calibrate it there (`candidates.fit_candidate`)."""
         cfg = self.config
-        rows = self._rows(data)
         search = Search(
             trials=cfg.train.tuning.trials,
             timeout_s=cfg.train.tuning.timeout_s,
@@ -282,20 +289,9 @@ class HealthModelFitter:
             "lightgbm_params": found,
             "train_steps": int(mine.sum()),
             "train_churned_steps": int(rows.y[mine].sum()),
-            "train_accounts": int(data.frame.account_id.iloc[data.steps.row[mine]].nunique()),
+            "train_accounts": len(pd.unique(rows.accounts[mine])),
         }
         return model
-
-    def _calibrate(self, estimator, data: TrainingData, rows: np.ndarray):
-        """Calibration of `estimator` on the validation steps `rows`: (calibrator, method)."""
-        return calibrate_on(estimator, self._rows(data), rows, self.config.train.calibration)
-
-    def _guard(
-        self, data: TrainingData, rows: np.ndarray, own: FittedModel, glob: FittedModel
-    ) -> dict[str, float]:
-        """The segment's model minus the global one on the segment's validation steps (each
-        calibrated for the segment), resampling accounts (`candidates.guard`)."""
-        return guard(self._rows(data), rows, own, glob, self.config.train.seed)
 
     def _cutoffs(self, data: TrainingData) -> dict[str, Cutoffs]:
         """Tier cut-offs per segment and for the global model, from the calibrated
