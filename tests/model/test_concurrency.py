@@ -93,10 +93,10 @@ def _second_version(client: MlflowClient, tmp_path: Path) -> tuple[str, str]:
             f"models:/churnhealth/{first.version}", dst_path=str(tmp_path / "second")
         )
     )
-    path = local / "artifacts" / "health_model.joblib"
-    model = joblib.load(path)
-    model.metadata["trained_at"] = "the second version"
-    joblib.dump(model, path)
+    path = local / "artifacts" / "bundle.joblib"
+    bundle = joblib.load(path)
+    bundle.health.metadata["trained_at"] = "the second version"
+    joblib.dump(bundle, path)
     second = client.create_model_version("churnhealth", local.as_uri(), run_id=first.run_id)
     return str(first.version), str(second.version)
 

@@ -18,7 +18,9 @@ from churnhealth.scoring.scorer import Scorer
 def today(trained):
     """The trained fixture's champion, its scorer and the features of the last as-of date."""
     lm = tracking.load_model(trained.cfg, None)
-    scorer = Scorer(model=lm.model, config=trained.cfg, version=lm.version)
+    scorer = Scorer(
+        model=lm.model, expansion=lm.bundle.expansion, config=trained.cfg, version=lm.version
+    )
     source = open_source(trained.data)
     _, end = data_window(source)
     return scorer, scorer.features(source, [end])
@@ -39,7 +41,7 @@ def test_the_expansion_model_is_trained_measured_and_registered(trained, today):
         w["val_known_by"]
     )
     scorer, _ = today
-    em = scorer.model.expansion  # the registered champion carries it
+    em = scorer.expansion  # the registered champion's bundle carries it
     assert em is not None and em.horizon_days == trained.cfg.labels.expansion_horizon_days
     for ready, watch in em.cutoffs.values():
         assert 0 < watch < ready <= 99
@@ -52,7 +54,7 @@ def test_the_expansion_score_is_its_own_scale_with_tiers(today):
     assert ((p >= 0) & (p <= 1)).all()
     assert (scores.expansion_score == expansion_score(p)).all()
     assert set(scores.expansion_tier) <= set(EXPANSION_TIERS)
-    em = scorer.model.expansion
+    em = scorer.expansion
     for s, g in scores.groupby("segment"):
         ready = em.cutoffs.get(s, em.cutoffs["__global__"])[0]
         assert (g.expansion_tier == "ready").eq(g.expansion_score >= ready).all()
@@ -63,7 +65,7 @@ def test_the_expansion_score_is_its_own_scale_with_tiers(today):
 
 def test_expansion_effects_add_up_to_the_score_minus_the_baseline(today):
     scorer, frame = today
-    em = scorer.model.expansion
+    em = scorer.expansion
     effects, base = expansion_effects(em, frame)
     p = em.predict_proba(frame)
     assert np.allclose(effects.sum(axis=1) + base, 100 * p, atol=1e-6)

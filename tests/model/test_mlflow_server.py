@@ -182,7 +182,7 @@ def test_the_champion_model_and_its_files_are_served(server, trained):
     inner = server.get(
         f"logged-models/{model_id}/artifacts/directories", artifact_directory_path="artifacts"
     )["files"]
-    assert [f["path"] for f in inner] == ["artifacts/health_model.joblib"]
+    assert [f["path"] for f in inner] == ["artifacts/bundle.joblib"]
     mlmodel = server.raw(
         f"/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
         artifact_file_path="MLmodel",

@@ -7,6 +7,7 @@ of the other too, and one training serves every test here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -195,10 +196,9 @@ def test_monitor_retrain_promotes_a_challenger_that_recovers_the_lost_auc(shifte
 def test_model_without_reference_is_a_one_line_error(shifted, tmp_path):
     old = tmp_path / "old_model"
     shutil.copytree(shifted.cfg.paths.champion_dir, old)
-    path = old / "artifacts" / "health_model.joblib"
-    hm = joblib.load(path)
-    hm.reference = None
-    joblib.dump(hm, path)
+    path = old / "artifacts" / "bundle.joblib"
+    bundle = joblib.load(path)
+    joblib.dump(dataclasses.replace(bundle, reference=None), path)
     args = ["--data", str(shifted.concept), "--config", str(shifted.config_file)]
     res = cli("monitor", *args, "--model", str(old), "--out", str(tmp_path / "m.json"))
     assert res.returncode == 2, res.stderr[-1500:]

@@ -607,3 +607,38 @@ def test_an_outcome_is_recorded_against_a_real_alert_through_the_cli(first, cfg,
         "done",
     )
     assert str(row.alert_as_of)[:10] == alert["as_of"]
+
+
+def _saved_before_bundles(export: Path, folder: Path) -> Path:
+    """A copy of the champion export laid out as models were registered before bundles: the
+    bare health model, carrying its reference, expansion model, test figures and verdicts, as
+    the artifact "health_model"."""
+    import shutil
+
+    import joblib
+
+    old = folder / "old_model"
+    shutil.copytree(export, old)
+    bundle = joblib.load(old / "artifacts" / "bundle.joblib")
+    hm = bundle.health
+    hm.__dict__.update(reference=bundle.reference, expansion=bundle.expansion)
+    hm.metadata.update(test_metrics=dict(bundle.test_metrics), judged=dict(bundle.judged))
+    joblib.dump(hm, old / "artifacts" / "health_model.joblib")
+    (old / "artifacts" / "bundle.joblib").unlink()
+    mlmodel = yaml.safe_load((old / "MLmodel").read_text())
+    artifacts = mlmodel["flavors"]["python_function"]["artifacts"]
+    artifacts["health_model"] = {"path": "artifacts/health_model.joblib"}
+    del artifacts["bundle"]
+    (old / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    return old
+
+
+def test_a_model_registered_before_bundles_still_scores_the_same(cfg, trained, first, tmp_path):
+    """Registered models from before the model bundle load (read into a bundle) and give the
+    same scores, expansion scores and verdicts as today's."""
+    old = _saved_before_bundles(Path(cfg.paths.champion_dir), tmp_path)
+    res = predict(_outputs_in(cfg, tmp_path), trained.data, model=str(old))
+    new = first["scores"].drop(columns=["model_version"])
+    pd.testing.assert_frame_equal(res.scores.drop(columns=["model_version"]), new)
+    assert res.scores.expansion_score.notna().all()
+    assert res.summary["health_checked"] == first["summary"]["health_checked"]

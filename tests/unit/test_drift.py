@@ -129,23 +129,22 @@ def test_too_few_rows_is_insufficient_data_not_an_alarm():
         dimensions={"x": "usage", "count": "support", "segment": "financial"},
         models={},
         routes={},
-        metadata={"test_metrics": {"roc_auc": 0.9, "log_loss": 0.15}},
-        reference=ref,
     )
+    figures = {"roc_auc": 0.9, "log_loss": 0.15}
     cfg = Config()
     cfg = cfg.model_copy(
         update={"monitor": cfg.monitor.model_copy(update={"expected_drift": ["count"]})}
     )
     scorer = Scorer(model=hm, config=cfg, overrides=False)
     moved = _frame(rng, 200, shift=2.0)
-    status = feature_drift(scorer, moved).set_index("feature").status
+    status = feature_drift(scorer, ref, moved).set_index("feature").status
     assert status.to_dict() == {
         "x": "insufficient_data",
         "count": "expected",
         "segment": "insufficient_data",
     }
     matured = moved.assign(churned_within_h=(rng.random(200) < 0.05).astype(float))
-    perf = performance(scorer, matured)
+    perf = performance(scorer, matured, figures)
     assert perf["status"] == "insufficient_data" and "200 matured rows" in perf["reason"]
     report = {
         "sample": {"sufficient": False},

@@ -2,9 +2,9 @@
 
 `evaluate` scores the test window (after the validation window and its embargo) with the
 model, the global model alone, the practitioners' scorecard, the login-recency rule and, on the
-demo company, the true probabilities (the oracle), overall and per segment. It also freezes into
-the model what the monitor later compares live data with: the test figures and the drift
-reference.
+demo company, the true probabilities (the oracle), overall and per segment. It also freezes what
+the monitor later compares live data with: the test figures and the drift reference, which the
+training job puts into the model's bundle (`evaluation.bundle`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class Holdout:
     """Label and risk per scorer on the test window, for ROC/PR plots."""
     probabilities: np.ndarray
     """The model's calibrated probability for every row of the training data."""
+    test_figures: dict[str, float]
+    """The overall figures of `TEST_FIGURES` that are finite: what the monitor compares with."""
+    reference: Reference
+    """The drift reference frozen from the last rows the model learned from."""
 
     def record(
         self, data: TrainingData, model: HealthModel, info: dict, notes: list[str], **extra
@@ -78,15 +82,13 @@ def oracle(source: Source, frame: pd.DataFrame) -> pd.Series | None:
 
 
 def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:
-    """Test-window figures of `model` against the global model, baselines and the oracle;
-    sets `model.metadata["test_metrics"]` and `model.reference` (see module docstring)."""
+    """Test-window figures of `model` against the global model, baselines and the oracle, and
+    what the monitor will compare with (see module docstring); `model` is left as it is."""
     p_all = model.predict_proba(data.frame)
     metrics, summary, curves = _test_window(cfg, data, model, p_all)
-    model.metadata["test_metrics"] = {
-        k: v for k, v in metrics["overall"].items() if k in TEST_FIGURES and np.isfinite(v)
-    }
-    model.reference = drift_reference(cfg, data, model, p_all)
-    return Holdout(metrics, summary, curves, p_all)
+    figures = {k: v for k, v in metrics["overall"].items() if k in TEST_FIGURES and np.isfinite(v)}
+    reference = drift_reference(cfg, data, model, p_all)
+    return Holdout(metrics, summary, curves, p_all, figures, reference)
 
 
 def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.ndarray):

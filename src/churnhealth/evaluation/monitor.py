@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from churnhealth.config import Config
+from churnhealth.evaluation.bundle import ModelBundle
+from churnhealth.evaluation.drift import Reference
 from churnhealth.evaluation.metrics import score_metrics
 from churnhealth.features import LABEL
 from churnhealth.features.grid import schedule
@@ -68,11 +71,12 @@ def matured_dates(cfg: Config, after: pd.Timestamp, day: pd.Timestamp) -> list[p
     return schedule(first.date(), last.date(), cfg.features.schedule)
 
 
-def feature_drift(scorer: Scorer, live: pd.DataFrame) -> pd.DataFrame:
-    """PSI, KS and status per feature, with its dimension and importance."""
+def feature_drift(scorer: Scorer, reference: Reference, live: pd.DataFrame) -> pd.DataFrame:
+    """PSI, KS and status per feature against the model's drift reference, with its dimension
+    and importance."""
     hm, cfg = scorer.model, scorer.config
     m = cfg.monitor
-    out = hm.reference.compare(live)
+    out = reference.compare(live)
     out.insert(1, "dimension", out.feature.map(hm.dimensions))
     enough = len(live) >= m.min_sample
     out["status"] = [
@@ -82,24 +86,21 @@ def feature_drift(scorer: Scorer, live: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def expected_figures(scorer: Scorer, scored: pd.DataFrame) -> dict:
+def expected_figures(scored: pd.DataFrame, test_metrics: Mapping[str, float]) -> dict:
     """Churn and recall to expect from calibrated probabilities (`scored`: the model's scores of
     the live rows), before labels mature: the mean probability, and the share of expected
-    churners in the at-risk and critical tiers."""
+    churners in the at-risk and critical tiers; beside them, the model's test figures."""
     p = scored.churn_probability.to_numpy()
     flagged = scored.tier.isin(FLAGGED).to_numpy()
     return {
         "churn_rate": float(p.mean()) if len(p) else None,
         "recall": float(p[flagged].sum() / p.sum()) if p.sum() > 0 else None,
         "flagged_share": float(flagged.mean()) if len(p) else None,
-        "training_test": {
-            k: scorer.model.metadata.get("test_metrics", {}).get(k)
-            for k in ("recall", "mean_probability")
-        },
+        "training_test": {k: test_metrics.get(k) for k in ("recall", "mean_probability")},
     }
 
 
-def performance(scorer: Scorer, matured: pd.DataFrame) -> dict:
+def performance(scorer: Scorer, matured: pd.DataFrame, test_metrics: Mapping[str, float]) -> dict:
     """ROC-AUC, log loss, ECE and recall on matured labels against the training-time test
     figures; "insufficient_data" below `min_sample` rows or `min_churners` churners."""
     hm, m = scorer.model, scorer.config.monitor
@@ -112,7 +113,7 @@ def performance(scorer: Scorer, matured: pd.DataFrame) -> dict:
             "rows": len(matured),
             "churners": int(y.sum()),
         },
-        "training_test": {k: hm.metadata.get("test_metrics", {}).get(k) for k in FIGURES},
+        "training_test": {k: test_metrics.get(k) for k in FIGURES},
     }
     if len(matured) < m.min_sample or y.sum() < m.min_churners:
         return {
@@ -188,6 +189,7 @@ def triggers(report: dict, cfg: Config) -> list[dict]:
 
 def check(
     scorer: Scorer,
+    bundle: ModelBundle,
     live: pd.DataFrame,
     matured: pd.DataFrame,
     day: pd.Timestamp,
@@ -195,19 +197,20 @@ def check(
 ) -> tuple[dict, pd.DataFrame]:
     """The monitor report for the live rows at `day` and the matured rows before it, and the
     per-feature drift table. `scorer` scores without tier overrides (the tiers the model's
-    test figures were measured with); `model` describes it (version, source)."""
-    hm, cfg = scorer.model, scorer.config
+    test figures were measured with); `bundle` holds the drift reference and test figures
+    frozen with its model; `model` describes it (version, source)."""
+    hm, cfg, reference = scorer.model, scorer.config, bundle.reference
     m = cfg.monitor
     data_end = pd.Timestamp(hm.metadata["data_end"])
     enough = len(live) >= m.min_sample
-    features = feature_drift(scorer, live)
-    ranked = [f for f in hm.reference.ranked() if f not in m.expected_drift][: m.top_features]
+    features = feature_drift(scorer, reference, live)
+    ranked = [f for f in reference.ranked() if f not in m.expected_drift][: m.top_features]
     status = dict(zip(features.feature, features.status, strict=True))
     drifting = [f for f in ranked if status[f] == "alert"]
     scored = scorer.score(live)
-    score = hm.reference.compare_scores(hm.predict_proba(live))
+    score = reference.compare_scores(hm.predict_proba(live))
     score["status"] = _level(score["psi"], cfg) if enough else "insufficient_data"
-    perf = performance(scorer, matured)
+    perf = performance(scorer, matured, bundle.test_metrics)
     report = {
         "schema_version": SCHEMA_VERSION,
         "as_of": str(day.date()),
@@ -217,7 +220,7 @@ def check(
             "data_end": str(data_end.date()),
             "trained_at": hm.metadata.get("trained_at"),
             "age_days": (day - data_end).days,
-            "reference_as_of": list(hm.reference.as_of_),
+            "reference_as_of": list(reference.as_of_),
         },
         "thresholds": {
             "psi_warn": m.psi_warn,
@@ -230,7 +233,7 @@ def check(
         },
         "sample": {
             "live_rows": len(live),
-            "reference_rows": hm.reference.rows_,
+            "reference_rows": reference.rows_,
             "sufficient": enough,
         },
         "features": features.to_dict("records"),
@@ -241,7 +244,7 @@ def check(
             "drifting": drifting,
             "share": len(drifting) / len(ranked) if ranked else 0.0,
         },
-        "expected": expected_figures(scorer, scored),
+        "expected": expected_figures(scored, bundle.test_metrics),
         "performance": perf,
     }
     report["triggers"] = triggers(report, cfg)

@@ -29,10 +29,10 @@ from churnhealth.data.source import Source, truncate
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, holdout, plots
 from churnhealth.evaluation import monitor as checks
+from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.features import build_features, run_dates
-from churnhealth.jobs.train import judge_skill
+from churnhealth.jobs.train import built, fit_expansion, judge_skill
 from churnhealth.models.fitter import HealthModelFitter, prepare
-from churnhealth.models.routed import HealthModel
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring.scorer import Scorer
 
@@ -58,7 +58,7 @@ def monitor(
     out = check_writable(out or cfg.paths.reports_dir / "monitor.json", "--out", (".json",))
     done = stage("loading model and data", 1)
     lm = tracking.load_model(cfg, model)
-    if lm.model.reference is None:
+    if lm.bundle.reference is None:
         raise ChurnhealthError(
             f"model {lm.source} (v{lm.version}) has no drift reference: it was trained before "
             "monitoring existed; retrain it with `churnhealth train`"
@@ -75,7 +75,7 @@ def monitor(
     live = frame[frame.as_of == day]
     matured = frame[(frame.as_of < day) & frame.labelled.astype(bool)]
     report, features = checks.check(
-        scorer, live, matured, day, {"version": lm.version, "source": lm.source}
+        scorer, lm.bundle, live, matured, day, {"version": lm.version, "source": lm.source}
     )
     report["notes"] = [*lm.notes, *report["notes"]]
     done()
@@ -125,7 +125,7 @@ def retrain_if_triggered(
     }
     rcfg = challenger.recent_config(cfg, day)
     try:
-        version, run_id, model, skill = _train_challenger(rcfg, data, day, stage)
+        version, run_id, bundle, skill = _train_challenger(rcfg, data, day, stage)
     except ChurnhealthError as exc:
         return {**out, "status": "failed", "reasons": [*reasons, f"retraining failed: {exc}"]}
     out["challenger"] = {
@@ -143,7 +143,11 @@ def retrain_if_triggered(
         return {**out, "status": "kept", "reasons": reasons, "champion_after": champion.version}
     done = stage("champion vs challenger", 1)
     verdict = challenger.compare(
-        cfg, source, day, champion, Scorer(model=model, config=cfg, version=version)
+        cfg,
+        source,
+        day,
+        champion,
+        Scorer(model=bundle.health, expansion=bundle.expansion, config=cfg, version=version),
     )
     done()
     out["champion"]["metrics"] = verdict["champion"]
@@ -164,25 +168,31 @@ def retrain_if_triggered(
 
 def _train_challenger(
     cfg: Config, data: Path | None, day: pd.Timestamp, stage: Stage
-) -> tuple[str, str, HealthModel, dict]:
-    """Fit, evaluate, judge and register a model on the data known before `day`, as
+) -> tuple[str, str, ModelBundle, dict]:
+    """Fit, evaluate, judge and register a model bundle on the data known before `day` (the
+    expansion model too, so a promoted challenger scores everything the champion did), as
     @challenger if it passes the skill gate (else without an alias, like `train`); returns its
-    version, run id, the model and the gate's verdict."""
+    version, run id, the bundle and the gate's verdict."""
     source = open_configured(cfg, data, truncate_at=day.date())
     fs = build_features(source, cfg, end=day.date(), stage=stage)
     d = prepare(cfg, source, fs)
     with tracking.training_run(cfg, d, day.date()) as run:
         fitter = HealthModelFitter(config=cfg, on_trial=run.log_trial, stage=stage).fit(d)
         run.log_choices(fitter.info_)
+        grown_model, grown, grown_notes = fit_expansion(cfg, d, run.log_trial, stage)
+        run.log_expansion(grown)
         result = holdout.evaluate(cfg, d, fitter.model_)
         skill = judge_skill(cfg, source, d, fitter.model_, result)
-        run.log_judged(result.metrics["judged"]["horizons"], skill)
-        version = run.log_model(fitter.model_, result, d)
+        verdicts = result.metrics["judged"]["horizons"]
+        run.log_judged(verdicts, skill)
+        bundle = built(fitter.model_, result, verdicts, grown_model)
+        version = run.log_model(bundle, result, d)
+        result.metrics["expansion"] = grown
         metrics = result.record(
             d,
             fitter.model_,
             fitter.info_,
-            fitter.notes_ + fs.notes,
+            fitter.notes_ + grown_notes + fs.notes,
             run_id=run.run_id,
             model_version=version,
             alias=tracking.CHALLENGER if skill["status"] == "passed" else None,
@@ -194,4 +204,4 @@ def _train_challenger(
         tracking.tag_gate(cfg, version, skill)
         if skill["status"] == "passed":
             tracking.set_alias(cfg.mlflow.registered_model, tracking.CHALLENGER, version)
-    return version, run.run_id, fitter.model_, skill
+    return version, run.run_id, bundle, skill

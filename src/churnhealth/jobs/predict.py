@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def predict(
         check_writable(out, "--out", (".parquet", ".csv"))
     plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = tracking.load_model(cfg, model)
-    scorer = Scorer(model=lm.model, config=cfg, version=lm.version)
+    scorer = scoring_with(cfg, lm)
     chunk = cfg.predict.chunk_accounts
     with locked(cfg.predict.history, what=f"predict.history {cfg.predict.history}"):
         fresh = history.count(cfg.predict.history, lm.version) == 0
@@ -146,7 +147,7 @@ def predict(
                     "arr": float(scores.arr[scores.expansion_tier == "ready"].sum()),
                 },
                 "notes": lm.notes,
-                **checked(lm.model.metadata.get("judged"), lm.model.horizon_days),
+                **checked(lm.bundle.judged, lm.model.horizon_days),
             }
         )
         done()
@@ -174,7 +175,14 @@ def predict(
     return PredictResult(scores, summary, out)
 
 
-def checked(verdicts: dict | None, health_days: int) -> dict:
+def scoring_with(cfg: Config, lm: tracking.LoadedModel) -> Scorer:
+    """The scorer of a loaded bundle: its health model, with the configured tier overrides,
+    and the expansion model trained with it."""
+    b = lm.bundle
+    return Scorer(model=b.health, expansion=b.expansion, config=cfg, version=lm.version)
+
+
+def checked(verdicts: Mapping[str, dict] | None, health_days: int) -> dict:
     """summary.json's word on how far the champion's horizons were checked: `judged`, one row
     of text per horizon (`evaluation.judged.table`, None for a champion trained before
     horizons were judged), and `health_checked`, the health horizon's verdict in a sentence."""
@@ -224,7 +232,7 @@ def explain(
     """Score one account at an as-of date and break its health down by dimension and driver,
     comparing each driver's value with the typical (median) value in the account's segment."""
     lm = tracking.load_model(cfg, model)
-    scorer = Scorer(model=lm.model, config=cfg, version=lm.version)
+    scorer = scoring_with(cfg, lm)
     source, dates = scorer.open(data, as_of)
     day = dates.day
     frame = scorer.features(source, [day])

@@ -28,8 +28,9 @@ from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, expansion, holdout, horizons, judged
+from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.features import build_features
-from churnhealth.models.expansion import ExpansionModelFitter, expansion_data
+from churnhealth.models.expansion import ExpansionModel, ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
@@ -44,7 +45,7 @@ SIGNAL_TABLES = ("usage", "touchpoints", "surveys", "tickets", "contacts", "invo
 @dataclass
 class TrainResult:
     """What a training produced: the registered version, its alias and why, the metrics
-    (metrics.json), the splits, the model and the table `train` prints."""
+    (metrics.json), the splits, the model bundle and the table `train` prints."""
 
     run_id: str
     version: str
@@ -53,12 +54,17 @@ class TrainResult:
     reason: str
     metrics: dict
     splits: Splits
-    model: HealthModel
+    bundle: ModelBundle
     summary: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     """What limits this model's figures (signal tables absent, the year-ahead test not run):
     printed before the notes."""
+
+    @property
+    def model(self) -> HealthModel:
+        """The health model in the bundle."""
+        return self.bundle.health
 
 
 def train(
@@ -94,7 +100,7 @@ def train(
         ).fit(d)
         run.log_choices(fitter.info_)
         model = fitter.model_
-        grown, grown_notes = fit_expansion(cfg, d, model, run.log_trial, stage)
+        grown_model, grown, grown_notes = fit_expansion(cfg, d, run.log_trial, stage)
         run.log_expansion(grown)
         done = stage("evaluating", 1)
         result = holdout.evaluate(cfg, d, model)
@@ -114,14 +120,16 @@ def train(
             year.get("judged"),
             earlier if year["status"] != "ok" else None,
         )
-        run.log_judged(result.metrics["judged"]["horizons"], skill)
+        verdicts = result.metrics["judged"]["horizons"]
+        run.log_judged(verdicts, skill)
         result.metrics["horizons"] = year
         result.metrics["expansion"] = grown
         result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)
         run.log_horizons(year)
         done()
         done = stage("logging to MLflow", 1)
-        version = run.log_model(model, result, d)
+        bundle = built(model, result, verdicts, grown_model)
+        version = run.log_model(bundle, result, d)
         if not decide:
             alias, reason = tracking.CHALLENGER, "challenger for the monitor to compare with it"
             compared = None
@@ -169,7 +177,7 @@ def train(
         reason,
         metrics,
         d.splits,
-        model,
+        bundle,
         result.summary,
         notes,
         problems,
@@ -188,9 +196,9 @@ def judge_skill(
     """Judge every horizon of `model` (on its own test window, else by the year-ahead model's
     verdicts, else by those of `earlier`, called with the horizons still not judged: the
     earlier-origin model of a short history) and put it through the skill gate; the verdicts
-    go into `result.metrics` ("judged", "gate") and `model.metadata["judged"]` (what predict
-    says of its horizons). Returns the gate's verdict. The monitor's challenger passes the same
-    gate on its own test window."""
+    go into `result.metrics` ("judged", "gate"), from where the model's bundle takes them (what
+    predict says of its horizons). Returns the gate's verdict. The monitor's challenger passes
+    the same gate on its own test window."""
     own = judged.evaluate(cfg, d, model)
     missing = [k for k, v in own["horizons"].items() if v["status"] != "judged"]
     if year_ahead is None and earlier is not None and missing:
@@ -204,8 +212,24 @@ def judge_skill(
     )
     result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
     result.metrics["gate"] = skill
-    model.metadata["judged"] = verdicts
     return skill
+
+
+def built(
+    model: HealthModel,
+    result: holdout.Holdout,
+    verdicts: dict[str, dict],
+    expansion_model: ExpansionModel | None,
+) -> ModelBundle:
+    """The bundle a training registers: the model as fitted, its expansion model, and what its
+    test window froze (figures and drift reference) and judged."""
+    return ModelBundle(
+        health=model,
+        expansion=expansion_model,
+        reference=result.reference,
+        test_metrics=result.test_figures,
+        judged=verdicts,
+    )
 
 
 def no_earlier_origin(needed: list[str]) -> dict:
@@ -225,23 +249,23 @@ def findings(source: Source, feature_notes: list[str], year: dict) -> tuple[list
 
 
 def fit_expansion(
-    cfg: Config, d: TrainingData, model: HealthModel, on_trial, stage: Stage
-) -> tuple[dict, list[str]]:
-    """Fit the expansion model on the same rows, attach it to `model` and measure it on its
-    test window; returns the figures (or why there are none) and the fitter's notes."""
+    cfg: Config, d: TrainingData, on_trial, stage: Stage
+) -> tuple[ExpansionModel | None, dict, list[str]]:
+    """Fit the expansion model on the health model's rows and measure it on its test window;
+    returns the model (None when there is none), its figures (or why there are none) and the
+    fitter's notes."""
     if not cfg.expansion.enabled:
-        return {"status": "skipped", "reason": "expansion.enabled is false"}, []
+        return None, {"status": "skipped", "reason": "expansion.enabled is false"}, []
     done = stage("expansion model", 1)
     try:
         data = expansion_data(cfg, d)
     except ChurnhealthError as err:
         done()
-        return {"status": "skipped", "reason": str(err)}, [f"no expansion score: {err}"]
+        return None, {"status": "skipped", "reason": str(err)}, [f"no expansion score: {err}"]
     fitter = ExpansionModelFitter(config=cfg, on_trial=on_trial).fit(data)
-    model.expansion = fitter.model_
     figures = expansion.evaluate(data, fitter.model_)
     done()
-    return figures, fitter.notes_
+    return fitter.model_, figures, fitter.notes_
 
 
 def describe_windows(d: TrainingData) -> str:
@@ -269,7 +293,7 @@ def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, 
     if current is None:
         return tracking.CHAMPION, "no champion yet", None
     champ = tracking.load_model(cfg, f"models:/{name}@{tracking.CHAMPION}")
-    scorer = Scorer(model=champ.model, config=cfg, version=champ.version)
+    scorer = Scorer(model=champ.bundle.health, config=cfg, version=champ.version)
     verdict = challenger.against_champion(cfg, d, p_all, scorer, current)
     alias = tracking.CHAMPION if verdict.promote else tracking.CHALLENGER
     return alias, verdict.reason, verdict.window

@@ -7,14 +7,15 @@ account was there at its start) from the as-of features and the month's contract
 same curve gives the 90-day probability and the chance of leaving at the next renewal decision.
 
 `HealthModel` holds everything scoring needs — feature spec, per-segment calibrated models,
-routing, tier cut-offs and the metric definitions its features come from — and travels inside
-one MLflow model (see `churnhealth.tracking`).
+routing, tier cut-offs and the metric definitions its features come from. What is measured
+about it after `fit` (test figures, drift reference, verdicts) and the expansion model trained
+beside it are not part of it: `evaluation.bundle.ModelBundle` holds them together, and that
+bundle travels inside one MLflow model (see `churnhealth.tracking`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,11 +25,6 @@ from churnhealth.features.spec import check_metrics
 from churnhealth.models import hazard
 from churnhealth.models.estimators import design
 from churnhealth.models.tiers import Cutoffs, health_score
-
-if TYPE_CHECKING:
-    from churnhealth.evaluation.drift import Reference
-    from churnhealth.models.expansion import ExpansionModel
-
 
 GLOBAL = "__global__"
 """The key of the model that scores every segment without a model of its own."""
@@ -145,15 +141,10 @@ class HealthModel:
     steps: int = hazard.STEPS
     """Months of the churn curve."""
     metadata: dict = field(default_factory=dict)
-    """splits, trained_at, data_end, definitions (the metric definitions), test_metrics."""
+    """splits, trained_at, data_end, definitions (the metric definitions): set by `fit`."""
     context: list[str] = field(default_factory=list)
     """Input features that are context (renewal timing, term, size…), not signals a CSM can
     act on: explanations report them apart from the drivers."""
-    reference: Reference | None = None
-    """What the model saw at training time, for drift monitoring (None in older models)."""
-    expansion: ExpansionModel | None = None
-    """The expansion model trained with it (`models.expansion`; None when it was not trained
-    or in older models): its own score, never mixed into health."""
 
     GLOBAL = GLOBAL
 

@@ -20,7 +20,7 @@ from churnhealth.data.source import Source
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
-from churnhealth.models.expansion import expansion_score
+from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.tiers import FLAGGED, TIERS, Cutoffs, health_score
 from churnhealth.scoring import overrides
@@ -92,6 +92,8 @@ class Scorer:
     config: Config
     version: str = ""
     overrides: bool = True
+    expansion: ExpansionModel | None = None
+    """The expansion model trained with `model` (its bundle's), for `with_expansion`."""
 
     # ------------------------------------------------------------------ data
     def features(self, source: Source, dates: list[pd.Timestamp]) -> pd.DataFrame:
@@ -206,8 +208,8 @@ class Scorer:
         for the accounts ready or on watch, the three signals lifting it most (in score points;
         context is never a driver). TreeSHAP is the costly part of scoring, and an account not
         yet worth a growth conversation needs none (`every`: all accounts, as `explain` does).
-        Empty columns when the model carries no expansion model."""
-        em = getattr(self.model, "expansion", None)
+        Empty columns without an expansion model."""
+        em = self.expansion
         out = scores.copy()
         if em is None:
             for c in EXPANSION_COLUMNS:

@@ -24,10 +24,10 @@ from mlflow.tracking import MlflowClient
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.evaluation import expansion, horizons, judged, plots
+from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.evaluation.holdout import Holdout
 from churnhealth.location import redact
 from churnhealth.models.fitter import TrainingData
-from churnhealth.models.routed import HealthModel
 from churnhealth.tracking.store import (
     HealthPyfunc,
     configure,
@@ -97,11 +97,11 @@ class TrainingRun:
             params[f"best.{name}.calibration"] = meta["calibration"]
         mlflow.log_params(params)
 
-    def log_model(self, model: HealthModel, holdout: Holdout, data: TrainingData) -> str:
+    def log_model(self, bundle: ModelBundle, holdout: Holdout, data: TrainingData) -> str:
         """Test-window metrics, reliability and ROC/PR plots, a SHAP summary per fitted model,
-        the summary table, the configuration and the model itself, registered under
+        the summary table, the configuration and the model bundle itself, registered under
         `mlflow.registered_model`; returns the new version."""
-        cfg, metrics = self.cfg, holdout.metrics
+        cfg, metrics, model = self.cfg, holdout.metrics, bundle.health
         frame, y, p = data.frame, data.y, holdout.probabilities
         te = data.mask("test")
         flat = {
@@ -143,7 +143,7 @@ class TrainingRun:
                 )
             holdout.summary.to_csv(tmp / "summary.csv", index=False)
             (tmp / "config.json").write_text(cfg.model_dump_json(indent=2))
-            joblib.dump(model, tmp / "health_model.joblib")
+            joblib.dump(bundle, tmp / "bundle.joblib")
             example = frame.loc[te, model.required_columns].head(5)
             example = example.astype(dict.fromkeys(model.numeric, "float64"))
             with warnings.catch_warnings():
@@ -156,7 +156,7 @@ class TrainingRun:
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=HealthPyfunc(),
-                artifacts={"health_model": str(tmp / "health_model.joblib")},
+                artifacts={"bundle": str(tmp / "bundle.joblib")},
                 signature=signature,
                 input_example=example,
                 pip_requirements=model_requirements(),

@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.atomic import check_folder_writable
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.location import redact
 from churnhealth.locks import locked
 from churnhealth.models.routed import HealthModel
@@ -252,24 +253,33 @@ def _no_champion(name: str, export: Path) -> str:
 
 
 class HealthPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow wrapper: predict(features) → churn_probability, health_score, tier, model."""
+    """MLflow wrapper: predict(features) → churn_probability, health_score, tier, model.
+
+    The artifact is the model bundle ("bundle"); models registered before bundles saved the
+    bare health model ("health_model"), which `unwrap` reads into a bundle."""
 
     def load_context(self, context) -> None:
-        self.model: HealthModel = joblib.load(context.artifacts["health_model"])
+        key = "bundle" if "bundle" in context.artifacts else "health_model"
+        self.saved: object = joblib.load(context.artifacts[key])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.score(model_input)
+        return ModelBundle.loaded(self.saved, "the logged model").health.score(model_input)
 
 
 @dataclass
 class LoadedModel:
-    """A health model to score with, where it came from, and anything worth saying about how
+    """A model bundle to score with, where it came from, and anything worth saying about how
     it was found (a fallback to the export)."""
 
-    model: HealthModel
+    bundle: ModelBundle
     version: str
     source: str
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> HealthModel:
+        """The bundle's health model."""
+        return self.bundle.health
 
 
 def load_model(cfg: Config, uri: str | None) -> LoadedModel:
@@ -329,7 +339,7 @@ def _load(uri: str) -> LoadedModel:
         else:
             pyfunc = mlflow.pyfunc.load_model(uri)
             version = version_of(pyfunc, uri)
-        model = unwrap(pyfunc)
+        bundle = unwrap(pyfunc, uri)
     except ChurnhealthError:
         raise
     except (ModuleNotFoundError, AttributeError) as exc:
@@ -339,14 +349,16 @@ def _load(uri: str) -> LoadedModel:
         ) from None
     except Exception as exc:
         raise ChurnhealthError(f"model: {uri}: {_first(exc)}") from None
-    if not isinstance(model, HealthModel):
-        raise ChurnhealthError(f"model: {uri}: not a churnhealth health model")
-    return LoadedModel(model, version, uri)
+    return LoadedModel(bundle, version, uri)
 
 
-def unwrap(pyfunc_model) -> HealthModel:
-    """The HealthModel inside a loaded MLflow pyfunc model."""
-    return pyfunc_model.unwrap_python_model().model
+def unwrap(pyfunc_model, where: str = "the model") -> ModelBundle:
+    """The model bundle inside a loaded MLflow pyfunc model (one line naming `where` when it
+    holds none, or one a later churnhealth saved)."""
+    inner = pyfunc_model.unwrap_python_model()
+    if not isinstance(inner, HealthPyfunc):
+        raise ChurnhealthError(f"model: {where}: not a churnhealth health model")
+    return ModelBundle.loaded(inner.saved, where)
 
 
 def version_of(pyfunc, uri: str) -> str:
