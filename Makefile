@@ -64,8 +64,9 @@ $(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
 notebook: $(NOTEBOOK_STAMP) ## Open the exploration notebook in Jupyter Lab (installs it on first use)
 	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) $(or $(wildcard $(NOTEBOOK)),notebooks)
 
-docs: $(STAMP) ## Regenerate docs/configuration.md from the configuration models
+docs: $(STAMP) ## Regenerate docs/configuration.md and the reports' JSON Schemas (docs/schemas/) from their models
 	$(BIN)/python -m churnhealth.config_docs docs/configuration.md
+	$(BIN)/python scripts/schemas.py docs/schemas
 
 # The inner loop: the unit and data tests, without the ones that start a server or a heavy engine
 # (a private PostgreSQL cluster, Spark on Java), without those marked slow (the default-size

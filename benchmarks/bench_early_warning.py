@@ -43,7 +43,7 @@ def main() -> None:
     fit_s = time.perf_counter() - t0
     scorer = Scorer(model=fitter.model_, config=cfg)
     today = scorer.features(known, [day])
-    scores = scorer.score(today)
+    scores = scorer.score_batch(today).scores
     full = open_validated(args.data, cfg.data.segments)
     _, end = data_window(full)
     if day + pd.Timedelta(days=365 + cfg.labels.resignup_gap_days) > end:

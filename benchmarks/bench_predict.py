@@ -55,7 +55,8 @@ def model_alone(args: argparse.Namespace) -> None:
     from churnhealth.data.load import open_validated
     from churnhealth.features import data_window
     from churnhealth.models import hazard
-    from churnhealth.scoring.scorer import Scorer, drivers
+    from churnhealth.scoring.scorer import Scorer
+    from churnhealth.scoring.words import drivers
     from churnhealth.tracking import load_model
 
     cfg = Config()
@@ -153,12 +154,15 @@ STAGES = {
     "validation": [("scorer", "open_configured")],
     "features": [("scorer", "build_features")],
     "model + SHAP + drivers": [
+        ("Scorer", "curve"),
         ("Scorer", "score"),
         ("scorer", "health_effects"),
         ("scorer", "dimension_effects"),
         ("scorer", "drivers"),
     ],
+    "expansion SHAP": [("scorer", "expansion_effects")],
     "trend + alerts": [("scorer", "trend"), ("playbooks", "matches"), ("playbooks", "trigger")],
+    "forecast": [("job", "forecast")],
     "writing": [
         ("job", "write_frame"),
         ("history", "upsert"),

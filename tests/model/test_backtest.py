@@ -291,7 +291,7 @@ def _with_forecast(cfg: Config, tmp_path: Path) -> Config:
     p = pd.read_parquet(Path(cfg.paths.reports_dir) / "backtest_predictions.parquet")
     book = p[p.as_of == p.as_of.max()]
     curve = np.linspace(0, 1, 13)[1:][None, :] * book.churn_probability.to_numpy()[:, None]
-    summary = {"forecast": forecast(book, curve, draws=200)}
+    summary = {"forecast": forecast(book, curve, draws=200).model_dump()}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     return cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"out_dir": tmp_path})})
 

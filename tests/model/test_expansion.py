@@ -49,7 +49,7 @@ def test_the_expansion_model_is_trained_measured_and_registered(trained, today):
 
 def test_the_expansion_score_is_its_own_scale_with_tiers(today):
     scorer, frame = today
-    scores = scorer.with_expansion(scorer.score(frame), frame)
+    scores = scorer.score_batch(frame, expansion="worth").scores
     p = scores.expansion_probability.to_numpy()
     assert ((p >= 0) & (p <= 1)).all()
     assert (scores.expansion_score == expansion_score(p)).all()
@@ -75,12 +75,12 @@ def test_expansion_effects_add_up_to_the_score_minus_the_baseline(today):
 
 def test_expansion_drivers_are_signals_and_follow_usage(today):
     scorer, frame = today
-    scores = scorer.with_expansion(scorer.score(frame), frame)
+    scores = scorer.score_batch(frame, expansion="worth").scores
     worth = scores.expansion_tier != "not_yet"
     named = pd.concat([scores[f"expansion_{k}_feature"][worth] for k in (1, 2, 3)]).dropna()
     assert len(named) > worth.sum()  # the accounts ready or on watch have drivers
     assert scores.expansion_1_feature[~worth].isna().all()  # the others need none
-    every = scorer.with_expansion(scorer.score(frame), frame, every=True)
+    every = scorer.score_batch(frame, expansion="every").scores
     assert every.expansion_1_feature.notna().mean() > 0.9
     pd.testing.assert_frame_equal(every[worth], scores[worth])
     named = pd.concat([every[f"expansion_{k}_feature"] for k in (1, 2, 3)]).dropna()

@@ -74,21 +74,21 @@ def test_scores_every_active_account_with_every_column(first, trained):
     assert scores.health_change_90d.notna().mean() > 0.9
     on_disk = pd.read_parquet(first["out"])
     assert len(on_disk) == len(scores) and list(on_disk.columns) == SCORE_COLUMNS
-    assert first["summary"]["portfolio"]["accounts"] == len(scores)
+    assert first["summary"].portfolio.accounts == len(scores)
 
 
 def test_summary_forecasts_the_books_revenue_retention(first):
     """The forecast's year agrees with the scores: expected churned ARR is Σ ARR × P(churn
     within 12 months) (health's horizon), and it is saved in summary.json."""
-    s, f = first["scores"], first["summary"]["forecast"]
-    year = f["portfolio"]["year"]
-    assert year["churned_arr"] == pytest.approx((s.arr * s.churn_probability).sum(), rel=0.01)
-    assert year["churned_arr_lo"] < year["churned_arr"] < year["churned_arr_hi"]
-    assert f["portfolio"]["arr"] == pytest.approx(s.arr.sum())
-    assert len(f["portfolio"]["months"]) == 12 and len(f["portfolio"]["quarters"]) == 4
-    assert set(f["segments"]) == set(s.segment)
+    s, f = first["scores"], first["summary"].forecast
+    year = f.portfolio.year
+    assert year.churned_arr == pytest.approx((s.arr * s.churn_probability).sum(), rel=0.01)
+    assert year.churned_arr_lo < year.churned_arr < year.churned_arr_hi
+    assert f.portfolio.arr == pytest.approx(s.arr.sum())
+    assert len(f.portfolio.months) == 12 and len(f.portfolio.quarters) == 4
+    assert set(f.segments) == set(s.segment)
     saved = json.loads(first["out"].with_name("summary.json").read_text())
-    assert saved["forecast"]["portfolio"]["year"]["grr"] == pytest.approx(year["grr"])
+    assert saved["forecast"]["portfolio"]["year"]["grr"] == pytest.approx(year.grr)
 
 
 def test_rerunning_the_same_as_of_replaces_history_rows(first, cfg, trained):
@@ -213,7 +213,12 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     assert "Effect of each dimension" in res.stdout and "segment median" in res.stdout
     healthiest = scores.sort_values("health_score").account_id.iloc[-1]
     e = explain(cfg, healthiest, first["data"])
-    assert e.row.health_score == scores.set_index("account_id").health_score[healthiest]
+    # one scoring chain: explain's row is predict's row for the account
+    same = scores.set_index("account_id").loc[healthiest]
+    for c in ("churn_probability", "p_churn_90d", "health_score", "tier", "momentum"):
+        assert e.row[c] == same[c], c
+    for c in ("health_change_30d", "projected_health_90d", "expansion_score"):
+        assert e.row[c] == same[c] or (pd.isna(e.row[c]) and pd.isna(same[c])), c
     explained = e.dimensions.sum() + e.row.effect_context
     assert abs(explained - (e.row.health_score - e.row.baseline_health)) <= 1
     # an unknown account: tests/model/test_bad_input.py
@@ -239,11 +244,11 @@ def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
     finally:
         srv.shutdown()
         srv.server_close()
-    fired = sum(res.summary["alerts"].values())
+    fired = sum(res.summary.alerts.values())
     lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
     assert fired > 0 and len(lines) == fired
-    hook = res.summary["webhook"]
-    assert hook["delivered"] == 0 and len(hook["failed"]) == len(handler.received) // 3
+    hook = res.summary.webhook
+    assert hook.delivered == 0 and len(hook.failed) == len(handler.received) // 3
     assert res.scores.playbooks.str.len().gt(0).sum() >= fired // 4
 
 
@@ -306,9 +311,9 @@ def test_a_champion_the_registry_cannot_load_is_said_not_silently_replaced(cfg, 
     version, and the run says so; with another version in the export, one line and exit 2."""
     local = _store_without_artifacts(cfg, tmp_path)
     res = predict(local, trained.data)
-    assert res.summary["model_version"] == "1"
-    assert res.summary["model"] == str(local.paths.champion_dir)
-    [note] = res.summary["notes"]
+    assert res.summary.model_version == "1"
+    assert res.summary.model == str(local.paths.champion_dir)
+    [note] = res.summary.notes
     assert note.startswith("the registry's champion v1 could not be loaded")
     assert note.endswith(f"scored with its export {local.paths.champion_dir}")
 
@@ -351,15 +356,15 @@ def test_scoring_in_chunks_changes_nothing(cfg, first, tmp_path):
     assert len(first["scores"]) > 2 * 100
     res = predict(small, first["data"])
     pd.testing.assert_frame_equal(res.scores, first["scores"])
-    assert res.summary["forecast"] == first["summary"]["forecast"]
-    assert res.summary["alerts"] == first["summary"]["alerts"]
+    assert res.summary.forecast == first["summary"].forecast
+    assert res.summary.alerts == first["summary"].alerts
     one = history.read(cfg.predict.history)
     one = one[one.as_of <= first["scores"].as_of.iloc[0]].reset_index(drop=True)
     pd.testing.assert_frame_equal(history.read(small.predict.history), one)
     alerts = [json.loads(line) for line in small.predict.alerts.read_text().splitlines()]
     before = [json.loads(line) for line in cfg.predict.alerts.read_text().splitlines()]
     assert alerts == before[: len(alerts)]
-    assert len(alerts) == sum(first["summary"]["alerts"].values())
+    assert len(alerts) == sum(first["summary"].alerts.values())
 
 
 def test_a_csm_override_drives_tiers_and_playbooks_and_the_history_keeps_the_model(
@@ -399,7 +404,7 @@ def test_a_csm_override_drives_tiers_and_playbooks_and_the_history_keeps_the_mod
     others = got.drop(index=[weak, strong])
     assert others.csm_health.isna().all() and (others.health_source == "model").all()
     assert (others.health_score == others.model_health).all()
-    assert res.summary["overrides_in_force"] == 2
+    assert res.summary.overrides_in_force == 2
     alerts = [json.loads(line) for line in local.predict.alerts.read_text().splitlines()]
     fired = [a for a in alerts if a["account_id"] == strong and a["as_of"] == str(day.date())]
     assert fired and fired[0]["health_score"] == 5 and len(fired[0]["alert_id"]) == 12
@@ -510,7 +515,7 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     from tests.conftest import chromium
 
     path = first["out"].with_name("portfolio.html")
-    assert first["summary"]["portfolio_page"] == str(path)
+    assert first["summary"].portfolio_page == str(path)
     page = path.read_text()
     # self-contained: nothing fetched from anywhere
     external = re.compile(r"""(src|href)\s*=\s*["']?(https?:)?//""")
@@ -545,8 +550,8 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     assert out["chart"] == 1 and out["tier_rows"] == 1 + scores.segment.nunique()
     # how far the health was checked: every horizon's row, the health horizon judged
     assert out["checked"] == ["3 months", "6 months", "9 months", "12 months"]
-    h = first["summary"]["health_checked"]
-    assert h["judged"] is True and h["text"].startswith("the 12-month health was checked")
+    h = first["summary"].health_checked
+    assert h.judged is True and h.text.startswith("the 12-month health was checked")
     assert out["checked_line"] == ""  # a judged health is not shown as a problem
     assert out["movers"] > 0 and out["rows"] == len(scores)
     assert out["critical"] == (scores.tier == "critical").sum() and out["only_critical"]
@@ -641,4 +646,4 @@ def test_a_model_registered_before_bundles_still_scores_the_same(cfg, trained, f
     new = first["scores"].drop(columns=["model_version"])
     pd.testing.assert_frame_equal(res.scores.drop(columns=["model_version"]), new)
     assert res.scores.expansion_score.notna().all()
-    assert res.summary["health_checked"] == first["summary"]["health_checked"]
+    assert res.summary.health_checked == first["summary"].health_checked

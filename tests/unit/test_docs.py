@@ -6,7 +6,8 @@ from pathlib import Path
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
 from churnhealth.features.spec import DIMENSIONS
-from churnhealth.scoring.scorer import SCORE_COLUMNS, TOP
+from churnhealth.scoring.scorer import SCORE_COLUMNS
+from churnhealth.scoring.words import TOP
 
 DOC = (Path(__file__).resolve().parents[2] / "docs/data-contract.md").read_text()
 KIND = {

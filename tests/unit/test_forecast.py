@@ -33,33 +33,33 @@ def test_expected_churned_arr_is_the_curves_increments():
     f = forecast(scores, curve, draws=200)
     month_p = np.diff(curve, axis=1, prepend=0)
     expected = scores.arr.to_numpy() @ month_p
-    months = [m["churned_arr"] for m in f["portfolio"]["months"]]
+    months = [m.churned_arr for m in f.portfolio.months]
     assert months == pytest.approx(expected)
-    quarters = [q["churned_arr"] for q in f["portfolio"]["quarters"]]
+    quarters = [q.churned_arr for q in f.portfolio.quarters]
     assert quarters == pytest.approx(expected.reshape(4, 3).sum(axis=1))
-    year = f["portfolio"]["year"]
-    assert year["churned_arr"] == pytest.approx(expected.sum())
-    assert year["grr"] == pytest.approx(f["portfolio"]["months"][-1]["grr"])
-    assert year["grr"] == pytest.approx(1 - expected.sum() / scores.arr.sum())
-    segs = sum(b["year"]["churned_arr"] for b in f["segments"].values())
-    assert segs == pytest.approx(year["churned_arr"])
+    year = f.portfolio.year
+    assert year.churned_arr == pytest.approx(expected.sum())
+    assert year.grr == pytest.approx(f.portfolio.months[-1].grr)
+    assert year.grr == pytest.approx(1 - expected.sum() / scores.arr.sum())
+    segs = sum(b.year.churned_arr for b in f.segments.values())
+    assert segs == pytest.approx(year.churned_arr)
 
 
 def test_dates_and_intervals_are_ordered():
     scores, curve = book(300)
     f = forecast(scores, curve, draws=300)
-    p = f["portfolio"]
-    assert [q["end"] for q in p["quarters"]] == [
+    p = f.portfolio
+    assert [q.end for q in p.quarters] == [
         "2026-04-15",
         "2026-07-15",
         "2026-10-15",
         "2027-01-15",
     ]
-    assert p["months"][0]["end"] == "2026-02-15"
-    for r in [*p["months"], *p["quarters"], p["year"]]:
-        assert r["churned_arr_lo"] <= r["churned_arr"] <= r["churned_arr_hi"]
-        assert r["grr_lo"] <= r["grr"] <= r["grr_hi"]
-    grr = [m["grr"] for m in p["months"]]
+    assert p.months[0].end == "2026-02-15"
+    for r in [*p.months, *p.quarters, p.year]:
+        assert r.churned_arr_lo <= r.churned_arr <= r.churned_arr_hi
+        assert r.grr_lo <= r.grr <= r.grr_hi
+    grr = [m.grr for m in p.months]
     assert grr == sorted(grr, reverse=True)
 
 
@@ -68,7 +68,7 @@ def test_same_seed_same_interval_other_seed_close():
     a = forecast(scores, curve, draws=2000, seed=1)
     assert a == forecast(scores, curve, draws=2000, seed=1)
     b = forecast(scores, curve, draws=2000, seed=2)
-    lo_a, lo_b = a["portfolio"]["year"]["churned_arr_lo"], b["portfolio"]["year"]["churned_arr_lo"]
+    lo_a, lo_b = a.portfolio.year.churned_arr_lo, b.portfolio.year.churned_arr_lo
     assert lo_a == pytest.approx(lo_b, rel=0.05)
 
 
@@ -89,8 +89,8 @@ def test_interval_covers_outcomes_drawn_from_the_curves():
     scores, curve = book(400, seed=3)
     f = forecast(scores, curve, draws=2000, interval=0.8)
     rng = np.random.default_rng(99)
-    ends = pd.to_datetime([q["end"] for q in f["portfolio"]["quarters"]])
-    month_ends = pd.to_datetime([m["end"] for m in f["portfolio"]["months"]])
+    ends = pd.to_datetime([q.end for q in f.portfolio.quarters])
+    month_ends = pd.to_datetime([m.end for m in f.portfolio.months])
     inside = []
     for _ in range(300):
         u = rng.random(len(scores))
@@ -99,8 +99,8 @@ def test_interval_covers_outcomes_drawn_from_the_curves():
             [month_ends[m] if m < 12 else pd.NaT for m in month], dtype="datetime64[ns]"
         )
         got = realised(scores, when, ends[-1])
-        for q, r in zip(f["portfolio"]["quarters"], got["portfolio"], strict=True):
-            inside.append(q["churned_arr_lo"] <= r <= q["churned_arr_hi"])
+        for q, r in zip(f.portfolio.quarters, got["portfolio"], strict=True):
+            inside.append(q.churned_arr_lo <= r <= q.churned_arr_hi)
     assert 0.74 <= np.mean(inside) <= 0.88
 
 

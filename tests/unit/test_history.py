@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.scoring import history
-from churnhealth.scoring.scorer import trend
+from churnhealth.scoring.history import trend
 
 
 def _reference(scores: pd.DataFrame, past: pd.DataFrame, band: float) -> pd.DataFrame:

@@ -109,3 +109,11 @@ def test_the_known_exceptions_still_exist():
     """A removed exception must leave the list, so that it cannot come back unnoticed."""
     edges = _imports(_modules())
     assert {(a, b) for a, b in KNOWN if b in edges.get(a, set())} == KNOWN
+
+
+def test_jobs_do_not_import_each_other():
+    """A job wires the stages; what two jobs share lives in a stage (e.g. `evaluation.training`
+    for train and the monitor's retraining), never in a job another imports."""
+    edges = _imports(_modules())
+    jobs = {a: {b for b in ts if b.startswith("churnhealth.jobs.")} for a, ts in edges.items()}
+    assert {a: b for a, b in jobs.items() if a.startswith("churnhealth.jobs.") and b} == {}

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.scoring import portfolio
+from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import SCORE_COLUMNS
+from churnhealth.scoring.summary import PortfolioSummary, summarize
 
 
 def _scores(ids: list[str]) -> pd.DataFrame:
@@ -29,13 +31,27 @@ def _scores(ids: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _summary(scores: pd.DataFrame) -> dict:
-    block = {
-        "tiers": {
-            t: {"accounts": 0, "arr": 0.0} for t in ("healthy", "moderate", "at_risk", "critical")
-        }
-    }
-    return {"as_of": "2026-11-01", "portfolio": block, "segments": {"smb": block}}
+def _summary(scores: pd.DataFrame) -> PortfolioSummary:
+    """The summary `predict` would write for these scores."""
+    scored = scores.assign(p_churn_90d=scores.churn_probability / 4, momentum="stable")
+    book, segments = summarize(scored)
+    curve = np.linspace(0, 1, 13)[1:][None, :] * scored.churn_probability.to_numpy()[:, None]
+    return PortfolioSummary(
+        as_of="2026-11-01",
+        portfolio=book,
+        segments=segments,
+        forecast=forecast(scored, curve, draws=50),
+        model_version="1",
+        model="models:/churnhealth@champion",
+        scores="scores-2026-11-01.parquet",
+        alerts={},
+        alerts_file="alerts.jsonl",
+        overrides_in_force=0,
+        expansion_ready=None,
+        notes=[],
+        judged=None,
+        health_checked={"judged": None, "horizon": None, "text": "health horizon not checked"},
+    )
 
 
 def test_the_page_keeps_the_accounts_with_the_most_arr_at_stake():

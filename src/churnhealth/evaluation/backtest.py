@@ -223,8 +223,8 @@ def score_period(
     forecast for the book of the period's first as-of date (with the naive forecast and, where
     known, what happened)."""
     scorer = Scorer(model=fit.model, config=cfg)
-    curve = scorer.curve(rows)
-    scored = scorer.score(rows, curve)
+    batch = scorer.score_batch(rows)
+    scored, curve = batch.scores, batch.curve
     gap = pd.Timedelta(days=cfg.labels.resignup_gap_days)
     out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "term_months", "arr"]].copy()
     out.insert(2, "origin", origin)

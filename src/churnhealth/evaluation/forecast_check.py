@@ -20,6 +20,7 @@ import pandas as pd
 
 from churnhealth.features.grid import arr_on
 from churnhealth.features.labels import churn_dates
+from churnhealth.scoring.forecast import Forecast
 
 QUARTERS = 4
 COVERAGE = (0.70, 0.90)
@@ -100,23 +101,23 @@ def check(origin_results: list[dict]) -> dict:
     return out
 
 
-def origin_result(origin: pd.Timestamp, fc: dict, real: dict, naive: dict) -> dict:
+def origin_result(origin: pd.Timestamp, fc: Forecast, real: dict, naive: dict) -> dict:
     """One origin's forecast, naive forecast and realised churned ARR per group and quarter
     (`realised` None while the quarter's outcome is not known)."""
-    groups = {"portfolio": (fc["portfolio"], real["portfolio"])}
-    for s, b in fc["segments"].items():
+    groups = {"portfolio": (fc.portfolio, real["portfolio"])}
+    for s, b in fc.segments.items():
         groups[f"segment:{s}"] = (b, real["segments"].get(s, [None] * QUARTERS))
-    out = {"origin": str(origin.date()), "as_of": fc["as_of"], "quarters": {}}
+    out = {"origin": str(origin.date()), "as_of": fc.as_of, "quarters": {}}
     for g, (b, r) in groups.items():
         out["quarters"][g] = [
             {
-                "end": q["end"],
-                "forecast": q["churned_arr"],
-                "lo": q["churned_arr_lo"],
-                "hi": q["churned_arr_hi"],
+                "end": q.end,
+                "forecast": q.churned_arr,
+                "lo": q.churned_arr_lo,
+                "hi": q.churned_arr_hi,
                 "naive": float(naive.get(g, [np.nan] * QUARTERS)[j]),
                 "realised": r[j],
             }
-            for j, q in enumerate(b["quarters"])
+            for j, q in enumerate(b.quarters)
         ]
     return out

@@ -97,7 +97,8 @@ def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.nda
     y, p = y_all[te], p_all[te]
     health = health_score(hm.predict_proba(frame[te], hm.horizon_days))
     seg = frame.segment.to_numpy()
-    tiers_te = Scorer(model=hm, config=cfg, overrides=False).score(frame[te]).tier.to_numpy()
+    scorer = Scorer(model=hm, config=cfg, overrides=False)
+    tiers_te = scorer.score_batch(frame[te]).scores.tier.to_numpy()
     flagged = np.isin(tiers_te, FLAGGED)
     risks, card = baseline_risks(data, te)
     card_risk = risks["scorecard"]

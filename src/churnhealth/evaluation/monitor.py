@@ -122,7 +122,7 @@ def performance(scorer: Scorer, matured: pd.DataFrame, test_metrics: Mapping[str
             "reason": f"{len(matured)} matured rows with {int(y.sum())} churners after the "
             f"model's data end (need {m.min_sample} rows and {m.min_churners} churners)",
         }
-    scored = scorer.score(matured)
+    scored = scorer.score_batch(matured).scores
     flagged = scored.tier.isin(FLAGGED).to_numpy()
     live = score_metrics(y, hm.predict_proba(matured))
     live["recall"] = float(flagged[y == 1].mean())
@@ -207,7 +207,7 @@ def check(
     ranked = [f for f in reference.ranked() if f not in m.expected_drift][: m.top_features]
     status = dict(zip(features.feature, features.status, strict=True))
     drifting = [f for f in ranked if status[f] == "alert"]
-    scored = scorer.score(live)
+    scored = scorer.score_batch(live).scores
     score = reference.compare_scores(hm.predict_proba(live))
     score["status"] = _level(score["psi"], cfg) if enough else "insufficient_data"
     perf = performance(scorer, matured, bundle.test_metrics)

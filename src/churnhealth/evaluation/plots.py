@@ -20,6 +20,7 @@ from churnhealth.evaluation.metrics import (
     reliability_table,
 )
 from churnhealth.models.routed import FittedModel
+from churnhealth.scoring.forecast import Forecast
 
 matplotlib.use("Agg")  # files only, no screen
 
@@ -197,22 +198,21 @@ def plot_forecast(origins: list[dict], path: Path) -> Path:
     return path
 
 
-def plot_year_ahead(fc: dict, path: Path) -> Path:
+def plot_year_ahead(fc: Forecast, path: Path) -> Path:
     """Fan chart of the latest forecast (`predict`'s summary.json): cumulative churned ARR over
     the next twelve months with its interval, for the portfolio and each segment."""
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    groups = [("portfolio", fc["portfolio"]), *fc["segments"].items()]
+    groups = [("portfolio", fc.portfolio), *fc.segments.items()]
     for (name, b), colour in zip(groups, plt.cm.tab10.colors, strict=False):
-        m = pd.DataFrame(b["months"])
+        m = pd.DataFrame([month.model_dump() for month in b.months])
         end = pd.to_datetime(m.end)
         cum = m.churned_arr.cumsum() / 1e6
-        lo, hi = (1 - m.grr_hi) * b["arr"] / 1e6, (1 - m.grr_lo) * b["arr"] / 1e6
+        lo, hi = (1 - m.grr_hi) * b.arr / 1e6, (1 - m.grr_lo) * b.arr / 1e6
         ax.fill_between(end, lo, hi, color=colour, alpha=0.2, linewidth=0)
-        ax.plot(end, cum, color=colour, label=f"{name} (GRR {b['year']['grr']:.1%})")
+        ax.plot(end, cum, color=colour, label=f"{name} (GRR {b.year.grr:.1%})")
     ax.set(
         ylabel="churned ARR since the as-of date (M)",
-        title=f"The year ahead from {fc['as_of']}: expected churned ARR, "
-        f"{fc['interval']:.0%} interval",
+        title=f"The year ahead from {fc.as_of}: expected churned ARR, {fc.interval:.0%} interval",
     )
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)

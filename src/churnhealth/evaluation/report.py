@@ -19,6 +19,7 @@ import pandas as pd
 
 from churnhealth.evaluation import judged, plots
 from churnhealth.evaluation.backtest import lead_table, tables
+from churnhealth.scoring.forecast import Forecast
 from churnhealth.sinks import html_text
 
 CSS = """
@@ -75,7 +76,7 @@ class ReportInputs:
     monitor: dict | None = None
     """monitor.json, when the monitor has run."""
     monitor_png: Path | None = None
-    forecast: dict | None = None
+    forecast: Forecast | None = None
     """The latest forecast (`predict`'s summary.json), when predict has run."""
     loop: dict | None = None
     """The customer-success loop's tables (see `jobs.report`)."""
@@ -170,16 +171,17 @@ def _year_ahead(fc: dict | None, tmp: Path) -> str:
     if fc is None:
         return "<p class='muted'>No forecast yet: run <code>churnhealth predict</code>.</p>"
     png = plots.plot_year_ahead(fc, tmp / "year_ahead.png")
+    periods = [(f"Q{q.quarter}", q) for q in fc.portfolio.quarters]
     rows = [
         {
-            "period": f"Q{q['quarter']}" if "quarter" in q else "year",
-            "ends": q["end"],
-            "churned ARR": q["churned_arr"],
-            "80% interval": f"{_m(q['churned_arr_lo'])}–{_m(q['churned_arr_hi'])}",
-            "GRR": q["grr"],
-            "GRR interval": f"{q['grr_lo']:.1%}–{q['grr_hi']:.1%}",
+            "period": name,
+            "ends": q.end,
+            "churned ARR": q.churned_arr,
+            "80% interval": f"{_m(q.churned_arr_lo)}–{_m(q.churned_arr_hi)}",
+            "GRR": q.grr,
+            "GRR interval": f"{q.grr_lo:.1%}–{q.grr_hi:.1%}",
         }
-        for q in [*fc["portfolio"]["quarters"], fc["portfolio"]["year"]]
+        for name, q in [*periods, ("year", fc.portfolio.year)]
     ]
     return _img(png, "the year ahead") + _table(
         pd.DataFrame(rows), {"churned ARR": ",.0f", "GRR": ".1%"}

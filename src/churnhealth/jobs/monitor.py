@@ -30,8 +30,8 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, holdout, plots
 from churnhealth.evaluation import monitor as checks
 from churnhealth.evaluation.bundle import ModelBundle
+from churnhealth.evaluation.training import built, fit_expansion, judge_skill
 from churnhealth.features import build_features, run_dates
-from churnhealth.jobs.train import built, fit_expansion, judge_skill
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring.scorer import Scorer

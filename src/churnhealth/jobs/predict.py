@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,9 @@ from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring import history, overrides, playbooks, portfolio
 from churnhealth.scoring.forecast import forecast
-from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer, context_summary, summarize
+from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer
+from churnhealth.scoring.summary import PortfolioSummary, Share, Webhook, summarize
+from churnhealth.scoring.words import context_summary
 
 
 @dataclass
@@ -37,7 +38,7 @@ class PredictResult:
     where the scores were written."""
 
     scores: pd.DataFrame
-    summary: dict
+    summary: PortfolioSummary
     out: Path
 
 
@@ -93,27 +94,17 @@ def predict(
         parts, curves, alerts = [], [], []
         done = stage("scoring and explaining", max(1, -(-len(frame) // chunk)))
         for lo in range(0, max(len(frame), 1), chunk):
-            part = frame.iloc[lo : lo + chunk]
-            curve = scorer.curve(part)
-            scores = scorer.with_explanations(scorer.score(part, curve), part)
-            scores = scorer.with_expansion(scores, part)
-            scores = scorer.with_trend(scores, inputs)
-            scores = overrides.apply(
-                scores,
-                forced,
-                lambda h, part=part: scorer.tiers(part, h),
-                wins=cfg.predict.override_wins,
+            batch = scorer.score_batch(
+                frame.iloc[lo : lo + chunk],
+                explain=True,
+                expansion="worth",
+                trend_inputs=inputs,
+                forced=forced,
+                plays=plays,
             )
-            context = pd.concat(
-                [scores, part[[c for c in part.columns if c not in scores]]], axis=1
-            )
-            hits = playbooks.matches(context, plays)
-            scores["playbooks"] = [
-                ",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))
-            ]
-            alerts += playbooks.trigger(context, plays, previous, hits)
-            parts.append(scores[SCORE_COLUMNS])
-            curves.append(curve)
+            alerts += playbooks.trigger(batch.context, plays, previous, batch.hits)
+            parts.append(batch.scores[SCORE_COLUMNS])
+            curves.append(batch.curve)
             done()
         del frame
         scores = pd.concat(parts, ignore_index=True)
@@ -127,51 +118,52 @@ def predict(
             scores.assign(health_score=scores.model_health, tier=scores.model_tier),
         )
         playbooks.append(cfg.predict.alerts, alerts)
-        summary = summarize(scores)
         f = cfg.forecast
-        summary["forecast"] = forecast(
-            scores, curve, interval=f.interval, draws=f.draws, seed=f.seed
-        )
-        summary.update(
-            {
-                "model_version": lm.version,
-                "model": lm.source,
-                "scores": str(out),
-                "alerts": {n: sum(a["playbook"] == n for a in alerts) for n in order},
-                "alerts_file": str(cfg.predict.alerts),
-                "overrides_in_force": int(scores.csm_health.notna().sum()),
-                "expansion_ready": None
-                if scores.expansion_tier.isna().all()
-                else {
-                    "accounts": int((scores.expansion_tier == "ready").sum()),
-                    "arr": float(scores.arr[scores.expansion_tier == "ready"].sum()),
-                },
-                "notes": lm.notes,
-                **checked(lm.bundle.judged, lm.model.horizon_days),
-            }
-        )
+        fc = forecast(scores, curve, interval=f.interval, draws=f.draws, seed=f.seed)
         done()
         url = os.environ.get(playbooks.WEBHOOK_ENV)
+        hook = None
         if url and alerts:
             done = stage("posting alerts", 1)
             messages = playbooks.slack_messages(alerts, log=cfg.predict.alerts.name)
             sent, failed = playbooks.deliver(url, messages)
-            summary["webhook"] = {"delivered": sent, "failed": failed}
+            hook = Webhook(delivered=sent, failed=failed)
             done()
-        if cfg.predict.portfolio_accounts:
+        page = out.with_name("portfolio.html") if cfg.predict.portfolio_accounts else None
+        book, segments = summarize(scores)
+        ready = scores.expansion_tier == "ready"
+        summary = PortfolioSummary(
+            as_of=str(day.date()),
+            portfolio=book,
+            segments=segments,
+            forecast=fc,
+            model_version=lm.version,
+            model=lm.source,
+            scores=str(out),
+            alerts={n: sum(a["playbook"] == n for a in alerts) for n in order},
+            alerts_file=str(cfg.predict.alerts),
+            overrides_in_force=int(scores.csm_health.notna().sum()),
+            expansion_ready=None
+            if scores.expansion_tier.isna().all()
+            else Share(accounts=int(ready.sum()), arr=float(scores.arr[ready].sum())),
+            notes=lm.notes,
+            judged=judged.table(lm.bundle.judged).to_dict("records") if lm.bundle.judged else None,
+            health_checked=judged.headline(lm.bundle.judged, lm.model.horizon_days),
+            webhook=hook,
+            portfolio_page=None if page is None else str(page),
+        )
+        if page is not None:
             done = stage("portfolio page", 1)
             keep = scores.account_id.to_numpy()[
                 portfolio.at_stake_order(scores)[: cfg.predict.portfolio_accounts]
             ]
             since = day - pd.Timedelta(days=portfolio.TREND_DAYS)
             trend = history.points(cfg.predict.history, lm.version, list(keep), since, day)
-            page = out.with_name("portfolio.html")
-            summary["portfolio_page"] = str(page)
             recent = previous[previous.as_of > day - pd.Timedelta(days=plays.cooldown_days)]
             shown = [*recent.assign(as_of=recent.as_of.astype(str)).to_dict("records"), *alerts]
             portfolio.write(page, scores, summary, trend, shown, cfg.predict.portfolio_accounts)
             done()
-        write_json(out.with_name("summary.json"), summary)
+        write_json(out.with_name("summary.json"), summary.to_json())
     return PredictResult(scores, summary, out)
 
 
@@ -182,16 +174,6 @@ def scoring_with(cfg: Config, lm: tracking.LoadedModel) -> Scorer:
     return Scorer(model=b.health, expansion=b.expansion, config=cfg, version=lm.version)
 
 
-def checked(verdicts: Mapping[str, dict] | None, health_days: int) -> dict:
-    """summary.json's word on how far the champion's horizons were checked: `judged`, one row
-    of text per horizon (`evaluation.judged.table`, None for a champion trained before
-    horizons were judged), and `health_checked`, the health horizon's verdict in a sentence."""
-    return {
-        "judged": judged.table(verdicts).to_dict("records") if verdicts else None,
-        "health_checked": judged.headline(verdicts, health_days),
-    }
-
-
 def date_groups(dates: list[pd.Timestamp], accounts: int, rows: int) -> list[list[pd.Timestamp]]:
     """The backfill's as-of dates in groups whose feature rows (about `accounts` per date)
     stay within `rows`: one pass over the data per group, never more rows held at once."""
@@ -200,9 +182,11 @@ def date_groups(dates: list[pd.Timestamp], accounts: int, rows: int) -> list[lis
 
 
 def _scored(scorer: Scorer, frame: pd.DataFrame, chunk: int) -> pd.DataFrame:
-    """`scorer.score` (no explanations: what the history keeps) `chunk` accounts at a time."""
-    parts = [scorer.score(frame.iloc[lo : lo + chunk]) for lo in range(0, len(frame), chunk)]
-    return pd.concat(parts, ignore_index=True) if parts else scorer.score(frame)
+    """The scores without explanations (what the history keeps), `chunk` accounts at a time."""
+    parts = [
+        scorer.score_batch(frame.iloc[lo : lo + chunk]).scores for lo in range(0, len(frame), chunk)
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else scorer.score_batch(frame).scores
 
 
 @dataclass
@@ -236,8 +220,7 @@ def explain(
     source, dates = scorer.open(data, as_of)
     day = dates.day
     frame = scorer.features(source, [day])
-    scores = scorer.score(frame)
-    match = np.flatnonzero(scores.account_id.to_numpy() == account_id)
+    match = np.flatnonzero(frame.account_id.to_numpy() == account_id)
     if len(match) == 0:
         raise ChurnhealthError(f"account {account_id}: not an active account on {day.date()}")
     i = int(match[0])
@@ -267,15 +250,10 @@ def explain(
         inputs = history.trend_inputs(cfg.predict.history, lm.version, day, account_id)
         forced = overrides.in_force(cfg.predict.history, day, account_id)
     past = past[past.as_of <= day]
-    row = overrides.apply(
-        scorer.with_expansion(
-            scorer.with_trend(scores.iloc[[i]], inputs), frame.iloc[[i]], every=True
-        ),
-        forced,
-        lambda h: scorer.tiers(frame.iloc[[i]], h),
-        wins=cfg.predict.override_wins,
+    batch = scorer.score_batch(
+        frame.iloc[[i]], expansion="every", trend_inputs=inputs, forced=forced
     )
-    row = row.iloc[0].copy()
+    row = batch.scores.iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
     row["effect_context"] = float(context.iloc[0].sum())
     row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]

@@ -22,6 +22,7 @@ from churnhealth.evaluation.report import ReportInputs, render
 from churnhealth.features import data_window
 from churnhealth.features.labels import churn_dates
 from churnhealth.scoring import history, outcomes, overrides, playbooks
+from churnhealth.scoring.forecast import Forecast
 
 BACKTEST_KEYS = (
     *("origins", "step", "rows", "renewals", "lead_time", "overall", "periods", "segments"),
@@ -52,16 +53,14 @@ def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
     return payload
 
 
-def _latest_forecast(cfg: Config) -> dict | None:
-    """The forecast of the latest `predict` run (its summary.json), if there is a readable one;
-    the report works without it."""
+def _latest_forecast(cfg: Config) -> Forecast | None:
+    """The forecast of the latest `predict` run (its summary.json), if there is a readable one
+    of this version's shape; the report works without it."""
     path = Path(cfg.predict.out_dir) / "summary.json"
     try:
-        fc = json.loads(path.read_text()).get("forecast")
-    except (OSError, ValueError, AttributeError):
+        return Forecast.model_validate(json.loads(path.read_text())["forecast"])
+    except (OSError, ValueError, TypeError, KeyError):  # pydantic's ValidationError is a ValueError
         return None
-    ok = isinstance(fc, dict) and all(k in fc for k in ("as_of", "portfolio", "segments"))
-    return fc if ok else None
 
 
 @dataclass

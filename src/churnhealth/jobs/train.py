@@ -2,11 +2,11 @@
 
 Stages: validate the data, build features, fit and measure the year-ahead evaluation model (see
 `evaluation.horizons`; its search's parameters are reused), prepare the time splits, fit (the
-fitter), fit the expansion model on the same rows (`models.expansion`), evaluate on the test
+fitter), fit the expansion model on the same rows (`evaluation.training`), evaluate on the test
 window (against the global model, the baselines and, on the demo company, the oracle), judge
-every horizon censoring-aware (`evaluation.judged`), log and register the model in MLflow, and
-make it champion if it passes the skill gate and beats the current one on the test window, else
-challenger; a model that fails the gate is registered without an alias.
+every horizon censoring-aware (`evaluation.judged`), build the model bundle, log and register
+it in MLflow, and make it champion if it passes the skill gate and beats the current one on the
+test window, else challenger; a model that fails the gate is registered without an alias.
 """
 
 from __future__ import annotations
@@ -26,20 +26,16 @@ from churnhealth.config import Config
 from churnhealth.data.churn import churn_reasons
 from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
-from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import challenger, expansion, holdout, horizons, judged
+from churnhealth.evaluation import challenger, holdout, horizons
 from churnhealth.evaluation.bundle import ModelBundle
+from churnhealth.evaluation.training import SIGNAL_TABLES, built, fit_expansion, judge_skill
 from churnhealth.features import build_features
-from churnhealth.models.expansion import ExpansionModel, ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
 from churnhealth.notes import absent_table, arrange
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring.scorer import Scorer
-
-SIGNAL_TABLES = ("usage", "touchpoints", "surveys", "tickets", "contacts", "invoices")
-"""The tables whose signals the skill gate names as a cause when absent."""
 
 
 @dataclass
@@ -184,54 +180,6 @@ def train(
     )
 
 
-def judge_skill(
-    cfg: Config,
-    source: Source,
-    d: TrainingData,
-    model: HealthModel,
-    result: holdout.Holdout,
-    year_ahead: dict | None = None,
-    earlier: Callable[[list[str]], dict] | None = None,
-) -> dict:
-    """Judge every horizon of `model` (on its own test window, else by the year-ahead model's
-    verdicts, else by those of `earlier`, called with the horizons still not judged: the
-    earlier-origin model of a short history) and put it through the skill gate; the verdicts
-    go into `result.metrics` ("judged", "gate"), from where the model's bundle takes them (what
-    predict says of its horizons). Returns the gate's verdict. The monitor's challenger passes
-    the same gate on its own test window."""
-    own = judged.evaluate(cfg, d, model)
-    missing = [k for k, v in own["horizons"].items() if v["status"] != "judged"]
-    if year_ahead is None and earlier is not None and missing:
-        year_ahead = result.metrics["earlier_origin"] = earlier(missing)
-    verdicts = judged.combine(own, year_ahead)
-    skill = judged.gate(
-        verdicts,
-        cfg.labels.health_horizon_days,
-        constant=[f for f in d.fs.features if d.frame[f].nunique(dropna=True) <= 1],
-        absent=[t for t in SIGNAL_TABLES if t not in source.tables],
-    )
-    result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
-    result.metrics["gate"] = skill
-    return skill
-
-
-def built(
-    model: HealthModel,
-    result: holdout.Holdout,
-    verdicts: dict[str, dict],
-    expansion_model: ExpansionModel | None,
-) -> ModelBundle:
-    """The bundle a training registers: the model as fitted, its expansion model, and what its
-    test window froze (figures and drift reference) and judged."""
-    return ModelBundle(
-        health=model,
-        expansion=expansion_model,
-        reference=result.reference,
-        test_metrics=result.test_figures,
-        judged=verdicts,
-    )
-
-
 def no_earlier_origin(needed: list[str]) -> dict:
     """What `train.earlier_origin: false` says of the horizons an earlier origin would judge."""
     why = "train.earlier_origin is false: no earlier-origin model judged it"
@@ -246,26 +194,6 @@ def findings(source: Source, feature_notes: list[str], year: dict) -> tuple[list
     if year["status"] != "ok":
         problems.append(f"no year-ahead test: {year['reason']}")
     return arrange(problems, [n for n in lines if n not in problems])
-
-
-def fit_expansion(
-    cfg: Config, d: TrainingData, on_trial, stage: Stage
-) -> tuple[ExpansionModel | None, dict, list[str]]:
-    """Fit the expansion model on the health model's rows and measure it on its test window;
-    returns the model (None when there is none), its figures (or why there are none) and the
-    fitter's notes."""
-    if not cfg.expansion.enabled:
-        return None, {"status": "skipped", "reason": "expansion.enabled is false"}, []
-    done = stage("expansion model", 1)
-    try:
-        data = expansion_data(cfg, d)
-    except ChurnhealthError as err:
-        done()
-        return None, {"status": "skipped", "reason": str(err)}, [f"no expansion score: {err}"]
-    fitter = ExpansionModelFitter(config=cfg, on_trial=on_trial).fit(data)
-    figures = expansion.evaluate(data, fitter.model_)
-    done()
-    return fitter.model_, figures, fitter.notes_
 
 
 def describe_windows(d: TrainingData) -> str:

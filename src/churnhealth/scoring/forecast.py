@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from churnhealth.models.hazard import step_ends
 
@@ -50,9 +51,64 @@ def simulate(
     return total.reshape(draws, groups, steps + 1)[:, :, :steps]
 
 
+class Period(BaseModel):
+    """Churned ARR expected over one period, its interval, and the GRR at the period's end."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    end: str
+    """The period's last day (ISO date)."""
+    churned_arr: float
+    churned_arr_lo: float
+    churned_arr_hi: float
+    grr: float
+    """Gross revenue retention from the as-of date to `end` (NaN for a book without ARR)."""
+    grr_lo: float
+    grr_hi: float
+
+
+class Month(Period):
+    month: int
+    """1 … 12: months after the as-of date."""
+
+
+class Quarter(Period):
+    quarter: int
+    """1 … 4."""
+
+
+class Year(Period):
+    months: int
+    """The months the year covers (the curve's length)."""
+
+
+class BookForecast(BaseModel):
+    """The forecast of one book: the portfolio, or one segment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    accounts: int
+    arr: float
+    months: list[Month]
+    quarters: list[Quarter]
+    year: Year
+
+
+class Forecast(BaseModel):
+    """Churned ARR and GRR by month, quarter and year, with `interval` intervals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    as_of: str
+    interval: float
+    draws: int
+    portfolio: BookForecast
+    segments: dict[str, BookForecast]
+
+
 def _block(
     sims: np.ndarray, expected: np.ndarray, book: float, accounts: float, ends: list, q: tuple
-) -> dict:
+) -> BookForecast:
     """Months and quarters for one group: expected churned ARR, its interval, GRR."""
     lo, hi = q
 
@@ -81,13 +137,13 @@ def _block(
     qs = sims[:, : quarters * QUARTER].reshape(len(sims), quarters, QUARTER).sum(axis=2)
     qe = expected[: quarters * QUARTER].reshape(quarters, QUARTER).sum(axis=1)
     year = sims.sum(axis=1, keepdims=True), expected.sum(keepdims=True)
-    return {
-        "accounts": int(accounts),
-        "arr": float(book),
-        "months": rows(sims, expected, "month"),
-        "quarters": rows(qs, qe, "quarter"),
-        "year": rows(*year, "months")[0] | {"months": steps},
-    }
+    return BookForecast(
+        accounts=int(accounts),
+        arr=float(book),
+        months=rows(sims, expected, "month"),
+        quarters=rows(qs, qe, "quarter"),
+        year=rows(*year, "months")[0] | {"months": steps},
+    )
 
 
 def forecast(
@@ -97,7 +153,7 @@ def forecast(
     interval: float = 0.8,
     draws: int = 1000,
     seed: int = 0,
-) -> dict:
+) -> Forecast:
     """The forecast of the book in `scores` (account_id, as_of, segment, arr; one as-of date)
     from its churn curves, overall (`portfolio`) and per segment."""
     if len(scores) != len(curve):
@@ -111,19 +167,19 @@ def forecast(
     month_p = np.diff(c, axis=1, prepend=0.0)  # P(leaving in month k)
     ends = [str(d) for d in step_ends(scores.as_of.iloc[:1], c.shape[1])[0]]
     q = ((1 - interval) / 2, (1 + interval) / 2)
-    out = {
-        "as_of": str(scores.as_of.iloc[0].date()),
-        "interval": interval,
-        "draws": draws,
-        "portfolio": _block(sims.sum(axis=1), arr @ month_p, arr.sum(), len(arr), ends, q),
-        "segments": {},
-    }
+    by_segment = {}
     for j, s in enumerate(segments):
         rows = group == j
-        out["segments"][str(s)] = _block(
+        by_segment[str(s)] = _block(
             sims[:, j], arr[rows] @ month_p[rows], arr[rows].sum(), rows.sum(), ends, q
         )
-    return out
+    return Forecast(
+        as_of=str(scores.as_of.iloc[0].date()),
+        interval=interval,
+        draws=draws,
+        portfolio=_block(sims.sum(axis=1), arr @ month_p, arr.sum(), len(arr), ends, q),
+        segments=by_segment,
+    )
 
 
 def realised(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from churnhealth.errors import ChurnhealthError
@@ -103,7 +104,7 @@ def trend_inputs(
     `health_30d`, `health_90d`: the latest health at least 25 and 85 days before `day` (the
     references of the 30- and 90-day changes); `n`, `t`, `h`, `th`, `tt`: count and sums of
     t, health, t × health and t² over the scores of the 95 days before `day`, t in days from
-    `day` (a least-squares slope with today's score added, see `scoring.scorer.trend`)."""
+    `day` (a least-squares slope with today's score added, see `trend`)."""
     empty = pd.DataFrame(columns=TREND_COLUMNS, index=pd.Index([], name="account_id"))
     if not Path(path).exists():
         return empty.astype(float)
@@ -256,3 +257,33 @@ def scored(path: Path, account_id: str) -> bool:
         [account_id],
     )
     return df is not None and len(df) > 0
+
+
+def trend(scores: pd.DataFrame, inputs: pd.DataFrame, band: float) -> pd.DataFrame:
+    """Changes over 30 and 90 days, momentum and a 90-day projection from the history.
+
+    `inputs`: per account (index) the history's summary before the as-of date
+    (`scoring.history.trend_inputs`): the references of the 30- and 90-day changes (the latest
+    health at least 25 and 85 days back) and the least-squares sums over the last 95 days.
+    Momentum is stable while the 30-day change stays within ± `band`; the projection extends
+    the slope of those 95 days' health, today's included, by 90 days.
+    """
+    out = pd.DataFrame(index=scores.index)
+    past = inputs.reindex(scores.account_id.to_numpy())
+    health = scores.health_score.to_numpy(float)
+    for days in (30, 90):
+        out[f"health_change_{days}d"] = health - past[f"health_{days}d"].to_numpy(float)
+    change = out.health_change_30d
+    out["momentum"] = np.select(
+        [change > band, change < -band], ["improving", "declining"], "stable"
+    )
+    out.loc[change.isna(), "momentum"] = "stable"
+    sums = past[["n", "t", "h", "th", "tt"]].fillna(0.0).to_numpy(float)
+    n, t, h, th, tt = sums.T
+    n, h = n + 1, h + health  # today's score: t = 0 adds nothing to t, th and tt
+    denom = n * tt - t**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(denom > 0, (n * th - t * h) / denom, 0.0)
+    projected = health + 90 * slope
+    out["projected_health_90d"] = np.clip(projected, 0, 100).round().astype(int)
+    return out

@@ -22,6 +22,7 @@ import pandas as pd
 
 from churnhealth.atomic import write_with
 from churnhealth.features.spec import DIMENSIONS
+from churnhealth.scoring.summary import PortfolioSummary
 from churnhealth.sinks import html_text, script_json
 
 MOVERS = 10
@@ -57,7 +58,7 @@ def at_stake_order(scores: pd.DataFrame) -> np.ndarray:
 
 def page_data(
     scores: pd.DataFrame,
-    summary: dict,
+    summary: PortfolioSummary,
     trend: pd.DataFrame,
     alerts: list[dict],
     limit: int,
@@ -137,19 +138,20 @@ def page_data(
 
     known = change.dropna()
     tiers = {
-        seg: {t: b["tiers"][t] for t in ("healthy", "moderate", "at_risk", "critical")}
-        for seg, b in [("all", summary["portfolio"]), *summary["segments"].items()]
+        seg: {t: b.tiers[t].model_dump() for t in ("healthy", "moderate", "at_risk", "critical")}
+        for seg, b in [("all", summary.portfolio), *summary.segments.items()]
     }
+    ready = summary.expansion_ready
     return {
-        "as_of": summary["as_of"],
-        "model_version": summary.get("model_version", ""),
-        "portfolio": summary["portfolio"],
-        "expansion_ready": summary.get("expansion_ready") or {"accounts": 0, "arr": 0.0},
+        "as_of": summary.as_of,
+        "model_version": summary.model_version,
+        "portfolio": summary.portfolio.model_dump(),
+        "expansion_ready": ready.model_dump() if ready else {"accounts": 0, "arr": 0.0},
         "overrides_in_force": int(scores.csm_health.notna().sum()),
-        "alerts": summary.get("alerts", {}),
-        "forecast": summary.get("forecast"),
-        "judged": summary.get("judged"),
-        "health_checked": summary.get("health_checked"),
+        "alerts": dict(summary.alerts),
+        "forecast": summary.forecast.model_dump(),
+        "judged": summary.judged,
+        "health_checked": summary.health_checked.model_dump(),
         "tiers": tiers,
         "movers": {
             "down": movers(known.nsmallest(MOVERS).index[known.nsmallest(MOVERS) < 0]),
@@ -179,7 +181,7 @@ def render(data: dict) -> str:
 def write(
     path: Path,
     scores: pd.DataFrame,
-    summary: dict,
+    summary: PortfolioSummary,
     trend: pd.DataFrame,
     alerts: list[dict],
     limit: int,

@@ -8,8 +8,9 @@ health points, trend and momentum against the health history, and the portfolio 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,14 +23,13 @@ from churnhealth.features.build import lookback
 from churnhealth.features.spec import DIMENSIONS
 from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
-from churnhealth.models.tiers import FLAGGED, TIERS, Cutoffs, health_score
-from churnhealth.scoring import overrides
+from churnhealth.models.tiers import Cutoffs, health_score
+from churnhealth.scoring import overrides, playbooks
 from churnhealth.scoring.explain import dimension_effects, expansion_effects, health_effects
+from churnhealth.scoring.history import trend
+from churnhealth.scoring.playbooks import Playbooks
+from churnhealth.scoring.words import TOP, context_summary, drivers
 
-TOP = 3
-"""Drivers shown per account and direction."""
-MIN_EFFECT = 0.05
-"""Effects smaller than this (in health points) are not named as drivers."""
 ID_COLUMNS = [
     "account_id",
     "as_of",
@@ -80,6 +80,20 @@ SCORE_COLUMNS = [
 
 
 @dataclass(kw_only=True)
+class Batch:
+    """One batch of accounts through the scoring chain (`Scorer.score_batch`)."""
+
+    scores: pd.DataFrame
+    """One row per account: the scores file's columns the chain's steps produced."""
+    curve: np.ndarray
+    """P(churn within k months), k = 1..steps, per account (the forecast reads it)."""
+    context: pd.DataFrame | None = None
+    """With playbooks: the scores with the feature columns beside them (what alerts read)."""
+    hits: dict[str, np.ndarray] = field(default_factory=dict)
+    """With playbooks: playbook name → which accounts match it."""
+
+
+@dataclass(kw_only=True)
 class Scorer:
     """Scores accounts with one model.
 
@@ -125,6 +139,52 @@ class Scorer:
 
         source = open_configured(cfg, data, since=reads)
         return source, run_dates(cfg, source, as_of, backfill_days)
+
+    # ----------------------------------------------------------------- chain
+    def score_batch(
+        self,
+        frame: pd.DataFrame,
+        *,
+        explain: bool = False,
+        expansion: Literal["none", "worth", "every"] = "none",
+        trend_inputs: pd.DataFrame | None = None,
+        forced: pd.DataFrame | None = None,
+        plays: Playbooks | None = None,
+    ) -> Batch:
+        """The scoring chain, in its one order, for one batch of feature rows (`features`).
+
+        Churn curve → probabilities, health and tier (`score`) → with `explain`, effects and
+        drivers in health points → the expansion score (`with_expansion`: drivers for the
+        accounts "worth" a conversation, or "every" one) → with `trend_inputs` (from
+        `history.trend_inputs`), trend and momentum → with `forced` (`overrides.in_force`), the CSM
+        overrides and the tiers they move → with `plays`, the playbooks each account matches.
+        predict, explain, the backtest, the monitor and the test window all score through it.
+        """
+        curve = self.curve(frame)
+        scores = self.score(frame, curve)
+        if explain:
+            scores = self.with_explanations(scores, frame)
+        if expansion != "none":
+            scores = self.with_expansion(scores, frame, every=expansion == "every")
+        if trend_inputs is not None:
+            scores = self.with_trend(scores, trend_inputs)
+        if forced is not None:
+            scores = overrides.apply(
+                scores,
+                forced,
+                lambda health: self.tiers(frame, health),
+                wins=self.config.predict.override_wins,
+            )
+        context, hits = None, {}
+        if plays is not None:
+            context = pd.concat(
+                [scores, frame[[c for c in frame.columns if c not in scores]]], axis=1
+            )
+            hits = playbooks.matches(context, plays)
+            scores["playbooks"] = [
+                ",".join(n for n, h in hits.items() if h[i]) for i in range(len(scores))
+            ]
+        return Batch(scores=scores, curve=curve, context=context, hits=hits)
 
     # ---------------------------------------------------------------- scores
     def curve(self, frame: pd.DataFrame) -> np.ndarray:
@@ -239,126 +299,3 @@ class Scorer:
         """`scores` plus the 30- and 90-day changes, momentum and projection (see `trend`;
         `inputs` from `scoring.history.trend_inputs`)."""
         return pd.concat([scores, trend(scores, inputs, self.config.predict.stable_band)], axis=1)
-
-
-CONTEXT_WORDS = {
-    "days_to_renewal": lambda v: f"renewal in {v:.0f} day{'s' * (v != 1)}",
-    "renewals_in_horizon": lambda v: f"{v:.0f} renewal decision{'s' * (v != 1)} in the horizon",
-    "term_months": lambda v: f"{v:.0f}-month term",
-    "tenure_days": lambda v: f"customer for {v:.0f} days",
-    "lifecycle_stage": lambda v: f"{str(v).replace('_', ' ')} stage",
-    "segment": lambda v: f"{str(v).replace('_', ' ')} segment",
-    "arr": lambda v: f"ARR {v:,.0f}",
-    "licenses": lambda v: f"{v:,.0f} licenses",
-}
-"""How a context feature reads in a sentence (others: "name value")."""
-
-
-def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) -> list[str]:
-    """Per account, the strongest context effects in words, e.g. "renewal in 15 days −12.0;
-    customer for 400 days +1.2" (effects under MIN_EFFECT are left out)."""
-    if context.empty or context.shape[1] == 0:
-        return [""] * len(frame)
-    vals = context.to_numpy()
-    names = np.array(context.columns)
-    shown = frame[list(names)].astype(object).to_numpy()
-    order = np.argsort(-np.abs(vals), axis=1)[:, :top]
-    out = []
-    for i, idx in enumerate(order):
-        parts = []
-        for j in idx:
-            if abs(vals[i, j]) < MIN_EFFECT or pd.isna(shown[i, j]):
-                continue
-            words = CONTEXT_WORDS.get(names[j], lambda v, n=names[j]: f"{n.replace('_', ' ')} {v}")
-            parts.append(f"{words(shown[i, j])} {vals[i, j]:+.1f}")
-        out.append("; ".join(parts))
-    return out
-
-
-def shown_value(v: object) -> str:
-    """A feature's value as a CSM reads it: three significant digits, thousands whole."""
-    if isinstance(v, bool | np.bool_) or not isinstance(v, float | np.floating):
-        return str(v)
-    if not np.isfinite(v):
-        return str(v)
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-
-
-def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """Top risk (most negative) and protective (most positive) drivers per account: feature,
-    its value as shown to a CSM, and its effect in health points."""
-    cols = {}
-    vals = effects.to_numpy()
-    names = np.array(effects.columns)
-    shown = frame[list(names)].astype(object).to_numpy()
-    rows = np.arange(len(vals))
-    order = np.argsort(vals, axis=1)
-    for kind, idx in (("risk", order[:, :TOP]), ("protective", order[:, ::-1][:, :TOP])):
-        for k in range(TOP):
-            j = idx[:, k]
-            eff = vals[rows, j]
-            keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
-            cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
-            cols[f"{kind}_{k + 1}_value"] = [
-                shown_value(v) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
-            ]
-            cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
-    return pd.DataFrame(cols, index=frame.index)
-
-
-def trend(scores: pd.DataFrame, inputs: pd.DataFrame, band: float) -> pd.DataFrame:
-    """Changes over 30 and 90 days, momentum and a 90-day projection from the history.
-
-    `inputs`: per account (index) the history's summary before the as-of date
-    (`scoring.history.trend_inputs`): the references of the 30- and 90-day changes (the latest
-    health at least 25 and 85 days back) and the least-squares sums over the last 95 days.
-    Momentum is stable while the 30-day change stays within ± `band`; the projection extends
-    the slope of those 95 days' health, today's included, by 90 days.
-    """
-    out = pd.DataFrame(index=scores.index)
-    past = inputs.reindex(scores.account_id.to_numpy())
-    health = scores.health_score.to_numpy(float)
-    for days in (30, 90):
-        out[f"health_change_{days}d"] = health - past[f"health_{days}d"].to_numpy(float)
-    change = out.health_change_30d
-    out["momentum"] = np.select(
-        [change > band, change < -band], ["improving", "declining"], "stable"
-    )
-    out.loc[change.isna(), "momentum"] = "stable"
-    sums = past[["n", "t", "h", "th", "tt"]].fillna(0.0).to_numpy(float)
-    n, t, h, th, tt = sums.T
-    n, h = n + 1, h + health  # today's score: t = 0 adds nothing to t, th and tt
-    denom = n * tt - t**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(denom > 0, (n * th - t * h) / denom, 0.0)
-    projected = health + 90 * slope
-    out["projected_health_90d"] = np.clip(projected, 0, 100).round().astype(int)
-    return out
-
-
-def summarize(scores: pd.DataFrame) -> dict:
-    """Accounts and ARR per tier, ARR at risk, improving/declining counts, per segment."""
-
-    def block(df: pd.DataFrame) -> dict:
-        tiers = {
-            t: {"accounts": int((df.tier == t).sum()), "arr": float(df.arr[df.tier == t].sum())}
-            for t in TIERS
-        }
-        risky = df.tier.isin(FLAGGED)
-        return {
-            "accounts": len(df),
-            "arr": float(df.arr.sum()),
-            "tiers": tiers,
-            "arr_at_risk": float(df.arr[risky].sum()),
-            "expected_churned_arr_90d": float((df.arr * df.p_churn_90d).sum()),
-            "expected_churned_arr_horizon": float((df.arr * df.churn_probability).sum()),
-            "improving": int((df.momentum == "improving").sum()),
-            "declining": int((df.momentum == "declining").sum()),
-            "mean_health": float(df.health_score.mean()),
-        }
-
-    return {
-        "as_of": str(scores.as_of.iloc[0].date()),
-        "portfolio": block(scores),
-        "segments": {s: block(g) for s, g in scores.groupby("segment")},
-    }

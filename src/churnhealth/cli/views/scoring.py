@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.table import Table
 
@@ -9,86 +11,86 @@ from churnhealth.cli.app import console
 from churnhealth.cli.views.common import money, notes
 from churnhealth.sinks import terminal
 
+if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    from churnhealth.jobs.predict import PredictResult
+    from churnhealth.scoring.forecast import Forecast, Period
 
-def predict(res) -> None:
+
+def predict(res: PredictResult) -> None:
     """Where the scores went, the portfolio by tier and segment, the alerts."""
     s = res.summary
-    p = s["portfolio"]
+    p = s.portfolio
     console.print(
-        f"Scored {p['accounts']:,} accounts as of {s['as_of']} with model v{s['model_version']}"
+        f"Scored {p.accounts:,} accounts as of {s.as_of} with model v{s.model_version}"
         f" → {res.out}; summary → {res.out.with_name('summary.json')}",
         highlight=False,
     )
-    h = s.get("health_checked")
-    if h is not None:
-        ok = h["judged"] is True
-        console.print(
-            ("" if ok else "problem: ") + h["text"][:1].upper() + h["text"][1:] + ".",
-            style=None if ok else "bold",
-            highlight=False,
-        )
+    h = s.health_checked
+    ok = h.judged is True
+    console.print(
+        ("" if ok else "problem: ") + h.text[:1].upper() + h.text[1:] + ".",
+        style=None if ok else "bold",
+        highlight=False,
+    )
     table = Table(
         *("segment", "accounts", "ARR", "healthy", "moderate", "at risk", "critical"),
         *("ARR at risk", "improving", "declining", "mean health"),
         title="Portfolio health",
     )
-    for name, b in [("all", p), *s["segments"].items()]:
-        t = b["tiers"]
+    for name, b in [("all", p), *s.segments.items()]:
+        t = b.tiers
         table.add_row(
             name,
-            f"{b['accounts']:,}",
-            money(b["arr"]),
-            *[f"{t[k]['accounts']:,}" for k in ("healthy", "moderate", "at_risk", "critical")],
-            money(b["arr_at_risk"]),
-            f"{b['improving']:,}",
-            f"{b['declining']:,}",
-            f"{b['mean_health']:.1f}",
+            f"{b.accounts:,}",
+            money(b.arr),
+            *[f"{t[k].accounts:,}" for k in ("healthy", "moderate", "at_risk", "critical")],
+            money(b.arr_at_risk),
+            f"{b.improving:,}",
+            f"{b.declining:,}",
+            f"{b.mean_health:.1f}",
         )
     console.print(table)
-    if "forecast" in s:
-        forecast(s["forecast"])
+    forecast(s.forecast)
     console.print(
-        f"Alerts written to {s['alerts_file']}: "
-        + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s["alerts"].items()),
+        f"Alerts written to {s.alerts_file}: "
+        + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s.alerts.items()),
         highlight=False,
     )
-    if s.get("expansion_ready") is not None:
-        e = s["expansion_ready"]
+    if (e := s.expansion_ready) is not None:
         console.print(
-            f"Expansion: {e['accounts']:,} accounts ready to expand ({money(e['arr'])} ARR)",
+            f"Expansion: {e.accounts:,} accounts ready to expand ({money(e.arr)} ARR)",
             highlight=False,
         )
-    if s.get("overrides_in_force"):
-        console.print(f"CSM overrides in force: {s['overrides_in_force']:,}", highlight=False)
-    if s.get("portfolio_page"):
-        console.print(f"Portfolio page → {s['portfolio_page']}", highlight=False)
-    notes(s.get("notes", []))
-    hook = s.get("webhook")
-    if hook:
-        console.print(f"Webhook: {hook['delivered']} message(s) delivered", highlight=False)
-        for f in hook["failed"]:
+    if s.overrides_in_force:
+        console.print(f"CSM overrides in force: {s.overrides_in_force:,}", highlight=False)
+    if s.portfolio_page:
+        console.print(f"Portfolio page → {s.portfolio_page}", highlight=False)
+    notes(s.notes)
+    if (hook := s.webhook) is not None:
+        console.print(f"Webhook: {hook.delivered} message(s) delivered", highlight=False)
+        for f in hook.failed:
             console.print(f"[red]webhook delivery failed[/]: {terminal(f, limit=500)}", markup=True)
 
 
-def forecast(f: dict) -> None:
+def forecast(f: Forecast) -> None:
     """Churned ARR and GRR per quarter for the book, and the whole year per segment."""
-    pct = f"{f['interval']:.0%}"
-    p = f["portfolio"]
+    pct = f"{f.interval:.0%}"
+    p = f.portfolio
     table = Table(
         *("", "ends", "churned ARR", f"{pct} interval", "GRR", f"GRR {pct} interval"),
-        title=f"Revenue-retention forecast from {f['as_of']}: {p['accounts']:,} accounts, "
-        f"{money(p['arr'])} ARR",
+        title=f"Revenue-retention forecast from {f.as_of}: {p.accounts:,} accounts, "
+        f"{money(p.arr)} ARR",
     )
-    rows = [(f"Q{r['quarter']}", r) for r in p["quarters"]]
-    rows += [(f"year, {n}", b["year"]) for n, b in [("all", p), *f["segments"].items()]]
+    rows: list[tuple[str, Period]] = [(f"Q{r.quarter}", r) for r in p.quarters]
+    rows += [(f"year, {n}", b.year) for n, b in [("all", p), *f.segments.items()]]
     for name, r in rows:
         table.add_row(
             name,
-            r["end"],
-            money(r["churned_arr"]),
-            f"{money(r['churned_arr_lo'])}–{money(r['churned_arr_hi'])}",
-            f"{r['grr']:.1%}",
-            f"{r['grr_lo']:.1%}–{r['grr_hi']:.1%}",
+            r.end,
+            money(r.churned_arr),
+            f"{money(r.churned_arr_lo)}–{money(r.churned_arr_hi)}",
+            f"{r.grr:.1%}",
+            f"{r.grr_lo:.1%}–{r.grr_hi:.1%}",
         )
     console.print(table)
 

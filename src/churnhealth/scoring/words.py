@@ -1,0 +1,77 @@
+"""What a CSM reads of an account's effects: its top drivers, its context in words, and values
+as a person reads them (three significant digits, thousands whole)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TOP = 3
+"""Drivers shown per account and direction."""
+MIN_EFFECT = 0.05
+"""Effects smaller than this (in health points) are not named as drivers."""
+
+
+CONTEXT_WORDS = {
+    "days_to_renewal": lambda v: f"renewal in {v:.0f} day{'s' * (v != 1)}",
+    "renewals_in_horizon": lambda v: f"{v:.0f} renewal decision{'s' * (v != 1)} in the horizon",
+    "term_months": lambda v: f"{v:.0f}-month term",
+    "tenure_days": lambda v: f"customer for {v:.0f} days",
+    "lifecycle_stage": lambda v: f"{str(v).replace('_', ' ')} stage",
+    "segment": lambda v: f"{str(v).replace('_', ' ')} segment",
+    "arr": lambda v: f"ARR {v:,.0f}",
+    "licenses": lambda v: f"{v:,.0f} licenses",
+}
+"""How a context feature reads in a sentence (others: "name value")."""
+
+
+def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) -> list[str]:
+    """Per account, the strongest context effects in words, e.g. "renewal in 15 days −12.0;
+    customer for 400 days +1.2" (effects under MIN_EFFECT are left out)."""
+    if context.empty or context.shape[1] == 0:
+        return [""] * len(frame)
+    vals = context.to_numpy()
+    names = np.array(context.columns)
+    shown = frame[list(names)].astype(object).to_numpy()
+    order = np.argsort(-np.abs(vals), axis=1)[:, :top]
+    out = []
+    for i, idx in enumerate(order):
+        parts = []
+        for j in idx:
+            if abs(vals[i, j]) < MIN_EFFECT or pd.isna(shown[i, j]):
+                continue
+            words = CONTEXT_WORDS.get(names[j], lambda v, n=names[j]: f"{n.replace('_', ' ')} {v}")
+            parts.append(f"{words(shown[i, j])} {vals[i, j]:+.1f}")
+        out.append("; ".join(parts))
+    return out
+
+
+def shown_value(v: object) -> str:
+    """A feature's value as a CSM reads it: three significant digits, thousands whole."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, float | np.floating):
+        return str(v)
+    if not np.isfinite(v):
+        return str(v)
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Top risk (most negative) and protective (most positive) drivers per account: feature,
+    its value as shown to a CSM, and its effect in health points."""
+    cols = {}
+    vals = effects.to_numpy()
+    names = np.array(effects.columns)
+    shown = frame[list(names)].astype(object).to_numpy()
+    rows = np.arange(len(vals))
+    order = np.argsort(vals, axis=1)
+    for kind, idx in (("risk", order[:, :TOP]), ("protective", order[:, ::-1][:, :TOP])):
+        for k in range(TOP):
+            j = idx[:, k]
+            eff = vals[rows, j]
+            keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
+            cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
+            cols[f"{kind}_{k + 1}_value"] = [
+                shown_value(v) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
+            ]
+            cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
+    return pd.DataFrame(cols, index=frame.index)
