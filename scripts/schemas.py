@@ -14,14 +14,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.scoring.summary import PortfolioSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "docs" / "schemas"
 SCHEMAS: dict[str, type[BaseModel]] = {
     "portfolio-summary.json": PortfolioSummary,
+    "monitor-report.json": MonitorReport,
 }
-"""File name → the model whose schema it holds (summary.json: `predict`'s summary)."""
+"""File name → the model whose schema it holds (`predict`'s summary.json, monitor.json)."""
 
 
 def render(model: type[BaseModel]) -> str:

@@ -149,6 +149,15 @@ def _reports(ws: Workspace, broken: str) -> list[str]:
     return ["report", *_c(ws)]
 
 
+def _monitor_of_another_shape(ws: Workspace) -> list[str]:
+    """A monitor.json with every key the report looks for, but not a monitor report's shape
+    (e.g. written by another version)."""
+    ws.backtest_files()
+    keys = ("status", "as_of", "features", "score", "performance", "triggers")
+    (ws.reports / "monitor.json").write_text(json.dumps(dict.fromkeys(keys, "x")))
+    return ["report", *_c(ws)]
+
+
 def _report_store(ws: Workspace) -> list[str]:
     ws.backtest_files()
     ws.garbage(ws.store)
@@ -308,6 +317,10 @@ CELLS: dict[tuple[str, str], list[Cell]] = {
     ("report", "corrupt"): [
         (lambda ws: _reports(ws, "backtest.json"), r".*backtest\.json: not valid JSON"),
         (lambda ws: _reports(ws, "monitor.json"), r".*monitor\.json: not valid JSON"),
+        (
+            _monitor_of_another_shape,
+            r".*monitor\.json: not a monitor report of this churnhealth version \(",
+        ),
         (_report_store, CORRUPT_STORE),
     ],
     ("report", "unwritable"): [(_report_target, r"paths\.reports_dir .*report\.html: is a folder")],

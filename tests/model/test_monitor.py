@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.config import Config
 from churnhealth.data.load import open_validated
 from churnhealth.evaluation.challenger import evaluate_on
+from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.features.grid import schedule
 from churnhealth.jobs.monitor import monitor
 from churnhealth.jobs.train import TrainResult, train
@@ -93,30 +94,31 @@ def shifted(tmp_path_factory, monkeypatch_session) -> Shifted:
 def test_usage_shift_alerts_usage_features_and_no_other_dimension(shifted):
     out = shifted.root / "usage" / "monitor.json"
     r = monitor(shifted.cfg, shifted.usage, CHAMPION, dt.date(2026, 1, 1), out=out).report
-    assert json.loads(out.read_text()) == r
+    assert json.loads(out.read_text()) == r.to_json()
+    assert MonitorReport.model_validate_json(out.read_text()) == r  # what it wrote, it reads
     assert (out.parent / "monitor_psi.png").stat().st_size > 10_000
-    alerts = {f["feature"]: f["dimension"] for f in r["features"] if f["status"] == "alert"}
+    alerts = {f.feature: f.dimension for f in r.features if f.status == "alert"}
     assert {"usage_license_share_30d", "usage_core_depth_30d"} <= set(alerts)
     assert set(alerts.values()) == {"usage"}
-    others = [f for f in r["features"] if f["dimension"] != "usage"]
-    assert max(f["psi"] for f in others if f["status"] != "expected") < 0.1
-    assert r["status"] == "alert" and r["dimensions"]["usage"]["alert"] == len(alerts)
+    others = [f for f in r.features if f.dimension != "usage"]
+    assert max(f.psi for f in others if f.status != "expected") < 0.1
+    assert r.status == "alert" and r.dimensions["usage"].alert == len(alerts)
     # two months after the model's data end, no label has matured yet
-    assert r["performance"]["status"] == "insufficient_data"
+    assert r.performance.status == "insufficient_data"
     # expected churn over the health horizon (a year): most accounts stay
-    assert 0 < r["expected"]["churn_rate"] < 0.5 and 0 < r["expected"]["recall"] < 1
+    assert 0 < r.expected.churn_rate < 0.5 and 0 < r.expected.recall < 1
 
 
 def test_concept_shift_decay_is_detected_on_matured_labels(shifted):
     r = monitor(shifted.cfg, shifted.concept, CHAMPION, dt.date(2026, 7, 1)).report
-    perf = r["performance"]
-    assert perf["window"]["first"] >= str(SHIFT) and perf["window"]["churners"] >= 100
+    perf = r.performance
+    assert perf.window.first >= str(SHIFT) and perf.window.churners >= 100
     test_auc = shifted.champion.metrics["overall"]["roc_auc"]
-    assert perf["training_test"]["roc_auc"] == pytest.approx(test_auc)
-    assert perf["status"] == "alert" and perf["roc_auc_decay_lower"] >= 0.05
-    fired = {t["name"] for t in r["triggers"] if t["fired"]}
+    assert perf.training_test["roc_auc"] == pytest.approx(test_auc)
+    assert perf.status == "alert" and perf.roc_auc_decay_lower >= 0.05
+    fired = {t.name for t in r.triggers if t.fired}
     assert fired == {"roc_auc_decay"}
-    assert r["retrain"]["status"] == "not_requested"
+    assert r.retrain.status == "not_requested"
 
 
 def test_failed_retraining_never_replaces_the_champion(shifted):
@@ -127,11 +129,11 @@ def test_failed_retraining_never_replaces_the_champion(shifted):
     exported = (cfg.paths.champion_dir / "registered_model.json").read_text()
     out = shifted.root / "failed" / "monitor.json"
     r = monitor(cfg, shifted.concept, CHAMPION, dt.date(2026, 7, 1), retrain=True, out=out).report
-    assert r["retrain"]["status"] == "failed"
-    assert "retraining failed: labelled as-of dates span" in r["retrain"]["reasons"][-1]
+    assert r.retrain.status == "failed"
+    assert "retraining failed: labelled as-of dates span" in r.retrain.reasons[-1]
     assert client.get_model_version_by_alias("churnhealth", "champion").version == before
     assert (cfg.paths.champion_dir / "registered_model.json").read_text() == exported
-    run = client.get_run(r["mlflow_run_id"])
+    run = client.get_run(r.mlflow_run_id)
     assert run.data.tags["churnhealth.retrain"] == "failed"
 
 

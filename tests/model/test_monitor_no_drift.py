@@ -35,9 +35,9 @@ def test_no_drift_raises_no_alert(seed, tmp_path, monkeypatch):
     )
     train(cfg, data, as_of=dt.date(2026, 5, 1))
     r = monitor(cfg, data, as_of=dt.date(2026, 11, 1)).report
-    assert r["sample"]["sufficient"] and r["performance"]["status"] != "insufficient_data"
-    alerts = [f["feature"] for f in r["features"] if f["status"] == "alert"]
+    assert r.sample.sufficient and r.performance.status != "insufficient_data"
+    alerts = [f.feature for f in r.features if f.status == "alert"]
     assert alerts == []
-    assert r["score"]["status"] != "alert" and r["performance"]["status"] != "alert"
-    assert r["status"] != "alert"
-    assert [t["name"] for t in r["triggers"] if t["fired"]] == []
+    assert r.score.status != "alert" and r.performance.status != "alert"
+    assert r.status != "alert"
+    assert [t.name for t in r.triggers if t.fired] == []

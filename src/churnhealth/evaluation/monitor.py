@@ -19,8 +19,10 @@ import pandas as pd
 
 from churnhealth.config import Config
 from churnhealth.evaluation.bundle import ModelBundle
+from churnhealth.evaluation.challenger import NOT_REQUESTED
 from churnhealth.evaluation.drift import Reference
 from churnhealth.evaluation.metrics import score_metrics
+from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.features import LABEL
 from churnhealth.features.grid import schedule
 from churnhealth.features.labels import last_labelled
@@ -194,7 +196,7 @@ def check(
     matured: pd.DataFrame,
     day: pd.Timestamp,
     model: dict,
-) -> tuple[dict, pd.DataFrame]:
+) -> tuple[MonitorReport, pd.DataFrame]:
     """The monitor report for the live rows at `day` and the matured rows before it, and the
     per-feature drift table. `scorer` scores without tier overrides (the tiers the model's
     test figures were measured with); `bundle` holds the drift reference and test figures
@@ -251,7 +253,8 @@ def check(
     statuses = [*features.status, score["status"], perf["status"]]
     report["status"] = "insufficient_data" if not enough else _worst(statuses)
     report["notes"] = _notes(report, day, data_end)
-    return report, features
+    report["retrain"] = NOT_REQUESTED  # the job puts the decision of `--retrain` in its place
+    return MonitorReport.model_validate(clean(report)), features
 
 
 def by_dimension(features: pd.DataFrame) -> dict:
@@ -287,17 +290,17 @@ def _notes(report: dict, day: pd.Timestamp, data_end: pd.Timestamp) -> list[str]
     return notes
 
 
-def summary(report: dict) -> str:
+def summary(report: MonitorReport) -> str:
     """A few lines of Markdown for the MLflow run's description."""
-    fired = [t["name"] for t in report["triggers"] if t["fired"]]
-    alerts = [f["feature"] for f in report["features"] if f["status"] == "alert"]
+    fired = [t.name for t in report.triggers if t.fired]
+    alerts = [f.feature for f in report.features if f.status == "alert"]
+    psi = "n/a" if report.score.psi is None else f"{report.score.psi:.3f}"
     lines = [
-        f"Monitor as of {report['as_of']}, model v{report['model']['version']}: "
-        f"**{report['status']}**.",
+        f"Monitor as of {report.as_of}, model v{report.model.version}: **{report.status}**.",
         f"Features in alert: {', '.join(alerts) or 'none'}.",
-        f"Score PSI {report['score']['psi']:.3f}.",
+        f"Score PSI {psi}.",
         f"Triggers fired: {', '.join(fired) or 'none'}.",
-        f"Retraining: {report['retrain']['status']}.",
-        *[f"- {r}" for r in report["retrain"]["reasons"]],
+        f"Retraining: {report.retrain.status}.",
+        *[f"- {r}" for r in report.retrain.reasons],
     ]
     return "\n\n".join(lines)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from churnhealth.evaluation import judged, plots
 from churnhealth.evaluation.backtest import lead_table, tables
+from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.scoring.forecast import Forecast
 from churnhealth.sinks import html_text
 
@@ -73,7 +74,7 @@ class ReportInputs:
     training: dict
     """The champion's training metrics.json."""
     shap_plots: list[Path]
-    monitor: dict | None = None
+    monitor: MonitorReport | None = None
     """monitor.json, when the monitor has run."""
     monitor_png: Path | None = None
     forecast: Forecast | None = None
@@ -135,31 +136,31 @@ def _m(v: float) -> str:
     return f"{v / 1e6:,.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:,.0f}k"
 
 
-def _drift_panel(mon: dict | None, png: Path | None) -> str:
+def _drift_panel(mon: MonitorReport | None, png: Path | None) -> str:
     if mon is None:
         return "<p class='muted'>No monitor run yet: run <code>churnhealth monitor</code>.</p>"
     return _monitor_html(mon, png)
 
 
-def _monitor_html(mon: dict, png: Path | None) -> str:
+def _monitor_html(mon: MonitorReport, png: Path | None) -> str:
     """Drift panel from monitor.json: status, score PSI, drifting top features, performance,
     retraining triggers, PSI per feature."""
-    score, top = mon.get("score", {}), mon.get("top_features", {})
-    fired = [t for t in mon.get("triggers", []) if t.get("fired")]
+    score, top = mon.score, mon.top_features
+    fired = [t for t in mon.triggers if t.fired]
+    psi = "n/a" if score.psi is None else f"{score.psi:.3f}"
     items = [
-        f"Overall status: <b class='{html_text(str(mon.get('status')))}'>"
-        f"{html_text(str(mon.get('status')))}</b> (as of {html_text(str(mon.get('as_of')))})",
-        f"Score distribution PSI {score.get('psi', float('nan')):.3f} ({score.get('status')})",
-        f"Most important features drifting: {len(top.get('drifting', []))} of "
-        f"{len(top.get('features', []))}",
-        f"Performance on matured labels: {mon.get('performance', {}).get('status', '–')}",
+        f"Overall status: <b class='{html_text(mon.status)}'>"
+        f"{html_text(mon.status)}</b> (as of {html_text(mon.as_of)})",
+        f"Score distribution PSI {psi} ({html_text(score.status)})",
+        f"Most important features drifting: {len(top.drifting)} of {len(top.features)}",
+        f"Performance on matured labels: {html_text(mon.performance.status)}",
         "Retraining triggers fired: "
-        + (", ".join(html_text(str(t.get("name"))) for t in fired) if fired else "none"),
+        + (", ".join(html_text(t.name) for t in fired) if fired else "none"),
     ]
     parts = ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
     if png is not None and png.is_file():
         parts.append(_img(png, "PSI per feature"))
-    features = pd.DataFrame(mon.get("features", []))
+    features = pd.DataFrame([f.model_dump() for f in mon.features])
     if not features.empty:
         cols = [c for c in ("feature", "dimension", "psi", "ks", "status") if c in features]
         parts.append(_table(features.sort_values("psi", ascending=False)[cols].head(15)))

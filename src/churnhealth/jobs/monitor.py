@@ -30,6 +30,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import challenger, holdout, plots
 from churnhealth.evaluation import monitor as checks
 from churnhealth.evaluation.bundle import ModelBundle
+from churnhealth.evaluation.monitor_report import MonitorReport, Retrain, Trigger
 from churnhealth.evaluation.training import built, fit_expansion, judge_skill
 from churnhealth.features import build_features, run_dates
 from churnhealth.models.fitter import HealthModelFitter, prepare
@@ -41,7 +42,7 @@ from churnhealth.scoring.scorer import Scorer
 class MonitorResult:
     """The monitor report (monitor.json) and where it was written."""
 
-    report: dict
+    report: MonitorReport
     out: Path
 
 
@@ -77,26 +78,30 @@ def monitor(
     report, features = checks.check(
         scorer, lm.bundle, live, matured, day, {"version": lm.version, "source": lm.source}
     )
-    report["notes"] = [*lm.notes, *report["notes"]]
     done()
-    fired = [t for t in report["triggers"] if t["fired"]]
-    report["retrain"] = (
+    fired = [t for t in report.triggers if t.fired]
+    decision = (
         retrain_if_triggered(cfg, data, source, day, scorer, fired, stage)
         if retrain
         else dict(challenger.NOT_REQUESTED)
     )
+    report = report.model_copy(
+        update={
+            "notes": [*lm.notes, *report.notes],
+            "retrain": Retrain.model_validate(checks.clean(decision)),
+        }
+    )
     done = stage("writing and logging", 1)
-    report = checks.clean(report)
     with tempfile.TemporaryDirectory() as tmp:
         png = plots.plot_psi(
             features,
             cfg.monitor.psi_warn,
             cfg.monitor.psi_alert,
-            f"Feature drift as of {report['as_of']}, model v{report['model']['version']}",
+            f"Feature drift as of {report.as_of}, model v{report.model.version}",
             Path(tmp) / f"{out.stem}_psi.png",
         )
-        tracking.log_monitor(cfg, report, checks.summary(report), png, out.name)
-        write_json(out, report)
+        report = tracking.log_monitor(cfg, report, checks.summary(report), png, out.name)
+        write_json(out, report.to_json())
         write_with(out.with_name(png.name), lambda t: shutil.copyfile(png, t))
     done()
     return MonitorResult(report, out)
@@ -108,7 +113,7 @@ def retrain_if_triggered(
     source: Source,
     day: pd.Timestamp,
     champion: Scorer,
-    fired: list[dict],
+    fired: list[Trigger],
     stage: Stage,
 ) -> dict:
     """Train a challenger as of `day` when a trigger fired; compare and maybe promote it.
@@ -117,10 +122,10 @@ def retrain_if_triggered(
     does not win, leaves the champion untouched."""
     if not fired:
         return {"requested": True, "status": "not_triggered", "reasons": ["no trigger fired"]}
-    reasons = [f"trigger: {t['reason']}" for t in fired]
+    reasons = [f"trigger: {t.reason}" for t in fired]
     out = {
         "requested": True,
-        "triggers": [t["name"] for t in fired],
+        "triggers": [t.name for t in fired],
         "champion": {"version": champion.version},
     }
     rcfg = challenger.recent_config(cfg, day)

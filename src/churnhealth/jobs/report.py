@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_with
@@ -18,6 +19,7 @@ from churnhealth.data.contract import contract
 from churnhealth.data.load import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import loop
+from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.report import ReportInputs, render
 from churnhealth.features import data_window
 from churnhealth.features.labels import churn_dates
@@ -51,6 +53,21 @@ def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
             f"{path}: not a churnhealth report (no {', '.join(missing)}); {hint}"
         )
     return payload
+
+
+def _read_monitor(path: Path) -> MonitorReport:
+    """monitor.json as its typed report; one line when it is not one this version reads."""
+    hint = "run `churnhealth monitor` to write it again"
+    payload = _read_json(path, MONITOR_KEYS, hint)
+    try:
+        return MonitorReport.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ChurnhealthError(
+            f"{path}: not a monitor report of this churnhealth version ({where}: {first['msg']})"
+            f"; {hint}"
+        ) from None
 
 
 def _latest_forecast(cfg: Config) -> Forecast | None:
@@ -131,11 +148,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
     if problem:
         raise ChurnhealthError(f"{pred_path}: not the backtest's predictions ({problem}); {rerun}")
     mon_path = out_dir / "monitor.json"
-    monitor = (
-        _read_json(mon_path, MONITOR_KEYS, "run `churnhealth monitor` to write it again")
-        if mon_path.is_file()
-        else None
-    )
+    monitor = _read_monitor(mon_path) if mon_path.is_file() else None
     forecast = _latest_forecast(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -20,6 +20,7 @@ from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import plots
 from churnhealth.evaluation.backtest import FLAG_METRICS, lead_table, tables
+from churnhealth.evaluation.monitor_report import MonitorReport, Retrain
 from churnhealth.location import redact
 from churnhealth.tracking.store import (
     configure,
@@ -75,93 +76,97 @@ def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Pat
     return run.info.run_id
 
 
-def log_monitor(cfg: Config, report: dict, note: str, png: Path, json_name: str) -> str:
+def log_monitor(
+    cfg: Config, report: MonitorReport, note: str, png: Path, json_name: str
+) -> MonitorReport:
     """A run of kind "monitor": thresholds as params, PSI/KS and performance as metrics,
     status and fired triggers as tags, monitor.json and the chart as artifacts; the retraining
-    decision, when there is one, as a nested run of its own. Sets `report["mlflow_run_id"]`."""
+    decision, when there is one, as a nested run of its own. Returns the report with the runs'
+    ids (`mlflow_run_id`, `retrain.decision_run_id`), as the logged monitor.json holds it."""
     configure(cfg)
-    perf, score = report["performance"], report["score"]
-    fired = [t["name"] for t in report["triggers"] if t["fired"]]
-    with mlflow.start_run(run_name=f"monitor {report['as_of']}") as run:
-        report["mlflow_run_id"] = run.info.run_id
+    perf, score, retrain = report.performance, report.score, report.retrain
+    fired = [t.name for t in report.triggers if t.fired]
+    with mlflow.start_run(run_name=f"monitor {report.as_of}") as run:
         mlflow.set_tags(
             {
                 "churnhealth.kind": "monitor",
-                "churnhealth.status": report["status"],
-                "churnhealth.model_version": report["model"]["version"],
+                "churnhealth.status": report.status,
+                "churnhealth.model_version": report.model.version,
                 "churnhealth.triggers_fired": ",".join(fired) or "none",
-                "churnhealth.retrain": report["retrain"]["status"],
+                "churnhealth.retrain": retrain.status,
                 "mlflow.note.content": note,
             }
         )
         mlflow.log_params(
             {
-                "as_of": report["as_of"],
-                "model_version": report["model"]["version"],
-                "model_source": report["model"]["source"],
-                "live_rows": report["sample"]["live_rows"],
-                "reference_rows": report["sample"]["reference_rows"],
-                "retrain_requested": report["retrain"]["requested"],
-                **flatten(report["thresholds"], "threshold."),
+                "as_of": report.as_of,
+                "model_version": report.model.version,
+                "model_source": report.model.source,
+                "live_rows": report.sample.live_rows,
+                "reference_rows": report.sample.reference_rows,
+                "retrain_requested": retrain.requested,
+                **flatten(report.thresholds.model_dump(), "threshold."),
             }
         )
         values = {
-            "score_psi": score["psi"],
-            "score_ks": score["ks"],
-            "top_feature_drift_share": report["top_features"]["share"],
-            "features_alert": sum(f["status"] == "alert" for f in report["features"]),
-            "features_warn": sum(f["status"] == "warn" for f in report["features"]),
-            "expected_churn_rate": report["expected"]["churn_rate"],
-            "expected_recall": report["expected"]["recall"],
-            "model_age_days": report["model"]["age_days"],
-            "roc_auc_decay": perf.get("roc_auc_decay"),
-            **{f"live_{k}": v for k, v in perf.get("live", {}).items()},
-            **{f"psi.{f['feature']}": f["psi"] for f in report["features"]},
-            **{f"ks.{f['feature']}": f["ks"] for f in report["features"]},
+            "score_psi": score.psi,
+            "score_ks": score.ks,
+            "top_feature_drift_share": report.top_features.share,
+            "features_alert": sum(f.status == "alert" for f in report.features),
+            "features_warn": sum(f.status == "warn" for f in report.features),
+            "expected_churn_rate": report.expected.churn_rate,
+            "expected_recall": report.expected.recall,
+            "model_age_days": report.model.age_days,
+            "roc_auc_decay": perf.roc_auc_decay,
+            **{f"live_{k}": v for k, v in (perf.live or {}).items()},
+            **{f"psi.{f.feature}": f.psi for f in report.features},
+            **{f"ks.{f.feature}": f.ks for f in report.features},
         }
         mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
-        if report["retrain"]["status"] not in ("not_requested", "not_triggered"):
-            _log_decision(report["retrain"], report["as_of"])
+        if retrain.status not in ("not_requested", "not_triggered"):
+            decided = _log_decision(retrain, report.as_of)
+            retrain = retrain.model_copy(update={"decision_run_id": decided})
+        report = report.model_copy(update={"mlflow_run_id": run.info.run_id, "retrain": retrain})
         with tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_artifact(str(write_json(Path(tmp) / json_name, report)))
+            mlflow.log_artifact(str(write_json(Path(tmp) / json_name, report.to_json())))
         mlflow.log_artifact(str(png))
-    return run.info.run_id
+    return report
 
 
-def _log_decision(decision: dict, as_of: str) -> str:
+def _log_decision(decision: Retrain, as_of: str) -> str:
     """The retraining decision as a nested run of its own (kind "retrain_decision"):
-    decision and reasons as tags, versions and window as params, both models' metrics."""
+    decision and reasons as tags, versions and window as params, both models' metrics;
+    returns the run's id."""
     with mlflow.start_run(run_name=f"retrain decision {as_of}", nested=True) as run:
-        decision["decision_run_id"] = run.info.run_id
-        reasons = "\n".join(f"- {r}" for r in decision["reasons"])
+        reasons = "\n".join(f"- {r}" for r in decision.reasons)
         mlflow.set_tags(
             {
                 "churnhealth.kind": "retrain_decision",
-                "churnhealth.decision": decision["status"],
+                "churnhealth.decision": decision.status,
                 "churnhealth.reasons": reasons[:5000],
-                "mlflow.note.content": f"**{decision['status']}**\n\n{reasons}",
+                "mlflow.note.content": f"**{decision.status}**\n\n{reasons}",
             }
         )
-        champ, chal = decision["champion"], decision.get("challenger", {})
-        window = decision.get("window", {})
+        champ, chal, window = decision.champion, decision.challenger, decision.window
         mlflow.log_params(
             {
                 "as_of": as_of,
-                "decision": decision["status"],
-                "triggers": ",".join(decision["triggers"]),
-                "champion_version": champ["version"],
-                "challenger_version": chal.get("version"),
-                "challenger_run_id": chal.get("run_id"),
-                "challenger_history_from": chal.get("history_from"),
-                "window_first": window.get("first"),
-                "window_last": window.get("last"),
-                "champion_after": decision.get("champion_after", champ["version"]),
+                "decision": decision.status,
+                "triggers": ",".join(decision.triggers or []),
+                "champion_version": champ.version if champ else None,
+                "challenger_version": chal.version if chal else None,
+                "challenger_run_id": chal.run_id if chal else None,
+                "challenger_history_from": chal.history_from if chal else None,
+                "window_first": window.first if window else None,
+                "window_last": window.last if window else None,
+                "champion_after": decision.champion_after or (champ.version if champ else None),
             }
         )
-        values = {f"champion_{k}": v for k, v in champ.get("metrics", {}).items()}
-        values.update({f"challenger_{k}": v for k, v in chal.get("metrics", {}).items()})
-        values.update({f"window_{k}": window[k] for k in ("rows", "churners") if k in window})
-        values["promoted"] = float(decision["status"] == "promoted")
+        values = {f"champion_{k}": v for k, v in ((champ and champ.metrics) or {}).items()}
+        values.update({f"challenger_{k}": v for k, v in ((chal and chal.metrics) or {}).items()})
+        if window is not None:
+            values.update({"window_rows": window.rows, "window_churners": window.churners})
+        values["promoted"] = float(decision.status == "promoted")
         mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
     return run.info.run_id
 

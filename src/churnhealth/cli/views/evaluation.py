@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.table import Table
 
@@ -9,6 +11,9 @@ from churnhealth.cli.app import console
 from churnhealth.cli.views.common import fmt, iv, money, notes
 from churnhealth.config import Config
 from churnhealth.sinks import terminal
+
+if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    from churnhealth.evaluation.monitor_report import MonitorReport
 
 STATUSES = ("skill", "no skill", "not judged")
 """A backtest origin's verdict on its own period (`evaluation.backtest.period_skill`)."""
@@ -129,48 +134,54 @@ def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds:
     )
 
 
-def monitor(r: dict, out) -> None:
+def monitor(r: MonitorReport, out) -> None:
     """Status, the most drifted features, score drift, performance, triggers, retraining."""
-    colour = {"ok": "green", "warn": "yellow", "alert": "red"}.get(r["status"], "dim")
+    colour = {"ok": "green", "warn": "yellow", "alert": "red"}.get(r.status, "dim")
     console.print(
-        f"Monitor as of {r['as_of']}, model v{r['model']['version']} "
-        f"({r['model']['age_days']} days past its data end): [{colour}]{terminal(r['status'])}[/]. "
-        f"{r['sample']['live_rows']:,} live accounts against {r['sample']['reference_rows']:,} "
+        f"Monitor as of {r.as_of}, model v{r.model.version} "
+        f"({r.model.age_days} days past its data end): [{colour}]{terminal(r.status)}[/]. "
+        f"{r.sample.live_rows:,} live accounts against {r.sample.reference_rows:,} "
         "reference rows.",
         markup=True,
     )
     table = Table("feature", "dimension", "PSI", "KS", "status", title="Most drifted features")
-    for f in r["features"][:12]:
-        ks = "–" if f["ks"] is None else f"{f['ks']:.3f}"
-        table.add_row(f["feature"], str(f["dimension"]), f"{f['psi']:.3f}", ks, f["status"])
+    for f in r.features[:12]:
+        psi, ks = _figure(f.psi, ".3f"), "–" if f.ks is None else f"{f.ks:.3f}"
+        table.add_row(f.feature, str(f.dimension), psi, ks, f.status)
     console.print(table)
-    e, s, top = r["expected"], r["score"], r["top_features"]
+    e, s, top = r.expected, r.score, r.top_features
     console.print(
-        f"Score PSI {s['psi']:.3f} ({s['status']}); {len(top['drifting'])} of "
-        f"{len(top['features'])} most important features in alert; expected churn within "
-        f"the health horizon {e['churn_rate']:.2%}, expected recall of the at-risk flag "
-        f"{e['recall']:.0%}.",
+        f"Score PSI {_figure(s.psi, '.3f')} ({s.status}); {len(top.drifting)} of "
+        f"{len(top.features)} most important features in alert; expected churn within "
+        f"the health horizon {_figure(e.churn_rate, '.2%')}, expected recall of the at-risk "
+        f"flag {_figure(e.recall, '.0%')}.",
         highlight=False,
     )
-    p = r["performance"]
-    if p["status"] == "insufficient_data":
-        console.print(f"Performance: insufficient data ({p['reason']}).", highlight=False)
+    p = r.performance
+    if p.status == "insufficient_data":
+        console.print(f"Performance: insufficient data ({p.reason}).", highlight=False)
     else:
-        live, test = p["live"], p["training_test"]
+        live, test = p.live or {}, p.training_test
         console.print(
-            f"Performance on matured labels ({p['window']['first']} to {p['window']['last']}, "
-            f"{p['window']['rows']:,} rows): ROC-AUC {live['roc_auc']:.3f} (test "
-            f"{test['roc_auc']:.3f}), log loss {live['log_loss']:.4f} (test "
-            f"{test['log_loss']:.4f}), ECE {live['ece']:.3f} (test {test['ece']:.3f}): "
-            f"{p['status']}.",
+            f"Performance on matured labels ({p.window.first} to {p.window.last}, "
+            f"{p.window.rows:,} rows): ROC-AUC {_figure(live.get('roc_auc'), '.3f')} (test "
+            f"{_figure(test.get('roc_auc'), '.3f')}), log loss "
+            f"{_figure(live.get('log_loss'), '.4f')} (test {_figure(test.get('log_loss'), '.4f')}"
+            f"), ECE {_figure(live.get('ece'), '.3f')} (test {_figure(test.get('ece'), '.3f')}): "
+            f"{p.status}.",
             highlight=False,
         )
-    fired = [t["reason"] for t in r["triggers"] if t["fired"]]
+    fired = [t.reason for t in r.triggers if t.fired]
     console.print(f"Retraining triggers fired: {'; '.join(fired) or 'none'}.", highlight=False)
-    rt = r["retrain"]
-    if rt["requested"]:
-        console.print(f"Retraining: [bold]{terminal(rt['status'])}[/]", markup=True)
-        for reason in rt["reasons"]:
+    rt = r.retrain
+    if rt.requested:
+        console.print(f"Retraining: [bold]{terminal(rt.status)}[/]", markup=True)
+        for reason in rt.reasons:
             console.print(f"  {reason}", highlight=False)
-    notes(r["notes"])
-    console.print(f"Report: {out}; MLflow run {r['mlflow_run_id']}", highlight=False)
+    notes(r.notes)
+    console.print(f"Report: {out}; MLflow run {r.mlflow_run_id}", highlight=False)
+
+
+def _figure(value: float | None, spec: str) -> str:
+    """A figure as text; "n/a" for one that could not be computed."""
+    return "n/a" if value is None else format(value, spec)
