@@ -96,7 +96,7 @@ def backtest(
     """Rolling-origin backtest: train at each origin on what was known then, score the next
     period, check the out-of-time predictions against what happened."""
     cfg = config(config_path)
-    from churnhealth.evaluation.backtest import tables
+    from churnhealth.evaluation.backtest_tables import tables
     from churnhealth.jobs.backtest import run_backtest, save
 
     first = parse_date(start, "--start") or cfg.backtest.start

@@ -9,7 +9,6 @@ the page from what the job in `churnhealth.jobs.report` gathers.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnhealth.evaluation import judged, plots
-from churnhealth.evaluation.backtest import lead_table, tables
+from churnhealth.evaluation import plots
+from churnhealth.evaluation import report_sections as section
+from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.scoring.forecast import Forecast
 from churnhealth.sinks import html_text
@@ -35,31 +35,6 @@ td:first-child,th:first-child{text-align:left}
 .alert{color:#c62828;font-weight:600} .warn{color:#b26a00;font-weight:600}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 """
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
-    formats = formats or {}
-
-    def cell(col: str, v) -> str:
-        if isinstance(v, float | np.floating):
-            return "–" if not np.isfinite(v) else format(v, formats.get(col, ".3f"))
-        return html_text(str(v))
-
-    def td(col: str, v) -> str:
-        cls = f" class='{v}'" if v in ("pass", "miss", "alert", "warn") else ""
-        return f"<td{cls}>{cell(col, v)}</td>"
-
-    head = "".join(f"<th>{html_text(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(td(c, v) for c, v in zip(frame.columns, row, strict=True)) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 @dataclass
@@ -115,9 +90,10 @@ def headlines(bt: dict) -> list[str]:
     if check:
         out.append(
             f"The revenue forecast's 80% interval held {check['coverage']:.0%} of "
-            f"{check['quarters']} realised quarters; its error was {_m(check['mae'])} per "
-            f"quarter against {_m(check['mae_naive'])} for last year's churn rate applied to "
-            "the book."
+            f"{check['quarters']} realised quarters; its error was "
+            f"{section.millions(check['mae'])} per quarter against "
+            f"{section.millions(check['mae_naive'])} for last year's churn rate applied to the "
+            "book."
         )
     if at90["baselines"]:
         others = "; ".join(
@@ -132,63 +108,6 @@ def headlines(bt: dict) -> list[str]:
     return out
 
 
-def _m(v: float) -> str:
-    return f"{v / 1e6:,.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:,.0f}k"
-
-
-def _drift_panel(mon: MonitorReport | None, png: Path | None) -> str:
-    if mon is None:
-        return "<p class='muted'>No monitor run yet: run <code>churnhealth monitor</code>.</p>"
-    return _monitor_html(mon, png)
-
-
-def _monitor_html(mon: MonitorReport, png: Path | None) -> str:
-    """Drift panel from monitor.json: status, score PSI, drifting top features, performance,
-    retraining triggers, PSI per feature."""
-    score, top = mon.score, mon.top_features
-    fired = [t for t in mon.triggers if t.fired]
-    psi = "n/a" if score.psi is None else f"{score.psi:.3f}"
-    items = [
-        f"Overall status: <b class='{html_text(mon.status)}'>"
-        f"{html_text(mon.status)}</b> (as of {html_text(mon.as_of)})",
-        f"Score distribution PSI {psi} ({html_text(score.status)})",
-        f"Most important features drifting: {len(top.drifting)} of {len(top.features)}",
-        f"Performance on matured labels: {html_text(mon.performance.status)}",
-        "Retraining triggers fired: "
-        + (", ".join(html_text(t.name) for t in fired) if fired else "none"),
-    ]
-    parts = ["<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
-    if png is not None and png.is_file():
-        parts.append(_img(png, "PSI per feature"))
-    features = pd.DataFrame([f.model_dump() for f in mon.features])
-    if not features.empty:
-        cols = [c for c in ("feature", "dimension", "psi", "ks", "status") if c in features]
-        parts.append(_table(features.sort_values("psi", ascending=False)[cols].head(15)))
-    return "".join(parts)
-
-
-def _year_ahead(fc: dict | None, tmp: Path) -> str:
-    """The latest forecast as a fan chart and a table of its quarters, or how to get one."""
-    if fc is None:
-        return "<p class='muted'>No forecast yet: run <code>churnhealth predict</code>.</p>"
-    png = plots.plot_year_ahead(fc, tmp / "year_ahead.png")
-    periods = [(f"Q{q.quarter}", q) for q in fc.portfolio.quarters]
-    rows = [
-        {
-            "period": name,
-            "ends": q.end,
-            "churned ARR": q.churned_arr,
-            "80% interval": f"{_m(q.churned_arr_lo)}–{_m(q.churned_arr_hi)}",
-            "GRR": q.grr,
-            "GRR interval": f"{q.grr_lo:.1%}–{q.grr_hi:.1%}",
-        }
-        for name, q in [*periods, ("year", fc.portfolio.year)]
-    ]
-    return _img(png, "the year ahead") + _table(
-        pd.DataFrame(rows), {"churned ARR": ",.0f", "GRR": ".1%"}
-    )
-
-
 def _targets(t: pd.DataFrame) -> pd.DataFrame:
     """Targets at 90 and 180 days: one row per group and lead, each figure with pass / miss."""
     rows = []
@@ -199,94 +118,6 @@ def _targets(t: pd.DataFrame) -> pd.DataFrame:
             row[f"{r.metric} "] = "pass" if r.passed else "miss"
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _reasons(rows: list[dict] | None) -> str:
-    """The recorded churn reasons per segment (shares of the churns the records date), or
-    how to get them."""
-    if not rows:
-        return (
-            "<p class='muted'>No churn records: add a <code>churn_events</code> table (account, "
-            "churn date, reason) to see why accounts leave, per segment.</p>"
-        )
-    r = pd.DataFrame(rows)
-    wide = r.pivot_table(index="reason", columns="segment", values="share", fill_value=0.0)
-    order = ["all", *sorted(c for c in wide.columns if c != "all")]
-    wide = wide[order].sort_values("all", ascending=False).reset_index()
-    counts = r.groupby("segment", sort=False).churns.sum()
-    note = ", ".join(f"{s} {int(counts[s]):,}" for s in order)
-    return (
-        _table(wide, dict.fromkeys(order, ".0%"))
-        + f"<p class='muted'>Share of each recorded reason among the churns the records date "
-        f"(churns: {html_text(note)}); reasons as the team recorded them.</p>"
-    )
-
-
-def _expansion(e: dict | None) -> str:
-    """The champion's expansion score on its test window."""
-    if not e or e.get("status") != "ok":
-        why = (e or {}).get("reason", "the champion was trained before the expansion score")
-        return f"<p class='muted'>No expansion score: {html_text(why)}.</p>"
-    rows = [
-        {
-            "segment": name,
-            "model": e["routes"].get(name, "routed"),
-            "ROC-AUC": b.get("roc_auc", float("nan")),
-            "ECE": b["ece"],
-            "base rate": b["base_rate"],
-            "precision, top 10%": b["precision_top10"],
-            "lift": b["lift_top10"],
-            "ready share": b["ready_share"],
-            "precision, ready": b["ready_precision"],
-        }
-        for name, b in [("overall", e["overall"]), *e["segments"].items()]
-    ]
-    pct = dict.fromkeys(
-        ("base rate", "precision, top 10%", "ready share", "precision, ready"), ".1%"
-    )
-    t = e["test_window"]
-    return (
-        f"<p>The chance that an account's ARR grows by {e['threshold']:.0%} or more within "
-        f"{e['horizon_days']} days, on its own 0–100 scale. Out of time: as-of dates "
-        f"{t['first']} to {t['last']} ({t['rows']:,} rows); at each date the top 10% by "
-        "expansion score, against the base rate of all accounts.</p>"
-        + _table(pd.DataFrame(rows), {**pct, "lift": ".2f"})
-    )
-
-
-def _loop(lp: dict | None) -> str:
-    """How overrides fared and what became of the alerts the team acted on."""
-    if not lp or lp.get("empty"):
-        return (
-            "<p class='muted'>No alerts and no CSM overrides yet: run <code>churnhealth "
-            "predict</code>, record overrides (<code>churnhealth override</code>) and what the "
-            "team did with alerts (<code>churnhealth outcome</code>).</p>"
-        )
-    if "error" in lp:
-        return f"<p class='muted'>Outcomes not available: {html_text(lp['error'])}</p>"
-    out = []
-    od, pd_ = lp["override_days"], lp["playbook_days"]
-    if len(lp["overrides"]):
-        out.append(
-            f"<h3>CSM overrides against the model</h3><p>Each override that set a health, the "
-            f"model's health on its first day, and whether the account left within {od} days "
-            f"(outcomes known up to {lp['data_end']}). A health read as a probability "
-            "(1 − health/100) gives each side's Brier score: lower is better.</p>"
-            + _table(lp["override_summary"], {"Brier, CSM": ".3f", "Brier, model": ".3f"})
-            + _table(lp["overrides"], {"model health": ".0f", "CSM − model": "+.0f"})
-        )
-    else:
-        out.append("<p class='muted'>No CSM override has been recorded.</p>")
-    if len(lp["playbooks"]):
-        retained = [c for c in lp["playbooks"].columns if c.startswith("retained")]
-        out.append(
-            f"<h3>Playbook outcomes</h3><p>Alerts fired, what the team recorded, and the share "
-            f"of accounts still customers {pd_} days after the alert: acted on (done) against "
-            "the others. <strong>Descriptive, not causal</strong>: the team chose which alerts "
-            "to act on; a randomised holdout would measure the effect.</p>"
-            + _table(lp["playbooks"], dict.fromkeys(retained, ".1%"))
-        )
-    return "".join(out)
 
 
 def _with_interval(m: dict, key: str) -> str:
@@ -325,21 +156,6 @@ def with_intervals(frame: pd.DataFrame, judged: str = "judged") -> pd.DataFrame:
         marks = [_judged_mark(t) for t in out.too_small]
         out = out.drop(columns="too_small").assign(**{judged: marks})
     return out
-
-
-def _judged(block: dict | None) -> str:
-    """The champion's horizons, judged censoring-aware at training, or why not."""
-    if not block:
-        return (
-            "<p class='muted'>The champion was trained before horizons were judged: retrain "
-            "(make train) to see which ones this data can judge.</p>"
-        )
-    return _table(judged.table(block["horizons"])) + (
-        "<p class='muted'>Out of time, on as-of dates after the model's validation window, "
-        "each followed until the data's end: an account whose follow-up ended before a "
-        "horizon counts through censoring weights, not as a stayer. Intervals resample "
-        "accounts.</p>"
-    )
 
 
 def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
@@ -381,9 +197,9 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ),
         (
             "Renewal decisions: the at-risk flag against practitioners' targets",
-            _table(_targets(t["targets"]))
-            + _img(png["renewal_leads"], "the flag by days before the decision")
-            + _table(
+            section.table(_targets(t["targets"]))
+            + section.img(png["renewal_leads"], "the flag by days before the decision")
+            + section.table(
                 with_intervals(
                     ren[ren.group.isin(["overall", "annual contracts", "monthly contracts"])]
                 )
@@ -391,7 +207,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ),
         (
             "Lead time",
-            _img(png["lead"], "lead time histogram")
+            section.img(png["lead"], "lead time histogram")
             + f"<p>Median {lead['median_lead_days']:.0f} days between the start of the unbroken "
             f"at-risk run and the churn; {lead['share_60d_ahead']:.0%} of churned accounts were "
             f"at risk at least 60 days ahead, {lead['share_90d_ahead']:.0%} at least 90, "
@@ -400,45 +216,51 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ),
         (
             "Retention by health band, a year on",
-            _img(png["bands"], "retention by health band")
-            + _table(t["bands"], {"retention": ".1%"}),
+            section.img(png["bands"], "retention by health band")
+            + section.table(t["bands"], {"retention": ".1%"}),
         ),
-        ("The year ahead: revenue-retention forecast", _year_ahead(r.forecast, tmp)),
+        ("The year ahead: revenue-retention forecast", section.year_ahead(r.forecast, tmp)),
         (
             "Revenue-retention forecast against what happened",
-            _img(png["forecast"], "forecast fan chart")
-            + _table(t["forecast_check"])
-            + _table(
+            section.img(png["forecast"], "forecast fan chart")
+            + section.table(t["forecast_check"])
+            + section.table(
                 forecast_table, {c: ",.0f" for c in ("forecast", "lo", "hi", "naive", "realised")}
             ),
         ),
         (
             "Reliability: does a probability mean what it says?",
-            _img(png["reliability"], "reliability diagram"),
+            section.img(png["reliability"], "reliability diagram"),
         ),
         (
             "Ranking 90 days before the decision: ROC and precision-recall",
-            _img(png["roc_pr"], "ROC and PR curves"),
+            section.img(png["roc_pr"], "ROC and PR curves"),
         ),
         (
             "Per period (origin), with 95% intervals from resampling accounts",
-            _table(with_intervals(t["periods"], "judged at the health horizon")),
+            section.table(with_intervals(t["periods"], "judged at the health horizon")),
         ),
-        ("Horizons the champion's training could judge", _judged(train_metrics.get("judged"))),
+        (
+            "Horizons the champion's training could judge",
+            section.judged_horizons(train_metrics.get("judged")),
+        ),
         (
             "Segments: segment models vs the global model",
-            _table(pd.DataFrame(seg_rows))
-            + _table(with_intervals(t["segments"], "judged at the health horizon")),
+            section.table(pd.DataFrame(seg_rows))
+            + section.table(with_intervals(t["segments"], "judged at the health horizon")),
         ),
         (
             "What drives the scores (SHAP)",
-            "".join(_img(f, f"SHAP summary {f.stem}") for f in r.shap_plots),
+            "".join(section.img(f, f"SHAP summary {f.stem}") for f in r.shap_plots),
         ),
-        ("Baselines at the same number of flagged accounts", _table(t["baselines"])),
-        ("Why accounts left: the churn records", _reasons(train_metrics.get("churn_reasons"))),
-        ("The expansion score", _expansion(train_metrics.get("expansion"))),
-        ("The customer-success loop", _loop(r.loop)),
-        ("Drift", _drift_panel(r.monitor, r.monitor_png)),
+        ("Baselines at the same number of flagged accounts", section.table(t["baselines"])),
+        (
+            "Why accounts left: the churn records",
+            section.reasons(train_metrics.get("churn_reasons")),
+        ),
+        ("The expansion score", section.expansion(train_metrics.get("expansion"))),
+        ("The customer-success loop", section.loop(r.loop)),
+        ("Drift", section.drift_panel(r.monitor, r.monitor_png)),
     ]
     body = "".join(f"<h2>{html_text(title)}</h2>{content}" for title, content in sections)
     return (

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import expansion, holdout, judged
+from churnhealth.evaluation import expansion, gate, holdout, judged
 from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.models.expansion import ExpansionModel, ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import TrainingData
@@ -61,7 +61,7 @@ def judge_skill(
     if year_ahead is None and earlier is not None and missing:
         year_ahead = result.metrics["earlier_origin"] = earlier(missing)
     verdicts = judged.combine(own, year_ahead)
-    skill = judged.gate(
+    skill = gate.gate(
         verdicts,
         cfg.labels.health_horizon_days,
         constant=[f for f in d.fs.features if d.frame[f].nunique(dropna=True) <= 1],

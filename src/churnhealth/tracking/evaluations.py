@@ -19,8 +19,9 @@ from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import plots
-from churnhealth.evaluation.backtest import FLAG_METRICS, lead_table, tables
+from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport, Retrain
+from churnhealth.evaluation.renewals import FLAG_METRICS
 from churnhealth.location import redact
 from churnhealth.tracking.store import (
     configure,

@@ -26,7 +26,7 @@ def _mark(v: float, target: float) -> str:
 def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds: float) -> None:
     """Per renewal decision: the flag by lead, the targets at 90 and 180 days, the baselines;
     lead time; retention a year on; the forecast's check; the rows' figures per segment.
-    `t`: the backtest's tables (`evaluation.backtest.tables`)."""
+    `t`: the backtest's tables (`evaluation.backtest_tables.tables`)."""
     r = res.report
     ren = r["renewals"]
     w = ren["window"]

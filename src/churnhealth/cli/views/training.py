@@ -80,7 +80,7 @@ def test_window_table(summary: pd.DataFrame) -> Table:
 
 def skill_gate(res, cfg: Config) -> None:
     """The paragraph for a model that failed the skill gate: figures, causes, what to do."""
-    from churnhealth.evaluation.judged import ADVICE  # with the job, not on every start
+    from churnhealth.evaluation.gate import ADVICE  # with the job, not on every start
 
     g = res.metrics["gate"]
     horizon = f" ({g['why_horizon']})" if g.get("why_horizon") else ""
