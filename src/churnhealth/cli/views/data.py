@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import yaml
 from rich.table import Table
@@ -12,8 +13,14 @@ from churnhealth.cli.views.common import notes
 from churnhealth.config import Config
 from churnhealth.sinks import terminal
 
+if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    from churnhealth.data.validate import Report
+    from churnhealth.jobs.doctor import Diagnosis
+    from churnhealth.jobs.features import FeaturesResult
+    from churnhealth.synth import SynthResult
 
-def synth(res, seconds: float, seed: int, years: int, drifts: tuple) -> None:
+
+def synth(res: SynthResult, seconds: float, seed: int, years: int, drifts: tuple) -> None:
     """The demo company: where, how big, churn per segment and year, rows per table."""
     size = (
         res.path.stat().st_size
@@ -64,12 +71,12 @@ def synth(res, seconds: float, seed: int, years: int, drifts: tuple) -> None:
         console.print(found)
 
 
-def validation(report) -> None:
+def validation(report: Report) -> None:
     console.print(report.summary(), highlight=False, soft_wrap=True)
     notes(report.notes)
 
 
-def features(res, cfg: Config) -> None:
+def features(res: FeaturesResult, cfg: Config) -> None:
     """Rows written, churn per segment, features per dimension, missing values."""
     frame = res.features.frame
     dates = frame.as_of.drop_duplicates().sort_values()
@@ -101,7 +108,7 @@ def features(res, cfg: Config) -> None:
     notes(res.features.notes)
 
 
-def doctor(d, as_json: bool = False) -> None:
+def doctor(d: Diagnosis, as_json: bool = False) -> None:
     """The diagnosis: verdict, tables, history, windows, segments, features, suggestions."""
     if as_json:
         console.print_json(json.dumps(d.to_dict(), default=str))

@@ -13,6 +13,9 @@ from churnhealth.config import Config
 from churnhealth.sinks import terminal
 
 if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    from pathlib import Path
+
+    from churnhealth.evaluation.backtest import BacktestResult
     from churnhealth.evaluation.monitor_report import MonitorReport
 
 STATUSES = ("skill", "no skill", "not judged")
@@ -23,7 +26,9 @@ def _mark(v: float, target: float) -> str:
     return f"{fmt(v)} {'pass' if v > target else 'miss'}"
 
 
-def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds: float) -> None:
+def backtest(
+    res: BacktestResult, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds: float
+) -> None:
     """Per renewal decision: the flag by lead, the targets at 90 and 180 days, the baselines;
     lead time; retention a year on; the forecast's check; the rows' figures per segment.
     `t`: the backtest's tables (`evaluation.backtest_tables.tables`)."""
@@ -134,7 +139,7 @@ def backtest(res, t: dict[str, pd.DataFrame], run_id: str, cfg: Config, seconds:
     )
 
 
-def monitor(r: MonitorReport, out) -> None:
+def monitor(r: MonitorReport, out: Path) -> None:
     """Status, the most drifted features, score drift, performance, triggers, retraining."""
     colour = {"ok": "green", "warn": "yellow", "alert": "red"}.get(r.status, "dim")
     console.print(

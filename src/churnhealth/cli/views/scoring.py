@@ -12,7 +12,7 @@ from churnhealth.cli.views.common import money, notes
 from churnhealth.sinks import terminal
 
 if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
-    from churnhealth.jobs.predict import PredictResult
+    from churnhealth.jobs.predict import Explanation, PredictResult
     from churnhealth.scoring.forecast import Forecast, Period
 
 
@@ -95,7 +95,7 @@ def forecast(f: Forecast) -> None:
     console.print(table)
 
 
-def explanation(e, horizon_days: int) -> None:
+def explanation(e: Explanation, horizon_days: int) -> None:
     """One account: its health and tier, each dimension's effect, the strongest drivers."""
     r = e.row
     change = "" if pd.isna(r.health_change_30d) else f", {r.health_change_30d:+.0f} in 30 days"

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.table import Table
 
 from churnhealth.cli.app import console
 
+if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    import datetime as dt
+    from pathlib import Path
 
-def override_recorded(row: dict, store) -> None:
+
+def override_recorded(row: dict, store: Path) -> None:
     """The row an `override` appended."""
     what = (
         f"health {row['health']} from {row['valid_from']}"
@@ -29,7 +35,7 @@ def _recorded(row: dict, where: str) -> str:
     return f"already recorded as row {row['seq']} of {where}; nothing written"
 
 
-def overrides(rows: pd.DataFrame, store, every: bool, today) -> None:
+def overrides(rows: pd.DataFrame, store: Path, every: bool, today: dt.date) -> None:
     """Each account's latest override with its status, or (`every`) the whole audit trail."""
     if rows.empty:
         console.print(f"No overrides recorded in {store}", highlight=False)
@@ -57,7 +63,7 @@ def overrides(rows: pd.DataFrame, store, every: bool, today) -> None:
     console.print(table)
 
 
-def outcome_recorded(row: dict, store) -> None:
+def outcome_recorded(row: dict, store: Path) -> None:
     """The row an `outcome` appended."""
     console.print(
         f"alert {row['alert_id']} ({row['playbook'].replace('_', ' ')} for {row['account_id']} "

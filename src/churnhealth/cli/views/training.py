@@ -3,6 +3,8 @@ horizons judged, the expansion model, segment against global, the registration."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.table import Table
 
@@ -10,8 +12,11 @@ from churnhealth.cli.app import console
 from churnhealth.cli.views.common import GLOBAL, churn_reasons_table, fmt, iv, notes
 from churnhealth.config import Config
 
+if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    from churnhealth.jobs.train import TrainResult
 
-def training(res, cfg: Config, seconds: float) -> None:
+
+def training(res: TrainResult, cfg: Config, seconds: float) -> None:
     """Splits, the year-ahead and test-window tables, segment vs global, the registration."""
     s = res.splits
     w = res.metrics["windows"]
@@ -78,7 +83,7 @@ def test_window_table(summary: pd.DataFrame) -> Table:
     return table
 
 
-def skill_gate(res, cfg: Config) -> None:
+def skill_gate(res: TrainResult, cfg: Config) -> None:
     """The paragraph for a model that failed the skill gate: figures, causes, what to do."""
     from churnhealth.evaluation.gate import ADVICE  # with the job, not on every start
 
