@@ -16,11 +16,6 @@ BASE_MAY_IMPORT = {"churnhealth.__main__": {"cli"}, "churnhealth.synth": {"data"
 """The modules beside the layers (configuration, errors, locks, progress, …) import none of
 them, but for these: the entry point, and the demo company's generator, which writes raw
 tables and reads the label definitions."""
-KNOWN: set[tuple[str, str]] = set()
-"""Imports allowed against the rules while they are being removed (module, imported module).
-Empty since the model bundle (issue 3.2) took the drift reference and the expansion model out
-of `HealthModel`; an entry added here must be one that exists, so it cannot linger after its
-removal."""
 
 
 def _modules() -> dict[str, Path]:
@@ -71,13 +66,13 @@ def test_no_module_imports_from_a_higher_layer():
                     upward.add((a, b))
             elif la and lb and LAYERS.index(lb) > LAYERS.index(la):
                 upward.add((a, b))
-    assert upward <= KNOWN, sorted(upward - KNOWN)
+    assert upward == set(), sorted(upward)
 
 
 def test_no_import_circle():
     modules = _modules()
     edges = _imports(modules)
-    graph = {a: {b for b in ts if b in modules and (a, b) not in KNOWN} for a, ts in edges.items()}
+    graph = {a: {b for b in ts if b in modules} for a, ts in edges.items()}
     circles = []
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -103,12 +98,6 @@ def test_no_import_circle():
         if v not in index:
             visit(v)
     assert circles == []
-
-
-def test_the_known_exceptions_still_exist():
-    """A removed exception must leave the list, so that it cannot come back unnoticed."""
-    edges = _imports(_modules())
-    assert {(a, b) for a, b in KNOWN if b in edges.get(a, set())} == KNOWN
 
 
 def test_jobs_do_not_import_each_other():

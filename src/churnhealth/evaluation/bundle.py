@@ -16,10 +16,12 @@ from types import MappingProxyType
 from typing import Any
 
 from churnhealth import __version__
+from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation.drift import Reference
 from churnhealth.models.expansion import ExpansionModel
 from churnhealth.models.routed import HealthModel
+from churnhealth.scoring.scorer import Scorer
 
 FORMAT = 1
 """The bundle's layout. A bundle of a later layout is refused (a newer churnhealth saved it);
@@ -51,6 +53,17 @@ class ModelBundle:
         object.__setattr__(self, "test_metrics", MappingProxyType(dict(self.test_metrics)))
         if self.judged is not None:
             object.__setattr__(self, "judged", MappingProxyType(dict(self.judged)))
+
+    def scorer(self, config: Config, version: str = "", *, overrides: bool = True) -> Scorer:
+        """The scorer of this bundle: its health model, and the expansion model trained with
+        it (`overrides`: the configured tier overrides, as predict applies them)."""
+        return Scorer(
+            model=self.health,
+            expansion=self.expansion,
+            config=config,
+            version=version,
+            overrides=overrides,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

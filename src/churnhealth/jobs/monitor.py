@@ -64,7 +64,7 @@ def monitor(
             f"model {lm.source} (v{lm.version}) has no drift reference: it was trained before "
             "monitoring existed; retrain it with `churnhealth train`"
         )
-    scorer = Scorer(model=lm.model, config=cfg, version=lm.version, overrides=False)
+    scorer = lm.bundle.scorer(cfg, lm.version, overrides=False)
     source = open_configured(cfg, data)
     day = run_dates(cfg, source, as_of, 0).day
     source = truncate(source, day.date(), contract(cfg.data.segments))
@@ -152,7 +152,7 @@ def retrain_if_triggered(
         source,
         day,
         champion,
-        Scorer(model=bundle.health, expansion=bundle.expansion, config=cfg, version=version),
+        bundle.scorer(cfg, version),
     )
     done()
     out["champion"]["metrics"] = verdict["champion"]

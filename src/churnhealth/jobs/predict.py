@@ -59,7 +59,7 @@ def predict(
         check_writable(out, "--out", (".parquet", ".csv"))
     plays = playbooks.load_playbooks(cfg.predict.playbooks)
     lm = tracking.load_model(cfg, model)
-    scorer = scoring_with(cfg, lm)
+    scorer = lm.bundle.scorer(cfg, lm.version)
     chunk = cfg.predict.chunk_accounts
     with locked(cfg.predict.history, what=f"predict.history {cfg.predict.history}"):
         fresh = history.count(cfg.predict.history, lm.version) == 0
@@ -167,13 +167,6 @@ def predict(
     return PredictResult(scores, summary, out)
 
 
-def scoring_with(cfg: Config, lm: tracking.LoadedModel) -> Scorer:
-    """The scorer of a loaded bundle: its health model, with the configured tier overrides,
-    and the expansion model trained with it."""
-    b = lm.bundle
-    return Scorer(model=b.health, expansion=b.expansion, config=cfg, version=lm.version)
-
-
 def date_groups(dates: list[pd.Timestamp], accounts: int, rows: int) -> list[list[pd.Timestamp]]:
     """The backfill's as-of dates in groups whose feature rows (about `accounts` per date)
     stay within `rows`: one pass over the data per group, never more rows held at once."""
@@ -216,7 +209,7 @@ def explain(
     """Score one account at an as-of date and break its health down by dimension and driver,
     comparing each driver's value with the typical (median) value in the account's segment."""
     lm = tracking.load_model(cfg, model)
-    scorer = scoring_with(cfg, lm)
+    scorer = lm.bundle.scorer(cfg, lm.version)
     source, dates = scorer.open(data, as_of)
     day = dates.day
     frame = scorer.features(source, [day])

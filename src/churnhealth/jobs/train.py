@@ -35,7 +35,6 @@ from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import Splits
 from churnhealth.notes import absent_table, arrange
 from churnhealth.progress import Stage, no_stage
-from churnhealth.scoring.scorer import Scorer
 
 
 @dataclass
@@ -221,7 +220,7 @@ def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, 
     if current is None:
         return tracking.CHAMPION, "no champion yet", None
     champ = tracking.load_model(cfg, f"models:/{name}@{tracking.CHAMPION}")
-    scorer = Scorer(model=champ.bundle.health, config=cfg, version=champ.version)
+    scorer = champ.bundle.scorer(cfg, champ.version)
     verdict = challenger.against_champion(cfg, d, p_all, scorer, current)
     alias = tracking.CHAMPION if verdict.promote else tracking.CHALLENGER
     return alias, verdict.reason, verdict.window

@@ -117,11 +117,18 @@ def judged_horizons(verdicts: dict[str, dict]) -> None:
     console.print(table)
 
 
+def _not_measured(block: dict, what: str) -> bool:
+    """True when a block of figures was not computed, after saying why (when it says)."""
+    if block.get("status") == "ok":
+        return False
+    if block:
+        console.print(f"No {what}: {block['reason']}", highlight=False)
+    return True
+
+
 def expansion(e: dict) -> None:
     """The expansion score on its test window: ranking, calibration, the top of the list."""
-    if e.get("status") != "ok":
-        if e:
-            console.print(f"No expansion score: {e['reason']}", highlight=False)
+    if _not_measured(e, "expansion score"):
         return
     t = e["test_window"]
     table = Table(
@@ -147,9 +154,7 @@ def expansion(e: dict) -> None:
 
 def year_ahead(h: dict) -> None:
     """The year-ahead test: 12-month and 90-day figures against the oracle, early warning."""
-    if h.get("status") != "ok":
-        if h:
-            console.print(f"No year-ahead test: {h['reason']}", highlight=False)
+    if _not_measured(h, "year-ahead test"):
         return
     table = Table(
         "segment",
