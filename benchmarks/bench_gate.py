@@ -43,15 +43,15 @@ def run(seed: int, no_signal: bool, trials: int | None, root: Path) -> tuple[str
     generate(cfg.data.path, accounts=1000, years=2, seed=seed, truth_paths=10, no_signal=no_signal)
     t0 = time.perf_counter()
     res = train(cfg)
-    g = res.metrics["gate"]
+    g = res.report.gate
     kind = "no-signal control" if no_signal else "demo"
     promoted = res.alias == "champion"
-    if g.get("horizon") is None:
-        figures = f"none judged | – | – | {g['reason']}"
+    if g.horizon is None:
+        figures = f"none judged | – | – | {g.reason}"
     else:
         figures = (
-            f"{g['horizon']} | {g['roc_auc']:.3f} [{g['roc_auc_lo']:.3f}, {g['roc_auc_hi']:.3f}] | "
-            f"{g['best_baseline']} | {g['vs_best_roc_auc_diff_lo']:+.3f}"
+            f"{g.horizon} | {g.roc_auc:.3f} [{g.roc_auc_lo:.3f}, {g.roc_auc_hi:.3f}] | "
+            f"{g.best_baseline} | {g.vs_best_roc_auc_diff_lo:+.3f}"
         )
     row = (
         f"| {seed} | {kind} | {figures} | {'promoted' if promoted else 'refused'} | "

@@ -37,19 +37,19 @@ def run(seed: int, trials: int, root: Path) -> list[str]:
     res = train(cfg)
     secs = time.perf_counter() - t0
     rows, wins = [], 0
-    for s, m in res.metrics["segments"].items():
+    for s, m in res.report.segments.items():
         d_auc, d_ll = m["vs_global_roc_auc_diff"], m["vs_global_log_loss_diff"]
         wins += d_auc > 0 and d_ll < 0
         rows.append(
-            f"| {seed} | {s} | {res.metrics['routes'][s]} | {m['roc_auc']:.3f} / "
+            f"| {seed} | {s} | {res.report.routes[s]} | {m['roc_auc']:.3f} / "
             f"{m['global_model_roc_auc']:.3f} | {d_auc:+.4f} "
             f"[{m['vs_global_roc_auc_diff_lo']:+.4f}, {m['vs_global_roc_auc_diff_hi']:+.4f}] | "
             f"{m['log_loss']:.4f} / {m['global_model_log_loss']:.4f} | {d_ll:+.4f} "
             f"[{m['vs_global_log_loss_diff_lo']:+.4f}, {m['vs_global_log_loss_diff_hi']:+.4f}] |"
         )
-    o = res.metrics["overall"]
+    o = res.report.overall
     rows.append(
-        f"| {seed} | **{wins} of {len(res.metrics['segments'])} won** | overall ROC-AUC "
+        f"| {seed} | **{wins} of {len(res.report.segments)} won** | overall ROC-AUC "
         f"{o['roc_auc']:.3f} (global {o['global_model_roc_auc']:.3f}, oracle "
         f"{o['oracle_roc_auc']:.3f}) | | | | train {secs:.0f} s |"
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from churnhealth.evaluation.monitor_report import MonitorReport
+from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.scoring.summary import PortfolioSummary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +23,10 @@ FOLDER = ROOT / "docs" / "schemas"
 SCHEMAS: dict[str, type[BaseModel]] = {
     "portfolio-summary.json": PortfolioSummary,
     "monitor-report.json": MonitorReport,
+    "training-report.json": TrainingReport,
 }
-"""File name → the model whose schema it holds (`predict`'s summary.json, monitor.json)."""
+"""File name → the model whose schema it holds (`predict`'s summary.json, monitor.json,
+`train`'s metrics.json)."""
 
 
 def render(model: type[BaseModel]) -> str:

@@ -27,17 +27,17 @@ def today(trained):
 
 
 def test_the_expansion_model_is_trained_measured_and_registered(trained, today):
-    e = trained.result.metrics["expansion"]
-    assert e["status"] == "ok", e
-    o = e["overall"]
+    e = trained.result.report.expansion
+    assert e.ok, e
+    o = e.overall
     # out of time, the top 10% by expansion score expand well above the base rate
     assert o["lift_top10"] > 1.5 and o["precision_top10"] > o["base_rate"]
     assert o["roc_auc"] > 0.6
     assert abs(o["mean_probability"] - o["base_rate"]) < 0.05 and o["ece"] < 0.08
     # each window's outcomes became known before the next window's
-    w = e["windows"]
+    w = e.windows
     assert w["train_known_by"] < w["val_known_by"]
-    assert pd.Timestamp(e["test_window"]["last"]) + pd.Timedelta(days=365 + 30) > pd.Timestamp(
+    assert pd.Timestamp(e.test_window.last) + pd.Timedelta(days=365 + 30) > pd.Timestamp(
         w["val_known_by"]
     )
     scorer, _ = today

@@ -118,7 +118,7 @@ def test_experiment_and_parent_run_with_per_segment_metrics(server, trained):
     for seg in ("", *(f"{s}_" for s in SEGMENTS)):
         for name in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "recall", "precision"):
             assert 0 <= metrics[f"test_{seg}{name}"] <= 1 or name == "log_loss", seg + name
-    assert metrics["test_roc_auc"] == pytest.approx(trained.result.metrics["overall"]["roc_auc"])
+    assert metrics["test_roc_auc"] == pytest.approx(trained.result.report.overall["roc_auc"])
     params = {p["key"]: p["value"] for p in parent["data"]["params"]}
     assert params["labels.horizon_days"] == "90" and "split.test_end" in params
 
@@ -144,10 +144,10 @@ def test_optuna_trials_are_nested_under_the_parent_run(server, trained):
         tuned.add(tags["model"])
     # every fitted model was tuned (the time budget may stop a study after its first trial),
     # and the expansion model's global search (its segment models reuse those parameters)
-    metrics = trained.result.metrics
-    grown = {f"expansion_{k}" for k, v in metrics["expansion"]["models"].items() if v["trials"]}
+    report = trained.result.report
+    grown = {f"expansion_{k}" for k, v in report.expansion.models.items() if v["trials"]}
     assert grown == {"expansion_global"}
-    assert tuned == set(metrics["models"]) | grown and tuned >= {"global", "smb"}
+    assert tuned == set(report.models) | grown and tuned >= {"global", "smb"}
 
 
 def test_registered_model_and_champion_alias(server, trained):
@@ -169,7 +169,7 @@ def test_plots_metrics_and_shap_summaries_are_served(server, trained):
     png = server.raw("/get-artifact", run_uuid=run_id, path="shap/shap_global.png")
     assert png.startswith(b"\x89PNG") and len(png) == shap["shap/shap_global.png"]["file_size"]
     served = json.loads(server.raw("/get-artifact", run_uuid=run_id, path="metrics.json"))
-    assert served["run_id"] == run_id and served["routes"] == trained.result.metrics["routes"]
+    assert served["run_id"] == run_id and served["routes"] == trained.result.report.routes
 
 
 def test_the_champion_model_and_its_files_are_served(server, trained):

@@ -113,7 +113,7 @@ def test_concept_shift_decay_is_detected_on_matured_labels(shifted):
     r = monitor(shifted.cfg, shifted.concept, CHAMPION, dt.date(2026, 7, 1)).report
     perf = r.performance
     assert perf.window.first >= str(SHIFT) and perf.window.churners >= 100
-    test_auc = shifted.champion.metrics["overall"]["roc_auc"]
+    test_auc = shifted.champion.report.overall["roc_auc"]
     assert perf.training_test["roc_auc"] == pytest.approx(test_auc)
     assert perf.status == "alert" and perf.roc_auc_decay_lower >= 0.05
     fired = {t.name for t in r.triggers if t.fired}
@@ -159,7 +159,7 @@ def test_monitor_retrain_promotes_a_challenger_that_recovers_the_lost_auc(shifte
     new = decision["challenger"]["version"]
     assert decision["challenger"]["history_from"] >= str(SHIFT)
     assert decision["challenger"]["gate"]["status"] == "passed"  # the gate comes first
-    assert decision["window"]["first"] > shifted.champion.metrics["splits"]["val_end"]
+    assert decision["window"]["first"] > shifted.champion.report.splits.val_end
     chal, champ = decision["challenger"]["metrics"], decision["champion"]["metrics"]
     assert chal["log_loss"] < champ["log_loss"]
 
@@ -190,7 +190,7 @@ def test_monitor_retrain_promotes_a_challenger_that_recovers_the_lost_auc(shifte
     new_scorer = Scorer(model=promoted, config=shifted.cfg)
     old_auc = evaluate_on(old, source, dates)[0]["roc_auc"]
     new_auc = evaluate_on(new_scorer, source, dates)[0]["roc_auc"]
-    lost = shifted.champion.metrics["overall"]["roc_auc"] - old_auc
+    lost = shifted.champion.report.overall["roc_auc"] - old_auc
     assert lost > 0.05
     assert new_auc - old_auc >= 0.5 * lost
 

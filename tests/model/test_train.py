@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from churnhealth.config import Config
 from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.features import build_features
 from churnhealth.jobs.train import train
 from churnhealth.models.fitter import prepare
@@ -97,11 +98,11 @@ def test_runs_are_logged_with_metrics_params_artifacts_and_trials(trained):
     # every model of the year-ahead evaluation fit was tuned (the time budget may stop a study
     # after its first trial); the registered model reuses their parameters, and searches only
     # for a model the evaluation fit did not have
-    metrics = trained.result.metrics
-    searched = set(metrics["horizons"]["models"])
-    searched |= {k for k, v in metrics["models"].items() if v["trials"] > 0}
+    report = trained.result.report
+    searched = set(report.horizons.models)
+    searched |= {k for k, v in report.models.items() if v["trials"] > 0}
     # the expansion model's search (its segment models reuse the global one's parameters)
-    grown = metrics["expansion"]["models"]
+    grown = report.expansion.models
     assert grown["global"]["trials"] > 0
     searched |= {f"expansion_{k}" for k, v in grown.items() if v["trials"] > 0}
     assert {t.data.tags["model"] for t in trials} == searched
@@ -129,33 +130,35 @@ def test_registered_pyfunc_loads_and_scores(trained):
 
 
 def test_segment_routing_and_metrics_file(trained):
-    metrics = trained.result.metrics
+    report = trained.result.report
     import json
 
     on_disk = json.loads((trained.cfg.paths.reports_dir / "metrics.json").read_text())
     assert on_disk["model_version"] == "1" and on_disk["alias"] == "champion"
-    assert metrics["routes"]["enterprise"] == "__global__"  # too few churners in 900 accounts
-    assert "enterprise" not in metrics["models"]
-    for segment, route in metrics["routes"].items():
+    # the file is the report, and reads back into it
+    assert TrainingReport.model_validate(on_disk).routes == report.routes
+    assert report.routes["enterprise"] == "__global__"  # too few churners in 900 accounts
+    assert "enterprise" not in report.models
+    for segment, route in report.routes.items():
         assert route in (segment, "__global__")
         if route == "__global__":
-            assert any(n.startswith(f"{segment}:") for n in metrics["notes"]), segment
-    assert "oracle_roc_auc" in metrics["overall"]
-    assert metrics["overall"]["roc_auc"] > metrics["overall"]["login_rule_roc_auc"]
+            assert any(n.startswith(f"{segment}:") for n in report.notes), segment
+    assert "oracle_roc_auc" in report.overall
+    assert report.overall["roc_auc"] > report.overall["login_rule_roc_auc"]
 
 
 def test_segment_models_borrow_from_the_others_and_are_compared_with_the_global(trained):
-    metrics = trained.result.metrics
-    smb, glob = metrics["models"]["smb"], metrics["models"]["global"]
+    report = trained.result.report
+    smb, glob = report.models["smb"], report.models["global"]
     assert 0.05 <= smb["lightgbm_params"]["other_weight"] <= 1.0
     assert "other_weight" not in glob["lightgbm_params"]
     assert smb["train_steps"] < glob["train_steps"] and smb["train_churned_steps"] >= 100
-    s, e = metrics["segments"]["smb"], metrics["segments"]["enterprise"]
+    s, e = report.segments["smb"], report.segments["enterprise"]
     assert s["vs_global_roc_auc_diff"] == pytest.approx(s["roc_auc"] - s["global_model_roc_auc"])
     assert s["vs_global_log_loss_diff"] == pytest.approx(s["log_loss"] - s["global_model_log_loss"])
     for m in ("roc_auc", "log_loss"):
         assert e[f"vs_global_{m}_diff"] == pytest.approx(0, abs=1e-12)  # scored by the global
-        if metrics["routes"]["smb"] == "smb":
+        if report.routes["smb"] == "smb":
             assert s[f"vs_global_{m}_diff_lo"] < s[f"vs_global_{m}_diff_hi"]
     assert "vs_global_roc_auc_diff" in trained.result.summary.columns
 
@@ -163,13 +166,13 @@ def test_segment_models_borrow_from_the_others_and_are_compared_with_the_global(
 def test_a_segment_keeps_its_own_model_only_when_better_than_the_global_beyond_noise(trained):
     """The guard: on the segment's validation steps, the upper end of the 95% interval of the
     log-loss difference (own − global, resampling accounts) must be below zero."""
-    metrics = trained.result.metrics
-    fitted = [s for s in trained.cfg.data.segments if s in metrics["models"]]
+    report = trained.result.report
+    fitted = [s for s in trained.cfg.data.segments if s in report.models]
     assert fitted
     for s in fitted:
-        guard = metrics["models"][s]["vs_global"]
+        guard = report.models[s]["vs_global"]
         assert guard["log_loss_diff_lo"] <= guard["log_loss_diff"] <= guard["log_loss_diff_hi"]
-        assert (metrics["routes"][s] == s) == (guard["log_loss_diff_hi"] < 0)
+        assert (report.routes[s] == s) == (guard["log_loss_diff_hi"] < 0)
 
 
 def test_no_fitted_row_sees_a_later_window(trained):
@@ -193,7 +196,7 @@ def test_no_fitted_row_sees_a_later_window(trained):
     assert (after[churned] <= d.steps.end.to_numpy()[churned]).all()
     test = d.frame[d.mask("test")]
     assert len(test) and (test.as_of > splits.t2).all() and test.labelled.all()
-    assert trained.result.metrics["splits"]["gap_days"] == str(splits.gap_days)
+    assert trained.result.report.splits.gap_days == str(splits.gap_days)
 
 
 def test_worse_challenger_does_not_take_champion(trained, tmp_path):
@@ -265,24 +268,24 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path, capsys):
     cfg = small_config(tmp_path)
     said = []
     res = train(cfg, data, say=said.append)
-    assert res.alias == "champion" and res.metrics["overall"]["roc_auc"] > 0.75
+    assert res.alias == "champion" and res.report.overall["roc_auc"] > 0.75
     assert said and said[0].startswith("windows from the data")
     s = res.splits
     assert (s.t3 - s.t2).days < cfg.train.test_days and (s.t2 - s.t1).days < cfg.train.val_days
-    year = res.metrics["horizons"]
-    assert year["status"] == "skipped" and "months of history" in year["reason"]
+    year = res.report.horizons
+    assert year.status == "skipped" and "months of history" in year.reason
     # the longer horizons judged from an earlier origin, with nothing after it learned
-    verdicts = res.metrics["judged"]["horizons"]
-    assert verdicts["6 months"]["by"] == "test window"
+    verdicts = res.report.judged.horizons
+    assert verdicts["6 months"].by == "test window"
     nine = verdicts["9 months"]
-    assert nine["status"] == "judged" and nine["by"] == "earlier-origin model"
-    assert nine["roc_auc_lo"] <= nine["roc_auc"] <= nine["roc_auc_hi"] and nine["events"] >= 30
-    earlier = res.metrics["earlier_origin"]
-    assert earlier["from"] == nine["from"] < res.metrics["splits"]["val_end"]
-    followed = pd.Timestamp(earlier["follow_up_end"]) - pd.Timestamp(earlier["from"])
+    assert nine.status == "judged" and nine.by == "earlier-origin model"
+    assert nine.roc_auc_lo <= nine.roc_auc <= nine.roc_auc_hi and nine.events >= 30
+    earlier = res.report.earlier_origin
+    assert earlier.from_ == nine.from_ < res.report.splits.val_end
+    followed = pd.Timestamp(earlier.follow_up_end) - pd.Timestamp(earlier.from_)
     assert followed.days > 273 + 28  # its rows are followed past 9 months
     twelve = verdicts["12 months"]
-    assert twelve["status"] == "not judged" and "a model fitted early enough" in twelve["reason"]
+    assert twelve.status == "not judged" and "a model fitted early enough" in twelve.reason
     table, test = res.problems
     assert table.startswith("touchpoints: absent, so ") and "engagement features" in table
     assert test.startswith("no year-ahead test: ")
@@ -293,8 +296,8 @@ def test_a_two_year_company_trains_with_the_default_windows(tmp_path, capsys):
     assert starts == ["problem"] * 2 + ["note"] * len(res.notes)
     # the expansion label needs a year to mature: trained if the windows hold enough, else
     # skipped with its reason
-    grown = res.metrics["expansion"]
-    assert grown["status"] == "ok" or any(n.startswith("no expansion score:") for n in res.notes)
+    grown = res.report.expansion
+    assert grown.ok or any(n.startswith("no expansion score:") for n in res.notes)
 
 
 def test_no_churners_is_a_clear_error_through_the_cli(trained, tmp_path):
@@ -339,13 +342,13 @@ def test_a_champion_trained_on_later_data_is_not_judged_on_rows_it_learned_from(
     champion = str(client.get_model_version_by_alias("churnhealth", "champion").version)
     before = (trained.cfg.paths.champion_dir / "MLmodel").read_text()
     res = train(_lean(trained.cfg), trained.data, as_of=dt.date(2026, 3, 1))
-    seen = trained.result.metrics["splits"]["val_end"]
+    seen = trained.result.report.splits.val_end
     assert res.alias == "challenger", res.reason
     assert res.reason.startswith(f"not compared with champion v{champion}: it learned from")
     assert seen in res.reason
-    window = res.metrics["champion_comparison"]
+    window = res.report.champion_comparison
     assert window["champion_val_end"] == seen and window["rows"] == 0
-    assert res.metrics["splits"]["test_end"] < seen
+    assert res.report.splits.test_end < seen
     assert str(client.get_model_version_by_alias("churnhealth", "champion").version) == champion
     assert (trained.cfg.paths.champion_dir / "MLmodel").read_text() == before
 
@@ -386,22 +389,22 @@ def test_doctor_foretells_the_windows_and_fallbacks_of_training(trained):
     w = d.history["windows"]
     assert w["train_steps_known_by"] == str(s.t1.date())
     assert w["validation_steps_known_by"] == str(s.t2.date())
-    windows = trained.result.metrics["windows"]
-    assert d.windows.train_steps.sum() == windows["train"]["steps"]
-    assert d.windows.val_churned.sum() == windows["val"]["churned_steps"]
-    routes = trained.result.metrics["routes"]
+    windows = trained.result.report.windows
+    assert d.windows.train_steps.sum() == windows.train.steps
+    assert d.windows.val_churned.sum() == windows.val.churned_steps
+    routes = trained.result.report.routes
     for r in d.segments.itertuples():
         if not r.own_model:
             assert routes[r.segment] == "__global__"
             assert any(n.startswith(f"{r.segment}: {r.why}") for n in trained.result.notes)
         else:
-            assert r.segment in trained.result.metrics["models"]  # fitted, then guarded
+            assert r.segment in trained.result.report.models  # fitted, then guarded
 
 
 def test_the_churn_log_is_reconciled_and_its_reasons_summarised(trained):
     """The demo company's churn log agrees with its subscriptions (no notes), and training
     summarises its reasons per segment: shares that add up to 1 in each."""
-    reasons = pd.DataFrame(trained.result.metrics["churn_reasons"])
+    reasons = pd.DataFrame(trained.result.report.churn_reasons)
     assert not any(n.startswith("churn_events:") for n in trained.result.notes)
     assert set(reasons.segment) == {"all", "enterprise", "mid_market", "smb"}
     assert reasons.groupby("segment").share.sum().tolist() == pytest.approx([1.0] * 4)
@@ -415,25 +418,25 @@ def test_the_churn_log_is_reconciled_and_its_reasons_summarised(trained):
 def test_every_horizon_is_judged_with_intervals_or_says_why(trained):
     """3, 6, 9 and 12 months judged censoring-aware on rows no fitted model saw; on a company
     where the year-ahead test also runs, its 12-month ROC-AUC lies in the judged interval."""
-    verdicts = trained.result.metrics["judged"]["horizons"]
+    verdicts = trained.result.report.judged.horizons
     assert list(verdicts) == ["3 months", "6 months", "9 months", "12 months"]
-    assert verdicts["3 months"]["status"] == "judged"
-    assert verdicts["3 months"]["by"] == "test window"
+    assert verdicts["3 months"].status == "judged"
+    assert verdicts["3 months"].by == "test window"
     for label, r in verdicts.items():
-        if r["status"] != "judged":
-            assert r["reason"], label
+        if r.status != "judged":
+            assert r.reason, label
             continue
-        assert r["roc_auc_lo"] <= r["roc_auc"] <= r["roc_auc_hi"], label
-        assert r["brier_lo"] <= r["brier"] <= r["brier_hi"], label
-        assert r["brier"] < r["brier_no_skill"] and r["roc_auc_lo"] > 0.6, label
-        assert r["events"] >= 30 and r["vs_best_roc_auc_diff_lo"] > 0, label
+        assert r.roc_auc_lo <= r.roc_auc <= r.roc_auc_hi, label
+        assert r.brier_lo <= r.brier <= r.brier_hi, label
+        assert r.brier < r.brier_no_skill and r.roc_auc_lo > 0.6, label
+        assert r.events >= 30 and r.vs_best_roc_auc_diff_lo > 0, label
     r12 = verdicts["12 months"]
-    assert r12["status"] == "judged" and r12["by"] == "year-ahead model"
-    year = trained.result.metrics["horizons"]["overall"]["12m"]["roc_auc"]
-    assert r12["roc_auc_lo"] <= year <= r12["roc_auc_hi"]
+    assert r12.status == "judged" and r12.by == "year-ahead model"
+    year = trained.result.report.horizons.overall.twelve_months["roc_auc"]
+    assert r12.roc_auc_lo <= year <= r12.roc_auc_hi
     logged = MlflowClient(trained.cfg.mlflow.tracking_uri).get_run(trained.result.run_id)
     m = logged.data.metrics
-    assert m["judged_3m"] == 1 and m["judged_12m_roc_auc"] == pytest.approx(r12["roc_auc"])
+    assert m["judged_3m"] == 1 and m["judged_12m_roc_auc"] == pytest.approx(r12.roc_auc)
 
 
 def test_test_window_figures_carry_intervals_and_small_segments_are_marked(trained):
@@ -445,12 +448,12 @@ def test_test_window_figures_carry_intervals_and_small_segments_are_marked(train
     from churnhealth.cli.views.training import test_window_table
 
     summary = trained.result.summary
-    metrics = trained.result.metrics
+    report = trained.result.report
     for r in summary.itertuples():
         for k in ("roc_auc", "ece", "recall", "precision"):
             v, lo, hi = (getattr(r, f"{k}{e}") for e in ("", "_lo", "_hi"))
             assert lo <= v <= hi and hi - lo > 0, (r.segment, k)
-        block = metrics["overall"] if r.segment == "overall" else metrics["segments"][r.segment]
+        block = report.overall if r.segment == "overall" else report.segments[r.segment]
         assert (block["too_small"] is not None) == (r.churned_accounts < 30), r.segment
     small = summary[summary.churned_accounts < 30]
     assert len(small) and len(small) < len(summary)  # the company has both kinds
@@ -465,15 +468,14 @@ def test_test_window_figures_carry_intervals_and_small_segments_are_marked(train
 def test_the_year_ahead_figures_carry_intervals(trained):
     """The year-ahead test's ROC-AUCs and the at-risk recall a year on come with 95% intervals
     around them, overall and per segment, and a segment too small to judge is marked."""
-    h = trained.result.metrics["horizons"]
-    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
-        for k in ("12m", "90d"):
-            m = b[k]
+    h = trained.result.report.horizons
+    for name, b in [("overall", h.overall), *h.segments.items()]:
+        for m, k in ((b.twelve_months, "12m"), (b.ninety_days, "90d")):
             assert m["roc_auc_lo"] <= m["roc_auc"] <= m["roc_auc_hi"], (name, k)
             if m["too_small"] is not None:  # the count it names is below the threshold
                 assert int(m["too_small"].split()[0]) < 30, (name, m["too_small"])
-        t = b["tiers_12m"]
-        assert name != "overall" or b["12m"]["too_small"] is None  # hundreds of churns
+        t = b.tiers_12m
+        assert name != "overall" or b.twelve_months["too_small"] is None  # hundreds of churns
         assert t["recall_lo"] <= t["recall"] <= t["recall_hi"], name
     logged = MlflowClient(trained.cfg.mlflow.tracking_uri).get_run(trained.result.run_id)
     assert "h12_roc_auc_lo" in logged.data.metrics
@@ -488,6 +490,7 @@ def test_the_year_ahead_figures_carry_intervals(trained):
     finally:
         view.console = saved
     text = record.export_text()
-    small = sum(b["12m"]["too_small"] is not None for b in [h["overall"], *h["segments"].values()])
+    blocks = [h.overall, *h.segments.values()]
+    small = sum(b.twelve_months["too_small"] is not None for b in blocks)
     assert text.count("(too small)") == small
-    assert f"{h['overall']['12m']['roc_auc_lo']:.3f}".replace("0.", ".", 1) in text
+    assert f"{h.overall.twelve_months['roc_auc_lo']:.3f}".replace("0.", ".", 1) in text

@@ -162,8 +162,8 @@ def not_judged(days: int, reason: str = "the longest follow-up is 200 days") -> 
 def test_the_gate_judges_the_health_horizon_when_it_can():
     verdicts = {"3 months": verdict("3 months", 90), "12 months": verdict("12 months", 365)}
     g = gate.gate(verdicts, 365)
-    assert g["status"] == "passed" and g["horizon"] == "12 months"
-    assert g["why_horizon"] == "the health horizon" and g["causes"] == []
+    assert g.status == "passed" and g.horizon == "12 months"
+    assert g.why_horizon == "the health horizon" and g.causes == []
 
 
 def test_the_gate_falls_back_to_the_longest_judged_horizon_and_says_why():
@@ -173,8 +173,8 @@ def test_the_gate_falls_back_to_the_longest_judged_horizon_and_says_why():
         "12 months": not_judged(365),
     }
     g = gate.gate(verdicts, 365)
-    assert g["status"] == "passed" and g["horizon"] == "6 months"
-    assert g["why_horizon"].startswith("the longest judged horizon (12 months not judged: the")
+    assert g.status == "passed" and g.horizon == "6 months"
+    assert g.why_horizon.startswith("the longest judged horizon (12 months not judged: the")
 
 
 @pytest.mark.parametrize(
@@ -187,9 +187,9 @@ def test_the_gate_falls_back_to_the_longest_judged_horizon_and_says_why():
 def test_the_gate_refuses_no_better_than_chance_or_the_best_baseline(auc, diff, why):
     verdicts = {"12 months": verdict("12 months", 365, auc=auc, diff=diff, events=40)}
     g = gate.gate(verdicts, 365, constant=["a", "b", "c", "d"], absent=["surveys"])
-    assert g["status"] == "failed" and g["reason"].endswith(why)
-    assert f"ROC-AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}] on 40 churns" in g["reason"]
-    assert g["causes"] == [
+    assert g.status == "failed" and g.reason.endswith(why)
+    assert f"ROC-AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}] on 40 churns" in g.reason
+    assert g.causes == [
         "few churners: 40 churns after the validation window",
         "signal tables absent: surveys",
         "4 features constant or empty in training: a, b, c and 1 more",
@@ -202,11 +202,11 @@ def test_nothing_judged_fails_closed_with_the_first_reason():
         "12 months": not_judged(365),
     }
     g = gate.gate(verdicts, 365)
-    assert g["status"] == "failed" and g["horizon"] is None
-    assert g["reason"] == (
+    assert g.status == "failed" and g.horizon is None
+    assert g.reason == (
         "no horizon could be judged on this data (3 months: 12 churns within 3 months)"
     )
-    assert any(c.startswith("short history: the longest follow-up") for c in g["causes"])
+    assert any(c.startswith("short history: the longest follow-up") for c in g.causes)
 
 
 def test_a_health_horizon_the_baseline_matches_passes_only_if_the_model_leads_nearer_in():
@@ -218,15 +218,15 @@ def test_a_health_horizon_the_baseline_matches_passes_only_if_the_model_leads_ne
         "12 months": verdict("12 months", 365, diff=level),
     }
     g = gate.gate(verdicts, 365)
-    assert g["status"] == "passed" and g["horizon"] == "12 months"
-    assert g["reason"].endswith(
+    assert g.status == "passed" and g.horizon == "12 months"
+    assert g.reason.endswith(
         "not better than the scorecard beyond noise there, nor worse; better at 9 months "
         "(+0.059 [+0.045, +0.073])"
     )
     alone = gate.gate({"12 months": verdicts["12 months"]}, 365)
-    assert alone["status"] == "failed"
+    assert alone.status == "failed"
     worse = {**verdicts, "12 months": verdict("12 months", 365, diff=(-0.03, -0.05, -0.01))}
-    assert gate.gate(worse, 365)["status"] == "failed"
+    assert gate.gate(worse, 365).status == "failed"
 
 
 def test_predict_says_whether_the_health_horizon_was_judged():

@@ -10,6 +10,7 @@ names the causes the data shows and what to do.
 from __future__ import annotations
 
 from churnhealth.evaluation.judged import MIN_EVENTS
+from churnhealth.evaluation.training_report import Gate
 
 
 def gate(
@@ -18,7 +19,7 @@ def gate(
     *,
     constant: list[str] = (),
     absent: list[str] = (),
-) -> dict:
+) -> Gate:
     """Whether a model may become champion: on the health horizon, or the longest judged one
     when the data cannot judge it, its ROC-AUC must beat chance (the 95% interval's lower end
     above 0.5) and the best baseline (the paired advantage's lower end above 0), or else be no
@@ -33,12 +34,12 @@ def gate(
     if not judged:
         first = next(iter(verdicts.items()), None)
         why = f" ({first[0]}: {first[1]['reason']})" if first else ""
-        return {
-            "status": "failed",
-            "horizon": None,
-            "reason": f"no horizon could be judged on this data{why}",
-            "causes": causes,
-        }
+        return Gate(
+            status="failed",
+            horizon=None,
+            reason=f"no horizon could be judged on this data{why}",
+            causes=causes,
+        )
     if health in judged:
         label, which = health, "the health horizon"
     else:
@@ -78,20 +79,20 @@ def gate(
     else:
         verdict = "failed"
         figures += f": no better than the {best} beyond noise"
-    return {
-        "status": verdict,
-        "horizon": label,
-        "horizon_days": r["days"],
-        "why_horizon": which,
-        "by": r.get("by"),
-        "roc_auc": r["roc_auc"],
-        "roc_auc_lo": r["roc_auc_lo"],
-        "roc_auc_hi": r["roc_auc_hi"],
-        "best_baseline": best,
-        "vs_best_roc_auc_diff_lo": r.get("vs_best_roc_auc_diff_lo"),
-        "reason": figures,
-        "causes": causes if verdict == "failed" else [],
-    }
+    return Gate(
+        status=verdict,
+        horizon=label,
+        horizon_days=r["days"],
+        why_horizon=which,
+        by=r.get("by"),
+        roc_auc=r["roc_auc"],
+        roc_auc_lo=r["roc_auc_lo"],
+        roc_auc_hi=r["roc_auc_hi"],
+        best_baseline=best,
+        vs_best_roc_auc_diff_lo=r.get("vs_best_roc_auc_diff_lo"),
+        reason=figures,
+        causes=causes if verdict == "failed" else [],
+    )
 
 
 def _advantage(r: dict) -> str:

@@ -26,6 +26,7 @@ from churnhealth.evaluation.metrics import (
     score_metrics,
     too_small,
 )
+from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.models.baselines import baseline_risks
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
@@ -56,22 +57,18 @@ class Holdout:
     reference: Reference
     """The drift reference frozen from the last rows the model learned from."""
 
-    def record(
-        self, data: TrainingData, model: HealthModel, info: dict, notes: list[str], **extra
-    ) -> dict:
-        """metrics.json: the test-window figures with the splits, routes, cut-offs and what
-        was fitted (`info`: the fitter's `info_`), plus `extra` (run id, version, alias)."""
-        return {
+    def report(self, data: TrainingData, model: HealthModel, **parts) -> TrainingReport:
+        """metrics.json: the test-window figures with the splits, windows, routes and cut-offs,
+        plus the `parts` the training adds (what was fitted, the horizons judged and the
+        gate, the expansion figures, the run, version and alias; see `TrainingReport`)."""
+        return TrainingReport(
             **self.metrics,
-            "run_id": extra.pop("run_id", None),
-            "splits": data.splits.describe(),
-            "windows": data.windows(),
-            "routes": model.routes,
-            "cutoffs": {k: v.as_dict() for k, v in model.cutoffs.items()},
-            "models": info,
-            "notes": notes,
-            **extra,
-        }
+            splits=data.splits.describe(),
+            windows=data.windows(),
+            routes=model.routes,
+            cutoffs={k: v.as_dict() for k, v in model.cutoffs.items()},
+            **parts,
+        )
 
 
 def oracle(source: Source, frame: pd.DataFrame) -> pd.Series | None:
@@ -86,6 +83,7 @@ def evaluate(cfg: Config, data: TrainingData, model: HealthModel) -> Holdout:
     what the monitor will compare with (see module docstring); `model` is left as it is."""
     p_all = model.predict_proba(data.frame)
     metrics, summary, curves = _test_window(cfg, data, model, p_all)
+    metrics["overall"]["health_100_share_latest"] = health_100_share(data, model)
     figures = {k: v for k, v in metrics["overall"].items() if k in TEST_FIGURES and np.isfinite(v)}
     reference = drift_reference(cfg, data, model, p_all)
     return Holdout(metrics, summary, curves, p_all, figures, reference)
@@ -165,6 +163,13 @@ def _test_window(cfg: Config, data: TrainingData, hm: HealthModel, p_all: np.nda
         curves["oracle"] = (y, truth.to_numpy())
     metrics["overall"]["health_mean"] = float(health.mean())
     return metrics, pd.DataFrame(rows), curves
+
+
+def health_100_share(d: TrainingData, model: HealthModel) -> float:
+    """Share of the accounts at the latest as-of date that the model scores exactly 100."""
+    last = d.frame[d.frame.as_of == d.frame.as_of.max()]
+    p = model.predict_proba(last, model.horizon_days)
+    return float((np.rint(100 * (1 - p)) == 100).mean())
 
 
 def drift_reference(

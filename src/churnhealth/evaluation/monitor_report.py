@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from churnhealth.evaluation.training_report import Gate
+
 FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
@@ -176,7 +178,7 @@ class Compared(BaseModel):
     """On the matured window neither fitted."""
     run_id: str | None = None
     history_from: str | None = None
-    gate: dict[str, Any] | None = None
+    gate: Gate | None = None
     """The challenger's skill-gate verdict."""
 
 

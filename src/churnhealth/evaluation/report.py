@@ -20,6 +20,7 @@ from churnhealth.evaluation import plots
 from churnhealth.evaluation import report_sections as section
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport
+from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.scoring.forecast import Forecast
 from churnhealth.sinks import html_text
 
@@ -46,8 +47,9 @@ class ReportInputs:
     predictions: pd.DataFrame
     """The backtest's out-of-time predictions."""
     champion_version: str
-    training: dict
-    """The champion's training metrics.json."""
+    training: TrainingReport | None
+    """The champion's training metrics.json; None when this store no longer has it (or an
+    older churnhealth wrote it)."""
     shap_plots: list[Path]
     monitor: MonitorReport | None = None
     """monitor.json, when the monitor has run."""
@@ -160,15 +162,15 @@ def with_intervals(frame: pd.DataFrame, judged: str = "judged") -> pd.DataFrame:
 
 def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
     """The report's HTML; plots are drawn into `tmp` and embedded."""
-    bt, p, version, train_metrics = r.backtest, r.predictions, r.champion_version, r.training
+    bt, p, version, train = r.backtest, r.predictions, r.champion_version, r.training
     png = plots.backtest_plots(bt, p, lead_table(bt, p), tmp)
     t = tables(bt)
     seg_rows = []
-    for s, m in train_metrics.get("segments", {}).items():
+    for s, m in (train.segments if train else {}).items():
         seg_rows.append(
             {
                 "segment": s,
-                "model": train_metrics.get("routes", {}).get(s, ""),
+                "model": train.routes.get(s, ""),
                 "test ROC-AUC (95%)": _with_interval(m, "roc_auc"),
                 "global model ROC-AUC": m["global_model_roc_auc"],
                 "test log loss": m["log_loss"],
@@ -242,7 +244,7 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ),
         (
             "Horizons the champion's training could judge",
-            section.judged_horizons(train_metrics.get("judged")),
+            section.judged_horizons(train and train.judged),
         ),
         (
             "Segments: segment models vs the global model",
@@ -256,9 +258,9 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         ("Baselines at the same number of flagged accounts", section.table(t["baselines"])),
         (
             "Why accounts left: the churn records",
-            section.reasons(train_metrics.get("churn_reasons")),
+            section.reasons(train and train.churn_reasons),
         ),
-        ("The expansion score", section.expansion(train_metrics.get("expansion"))),
+        ("The expansion score", section.expansion(train and train.expansion)),
         ("The customer-success loop", section.loop(r.loop)),
         ("Drift", section.drift_panel(r.monitor, r.monitor_png)),
     ]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from churnhealth.evaluation import judged, plots
 from churnhealth.evaluation.monitor_report import MonitorReport
+from churnhealth.evaluation.training_report import ExpansionFigures, Judged
 from churnhealth.scoring.forecast import Forecast
 from churnhealth.sinks import html_text
 
@@ -124,15 +125,18 @@ def reasons(rows: list[dict] | None) -> str:
     )
 
 
-def expansion(e: dict | None) -> str:
+def expansion(e: ExpansionFigures | None) -> str:
     """The champion's expansion score on its test window."""
-    if not e or e.get("status") != "ok":
-        why = (e or {}).get("reason", "the champion was trained before the expansion score")
-        return f"<p class='muted'>No expansion score: {html_text(why)}.</p>"
+    if e is None:
+        return (
+            "<p class='muted'>No expansion score: the champion's training figures are missing.</p>"
+        )
+    if not e.ok:
+        return f"<p class='muted'>No expansion score: {html_text(e.reason)}.</p>"
     rows = [
         {
             "segment": name,
-            "model": e["routes"].get(name, "routed"),
+            "model": e.routes.get(name, "routed"),
             "ROC-AUC": b.get("roc_auc", float("nan")),
             "ECE": b["ece"],
             "base rate": b["base_rate"],
@@ -141,16 +145,16 @@ def expansion(e: dict | None) -> str:
             "ready share": b["ready_share"],
             "precision, ready": b["ready_precision"],
         }
-        for name, b in [("overall", e["overall"]), *e["segments"].items()]
+        for name, b in [("overall", e.overall), *e.segments.items()]
     ]
     pct = dict.fromkeys(
         ("base rate", "precision, top 10%", "ready share", "precision, ready"), ".1%"
     )
-    t = e["test_window"]
+    t = e.test_window
     return (
-        f"<p>The chance that an account's ARR grows by {e['threshold']:.0%} or more within "
-        f"{e['horizon_days']} days, on its own 0–100 scale. Out of time: as-of dates "
-        f"{t['first']} to {t['last']} ({t['rows']:,} rows); at each date the top 10% by "
+        f"<p>The chance that an account's ARR grows by {e.threshold:.0%} or more within "
+        f"{e.horizon_days} days, on its own 0–100 scale. Out of time: as-of dates "
+        f"{t.first} to {t.last} ({t.rows:,} rows); at each date the top 10% by "
         "expansion score, against the base rate of all accounts.</p>"
         + table(pd.DataFrame(rows), {**pct, "lift": ".2f"})
     )
@@ -191,14 +195,14 @@ def loop(lp: dict | None) -> str:
     return "".join(out)
 
 
-def judged_horizons(block: dict | None) -> str:
+def judged_horizons(block: Judged | None) -> str:
     """The champion's horizons, judged censoring-aware at training, or why not."""
-    if not block:
+    if block is None:
         return (
-            "<p class='muted'>The champion was trained before horizons were judged: retrain "
-            "(make train) to see which ones this data can judge.</p>"
+            "<p class='muted'>The champion's training figures are missing: retrain "
+            "(make train) to see which horizons this data can judge.</p>"
         )
-    return table(judged.table(block["horizons"])) + (
+    return table(judged.table(block.as_dicts())) + (
         "<p class='muted'>Out of time, on as-of dates after the model's validation window, "
         "each followed until the data's end: an account whose follow-up ended before a "
         "horizon counts through censoring weights, not as a stayer. Intervals resample "

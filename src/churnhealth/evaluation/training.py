@@ -6,12 +6,14 @@ window, every horizon judged and the skill gate, and the bundle that gets regist
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from churnhealth.config import Config
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import expansion, gate, holdout, judged
 from churnhealth.evaluation.bundle import ModelBundle
+from churnhealth.evaluation.training_report import Gate, Judged, JudgedRows
 from churnhealth.models.expansion import ExpansionModel, ExpansionModelFitter, expansion_data
 from churnhealth.models.fitter import TrainingData
 from churnhealth.models.routed import HealthModel
@@ -41,25 +43,34 @@ def fit_expansion(
     return fitter.model_, figures, fitter.notes_
 
 
+@dataclass(frozen=True)
+class Skill:
+    """Every horizon judged and the skill gate's verdict on them."""
+
+    judged: Judged
+    gate: Gate
+    earlier_origin: JudgedRows | None = None
+    """On a short history, the earlier-origin model that judged the longer horizons."""
+
+
 def judge_skill(
     cfg: Config,
     source: Source,
     d: TrainingData,
     model: HealthModel,
-    result: holdout.Holdout,
     year_ahead: dict | None = None,
     earlier: Callable[[list[str]], dict] | None = None,
-) -> dict:
+) -> Skill:
     """Judge every horizon of `model` (on its own test window, else by the year-ahead model's
     verdicts, else by those of `earlier`, called with the horizons still not judged: the
-    earlier-origin model of a short history) and put it through the skill gate; the verdicts
-    go into `result.metrics` ("judged", "gate"), from where the model's bundle takes them (what
-    predict says of its horizons). Returns the gate's verdict. The monitor's challenger passes
-    the same gate on its own test window."""
+    earlier-origin model of a short history) and put it through the skill gate. The verdicts
+    go into the training report and the model's bundle (what predict says of its horizons).
+    The monitor's challenger passes the same gate on its own test window."""
     own = judged.evaluate(cfg, d, model)
     missing = [k for k, v in own["horizons"].items() if v["status"] != "judged"]
+    earlier_origin = None
     if year_ahead is None and earlier is not None and missing:
-        year_ahead = result.metrics["earlier_origin"] = earlier(missing)
+        year_ahead = earlier_origin = earlier(missing)
     verdicts = judged.combine(own, year_ahead)
     skill = gate.gate(
         verdicts,
@@ -67,15 +78,17 @@ def judge_skill(
         constant=[f for f in d.fs.features if d.frame[f].nunique(dropna=True) <= 1],
         absent=[t for t in SIGNAL_TABLES if t not in source.tables],
     )
-    result.metrics["judged"] = {"horizons": verdicts, "test_window": own}
-    result.metrics["gate"] = skill
-    return skill
+    return Skill(
+        Judged(horizons=verdicts, test_window=own),
+        skill,
+        None if earlier_origin is None else JudgedRows(**earlier_origin),
+    )
 
 
 def built(
     model: HealthModel,
     result: holdout.Holdout,
-    verdicts: dict[str, dict],
+    skill: Skill,
     expansion_model: ExpansionModel | None,
 ) -> ModelBundle:
     """The bundle a training registers: the model as fitted, its expansion model, and what its
@@ -85,5 +98,5 @@ def built(
         expansion=expansion_model,
         reference=result.reference,
         test_metrics=result.test_figures,
-        judged=verdicts,
+        judged=skill.judged.as_dicts(),
     )

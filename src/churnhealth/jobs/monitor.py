@@ -32,6 +32,7 @@ from churnhealth.evaluation import monitor as checks
 from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.evaluation.monitor_report import MonitorReport, Retrain, Trigger
 from churnhealth.evaluation.training import built, fit_expansion, judge_skill
+from churnhealth.evaluation.training_report import Gate
 from churnhealth.features import build_features, run_dates
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.progress import Stage, no_stage
@@ -139,10 +140,10 @@ def retrain_if_triggered(
         "history_from": str(rcfg.features.start) if rcfg.features.start else None,
         "gate": skill,
     }
-    if skill["status"] != "passed":
+    if not skill.passed:
         reasons.append(
             f"kept champion v{champion.version}: challenger v{version} failed the skill gate: "
-            f"{skill['reason']}"
+            f"{skill.reason}"
         )
         tracking.tag_version(cfg, version, "kept", reasons[-1])
         return {**out, "status": "kept", "reasons": reasons, "champion_after": champion.version}
@@ -173,7 +174,7 @@ def retrain_if_triggered(
 
 def _train_challenger(
     cfg: Config, data: Path | None, day: pd.Timestamp, stage: Stage
-) -> tuple[str, str, ModelBundle, dict]:
+) -> tuple[str, str, ModelBundle, Gate]:
     """Fit, evaluate, judge and register a model bundle on the data known before `day` (the
     expansion model too, so a promoted challenger scores everything the champion did), as
     @challenger if it passes the skill gate (else without an alias, like `train`); returns its
@@ -187,26 +188,28 @@ def _train_challenger(
         grown_model, grown, grown_notes = fit_expansion(cfg, d, run.log_trial, stage)
         run.log_expansion(grown)
         result = holdout.evaluate(cfg, d, fitter.model_)
-        skill = judge_skill(cfg, source, d, fitter.model_, result)
-        verdicts = result.metrics["judged"]["horizons"]
-        run.log_judged(verdicts, skill)
-        bundle = built(fitter.model_, result, verdicts, grown_model)
+        skill = judge_skill(cfg, source, d, fitter.model_)
+        run.log_judged(skill.judged, skill.gate)
+        bundle = built(fitter.model_, result, skill, grown_model)
         version = run.log_model(bundle, result, d)
-        result.metrics["expansion"] = grown
-        metrics = result.record(
+        passed = skill.gate.passed
+        report = result.report(
             d,
             fitter.model_,
-            fitter.info_,
-            fitter.notes_ + grown_notes + fs.notes,
+            judged=skill.judged,
+            gate=skill.gate,
+            expansion=grown,
             run_id=run.run_id,
+            models=fitter.info_,
+            notes=fitter.notes_ + grown_notes + fs.notes,
             model_version=version,
-            alias=tracking.CHALLENGER if skill["status"] == "passed" else None,
+            alias=tracking.CHALLENGER if passed else None,
             alias_reason="challenger for the monitor to compare with the champion"
-            if skill["status"] == "passed"
-            else f"it failed the skill gate: {skill['reason']}",
+            if passed
+            else f"it failed the skill gate: {skill.gate.reason}",
         )
-        run.log_json("metrics.json", metrics)
-        tracking.tag_gate(cfg, version, skill)
-        if skill["status"] == "passed":
+        run.log_json("metrics.json", report.to_json())
+        tracking.tag_gate(cfg, version, skill.gate)
+        if passed:
             tracking.set_alias(cfg.mlflow.registered_model, tracking.CHALLENGER, version)
-    return version, run.run_id, bundle, skill
+    return version, run.run_id, bundle, skill.gate

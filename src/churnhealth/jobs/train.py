@@ -29,6 +29,7 @@ from churnhealth.data.source import Source
 from churnhealth.evaluation import challenger, holdout, horizons
 from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.evaluation.training import SIGNAL_TABLES, built, fit_expansion, judge_skill
+from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.features import build_features
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
@@ -39,7 +40,7 @@ from churnhealth.progress import Stage, no_stage
 
 @dataclass
 class TrainResult:
-    """What a training produced: the registered version, its alias and why, the metrics
+    """What a training produced: the registered version, its alias and why, the report
     (metrics.json), the splits, the model bundle and the table `train` prints."""
 
     run_id: str
@@ -47,7 +48,8 @@ class TrainResult:
     alias: str | None
     """@champion, @challenger, or None when the model failed the skill gate."""
     reason: str
-    metrics: dict
+    report: TrainingReport
+    """metrics.json, typed."""
     splits: Splits
     bundle: ModelBundle
     summary: pd.DataFrame
@@ -111,46 +113,48 @@ def train(
             source,
             d,
             model,
-            result,
             year.get("judged"),
             earlier if year["status"] != "ok" else None,
         )
-        verdicts = result.metrics["judged"]["horizons"]
-        run.log_judged(verdicts, skill)
-        result.metrics["horizons"] = year
-        result.metrics["expansion"] = grown
-        result.metrics["overall"]["health_100_share_latest"] = health_100_share(d, model)
+        run.log_judged(skill.judged, skill.gate)
         run.log_horizons(year)
         done()
         done = stage("logging to MLflow", 1)
-        bundle = built(model, result, verdicts, grown_model)
+        bundle = built(model, result, skill, grown_model)
         version = run.log_model(bundle, result, d)
         if not decide:
             alias, reason = tracking.CHALLENGER, "challenger for the monitor to compare with it"
             compared = None
-        elif skill["status"] != "passed":
-            alias, reason, compared = None, f"it failed the skill gate: {skill['reason']}", None
+        elif not skill.gate.passed:
+            alias, reason, compared = None, f"it failed the skill gate: {skill.gate.reason}", None
         else:
             alias, reason, compared = choose_alias(cfg, d, result.probabilities)
-            reason = f"{reason} (skill gate passed on {skill['horizon']})"
+            reason = f"{reason} (skill gate passed on {skill.gate.horizon})"
         problems, notes = findings(source, fs.notes, year)
         notes = fitter.notes_ + grown_notes + notes
         reasons = churn_reasons(source, cfg.data.segments)
-        metrics = result.record(
+        report = result.report(
             d,
             model,
-            fitter.info_,
-            notes,
-            problems=problems,
+            **(
+                {"earlier_origin": skill.earlier_origin} if skill.earlier_origin is not None else {}
+            ),
+            judged=skill.judged,
+            gate=skill.gate,
+            horizons=year,
+            expansion=grown,
             run_id=run.run_id,
+            models=fitter.info_,
+            notes=notes,
+            problems=problems,
             model_version=version,
             alias=alias,
             alias_reason=reason,
             champion_comparison=compared,
             churn_reasons=None if reasons is None else reasons.to_dict("records"),
         )
-        run.log_json("metrics.json", metrics)
-        tracking.tag_gate(cfg, version, skill)
+        run.log_json("metrics.json", report.to_json())
+        tracking.tag_gate(cfg, version, skill.gate)
         name = cfg.mlflow.registered_model
         if alias == tracking.CHAMPION:
             tracking.promote(cfg, version)
@@ -163,14 +167,14 @@ def train(
             and tracking.current_champion(name)
         ):
             tracking.export_champion(cfg)
-        write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
+        write_json(Path(cfg.paths.reports_dir) / "metrics.json", report.to_json())
         done()
     return TrainResult(
         run.run_id,
         version,
         alias,
         reason,
-        metrics,
+        report,
         d.splits,
         bundle,
         result.summary,
@@ -202,13 +206,6 @@ def describe_windows(d: TrainingData) -> str:
         f"windows from the data: training steps known by {s.t1.date()}, validation steps "
         f"known by {s.t2.date()}, test as-of dates {s.t2.date()} to {s.t3.date()}"
     )
-
-
-def health_100_share(d: TrainingData, model: HealthModel) -> float:
-    """Share of the accounts at the latest as-of date that the model scores exactly 100."""
-    last = d.frame[d.frame.as_of == d.frame.as_of.max()]
-    p = model.predict_proba(last, model.horizon_days)
-    return float((np.rint(100 * (1 - p)) == 100).mean())
 
 
 def choose_alias(cfg: Config, d: TrainingData, p_all: np.ndarray) -> tuple[str, str, dict | None]:

@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
@@ -22,6 +23,7 @@ from churnhealth.evaluation import plots
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport, Retrain
 from churnhealth.evaluation.renewals import FLAG_METRICS
+from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.location import redact
 from churnhealth.tracking.store import (
     configure,
@@ -172,10 +174,13 @@ def _log_decision(decision: Retrain, as_of: str) -> str:
     return run.info.run_id
 
 
-def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path], list[str]]:
-    """The champion's version, its training metrics.json and SHAP summary plots (downloaded
-    into `tmp`), and a note for each of those this store no longer has (an empty dict or list
-    in its place: the report leaves that part out and says why)."""
+def champion_artifacts(
+    cfg: Config, tmp: Path
+) -> tuple[str, TrainingReport | None, list[Path], list[str]]:
+    """The champion's version, its training report (metrics.json) and SHAP summary plots
+    (downloaded into `tmp`), and a note for each of those this store no longer has or cannot
+    read (None or an empty list in its place: the report leaves that part out and says
+    why)."""
     configure(cfg)
     name = cfg.mlflow.registered_model
     version = current_champion(name)
@@ -202,7 +207,16 @@ def champion_artifacts(cfg: Config, tmp: Path) -> tuple[str, dict, list[Path], l
 
     metrics = fetch("metrics.json", "the training figures")
     shap_dir = fetch("shap", "the SHAP summaries")
-    training = json.loads(metrics.read_text()) if metrics is not None else {}
+    training = None
+    if metrics is not None:
+        try:
+            training = TrainingReport.model_validate(json.loads(metrics.read_text()))
+        except (ValueError, ValidationError) as exc:
+            notes.append(
+                f"the champion v{version}'s metrics.json (run {run_id}) is not a training "
+                f"report this churnhealth reads ({_first_error(exc)}): the report leaves out "
+                "the training figures; `make train` records them again"
+            )
     plots_ = sorted(shap_dir.glob("*.png")) if shap_dir is not None else []
     return version, training, plots_, notes
 
@@ -223,6 +237,14 @@ def attach(run_id: str, path: Path, named_by: str) -> str | None:
         )
     client.log_artifact(run_id, str(path))
     return None
+
+
+def _first_error(exc: Exception) -> str:
+    """A validation error's first problem in one line: where and what."""
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        return f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}"
+    return " ".join(str(exc).split())[:200]
 
 
 def _gone(exc: Exception) -> str:

@@ -26,6 +26,7 @@ from churnhealth.config import Config
 from churnhealth.evaluation import expansion, horizons, judged, plots
 from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.evaluation.holdout import Holdout
+from churnhealth.evaluation.training_report import Gate, Judged
 from churnhealth.location import redact
 from churnhealth.models.fitter import TrainingData
 from churnhealth.tracking.store import (
@@ -70,15 +71,13 @@ class TrainingRun:
         if figures := horizons.flat(year):
             mlflow.log_metrics(figures)
 
-    def log_judged(self, verdicts: dict[str, dict], gate: dict) -> None:
+    def log_judged(self, verdicts: Judged, gate: Gate) -> None:
         """Which horizons were judged on this data and their figures (`judged_12m`,
         `judged_6m_roc_auc_lo`…), and the skill gate's verdict (`gate_passed`, tag
         `churnhealth.gate`)."""
-        mlflow.log_metrics(
-            {**judged.flat(verdicts), "gate_passed": float(gate["status"] == "passed")}
-        )
+        mlflow.log_metrics({**judged.flat(verdicts.as_dicts()), "gate_passed": float(gate.passed)})
         mlflow.set_tags(
-            {"churnhealth.gate": gate["status"], "churnhealth.gate_reason": gate["reason"][:5000]}
+            {"churnhealth.gate": gate.status, "churnhealth.gate_reason": gate.reason[:5000]}
         )
 
     def log_expansion(self, figures: dict) -> None:
@@ -192,12 +191,12 @@ def training_run(cfg: Config, data: TrainingData, as_of: dt.date | None) -> Iter
         yield TrainingRun(cfg, run.info.run_id)
 
 
-def tag_gate(cfg: Config, version: str, gate: dict) -> None:
+def tag_gate(cfg: Config, version: str, gate: Gate) -> None:
     """Record the skill gate's verdict on the registered version (`promote` reads it)."""
     client = MlflowClient()
     name = cfg.mlflow.registered_model
-    client.set_model_version_tag(name, version, "churnhealth.gate", gate["status"])
-    client.set_model_version_tag(name, version, "churnhealth.gate_reason", gate["reason"][:5000])
+    client.set_model_version_tag(name, version, "churnhealth.gate", gate.status)
+    client.set_model_version_tag(name, version, "churnhealth.gate_reason", gate.reason[:5000])
 
 
 def tag_version(cfg: Config, version: str, status: str, reason: str) -> None:

@@ -13,26 +13,29 @@ from churnhealth.cli.views.common import GLOBAL, churn_reasons_table, fmt, iv, n
 from churnhealth.config import Config
 
 if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
+    from churnhealth.evaluation.training_report import ExpansionFigures, YearAhead
     from churnhealth.jobs.train import TrainResult
 
 
 def training(res: TrainResult, cfg: Config, seconds: float) -> None:
     """Splits, the year-ahead and test-window tables, segment vs global, the registration."""
-    s = res.splits
-    w = res.metrics["windows"]
+    s, r = res.splits, res.report
+    w = r.windows
     console.print(
-        f"Monthly steps known by {s.t1.date()} trained ({w['train']['steps']:,} steps, "
-        f"{w['train']['churned_steps']:,} churned), those known by {s.t2.date()} validated "
-        f"({w['val']['steps']:,}, {w['val']['churned_steps']:,}); a step counts as known once "
+        f"Monthly steps known by {s.t1.date()} trained ({w.train.steps:,} steps, "
+        f"{w.train.churned_steps:,} churned), those known by {s.t2.date()} validated "
+        f"({w.val.steps:,}, {w.val.churned_steps:,}); a step counts as known once "
         f"its end and the {s.gap_days}-day re-signup gap have passed. Test: as-of dates "
-        f"{w['test']['first']} to {w['test']['last']} ({w['test']['rows']:,} rows).",
+        f"{w.test.first} to {w.test.last} ({w.test.rows:,} rows).",
         highlight=False,
     )
-    judged_horizons(res.metrics.get("judged", {}).get("horizons", {}))
-    if res.metrics.get("gate", {}).get("status") == "passed":
-        g = res.metrics["gate"]
-        console.print(f"Skill gate passed on {g['why_horizon']}: {g['reason']}.", highlight=False)
-    year_ahead(res.metrics.get("horizons", {}))
+    judged_horizons(r.judged.as_dicts())
+    if r.gate.passed:
+        console.print(
+            f"Skill gate passed on {r.gate.why_horizon}: {r.gate.reason}.", highlight=False
+        )
+    if r.horizons is not None:
+        year_ahead(r.horizons)
     console.print(test_window_table(res.summary))
     small = res.summary[res.summary.too_small.notna()]
     if len(small):
@@ -43,9 +46,9 @@ def training(res: TrainResult, cfg: Config, seconds: float) -> None:
             highlight=False,
         )
     console.print(_segmenting_table(res.summary))
-    expansion(res.metrics.get("expansion", {}))
-    if res.metrics.get("churn_reasons"):
-        console.print(churn_reasons_table(pd.DataFrame(res.metrics["churn_reasons"])))
+    expansion(r.expansion)
+    if r.churn_reasons:
+        console.print(churn_reasons_table(pd.DataFrame(r.churn_reasons)))
     where = f"Run {res.run_id}; {seconds:.0f} s. Metrics: {cfg.paths.reports_dir / 'metrics.json'}"
     if res.alias is None:
         skill_gate(res, cfg)
@@ -87,12 +90,12 @@ def skill_gate(res: TrainResult, cfg: Config) -> None:
     """The paragraph for a model that failed the skill gate: figures, causes, what to do."""
     from churnhealth.evaluation.gate import ADVICE  # with the job, not on every start
 
-    g = res.metrics["gate"]
-    horizon = f" ({g['why_horizon']})" if g.get("why_horizon") else ""
-    causes = "; ".join(g["causes"]) or "none it can see in the data"
+    g = res.report.gate
+    horizon = f" ({g.why_horizon})" if g.why_horizon else ""
+    causes = "; ".join(g.causes) or "none it can see in the data"
     console.print(
         f"Registered {cfg.mlflow.registered_model} v{res.version} without an alias: it failed "
-        f"the skill gate. {g['reason'][:1].upper()}{g['reason'][1:]}{horizon}. Causes: "
+        f"the skill gate. {g.reason[:1].upper()}{g.reason[1:]}{horizon}. Causes: "
         f"{causes}. What to do: "
         f"{ADVICE.replace('VERSION', res.version)}. The current champion, if any, is unchanged.",
         style="bold",
@@ -117,30 +120,29 @@ def judged_horizons(verdicts: dict[str, dict]) -> None:
     console.print(table)
 
 
-def _not_measured(block: dict, what: str) -> bool:
-    """True when a block of figures was not computed, after saying why (when it says)."""
-    if block.get("status") == "ok":
+def _not_measured(block: ExpansionFigures | YearAhead, what: str) -> bool:
+    """True when a block of figures was not computed, after saying why."""
+    if block.ok:
         return False
-    if block:
-        console.print(f"No {what}: {block['reason']}", highlight=False)
+    console.print(f"No {what}: {block.reason}", highlight=False)
     return True
 
 
-def expansion(e: dict) -> None:
+def expansion(e: ExpansionFigures) -> None:
     """The expansion score on its test window: ranking, calibration, the top of the list."""
     if _not_measured(e, "expansion score"):
         return
-    t = e["test_window"]
+    t = e.test_window
     table = Table(
         *("segment", "model", "ROC-AUC", "ECE", "base rate", "top 10% precision", "lift"),
         *("ready share", "ready precision"),
-        title=f"Expansion score (ARR +{e['threshold']:.0%} within {e['horizon_days']} days), "
-        f"out of time: as-of dates {t['first']} to {t['last']} ({t['rows']:,} rows)",
+        title=f"Expansion score (ARR +{e.threshold:.0%} within {e.horizon_days} days), "
+        f"out of time: as-of dates {t.first} to {t.last} ({t.rows:,} rows)",
     )
-    for name, b in [("overall", e["overall"]), *e["segments"].items()]:
+    for name, b in [("overall", e.overall), *e.segments.items()]:
         table.add_row(
             name,
-            e["routes"].get(name, "routed"),
+            e.routes.get(name, "routed"),
             fmt(b.get("roc_auc", float("nan"))),
             fmt(b["ece"]),
             f"{b['base_rate']:.1%}",
@@ -152,7 +154,7 @@ def expansion(e: dict) -> None:
     console.print(table)
 
 
-def year_ahead(h: dict) -> None:
+def year_ahead(h: YearAhead) -> None:
     """The year-ahead test: 12-month and 90-day figures against the oracle, early warning."""
     if _not_measured(h, "year-ahead test"):
         return
@@ -166,12 +168,12 @@ def year_ahead(h: dict) -> None:
         "90d ECE",
         "tier recall 12m",
         "health 100",
-        title=f"Year-ahead test (model fitted at {h['origin']}, as-of dates "
-        f"{h['test_window']['first']} to {h['test_window']['last']}, outcomes a year on); "
+        title=f"Year-ahead test (model fitted at {h.origin}, as-of dates "
+        f"{h.test_window.first} to {h.test_window.last}, outcomes a year on); "
         "under a figure its 95% interval (the ECEs' are in the next table)",
     )
-    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
-        y, q, t = b["12m"], b["90d"], b["tiers_12m"]
+    for name, b in [("overall", h.overall), *h.segments.items()]:
+        y, q, t = b.twelve_months, b.ninety_days, b.tiers_12m
         table.add_row(
             name + ("\n(too small)" if y.get("too_small") else ""),
             iv(y["roc_auc"], y.get("roc_auc_lo"), y.get("roc_auc_hi")),
@@ -181,11 +183,11 @@ def year_ahead(h: dict) -> None:
             fmt(q.get("oracle_roc_auc", float("nan"))),
             fmt(q["ece"]),
             iv(t["recall"], t.get("recall_lo"), t.get("recall_hi")),
-            f"{b['health_100_share']:.1%}",
+            f"{b.health_100_share:.1%}",
         )
     console.print(table)
     console.print(_year_ahead_uncertainty(h))
-    e = h["early_warning"]
+    e = h.early_warning
     console.print(
         f"Early warning: {e['accounts']:,} annual accounts 120–365 days from renewal "
         f"({e['left_at_renewal']:,} left at it) ranked by health: ROC-AUC {fmt(e['roc_auc'])}"
@@ -194,10 +196,10 @@ def year_ahead(h: dict) -> None:
     )
 
 
-def _year_ahead_uncertainty(h: dict) -> Table:
+def _year_ahead_uncertainty(h: YearAhead) -> Table:
     """The 12-month ECE with its 95% interval and, on a company with true probabilities,
     what they score on the same rows: the floor the model is judged against."""
-    oracle = "oracle_ece" in h["overall"]["12m"]
+    oracle = "oracle_ece" in h.overall.twelve_months
     cols = ["segment", "12m ECE", "95% interval"]
     if oracle:
         cols += ["oracle ECE", "excess", "95% interval", "ROC-AUC gap", "95% interval"]
@@ -210,8 +212,8 @@ def _year_ahead_uncertainty(h: dict) -> Table:
     def iv(b: dict, key: str) -> str:
         return f"[{b[key + '_lo']:+.3f}, {b[key + '_hi']:+.3f}]" if key + "_lo" in b else ""
 
-    for name, b in [("overall", h["overall"]), *h["segments"].items()]:
-        m = b["12m"]
+    for name, b in [("overall", h.overall), *h.segments.items()]:
+        m = b.twelve_months
         ece = f"[{m['ece_lo']:.3f}, {m['ece_hi']:.3f}]" if "ece_lo" in m else ""
         row = [name, fmt(m["ece"]), ece]
         if oracle:
