@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.training_report import TrainingReport
 from churnhealth.scoring.summary import PortfolioSummary
@@ -24,9 +25,10 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "portfolio-summary.json": PortfolioSummary,
     "monitor-report.json": MonitorReport,
     "training-report.json": TrainingReport,
+    "backtest-report.json": BacktestReport,
 }
 """File name → the model whose schema it holds (`predict`'s summary.json, monitor.json,
-`train`'s metrics.json)."""
+`train`'s metrics.json, `backtest`'s backtest.json)."""
 
 
 def render(model: type[BaseModel]) -> str:

@@ -3,7 +3,6 @@ report that renders in a real browser."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import re
@@ -79,37 +78,37 @@ def test_predictions_are_out_of_time(backtested):
 
 def test_every_renewal_decision_is_judged_at_each_lead(backtested):
     r = backtested.result.report
-    ren = r["renewals"]
-    first, last = (pd.Timestamp(ren["window"][k]) for k in ("first", "last"))
+    ren = r.renewals
+    first, last = pd.Timestamp(ren.window.first), pd.Timestamp(ren.window.last)
     assert first == pd.Timestamp(ORIGINS[0]) + pd.Timedelta(days=180)
     assert last == pd.Timestamp("2026-11-01") - pd.Timedelta(days=30)  # outcomes known
-    assert ren["decisions"] > 300 and 0 < ren["churned"] < ren["decisions"]
-    assert set(ren["leads"]) == {"30", "60", "90", "180"}
-    for lead, blocks in ren["leads"].items():
-        o = blocks["overall"]
+    assert ren.decisions > 300 and 0 < ren.churned < ren.decisions
+    assert set(ren.leads) == {"30", "60", "90", "180"}
+    for lead, blocks in ren.leads.items():
+        o = blocks.overall
         # every decision has a score that far ahead: its account was active then
-        assert 0.9 * ren["decisions"] <= o["cases"] <= ren["decisions"], lead
+        assert 0.9 * ren.decisions <= o.cases <= ren.decisions, lead
         for key in ("recall", "specificity", "accuracy", "precision", "f1", "roc_auc"):
-            assert np.isfinite(o[key]), (lead, key)
-        assert set(o["targets"]) == {"recall", "specificity", "accuracy", "precision", "f1"}
-        assert o["targets"]["recall"]["target"] == 0.75
-        assert set(o["baselines"]) == {"scorecard", "login_rule"}
-        for b in o["baselines"].values():
+            assert np.isfinite(getattr(o, key)), (lead, key)
+        assert set(o.targets) == {"recall", "specificity", "accuracy", "precision", "f1"}
+        assert o.targets["recall"].target == 0.75
+        assert set(o.baselines) == {"scorecard", "login_rule"}
+        for b in o.baselines.values():
             assert b["model_churners_caught"] + b["model_false_positives"] == b["flagged"]
             assert b["baseline_churners_caught"] + b["baseline_false_positives"] == b["flagged"]
-        assert sum(g["cases"] for g in blocks["segments"].values()) == o["cases"]
-        assert set(blocks["terms"]) <= {"annual", "monthly"}
+        assert sum(g.cases for g in blocks.segments.values()) == o.cases
+        assert set(blocks.terms) <= {"annual", "monthly"}
     # for an annual contract the year holds one decision: health ranks its outcome 90 days
     # ahead (over all decisions it does not: a monthly contract's year holds twelve)
-    assert ren["leads"]["90"]["terms"]["annual"]["roc_auc"] > 0.55
-    lead = r["lead_time"]
-    assert lead["churn_events"] >= lead["caught"] > 0
-    assert lead["median_lead_days"] >= 30
+    assert ren.leads["90"].terms["annual"].roc_auc > 0.55
+    lead = r.lead_time
+    assert lead.churn_events >= lead.caught > 0
+    assert lead.median_lead_days >= 30
 
 
 def test_retention_is_read_a_year_on(backtested):
     r, p = backtested.result.report, backtested.result.predictions
-    bands = pd.DataFrame(r["retention_by_band"])
+    bands = pd.DataFrame([b.model_dump() for b in r.retention_by_band])
     year = p[p.as_of + pd.DateOffset(years=1) <= pd.Timestamp("2026-11-01") - pd.Timedelta(days=30)]
     assert bands.rows.sum() == len(year) > 0
     top, low = bands.set_index("band").retention[["90–100", "below 50"]]
@@ -118,46 +117,46 @@ def test_retention_is_read_a_year_on(backtested):
 
 def test_forecast_is_checked_against_what_happened(backtested):
     r, p = backtested.result.report, backtested.result.predictions
-    first = r["forecast"]["origins"][0]
+    first = r.forecast.origins[0]
     book = p[p.as_of == p.as_of.min()]
-    end = pd.Timestamp(first["quarters"]["portfolio"][0]["end"])
+    q1 = first.quarters["portfolio"][0]
+    end = pd.Timestamp(q1.end)
     churned = book.churn_after.notna() & (book.churn_after > book.as_of) & (book.churn_after <= end)
-    q1 = first["quarters"]["portfolio"][0]
-    assert q1["realised"] == pytest.approx(book.arr[churned].sum())
-    assert q1["lo"] <= q1["forecast"] <= q1["hi"]
-    assert q1["naive"] > 0
-    segs = sum(first["quarters"][f"segment:{s}"][0]["forecast"] for s in book.segment.unique())
-    assert segs == pytest.approx(q1["forecast"])
-    check = r["forecast"]["check"]
+    assert q1.realised == pytest.approx(book.arr[churned].sum())
+    assert q1.lo <= q1.forecast <= q1.hi
+    assert q1.naive > 0
+    segs = sum(first.quarters[f"segment:{s}"][0].forecast for s in book.segment.unique())
+    assert segs == pytest.approx(q1.forecast)
+    check = r.forecast.check
     assert set(check) == {
         "portfolio",
         *(f"segment:{s}" for s in ("enterprise", "mid_market", "smb")),
     }
-    assert 0 < check["portfolio"]["quarters"] <= 4 * len(ORIGINS)
-    assert 0 <= check["portfolio"]["coverage"] <= 1
+    assert 0 < check["portfolio"].quarters <= 4 * len(ORIGINS)
+    assert 0 <= check["portfolio"].coverage <= 1
 
 
 def test_rows_report_discrimination_and_calibration(backtested):
     r = backtested.result.report
-    o = r["overall"]
-    assert o["rows"] == len(backtested.result.predictions)
-    assert 0.6 < o["horizon"]["roc_auc"] <= 1 and 0 <= o["horizon"]["ece"] < 0.15
-    assert 0.6 < o["90d"]["roc_auc"] <= 1
-    assert set(r["periods"]) == {str(d) for d in ORIGINS}
-    assert set(r["segments"]) == {"enterprise", "mid_market", "smb"}
-    for name, b in [("overall", o), *r["periods"].items(), *r["segments"].items()]:
-        for k in ("horizon", "90d"):
-            m = b[k]
-            if np.isfinite(m["roc_auc_lo"]):
-                assert m["roc_auc_lo"] <= m["roc_auc"] <= m["roc_auc_hi"], (name, k)
-                assert m["ece_lo"] <= m["ece"] <= m["ece_hi"], (name, k)
+    o = r.overall
+    assert o.rows == len(backtested.result.predictions)
+    assert 0.6 < o.horizon.roc_auc <= 1 and 0 <= o.horizon.ece < 0.15
+    assert 0.6 < o.ninety_days.roc_auc <= 1
+    assert set(r.periods) == {str(d) for d in ORIGINS}
+    assert set(r.segments) == {"enterprise", "mid_market", "smb"}
+    for name, b in [("overall", o), *r.periods.items(), *r.segments.items()]:
+        for k, m in (("horizon", b.horizon), ("90d", b.ninety_days)):
+            if np.isfinite(m.roc_auc_lo):
+                assert m.roc_auc_lo <= m.roc_auc <= m.roc_auc_hi, (name, k)
+                assert m.ece_lo <= m.ece <= m.ece_hi, (name, k)
     # each origin's model judged on its own period: the demo's models rank above chance
-    first = r["periods"][str(ORIGINS[0])]["skill"]
-    assert first["status"] == "skill" and first["reason"].endswith("above chance")
+    first = r.periods[str(ORIGINS[0])].skill
+    assert first.status == "skill" and first.reason.endswith("above chance")
 
 
 def test_an_origin_without_skill_is_named_in_the_headlines(backtested):
     from churnhealth.evaluation.backtest import period_skill
+    from churnhealth.evaluation.backtest_report import Skill
     from churnhealth.evaluation.report import headlines
 
     small = {"90d": {"too_small": "12 churned accounts (judging needs 30)"}}
@@ -167,9 +166,11 @@ def test_an_origin_without_skill_is_named_in_the_headlines(backtested):
         "status": "no skill",
         "reason": "90-day ROC-AUC 0.540 [0.470, 0.610]: no better than chance beyond noise",
     }
-    r = copy.deepcopy(backtested.result.report)
+    r = backtested.result.report
     assert not any("had no skill" in h for h in headlines(r))
-    r["periods"][str(ORIGINS[1])]["skill"] = period_skill(blind)
+    period = r.periods[str(ORIGINS[1])]
+    blinded = period.model_copy(update={"skill": Skill(**period_skill(blind))})
+    r = r.model_copy(update={"periods": {**r.periods, str(ORIGINS[1]): blinded}})
     [line] = [h for h in headlines(r) if "had no skill" in h]
     assert line.startswith("The model of 1 of 2 origins had no skill on the period it scored")
     assert f"{ORIGINS[1]}, 90-day ROC-AUC 0.540 [0.470, 0.610]" in line

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from churnhealth.cli import main
+from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.jobs.report import BACKTEST_KEYS, PREDICTION_COLUMNS
 from tests.model.conftest import copy_workspace
 
@@ -84,10 +85,10 @@ class Workspace:
         self.config.write_text(yaml.safe_dump(raw))
 
     def backtest_files(self) -> None:
-        """A backtest.json and predictions the report accepts (their contents are not read
-        before the cells' errors)."""
+        """A backtest.json and predictions the report accepts (a backtest of nothing: the
+        cells' errors come before their contents are used)."""
         self.reports.mkdir(parents=True, exist_ok=True)
-        (self.reports / "backtest.json").write_text(json.dumps(dict.fromkeys(BACKTEST_KEYS, 1)))
+        (self.reports / "backtest.json").write_text(json.dumps(_empty_backtest().to_json()))
         columns = PREDICTION_COLUMNS
         pd.DataFrame({c: [1] for c in columns}).to_parquet(
             self.reports / "backtest_predictions.parquet"
@@ -146,6 +147,44 @@ def _alerts(ws: Workspace) -> list[str]:
 def _reports(ws: Workspace, broken: str) -> list[str]:
     ws.backtest_files()
     ws.garbage(ws.reports / broken)
+    return ["report", *_c(ws)]
+
+
+def _empty_backtest() -> BacktestReport:
+    """A backtest report of the right shape whose figures are all unknown."""
+    nan = float("nan")
+    outcomes = {
+        **dict.fromkeys(("rows", "churners"), 0),
+        **dict.fromkeys(("roc_auc", "pr_auc", "brier", "ece", "mean_probability"), nan),
+        "churn_rate": nan,
+        "too_small": None,
+        "top10": {"captured": nan, "lift": nan},
+    }
+    day = {"first": "2026-01-01", "last": "2026-01-01"}
+    return BacktestReport(
+        step="6M",
+        origins=["2026-01-01"],
+        rows=0,
+        scored=day,
+        renewals={"window": day, "decisions": 0, "churned": 0, "leads": {}},
+        lead_time={
+            **dict.fromkeys(("churn_events", "caught", "censored"), 0),
+            **dict.fromkeys(("caught_share", "median_lead_days", "median_lead_days_all"), nan),
+            **{f"share_{d}d_ahead": nan for d in (60, 90, 180)},
+        },
+        retention_by_band=[],
+        overall={"rows": 0, "horizon": outcomes, "90d": outcomes},
+        periods={},
+        segments={},
+        forecast={"origins": [], "check": {}},
+    )
+
+
+def _backtest_of_another_shape(ws: Workspace) -> list[str]:
+    """A backtest.json with every key the report looks for, but not a backtest report's
+    shape (e.g. written by another version)."""
+    ws.backtest_files()
+    (ws.reports / "backtest.json").write_text(json.dumps(dict.fromkeys(BACKTEST_KEYS, 1)))
     return ["report", *_c(ws)]
 
 
@@ -317,6 +356,7 @@ CELLS: dict[tuple[str, str], list[Cell]] = {
     ("report", "corrupt"): [
         (lambda ws: _reports(ws, "backtest.json"), r".*backtest\.json: not valid JSON"),
         (lambda ws: _reports(ws, "monitor.json"), r".*monitor\.json: not valid JSON"),
+        (_backtest_of_another_shape, r".*backtest\.json: not a backtest of this churnhealth "),
         (
             _monitor_of_another_shape,
             r".*monitor\.json: not a monitor report of this churnhealth version \(",

@@ -36,6 +36,7 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import forecast_check as fcheck
 from churnhealth.evaluation import metrics as ev
 from churnhealth.evaluation import renewals
+from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.horizons import within
 from churnhealth.features import CATEGORICAL, FeatureSet, build_features, data_window
 from churnhealth.features.grid import schedule
@@ -56,7 +57,8 @@ class BacktestResult:
     """Out-of-time predictions (one row per scored account and as-of date) and their report."""
 
     predictions: pd.DataFrame
-    report: dict
+    report: BacktestReport
+    """backtest.json, typed."""
     origins: list[pd.Timestamp]
     audit: dict[str, dict] = field(default_factory=dict)
     """Origin → `OriginFit.audit()`: what the model fitted at that origin saw."""
@@ -300,9 +302,11 @@ def summarize(
     window: tuple[pd.Timestamp, pd.Timestamp],
     forecasts: list[dict],
     data_end: pd.Timestamp,
-) -> dict:
+    audit: dict[str, dict] | None = None,
+) -> BacktestReport:
     """The renewal-level figures, the rows' figures (overall, per origin and per segment),
-    lead time, retention by band a year on, and the forecast's check."""
+    lead time, retention by band a year on, the forecast's check and, when given, what each
+    origin's model saw (`audit`)."""
     first, last = window
     targets = cfg.backtest.targets.model_dump()
     leads = ev.lead_times(p, renewals.churn_events(p, first, last))
@@ -323,4 +327,6 @@ def summarize(
         "segments": {s: row_block(g) for s, g in p.groupby("segment")},
         "forecast": {"origins": forecasts, "check": fcheck.check(forecasts)},
     }
-    return report
+    if audit is not None:
+        report["audit"] = audit
+    return BacktestReport(**report)

@@ -9,87 +9,95 @@ import pandas as pd
 from churnhealth.evaluation import forecast_check as fcheck
 from churnhealth.evaluation import metrics as ev
 from churnhealth.evaluation import renewals
+from churnhealth.evaluation.backtest_report import BacktestReport, FlagFigures, Outcomes, Rows
 from churnhealth.evaluation.renewals import FLAG_METRICS
 
 
-def lead_table(report: dict, p: pd.DataFrame) -> pd.DataFrame:
+def lead_table(report: BacktestReport, p: pd.DataFrame) -> pd.DataFrame:
     """The lead time of every churn in the report's decision window (`metrics.lead_times`)."""
-    w = report["renewals"]["window"]
-    first, last = pd.Timestamp(w["first"]), pd.Timestamp(w["last"])
+    w = report.renewals.window
+    first, last = pd.Timestamp(w.first), pd.Timestamp(w.last)
     return ev.lead_times(p, renewals.churn_events(p, first, last))
 
 
-def _rows_table(report: dict, key: str) -> pd.DataFrame:
+def _rows_table(blocks: dict[str, Rows], key: str) -> pd.DataFrame:
     """One row per period or segment: the rows' figures at the health horizon and 90 days."""
     out = []
-    for name, b in report[key].items():
-        h, q = b["horizon"], b["90d"]
+    for name, b in blocks.items():
+        h, q = b.horizon, b.ninety_days
         out.append(
             {
-                key[:-1]: name,
-                "rows": b["rows"],
-                "known": h["rows"],
-                "churners": h["churners"],
+                key: name,
+                "rows": b.rows,
+                "known": h.rows,
+                "churners": h.churners,
                 **{
-                    f"{c}{e}": h.get(f"{c}{e}", float("nan"))
+                    f"{c}{e}": _figure(h, f"{c}{e}")
                     for c in ("roc_auc", "ece")
                     for e in ("", "_lo", "_hi")
                 },
-                "pr_auc": h["pr_auc"],
-                "top10_lift": h["top10"]["lift"],
+                "pr_auc": h.pr_auc,
+                "top10_lift": h.top10.lift,
                 **{
-                    f"{c}_90d{e}": q.get(f"{c}{e}", float("nan"))
+                    f"{c}_90d{e}": _figure(q, f"{c}{e}")
                     for c in ("roc_auc", "ece")
                     for e in ("", "_lo", "_hi")
                 },
-                # "" judged, a reason too small, None unknown (a backtest.json from before)
-                "too_small": (h["too_small"] or "") if "too_small" in h else None,
-                **({"skill": b["skill"]["status"]} if "skill" in b else {}),
+                "too_small": h.too_small or "",  # "" judged, else why it is too small
+                **({"skill": b.skill.status} if b.skill is not None else {}),
             }
         )
     return pd.DataFrame(out)
 
 
-def tables(report: dict) -> dict[str, pd.DataFrame]:
+def _figure(block: Outcomes | FlagFigures, key: str) -> float:
+    """A figure of the block, NaN where it has none (an interval not computed)."""
+    v = getattr(block, key)
+    return float("nan") if v is None else v
+
+
+def tables(report: BacktestReport) -> dict[str, pd.DataFrame]:
     """The backtest's tables: renewals (per lead and group), targets (at 90 and 180 days),
     baselines, health bands, rows per period and segment, forecast cells and their check."""
     ren, targets, base = [], [], []
-    for lead, blocks in report["renewals"]["leads"].items():
-        groups = [("overall", blocks["overall"])]
-        groups += [(f"segment {s}", b) for s, b in blocks["segments"].items()]
-        groups += [(f"{t} contracts", b) for t, b in blocks["terms"].items()]
+    for lead, blocks in report.renewals.leads.items():
+        groups = [("overall", blocks.overall)]
+        groups += [(f"segment {s}", b) for s, b in blocks.segments.items()]
+        groups += [(f"{t} contracts", b) for t, b in blocks.terms.items()]
         for group, b in groups:
             ren.append(
                 {
                     "lead_days": int(lead),
                     "group": group,
-                    "cases": b["cases"],
-                    "churned": b["churned"],
-                    "roc_auc": b["roc_auc"],
-                    **{k: b[k] for k in FLAG_METRICS},
-                    "flagged_share": b["flagged_share"],
-                    "arr_weighted_recall": b["arr_weighted_recall"],
+                    "cases": b.cases,
+                    "churned": b.churned,
+                    "roc_auc": b.roc_auc,
+                    **{k: getattr(b, k) for k in FLAG_METRICS},
+                    "flagged_share": b.flagged_share,
+                    "arr_weighted_recall": b.arr_weighted_recall,
                     **{
-                        f"{k}_{e}": b.get(f"{k}_{e}", float("nan"))
+                        f"{k}_{e}": _figure(b, f"{k}_{e}")
                         for k in ("roc_auc", "recall", "precision")
                         for e in ("lo", "hi")
                     },
-                    "too_small": (b["too_small"] or "") if "too_small" in b else None,
+                    "too_small": b.too_small or "",
                 }
             )
             if int(lead) in renewals.TARGET_LEADS and not group.endswith("contracts"):
-                for k, v in b["targets"].items():
-                    targets.append({"lead_days": int(lead), "group": group, "metric": k, **v})
-                for name, v in b["baselines"].items():
+                for k, v in b.targets.items():
+                    targets.append(
+                        {"lead_days": int(lead), "group": group, "metric": k, **v.model_dump()}
+                    )
+                for name, v in b.baselines.items():
                     base.append({"lead_days": int(lead), "group": group, "baseline": name, **v})
-    check = [{"group": g, **v} for g, v in report["forecast"]["check"].items()]
+    check = [{"group": g, **v.model_dump()} for g, v in report.forecast.check.items()]
     return {
         "renewals": pd.DataFrame(ren),
         "targets": pd.DataFrame(targets),
         "baselines": pd.DataFrame(base),
-        "bands": pd.DataFrame(report["retention_by_band"]),
-        "periods": _rows_table(report, "periods"),
-        "segments": _rows_table(report, "segments"),
-        "forecast": fcheck.cells(report["forecast"]["origins"]),
+        "bands": pd.DataFrame([b.model_dump() for b in report.retention_by_band]),
+        "periods": _rows_table(report.periods, "period"),
+        "segments": _rows_table(report.segments, "segment"),
+        "forecast": fcheck.cells([o.model_dump() for o in report.forecast.origins]),
         "forecast_check": pd.DataFrame(check),
     }

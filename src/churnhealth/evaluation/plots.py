@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
 from churnhealth.evaluation import renewals
+from churnhealth.evaluation.backtest_report import BacktestReport, LeadFigures, OriginForecast
 from churnhealth.evaluation.metrics import (
     expected_calibration_error,
     ranking_auc,
@@ -132,9 +133,9 @@ def plot_lead_times(leads: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def plot_renewal_leads(leads: dict, path: Path) -> Path:
+def plot_renewal_leads(leads: dict[str, LeadFigures], path: Path) -> Path:
     """Recall, specificity and precision of the at-risk flag against how many days before the
-    renewal decision it is read (`renewals.renewal_outcomes(...)["leads"]`)."""
+    renewal decision it is read (the backtest report's `renewals.leads`)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     days = sorted(int(k) for k in leads)
     for metric, colour in (
@@ -144,7 +145,7 @@ def plot_renewal_leads(leads: dict, path: Path) -> Path:
     ):
         ax.plot(
             days,
-            [100 * leads[str(d)]["overall"][metric] for d in days],
+            [100 * getattr(leads[str(d)].overall, metric) for d in days],
             marker="o",
             color=colour,
             label=metric,
@@ -164,17 +165,17 @@ def plot_renewal_leads(leads: dict, path: Path) -> Path:
     return path
 
 
-def plot_forecast(origins: list[dict], path: Path) -> Path:
+def plot_forecast(origins: list[OriginForecast], path: Path) -> Path:
     """Fan chart: each origin's forecast of churned ARR per quarter (expected and interval),
     the naive forecast, and what was realised; one panel per group (portfolio, segments)."""
-    groups = list(origins[0]["quarters"]) if origins else []
+    groups = list(origins[0].quarters) if origins else []
     cols = min(2, max(len(groups), 1))
     rows = (len(groups) + cols - 1) // cols or 1
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.6 * rows), squeeze=False)
     colours = plt.cm.viridis(np.linspace(0, 0.85, max(len(origins), 1)))
     for ax, group in zip(axes.ravel(), groups, strict=False):
         for o, colour in zip(origins, colours, strict=True):
-            q = pd.DataFrame(o["quarters"][group])
+            q = pd.DataFrame([c.model_dump() for c in o.quarters[group]])
             end = pd.to_datetime(q.end)
             ax.fill_between(end, q.lo / 1e6, q.hi / 1e6, color=colour, alpha=0.18, linewidth=0)
             ax.plot(end, q.forecast / 1e6, color=colour, linewidth=1.5)
@@ -223,7 +224,7 @@ def plot_year_ahead(fc: Forecast, path: Path) -> Path:
 
 
 def backtest_plots(
-    report: dict, p: pd.DataFrame, leads: pd.DataFrame, out: Path
+    report: BacktestReport, p: pd.DataFrame, leads: pd.DataFrame, out: Path
 ) -> dict[str, Path]:
     """Every plot of a backtest, written into `out`: reliability of the rows whose outcome is
     known (per segment), ROC/PR per renewal decision 90 days ahead with the baselines, the flag
@@ -232,8 +233,8 @@ def backtest_plots(
     curves = {"all": (known.churned.to_numpy(), known.churn_probability.to_numpy())}
     for s, g in known.groupby("segment"):
         curves[s] = (g.churned.to_numpy(), g.churn_probability.to_numpy())
-    w = report["renewals"]["window"]
-    cases = renewals.decision_cases(p, pd.Timestamp(w["first"]), pd.Timestamp(w["last"]))
+    w = report.renewals.window
+    cases = renewals.decision_cases(p, pd.Timestamp(w.first), pd.Timestamp(w.last))
     m = renewals.at_lead(cases, p, 90)
     y = m.churned.to_numpy()
     ranking = {"model": (y, 100 - m.health_score.to_numpy())}
@@ -245,10 +246,12 @@ def backtest_plots(
             curves, out / "reliability.png", "Reliability at the health horizon (out-of-time)"
         ),
         "roc_pr": plot_roc_pr(ranking, out / "roc_pr.png"),
-        "renewal_leads": plot_renewal_leads(report["renewals"]["leads"], out / "renewal_leads.png"),
-        "bands": plot_bands(pd.DataFrame(report["retention_by_band"]), out / "bands.png"),
+        "renewal_leads": plot_renewal_leads(report.renewals.leads, out / "renewal_leads.png"),
+        "bands": plot_bands(
+            pd.DataFrame([b.model_dump() for b in report.retention_by_band]), out / "bands.png"
+        ),
         "lead": plot_lead_times(leads, out / "lead.png"),
-        "forecast": plot_forecast(report["forecast"]["origins"], out / "forecast.png"),
+        "forecast": plot_forecast(report.forecast.origins, out / "forecast.png"),
     }
     return paths
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from churnhealth.evaluation import plots
 from churnhealth.evaluation import report_sections as section
+from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.training_report import TrainingReport
@@ -42,7 +43,7 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 class ReportInputs:
     """What the report is made of."""
 
-    backtest: dict
+    backtest: BacktestReport
     """backtest.json"""
     predictions: pd.DataFrame
     """The backtest's out-of-time predictions."""
@@ -60,49 +61,48 @@ class ReportInputs:
     """The customer-success loop's tables (see `jobs.report`)."""
 
 
-def headlines(bt: dict) -> list[str]:
+def headlines(bt: BacktestReport) -> list[str]:
     """The sentences a CS leader reads first."""
-    ren, lead = bt["renewals"], bt["lead_time"]
-    at90 = ren["leads"]["90"]["overall"]
+    lead = bt.lead_time
+    at90 = bt.renewals.leads["90"].overall
     out = [
-        f"Of the {at90['churned']:,} renewal decisions that ended in churn, the model had "
-        f"flagged {at90['recall']:.0%} at risk 90 days before the decision; of those that "
-        f"renewed, {at90['specificity']:.0%} were not flagged.",
-        f"The model flagged {lead['caught']:,} of {lead['churn_events']:,} accounts that later "
-        f"churned, a median of {lead['median_lead_days']:.0f} days before they left "
-        f"({lead['share_90d_ahead']:.0%} of them at least 90 days before).",
+        f"Of the {at90.churned:,} renewal decisions that ended in churn, the model had "
+        f"flagged {at90.recall:.0%} at risk 90 days before the decision; of those that "
+        f"renewed, {at90.specificity:.0%} were not flagged.",
+        f"The model flagged {lead.caught:,} of {lead.churn_events:,} accounts that later "
+        f"churned, a median of {lead.median_lead_days:.0f} days before they left "
+        f"({lead.share_90d_ahead:.0%} of them at least 90 days before).",
     ]
-    bands = {b["band"]: b for b in bt["retention_by_band"]}
+    bands = {b.band: b for b in bt.retention_by_band}
     top, low = bands.get("90–100"), bands.get("below 50")
-    if top and low and top["rows"] and low["rows"]:
+    if top and low and top.rows and low.rows:
         out.append(
-            f"Health means what it says: of accounts scored 90–100, {top['retention']:.0%} were "
-            f"still customers a year later; below 50, {low['retention']:.0%}."
+            f"Health means what it says: of accounts scored 90–100, {top.retention:.0%} were "
+            f"still customers a year later; below 50, {low.retention:.0%}."
         )
-    blind = {o: b["skill"] for o, b in bt["periods"].items() if "skill" in b}
-    blind = {o: v for o, v in blind.items() if v["status"] == "no skill"}
+    blind = {o: b.skill for o, b in bt.periods.items() if b.skill and b.skill.status == "no skill"}
     if blind:
         out.append(
-            f"The model of {len(blind)} of {len(bt['periods'])} origins had no skill on the "
+            f"The model of {len(blind)} of {len(bt.periods)} origins had no skill on the "
             f"period it scored (its 90-day ROC-AUC was no better than chance beyond noise): "
-            + "; ".join(f"{o}, {v['reason'].split(':')[0]}" for o, v in blind.items())
+            + "; ".join(f"{o}, {v.reason.split(':')[0]}" for o, v in blind.items())
             + ". Read those periods' figures with that in mind."
         )
-    check = bt["forecast"]["check"].get("portfolio")
+    check = bt.forecast.check.get("portfolio")
     if check:
         out.append(
-            f"The revenue forecast's 80% interval held {check['coverage']:.0%} of "
-            f"{check['quarters']} realised quarters; its error was "
-            f"{section.millions(check['mae'])} per quarter against "
-            f"{section.millions(check['mae_naive'])} for last year's churn rate applied to the "
+            f"The revenue forecast's 80% interval held {check.coverage:.0%} of "
+            f"{check.quarters} realised quarters; its error was "
+            f"{section.millions(check.mae)} per quarter against "
+            f"{section.millions(check.mae_naive)} for last year's churn rate applied to the "
             "book."
         )
-    if at90["baselines"]:
+    if at90.baselines:
         others = "; ".join(
             f"the {name.replace('_', ' ')} {v['baseline_churners_caught']:,}"
-            for name, v in at90["baselines"].items()
+            for name, v in at90.baselines.items()
         )
-        b = next(iter(at90["baselines"].values()))
+        b = next(iter(at90.baselines.values()))
         out.append(
             f"Flagging as many accounts as the model 90 days before each decision, the model "
             f"caught {b['model_churners_caught']:,} churned decisions; {others}."
@@ -181,9 +181,9 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
                 "judged": _judged_mark(m["too_small"] or "" if "too_small" in m else None),
             }
         )
-    lead = bt["lead_time"]
+    lead = bt.lead_time
     ren = t["renewals"]
-    w = bt["renewals"]["window"]
+    w = bt.renewals.window
     forecast_table = t["forecast"][t["forecast"].group == "portfolio"].drop(columns="group")
     sections = [
         (
@@ -191,11 +191,11 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             "<ul class='headlines'>"
             + "".join(f"<li>{html_text(s)}</li>" for s in headlines(bt))
             + "</ul>"
-            + f"<p class='muted'>Out-of-time backtest: {len(bt['origins'])} origins "
-            f"({bt['origins'][0]} to {bt['origins'][-1]}, refitted every {bt['step']}), "
-            f"{bt['rows']:,} account-dates scored by a model trained only on what was known at "
-            f"its origin; {bt['renewals']['decisions']:,} renewal decisions from {w['first']} "
-            f"to {w['last']}. Champion: {registered_model} v{version}.</p>",
+            + f"<p class='muted'>Out-of-time backtest: {len(bt.origins)} origins "
+            f"({bt.origins[0]} to {bt.origins[-1]}, refitted every {bt.step}), "
+            f"{bt.rows:,} account-dates scored by a model trained only on what was known at "
+            f"its origin; {bt.renewals.decisions:,} renewal decisions from {w.first} "
+            f"to {w.last}. Champion: {registered_model} v{version}.</p>",
         ),
         (
             "Renewal decisions: the at-risk flag against practitioners' targets",
@@ -210,10 +210,10 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
         (
             "Lead time",
             section.img(png["lead"], "lead time histogram")
-            + f"<p>Median {lead['median_lead_days']:.0f} days between the start of the unbroken "
-            f"at-risk run and the churn; {lead['share_60d_ahead']:.0%} of churned accounts were "
-            f"at risk at least 60 days ahead, {lead['share_90d_ahead']:.0%} at least 90, "
-            f"{lead['share_180d_ahead']:.0%} at least 180 ({lead['censored']} runs reach back "
+            + f"<p>Median {lead.median_lead_days:.0f} days between the start of the unbroken "
+            f"at-risk run and the churn; {lead.share_60d_ahead:.0%} of churned accounts were "
+            f"at risk at least 60 days ahead, {lead.share_90d_ahead:.0%} at least 90, "
+            f"{lead.share_180d_ahead:.0%} at least 180 ({lead.censored} runs reach back "
             "to the first scored date, so their lead is longer than counted).</p>",
         ),
         (

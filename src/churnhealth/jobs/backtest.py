@@ -71,7 +71,7 @@ def run_backtest(
     if not parts:
         raise ChurnhealthError("backtest: no active account to score after any origin")
     predictions = pd.concat(parts, ignore_index=True)
-    report = summarize(cfg, predictions, step, window, forecasts, data_end)
+    report = summarize(cfg, predictions, step, window, forecasts, data_end, audit)
     return BacktestResult(predictions, report, points, audit)
 
 
@@ -79,8 +79,7 @@ def save(cfg: Config, result: BacktestResult, data: Path | None) -> str:
     """Log the backtest to MLflow as a run of its own, then write backtest.json and the
     predictions to the reports folder (atomically); returns the run id."""
     out = Path(cfg.paths.reports_dir)
-    report = {**result.report, "audit": result.audit}
-    run_id = tracking.log_backtest(cfg, report, result.predictions, data)
+    report = tracking.log_backtest(cfg, result.report, result.predictions, data)
     write_frame(out / "backtest_predictions.parquet", result.predictions)
-    write_json(out / "backtest.json", report)
-    return run_id
+    write_json(out / "backtest.json", report.to_json())
+    return report.run_id

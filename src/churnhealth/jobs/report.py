@@ -8,9 +8,10 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_with
@@ -19,6 +20,7 @@ from churnhealth.data.contract import contract
 from churnhealth.data.load import open_configured
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import loop
+from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.report import ReportInputs, render
 from churnhealth.features import data_window
@@ -30,6 +32,7 @@ BACKTEST_KEYS = (
     *("origins", "step", "rows", "renewals", "lead_time", "overall", "periods", "segments"),
     *("retention_by_band", "forecast"),
 )
+R = TypeVar("R", bound=BaseModel)
 MONITOR_KEYS = ("status", "as_of", "features", "score", "performance", "triggers")
 PREDICTION_COLUMNS = (
     *("account_id", "as_of", "segment", "term_months", "arr", "renewal_date", "churn_after"),
@@ -55,19 +58,24 @@ def _read_json(path: Path, keys: tuple[str, ...], hint: str) -> dict:
     return payload
 
 
-def _read_monitor(path: Path) -> MonitorReport:
-    """monitor.json as its typed report; one line when it is not one this version reads."""
-    hint = "run `churnhealth monitor` to write it again"
-    payload = _read_json(path, MONITOR_KEYS, hint)
+def _read_typed(path: Path, keys: tuple[str, ...], model: type[R], what: str, hint: str) -> R:
+    """A report another command wrote, as its typed model; one line when it is missing, not
+    JSON, or not one this version reads (the first field that does not fit, and where)."""
+    payload = _read_json(path, keys, hint)
     try:
-        return MonitorReport.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ChurnhealthError(
-            f"{path}: not a monitor report of this churnhealth version ({where}: {first['msg']})"
-            f"; {hint}"
+            f"{path}: not a {what} of this churnhealth version ({where}: {first['msg']}); {hint}"
         ) from None
+
+
+def _read_monitor(path: Path) -> MonitorReport:
+    """monitor.json as its typed report."""
+    hint = "run `churnhealth monitor` to write it again"
+    return _read_typed(path, MONITOR_KEYS, MonitorReport, "monitor report", hint)
 
 
 def _latest_forecast(cfg: Config) -> Forecast | None:
@@ -135,7 +143,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
     out_dir = Path(cfg.paths.reports_dir)
     target = check_writable(out_dir / "report.html", "paths.reports_dir")
     rerun = "run `churnhealth backtest` (make backtest) to write it again"
-    bt = _read_json(out_dir / "backtest.json", BACKTEST_KEYS, rerun)
+    bt = _read_typed(out_dir / "backtest.json", BACKTEST_KEYS, BacktestReport, "backtest", rerun)
     pred_path = out_dir / "backtest_predictions.parquet"
     if not pred_path.is_file():
         raise ChurnhealthError(f"{pred_path}: not found; {rerun}")
@@ -166,7 +174,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
         )
         page = render(inputs, cfg.mlflow.registered_model, tmp)
         write_with(target, lambda f: Path(f).write_text(page))
-    run_id = bt.get("run_id")
+    run_id = bt.run_id
     if run_id and (gone := tracking.attach(run_id, target, str(out_dir / "backtest.json"))):
         notes.append(gone)
         run_id = None

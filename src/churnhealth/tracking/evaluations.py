@@ -20,6 +20,7 @@ from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import plots
+from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport, Retrain
 from churnhealth.evaluation.renewals import FLAG_METRICS
@@ -33,39 +34,41 @@ from churnhealth.tracking.store import (
 )
 
 
-def backtest_metrics(report: dict) -> dict[str, float]:
+def backtest_metrics(report: BacktestReport) -> dict[str, float]:
     """The headline figures of a backtest as MLflow metrics: the flag per renewal decision at
     90 and 180 days (`renewal_90d_recall`…), lead time, the rows' ROC-AUC and ECE, the
     forecast's coverage and errors."""
     out = {}
     for lead in ("90", "180"):
-        o = report["renewals"]["leads"][lead]["overall"]
+        o = report.renewals.leads[lead].overall
         for k in (*FLAG_METRICS, "roc_auc", "arr_weighted_recall"):
-            out[f"renewal_{lead}d_{k}"] = o[k]
-    out.update({f"lead_{k}": v for k, v in report["lead_time"].items()})
-    for name in ("horizon", "90d"):
+            out[f"renewal_{lead}d_{k}"] = getattr(o, k)
+    out.update({f"lead_{k}": v for k, v in report.lead_time.model_dump().items()})
+    for name, rows in (("horizon", report.overall.horizon), ("90d", report.overall.ninety_days)):
         for k in ("roc_auc", "ece", "brier"):
-            out[f"{name}_{k}"] = report["overall"][name][k]
-    for k, v in report["forecast"]["check"].get("portfolio", {}).items():
-        out[f"forecast_{k}"] = float(v)
+            out[f"{name}_{k}"] = getattr(rows, k)
+    if (portfolio := report.forecast.check.get("portfolio")) is not None:
+        out.update({f"forecast_{k}": float(v) for k, v in portfolio.model_dump().items()})
     return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
 
-def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Path | None) -> str:
+def log_backtest(
+    cfg: Config, report: BacktestReport, predictions: pd.DataFrame, data: Path | None
+) -> BacktestReport:
     """A run of kind "backtest": origins and settings as parameters, the headline figures,
-    the tables, plots and backtest.json as artifacts. Sets `report["run_id"]`."""
+    the tables, plots and backtest.json as artifacts. Returns the report with its run id."""
     configure(cfg)
     with mlflow.start_run(run_name=f"backtest {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
         mlflow.set_tags({"churnhealth.kind": "backtest", "git_commit": git_commit()})
         mlflow.log_params(
             {
                 "data.source": redact(str(data or cfg.data.path)),
-                "origins": ",".join(report["origins"]),
+                "origins": ",".join(report.origins),
                 **flatten(cfg.backtest.model_dump(mode="json"), "backtest."),
             }
         )
         mlflow.log_metrics(backtest_metrics(report))
-        report["run_id"] = run.info.run_id
+        report = report.model_copy(update={"run_id": run.info.run_id})
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             for name, table in tables(report).items():
@@ -75,8 +78,8 @@ def log_backtest(cfg: Config, report: dict, predictions: pd.DataFrame, data: Pat
                 report, predictions, lead_table(report, predictions), tmp
             ).values():
                 mlflow.log_artifact(str(png))
-            mlflow.log_artifact(str(write_json(tmp / "backtest.json", report)))
-    return run.info.run_id
+            mlflow.log_artifact(str(write_json(tmp / "backtest.json", report.to_json())))
+    return report
 
 
 def log_monitor(

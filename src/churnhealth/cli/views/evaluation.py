@@ -33,11 +33,11 @@ def backtest(
     lead time; retention a year on; the forecast's check; the rows' figures per segment.
     `t`: the backtest's tables (`evaluation.backtest_tables.tables`)."""
     r = res.report
-    ren = r["renewals"]
-    w = ren["window"]
+    ren = r.renewals
+    w = ren.window
     console.print(
-        f"{ren['decisions']:,} renewal decisions from {w['first']} to {w['last']} "
-        f"({ren['churned']:,} churned), each scored by the model of its time.",
+        f"{ren.decisions:,} renewal decisions from {w.first} to {w.last} "
+        f"({ren.churned:,} churned), each scored by the model of its time.",
         highlight=False,
     )
     flags = t["renewals"]
@@ -62,22 +62,24 @@ def backtest(
             )
     console.print(table)
     targets = cfg.backtest.targets.model_dump()
-    overall = ren["leads"]
+    leads = ren.leads
     console.print(
         "Targets (overall): "
         + "; ".join(
             f"{lead} days: "
-            + ", ".join(f"{k} {_mark(overall[lead]['overall'][k], v)}" for k, v in targets.items())
+            + ", ".join(
+                f"{k} {_mark(getattr(leads[lead].overall, k), v)}" for k, v in targets.items()
+            )
             for lead in ("90", "180")
         ),
         highlight=False,
     )
-    lead = r["lead_time"]
+    lead = r.lead_time
     console.print(
-        f"Lead time: {lead['caught']:,} of {lead['churn_events']:,} churned accounts were at risk "
-        f"beforehand, median {lead['median_lead_days']:.0f} days ahead; "
-        f"{lead['share_60d_ahead']:.0%} ≥ 60 days, {lead['share_90d_ahead']:.0%} ≥ 90, "
-        f"{lead['share_180d_ahead']:.0%} ≥ 180.",
+        f"Lead time: {lead.caught:,} of {lead.churn_events:,} churned accounts were at risk "
+        f"beforehand, median {lead.median_lead_days:.0f} days ahead; "
+        f"{lead.share_60d_ahead:.0%} ≥ 60 days, {lead.share_90d_ahead:.0%} ≥ 90, "
+        f"{lead.share_180d_ahead:.0%} ≥ 180.",
         highlight=False,
     )
     bands = Table("health band", "account-dates", "retained a year on", title="Retention by band")
@@ -123,8 +125,8 @@ def backtest(
             ),
         )
     console.print(seg)
-    skill = {o: b["skill"] for o, b in r["periods"].items() if "skill" in b}
-    counts = {k: [o for o, v in skill.items() if v["status"] == k] for k in STATUSES}
+    skill = {o: b.skill for o, b in r.periods.items() if b.skill is not None}
+    counts = {k: [o for o, v in skill.items() if v.status == k] for k in STATUSES}
     console.print(
         "Each origin's model on its own period (90-day outcome): "
         + ", ".join(f"{len(v)} {k}" for k, v in counts.items() if v)
@@ -133,7 +135,7 @@ def backtest(
         highlight=False,
     )
     console.print(
-        f"{len(res.origins)} origins, {r['rows']:,} out-of-time rows; MLflow run {run_id}; "
+        f"{len(res.origins)} origins, {r.rows:,} out-of-time rows; MLflow run {run_id}; "
         f"{cfg.paths.reports_dir / 'backtest.json'}; {seconds:.0f} s",
         highlight=False,
     )
