@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import optuna
 import pandas as pd
 from lightgbm import early_stopping
 
 from churnhealth.models.estimators import binary_log_loss, lightgbm
+
+if TYPE_CHECKING:  # imported where a search runs: scoring never needs it (0.2 s)
+    import optuna
 
 OnTrial = Callable[[str, int, dict, float], None]
 """`on_trial(model_name, trial_number, params, validation_log_loss)`."""
@@ -92,6 +95,8 @@ def tune_lightgbm(
     only the number of trees is chosen again, by early stopping. `max_depth` bounds the trees
     searched (and their leaves, 2^max_depth at most).
     """
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = np.ones(len(y)) if weight is None else np.asarray(weight, float)
     if params is not None:

@@ -4,7 +4,8 @@ Method. Each account's curve comes from its model's monthly hazards h_k = cal(m_
 is the model's raw score for month k (the log-odds margin of LightGBM, the decision function of
 the logistic model) and `cal` the segment's calibration. SHAP values are exact for each raw
 score: path-dependent TreeSHAP for LightGBM, computed by LightGBM itself (`pred_contrib`, the
-values `shap.TreeExplainer` returns, without importing shap); interventional linear SHAP
+values `shap.TreeExplainer` returns, without importing shap; by lookup for small trees, see
+`models.treeshap`); interventional linear SHAP
 (against the training sample, as `shap.LinearExplainer`) for the logistic model. So
 m_k − m̄ = Σ_i φ_ki, where m̄ is the expected raw score.
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnhealth.models import hazard
+from churnhealth.models import hazard, treeshap
 from churnhealth.models.expansion import ExpansionModel
 from churnhealth.models.routed import FittedModel, HealthModel
 
@@ -44,7 +45,7 @@ def raw_contributions(fm: FittedModel, X: pd.DataFrame) -> tuple[pd.DataFrame, f
     """SHAP values per input feature for the raw score, and the expected raw score."""
     Xr = fm.raw_input(X)
     if fm.kind == "lightgbm":
-        values = fm.estimator.predict(Xr, pred_contrib=True)
+        values = treeshap.contributions(fm.estimator, Xr)
         base = float(values[0, -1]) if len(values) else float("nan")
         return pd.DataFrame(values[:, :-1], columns=Xr.columns, index=X.index), base
     pre, lr = fm.estimator[:-1], fm.estimator[-1]

@@ -50,7 +50,7 @@ ALERT_INPUTS = [
     "expansion_tier",
     *[
         f"{kind}_{k}_{part}"
-        for kind in ("risk", "protective", "expansion")
+        for kind in ("risk", "expansion")
         for k in (1, 2)
         for part in ("feature", "value")
     ],

@@ -15,6 +15,7 @@ stake (ARR × churn probability) and says so; the scores file holds them all.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,24 @@ def _clean(v: object) -> object:
     return v
 
 
-def _drivers(row: pd.Series, kind: str) -> list[list]:
+def _drivers(row: Mapping, kind: str) -> list[list]:
     return [
         [row[f"{kind}_{k}_feature"], row[f"{kind}_{k}_value"], _clean(row[f"{kind}_{k}_effect"])]
         for k in (1, 2, 3)
         if isinstance(row.get(f"{kind}_{k}_feature"), str)
     ]
+
+
+def _points(trend: pd.DataFrame) -> dict[str, list[list]]:
+    """Per account, its [ISO date, health] points in date order (converted a column at a
+    time: the page's trends hold hundreds of thousands of points)."""
+    t = trend.sort_values(["account_id", "as_of"])
+    ids = t.account_id.to_numpy()
+    days = pd.to_datetime(t.as_of).dt.strftime("%Y-%m-%d").tolist()
+    pairs = [list(p) for p in zip(days, t.health_score.astype(int).tolist(), strict=True)]
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(ids)]
+    return {ids[a]: pairs[a:b] for a, b in zip(starts, ends, strict=True) if b > a}
 
 
 def at_stake_order(scores: pd.DataFrame) -> np.ndarray:
@@ -68,13 +81,7 @@ def page_data(
     `alerts`: the run's alerts and those still in their cool-down (alert_id, account_id,
     playbook, as_of, reason), each listed under its account with its id."""
     shown = scores.iloc[at_stake_order(scores)[:limit]]
-    points = {
-        a: [
-            [str(pd.Timestamp(d).date()), int(h)]
-            for d, h in zip(g.as_of, g.health_score, strict=True)
-        ]
-        for a, g in trend.sort_values("as_of").groupby("account_id")
-    }
+    points = _points(trend[trend.account_id.isin(shown.account_id)])
     fired: dict[str, dict] = {}
     for a in alerts:
         fired.setdefault(a["account_id"], {})[a["alert_id"]] = {
@@ -84,46 +91,46 @@ def page_data(
             "reason": a["reason"],
         }
     accounts = []
-    for _, r in shown.iterrows():
+    for r in shown.to_dict("records"):  # plain dicts: a Series per row costs seconds
         accounts.append(
             {
-                "id": r.account_id,
-                "segment": r.segment,
-                "stage": r.lifecycle_stage,
-                "arr": _clean(r.arr),
-                "health": _clean(r.health_score),
-                "tier": r.tier,
-                "model_health": _clean(r.model_health),
-                "csm_health": _clean(r.csm_health),
+                "id": r["account_id"],
+                "segment": r["segment"],
+                "stage": r["lifecycle_stage"],
+                "arr": _clean(r["arr"]),
+                "health": _clean(r["health_score"]),
+                "tier": r["tier"],
+                "model_health": _clean(r["model_health"]),
+                "csm_health": _clean(r["csm_health"]),
                 "override": None
-                if pd.isna(r.csm_health)
+                if pd.isna(r["csm_health"])
                 else {
-                    "by": r.override_by,
-                    "reason": r.override_reason,
-                    "until": _clean(r.override_until),
+                    "by": r["override_by"],
+                    "reason": r["override_reason"],
+                    "until": _clean(r["override_until"]),
                 },
-                "change30": _clean(r.health_change_30d),
-                "momentum": r.momentum,
-                "projected": _clean(r.projected_health_90d),
-                "renewal": _clean(pd.Timestamp(r.renewal_date)),
-                "days_to_renewal": _clean(r.days_to_renewal),
-                "p12": _clean(r.churn_probability),
-                "p90": _clean(r.p_churn_90d),
-                "p_next": _clean(r.p_churn_next_renewal),
-                "baseline": _clean(r.baseline_health),
+                "change30": _clean(r["health_change_30d"]),
+                "momentum": r["momentum"],
+                "projected": _clean(r["projected_health_90d"]),
+                "renewal": _clean(pd.Timestamp(r["renewal_date"])),
+                "days_to_renewal": _clean(r["days_to_renewal"]),
+                "p12": _clean(r["churn_probability"]),
+                "p90": _clean(r["p_churn_90d"]),
+                "p_next": _clean(r["p_churn_next_renewal"]),
+                "baseline": _clean(r["baseline_health"]),
                 "dimensions": {d: _clean(r[f"effect_{d}"]) for d in DIMENSIONS},
-                "context_effect": _clean(r.effect_context),
-                "context": r.context,
+                "context_effect": _clean(r["effect_context"]),
+                "context": r["context"],
                 "risk": _drivers(r, "risk"),
                 "protective": _drivers(r, "protective"),
-                "expansion": _clean(r.expansion_score),
-                "expansion_tier": r.expansion_tier,
+                "expansion": _clean(r["expansion_score"]),
+                "expansion_tier": r["expansion_tier"],
                 "expansion_drivers": _drivers(r, "expansion"),
-                "playbooks": [p for p in str(r.playbooks).split(",") if p],
-                "alerts": list(fired.get(r.account_id, {}).values()),
+                "playbooks": [p for p in str(r["playbooks"]).split(",") if p],
+                "alerts": list(fired.get(r["account_id"], {}).values()),
                 "trend": [
-                    *points.get(r.account_id, []),
-                    [str(r.as_of.date()), int(r.model_health)],
+                    *points.get(r["account_id"], []),
+                    [str(pd.Timestamp(r["as_of"]).date()), int(r["model_health"])],
                 ],
             }
         )

@@ -55,10 +55,26 @@ def shown_value(v: object) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
+def _shown(v: object, seen: dict) -> str:
+    """`shown_value`, remembered per distinct value and type (1 and 1.0 read differently;
+    0.0 and -0.0, equal as keys, are not remembered)."""
+    try:
+        if v == 0:
+            return shown_value(v)
+        key = (type(v), v)
+        return seen[key]
+    except KeyError:
+        text = seen[key] = shown_value(v)
+        return text
+    except TypeError:  # unhashable, or pd.NA (no truth value)
+        return shown_value(v)
+
+
 def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Top risk (most negative) and protective (most positive) drivers per account: feature,
     its value as shown to a CSM, and its effect in health points."""
     cols = {}
+    seen: dict = {}  # value → its text: counts and flags repeat across accounts
     vals = effects.to_numpy()
     names = np.array(effects.columns)
     shown = frame[list(names)].astype(object).to_numpy()
@@ -71,7 +87,7 @@ def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
             keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
             cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
             cols[f"{kind}_{k + 1}_value"] = [
-                shown_value(v) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
+                _shown(v, seen) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
             ]
             cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
     return pd.DataFrame(cols, index=frame.index)

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
-from churnhealth.evaluation import plots
 from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport, Retrain
@@ -57,6 +56,8 @@ def log_backtest(
 ) -> BacktestReport:
     """A run of kind "backtest": origins and settings as parameters, the headline figures,
     the tables, plots and backtest.json as artifacts. Returns the report with its run id."""
+    from churnhealth.evaluation import plots  # matplotlib: not on predict's path
+
     configure(cfg)
     with mlflow.start_run(run_name=f"backtest {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
         mlflow.set_tags({"churnhealth.kind": "backtest", "git_commit": git_commit()})

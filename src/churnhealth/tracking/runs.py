@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
-from churnhealth.evaluation import expansion, horizons, judged, plots
+from churnhealth.evaluation import expansion, horizons, judged
 from churnhealth.evaluation.bundle import ModelBundle
 from churnhealth.evaluation.holdout import Holdout
 from churnhealth.evaluation.training_report import Gate, Judged
@@ -100,6 +100,8 @@ class TrainingRun:
         """Test-window metrics, reliability and ROC/PR plots, a SHAP summary per fitted model,
         the summary table, the configuration and the model bundle itself, registered under
         `mlflow.registered_model`; returns the new version."""
+        from churnhealth.evaluation import plots  # matplotlib: not on predict's path
+
         cfg, metrics, model = self.cfg, holdout.metrics, bundle.health
         frame, y, p = data.frame, data.y, holdout.probabilities
         te = data.mask("test")
