@@ -441,3 +441,34 @@ def test_a_report_whose_run_and_artifacts_are_gone_is_written_and_says_so(
     lost = [n for n in notes if trained.result.run_id in n]
     assert {n.split(" has no ")[1].split()[0] for n in lost} == {"metrics.json", "shap"}
     assert all("the report leaves out" in n for n in lost)
+
+
+@pytest.mark.parametrize("years", [2, 1])
+def test_a_short_history_moves_the_first_origin_or_says_it_is_too_short(tmp_path, years):
+    """By default the first origin lies 180 days before a year of renewal decisions: on two
+    years of data that leaves no year of data to fit a model on. The origin moves to the first
+    date with enough history and a note says how much less is judged; one year of data is too
+    short to backtest at all, which one line says."""
+    from churnhealth.errors import ChurnhealthError
+    from churnhealth.evaluation.backtest import ORIGIN_HISTORY_DAYS
+    from churnhealth.features import data_window
+    from churnhealth.synth import generate
+
+    data = tmp_path / "co.duckdb"
+    generate(data, accounts=150, years=years, seed=2)
+    cfg = Config()
+    source = open_validated(data, cfg.data.segments)
+    start, _ = data_window(source)
+    notes: list[str] = []
+    if years == 1:
+        with pytest.raises(ChurnhealthError, match="too short to backtest"):
+            origins(cfg, source, None, None, "6M", notes)
+        return
+    points = origins(cfg, source, None, None, "6M", notes)
+    assert (points[0] - start).days >= ORIGIN_HISTORY_DAYS
+    [note] = notes
+    assert note.startswith(f"backtest: first origin {points[0].date()} instead of ")
+    assert "of the 12 months of renewal decisions" in note
+    # the origin it chose can fit a model: the training rows are there
+    _, _, d = training_data(cfg, source, points[0])
+    assert d.mask("train").any()

@@ -43,13 +43,17 @@ from churnhealth.features.grid import schedule
 from churnhealth.models.baselines import LOGIN_FEATURE, Scorecard, login_light
 from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
-from churnhealth.models.split import Splits
+from churnhealth.models.split import MIN_SPAN_DAYS, Splits
 from churnhealth.models.tiers import FLAGGED
 from churnhealth.scoring.forecast import forecast, realised
 from churnhealth.scoring.scorer import Scorer
 
 FIRST_LEAD = max(renewals.LEADS)
 LAST_LEAD = min(renewals.LEADS)
+ORIGIN_HISTORY_DAYS = 90 + MIN_SPAN_DAYS
+"""Data before an origin for a model to be fitted there: the feature windows before the first
+as-of date (90 days), then as-of dates spanning `MIN_SPAN_DAYS`, whose earlier steps' outcomes
+are known by the origin (training) and later ones validate."""
 
 
 @dataclass
@@ -62,6 +66,8 @@ class BacktestResult:
     origins: list[pd.Timestamp]
     audit: dict[str, dict] = field(default_factory=dict)
     """Origin → `OriginFit.audit()`: what the model fitted at that origin saw."""
+    notes: list[str] = field(default_factory=list)
+    """What the data changed about the backtest asked for (e.g. a later first origin)."""
 
 
 def parse_step(step: str) -> pd.DateOffset:
@@ -79,29 +85,55 @@ def outcomes_known(cfg: Config, data_end: pd.Timestamp) -> pd.Timestamp:
 
 
 def origins(
-    cfg: Config, source, start: dt.date | None, end: dt.date | None, step: str
+    cfg: Config,
+    source,
+    start: dt.date | None,
+    end: dt.date | None,
+    step: str,
+    notes: list[str] | None = None,
 ) -> list[pd.Timestamp]:
     """Origins every `step` from start to end. By default the first is the last scheduled
     as-of date at least 180 days before the first decision judged (the last
     `backtest.decision_months` of decisions with known outcomes), and the last is the latest
-    that still scores a decision 30 days ahead."""
+    that still scores a decision 30 days ahead.
+
+    A default first origin with less than `ORIGIN_HISTORY_DAYS` of data before it, where no
+    model could be fitted, moves to the first scheduled date that has them: fewer decisions
+    are judged, and a line appended to `notes` says so (a short history gets a backtest of
+    what it can support, not an error)."""
     offset = parse_step(step)
     data_start, data_end = data_window(source)
     known = outcomes_known(cfg, data_end)
+    limit = pd.Timestamp(end) if end else known - pd.Timedelta(days=LAST_LEAD + 1)
     if start is None:
         first_decision = known - pd.DateOffset(months=cfg.backtest.decision_months)
         before = first_decision - pd.Timedelta(days=FIRST_LEAD)
         dates = schedule(data_start.date(), before.date(), cfg.features.schedule)
-        if not dates:
-            raise ChurnhealthError(
-                f"backtest: judging {cfg.backtest.decision_months} months of renewal decisions "
-                f"needs scores from {before.date()}, before the data starts "
-                f"({data_start.date()}); set backtest.decision_months lower"
-            )
-        first = dates[-1]
+        first = dates[-1] if dates else data_start  # before the data: moved below
+        trainable = data_start + pd.Timedelta(days=ORIGIN_HISTORY_DAYS)
+        if first < trainable:
+            later = schedule(trainable.date(), limit.date(), cfg.features.schedule)
+            if not later:
+                months = int(np.ceil((ORIGIN_HISTORY_DAYS + FIRST_LEAD + LAST_LEAD) / 30.44))
+                raise ChurnhealthError(
+                    f"backtest: the data ({data_start.date()} to {data_end.date()}) is too short "
+                    f"to backtest: a model needs {ORIGIN_HISTORY_DAYS} days of data before an "
+                    f"origin, and its scores must reach renewal decisions {FIRST_LEAD} days "
+                    f"ahead whose outcomes are known (about {months} months in all)"
+                )
+            judged = (known - later[0] - pd.Timedelta(days=FIRST_LEAD)).days / 30.44
+            if notes is not None:
+                asked = first.date() if dates else f"{before.date()} (before the data)"
+                notes.append(
+                    f"backtest: first origin {later[0].date()} instead of {asked}: a "
+                    f"model needs {ORIGIN_HISTORY_DAYS} days of data before its origin, and the "
+                    f"data starts {data_start.date()}; about {max(judged, 0):.0f} of the "
+                    f"{cfg.backtest.decision_months} months of renewal decisions "
+                    "(backtest.decision_months) are judged"
+                )
+            first = later[0]
     else:
         first = pd.Timestamp(start)
-    limit = pd.Timestamp(end) if end else known - pd.Timedelta(days=LAST_LEAD + 1)
     if not data_start < first <= limit:
         raise ChurnhealthError(
             f"backtest: origins {first.date()}..{limit.date()} must lie after the data start "

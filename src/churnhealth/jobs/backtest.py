@@ -47,7 +47,8 @@ def run_backtest(
     done = stage("validating data", 1)
     source = open_configured(cfg, data)
     done()
-    points = origins(cfg, source, start, end, step)
+    notes: list[str] = []
+    points = origins(cfg, source, start, end, step, notes)
     _, data_end = data_window(source)
     known = outcomes_known(cfg, data_end)
     window = decision_window(points, offset, known)
@@ -72,7 +73,7 @@ def run_backtest(
         raise ChurnhealthError("backtest: no active account to score after any origin")
     predictions = pd.concat(parts, ignore_index=True)
     report = summarize(cfg, predictions, step, window, forecasts, data_end, audit)
-    return BacktestResult(predictions, report, points, audit)
+    return BacktestResult(predictions, report, points, audit, notes)
 
 
 def save(cfg: Config, result: BacktestResult, data: Path | None) -> str:

@@ -139,6 +139,7 @@ def backtest(
         f"{cfg.paths.reports_dir / 'backtest.json'}; {seconds:.0f} s",
         highlight=False,
     )
+    notes([], res.notes)  # a later first origin limits what is judged
 
 
 def monitor(r: MonitorReport, out: Path) -> None:
