@@ -312,7 +312,10 @@ class PredictConfig(_Section):
         "pass): bounds predict's memory on large books without changing any score.",
     )
     backfill_days: int = Field(
-        90, ge=0, description="With no history, first score the as-of dates this far back."
+        90,
+        ge=0,
+        description="Score first the scheduled as-of dates this far back that the history "
+        "lacks (all of them into an empty history), so that trends read from scores that exist.",
     )
     stable_band: float = Field(
         5, ge=0, description="Momentum is stable while the 30-day change is within ± this."

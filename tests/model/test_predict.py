@@ -68,13 +68,37 @@ def test_scores_every_active_account_with_every_column(first, trained):
     assert sorted(scores.account_id) == sorted(active.account_id)
     assert (scores.as_of == end).all()
     assert scores.health_score.between(0, 100).all()
-    assert set(scores.momentum) <= {"improving", "stable", "declining"}
+    assert set(scores.momentum) <= {"improving", "stable", "declining", "new"}
+    assert ((scores.momentum == "new") == scores.health_change_30d.isna()).all()
     assert scores.projected_health_90d.between(0, 100).all()
     assert scores.health_change_30d.notna().mean() > 0.9  # backfilled history
     assert scores.health_change_90d.notna().mean() > 0.9
     on_disk = pd.read_parquet(first["out"])
     assert len(on_disk) == len(scores) and list(on_disk.columns) == SCORE_COLUMNS
     assert first["summary"].portfolio.accounts == len(scores)
+
+
+def test_a_history_with_a_gap_is_backfilled_and_no_trend_is_claimed_without_one(trained, tmp_path):
+    """A history holding an earlier run's scores only (a run `--as-of` a year back) is not
+    empty, yet the 90 days before today are missing: they are scored first, so today's trend
+    reads from scores that exist; an account without a score 25 days back is "new", never
+    "stable"."""
+    cfg = _outputs_in(trained.cfg, tmp_path, playbooks=ROOT / "configs/playbooks.yaml")
+    _, end = data_window(open_source(trained.data))
+    earlier = predict(cfg, trained.data, as_of=(end - pd.DateOffset(years=1)).date())
+    assert earlier.scores.health_change_30d.notna().mean() > 0.9  # its own backfill
+    res = predict(cfg, trained.data)
+    scores = res.scores
+    assert scores.health_change_30d.notna().mean() > 0.9  # the gap was backfilled
+    assert ((scores.momentum == "new") == scores.health_change_30d.isna()).all()
+    version = str(scores.model_version.iloc[0])
+    held = history.as_of_dates(cfg.predict.history, version)
+    gap = [d for d in held if end - pd.Timedelta(days=95) < d < end]
+    assert len(gap) >= 2  # the scheduled dates of the last 90 days are in the store now
+    # a daily re-run finds nothing missing: it scores today only
+    again = predict(cfg, trained.data)
+    assert len(again.scores) == len(scores)
+    assert history.as_of_dates(cfg.predict.history, version) == held | {end}
 
 
 def test_summary_forecasts_the_books_revenue_retention(first):

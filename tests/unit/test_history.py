@@ -23,7 +23,7 @@ def _reference(scores: pd.DataFrame, past: pd.DataFrame, band: float) -> pd.Data
     out["momentum"] = np.select(
         [change > band, change < -band], ["improving", "declining"], "stable"
     )
-    out.loc[change.isna(), "momentum"] = "stable"
+    out.loc[change.isna(), "momentum"] = "new"
     window = past[past.as_of >= as_of - pd.Timedelta(days=95)]
     slopes = {}
     for acc, g in pd.concat([window, scores]).groupby("account_id"):

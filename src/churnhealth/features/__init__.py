@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,8 +166,15 @@ class RunDates:
     backfill: list[pd.Timestamp]
 
 
-def run_dates(cfg: Config, source: Source, as_of: dt.date | None, backfill_days: int) -> RunDates:
-    """By default the latest as-of date the data allows; backfill dates on the schedule."""
+def run_dates(
+    cfg: Config,
+    source: Source,
+    as_of: dt.date | None,
+    backfill_days: int,
+    scored: Collection[pd.Timestamp] = (),
+) -> RunDates:
+    """By default the latest as-of date the data allows; backfill dates on the schedule within
+    `backfill_days` before it, except those already `scored` (in the history)."""
     start, end = data_window(source)
     day = pd.Timestamp(as_of) if as_of else end
     if not start < day <= end:
@@ -179,7 +187,8 @@ def run_dates(cfg: Config, source: Source, as_of: dt.date | None, backfill_days:
         (day - pd.Timedelta(days=1)).date(),
         cfg.features.schedule,
     )
-    return RunDates(day, [d for d in back if d > start] if backfill_days else [])
+    done = set(scored)
+    return RunDates(day, [d for d in back if d > start and d not in done] if backfill_days else [])
 
 
 def build_features(

@@ -62,9 +62,10 @@ def predict(
     scorer = lm.bundle.scorer(cfg, lm.version)
     chunk = cfg.predict.chunk_accounts
     with locked(cfg.predict.history, what=f"predict.history {cfg.predict.history}"):
-        fresh = history.count(cfg.predict.history, lm.version) == 0
-        backfill_days = cfg.predict.backfill_days if fresh else 0
-        source, dates = scorer.open(data, as_of, backfill_days)
+        # every scheduled date of the last backfill_days the history misses is scored first,
+        # into an empty history or one with a gap, so that trends read from scores that exist
+        scored = history.as_of_dates(cfg.predict.history, lm.version)
+        source, dates = scorer.open(data, as_of, cfg.predict.backfill_days, scored)
         day = dates.day
         out = check_writable(
             out or cfg.predict.out_dir / f"scores-{day.date()}.parquet",

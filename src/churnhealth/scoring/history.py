@@ -206,6 +206,21 @@ def count(path: Path, model_version: str | None = None) -> int:
             raise unusable(path, exc) from None
 
 
+def as_of_dates(path: Path, model_version: str) -> set[pd.Timestamp]:
+    """The as-of dates the history holds scores of `model_version` for."""
+    if not Path(path).exists():
+        return set()
+    with connect(path, read_only=True) as con:
+        try:
+            rows = con.execute(
+                "SELECT DISTINCT as_of FROM health_history WHERE model_version = ?",
+                [model_version],
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise unusable(path, exc) from None
+    return {pd.Timestamp(r[0]) for r in rows}
+
+
 def append(
     path: Path, ddl: str, table: str, row: dict, *, key: tuple[str, ...] = ()
 ) -> tuple[int, bool]:
@@ -265,8 +280,9 @@ def trend(scores: pd.DataFrame, inputs: pd.DataFrame, band: float) -> pd.DataFra
     `inputs`: per account (index) the history's summary before the as-of date
     (`scoring.history.trend_inputs`): the references of the 30- and 90-day changes (the latest
     health at least 25 and 85 days back) and the least-squares sums over the last 95 days.
-    Momentum is stable while the 30-day change stays within ± `band`; the projection extends
-    the slope of those 95 days' health, today's included, by 90 days.
+    Momentum is stable while the 30-day change stays within ± `band`, and "new" for an account
+    without a score 25 days back or more: no trend is claimed that the history has not seen.
+    The projection extends the slope of those 95 days' health, today's included, by 90 days.
     """
     out = pd.DataFrame(index=scores.index)
     past = inputs.reindex(scores.account_id.to_numpy())
@@ -277,7 +293,7 @@ def trend(scores: pd.DataFrame, inputs: pd.DataFrame, band: float) -> pd.DataFra
     out["momentum"] = np.select(
         [change > band, change < -band], ["improving", "declining"], "stable"
     )
-    out.loc[change.isna(), "momentum"] = "stable"
+    out.loc[change.isna(), "momentum"] = "new"
     sums = past[["n", "t", "h", "th", "tt"]].fillna(0.0).to_numpy(float)
     n, t, h, th, tt = sums.T
     n, h = n + 1, h + health  # today's score: t = 0 adds nothing to t, th and tt

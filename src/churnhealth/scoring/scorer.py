@@ -8,6 +8,7 @@ health points, trend and momentum against the health history, and the portfolio 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -118,9 +119,14 @@ class Scorer:
         return fs.frame.reset_index(drop=True)
 
     def open(
-        self, data: Path | None, as_of: dt.date | None, backfill_days: int = 0
+        self,
+        data: Path | None,
+        as_of: dt.date | None,
+        backfill_days: int = 0,
+        scored: Collection[pd.Timestamp] = (),
     ) -> tuple[Source, RunDates]:
-        """Validated data and the dates to score.
+        """Validated data and the dates to score: the as-of date, and the scheduled dates of
+        the `backfill_days` before it that are not `scored` yet.
 
         Only the rows that the model's features at those dates read are validated: per table,
         those within its longest window before the first date (see `features.build.lookback`).
@@ -129,7 +135,7 @@ class Scorer:
         windows = lookback(self.model.metrics(cfg.data.segments))
 
         def reads(source: Source) -> dict[str, dt.date]:
-            d = run_dates(cfg, source, as_of, backfill_days)
+            d = run_dates(cfg, source, as_of, backfill_days, scored)
             first = min([d.day, *d.backfill])
             return {
                 table: (first - pd.Timedelta(days=days)).date()
@@ -138,7 +144,7 @@ class Scorer:
             }
 
         source = open_configured(cfg, data, since=reads)
-        return source, run_dates(cfg, source, as_of, backfill_days)
+        return source, run_dates(cfg, source, as_of, backfill_days, scored)
 
     # ----------------------------------------------------------------- chain
     def score_batch(
