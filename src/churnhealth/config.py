@@ -320,6 +320,13 @@ class PredictConfig(_Section):
     stable_band: float = Field(
         5, ge=0, description="Momentum is stable while the 30-day change is within ± this."
     )
+    playbook_warn_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Warn when a playbook's conditions match more than this share of the "
+        "active book: a team cannot act on most of its accounts at once.",
+    )
     portfolio_accounts: int = Field(
         5000,
         ge=0,

@@ -12,12 +12,16 @@ import pandas as pd
 import pytest
 
 from churnhealth.scoring.playbooks import (
+    Playbook,
+    Playbooks,
     append,
+    conditions,
     deliver,
     load_playbooks,
     matches,
     previous_alerts,
     slack_messages,
+    too_broad,
     trigger,
 )
 
@@ -29,11 +33,12 @@ def scores(**over) -> pd.DataFrame:
         "account_id": ["A", "B", "C"],
         "as_of": pd.Timestamp("2026-11-01"),
         "segment": "smb",
-        "health_score": [60, 98, 85],
+        "health_score": [60, 98, 65],
         "tier": ["critical", "healthy", "at_risk"],
         "momentum": ["declining", "improving", "stable"],
         "health_change_30d": [-20.0, 6.0, None],
         "days_to_renewal": [30, 200, 45],
+        "term_months": [12, 12, 1],  # C: a monthly contract, always near its next decision
         "arr": [1000.0, 2000.0, 3000.0],
         "renewal_date": pd.Timestamp("2026-12-01"),
         "usage_license_share_30d": [0.1, 0.9, 0.5],
@@ -61,7 +66,7 @@ def test_default_playbooks_fire_on_their_conditions(tmp_path):
         "at_risk_intervention": [True, False, True],
         "rapid_decline": [True, False, False],
         "expansion_opportunity": [False, True, False],
-        "renewal_risk": [True, False, False],
+        "renewal_risk": [True, False, False],  # not C: monthly, though at 65 and 45 days
     }
     alerts = trigger(scores(), config, previous_alerts(tmp_path / "alerts.jsonl"))
     first = next(a for a in alerts if a["account_id"] == "A")
@@ -197,3 +202,27 @@ def test_a_cut_message_always_says_how_many_more_are_in_the_log(reason_chars):
     assert [line.split("*")[1] for line in listed] == [f"A{i:05d}" for i in range(len(listed))]
     whole = slack_messages(alerts[:3], log="alerts.jsonl")[0]["blocks"][1]["text"]["text"]
     assert "more in" not in whole and len(whole.split("\n")) == 3
+
+
+def test_a_playbook_matching_too_much_of_the_book_is_named_with_its_conditions():
+    """The warning names the playbook, its share and its conditions as one reads them; a
+    playbook under the share raises none."""
+    plays = Playbooks(
+        playbooks=[
+            Playbook(name="wide", title="Wide", when={"days_to_renewal": {"le": 60}}),
+            Playbook(
+                name="narrow",
+                title="Narrow",
+                when={"tier": ["at_risk", "critical"]},
+                any={"momentum": "declining", "health_change_30d": {"le": -15}},
+            ),
+        ]
+    )
+    assert conditions(plays.playbooks[1]) == (
+        "tier in at_risk, critical and (momentum = declining or health_change_30d ≤ -15)"
+    )
+    [line] = too_broad({"wide": 30, "narrow": 20}, 100, plays, 0.2)
+    assert line.startswith("playbook wide matched 30 of 100 active accounts (30%, more than ")
+    assert "on days_to_renewal ≤ 60:" in line
+    assert too_broad({"wide": 20}, 100, plays, 0.2) == []  # at the share: no warning
+    assert too_broad({}, 0, plays, 0.2) == []  # an empty book

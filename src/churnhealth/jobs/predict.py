@@ -93,6 +93,7 @@ def predict(
         forced = overrides.in_force(cfg.predict.history, day)
         done()
         parts, curves, alerts = [], [], []
+        matched = dict.fromkeys((pb.name for pb in plays.playbooks), 0)
         done = stage("scoring and explaining", max(1, -(-len(frame) // chunk)))
         for lo in range(0, max(len(frame), 1), chunk):
             batch = scorer.score_batch(
@@ -104,6 +105,8 @@ def predict(
                 plays=plays,
             )
             alerts += playbooks.trigger(batch.context, plays, previous, batch.hits)
+            for name, hit in batch.hits.items():
+                matched[name] += int(hit.sum())
             parts.append(batch.scores[SCORE_COLUMNS])
             curves.append(batch.curve)
             done()
@@ -142,12 +145,16 @@ def predict(
             model=lm.source,
             scores=str(out),
             alerts={n: sum(a["playbook"] == n for a in alerts) for n in order},
+            matched=matched,
             alerts_file=str(cfg.predict.alerts),
             overrides_in_force=int(scores.csm_health.notna().sum()),
             expansion_ready=None
             if scores.expansion_tier.isna().all()
             else Share(accounts=int(ready.sum()), arr=float(scores.arr[ready].sum())),
             notes=lm.notes,
+            problems=playbooks.too_broad(
+                matched, len(scores), plays, cfg.predict.playbook_warn_share
+            ),
             judged=judged.table(lm.bundle.judged).to_dict("records") if lm.bundle.judged else None,
             health_checked=judged.headline(lm.bundle.judged, lm.model.horizon_days),
             webhook=hook,

@@ -180,6 +180,38 @@ def previous_alerts(path: Path) -> pd.DataFrame:
     return df
 
 
+def conditions(pb: Playbook) -> str:
+    """A playbook's conditions as one reads them: "days_to_renewal ≤ 60 and health_score < 70"."""
+    words = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
+
+    def one(col: str, cond: Condition) -> str:
+        if isinstance(cond, dict):
+            return " and ".join(f"{col} {words[op]} {v}" for op, v in cond.items())
+        if isinstance(cond, list):
+            return f"{col} in {', '.join(map(str, cond))}"
+        return f"{col} = {cond}"
+
+    text = " and ".join(one(c, v) for c, v in pb.when.items())
+    if pb.any:
+        either = " or ".join(one(c, v) for c, v in pb.any.items())
+        text = f"{text} and ({either})" if text else either
+    return text or "always"
+
+
+def too_broad(matched: dict[str, int], book: int, config: Playbooks, share: float) -> list[str]:
+    """One line per playbook matching more than `share` of the `book` active accounts."""
+    out = []
+    for pb in config.playbooks:
+        n = matched.get(pb.name, 0)
+        if book and n / book > share:
+            out.append(
+                f"playbook {pb.name} matched {n:,} of {book:,} active accounts ({n / book:.0%}, "
+                f"more than predict.playbook_warn_share {share:.0%}) on {conditions(pb)}: a "
+                "team cannot act on that many; narrow its conditions in the playbooks file"
+            )
+    return out
+
+
 def matches(frame: pd.DataFrame, config: Playbooks) -> dict[str, np.ndarray]:
     """Per playbook, the rows meeting its conditions."""
     out = {}

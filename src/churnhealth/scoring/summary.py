@@ -86,11 +86,16 @@ class PortfolioSummary(BaseModel):
     """The scores file written."""
     alerts: dict[str, int]
     """Playbook → alerts raised by this run."""
+    matched: dict[str, int] = Field(default_factory=dict)
+    """Playbook → accounts whose scores meet its conditions (alerts are those matches not in
+    their cool-down)."""
     alerts_file: str
     overrides_in_force: int
     expansion_ready: Share | None
     """Accounts ready to expand, None without an expansion model."""
     notes: list[str]
+    problems: list[str] = Field(default_factory=list)
+    """What a reader should see first: a playbook matching too much of the book."""
     judged: list[dict[str, str]] | None
     """One row of text per horizon (`evaluation.judged.table`), None for a champion trained
     before horizons were judged."""

@@ -53,7 +53,12 @@ def predict(res: PredictResult) -> None:
     forecast(s.forecast)
     console.print(
         f"Alerts written to {s.alerts_file}: "
-        + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s.alerts.items()),
+        + ", ".join(
+            f"{n.replace('_', ' ')} {c:,}"
+            + (f" of {s.matched[n]:,} matched" if n in s.matched else "")
+            for n, c in s.alerts.items()
+        )
+        + " (a match in its cool-down raises no alert)",
         highlight=False,
     )
     if (e := s.expansion_ready) is not None:
@@ -65,7 +70,7 @@ def predict(res: PredictResult) -> None:
         console.print(f"CSM overrides in force: {s.overrides_in_force:,}", highlight=False)
     if s.portfolio_page:
         console.print(f"Portfolio page → {s.portfolio_page}", highlight=False)
-    notes(s.notes)
+    notes(s.notes, s.problems)
     if (hook := s.webhook) is not None:
         console.print(f"Webhook: {hook.delivered} message(s) delivered", highlight=False)
         for f in hook.failed:
