@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def first_problem(exc: Exception) -> str:
+    """The first problem of a validation error (pydantic's `errors()`) in one line, "where: what";
+    any other error's text on one line."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and (found := errors()):
+        e = found[0]
+        return f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}"
+    return " ".join(str(exc).split())[:200]
+
+
 class ChurnhealthError(Exception):
     """An error caused by the user's input (data, configuration, arguments)."""
 

@@ -52,6 +52,14 @@ class Skill:
     earlier_origin: JudgedRows | None = None
     """On a short history, the earlier-origin model that judged the longer horizons."""
 
+    def report_parts(self) -> dict:
+        """Its parts of the training report (`Holdout.report`): the earlier origin only when
+        there was one."""
+        parts = {"judged": self.judged, "gate": self.gate}
+        if self.earlier_origin is not None:
+            parts["earlier_origin"] = self.earlier_origin
+        return parts
+
 
 def judge_skill(
     cfg: Config,

@@ -196,8 +196,7 @@ def _train_challenger(
         report = result.report(
             d,
             fitter.model_,
-            judged=skill.judged,
-            gate=skill.gate,
+            **skill.report_parts(),
             expansion=grown,
             run_id=run.run_id,
             models=fitter.info_,

@@ -18,7 +18,7 @@ from churnhealth.atomic import check_writable, write_with
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
 from churnhealth.data.load import open_configured
-from churnhealth.errors import ChurnhealthError
+from churnhealth.errors import ChurnhealthError, first_problem
 from churnhealth.evaluation import loop
 from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.monitor_report import MonitorReport
@@ -65,10 +65,8 @@ def _read_typed(path: Path, keys: tuple[str, ...], model: type[R], what: str, hi
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise ChurnhealthError(
-            f"{path}: not a {what} of this churnhealth version ({where}: {first['msg']}); {hint}"
+            f"{path}: not a {what} of this churnhealth version ({first_problem(exc)}); {hint}"
         ) from None
 
 

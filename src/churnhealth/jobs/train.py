@@ -136,11 +136,7 @@ def train(
         report = result.report(
             d,
             model,
-            **(
-                {"earlier_origin": skill.earlier_origin} if skill.earlier_origin is not None else {}
-            ),
-            judged=skill.judged,
-            gate=skill.gate,
+            **skill.report_parts(),
             horizons=year,
             expansion=grown,
             run_id=run.run_id,
@@ -153,7 +149,8 @@ def train(
             champion_comparison=compared,
             churn_reasons=None if reasons is None else reasons.to_dict("records"),
         )
-        run.log_json("metrics.json", report.to_json())
+        metrics = report.to_json()
+        run.log_json("metrics.json", metrics)
         tracking.tag_gate(cfg, version, skill.gate)
         name = cfg.mlflow.registered_model
         if alias == tracking.CHAMPION:
@@ -167,7 +164,7 @@ def train(
             and tracking.current_champion(name)
         ):
             tracking.export_champion(cfg)
-        write_json(Path(cfg.paths.reports_dir) / "metrics.json", report.to_json())
+        write_json(Path(cfg.paths.reports_dir) / "metrics.json", metrics)
         done()
     return TrainResult(
         run.run_id,

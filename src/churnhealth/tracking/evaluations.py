@@ -14,11 +14,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
-from pydantic import ValidationError
 
 from churnhealth.atomic import write_json
 from churnhealth.config import Config
-from churnhealth.errors import ChurnhealthError
+from churnhealth.errors import ChurnhealthError, first_problem
 from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport, Retrain
@@ -215,10 +214,10 @@ def champion_artifacts(
     if metrics is not None:
         try:
             training = TrainingReport.model_validate(json.loads(metrics.read_text()))
-        except (ValueError, ValidationError) as exc:
+        except ValueError as exc:  # not JSON, or pydantic's ValidationError
             notes.append(
                 f"the champion v{version}'s metrics.json (run {run_id}) is not a training "
-                f"report this churnhealth reads ({_first_error(exc)}): the report leaves out "
+                f"report this churnhealth reads ({first_problem(exc)}): the report leaves out "
                 "the training figures; `make train` records them again"
             )
     plots_ = sorted(shap_dir.glob("*.png")) if shap_dir is not None else []
@@ -241,14 +240,6 @@ def attach(run_id: str, path: Path, named_by: str) -> str | None:
         )
     client.log_artifact(run_id, str(path))
     return None
-
-
-def _first_error(exc: Exception) -> str:
-    """A validation error's first problem in one line: where and what."""
-    if isinstance(exc, ValidationError):
-        e = exc.errors()[0]
-        return f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}"
-    return " ".join(str(exc).split())[:200]
 
 
 def _gone(exc: Exception) -> str:
