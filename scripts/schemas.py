@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.training_report import TrainingReport
+from churnhealth.scoring.explanation import Explanation
 from churnhealth.scoring.summary import PortfolioSummary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +27,10 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "monitor-report.json": MonitorReport,
     "training-report.json": TrainingReport,
     "backtest-report.json": BacktestReport,
+    "explanation.json": Explanation,
 }
 """File name → the model whose schema it holds (`predict`'s summary.json, monitor.json,
-`train`'s metrics.json, `backtest`'s backtest.json)."""
+`train`'s metrics.json, `backtest`'s backtest.json, `explain --json`)."""
 
 
 def render(model: type[BaseModel]) -> str:

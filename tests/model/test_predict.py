@@ -21,6 +21,7 @@ from churnhealth.models.estimators import logistic
 from churnhealth.models.routed import FittedModel
 from churnhealth.scoring import history
 from churnhealth.scoring.explain import dimension_effects, health_effects, raw_contributions
+from churnhealth.scoring.explanation import Explanation
 from churnhealth.scoring.scorer import SCORE_COLUMNS
 from tests.conftest import cli
 
@@ -240,11 +241,27 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     # one scoring chain: explain's row is predict's row for the account
     same = scores.set_index("account_id").loc[healthiest]
     for c in ("churn_probability", "p_churn_90d", "health_score", "tier", "momentum"):
-        assert e.row[c] == same[c], c
-    for c in ("health_change_30d", "projected_health_90d", "expansion_score"):
-        assert e.row[c] == same[c] or (pd.isna(e.row[c]) and pd.isna(same[c])), c
-    explained = e.dimensions.sum() + e.row.effect_context
-    assert abs(explained - (e.row.health_score - e.row.baseline_health)) <= 1
+        assert getattr(e, c) == same[c], c
+    for c in ("health_change_30d", "projected_health_90d"):
+        assert getattr(e, c) == same[c] or (getattr(e, c) is None and pd.isna(same[c])), c
+    assert e.expansion is not None and e.expansion.score == same.expansion_score
+    assert e.playbooks == [p for p in str(same.playbooks).split(",") if p]
+    explained = sum(e.dimensions.values()) + e.context_effect
+    assert abs(explained - (e.health_score - e.baseline_health)) <= 1
+    assert all(d.effect < 0 for d in e.pulling_down) and all(d.effect >= 0 for d in e.holding_up)
+    # --json prints the same explanation, in the shape of docs/schemas/explanation.json
+    res = cli(
+        "explain",
+        healthiest,
+        "--json",
+        "--data",
+        str(first["data"]),
+        "--config",
+        str(path),
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert Explanation.model_validate_json(res.stdout) == e
     # an unknown account: tests/model/test_bad_input.py
 
 

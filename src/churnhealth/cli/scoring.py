@@ -58,6 +58,13 @@ def explain(
     ] = None,
     data: DataOpt = None,
     model: ModelOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the explanation as JSON (docs/schemas/explanation.json) instead of tables.",
+        ),
+    ] = False,
     config_path: ConfigOpt = None,
 ) -> None:
     """Explain one account's health: tier, trend, each dimension's effect, the top drivers."""
@@ -65,7 +72,10 @@ def explain(
     from churnhealth.jobs.predict import explain as run
 
     e = run(cfg, account_id, data, model, parse_date(as_of, "--as-of"))
-    scoring_view.explanation(e, cfg.labels.health_horizon_days)
+    if as_json:
+        print(e.to_json())
+    else:
+        scoring_view.explanation(e)
 
 
 @app.command()

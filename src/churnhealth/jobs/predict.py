@@ -25,11 +25,11 @@ from churnhealth.evaluation import judged
 from churnhealth.locks import locked
 from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
-from churnhealth.scoring import history, overrides, playbooks, portfolio
+from churnhealth.scoring import explanation, history, overrides, playbooks, portfolio
 from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer
 from churnhealth.scoring.summary import PortfolioSummary, Share, Webhook, summarize
-from churnhealth.scoring.words import context_summary
+from churnhealth.scoring.words import TOP, context_summary
 
 
 @dataclass
@@ -190,22 +190,6 @@ def _scored(scorer: Scorer, frame: pd.DataFrame, chunk: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else scorer.score_batch(frame).scores
 
 
-@dataclass
-class Explanation:
-    """One account's score, explained: what `churnhealth explain` prints."""
-
-    row: pd.Series
-    """The account's scores row, with its baseline health and trend."""
-    dimensions: pd.Series
-    """Effect of each dimension (signals only), in health points."""
-    drivers: pd.DataFrame
-    """feature, dimension, value, segment median, effect (health points), sorted by |effect|:
-    signals a CSM can act on; the context's effect is in `row.effect_context` and, in words,
-    `row.context`."""
-    history: pd.DataFrame
-    """The account's past scores: as_of, health_score, tier."""
-
-
 def explain(
     cfg: Config,
     account_id: str,
@@ -213,7 +197,7 @@ def explain(
     model: str | None = None,
     as_of: dt.date | None = None,
     top: int = 8,
-) -> Explanation:
+) -> explanation.Explanation:
     """Score one account at an as-of date and break its health down by dimension and driver,
     comparing each driver's value with the typical (median) value in the account's segment."""
     lm = tracking.load_model(cfg, model)
@@ -228,23 +212,8 @@ def explain(
     effects, base = scorer.explain(frame.iloc[[i]])
     signals, context = scorer.split(effects)
     dims = scorer.dimensions(signals).iloc[0]
-    segment = frame.segment.iloc[i]
-    peers = frame[frame.segment == segment]
-    eff = signals.iloc[0]
-    order = eff.abs().sort_values(ascending=False).index[:top]
-    drivers = pd.DataFrame(
-        {
-            "feature": order,
-            "dimension": [lm.model.dimensions.get(f, "") for f in order],
-            "value": [frame.iloc[i][f] for f in order],
-            "segment_median": [
-                peers[f].median()
-                if pd.api.types.is_numeric_dtype(peers[f])
-                else peers[f].mode().iloc[0]
-                for f in order
-            ],
-            "effect": eff[order].to_numpy(),
-        }
+    drivers = explanation.strongest(
+        frame, i, signals.iloc[0], lm.model.dimensions, scorer.missing, top
     )
     with locked(cfg.predict.history, shared=True, what=f"predict.history {cfg.predict.history}"):
         past = history.read(cfg.predict.history, lm.version, account_id)
@@ -252,10 +221,21 @@ def explain(
         forced = overrides.in_force(cfg.predict.history, day, account_id)
     past = past[past.as_of <= day]
     batch = scorer.score_batch(
-        frame.iloc[[i]], expansion="every", trend_inputs=inputs, forced=forced
+        frame.iloc[[i]],
+        expansion="every",
+        trend_inputs=inputs,
+        forced=forced,
+        plays=playbooks.load_playbooks(cfg.predict.playbooks),
     )
     row = batch.scores.iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
     row["effect_context"] = float(context.iloc[0].sum())
     row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]
-    return Explanation(row, dims, drivers, past[["as_of", "health_score", "tier"]])
+    return explanation.explained(
+        row,
+        dimensions=dims,
+        drivers=drivers,
+        history=past,
+        horizon_days=cfg.labels.health_horizon_days,
+        top=TOP,
+    )

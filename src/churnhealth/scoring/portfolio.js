@@ -25,7 +25,7 @@ function header() {
     ["expected churned ARR, health horizon", money(p.expected_churned_arr_horizon)],
     ["expected churned ARR, 90 days", money(p.expected_churned_arr_90d)],
     ["mean health", p.mean_health.toFixed(1)],
-    ["improving / declining", `${p.improving} / ${p.declining}`],
+    ["improving / declining", D.compared ? `${p.improving} / ${p.declining}` : "no trend yet"],
     ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
     ["CSM overrides in force", D.overrides_in_force],
     ["alerts this run", Object.entries(D.alerts).filter(([, v]) => v).map(([k, v]) => `${v} ${words(k)}`).join(", ") || "none"],
@@ -76,7 +76,8 @@ function tiers() {
 function movers() {
   for (const dir of ["down", "up"]) {
     const rows = D.movers[dir].map((r) => `<tr data-id="${esc(r.account_id)}"><td>${esc(r.account_id)}</td><td class="l">${esc(words(r.segment))}</td><td>${money(r.arr)}</td><td>${r.health_score}</td><td>${tier(r.tier)}</td><td class="${r.health_change_30d < 0 ? "neg" : "pos"}">${signed(r.health_change_30d)}</td></tr>`);
-    $(`movers-${dir}`).innerHTML = rows.length ? table(["account", "segment", "ARR", "health", "tier", "30 d"], rows) : "<p class='muted'>None.</p>";
+    $(`movers-${dir}`).innerHTML = rows.length ? table(["account", "segment", "ARR", "health", "tier", "30 d"], rows)
+      : `<p class='muted'>${D.compared ? `No account's health ${dir === "down" ? "fell" : "rose"} in 30 days (of ${D.compared.toLocaleString()} with a score 30 days back).` : "No account has a score 30 days back to compare with yet."}</p>`;
   }
   document.querySelectorAll(".movers tbody tr").forEach((tr) => tr.addEventListener("click", () => openAccount(tr.dataset.id)));
 }
@@ -144,7 +145,7 @@ function sparkline(points) {
 }
 
 function driverTable(list, unit) {
-  return list.length ? table(["signal", "value", unit], list.map(([f, v, e]) => `<tr><td>${esc(words(f))}</td><td>${esc(v)}</td><td class="${e < 0 ? "neg" : "pos"}">${signed(e, 1)}</td></tr>`)) : "<p class='muted'>None above 0.05 points.</p>";
+  return list.length ? table(["signal", "value", unit], list.map(([f, v, e]) => `<tr><td>${esc(words(f))}</td><td>${esc(v)}</td><td class="${e < 0 ? "neg" : "pos"}">${signed(e, 1)}</td></tr>`)) : "<p class='muted'>No signal moves it by 0.05 points or more.</p>";
 }
 
 function openAccount(id) {

@@ -160,6 +160,7 @@ def page_data(
         "judged": summary.judged,
         "health_checked": summary.health_checked.model_dump(),
         "tiers": tiers,
+        "compared": len(known),
         "movers": {
             "down": movers(known.nsmallest(MOVERS).index[known.nsmallest(MOVERS) < 0]),
             "up": movers(known.nlargest(MOVERS).index[known.nlargest(MOVERS) > 0]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
+from churnhealth.features.missing import meanings
 from churnhealth.features.spec import DIMENSIONS
 from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
@@ -241,6 +243,11 @@ class Scorer:
         """Effects summed per dimension."""
         return dimension_effects(self.model, effects)
 
+    @cached_property
+    def missing(self) -> dict[str, str]:
+        """Feature → what its missing value means in words (`features.missing`)."""
+        return meanings(self.model.metrics(self.config.data.segments))
+
     @property
     def context(self) -> list[str]:
         """The model's context features (renewal timing, term, size…): reported apart."""
@@ -265,7 +272,7 @@ class Scorer:
             out[f"effect_{d}"] = dims[d].round(1).to_numpy() if d in dims else 0.0
         out["effect_context"] = context.sum(axis=1).round(1).to_numpy()
         out["context"] = context_summary(context, frame)
-        return pd.concat([out, drivers(signals, frame)], axis=1)
+        return pd.concat([out, drivers(signals, frame, self.missing)], axis=1)
 
     def with_expansion(
         self, scores: pd.DataFrame, frame: pd.DataFrame, every: bool = False
@@ -293,7 +300,7 @@ class Scorer:
         if len(worth):
             rows = frame.iloc[worth]
             signals, _ = self.split(expansion_effects(em, rows)[0])
-            top = drivers(signals, rows)
+            top = drivers(signals, rows, self.missing)
             for k in range(1, TOP + 1):
                 for part in ("feature", "value", "effect"):
                     col = out.columns.get_loc(f"expansion_{k}_{part}")

@@ -3,8 +3,12 @@ as a person reads them (three significant digits, thousands whole)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+
+from churnhealth.features.missing import NO_VALUE
 
 TOP = 3
 """Drivers shown per account and direction."""
@@ -46,34 +50,57 @@ def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) ->
     return out
 
 
-def shown_value(v: object) -> str:
-    """A feature's value as a CSM reads it: three significant digits, thousands whole."""
-    if isinstance(v, bool | np.bool_) or not isinstance(v, float | np.floating):
-        return str(v)
+def shown_value(v: object, missing: str = NO_VALUE) -> str:
+    """A feature's value as a CSM reads it: three significant digits, thousands whole; a
+    missing or infinite value reads as `missing` (what it means, `features.missing`), never
+    "nan", "None", "NaT" or "inf"."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return missing
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if not isinstance(v, float | np.floating | int | np.integer):
+        return missing if _is_missing(v) else str(v)
     if not np.isfinite(v):
-        return str(v)
+        return missing
+    if isinstance(v, int | np.integer):
+        return f"{v:,}"
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
-def _shown(v: object, seen: dict) -> str:
-    """`shown_value`, remembered per distinct value and type (1 and 1.0 read differently;
-    0.0 and -0.0, equal as keys, are not remembered)."""
+def _is_missing(v: object) -> bool:
     try:
-        if v == 0:
-            return shown_value(v)
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or array: not one missing value
+        return False
+
+
+_INFINITE = (np.inf, -np.inf)
+
+
+def _shown(v: object, seen: dict, missing: str) -> str:
+    """`shown_value`, remembered per distinct value and type (1 and 1.0 read differently;
+    0.0 and -0.0, equal as keys, are not remembered, nor a missing value, whose words depend on
+    the feature)."""
+    try:
+        if v is None or v == 0 or v != v or v in _INFINITE:
+            return shown_value(v, missing)
         key = (type(v), v)
         return seen[key]
     except KeyError:
-        text = seen[key] = shown_value(v)
+        text = seen[key] = shown_value(v, missing)
         return text
     except TypeError:  # unhashable, or pd.NA (no truth value)
-        return shown_value(v)
+        return shown_value(v, missing)
 
 
-def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+def drivers(
+    effects: pd.DataFrame, frame: pd.DataFrame, missing: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Top risk (most negative) and protective (most positive) drivers per account: feature,
-    its value as shown to a CSM, and its effect in health points."""
+    its value as shown to a CSM, and its effect in health points. A missing value reads as
+    what it means (`missing`: feature → words, from `features.missing.meanings`)."""
     cols = {}
+    missing = missing or {}
     seen: dict = {}  # value → its text: counts and flags repeat across accounts
     vals = effects.to_numpy()
     names = np.array(effects.columns)
@@ -82,12 +109,18 @@ def drivers(effects: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     order = np.argsort(vals, axis=1)
     for kind, idx in (("risk", order[:, :TOP]), ("protective", order[:, ::-1][:, :TOP])):
         for k in range(TOP):
+            if k >= idx.shape[1]:  # fewer signals than drivers shown
+                cols[f"{kind}_{k + 1}_feature"] = np.full(len(vals), None, dtype=object)
+                cols[f"{kind}_{k + 1}_value"] = [None] * len(vals)
+                cols[f"{kind}_{k + 1}_effect"] = np.full(len(vals), np.nan)
+                continue
             j = idx[:, k]
             eff = vals[rows, j]
             keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
             cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
             cols[f"{kind}_{k + 1}_value"] = [
-                _shown(v, seen) if ok else None for v, ok in zip(shown[rows, j], keep, strict=True)
+                _shown(v, seen, missing.get(names[jj], NO_VALUE)) if ok else None
+                for v, jj, ok in zip(shown[rows, j], j, keep, strict=True)
             ]
             cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
     return pd.DataFrame(cols, index=frame.index)

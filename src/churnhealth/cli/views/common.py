@@ -16,6 +16,11 @@ def fmt(value: float) -> str:
     return "–" if pd.isna(value) else f"{value:.3f}"
 
 
+def pct(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage; "–" when there is none (e.g. no account in the list)."""
+    return "–" if value is None or pd.isna(value) else f"{value:.{digits}%}"
+
+
 def money(v: float) -> str:
     return f"{v / 1e6:,.1f}M" if v >= 1e6 else f"{v / 1e3:,.0f}k"
 

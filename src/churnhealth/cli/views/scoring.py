@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.table import Table
 
 from churnhealth.cli.app import console
@@ -12,7 +11,8 @@ from churnhealth.cli.views.common import money, notes
 from churnhealth.sinks import terminal
 
 if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
-    from churnhealth.jobs.predict import Explanation, PredictResult
+    from churnhealth.jobs.predict import PredictResult
+    from churnhealth.scoring.explanation import Explanation
     from churnhealth.scoring.forecast import Forecast, Period
 
 
@@ -100,68 +100,74 @@ def forecast(f: Forecast) -> None:
     console.print(table)
 
 
-def explanation(e: Explanation, horizon_days: int) -> None:
-    """One account: its health and tier, each dimension's effect, the strongest drivers."""
-    r = e.row
-    change = "" if pd.isna(r.health_change_30d) else f", {r.health_change_30d:+.0f} in 30 days"
+def explanation(e: Explanation) -> None:
+    """One account: its health and tier, each dimension's effect, the context apart, the
+    signals pulling its health down and those holding it up, its playbooks and history."""
+    change = "" if e.health_change_30d is None else f", {e.health_change_30d:+.0f} in 30 days"
+    renewal = "" if e.days_to_renewal is None else f", renewal in {e.days_to_renewal:.0f} days"
+    arr = "" if e.arr is None else f", ARR {e.arr:,.0f}"
+    projected = (
+        ""
+        if e.projected_health_90d is None
+        else f"; projected {e.projected_health_90d:.0f} in 90 days"
+    )
     console.print(
-        f"[bold]{terminal(r.account_id)}[/] ({terminal(r.segment)}, "
-        f"{terminal(r.lifecycle_stage)}, ARR {r.arr:,.0f}, renewal "
-        f"in {r.days_to_renewal:.0f} days) as of {r.as_of.date()}: health [bold]"
-        f"{r.health_score}[/] ({r.tier.replace('_', ' ')}; {r.churn_probability:.1%} chance of "
-        f"churning within {horizon_days} days); momentum {r.momentum}{change}; projected "
-        f"{r.projected_health_90d} in 90 days. Baseline health of its model: "
-        f"{r.baseline_health:.1f}.",
+        f"[bold]{terminal(e.account_id)}[/] ({terminal(e.segment)}, "
+        f"{terminal(e.lifecycle_stage)}{arr}{renewal}) as of {e.as_of}: health [bold]"
+        f"{e.health_score}[/] ({e.tier.replace('_', ' ')}; {e.churn_probability:.1%} chance of "
+        f"churning within {e.horizon_days} days); momentum {e.momentum}{change}{projected}. "
+        f"Baseline health of its model: {e.baseline_health:.1f}.",
         markup=True,
     )
-    if not pd.isna(r.get("csm_health")):
-        drives = "it drives the tier and playbooks" if r.health_source == "csm" else "shown only"
-        until = "" if pd.isna(r.override_until) else f" until {r.override_until.date()}"
+    if (o := e.override) is not None:
+        drives = "it drives the tier and playbooks" if o.drives else "shown only"
+        until = "" if o.until is None else f" until {o.until}"
         console.print(
-            f"CSM override: health {r.csm_health} by {r.override_by}{until} "
-            f"({r.override_reason}); the model's health is {r.model_health} "
-            f"({r.model_tier.replace('_', ' ')}); {drives}.",
+            f"CSM override: health {o.csm_health} by {terminal(o.by)}{until} "
+            f"({terminal(o.reason)}); the model's health is {o.model_health} "
+            f"({o.model_tier.replace('_', ' ')}); {drives}.",
             highlight=False,
         )
-    if not pd.isna(r.get("expansion_score")):
-        lifts = [
-            f"{r[f'expansion_{k}_feature'].replace('_', ' ')} ({r[f'expansion_{k}_value']}, "
-            f"{r[f'expansion_{k}_effect']:+.1f})"
-            for k in (1, 2, 3)
-            if isinstance(r.get(f"expansion_{k}_feature"), str)
-        ]
+    if (x := e.expansion) is not None:
+        lifts = [f"{v.feature.replace('_', ' ')} ({v.reads}, {v.effect:+.1f})" for v in x.lifts]
         console.print(
-            f"Expansion score {r.expansion_score:.0f} ({r.expansion_tier.replace('_', ' ')}; "
-            f"{r.expansion_probability:.1%} chance its ARR grows within the expansion horizon)"
+            f"Expansion score {x.score:.0f} ({x.tier.replace('_', ' ')}; "
+            f"{x.probability:.1%} chance its ARR grows within the expansion horizon)"
             + (f", lifted most by {', '.join(lifts)}" if lifts else "")
             + ".",
             highlight=False,
         )
     dims = Table("dimension", "effect (health points)", title="Effect of each dimension")
-    for d, v in e.dimensions.sort_values().items():
+    for d, v in sorted(e.dimensions.items(), key=lambda kv: kv[1]):
         dims.add_row(d, f"{v:+.1f}")
     console.print(dims)
     console.print(
-        f"Context (not a lever, not among the drivers): {r.effect_context:+.1f} points"
-        + (f" — {r.context}" if r.context else ""),
+        f"Context (not a lever, not among the drivers): {e.context_effect:+.1f} points"
+        + (f" — {e.context}" if e.context else ""),
         highlight=False,
     )
-    drivers = Table(
-        *("feature", "dimension", "value", "segment median", "effect"),
-        title="Strongest drivers (negative: pulls health down)",
+    for title, rows in (
+        ("Pulling health down", e.pulling_down),
+        ("Holding health up", e.holding_up),
+    ):
+        if not rows:
+            continue
+        table = Table(*("signal", "dimension", "value", "segment median", "effect"), title=title)
+        for d in rows:
+            table.add_row(
+                d.feature,
+                d.dimension,
+                terminal(d.reads),
+                terminal(d.median_reads),
+                f"{d.effect:+.1f}",
+            )
+        console.print(table)
+    console.print(
+        "Playbooks: " + (", ".join(p.replace("_", " ") for p in e.playbooks) or "none match"),
+        highlight=False,
     )
-
-    def cell(v: object) -> str:
-        return f"{v:,.2f}" if isinstance(v, float) else str(v)
-
-    for d in e.drivers.itertuples():
-        drivers.add_row(
-            d.feature, d.dimension, cell(d.value), cell(d.segment_median), f"{d.effect:+.1f}"
-        )
-    console.print(drivers)
-    if len(e.history):
+    if e.history:
         console.print(
-            "History: "
-            + ", ".join(f"{h.as_of.date()} {h.health_score}" for h in e.history.itertuples()),
+            "History: " + ", ".join(f"{h.as_of} {h.health_score}" for h in e.history),
             highlight=False,
         )

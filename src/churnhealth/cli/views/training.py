@@ -9,7 +9,7 @@ import pandas as pd
 from rich.table import Table
 
 from churnhealth.cli.app import console
-from churnhealth.cli.views.common import GLOBAL, churn_reasons_table, fmt, iv, notes
+from churnhealth.cli.views.common import GLOBAL, churn_reasons_table, fmt, iv, notes, pct
 from churnhealth.config import Config
 
 if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
@@ -145,11 +145,11 @@ def expansion(e: ExpansionFigures) -> None:
             e.routes.get(name, "routed"),
             fmt(b.get("roc_auc", float("nan"))),
             fmt(b["ece"]),
-            f"{b['base_rate']:.1%}",
-            f"{b['precision_top10']:.1%}",
-            f"{b['lift_top10']:.2f}×",
-            f"{b['ready_share']:.1%}",
-            f"{b['ready_precision']:.1%}",
+            pct(b["base_rate"]),
+            pct(b["precision_top10"]),
+            "–" if pd.isna(b["lift_top10"]) else f"{b['lift_top10']:.2f}×",
+            pct(b["ready_share"]),
+            pct(b["ready_precision"]),
         )
     console.print(table)
 

@@ -1,0 +1,85 @@
+"""What a missing (null) value of a metric means, in words a CSM reads.
+
+A null is not an unknown number: a median of no tickets, a change from nothing, a ratio over
+zero licences. Where a person reads a feature's value (drivers, alert reasons, the portfolio
+page, `explain`) a null reads as its meaning, e.g. "no tickets in 90 days", never "nan".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from churnhealth.features.spec import (
+    Aggregate,
+    DaysSince,
+    Difference,
+    External,
+    Flag,
+    Latest,
+    PctChange,
+    Ratio,
+    Slope,
+    parse_window,
+)
+
+NOUNS = {
+    "usage": "usage",
+    "events": "product events",
+    "touchpoints": "touchpoints",
+    "surveys": "survey answers",
+    "tickets": "tickets",
+    "contacts": "contacts",
+    "invoices": "invoices",
+    "subscriptions": "subscriptions",
+}
+"""How each table's rows are named in a sentence."""
+
+NO_VALUE = "no value"
+"""What a null reads as when nothing more is known of it."""
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _period(window: str) -> str:
+    days = parse_window(window)
+    return "ever" if days is None else f"in {days} days"
+
+
+def _rows(m) -> str:
+    """The rows a table metric reads, e.g. "qbr touchpoints" or "matching tickets"."""
+    noun = NOUNS.get(m.table, f"{m.table} rows")
+    values = list(m.filter.values())
+    if len(values) == 1 and isinstance(values[0], str):
+        return f"{_words(values[0])} {noun}"
+    return f"matching {noun}" if m.filter else noun
+
+
+def meaning(m) -> str:
+    """What a null of metric `m` means ("no tickets in 90 days", "not defined: licenses is 0
+    or missing"), from its kind and definition."""
+    if isinstance(m, Aggregate) and m.column and m.agg not in ("count", "sum", "any", "nunique"):
+        return f"no {_words(m.column)} of {_rows(m)} {_period(m.window)}"
+    if isinstance(m, Aggregate | Latest):
+        return f"no {_rows(m)} {_period(m.window)}"
+    if isinstance(m, PctChange):
+        return f"no {_rows(m)} in the {parse_window(m.window)} days before, nothing to compare"
+    if isinstance(m, Slope):
+        return f"too little {_rows(m)} {_period(m.window)} for a trend"
+    if isinstance(m, DaysSince):
+        return f"no {_rows(m)} yet"
+    if isinstance(m, Ratio):
+        return f"not defined: {_words(m.denominator)} is 0 or missing"
+    if isinstance(m, Difference):
+        return f"not defined: {_words(m.left)} or {_words(m.right)} missing"
+    if isinstance(m, External):
+        return f"no value in the features table within {m.days} days"
+    if isinstance(m, Flag):  # a flag is never null; kept for completeness
+        return NO_VALUE
+    return NO_VALUE
+
+
+def meanings(metrics: Iterable) -> dict[str, str]:
+    """Metric name → what its null means, for every metric."""
+    return {m.name: meaning(m) for m in metrics}

@@ -1,0 +1,279 @@
+"""One account's score taken apart: what `churnhealth explain` prints (and `--json` writes).
+
+`Explanation` is built once, complete, by the explain job from the account's scores row, its
+effects and its history. Values a person reads come with their words (`reads`): a missing value
+reads as what it means ("no tickets in 90 days"), never "nan". Its JSON Schema is
+docs/schemas/explanation.json (`make docs`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from churnhealth.features.missing import NO_VALUE
+from churnhealth.scoring.summary import FROZEN
+from churnhealth.scoring.words import shown_value
+
+
+def number(v: Any) -> float | None:
+    """A finite float, or None for a missing or infinite value."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def text(v: Any) -> str | None:
+    """A string, or None for a missing value."""
+    return v if isinstance(v, str) and v else None
+
+
+class Driver(BaseModel):
+    """One signal's effect on the account's health, its value beside its segment's median."""
+
+    model_config = FROZEN
+
+    feature: str
+    dimension: str
+    value: float | str | None
+    """The feature's value (None: missing; `reads` says what that means)."""
+    reads: str
+    """The value as a CSM reads it ("0.08", "no tickets in 90 days")."""
+    segment_median: float | str | None
+    """The median of the account's segment at the same date (the most common value of a
+    categorical feature); None when no account of the segment has a value."""
+    median_reads: str
+    effect: float
+    """Health points this signal adds (positive) or takes away (negative)."""
+
+
+class Override(BaseModel):
+    """A CSM's health in force for the account."""
+
+    model_config = FROZEN
+
+    csm_health: int
+    by: str
+    until: dt.date | None
+    reason: str
+    model_health: int
+    model_tier: str
+    drives: bool
+    """True when the override drives the tier and playbooks; False: shown only."""
+
+
+class Lift(BaseModel):
+    """A signal lifting the expansion score."""
+
+    model_config = FROZEN
+
+    feature: str
+    reads: str
+    effect: float
+    """Expansion-score points."""
+
+
+class Expansion(BaseModel):
+    """The account's expansion score."""
+
+    model_config = FROZEN
+
+    score: float
+    tier: str
+    probability: float
+    lifts: list[Lift]
+
+
+class Point(BaseModel):
+    """One past score of the account."""
+
+    model_config = FROZEN
+
+    as_of: dt.date
+    health_score: int
+    tier: str
+
+
+class Explanation(BaseModel):
+    """One account's health at an as-of date: its scores, trend, each dimension's effect, the
+    context apart, the strongest drivers and its history."""
+
+    model_config = FROZEN
+
+    account_id: str
+    segment: str
+    lifecycle_stage: str
+    arr: float | None
+    days_to_renewal: float | None
+    as_of: dt.date
+    horizon_days: int
+    health_score: int
+    tier: str
+    churn_probability: float
+    """P(churn within `horizon_days`)."""
+    p_churn_90d: float | None
+    baseline_health: float
+    """The health of the model's average account: effects add up from it."""
+    momentum: str
+    health_change_30d: float | None
+    """None: no score 30 days back (momentum "new")."""
+    projected_health_90d: float | None
+    dimensions: dict[str, float]
+    """Dimension → the effect of its signals, in health points."""
+    context_effect: float
+    """Effect of the context (term, renewal timing, size): no lever, never a driver."""
+    context: str
+    """The strongest context items in words."""
+    drivers: list[Driver] = Field(description="The strongest signals, by |effect|.")
+    playbooks: list[str]
+    """The playbooks whose conditions the account matches."""
+    override: Override | None
+    expansion: Expansion | None
+    history: list[Point]
+
+    @property
+    def pulling_down(self) -> list[Driver]:
+        return [d for d in self.drivers if d.effect < 0]
+
+    @property
+    def holding_up(self) -> list[Driver]:
+        return [d for d in self.drivers if d.effect >= 0]
+
+    def drivers_table(self) -> pd.DataFrame:
+        """The drivers as a table (for a notebook)."""
+        return pd.DataFrame([d.model_dump() for d in self.drivers])
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def driver(
+    feature: str, dimension: str, value: Any, median: Any, effect: float, missing: str
+) -> Driver:
+    """A `Driver`, its value and median in words (`missing`: what a null of it means)."""
+
+    def plain(v: Any) -> float | str | None:
+        return v if isinstance(v, str) else number(v)
+
+    return Driver(
+        feature=feature,
+        dimension=dimension,
+        value=plain(value),
+        reads=shown_value(value, missing),
+        segment_median=plain(median),
+        median_reads=shown_value(median, "no account of the segment has a value"),
+        effect=round(float(effect), 2),
+    )
+
+
+def lifts(row: pd.Series, top: int) -> list[Lift]:
+    """The expansion score's strongest lifts from a scores row."""
+    return [
+        Lift(
+            feature=row[f"expansion_{k}_feature"],
+            reads=str(row[f"expansion_{k}_value"]),
+            effect=float(row[f"expansion_{k}_effect"]),
+        )
+        for k in range(1, top + 1)
+        if isinstance(row.get(f"expansion_{k}_feature"), str)
+    ]
+
+
+def strongest(
+    frame: pd.DataFrame,
+    i: int,
+    effects: pd.Series,
+    dimensions: dict[str, str],
+    missing: dict[str, str],
+    top: int,
+) -> list[Driver]:
+    """The `top` signals of row `i` of `frame` by |effect|, each beside the median of the
+    account's segment at the same date."""
+    peers = frame[frame.segment == frame.segment.iloc[i]]
+    out = []
+    for f in effects.abs().sort_values(ascending=False).index[:top]:
+        col = peers[f]
+        if pd.api.types.is_numeric_dtype(col):
+            median = col.median()
+        else:
+            mode = col.mode()
+            median = mode.iloc[0] if len(mode) else None
+        out.append(
+            driver(
+                f,
+                dimensions.get(f, ""),
+                frame.iloc[i][f],
+                median,
+                effects[f],
+                missing.get(f, NO_VALUE),
+            )
+        )
+    return out
+
+
+def explained(
+    row: pd.Series,
+    *,
+    dimensions: pd.Series,
+    drivers: list[Driver],
+    history: pd.DataFrame,
+    horizon_days: int,
+    top: int,
+) -> Explanation:
+    """The `Explanation` of a scores row (with its baseline, context effect and words)."""
+    override = None
+    if number(row.get("csm_health")) is not None:
+        until = row.get("override_until")
+        override = Override(
+            csm_health=int(row.csm_health),
+            by=str(row.override_by),
+            until=None if pd.isna(until) else pd.Timestamp(until).date(),
+            reason=str(row.override_reason),
+            model_health=int(row.model_health),
+            model_tier=str(row.model_tier),
+            drives=row.health_source == "csm",
+        )
+    expansion = None
+    if number(row.get("expansion_score")) is not None:
+        expansion = Expansion(
+            score=float(row.expansion_score),
+            tier=str(row.expansion_tier),
+            probability=float(row.expansion_probability),
+            lifts=lifts(row, top),
+        )
+    return Explanation(
+        account_id=str(row.account_id),
+        segment=str(row.segment),
+        lifecycle_stage=str(row.lifecycle_stage),
+        arr=number(row.arr),
+        days_to_renewal=number(row.days_to_renewal),
+        as_of=pd.Timestamp(row.as_of).date(),
+        horizon_days=horizon_days,
+        health_score=int(row.health_score),
+        tier=str(row.tier),
+        churn_probability=float(row.churn_probability),
+        p_churn_90d=number(row.get("p_churn_90d")),
+        baseline_health=round(float(row.baseline_health), 2),
+        momentum=str(row.momentum),
+        health_change_30d=number(row.get("health_change_30d")),
+        projected_health_90d=number(row.get("projected_health_90d")),
+        dimensions={d: round(float(v), 2) for d, v in dimensions.items()},
+        context_effect=round(float(row.effect_context), 2),
+        context=text(row.get("context")) or "",
+        drivers=drivers,
+        playbooks=[p for p in str(row.get("playbooks") or "").split(",") if p],
+        override=override,
+        expansion=expansion,
+        history=[
+            Point(as_of=pd.Timestamp(h.as_of).date(), health_score=int(h.health_score), tier=h.tier)
+            for h in history.itertuples()
+        ],
+    )
