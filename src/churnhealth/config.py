@@ -7,6 +7,7 @@ with one line per problem naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -294,8 +295,46 @@ class TierOverride(_Section):
         return self
 
 
+class Capacity(_Section):
+    """How many save plays the team can have under way at once: an alert of a playbook marked
+    `capacity: true` (the default at-risk intervention) is under way for the playbooks'
+    cooldown_days after it was raised. Each run alerts the matching accounts with the most ARR
+    expected to be lost by their next renewal decision, up to the room left; the other
+    matches are listed as waiting, not alerted."""
+
+    accounts: int | None = Field(
+        None,
+        ge=0,
+        description="Save plays under way at once for the whole team; unset: `share` of the "
+        "active book.",
+    )
+    share: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="When `accounts` is unset, the team's capacity as a share of the active "
+        "accounts (rounded up).",
+    )
+    per_owner: int | None = Field(
+        None,
+        ge=0,
+        description="Save plays under way at once per CSM (accounts.csm_owner); accounts "
+        "without an owner share the team's capacity. Unset: one team-wide capacity.",
+    )
+
+    def limit(self, active: int) -> int:
+        """The team's capacity for a book of `active` accounts."""
+        if self.accounts is not None:
+            return self.accounts
+        return math.ceil(self.share * active)
+
+
+BANDS = TierOverride(healthy=75, at_risk=50, critical=25)
+"""The practitioners' bands: healthy 75–100, moderate 50–74, at risk 25–49, critical 0–24."""
+
+
 class PredictConfig(_Section):
-    """The batch scoring job: history, trend and tier overrides."""
+    """The batch scoring job: history, trend, tiers and the team's capacity."""
 
     history: Path = Field(
         Path("outputs/history.duckdb"), description="DuckDB store of the health_history table."
@@ -339,8 +378,23 @@ class PredictConfig(_Section):
         "the playbooks while it is in force; false: scores show it beside the model's health, "
         "which drives. Either way the history keeps the model's health.",
     )
+    tiers: Literal["bands", "learned"] = Field(
+        "bands",
+        description="bands: fixed cut-offs on the calibrated health (predict.bands), so a tier "
+        "states a chance of leaving (at risk: 50–75% within the health horizon); learned: the "
+        "model's per-segment cut-offs, set at training to flag tiers.recall_at_risk of "
+        "next year's churners (many more accounts flagged, each less likely to leave).",
+    )
+    bands: TierOverride = Field(
+        BANDS,
+        description="The bands' cut-offs (health at or above healthy is healthy; below at_risk "
+        "at risk; below critical critical).",
+    )
+    capacity: Capacity = Capacity()
     segment_tiers: dict[str, TierOverride] = Field(
-        {}, description="Per-segment cut-offs overriding the model's."
+        {},
+        description="Per-segment cut-offs overriding predict.tiers, e.g. enterprise: "
+        "{healthy: 70, at_risk: 50, critical: 25}, smb: {healthy: 80, at_risk: 60, critical: 30}.",
     )
     lifecycle_tiers: dict[str, TierOverride] = Field(
         {},

@@ -106,6 +106,30 @@ def test_every_renewal_decision_is_judged_at_each_lead(backtested):
     assert lead.median_lead_days >= 30
 
 
+def test_the_save_list_is_judged_at_the_teams_capacity(backtested):
+    """Each as-of date lists at most the team's capacity of flagged accounts, the most ARR at
+    stake first; the baselines list as many; the figures are those of the listed cases."""
+    p = backtested.result.predictions
+    cap = backtested.cfg.predict.capacity
+    for _, day in p.groupby("as_of"):
+        assert day.listed.sum() == min(day.flagged.sum(), cap.limit(len(day)))
+        assert not (day.listed & ~day.flagged).any()
+        stake = day.arr * day.p_churn_next_renewal.fillna(day.churn_probability)
+        if day.listed.any() and (day.flagged & ~day.listed).any():
+            assert stake[day.listed].min() >= stake[day.flagged & ~day.listed].max()
+    for lead, blocks in backtested.result.report.renewals.leads.items():
+        s = blocks.save_list
+        assert s is not None and 0 < s.listed < s.cases, lead
+        assert s.caught + s.false_positives == s.listed
+        assert s.precision == pytest.approx(s.caught / s.listed)
+        assert s.base_rate == pytest.approx(s.churned / s.cases)
+        assert 0 <= s.churned_arr_share <= 1 and s.recall == pytest.approx(s.caught / s.churned)
+        assert set(s.baselines) == {"scorecard", "login_rule"}
+        assert all(b.listed == s.listed for b in s.baselines.values())
+        fp = s.login_rule_false_positives_at_equal_recall
+        assert fp is None or fp >= 0
+
+
 def test_retention_is_read_a_year_on(backtested):
     r, p = backtested.result.report, backtested.result.predictions
     bands = pd.DataFrame([b.model_dump() for b in r.retention_by_band])
@@ -211,7 +235,8 @@ def test_backtest_is_logged_and_saved(backtested):
     )
     client = mlflow.MlflowClient()
     tables = {Path(f.path).name for f in client.list_artifacts(backtested.run_id, "tables")}
-    names = ("renewals", "targets", "baselines", "bands", "periods", "segments", "forecast")
+    names = ("renewals", "save_list", "targets", "baselines", "bands", "periods", "segments")
+    names += ("forecast",)
     assert tables == {f"{n}.csv" for n in (*names, "forecast_check")}
     pngs = {Path(f.path).name for f in client.list_artifacts(backtested.run_id)}
     assert {"forecast.png", "lead.png", "bands.png", "renewal_leads.png"} <= pngs

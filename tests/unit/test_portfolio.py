@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 
+from churnhealth.models.tiers import Cutoffs, meanings
 from churnhealth.scoring import portfolio
 from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import SCORE_COLUMNS
-from churnhealth.scoring.summary import PortfolioSummary, summarize
+from churnhealth.scoring.summary import PortfolioSummary, Tiers, summarize
 
 
 def _scores(ids: list[str]) -> pd.DataFrame:
@@ -41,6 +42,16 @@ def _summary(scores: pd.DataFrame) -> PortfolioSummary:
         portfolio=book,
         segments=segments,
         forecast=forecast(scored, curve, draws=50),
+        compared=int(scores.health_change_30d.notna().sum()),
+        tiered_by={
+            "smb": Tiers(
+                source="bands",
+                healthy=75,
+                at_risk=50,
+                critical=25,
+                meanings=meanings(Cutoffs(75, 50, 25), 365),
+            )
+        },
         model_version="1",
         model="models:/churnhealth@champion",
         scores="scores-2026-11-01.parquet",

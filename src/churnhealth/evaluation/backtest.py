@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnhealth.config import Config
+from churnhealth.config import Capacity, Config
 from churnhealth.data.contract import contract
 from churnhealth.data.source import Source, truncate
 from churnhealth.errors import ChurnhealthError
@@ -244,9 +244,26 @@ def fit_at(
 PREDICTION_COLUMNS = [
     *("account_id", "as_of", "origin", "segment", "lifecycle_stage", "term_months", "arr"),
     *("renewal_date", "churn_after", "churned", "churned_90d", "churn_probability"),
-    *("p_churn_90d", "health_score", "tier", "flagged", "scorecard_health"),
+    *("p_churn_90d", "p_churn_next_renewal", "health_score", "tier", "flagged", "listed"),
+    "scorecard_health",
 ]
 """The out-of-time predictions (plus `login_light` when the data has logins)."""
+
+
+def save_list(scored: pd.DataFrame, capacity: Capacity) -> np.ndarray:
+    """Which flagged rows make the save list at each as-of date: the team's capacity (for the
+    accounts scored that day) of them, the most ARR expected to be lost by the next renewal
+    decision first (`playbooks.at_stake`). Scores are monthly and an alert is under way for
+    the playbooks' cool-down (30 days by default), so each date's list is a fresh one."""
+    p = scored.p_churn_next_renewal.fillna(scored.churn_probability)
+    stake = (scored.arr * p).to_numpy(float)
+    flagged = scored.flagged.to_numpy(bool)
+    out = np.zeros(len(scored), bool)
+    for rows in scored.groupby("as_of").indices.values():
+        cand = rows[flagged[rows]]
+        k = capacity.limit(len(rows))
+        out[cand[np.argsort(-stake[cand], kind="stable")[:k]]] = True
+    return out
 
 
 def score_period(
@@ -270,7 +287,9 @@ def score_period(
     out["p_churn_90d"] = scored.p_churn_90d.to_numpy()
     out["health_score"] = scored.health_score.to_numpy()
     out["tier"] = scored.tier.to_numpy()
+    out["p_churn_next_renewal"] = scored.p_churn_next_renewal.to_numpy()
     out["flagged"] = out.tier.isin(FLAGGED)
+    out["listed"] = save_list(out, cfg.predict.capacity)
     out["scorecard_health"] = fit.scorecard.health(rows).to_numpy()
     if LOGIN_FEATURE in rows:
         out["login_light"] = login_light(rows).to_numpy()

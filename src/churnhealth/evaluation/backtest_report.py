@@ -63,14 +63,47 @@ class FlagFigures(BaseModel):
     """Each baseline given the model's flag budget (`metrics.same_budget`)."""
 
 
+class Listed(BaseModel):
+    """A list of accounts judged on the renewal decisions it covers."""
+
+    model_config = FROZEN
+
+    listed: int
+    """Cases whose account was on the list when the case was read."""
+    caught: int
+    precision: float
+    recall: float
+    churned_arr_share: float
+    """Of the churned decisions' ARR, the share inside the list."""
+    false_positives: int
+
+
+class SaveListFigures(Listed):
+    """The save list at the team's capacity (predict.capacity), per renewal decision
+    (`evaluation.renewals.list_block`)."""
+
+    cases: int
+    churned: int
+    base_rate: float
+    lift: float
+    """Precision over the base rate."""
+    baselines: dict[str, Listed]
+    """The scorecard and the login rule listing as many accounts per as-of date."""
+    login_rule_false_positives_at_equal_recall: int | None = None
+    """False positives of the login rule when it catches as many churned decisions as the
+    list (None: it never does; absent without login data)."""
+
+
 class LeadFigures(BaseModel):
-    """The flag at one lead: overall, per segment and per contract term."""
+    """The flag at one lead: overall, per segment and per contract term; the save list."""
 
     model_config = FROZEN
 
     overall: FlagFigures
     segments: dict[str, FlagFigures]
     terms: dict[str, FlagFigures]
+    save_list: SaveListFigures | None = None
+    """None in a backtest written before save lists."""
 
 
 class Renewals(BaseModel):

@@ -56,11 +56,24 @@ def _figure(block: Outcomes | FlagFigures, key: str) -> float:
     return float("nan") if v is None else v
 
 
+LISTED = ("listed", "caught", "precision", "recall", "churned_arr_share", "false_positives")
+
+
 def tables(report: BacktestReport) -> dict[str, pd.DataFrame]:
-    """The backtest's tables: renewals (per lead and group), targets (at 90 and 180 days),
-    baselines, health bands, rows per period and segment, forecast cells and their check."""
-    ren, targets, base = [], [], []
+    """The backtest's tables: renewals (per lead and group), the save list (per lead, with
+    the baselines at its budget), targets (at 90 and 180 days), baselines, health bands, rows
+    per period and segment, forecast cells and their check."""
+    ren, targets, base, lists = [], [], [], []
     for lead, blocks in report.renewals.leads.items():
+        if (sl := blocks.save_list) is not None:
+            row = {"lead_days": int(lead), "cases": sl.cases, "churned": sl.churned}
+            row |= {"base_rate": sl.base_rate, "lift": sl.lift}
+            for who, v in [("list", sl), *sl.baselines.items()]:
+                row |= {f"{who}_{k}": getattr(v, k) for k in LISTED}
+            row["login_rule_false_positives_at_equal_recall"] = (
+                sl.login_rule_false_positives_at_equal_recall
+            )
+            lists.append(row)
         groups = [("overall", blocks.overall)]
         groups += [(f"segment {s}", b) for s, b in blocks.segments.items()]
         groups += [(f"{t} contracts", b) for t, b in blocks.terms.items()]
@@ -93,6 +106,7 @@ def tables(report: BacktestReport) -> dict[str, pd.DataFrame]:
     check = [{"group": g, **v.model_dump()} for g, v in report.forecast.check.items()]
     return {
         "renewals": pd.DataFrame(ren),
+        "save_list": pd.DataFrame(lists),
         "targets": pd.DataFrame(targets),
         "baselines": pd.DataFrame(base),
         "bands": pd.DataFrame([b.model_dump() for b in report.retention_by_band]),

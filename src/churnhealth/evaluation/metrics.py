@@ -286,22 +286,30 @@ def lead_time_summary(leads: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def same_budget(
-    y: np.ndarray, flagged: np.ndarray, risk: np.ndarray, groups: np.ndarray, seed: int = 0
-) -> dict[str, float]:
-    """A baseline flagging as many rows as the model does in each group (as-of date).
-
-    The baseline flags its riskiest rows; ties (the login rule has three levels) are broken at
-    random, seeded. Returns churners caught and false positives of both.
-    """
-    y, flagged, risk = np.asarray(y, bool), np.asarray(flagged, bool), np.asarray(risk, float)
+def budget_flags(
+    flagged: np.ndarray, risk: np.ndarray, groups: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """A baseline's flags at the model's budget: in each group (as-of date) as many rows as
+    the model flags there, its riskiest first; ties (the login rule has three levels) are
+    broken at random, seeded."""
+    flagged, risk = np.asarray(flagged, bool), np.asarray(risk, float)
     rng = np.random.default_rng(seed)
-    base = np.zeros(len(y), bool)
+    base = np.zeros(len(flagged), bool)
     for g in np.unique(groups):
         idx = np.flatnonzero(groups == g)
         k = int(flagged[idx].sum())
         order = np.lexsort((rng.random(len(idx)), -risk[idx]))
         base[idx[order[:k]]] = True
+    return base
+
+
+def same_budget(
+    y: np.ndarray, flagged: np.ndarray, risk: np.ndarray, groups: np.ndarray, seed: int = 0
+) -> dict[str, float]:
+    """A baseline flagging as many rows as the model does in each group (as-of date)
+    (`budget_flags`): churners caught and false positives of both."""
+    y, flagged = np.asarray(y, bool), np.asarray(flagged, bool)
+    base = budget_flags(flagged, risk, groups, seed)
     return {
         "flagged": int(flagged.sum()),
         "model_churners_caught": int((y & flagged).sum()),
@@ -310,3 +318,21 @@ def same_budget(
         "baseline_false_positives": int((~y & base).sum()),
         "change_in_false_positives": int((~y & flagged).sum() - (~y & base).sum()),
     }
+
+
+def false_positives_at_recall(
+    y: np.ndarray, caught: int, risk: np.ndarray, seed: int = 0
+) -> int | None:
+    """The false positives a ranking by `risk` makes before it catches `caught` churners
+    (ties broken at random, seeded); None when it never does."""
+    y = np.asarray(y, bool)
+    if caught <= 0:
+        return 0
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(y)), -np.asarray(risk, float)))
+    hits = np.cumsum(y[order])
+    reach = np.flatnonzero(hits >= caught)
+    if not len(reach):
+        return None
+    k = int(reach[0]) + 1
+    return k - caught

@@ -52,6 +52,7 @@ def at_lead(cases: pd.DataFrame, pred: pd.DataFrame, lead: int) -> pd.DataFrame:
     at = (cases.decision - pd.Timedelta(days=lead)).astype("datetime64[ns]")
     key = cases.assign(at=at).sort_values("at")
     cols = ["account_id", "as_of", "health_score", "flagged", "scorecard_health"]
+    cols += ["listed"] if "listed" in pred else []
     scored = pred[cols + (["login_light"] if "login_light" in pred else [])]
     scored = scored.assign(as_of=scored.as_of.astype("datetime64[ns]"))
     m = pd.merge_asof(
@@ -106,6 +107,46 @@ def flag_block(m: pd.DataFrame, targets: dict[str, float], seed: int) -> dict:
     return out
 
 
+def list_block(m: pd.DataFrame, seed: int) -> dict:
+    """The save list (`backtest.save_list`) on cases scored at one lead: how many were listed,
+    precision against the base rate, recall, the share of churned ARR inside the list; the
+    scorecard and the login rule listing as many accounts per as-of date; and the false
+    positives the login rule makes to catch as many churned decisions as the list does."""
+    y = m.churned.to_numpy().astype(bool)
+    listed = m.listed.to_numpy(bool)
+    arr = m.arr.to_numpy(float)
+    groups = m.as_of.to_numpy()
+
+    def figures(flags: np.ndarray) -> dict:
+        n = int(flags.sum())
+        churned_arr = arr[y].sum()
+        return {
+            "listed": n,
+            "caught": int((y & flags).sum()),
+            "precision": float(y[flags].mean()) if n else float("nan"),
+            "recall": float((y & flags).sum() / y.sum()) if y.any() else float("nan"),
+            "churned_arr_share": float(arr[y & flags].sum() / churned_arr)
+            if churned_arr > 0
+            else float("nan"),
+            "false_positives": int((~y & flags).sum()),
+        }
+
+    base_rate = float(y.mean()) if len(y) else float("nan")
+    out = {"cases": len(m), "churned": int(y.sum()), "base_rate": base_rate, **figures(listed)}
+    out["lift"] = out["precision"] / base_rate if base_rate > 0 else float("nan")
+    risks = {"scorecard": 100 - m.scorecard_health.to_numpy(float)}
+    if "login_light" in m:
+        risks["login_rule"] = m.login_light.to_numpy(float)
+    out["baselines"] = {
+        name: figures(ev.budget_flags(listed, risk, groups, seed)) for name, risk in risks.items()
+    }
+    if "login_rule" in risks:
+        out["login_rule_false_positives_at_equal_recall"] = ev.false_positives_at_recall(
+            y, out["caught"], risks["login_rule"], seed
+        )
+    return out
+
+
 def renewal_outcomes(
     pred: pd.DataFrame,
     first: pd.Timestamp,
@@ -127,6 +168,7 @@ def renewal_outcomes(
         m = at_lead(cases.assign(term=term), pred, lead)
         out["leads"][str(lead)] = {
             "overall": flag_block(m, targets, seed),
+            **({"save_list": list_block(m, seed)} if "listed" in m else {}),
             "segments": {s: flag_block(g, targets, seed) for s, g in m.groupby("segment")},
             "terms": {t: flag_block(g, targets, seed) for t, g in m.groupby("term")},
         }

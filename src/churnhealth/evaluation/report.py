@@ -97,6 +97,20 @@ def headlines(bt: BacktestReport) -> list[str]:
             f"{section.millions(check.mae_naive)} for last year's churn rate applied to the "
             "book."
         )
+    sl = bt.renewals.leads["90"].save_list
+    if sl is not None and sl.listed:
+        card = sl.baselines.get("scorecard")
+        out.append(
+            f"The save list (the team's capacity of at-risk accounts, the most ARR at stake "
+            f"first) 90 days before each decision: {sl.precision:.0%} of the decisions it held "
+            f"ended in churn, {sl.lift:.1f}× the base rate of {sl.base_rate:.1%}, and it held "
+            f"{sl.churned_arr_share:.0%} of the churned ARR"
+            + (
+                f"; the scorecard listing as many: {card.precision:.0%}."
+                if card is not None and card.listed
+                else "."
+            )
+        )
     if at90.baselines:
         others = "; ".join(
             f"the {name.replace('_', ' ')} {v['baseline_churners_caught']:,}"
@@ -110,13 +124,49 @@ def headlines(bt: BacktestReport) -> list[str]:
     return out
 
 
+def _save_list(t: pd.DataFrame) -> pd.DataFrame:
+    """The save list's figures per lead in words, the baselines' beside them."""
+    if t.empty:
+        return t
+
+    def pct(v: float) -> str:
+        return "–" if pd.isna(v) else f"{v:.1%}"
+
+    rows = []
+    for r in t.to_dict("records"):
+        row = {
+            "days before": r["lead_days"],
+            "cases": r["cases"],
+            "base rate": pct(r["base_rate"]),
+            "listed": r["list_listed"],
+            "precision": pct(r["list_precision"]),
+            "lift": "–" if pd.isna(r["lift"]) else f"{r['lift']:.1f}×",
+            "recall": pct(r["list_recall"]),
+            "churned ARR in list": pct(r["list_churned_arr_share"]),
+        }
+        for who in ("scorecard", "login_rule"):
+            if f"{who}_precision" in r and not pd.isna(r[f"{who}_listed"]):
+                name = who.replace("_", " ")
+                row[f"{name}: precision / recall / churned ARR"] = " / ".join(
+                    pct(r[f"{who}_{k}"]) for k in ("precision", "recall", "churned_arr_share")
+                )
+        fp = r.get("login_rule_false_positives_at_equal_recall")
+        if fp is not None and not pd.isna(fp):
+            row["false positives at equal recall: list / login rule"] = (
+                f"{r['list_false_positives']:,} / {int(fp):,}"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _targets(t: pd.DataFrame) -> pd.DataFrame:
     """Targets at 90 and 180 days: one row per group and lead, each figure with pass / miss."""
     rows = []
     for (lead, group), g in t.groupby(["lead_days", "group"], sort=False):
         row = {"days before": lead, "group": group}
         for r in g.itertuples(index=False):
-            row[r.metric] = f"{r.value:.2f} (> {r.target:.2f})"
+            value = "–" if pd.isna(r.value) else f"{r.value:.2f}"
+            row[r.metric] = f"{value} (> {r.target:.2f})"
             row[f"{r.metric} "] = "pass" if r.passed else "miss"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -206,6 +256,13 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
                     ren[ren.group.isin(["overall", "annual contracts", "monthly contracts"])]
                 )
             ),
+        ),
+        (
+            "The save list at the team's capacity (predict.capacity), per renewal decision",
+            "<p class='muted'>Each as-of date's list: the at-risk and critical accounts with the "
+            "most ARR expected to be lost by their next renewal decision, up to the team's "
+            "capacity; the baselines list as many accounts per date, their riskiest first.</p>"
+            + section.table(_save_list(t["save_list"])),
         ),
         (
             "Lead time",

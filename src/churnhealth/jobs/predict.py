@@ -25,7 +25,14 @@ from churnhealth.evaluation import judged
 from churnhealth.locks import locked
 from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
-from churnhealth.scoring import explanation, history, overrides, playbooks, portfolio
+from churnhealth.scoring import (
+    capacity,
+    explanation,
+    history,
+    overrides,
+    playbooks,
+    portfolio,
+)
 from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer
 from churnhealth.scoring.summary import PortfolioSummary, Share, Webhook, summarize
@@ -87,6 +94,7 @@ def predict(
                 done()
         done = stage("building features", 1)
         frame = scorer.features(source, [day])
+        owners = capacity.owners(source) if cfg.predict.capacity.per_owner is not None else None
         source.close()
         release()
         inputs = history.trend_inputs(cfg.predict.history, lm.version, day)
@@ -107,12 +115,30 @@ def predict(
             alerts += playbooks.trigger(batch.context, plays, previous, batch.hits)
             for name, hit in batch.hits.items():
                 matched[name] += int(hit.sum())
-            parts.append(batch.scores[SCORE_COLUMNS])
+            parts.append(batch.scores.reindex(columns=SCORE_COLUMNS))  # save_list: below
             curves.append(batch.curve)
             done()
         del frame
         scores = pd.concat(parts, ignore_index=True)
         curve = np.concatenate(curves)
+        # the save list: no more plays than the team can have under way
+        room = cfg.predict.capacity
+        alerts, held, rooms = capacity.limit(
+            alerts,
+            plays,
+            previous,
+            day,
+            team=room.limit(len(scores)),
+            per_owner=room.per_owner,
+            owners=owners,
+        )
+        save = {pb.name for pb in plays.playbooks if pb.capacity}
+        scores["save_list"] = capacity.status(
+            scores.account_id,
+            [a for a in alerts if a["playbook"] in save],
+            {k: v for k, v in held.items() if k in save},
+            capacity.under_way(previous, save, day, plays.cooldown_days),
+        )
         order = {pb.name: i for i, pb in enumerate(plays.playbooks)}
         alerts.sort(key=lambda a: order[a["playbook"]])  # by playbook, then account order
         done = stage("writing", 1)
@@ -141,11 +167,15 @@ def predict(
             portfolio=book,
             segments=segments,
             forecast=fc,
+            compared=int(scores.health_change_30d.notna().sum()),
+            tiered_by=scorer.tiered_by(scores.segment.unique()),
             model_version=lm.version,
             model=lm.source,
             scores=str(out),
             alerts={n: sum(a["playbook"] == n for a in alerts) for n in order},
             matched=matched,
+            waiting={n: len(held.get(n, [])) for n in order if n in held},
+            rooms=rooms,
             alerts_file=str(cfg.predict.alerts),
             overrides_in_force=int(scores.csm_health.notna().sum()),
             expansion_ready=None

@@ -98,3 +98,39 @@ def expected_cutoffs(
     return Cutoffs(
         int(min(healthy, 100)), int(min(at_risk, 100)), int(min(critical, 100)), "expected"
     )
+
+
+def meanings(cut: Cutoffs, horizon_days: int) -> dict[str, str]:
+    """What each tier of `cut` says about the chance of leaving within the horizon, e.g.
+    "at risk: health 25–49, a 50–75% chance of leaving within a year" (health is
+    100 × (1 − P), so the band's edges are chances of 100 − edge percent)."""
+    months = round(horizon_days / 30.4375)
+    within = (
+        "within a year"
+        if months == 12
+        else f"within {months // 12} years"
+        if months % 12 == 0
+        else f"within {months} months"
+    )
+    edges = {
+        "healthy": (cut.healthy, 101),
+        "moderate": (cut.at_risk, cut.healthy),
+        "at_risk": (cut.critical, cut.at_risk),
+        "critical": (0, cut.critical),
+    }
+    out = {}
+    for tier, (lo, hi) in edges.items():  # health lo ≤ h < hi
+        name = tier.replace("_", " ")
+        if hi <= lo:
+            out[tier] = f"{name}: no health falls in this tier"
+            continue
+        top = min(hi - 1, 100)
+        if lo == 0:
+            chance = f"more than a {100 - hi}% chance" if hi < 100 else "any chance"
+        elif hi > 100:
+            chance = f"at most a {100 - lo}% chance"
+        else:
+            chance = f"a {100 - hi}–{100 - lo}% chance"
+        health = f"health {lo}" if lo == top else f"health {lo}–{top}"
+        out[tier] = f"{name}: {health}, {chance} of leaving {within}"
+    return out

@@ -43,6 +43,8 @@ ALERT_INPUTS = [
     "health_score",
     "tier",
     "arr",
+    "churn_probability",
+    "p_churn_next_renewal",
     "renewal_date",
     "segment",
     "health_change_30d",
@@ -66,6 +68,12 @@ class Playbook(BaseModel):
     action: str = ""
     when: dict[str, Condition] = {}
     any: dict[str, Condition] = {}
+    capacity: bool = False
+    """A save play: its alerts count against predict.capacity, the team's room for save plays
+    under way (the accounts with the most ARR expected to be lost first; the rest wait)."""
+    cap: int | None = Field(None, ge=0)
+    """At most this many of its alerts under way at once (raised within cooldown_days), the
+    accounts with the most ARR expected to be lost first; the other matches wait."""
 
 
 class Playbooks(BaseModel):
@@ -138,6 +146,17 @@ def reason(row: Mapping, pb: Playbook) -> str:
     verb = "lifted most by" if growth else "pulled down most by"
     tail = f", {verb} {' and '.join(drivers)}" if drivers else ""
     return f"{lead}{tail}: {pb.action}".rstrip(": ")
+
+
+def at_stake(row: Mapping) -> float:
+    """The ARR expected to be lost by the account's next renewal decision (ARR × P(churn by
+    then); within the health horizon when the decision lies beyond it, or read off health
+    when neither is known): what a save list is ranked by."""
+    for key in ("p_churn_next_renewal", "churn_probability"):
+        p = row.get(key)
+        if p is not None and not pd.isna(p):
+            return float(row["arr"]) * float(p)
+    return float(row["arr"]) * (1 - float(row["health_score"]) / 100)
 
 
 def alert_id(account_id: str, playbook: str, as_of: str) -> str:
@@ -256,6 +275,7 @@ def trigger(
                     "tier": row["tier"],
                     "reason": reason(row, pb),
                     "arr": float(row["arr"]),
+                    "arr_at_stake": round(at_stake(row), 2),
                     "renewal_date": str(pd.Timestamp(row["renewal_date"]).date()),
                     "segment": row["segment"],
                 }

@@ -21,7 +21,7 @@ function header() {
   const p = D.portfolio;
   const cards = [
     ["accounts", p.accounts.toLocaleString()], ["ARR", money(p.arr)],
-    ["ARR at risk (at risk + critical)", money(p.arr_at_risk)],
+    ["at risk + critical", `${(p.tiers.at_risk.accounts + p.tiers.critical.accounts).toLocaleString()} (${money(p.tiers.at_risk.expected_churned_arr + p.tiers.critical.expected_churned_arr)} expected to churn)`],
     ["expected churned ARR, health horizon", money(p.expected_churned_arr_horizon)],
     ["expected churned ARR, 90 days", money(p.expected_churned_arr_90d)],
     ["mean health", p.mean_health.toFixed(1)],
@@ -68,9 +68,17 @@ function tiers() {
   const rows = Object.entries(D.tiers).map(([seg, t]) => {
     const n = TIERS.reduce((a, k) => a + t[k].accounts, 0) || 1;
     const bar = TIERS.map((k) => `<div title="${words(k)}: ${t[k].accounts}" style="width:${100 * t[k].accounts / n}%;background:${COLORS[k]}"></div>`).join("");
-    return `<tr><td>${esc(words(seg))}</td>${TIERS.map((k) => `<td>${t[k].accounts.toLocaleString()}<br><span class="muted">${money(t[k].arr)}</span></td>`).join("")}<td><div class="bar">${bar}</div></td></tr>`;
+    return `<tr><td>${esc(words(seg))}</td>${TIERS.map((k) => `<td>${t[k].accounts.toLocaleString()}<br><span class="muted">${money(t[k].expected_churned_arr)}</span></td>`).join("")}<td><div class="bar">${bar}</div></td></tr>`;
   });
   $("tiers-table").innerHTML = table(["segment", ...TIERS.map(words), "share of accounts"], rows);
+  const groups = {};
+  for (const [seg, t] of Object.entries(D.tiered_by)) {
+    const key = [t.source, t.healthy, t.at_risk, t.critical].join("/");
+    (groups[key] = groups[key] || {t, segs: []}).segs.push(seg);
+  }
+  const many = Object.keys(groups).length > 1;
+  $("tiers-meaning").innerHTML = Object.values(groups).map(({t, segs}) =>
+    `<li>${many ? esc(segs.map(words).join(", ")) + " " : ""}(${esc(t.source)}): ${esc(Object.values(t.meanings).join("; "))}</li>`).join("");
 }
 
 function movers() {

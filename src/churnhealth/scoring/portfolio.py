@@ -160,6 +160,7 @@ def page_data(
         "judged": summary.judged,
         "health_checked": summary.health_checked.model_dump(),
         "tiers": tiers,
+        "tiered_by": {k: v.model_dump() for k, v in summary.tiered_by.items()},
         "compared": len(known),
         "movers": {
             "down": movers(known.nsmallest(MOVERS).index[known.nsmallest(MOVERS) < 0]),

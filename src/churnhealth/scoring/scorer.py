@@ -17,20 +17,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from churnhealth.config import Config, TierOverride
+from churnhealth.config import Config
 from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
-from churnhealth.features.missing import meanings
+from churnhealth.features.missing import meanings as missing_words
 from churnhealth.features.spec import DIMENSIONS
 from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
-from churnhealth.models.tiers import Cutoffs, health_score
+from churnhealth.models.tiers import Cutoffs, health_score, meanings
 from churnhealth.scoring import overrides, playbooks
 from churnhealth.scoring.explain import dimension_effects, expansion_effects, health_effects
 from churnhealth.scoring.history import trend
 from churnhealth.scoring.playbooks import Playbooks
+from churnhealth.scoring.summary import Tiers
 from churnhealth.scoring.words import TOP, context_summary, drivers
 
 ID_COLUMNS = [
@@ -78,6 +79,7 @@ SCORE_COLUMNS = [
     "projected_health_90d",
     *EXPANSION_COLUMNS,
     "playbooks",
+    "save_list",
 ]
 """The columns of a scores file, in order (documented in docs/predict.md)."""
 
@@ -214,23 +216,42 @@ class Scorer:
         return out
 
     def tiers(self, frame: pd.DataFrame, health: np.ndarray) -> np.ndarray:
-        """Model cut-offs per segment, then (with `overrides`) the config's segment and
-        lifecycle overrides; a lifecycle override wins over a segment one."""
+        """Each account's tier under `cutoffs` (with `overrides`), else the model's learned
+        cut-offs alone."""
         if not self.overrides:
             return self.model.tiers(frame, health)
-        hm, predict = self.model, self.config.predict
         out = np.empty(len(frame), dtype=object)
         groups = frame.groupby(["segment", "lifecycle_stage"], observed=True).indices
         for (seg, stage), rows in groups.items():
-            o: TierOverride | None = predict.lifecycle_tiers.get(
-                stage
-            ) or predict.segment_tiers.get(seg)
-            cut = (
-                Cutoffs(int(o.healthy), int(o.at_risk), int(o.critical), "config")
-                if o
-                else hm.cutoffs.get(seg, hm.cutoffs[hm.GLOBAL])
+            out[rows] = self.cutoffs(seg, stage).tier(health[rows])
+        return out
+
+    def cutoffs(self, segment: str, stage: str | None = None) -> Cutoffs:
+        """The cut-offs an account of `segment` in lifecycle `stage` is tiered by: the
+        config's lifecycle override, else its segment override, else predict.tiers (the
+        bands, or the model's cut-offs learned for the segment)."""
+        hm, predict = self.model, self.config.predict
+        if o := predict.lifecycle_tiers.get(stage) if stage else None:
+            return Cutoffs(int(o.healthy), int(o.at_risk), int(o.critical), "lifecycle")
+        if o := predict.segment_tiers.get(segment):
+            return Cutoffs(int(o.healthy), int(o.at_risk), int(o.critical), "segment")
+        if predict.tiers == "bands":
+            b = predict.bands
+            return Cutoffs(int(b.healthy), int(b.at_risk), int(b.critical), "bands")
+        return hm.cutoffs.get(segment, hm.cutoffs[hm.GLOBAL])
+
+    def tiered_by(self, segments: Collection[str]) -> dict[str, Tiers]:
+        """Per segment, the cut-offs its accounts are tiered by and what each tier means."""
+        out = {}
+        for seg in sorted(segments):
+            cut = self.cutoffs(seg)
+            out[seg] = Tiers(
+                source=cut.source,
+                healthy=cut.healthy,
+                at_risk=cut.at_risk,
+                critical=cut.critical,
+                meanings=meanings(cut, self.model.horizon_days),
             )
-            out[rows] = cut.tier(health[rows])
         return out
 
     # ----------------------------------------------------------- explanations
@@ -246,7 +267,7 @@ class Scorer:
     @cached_property
     def missing(self) -> dict[str, str]:
         """Feature → what its missing value means in words (`features.missing`)."""
-        return meanings(self.model.metrics(self.config.data.segments))
+        return missing_words(self.model.metrics(self.config.data.segments))
 
     @property
     def context(self) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from churnhealth.models.tiers import FLAGGED, TIERS
+from churnhealth.models.tiers import TIERS
 from churnhealth.scoring.forecast import Forecast
 
 FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
@@ -29,6 +29,30 @@ class Share(BaseModel):
     arr: float
 
 
+class TierShare(Share):
+    """A tier's accounts, their ARR and the part of it expected to churn."""
+
+    expected_churned_arr: float
+    """Σ ARR × P(churn within the health horizon) over the tier's accounts: the tiers' add
+    up to the book's."""
+
+
+class Tiers(BaseModel):
+    """How a segment's accounts are tiered, and what each tier means."""
+
+    model_config = FROZEN
+
+    source: str
+    """bands (predict.bands), segment or lifecycle (an override in predict), learned or
+    expected (the model's cut-offs), or a fallback."""
+    healthy: int
+    at_risk: int
+    critical: int
+    meanings: dict[str, str]
+    """Tier → what it says: "at risk: health 25–49, a 50–75% chance of leaving within a
+    year"."""
+
+
 class Book(BaseModel):
     """One book's health: the whole portfolio, or one segment."""
 
@@ -36,10 +60,8 @@ class Book(BaseModel):
 
     accounts: int
     arr: float
-    tiers: dict[str, Share]
-    """Tier → its accounts and ARR (every tier, empty ones included)."""
-    arr_at_risk: float
-    """ARR of the accounts at risk or critical."""
+    tiers: dict[str, TierShare]
+    """Tier → its accounts, ARR and expected churned ARR (every tier, empty ones included)."""
     expected_churned_arr_90d: float
     """Σ ARR × P(churn within 90 days)."""
     expected_churned_arr_horizon: float
@@ -61,6 +83,23 @@ class HealthChecked(BaseModel):
     text: str
 
 
+class Room(BaseModel):
+    """What one limit (the team's capacity, or a playbook's cap) allowed this run."""
+
+    model_config = FROZEN
+
+    limit: int
+    """Plays under way at once (the team's; with per-owner limits, each CSM's is `per_owner`
+    and this is the room of the accounts without one)."""
+    per_owner: int | None
+    under_way: int
+    """Accounts with an alert still under way (raised within the cool-down) before this run."""
+    new: int
+    """Accounts alerted by this run."""
+    waiting: int
+    """Accounts that matched but found no room: listed, not alerted."""
+
+
 class Webhook(BaseModel):
     """What posting the alerts to the webhook did."""
 
@@ -79,6 +118,12 @@ class PortfolioSummary(BaseModel):
     portfolio: Book
     segments: dict[str, Book]
     forecast: Forecast
+    compared: int
+    """Accounts with a score 30 days back: momentum (improving, declining) is judged among
+    them; the others are "new"."""
+    tiered_by: dict[str, Tiers]
+    """Segment → the cut-offs its accounts are tiered by, with their meanings (a lifecycle
+    override, where configured, wins for its stage)."""
     model_version: str
     model: str
     """Where the model came from (a registry URI or a folder)."""
@@ -89,6 +134,12 @@ class PortfolioSummary(BaseModel):
     matched: dict[str, int] = Field(default_factory=dict)
     """Playbook → accounts whose scores meet its conditions (alerts are those matches not in
     their cool-down)."""
+    waiting: dict[str, int] = Field(default_factory=dict)
+    """Playbook → matches left waiting for room (predict.capacity, or its cap): listed in the
+    scores (save_list "waiting"), not alerted."""
+    rooms: dict[str, Room] = Field(default_factory=dict)
+    """"capacity" (the save plays' shared room) and each capped playbook → what its limit
+    allowed this run (`scoring.capacity`)."""
     alerts_file: str
     overrides_in_force: int
     expansion_ready: Share | None
@@ -118,20 +169,23 @@ class PortfolioSummary(BaseModel):
 
 
 def summarize(scores: pd.DataFrame) -> tuple[Book, dict[str, Book]]:
-    """Accounts and ARR per tier, ARR at risk, improving/declining counts: the whole book and
-    per segment."""
+    """Accounts, ARR and expected churned ARR per tier, improving/declining counts: the whole
+    book and per segment."""
 
     def block(df: pd.DataFrame) -> Book:
+        lost = df.arr * df.churn_probability
         tiers = {
-            t: Share(accounts=int((df.tier == t).sum()), arr=float(df.arr[df.tier == t].sum()))
+            t: TierShare(
+                accounts=int((df.tier == t).sum()),
+                arr=float(df.arr[df.tier == t].sum()),
+                expected_churned_arr=float(lost[df.tier == t].sum()),
+            )
             for t in TIERS
         }
-        risky = df.tier.isin(FLAGGED)
         return Book(
             accounts=len(df),
             arr=float(df.arr.sum()),
             tiers=tiers,
-            arr_at_risk=float(df.arr[risky].sum()),
             expected_churned_arr_90d=float((df.arr * df.p_churn_90d).sum()),
             expected_churned_arr_horizon=float((df.arr * df.churn_probability).sum()),
             improving=int((df.momentum == "improving").sum()),

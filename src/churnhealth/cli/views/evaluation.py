@@ -8,7 +8,7 @@ import pandas as pd
 from rich.table import Table
 
 from churnhealth.cli.app import console
-from churnhealth.cli.views.common import fmt, iv, money, notes
+from churnhealth.cli.views.common import fmt, iv, money, notes, pct
 from churnhealth.config import Config
 from churnhealth.sinks import terminal
 
@@ -24,6 +24,53 @@ STATUSES = ("skill", "no skill", "not judged")
 
 def _mark(v: float, target: float) -> str:
     return f"{fmt(v)} {'pass' if v > target else 'miss'}"
+
+
+def save_list(lists: pd.DataFrame, cfg: Config) -> None:
+    """The save list at the team's capacity per renewal decision, against the baselines
+    listing as many accounts."""
+    if lists.empty:
+        return
+    c = cfg.predict.capacity
+    size = f"{c.accounts:,} accounts" if c.accounts is not None else f"{c.share:.0%} of the book"
+    table = Table(
+        *("days before", "cases", "base rate", "listed", "precision", "lift", "recall"),
+        *("churned ARR in list", "scorecard: precision / recall / ARR", "login rule: same"),
+        title=f"Save list at capacity ({size} per as-of date, the most ARR at stake first), "
+        "per renewal decision",
+    )
+    for r in lists.itertuples(index=False):
+        d = r._asdict()
+
+        def trio(who: str, d: dict = d) -> str:
+            if f"{who}_precision" not in d or pd.isna(d[f"{who}_listed"]):
+                return "–"
+            return " / ".join(
+                pct(d[f"{who}_{k}"], 0) for k in ("precision", "recall", "churned_arr_share")
+            )
+
+        table.add_row(
+            str(r.lead_days),
+            f"{r.cases:,}",
+            pct(r.base_rate),
+            f"{r.list_listed:,}",
+            pct(r.list_precision),
+            "–" if pd.isna(r.lift) else f"{r.lift:.1f}×",
+            pct(r.list_recall),
+            pct(r.list_churned_arr_share),
+            trio("scorecard"),
+            trio("login_rule"),
+        )
+    console.print(table)
+    for r in lists[lists.lead_days == 90].itertuples(index=False):
+        fp = r.login_rule_false_positives_at_equal_recall
+        if fp is not None and not pd.isna(fp):
+            console.print(
+                f"At equal recall 90 days ahead ({r.list_caught:,} churned decisions caught), "
+                f"the save list makes {r.list_false_positives:,} false positives, the login rule "
+                f"{int(fp):,}.",
+                highlight=False,
+            )
 
 
 def backtest(
@@ -51,7 +98,8 @@ def backtest(
             d = row._asdict()
             table.add_row(
                 str(row.lead_days),
-                row.group + ("\n(too small)" if isinstance(row.too_small, str) else ""),
+                row.group
+                + ("\n(too small)" if isinstance(row.too_small, str) and row.too_small else ""),
                 f"{row.cases:,}",
                 f"{row.churned:,}",
                 iv(row.recall, d.get("recall_lo"), d.get("recall_hi")),
@@ -61,6 +109,7 @@ def backtest(
                 iv(row.roc_auc, d.get("roc_auc_lo"), d.get("roc_auc_hi")),
             )
     console.print(table)
+    save_list(t["save_list"], cfg)
     targets = cfg.backtest.targets.model_dump()
     leads = ren.leads
     console.print(
@@ -116,7 +165,8 @@ def backtest(
     )
     for row in t["segments"].itertuples(index=False):
         seg.add_row(
-            row.segment + ("\n(too small)" if isinstance(row.too_small, str) else ""),
+            row.segment
+            + ("\n(too small)" if isinstance(row.too_small, str) and row.too_small else ""),
             f"{row.rows:,}",
             f"{row.known:,}",
             *(

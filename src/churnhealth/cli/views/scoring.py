@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
     from churnhealth.jobs.predict import PredictResult
     from churnhealth.scoring.explanation import Explanation
     from churnhealth.scoring.forecast import Forecast, Period
+    from churnhealth.scoring.summary import PortfolioSummary
 
 
 def predict(res: PredictResult) -> None:
@@ -33,23 +34,34 @@ def predict(res: PredictResult) -> None:
         highlight=False,
     )
     table = Table(
-        *("segment", "accounts", "ARR", "healthy", "moderate", "at risk", "critical"),
-        *("ARR at risk", "improving", "declining", "mean health"),
-        title="Portfolio health",
+        *("segment", "accounts", "ARR", "expected churned ARR"),
+        *("healthy", "moderate", "at risk", "critical"),
+        *("improving", "declining", "mean health"),
+        title="Portfolio health (each tier: accounts, and below them the ARR expected to churn "
+        "within the health horizon; tiers add up to the segment)",
     )
+    trend = s.compared > 0
     for name, b in [("all", p), *s.segments.items()]:
         t = b.tiers
         table.add_row(
             name,
             f"{b.accounts:,}",
             money(b.arr),
-            *[f"{t[k].accounts:,}" for k in ("healthy", "moderate", "at_risk", "critical")],
-            money(b.arr_at_risk),
-            f"{b.improving:,}",
-            f"{b.declining:,}",
+            money(b.expected_churned_arr_horizon),
+            *[
+                f"{t[k].accounts:,}\n{money(t[k].expected_churned_arr)}"
+                for k in ("healthy", "moderate", "at_risk", "critical")
+            ],
+            f"{b.improving:,}" if trend else "–",
+            f"{b.declining:,}" if trend else "–",
             f"{b.mean_health:.1f}",
         )
     console.print(table)
+    tiers(s)
+    if not trend:
+        console.print(
+            "Trend: no account has a score 30 days back to compare with yet.", highlight=False
+        )
     forecast(s.forecast)
     console.print(
         f"Alerts written to {s.alerts_file}: "
@@ -61,6 +73,20 @@ def predict(res: PredictResult) -> None:
         + " (a match in its cool-down raises no alert)",
         highlight=False,
     )
+    for key, r in s.rooms.items():
+        what = "Save list" if key == "capacity" else f"{key.replace('_', ' ')} (cap)"
+        limit = (
+            f"{r.per_owner:,} per CSM, {r.limit:,} for accounts without one"
+            if r.per_owner is not None
+            else f"{r.limit:,}"
+        )
+        console.print(
+            f"{what}: {r.new:,} new, {r.under_way:,} under way before this run (room for "
+            f"{limit} at once), {r.waiting:,} waiting — the accounts with the most ARR expected "
+            "to be lost by their next renewal decision go first; waiting ones are in the scores "
+            "(save_list) and are not alerted",
+            highlight=False,
+        )
     if (e := s.expansion_ready) is not None:
         console.print(
             f"Expansion: {e.accounts:,} accounts ready to expand ({money(e.arr)} ARR)",
@@ -75,6 +101,18 @@ def predict(res: PredictResult) -> None:
         console.print(f"Webhook: {hook.delivered} message(s) delivered", highlight=False)
         for f in hook.failed:
             console.print(f"[red]webhook delivery failed[/]: {terminal(f, limit=500)}", markup=True)
+
+
+def tiers(s: PortfolioSummary) -> None:
+    """What each tier means: once for the book when every segment is tiered alike, else per
+    segment."""
+    groups: dict[tuple, list[str]] = {}
+    for seg, t in s.tiered_by.items():
+        groups.setdefault((t.source, t.healthy, t.at_risk, t.critical), []).append(seg)
+    for (source, *_), segs in groups.items():
+        t = s.tiered_by[segs[0]]
+        who = "Tiers" if len(groups) == 1 else f"Tiers of {', '.join(segs)}"
+        console.print(f"{who} ({source}): " + "; ".join(t.meanings.values()) + ".", highlight=False)
 
 
 def forecast(f: Forecast) -> None:

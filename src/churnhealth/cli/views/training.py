@@ -76,7 +76,7 @@ def test_window_table(summary: pd.DataFrame) -> Table:
     for r in summary.itertuples():
         d = r._asdict()
         table.add_row(
-            r.segment + ("\n(too small)" if isinstance(r.too_small, str) else ""),
+            r.segment + ("\n(too small)" if isinstance(r.too_small, str) and r.too_small else ""),
             "global" if r.model == GLOBAL else str(r.model),
             iv(r.roc_auc, r.roc_auc_lo, r.roc_auc_hi),
             *map(fmt, (r.oracle, r.global_model, r.scorecard, r.login)),
