@@ -54,7 +54,7 @@ def test_plays_under_way_take_room_until_their_cool_down_ends():
         ("U", "save", "2026-10-20"), ("V", "call", "2026-10-25"), ("W", "save", "2026-09-01")
     )
     alerts = [alert("A", 10), alert("B", 50)]
-    kept, held, rooms = capacity.limit(alerts, PLAYS, log, DAY, team=3)
+    kept, _, rooms = capacity.limit(alerts, PLAYS, log, DAY, team=3)
     assert [a["account_id"] for a in kept] == ["B"]  # U and V are under way, W's ended
     assert rooms["capacity"].under_way == 2 and rooms["capacity"].waiting == 1
     # a re-run of the same day: what it alerted is under way, nothing new fits
