@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from churnhealth.data.contract import TABLE_NAMES
+from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
 from churnhealth.synth import Drift, generate
 
@@ -153,3 +154,21 @@ def test_in_the_no_signal_control_nothing_read_predicts_churn(controls):
     best = max(abs(a - 0.5) for a in aucs["signal"].values())
     assert best > 0.1, aucs["signal"]
     assert all(abs(a - 0.5) < 0.06 for a in aucs["control"].values()), aucs["control"]
+
+
+def test_the_contract_mix_has_a_knob(tmp_path):
+    """`monthly_share` puts that share of accounts on monthly contracts in every segment (the
+    mostly-monthly companies issue 3.4 measures playbooks on)."""
+    out = tmp_path / "monthly.duckdb"
+    generate(out, accounts=400, years=1, seed=3, truth_paths=2, monthly_share=0.8)
+    with duckdb.connect(str(out), read_only=True) as con:
+        first = con.execute(
+            """SELECT a.segment, s.term_months FROM subscriptions s JOIN accounts a USING
+               (account_id) QUALIFY row_number() OVER (PARTITION BY account_id
+               ORDER BY start_date) = 1"""
+        ).df()
+    monthly = first.groupby("segment").term_months.apply(lambda t: (t == 1).mean())
+    assert set(monthly.index) == {"enterprise", "mid_market", "smb"}
+    assert monthly.between(0.65, 0.95).all(), monthly
+    with pytest.raises(ChurnhealthError, match=r"monthly-share must be in 0\.\.1"):
+        generate(tmp_path / "bad.duckdb", accounts=50, years=1, monthly_share=1.5)

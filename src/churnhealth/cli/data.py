@@ -59,6 +59,17 @@ def synth(
             "should pass the skill gate on it.",
         ),
     ] = False,
+    monthly_share: Annotated[
+        float | None,
+        typer.Option(
+            "--monthly-share",
+            help="Share of accounts on monthly contracts in every segment, 0..1 [default: the "
+            "segments' own: 0 enterprise, 0.2 mid-market, 0.6 SMB].",
+            min=0,
+            max=1,
+            show_default=False,
+        ),
+    ] = None,
     config_path: ConfigOpt = None,
 ) -> None:
     """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
@@ -80,6 +91,7 @@ def synth(
             on_stage=start,
             messy=messy,
             no_signal=no_signal,
+            monthly_share=monthly_share,
         )
     data_view.synth(res, time.perf_counter() - t0, s, y, drifts)
 

@@ -9,6 +9,7 @@ const pct = (v, d = 1) => v == null ? "–" : (100 * v).toFixed(d) + "%";
 const signed = (v, d = 0) => v == null ? "–" : (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(d);
 const tier = (t) => `<span class="tier ${esc(t)}">${esc(words(t))}</span>`;
 const TIERS = ["healthy", "moderate", "at_risk", "critical"];
+const SAVE = {"new": "alerted by this run", "under way": "a save play under way (alerted within the cool-down)", "waiting": "waiting: the team's capacity is full, not alerted"};
 const COLORS = {healthy: "var(--healthy)", moderate: "var(--moderate)", at_risk: "var(--at_risk)", critical: "var(--critical)"};
 
 function table(head, rows) {
@@ -174,7 +175,7 @@ function openAccount(id) {
     <h4>Pulling health down</h4>${driverTable(a.risk, "points")}
     <h4>Holding health up</h4>${driverTable(a.protective, "points")}
     <h4>Expansion score ${a.expansion ?? "–"} <span class="exp">${esc(words(a.expansion_tier ?? ""))}</span></h4>${a.expansion_tier === "not_yet" ? "<p class='muted'>Not yet worth a growth conversation: drivers are given for accounts ready or on watch.</p>" : driverTable(a.expansion_drivers, "expansion points")}
-    <h4>Playbooks</h4><p>${a.playbooks.length ? esc(a.playbooks.map(words).join(", ")) : "none"}</p>${alerts}`;
+    <h4>Playbooks</h4><p>${a.playbooks.length ? esc(a.playbooks.map(words).join(", ")) : "none"}</p>${a.save ? `<p>Save list: ${esc(SAVE[a.save] || a.save)}</p>` : ""}${alerts}`;
   box.classList.add("open");
 }
 

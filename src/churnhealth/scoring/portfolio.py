@@ -127,6 +127,7 @@ def page_data(
                 "expansion_tier": r["expansion_tier"],
                 "expansion_drivers": _drivers(r, "expansion"),
                 "playbooks": [p for p in str(r["playbooks"]).split(",") if p],
+                "save": r.get("save_list") if isinstance(r.get("save_list"), str) else None,
                 "alerts": list(fired.get(r["account_id"], {}).values()),
                 "trend": [
                     *points.get(r["account_id"], []),

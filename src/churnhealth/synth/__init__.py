@@ -193,6 +193,7 @@ def generate(
     on_stage: Callable[[str, int], Callable[[], None]] | None = None,
     messy: bool = False,
     no_signal: bool = False,
+    monthly_share: float | None = None,
 ) -> SynthResult:
     """Simulate the company and write its tables plus `truth` to `out` atomically.
 
@@ -214,6 +215,11 @@ def generate(
     else:
         check_folder_writable(out.parent, "--out", shown=out)
     p = Params()
+    if monthly_share is not None:
+        if not 0 <= monthly_share <= 1:
+            raise ChurnhealthError(f"synth: --monthly-share must be in 0..1 (got {monthly_share})")
+        p.p_monthly = np.full(3, float(monthly_share))
+        p.p_multi_year = np.minimum(p.p_multi_year, 1 - p.p_monthly)
     months = 12 * years
     ss = np.random.SeedSequence(seed)
     (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names, s_records) = ss.spawn(7)

@@ -22,6 +22,8 @@ def pct(value: float | None, digits: int = 1) -> str:
 
 
 def money(v: float) -> str:
+    if v == 0:
+        return "0"
     return f"{v / 1e6:,.1f}M" if v >= 1e6 else f"{v / 1e3:,.0f}k"
 
 
