@@ -8,6 +8,8 @@ import nbclient
 import nbformat
 import pytest
 
+from tests.model.test_nothing_unreadable import forbidden
+
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-explore-health-scores.ipynb"
 
 
@@ -40,3 +42,5 @@ def test_notebook_runs(tmp_path, monkeypatch):
     assert "health" in text and "retention" in text and "psi" in text
     assert images >= 2  # a SHAP summary per fitted model and the health histogram
     assert (tmp_path / "mlflow.db").exists()  # the workspace, not the project's store
+    # what a person reads: no missing value printed as "nan", "None", "NaT" or "inf"
+    assert not forbidden(text), forbidden(text)[:5]
