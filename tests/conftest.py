@@ -109,6 +109,35 @@ def chromium() -> str:
     return found
 
 
+def in_chromium(page: str, probe: str, folder: Path):
+    """Load `page` in headless Chromium with `probe` (a <script> that writes its findings as
+    JSON into a <pre id="probe">) before </body>, and return what the probe wrote."""
+    import html
+    import json
+    import re
+    import subprocess
+
+    path = folder / "probe.html"
+    path.write_text(page.replace("</body>", probe + "</body>"))
+    run = subprocess.run(
+        [
+            chromium(),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', run.stdout)
+    assert found, run.stderr[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
 def workspace_config(root: Path, **sections: dict) -> Path:
     """`root`/config.yaml: MLflow store, champion, reports and predict outputs under `root`,
     the repository's feature definitions and playbooks, one Optuna trial for every search

@@ -516,31 +516,9 @@ window.addEventListener("load", () => {
 def probe_page(page: str, folder: Path) -> dict:
     """What `PROBE` finds when headless Chromium loads `page` (written into `folder`) and
     clicks through it: sections, rows, filters, sorting, an opened account."""
-    import html
-    import re
-    import subprocess
+    from tests.conftest import in_chromium
 
-    from tests.conftest import chromium
-
-    probe = folder / "probe.html"
-    probe.write_text(page.replace("</body>", PROBE + "</body>"))
-    run = subprocess.run(
-        [
-            chromium(),
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = re.search(r'<pre id="probe">([^<]*)</pre>', run.stdout)
-    assert found, run.stderr[-2000:]
-    return json.loads(html.unescape(found.group(1)))
+    return in_chromium(page, PROBE, folder)
 
 
 def _page_data(page: str) -> dict:
