@@ -79,6 +79,40 @@ def test_scores_every_active_account_with_every_column(first, trained):
     assert first["summary"].portfolio.accounts == len(scores)
 
 
+def test_the_save_list_alerts_no_more_than_the_team_can_work(first, cfg, tmp_path):
+    """The at-risk intervention (a save play) alerts the at-risk and critical accounts with the
+    most ARR at stake up to the team's capacity; the others wait, listed, not alerted; a
+    second run of the day finds the room taken."""
+    scores, summary = first["scores"], first["summary"]
+    flagged = scores.tier.isin(["at_risk", "critical"])
+    from churnhealth.config import Capacity
+
+    local = _outputs_in(cfg, tmp_path, capacity=Capacity(accounts=5))
+    res = predict(local, first["data"])
+    s = res.scores
+    assert flagged.sum() > 5  # enough to fill the room
+    assert (s.save_list == "new").sum() == 5 and (
+        s.save_list == "waiting"
+    ).sum() == flagged.sum() - 5
+    assert (
+        set(s.save_list.dropna()) <= {"new", "waiting"} and (s.save_list.notna() == flagged).all()
+    )
+    alerts = [json.loads(x) for x in local.predict.alerts.read_text().splitlines()]
+    saved = [a for a in alerts if a["playbook"] == "at_risk_intervention"]
+    assert {a["account_id"] for a in saved} == set(s.account_id[s.save_list == "new"])
+    waiting = s[s.save_list == "waiting"]
+    stake = waiting.arr * waiting.p_churn_next_renewal.fillna(waiting.churn_probability)
+    assert min(a["arr_at_stake"] for a in saved) >= stake.max() - 1e-6
+    room = res.summary.rooms["capacity"]
+    assert (room.limit, room.new, room.under_way, room.waiting) == (5, 5, 0, flagged.sum() - 5)
+    assert res.summary.waiting == {"at_risk_intervention": flagged.sum() - 5}
+    again = predict(local, first["data"]).summary.rooms["capacity"]
+    assert (again.new, again.under_way) == (0, 5)
+    # the default: 5% of the active book, the bands' tiers with what they mean
+    assert summary.rooms["capacity"].limit == -(-len(scores) // 20)
+    assert all(t.source == "bands" for t in summary.tiered_by.values())
+
+
 def test_a_history_with_a_gap_is_backfilled_and_no_trend_is_claimed_without_one(trained, tmp_path):
     """A history holding an earlier run's scores only (a run `--as-of` a year back) is not
     empty, yet the 90 days before today are missing: they are scored first, so today's trend

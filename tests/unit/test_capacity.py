@@ -3,6 +3,7 @@ and tiers that state what they mean."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,3 +110,55 @@ def test_each_band_says_what_chance_it_means():
     }
     assert meanings(Cutoffs(75, 75, 25), 90)["moderate"] == "moderate: no health falls in this tier"
     assert "within 3 months" in meanings(Cutoffs(75, 50, 25), 90)["healthy"]
+
+
+def test_tiers_come_from_the_bands_unless_learned_or_overridden():
+    from types import SimpleNamespace
+
+    from churnhealth.config import Config
+    from churnhealth.scoring.scorer import Scorer
+
+    learned = {"smb": Cutoffs(90, 80, 60), "__global__": Cutoffs(95, 85, 70)}
+    model = SimpleNamespace(cutoffs=learned, GLOBAL="__global__", horizon_days=365)
+    bands = Scorer(model=model, config=Config())
+    assert bands.cutoffs("smb") == Cutoffs(75, 50, 25, "bands")
+    cfg = Config.model_validate(
+        {
+            "predict": {
+                "tiers": "learned",
+                "segment_tiers": {"enterprise": {"healthy": 70, "at_risk": 50, "critical": 25}},
+                "lifecycle_tiers": {"onboarding": {"healthy": 90, "at_risk": 80, "critical": 60}},
+            }
+        }
+    )
+    s = Scorer(model=model, config=cfg)
+    assert s.cutoffs("smb") == learned["smb"]
+    assert s.cutoffs("mid_market") == learned["__global__"]
+    assert s.cutoffs("enterprise", "maturity") == Cutoffs(70, 50, 25, "segment")
+    assert s.cutoffs("enterprise", "onboarding") == Cutoffs(90, 80, 60, "lifecycle")
+    by = bands.tiered_by(["smb"])["smb"]
+    assert by.source == "bands" and by.meanings["at_risk"].startswith("at risk: health 25–49")
+
+
+def test_expected_churned_arr_adds_up_over_tiers_and_segments():
+    from churnhealth.scoring.summary import summarize
+
+    rng = np.random.default_rng(0)
+    n = 200
+    scores = pd.DataFrame(
+        {
+            "segment": rng.choice(["smb", "enterprise"], n),
+            "arr": rng.uniform(1e3, 1e6, n),
+            "churn_probability": rng.uniform(0, 1, n),
+            "momentum": "stable",
+        }
+    )
+    scores["p_churn_90d"] = scores.churn_probability / 4
+    scores["health_score"] = (100 * (1 - scores.churn_probability)).round()
+    scores["tier"] = Cutoffs(75, 50, 25).tier(scores.health_score.to_numpy())
+    book, segments = summarize(scores)
+    total = (scores.arr * scores.churn_probability).sum()
+    assert sum(t.expected_churned_arr for t in book.tiers.values()) == pytest.approx(total)
+    assert book.expected_churned_arr_horizon == pytest.approx(total)
+    assert sum(b.expected_churned_arr_horizon for b in segments.values()) == pytest.approx(total)
+    assert sum(t.accounts for t in book.tiers.values()) == n
