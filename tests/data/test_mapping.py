@@ -339,3 +339,98 @@ def test_a_bad_time_zone_is_one_line(tmp_path, zones, expected):
         load_mapping(m)
     (line,) = err.value.problems
     assert expected in line
+
+
+def by_subscription(small: dict[str, pd.DataFrame], folder: Path) -> Path:
+    """The company with its usage kept per seat block, not per account (as product analytics
+    keyed by subscription keep it): each day's row of an account split over two blocks of the
+    account, events divided between them, each block seeing the account's active users; a
+    file of blocks says which account each belongs to. Three usage rows name no block. The
+    other tables are as they are."""
+    folder.mkdir()
+    u = small["usage"]
+    half = u.events // 2
+    a = u.assign(block=u.account_id + "-a", events=half)
+    b = u.assign(block=u.account_id + "-b", events=u.events - half)
+    stray = u.head(3).assign(block="nobody")
+    pd.concat([a, b, stray]).drop(columns="account_id").to_parquet(folder / "usage_blocks.parquet")
+    ids = small["accounts"].account_id
+    pd.DataFrame({"block_id": [*(ids + "-a"), *(ids + "-b")], "account_id": [*ids, *ids]}).to_csv(
+        folder / "blocks.csv", index=False
+    )
+    for name, df in small.items():
+        if name not in ("usage", "truth"):
+            df.to_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+BLOCKS = {
+    "tables": {
+        "usage": {
+            "from": "usage_blocks.parquet",
+            "lookup": {"from": "blocks.csv", "on": {"block": "block_id"}, "take": ["account_id"]},
+            "aggregate": {"events": "sum", "active_users": "max"},
+        }
+    }
+}
+
+
+def test_a_lookup_and_an_aggregate_read_usage_kept_per_subscription(small, expected, tmp_path):
+    """Issue 3.5: the account comes from another file by key, rows of one account, day and
+    feature combine as declared, and the company's features come back exactly; the rows the
+    lookup cannot place are counted in a note."""
+    path = by_subscription(small, tmp_path / "exports")
+    m = tmp_path / "blocks.yaml"
+    m.write_text(yaml.safe_dump(BLOCKS))
+    source = open_validated(path, SEGMENTS, mapping=load_mapping(m))
+    pd.testing.assert_frame_equal(features(source), expected)
+    rows = 2 * len(small["usage"]) + 3
+    assert f"usage: 3 of {rows:,} rows of usage_blocks.parquet have no block in blocks.csv" in (
+        " ".join(source.notes)
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"lookup": {"from": "dup.csv", "on": {"block": "block_id"}, "take": ["account_id"]}},
+            "dup.csv: block_id A00001-a matches 2 rows (a lookup takes one row per key); 1 key",
+        ),
+        (
+            {"lookup": {"from": "blocks.csv", "on": "block", "take": ["account_id"]}},
+            "blocks.csv: no column block (for the lookup of usage; it has block_id, account_id)",
+        ),
+        (
+            {"aggregate": {"events": "sum"}},
+            "usage_blocks.parquet: aggregate: say how rows sharing account_id, date, feature "
+            "combine active_users",
+        ),
+        (
+            {"lookup": {"from": "other.csv", "on": {"block": "block_id"}, "take": ["account_id"]}},
+            "usage_blocks.parquet: none of its",
+        ),
+    ],
+)
+def test_a_lookup_or_aggregate_that_cannot_work_is_one_line(small, tmp_path, change, expected):
+    path = by_subscription(small, tmp_path / "exports")
+    blocks = pd.read_csv(path / "blocks.csv")
+    pd.concat([blocks, blocks.head(1)]).to_csv(path / "dup.csv", index=False)
+    blocks.assign(block_id="x" + blocks.block_id).to_csv(path / "other.csv", index=False)
+    m = tmp_path / "m.yaml"
+    m.write_text(yaml.safe_dump({"tables": {"usage": {**BLOCKS["tables"]["usage"], **change}}}))
+    with pytest.raises(DataError) as err:
+        open_validated(path, SEGMENTS, mapping=load_mapping(m))
+    (line,) = err.value.problems
+    assert line.startswith(expected), line
+
+
+def test_an_aggregate_on_a_key_column_is_refused_in_the_mapping(tmp_path):
+    m = tmp_path / "m.yaml"
+    usage = {"from": "u.csv", "aggregate": {"date": "max"}}
+    m.write_text(yaml.safe_dump({"tables": {"usage": usage}}))
+    with pytest.raises(ConfigError) as err:
+        load_mapping(m)
+    assert "tables.usage.aggregate.date: part of the key rows are combined by" in str(
+        err.value.problems
+    )

@@ -160,6 +160,11 @@ CRM = {
             "dates": {"opened_at": "%Y-%m-%d %H:%M:%S", "closed_at": "%Y-%m-%d %H:%M:%S"},
             "timezones": {"opened_at": "Asia/Kolkata", "closed_at": "Asia/Kolkata"},
         },
+        "usage": {
+            "from": "usage_blocks",
+            "lookup": {"from": "blocks", "on": {"block": "block_id"}, "take": ["account_id"]},
+            "aggregate": {"events": "sum", "active_users": "max"},
+        },
     }
 }
 
@@ -172,8 +177,20 @@ def _crm_schema(pg) -> None:
     fmt = "'YYYY-MM-DD HH24:MI:SS'"
     with pg.connect() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS crm")
-        for name in ("usage", "touchpoints", "surveys", "contacts", "invoices", "churn_events"):
+        for name in ("touchpoints", "surveys", "contacts", "invoices", "churn_events"):
             con.execute(f"CREATE OR REPLACE VIEW crm.{name} AS SELECT * FROM demo.{name}")
+        # usage per seat block, two per account, events split between them (issue 3.5)
+        con.execute(
+            "CREATE OR REPLACE VIEW crm.usage_blocks AS SELECT date, feature, active_users, "
+            "events / 2 AS events, account_id || '-a' AS block FROM demo.usage UNION ALL "
+            "SELECT date, feature, active_users, events - events / 2, account_id || '-b' "
+            "FROM demo.usage"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW crm.blocks AS SELECT account_id || '-a' AS block_id, "
+            "account_id FROM demo.accounts UNION ALL SELECT account_id || '-b', account_id "
+            "FROM demo.accounts"
+        )
         con.execute(
             "CREATE OR REPLACE VIEW crm.customers AS SELECT account_id AS customer_id, name, "
             "CASE segment WHEN 'enterprise' THEN 'Enterprise' WHEN 'mid_market' THEN 'Growth' "
@@ -201,8 +218,9 @@ def _crm_schema(pg) -> None:
 
 
 def test_a_mapping_parses_text_dates_and_local_times_on_the_server(pg, small_db, tmp_path):
-    """Renames, value maps, day-first text dates and ticket times in local time: the server
-    parses them back into the company's tables as they were generated."""
+    """Renames, value maps, day-first text dates, ticket times in local time and usage per
+    seat block with the account in another table: the server parses, joins and aggregates
+    them back into the company's tables as they were generated."""
     _crm_schema(pg)
     m = tmp_path / "crm.yaml"
     m.write_text(yaml.safe_dump(CRM))

@@ -57,15 +57,28 @@ def test_validate_reads_the_folder_through_spark_and_its_jvm_keeps_quiet(spark_u
 
 def test_a_mapping_parses_text_dates_and_local_times_in_spark(small_db, tmp_path):
     """The company as a CRM keeps it (Parquet files of other names, day-first text dates,
-    ticket times as text in India's time, UTC+5:30 all year): Spark parses them with its own
-    functions, back into the company's tables as they were generated."""
+    ticket times as text in India's time, UTC+5:30 all year, usage per seat block with the
+    account in another file): Spark parses, joins and aggregates them with its own functions,
+    back into the company's tables as they were generated."""
     if shutil.which("java") is None:
         pytest.fail(JAVA)
     folder = tmp_path / "crm"
     folder.mkdir()
     with duckdb.connect(str(small_db), read_only=True) as con:
-        for name in ("usage", "touchpoints", "surveys", "contacts", "invoices", "churn_events"):
+        for name in ("touchpoints", "surveys", "contacts", "invoices", "churn_events"):
             con.sql(f"COPY {name} TO '{folder / name}.parquet' (FORMAT parquet)")
+        # usage per seat block, two per account, events split between them (issue 3.5)
+        con.sql(
+            "COPY (SELECT * EXCLUDE (account_id) REPLACE (events // 2 AS events), "
+            "account_id || '-a' AS block FROM usage UNION ALL SELECT * EXCLUDE (account_id) "
+            "REPLACE (events - events // 2 AS events), account_id || '-b' AS block FROM usage) "
+            f"TO '{folder}/usage_blocks.parquet' (FORMAT parquet)"
+        )
+        con.sql(
+            "COPY (SELECT account_id || '-a' AS block_id, account_id FROM accounts UNION ALL "
+            f"SELECT account_id || '-b', account_id FROM accounts) TO '{folder}/blocks.parquet' "
+            "(FORMAT parquet)"
+        )
         con.sql(
             "COPY (SELECT * REPLACE (strftime(created_at, '%d/%m/%Y') AS created_at) "
             f"FROM accounts) TO '{folder}/customers.parquet' (FORMAT parquet)"
@@ -94,6 +107,11 @@ def test_a_mapping_parses_text_dates_and_local_times_in_spark(small_db, tmp_path
                 "from": "support",
                 "dates": {"opened_at": time, "closed_at": time},
                 "timezones": {"opened_at": zone, "closed_at": zone},
+            },
+            "usage": {
+                "from": "usage_blocks",
+                "lookup": {"from": "blocks", "on": {"block": "block_id"}, "take": ["account_id"]},
+                "aggregate": {"events": "sum", "active_users": "max"},
             },
         }
     }

@@ -17,7 +17,17 @@ tables:
     dates: {created_at: "%d/%m/%Y"}  # text dates and timestamps: their strptime format
     constants: {industry: unknown}   # a column the export does not have
     timezones: {}                    # zone of timestamps written in local time, no offset
+  usage:
+    from: feature_usage.csv          # keyed by subscription, not by account:
+    lookup:                          # columns from another file or table, by key (many-to-one)
+      - {from: subscriptions.csv, on: subscription_id, take: [account_id]}
+    aggregate: {events: sum, active_users: max}  # rows that collide on the contract's key
 ```
+
+A lookup's key must name at most one row of the other file (one line names a key that matches
+twice); rows of the export whose key it lacks are dropped and counted in a note. `aggregate`
+says how rows that share the contract table's key combine (the export finer than the contract:
+usage per subscription, the contract's per account); every other column must be named.
 
 A contract column that is not mapped is read under its own name, if the export has it. Values a
 map does not name are kept as they are when the map's targets are text (validation then
@@ -32,7 +42,7 @@ import dataclasses
 import glob
 import zoneinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -50,6 +60,33 @@ from churnhealth.data.contract import IBIS_TYPES, TEMPORAL, Problem, Table, cont
 from churnhealth.data.dates import parse, to_utc
 from churnhealth.data.filters import FilterValue, predicate
 from churnhealth.errors import ConfigError, DataError
+
+Agg = Literal["sum", "max", "min", "mean", "any", "all"]
+
+
+class Lookup(BaseModel):
+    """Columns taken from another file or table by key."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from", description="File (in the --data folder) or table name.")
+    on: str | dict[str, str] = Field(
+        description="The key: a column both have, or {this export's column: the other's}."
+    )
+    take: list[str] = Field(min_length=1, description="The other's columns to add.")
+    allow_outside: bool = Field(False, description="`from` may be outside the --data folder.")
+
+    @field_validator("on")
+    @classmethod
+    def _one_key(cls, v: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(v, dict) and len(v) != 1:
+            raise ValueError("on: one key column, e.g. {sub_id: subscription_id}")
+        return v
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        """(this export's key column, the other's)."""
+        return (self.on, self.on) if isinstance(self.on, str) else next(iter(self.on.items()))
 
 
 class TableMapping(BaseModel):
@@ -69,6 +106,15 @@ class TableMapping(BaseModel):
     timezones: dict[str, str] = Field(
         {}, description="IANA zone of timestamp columns written in local time without offset."
     )
+    lookup: list[Lookup] = Field([], description="Columns from other files or tables, by key.")
+    aggregate: dict[str, Agg] = Field(
+        {}, description="How rows sharing the contract table's key combine, per column."
+    )
+
+    @field_validator("lookup", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
 
     @field_validator("timezones")
     @classmethod
@@ -101,7 +147,7 @@ class SourceMapping(BaseModel):
                 problems.append(f"tables.{name}: not a contract table ({', '.join(specs)})")
                 continue
             known = set(specs[name].column_names)
-            for part in ("columns", "values", "dates", "constants", "timezones"):
+            for part in ("columns", "values", "dates", "constants", "timezones", "aggregate"):
                 for col in getattr(tm, part):
                     if col not in known:
                         problems.append(
@@ -113,6 +159,11 @@ class SourceMapping(BaseModel):
             for col in tm.timezones:
                 if col in known and specs[name].column(col).kind != "timestamp":
                     problems.append(f"tables.{name}.timezones.{col}: not a timestamp column")
+            for col in set(tm.aggregate) & set(specs[name].key):
+                problems.append(
+                    f"tables.{name}.aggregate.{col}: part of the key rows are combined by "
+                    f"({', '.join(specs[name].key)})"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -140,9 +191,11 @@ def load_mapping(path: Path | str | None) -> SourceMapping | None:
         raise ConfigError(problems) from None
 
 
-def read_raw(con: ibis.BaseBackend, root: Path | str, tm: TableMapping, name: str) -> ir.Table:
-    """The export's rows for contract table `name`: a file under `root` (a folder), or a table
-    of the connection `con` (when `root` is a DuckDB file or a connection URL)."""
+def read_raw(
+    con: ibis.BaseBackend, root: Path | str, tm: TableMapping | Lookup, name: str
+) -> ir.Table:
+    """The export's rows for contract table `name` (or a lookup of it): a file under `root` (a
+    folder), or a table of the connection `con` (when `root` is a DuckDB file or a URL)."""
     if isinstance(root, Path) and root.is_dir():
         target = _target(root, tm.source)
         if not tm.allow_outside and _outside(root, target):
@@ -155,12 +208,13 @@ def read_raw(con: ibis.BaseBackend, root: Path | str, tm: TableMapping, name: st
         suffix = "".join(target.suffixes[-2:]) if target.suffix == ".gz" else target.suffix
         try:
             if suffix == ".parquet":
-                return con.read_parquet(target, table_name=f"raw_{name}")
+                return con.read_parquet(target, table_name=f"raw_{_ident(name)}")
             if suffix in (".csv", ".csv.gz", ".tsv"):
                 # columns with a declared date format are read as text: the reader's own date
                 # detection could take 03/04 for March 4th
-                text = {tm.columns.get(c, c): "VARCHAR" for c in tm.dates}
-                return con.read_csv(target, table_name=f"raw_{name}", types=text or None)
+                dates = getattr(tm, "dates", {})
+                text = {tm.columns.get(c, c): "VARCHAR" for c in dates}
+                return con.read_csv(target, table_name=f"raw_{_ident(name)}", types=text or None)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError([f"{name}: cannot read {target} ({first})"]) from None
@@ -168,6 +222,27 @@ def read_raw(con: ibis.BaseBackend, root: Path | str, tm: TableMapping, name: st
     if tm.source not in con.list_tables():
         raise DataError([f"{name}: no table {tm.source!r} in {root}"])
     return con.table(tm.source)
+
+
+def _ident(name: str) -> str:
+    """`name` as part of a table name ("usage lookup 1" → "usage_lookup_1")."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def _aggregated(t: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
+    """Rows sharing `spec`'s key combined as `tm.aggregate` says, on the engine; a column it
+    does not name is one `DataError` line."""
+    key = [c for c in spec.key if c in t.columns]
+    rest = [c for c in t.columns if c not in key]
+    unnamed = [c for c in rest if c not in tm.aggregate]
+    if unnamed:
+        raise DataError(
+            [
+                f"{tm.source}: aggregate: say how rows sharing {', '.join(spec.key)} combine "
+                f"{', '.join(unnamed)} ({spec.name}; sum, max, min, mean, any or all)"
+            ]
+        )
+    return t.group_by(key).aggregate(**{c: getattr(t[c], tm.aggregate[c])() for c in rest})
 
 
 def _target(root: Path, source: str) -> Path:
@@ -247,7 +322,8 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
                 f"{', '.join(raw.columns)}; name them under columns: in the source mapping)"
             ]
         )
-    return t.select(**out)
+    made = t.select(**out)
+    return _aggregated(made, tm, spec) if tm.aggregate else made
 
 
 def _parse_dates(t: ir.Table, column: str, fmt: str, where: str, engine: str) -> ir.Value:

@@ -25,6 +25,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from churnhealth.data.contract import EXTRA_TABLES, IBIS_TYPES, TABLE_NAMES, Table, contract
+from churnhealth.data.joins import looked_up
 from churnhealth.data.mapping import SourceMapping, apply, read_raw
 from churnhealth.errors import DataError
 from churnhealth.location import Location, location, redact, refuse_secrets, split
@@ -324,11 +325,14 @@ def open_source(
     else:
         raise DataError([f"{path}: no such DuckDB file or folder of CSV/Parquet tables"])
     configure_duckdb(con, memory_limit)
+    notes: list[str] = []
     if mapping:
         specs = contract(["_"])
         for name, tm in mapping.tables.items():
-            tables[name] = apply(read_raw(con, path, tm, name), tm, specs[name])
-    return Source(path, con, dict(sorted(tables.items())), mapping=mapping)
+            raw, said = looked_up(con, path, read_raw(con, path, tm, name), tm, name)
+            tables[name] = apply(raw, tm, specs[name])
+            notes += said
+    return Source(path, con, dict(sorted(tables.items())), notes=notes, mapping=mapping)
 
 
 def write_tables(path: Path | str, frames: Mapping[str, pd.DataFrame]) -> Path:

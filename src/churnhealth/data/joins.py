@@ -1,0 +1,73 @@
+"""Lookups: columns a source mapping takes from another file or table by key.
+
+Usage kept per subscription, events per user: the export's rows carry a key of another table,
+and the account comes from there (`lookup:` in a table's mapping, see `data.mapping`). The join
+runs on the engine. A key must name at most one row of the other table, and rows whose key it
+lacks are dropped and counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+
+from churnhealth.data.mapping import TableMapping, read_raw
+from churnhealth.errors import DataError
+
+
+def looked_up(
+    con: ibis.BaseBackend, root: Path | str, raw: ir.Table, tm: TableMapping, name: str
+) -> tuple[ir.Table, list[str]]:
+    """`raw` with the columns of each of `tm`'s lookups joined on by key, on the engine, and a
+    note per lookup that left rows of `raw` without a match (they are dropped). A lookup key
+    naming two rows of the other file, or matching no row at all, is one `DataError` line."""
+    notes = []
+    for i, lk in enumerate(tm.lookup, start=1):
+        other = read_raw(con, root, lk, f"{name} lookup {i}")
+        mine, theirs = lk.keys
+        missing = [f"{tm.source}: no column {mine}"] if mine not in raw.columns else []
+        missing += [
+            f"{lk.source}: no column {c} (for the lookup of {name}; it has "
+            f"{', '.join(other.columns)})"
+            for c in dict.fromkeys([theirs, *lk.take])
+            if c not in other.columns
+        ]
+        missing += [
+            f"{tm.source}: already has a column {c} (the lookup from {lk.source} takes it)"
+            for c in lk.take
+            if c in raw.columns
+        ]
+        if missing:
+            raise DataError(missing)
+        twice = (
+            other.group_by(_k=other[theirs]).aggregate(n=other.count()).filter(lambda t: t.n > 1)
+        )
+        if (k := int(twice.count().execute())) > 0:
+            first = twice.order_by(ibis.desc("n"), "_k").limit(1).execute().iloc[0]
+            raise DataError(
+                [
+                    f"{lk.source}: {theirs} {first._k} matches {int(first.n)} rows (a lookup "
+                    f"takes one row per key); {k:,} key{'s' * (k != 1)} match more than one"
+                ]
+            )
+        right = other.select(_lookup_key=other[theirs], **{c: other[c] for c in lk.take})
+        joined = raw.inner_join(right, raw[mine] == right._lookup_key).select(
+            *raw.columns, *lk.take
+        )
+        total, kept = int(raw.count().execute()), int(joined.count().execute())
+        if total and not kept:
+            raise DataError(
+                [
+                    f"{tm.source}: none of its {total:,} rows has a {mine} that {lk.source} "
+                    f"holds as {theirs} (is the lookup's key right?)"
+                ]
+            )
+        if kept < total:
+            notes.append(
+                f"{name}: {total - kept:,} of {total:,} rows of {tm.source} have no {mine} in "
+                f"{lk.source} ({theirs}) and were dropped"
+            )
+        raw = joined
+    return raw, notes
