@@ -174,6 +174,19 @@ def test_validate_and_doctor_run_through_the_mapping(small, tmp_path):
     res = cli("doctor", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("ready to train")
+    # issue 3.5 point 5: --sources on the command line, and the suggested command repeats it
+    # (from the repository: the default configuration's relative paths; neither writes)
+    res = cli("validate", "--data", str(path), "--sources", str(CRM), cwd=ROOT)
+    assert res.returncode == 0 and res.stdout.startswith(f"OK {path}: accounts 300 "), res.stderr
+    res = cli("doctor", "--data", str(path), "--sources", str(CRM), cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    flat = " ".join(res.stdout.split())
+    assert flat.startswith(f"ready to train: `churnhealth train --data {path} --sources {CRM}`")
+    res = cli("validate", "--data", str(path), "--sources", str(tmp_path / "nope.yaml"), cwd=ROOT)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip() == (
+        f"config error: --sources {tmp_path / 'nope.yaml'}: no such source mapping file"
+    )
 
 
 def test_problems_are_said_in_the_export_s_names(small, tmp_path):
@@ -434,3 +447,36 @@ def test_an_aggregate_on_a_key_column_is_refused_in_the_mapping(tmp_path):
     assert "tables.usage.aggregate.date: part of the key rows are combined by" in str(
         err.value.problems
     )
+
+
+def test_notes_agree_and_say_duplicates_are_the_same_only_in_the_mapped_columns(small, tmp_path):
+    """Issue 3.5 point 6: two export rows that differ only in a column the mapping does not keep
+    are 'the same in every mapped column'; usage derived from events is not also 'absent'."""
+    path = by_subscription(small, tmp_path / "exports")
+    t = small["touchpoints"]
+    twice = pd.concat([t, t.head(1)], ignore_index=True)
+    twice.assign(export_id=range(len(twice))).to_parquet(path / "activities.parquet")
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        yaml.safe_dump(
+            {"tables": {**BLOCKS["tables"], "touchpoints": {"from": "activities.parquet"}}}
+        )
+    )
+    notes = open_validated(path, SEGMENTS, mapping=load_mapping(m)).notes
+    assert "touchpoints: dropped 1 exact duplicate row (the same in every mapped column)" in notes
+    events = tmp_path / "events"
+    events.mkdir()
+    for name in ("accounts", "subscriptions"):
+        small[name].to_parquet(events / f"{name}.parquet")
+    u = small["usage"].head(50)
+    pd.DataFrame(
+        {
+            "account_id": u.account_id,
+            "ts": pd.to_datetime(u.date),
+            "event": u.feature,
+            "user_id": "u1",
+        }
+    ).to_parquet(events / "events.parquet")
+    report = check(events, SEGMENTS)
+    assert any(n.startswith("usage: derived from 50 raw events") for n in report.notes)
+    assert not any(n.startswith("usage: absent") for n in report.notes)

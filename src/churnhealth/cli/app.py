@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from churnhealth.config import Config, load_config
-from churnhealth.errors import ChurnhealthError
+from churnhealth.errors import ChurnhealthError, ConfigError
 from churnhealth.location import location
 from churnhealth.sinks import TerminalConsole, visible
 
@@ -55,6 +55,18 @@ DataOpt = Annotated[
 ]
 
 
+SourcesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sources",
+        help="Source mapping (YAML) that reads an export shaped its own way (docs/mapping.md) "
+        "[default: data.sources].",
+        show_default=False,
+        metavar="FILE",
+    ),
+]
+
+
 def as_of_option(text: str):
     """The `--as-of` option, as each command reads it."""
     return typer.Option("--as-of", help=text, show_default=False)
@@ -70,9 +82,15 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         raise ChurnhealthError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from None
 
 
-def config(path: Path | None) -> Config:
-    """The validated configuration (`--config`, else configs/default.yaml, else defaults)."""
-    return load_config(path)
+def config(path: Path | None, sources: Path | None = None) -> Config:
+    """The validated configuration (`--config`, else configs/default.yaml, else defaults), with
+    `--sources` as its data.sources when given."""
+    cfg = load_config(path)
+    if sources is None:
+        return cfg
+    if not Path(sources).is_file():
+        raise ConfigError([f"--sources {sources}: no such source mapping file"])
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"sources": Path(sources)})})
 
 
 @contextmanager

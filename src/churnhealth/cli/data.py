@@ -8,8 +8,17 @@ from typing import Annotated
 
 import typer
 
-from churnhealth.cli.app import ConfigOpt, DataOpt, app, as_of_option, config, parse_date
+from churnhealth.cli.app import (
+    ConfigOpt,
+    DataOpt,
+    SourcesOpt,
+    app,
+    as_of_option,
+    config,
+    parse_date,
+)
 from churnhealth.cli.views import data as data_view
+from churnhealth.location import redact
 from churnhealth.progress import stages
 
 # The jobs are imported inside each command: together they pull in MLflow, LightGBM, SHAP and
@@ -99,6 +108,7 @@ def synth(
 @app.command()
 def validate(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     as_of: Annotated[
         str | None,
         as_of_option("Also reject rows dated on or after this date (YYYY-MM-DD)."),
@@ -106,7 +116,7 @@ def validate(
     config_path: ConfigOpt = None,
 ) -> None:
     """Check the tables against the data contract; one line per problem, exit code 2."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.data.load import check
     from churnhealth.data.mapping import load_mapping
 
@@ -125,6 +135,7 @@ def validate(
 @app.command()
 def doctor(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the diagnosis as JSON instead of tables.")
     ] = False,
@@ -132,17 +143,20 @@ def doctor(
 ) -> None:
     """What your data supports, before training: history, windows, churners per segment,
     features computed or skipped, suggested configuration. Writes nothing."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.jobs.doctor import diagnose
 
+    said = [("--data", data), ("--config", config_path), ("--sources", sources)]
+    options = " ".join(f"{k} {redact(str(v))}" for k, v in said if v is not None)
     with stages() as stage:
-        diagnosis = diagnose(cfg, data, stage)
+        diagnosis = diagnose(cfg, data, stage, options or None)
     data_view.doctor(diagnosis, as_json)
 
 
 @app.command()
 def features(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")] = Path(
         "outputs/features.parquet"
     ),
@@ -155,7 +169,7 @@ def features(
     config_path: ConfigOpt = None,
 ) -> None:
     """Build point-in-time features and churn labels for every account and as-of date."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.jobs.features import build
 
     first, last = parse_date(start, "--start"), parse_date(end, "--end")

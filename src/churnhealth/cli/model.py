@@ -10,6 +10,7 @@ import typer
 from churnhealth.cli.app import (
     ConfigOpt,
     DataOpt,
+    SourcesOpt,
     app,
     as_of_option,
     committed,
@@ -26,6 +27,7 @@ from churnhealth.progress import stages
 @app.command()
 def train(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     as_of: Annotated[
         str | None,
         as_of_option(
@@ -35,7 +37,7 @@ def train(
     config_path: ConfigOpt = None,
 ) -> None:
     """Train segment models, calibrate, evaluate against baselines, register in MLflow."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.jobs.train import train as run
 
     t0 = time.perf_counter()
@@ -79,6 +81,7 @@ def promote(
 @app.command()
 def backtest(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     start: Annotated[
         str | None,
         typer.Option(help="First origin, YYYY-MM-DD [config: backtest.start].", show_default=False),
@@ -95,7 +98,7 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest: train at each origin on what was known then, score the next
     period, check the out-of-time predictions against what happened."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.evaluation.backtest_tables import tables
     from churnhealth.jobs.backtest import run_backtest, save
 
@@ -110,13 +113,13 @@ def backtest(
 
 
 @app.command()
-def report(data: DataOpt = None, config_path: ConfigOpt = None) -> None:
+def report(data: DataOpt = None, sources: SourcesOpt = None, config_path: ConfigOpt = None) -> None:
     """Write reports/latest/report.html from the latest backtest, the champion's training run,
     the latest monitor run and the customer-success loop (overrides and playbook outcomes
     against the data); log it to MLflow."""
     from churnhealth.jobs.report import build_report
 
-    res = build_report(config(config_path), data)
+    res = build_report(config(config_path, sources), data)
     with committed("report"):
         console.print(f"Report written to {res.path} ({res.bytes / 1e3:.0f} kB)")
         common_view.notes(res.notes)

@@ -11,6 +11,7 @@ from churnhealth.cli.app import (
     ConfigOpt,
     DataOpt,
     ModelOpt,
+    SourcesOpt,
     app,
     as_of_option,
     committed,
@@ -25,6 +26,7 @@ from churnhealth.progress import stages
 @app.command()
 def predict(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     model: ModelOpt = None,
     as_of: Annotated[
         str | None,
@@ -40,7 +42,7 @@ def predict(
     config_path: ConfigOpt = None,
 ) -> None:
     """Score every active account: health, tier, trend and drivers; update the history."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.jobs.predict import predict as run
 
     with stages() as stage:
@@ -57,6 +59,7 @@ def explain(
         as_of_option("As-of date (YYYY-MM-DD) [default: the latest the data allows]."),
     ] = None,
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     model: ModelOpt = None,
     as_json: Annotated[
         bool,
@@ -68,7 +71,7 @@ def explain(
     config_path: ConfigOpt = None,
 ) -> None:
     """Explain one account's health: tier, trend, each dimension's effect, the top drivers."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.jobs.predict import explain as run
 
     e = run(cfg, account_id, data, model, parse_date(as_of, "--as-of"))
@@ -81,6 +84,7 @@ def explain(
 @app.command()
 def monitor(
     data: DataOpt = None,
+    sources: SourcesOpt = None,
     model: ModelOpt = None,
     as_of: Annotated[
         str | None,
@@ -108,7 +112,7 @@ def monitor(
     config_path: ConfigOpt = None,
 ) -> None:
     """Check the champion for drift and decay; exit code 0 even when alerts fire."""
-    cfg = config(config_path)
+    cfg = config(config_path, sources)
     from churnhealth.jobs.monitor import monitor as run
 
     with stages() as stage:

@@ -26,7 +26,9 @@ from churnhealth.data.validate import Report, Since, fixed, validate
 def read_as_validated(source: Source, report: Report) -> Source:
     """The source as validation read it, with a note per repair: account ids trimmed and NaN
     where a null is allowed read as null (`report.fixes`), then the exact duplicate rows it
-    counted dropped; and the notes on what reading does (`report.carried`)."""
+    counted dropped (of a mapped table: rows the same in every column the mapping keeps, which
+    the export's other columns may tell apart); and the notes on what reading does
+    (`report.carried`)."""
     source = fixed(source, report.fixes)
     notes = [*source.notes, *report.carried, *(f.note for f in report.fixes)]
     tables = dict(source.tables)
@@ -34,7 +36,9 @@ def read_as_validated(source: Source, report: Report) -> Source:
         if n:
             tables[name] = tables[name].distinct()
             rows = "row" if n == 1 else "rows"
-            notes.append(f"{name}: dropped {n:,} exact duplicate {rows} (the same in every column)")
+            mapped = source.mapping is not None and name in source.mapping.tables
+            same = "every mapped column" if mapped else "every column"
+            notes.append(f"{name}: dropped {n:,} exact duplicate {rows} (the same in {same})")
     return dataclasses.replace(source, tables=tables, notes=notes)
 
 

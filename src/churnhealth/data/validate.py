@@ -119,7 +119,10 @@ def validate(
     usable: dict[str, Table] = {}
     for name, spec in specs.items():
         if name not in source:
-            derived = name == "events" and "usage" in source
+            # usage from events, or events summed into usage already: no table is missing
+            derived = (name == "events" and "usage" in source) or (
+                name == "usage" and "events" in source
+            )
             if not spec.required and not derived and not spec.open:  # features: when declared
                 report.notes.append(absent(name))
             continue

@@ -62,8 +62,15 @@ class Diagnosis:
         return out
 
 
-def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stage) -> Diagnosis:
-    """Diagnose the source at `data` (default: `data.path`) under the configuration `cfg`."""
+def diagnose(
+    cfg: Config,
+    data: Path | str | None = None,
+    stage: Stage = no_stage,
+    options: str | None = None,
+) -> Diagnosis:
+    """Diagnose the source at `data` (default: `data.path`) under the configuration `cfg`.
+    `options`: the command line's options that say where the data is and how it is read
+    (`--data … --config … --sources …`), repeated in the command the verdict suggests."""
     path = data or cfg.data.path
     done = stage("reading tables", 1)
     source = open_source(path, load_mapping(cfg.data.sources), cfg.data.memory_limit)
@@ -123,7 +130,8 @@ def diagnose(cfg: Config, data: Path | str | None = None, stage: Stage = no_stag
     except ChurnhealthError as err:
         history["year_ahead_test"] = f"no: {err}"
     verdict = (
-        f"ready to train: `churnhealth train --data {redact(str(path))}` (windows sized from "
+        f"ready to train: `churnhealth train {options or f'--data {redact(str(path))}'}` "
+        f"(windows sized from "
         f"{history['months']} months of history)"
     )
     return Diagnosis(
