@@ -120,8 +120,10 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                 Column(
                     "arr",
                     "number",
-                    meaning="Current annual recurring revenue (a snapshot; "
-                    "point-in-time features use subscriptions.arr).",
+                    True,
+                    meaning="Current annual recurring revenue, if the export has it (a "
+                    "snapshot nothing reads: an account's ARR at any date is the sum over its "
+                    "subscriptions active then, subscriptions.arr).",
                     example="72000",
                     min=0,
                 ),
@@ -198,7 +200,9 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                 Column(
                     "active_users",
                     "int",
-                    meaning="Distinct users active in the feature that day.",
+                    True,
+                    meaning="Distinct users active in the feature that day (optional: without "
+                    "it the features that count users are skipped, with a note).",
                     example="37",
                     min=0,
                 ),

@@ -231,12 +231,16 @@ def repair_usage(source: Source, repair: bool = True, since: dt.date | None = No
     else:  # PostgreSQL sorts per day for count(DISTINCT); its plain DISTINCT took minutes
         per_day = seen.group_by("date").aggregate(n=seen.account_id.nunique()).execute()
     outages = find_outages(per_day.set_index("date")["n"])
-    daily = (
-        seen.group_by(["date", "feature"])
-        .aggregate(events=seen.events.sum(), active_users=seen.active_users.sum())
-        .execute()
-    )
-    changes = find_logging_changes(daily)
+    # a logging change shows as a step in events per user: without users it cannot be seen
+    users = "active_users" in seen.columns
+    changes = []
+    if users:
+        daily = (
+            seen.group_by(["date", "feature"])
+            .aggregate(events=seen.events.sum(), active_users=seen.active_users.sum())
+            .execute()
+        )
+        changes = find_logging_changes(daily)
     if not outages and not changes:
         return source
     notes = list(source.notes)

@@ -144,6 +144,10 @@ class Source:
         if self.con.name != "pyspark":
             self.con.disconnect()
 
+    def columns(self) -> dict[str, set[str]]:
+        """Each table's columns."""
+        return {name: set(t.columns) for name, t in self.tables.items()}
+
     def typed(self, spec: Table) -> ir.Table:
         """The table with every contract column cast to its canonical type (after validation).
 

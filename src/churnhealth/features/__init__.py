@@ -228,7 +228,7 @@ def build_features(
         lab.expansion_threshold,
         lab.expansion_horizon_days,
     )
-    planned = plan(metrics, set(source.tables))
+    planned = plan(metrics, set(source.tables), source.columns())
     tables = sorted({m.table for m in planned.metrics if getattr(m, "table", None)})
     advance = stage("metrics", len(tables)) if stage else None
     values = compute_metrics(

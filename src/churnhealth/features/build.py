@@ -14,6 +14,7 @@ weeks of a years-long usage table, not all of it.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from churnhealth.data.contract import Table
+from churnhealth.data.contract import Table, contract
 from churnhealth.data.filters import OPS, predicate
 from churnhealth.data.source import Source, drop_temp, temp_table
 from churnhealth.features.latest import (
@@ -52,7 +53,8 @@ ZERO_FILL_AGGS = ("count", "sum", "nunique", "any")
 @dataclass
 class MetricPlan:
     """Which metrics can be computed from the tables present; `skipped` maps each absent table
-    to the metrics it takes with it (directly or through a metric that uses one)."""
+    (or absent optional column, "usage.active_users") to the metrics it takes with it (directly
+    or through a metric that uses one)."""
 
     metrics: list = field(default_factory=list)
     skipped: dict[str, list] = field(default_factory=dict)
@@ -67,10 +69,21 @@ class MetricPlan:
         return out
 
 
-def plan(metrics: list, present: set[str]) -> MetricPlan:
-    """Drop metrics whose table is absent, and metrics that depend on dropped ones."""
+OPTIONAL: dict[str, set[str]] = defaultdict(set) | {
+    t.name: {c.name for c in t.columns if c.nullable} for t in contract(["_"]).values()
+}
+"""Per table, the contract's optional columns: an export may lack them, and the metrics that
+read one are then skipped (a column the user names that is not there is an error instead)."""
+
+
+def plan(
+    metrics: list, present: set[str], columns: dict[str, set[str]] | None = None
+) -> MetricPlan:
+    """Drop metrics whose table is absent, or (with `columns`: each present table's columns)
+    whose optional column is (e.g. usage.active_users), and metrics that depend on dropped
+    ones."""
     out = MetricPlan()
-    cause: dict[str, str] = {}  # dropped metric -> the absent table behind it
+    cause: dict[str, str] = {}  # dropped metric -> the absent table (or table.column) behind it
     for m in metrics:
         table = getattr(m, "table", None)
         refs = [
@@ -78,9 +91,14 @@ def plan(metrics: list, present: set[str]) -> MetricPlan:
             for a in ("numerator", "denominator", "left", "right", "metric")
             if hasattr(m, a)
         ]
+        read = [c for c in (getattr(m, "column", None), *getattr(m, "filter", {})) if c]
+        have = columns.get(table) if columns is not None else None
+        gone = [c for c in read if have is not None and c not in have and c in OPTIONAL[table]]
         behind = next((cause[r] for r in refs if r in cause), None)
         if table is not None and table not in present:
             cause[m.name] = table
+        elif gone:
+            cause[m.name] = f"{table}.{gone[0]}"
         elif behind is not None:
             cause[m.name] = behind
         else:

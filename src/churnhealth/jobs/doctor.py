@@ -91,7 +91,7 @@ def diagnose(
         "as_of_dates": int(fs.frame.as_of.nunique()),
         "accounts": int(fs.frame.account_id.nunique()),
     }
-    features = _features(metrics, fs, set(source.tables))
+    features = _features(metrics, fs, set(source.tables), source.columns())
     try:
         d = prepare(cfg, source, fs)
     except ChurnhealthError as err:
@@ -192,7 +192,9 @@ def _tables(source: Source, rows: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _features(metrics: list, fs: FeatureSet, present: set[str]) -> pd.DataFrame:
+def _features(
+    metrics: list, fs: FeatureSet, present: set[str], columns: dict[str, set[str]]
+) -> pd.DataFrame:
     """Each declared feature (helpers left out): computed, skipped (and which absent table
     would enable it), empty (no value on any labelled row: which column to fill) or
     constant (the same value everywhere: nothing to learn from)."""
@@ -212,7 +214,7 @@ def _features(metrics: list, fs: FeatureSet, present: set[str]) -> pd.DataFrame:
                 out |= columns_of(by_name[getattr(m, ref)])
         return out
 
-    planned = {m.name for m in plan(metrics, present).metrics}
+    planned = {m.name for m in plan(metrics, present, columns).metrics}
     lab = fs.labelled
     rows = []
     for m in metrics:
@@ -221,7 +223,15 @@ def _features(metrics: list, fs: FeatureSet, present: set[str]) -> pd.DataFrame:
         status, enable = "computed", ""
         if m.name not in planned:
             missing = sorted(tables_of(m) - present)
-            status, enable = "skipped", "add table " + ", ".join(missing)
+            absent = sorted(
+                c
+                for c in columns_of(m)
+                if c.split(".")[0] in columns and c.split(".")[1] not in columns[c.split(".")[0]]
+            )
+            status = "skipped"
+            enable = (
+                "add table " + ", ".join(missing) if missing else "add column " + ", ".join(absent)
+            )
         elif lab[m.name].isna().all():
             status = "empty"
             enable = "fill " + (", ".join(sorted(columns_of(m))) or ", ".join(tables_of(m)))
