@@ -62,6 +62,12 @@ class DataConfig(_Section):
         "value maps, date formats, constants, filters (docs/mapping.md); none: tables and "
         "columns are named as in the contract.",
     )
+    overlapping_subscriptions: Literal["sum", "latest"] = Field(
+        "sum",
+        description="An account holding several subscriptions at once: sum their ARR, seats "
+        "and renewals (add-ons), or read only the newest (an export that never closes the "
+        "old contract). Either way a note counts such accounts.",
+    )
     repair_usage: bool = Field(
         True,
         description="Fill logging outages and rescale logging changes found in usage, each "

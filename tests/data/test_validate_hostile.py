@@ -297,7 +297,7 @@ def test_a_mapped_file_with_no_contract_column_is_one_line(tmp_path):
     (data / "customers.csv").write_text("customer,tier\nA1,smb\n")
     m = load_mapping(mapping(tmp_path, {"accounts": {"from": "customers.csv"}}))
     assert problems(data, mapping=m) == [
-        "customers.csv: no column account_id, segment, created_at, licenses, arr (for accounts; "
+        "customers.csv: no column account_id, segment, created_at, licenses (for accounts; "
         "it has customer, tier; name them under columns: in the source mapping)"
     ]
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from churnhealth.config import LifecycleConfig
-from churnhealth.features.grid import observation_grid
+from churnhealth.features.grid import observation_grid, overlap_note
 from churnhealth.features.labels import attach_labels
 
 TS = pd.Timestamp
@@ -161,3 +161,33 @@ def test_expansion_over_a_year_counts_the_renewal_months_away_and_waits_for_it()
         ("B", "2024-08-01", 12, None, 3000),  # won back, bigger, after the gap
     )
     assert labels(back, "2024-01-01", expansion_days=365).expanded_within_h == 0
+
+
+def test_overlapping_subscriptions_add_up_or_the_newest_is_read_and_a_note_says_so():
+    """Issue 3.5: an account holding several subscriptions at once (add-ons, or an export that
+    never closes the old contract) is counted in a note; `sum` adds them up, `latest` reads the
+    newest, for the ARR a year back and the expansion label alike."""
+    s = subs(
+        ("A", "2023-01-01", 12, None, 100.0),
+        ("A", "2024-06-01", 1, None, 40.0),
+        ("B", "2023-03-01", 12, None, 70.0),
+    )
+    acc = accounts("A", "B")
+    day = [TS("2024-07-01")]
+    both = observation_grid(acc, s, day, LifecycleConfig()).set_index("account_id")
+    newest = observation_grid(acc, s, day, LifecycleConfig(), overlapping="latest")
+    newest = newest.set_index("account_id")
+    assert both.arr.to_dict() == {"A": 140.0, "B": 70.0}
+    assert newest.arr.to_dict() == {"A": 40.0, "B": 70.0}
+    assert newest.term_months["A"] == 1 and both.term_months["A"] == 12
+    assert overlap_note(s, TS("2024-07-01"), "sum") == (
+        "subscriptions: 1 of 2 active accounts hold several at 2024-07-01 (median 2, at most "
+        "2); their ARR, seats and renewals add up (data.overlapping_subscriptions: sum; "
+        "`latest` reads each account's newest only)"
+    )
+    assert overlap_note(s, TS("2024-01-01"), "sum") is None  # one each then
+    later = s.assign(end_date=pd.NaT)
+    out = attach_labels(
+        newest.reset_index(), later, TS("2026-01-01"), expansion_days=180, overlapping="latest"
+    )
+    assert not out.expanded_within_h.astype(bool).any()  # the newest is unchanged: no growth

@@ -22,7 +22,7 @@ from churnhealth.data.contract import contract
 from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features.build import compute_metrics, plan
-from churnhealth.features.grid import observation_grid, schedule
+from churnhealth.features.grid import observation_grid, overlap_note, schedule
 from churnhealth.features.labels import LABEL, attach_labels
 from churnhealth.features.spec import DIMENSIONS, load_metrics
 from churnhealth.progress import Stage
@@ -215,9 +215,17 @@ def build_features(
     dates = dates or as_of_dates(cfg, data_start, data_end, start, end)
     accounts = source.typed(specs["accounts"]).to_pandas()
     subs = source.typed(specs["subscriptions"]).to_pandas()
+    overlapping = cfg.data.overlapping_subscriptions
     grid = observation_grid(
-        accounts, subs, dates, cfg.lifecycle, cfg.labels.horizon_days, snapshot=data_end
+        accounts,
+        subs,
+        dates,
+        cfg.lifecycle,
+        cfg.labels.horizon_days,
+        snapshot=data_end,
+        overlapping=overlapping,
     )
+    overlap = overlap_note(subs, max(dates), overlapping) if dates else None
     lab = cfg.labels
     grid = attach_labels(
         grid,
@@ -227,6 +235,7 @@ def build_features(
         lab.resignup_gap_days,
         lab.expansion_threshold,
         lab.expansion_horizon_days,
+        overlapping=overlapping,
     )
     planned = plan(metrics, set(source.tables), source.columns())
     tables = sorted({m.table for m in planned.metrics if getattr(m, "table", None)})
@@ -245,7 +254,8 @@ def build_features(
         *GRID_FEATURES,
         *(m.name for m in planned.metrics if m.output and m.role == "context"),
     ]
-    return FeatureSet(frame, features, data_start, data_end, planned.notes, definitions, context)
+    notes = [*planned.notes, *([overlap] if overlap else [])]
+    return FeatureSet(frame, features, data_start, data_end, notes, definitions, context)
 
 
 def summarize(fs: FeatureSet) -> dict[str, pd.DataFrame]:

@@ -51,14 +51,40 @@ def renewals_within(
     return count
 
 
-def covering(subs: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """Subscription rows covering `day`: start_date ≤ day < end_date (or still running)."""
-    return subs[(subs.start_date <= day) & (subs.end_date.isna() | (subs.end_date > day))]
+def covering(subs: pd.DataFrame, day: pd.Timestamp, overlapping: str = "sum") -> pd.DataFrame:
+    """Subscription rows covering `day`: start_date ≤ day < end_date (or still running); with
+    `overlapping` "latest", only each account's newest of them (the largest on a tie)."""
+    cov = subs[(subs.start_date <= day) & (subs.end_date.isna() | (subs.end_date > day))]
+    if overlapping == "latest" and len(cov):
+        cov = cov.sort_values(["account_id", "start_date", "arr"]).groupby("account_id").tail(1)
+    return cov
 
 
-def arr_on(subs: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
-    """ARR per account on `day` (sum of covering subscriptions)."""
-    return covering(subs, day).groupby("account_id").arr.sum()
+def overlap_note(subs: pd.DataFrame, day: pd.Timestamp, overlapping: str) -> str | None:
+    """A note when accounts hold several subscriptions at once on `day` (add-ons, or an export
+    that never closes the old contract), with how they are read; None when none does."""
+    subs = subs.assign(
+        start_date=pd.to_datetime(subs.start_date), end_date=pd.to_datetime(subs.end_date)
+    )
+    n = covering(subs, day).groupby("account_id").size()
+    several = n[n > 1]
+    if several.empty:
+        return None
+    how = (
+        "their ARR, seats and renewals add up (data.overlapping_subscriptions: sum; `latest` "
+        "reads each account's newest only)"
+        if overlapping == "sum"
+        else "each account's newest is read (data.overlapping_subscriptions: latest)"
+    )
+    return (
+        f"subscriptions: {len(several):,} of {len(n):,} active accounts hold several at "
+        f"{day.date()} (median {several.median():.0f}, at most {several.max():,}); {how}"
+    )
+
+
+def arr_on(subs: pd.DataFrame, day: pd.Timestamp, overlapping: str = "sum") -> pd.Series:
+    """ARR per account on `day` (of its covering subscriptions, as `covering` reads them)."""
+    return covering(subs, day, overlapping).groupby("account_id").arr.sum()
 
 
 def observation_grid(
@@ -68,12 +94,14 @@ def observation_grid(
     lifecycle: LifecycleConfig,
     horizon_days: int = 90,
     snapshot: pd.Timestamp | None = None,
+    overlapping: str = "sum",
 ) -> pd.DataFrame:
     """Grid rows with segment, tenure, contract facts and lifecycle stage at each as-of.
 
     With several covering subscriptions (add-ons), ARR and licenses add up, the renewal is the
     soonest one, the term is that of the largest subscription, and the renewals within the
-    horizon (the decisions at which the account can leave) add up.
+    horizon (the decisions at which the account can leave) add up; with `overlapping`
+    "latest", only each account's newest covering subscription counts.
 
     Licenses come from the covering subscriptions. `accounts.licenses` is a snapshot taken at
     the end of the data (`snapshot`): it stands in for a subscription without licenses only at
@@ -87,7 +115,7 @@ def observation_grid(
     subs = subs.assign(seats=own, seats_now=own.fillna(subs.account_id.map(acc.licenses)))
     frames = []
     for as_of in as_ofs:
-        cov = covering(subs, as_of)
+        cov = covering(subs, as_of, overlapping)
         if cov.empty:
             continue
         day = np.datetime64(as_of.date(), "D")
@@ -109,7 +137,9 @@ def observation_grid(
         g["licenses"] = g.licenses.where(g.pop("seats_known") > 0)
         g["as_of"] = as_of
         g["term_months"] = g.account_id.map(main.set_index("account_id").term_months)
-        g["arr_365d_ago"] = g.account_id.map(arr_on(subs, as_of - pd.Timedelta(days=365)))
+        g["arr_365d_ago"] = g.account_id.map(
+            arr_on(subs, as_of - pd.Timedelta(days=365), overlapping)
+        )
         frames.append(g)
     grid = pd.concat(frames, ignore_index=True)
     grid["segment"] = grid.account_id.map(acc.segment)

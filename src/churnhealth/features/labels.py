@@ -80,9 +80,11 @@ def attach_labels(
     gap_days: int = 30,
     expansion_threshold: float = 0.10,
     expansion_days: int | None = None,
+    overlapping: str = "sum",
 ) -> pd.DataFrame:
     """Add churned_within_h, churn_date, expanded_within_h, labelled and churn_after to grid
-    rows.
+    rows (`overlapping`: how an account's concurrent subscriptions make its ARR, as in the
+    grid).
 
     churned_within_h: coverage ends, without re-signup within the gap, in (as_of, as_of + h].
     A row is labelled only when as_of + h + gap ≤ data_end: before that its outcome is not yet
@@ -109,7 +111,7 @@ def attach_labels(
     gone = out.index.isin(after.loc[after.churn_date <= after.as_of + e, "index"])
     later = pd.Series(np.nan, index=out.index)
     for as_of, idx in out.groupby("as_of").groups.items():
-        later[idx] = out.loc[idx, "account_id"].map(arr_on(subs, as_of + e)).to_numpy()
+        later[idx] = out.loc[idx, "account_id"].map(arr_on(subs, as_of + e, overlapping)).to_numpy()
     expanded = ~gone & (later.fillna(0) >= (1 + expansion_threshold) * out.arr)
     gap = pd.Timedelta(days=gap_days)
     labelled = out.as_of + h + gap <= data_end
