@@ -114,3 +114,67 @@ def test_the_doctor_sees_every_usage_feature(company):
     assert (d.features.status == "computed").all(), d.features[d.features.status != "computed"]
     derived = f"usage: derived from {len(company[1]):,} raw events"
     assert any(n.startswith(derived) for n in d.notes), d.notes
+
+
+def test_events_keyed_by_user_take_the_account_in_force_at_each_event(company, tmp_path):
+    """Issue 3.5 point 3: a product-analytics export keyed by user (no account on the event)
+    reads through identify records (user → account, since when) as of each event, so a user
+    who moved to another account counts for the old one before and the new one after; the
+    derived usage equals that of the same events carrying their accounts."""
+    import yaml
+
+    from churnhealth.data.mapping import load_mapping
+
+    path, events = company
+    e = events.assign(user_id=events.account_id + ":" + events.user_id.astype(str))
+    mover = e.user_id.value_counts().index[0]
+    old = e.account_id[e.user_id == mover].iloc[0]
+    new = next(a for a in e.account_id.unique() if a != old)
+    moved_at = e.ts[e.user_id == mover].sort_values().iloc[len(e[e.user_id == mover]) // 2]
+    direct = e.copy()
+    direct.loc[(direct.user_id == mover) & (direct.ts >= moved_at), "account_id"] = new
+    folder = tmp_path / "export"
+    folder.mkdir()
+    with duckdb.connect(str(path), read_only=True) as con:
+        for (name,) in con.execute("SHOW TABLES").fetchall():
+            if name not in ("events", "truth"):
+                con.table(name).df().to_parquet(folder / f"{name}.parquet")
+    direct.drop(columns="account_id").to_parquet(folder / "tracks.parquet")
+    users = e.groupby("user_id").account_id.first().reset_index()
+    identify = pd.concat(
+        [
+            users.assign(since=pd.Timestamp("2000-01-01")),
+            pd.DataFrame({"user_id": [mover], "account_id": [new], "since": [moved_at]}),
+        ]
+    )
+    identify.to_csv(folder / "identify.csv", index=False)
+    mapping = {
+        "tables": {
+            "events": {
+                "from": "tracks.parquet",
+                "lookup": {
+                    "from": "identify.csv",
+                    "on": "user_id",
+                    "take": ["account_id"],
+                    "at": {"ts": "since"},
+                },
+            }
+        }
+    }
+    m = tmp_path / "segment.yaml"
+    m.write_text(yaml.safe_dump(mapping))
+    want_db = tmp_path / "direct.duckdb"
+    shutil.copy(path, want_db)
+    with duckdb.connect(str(want_db)) as con:
+        con.register("_e", direct)
+        con.execute("CREATE OR REPLACE TABLE events AS SELECT * FROM _e")
+    keys = ["account_id", "date", "feature"]
+
+    def usage(source) -> pd.DataFrame:
+        u = source.tables["usage"].to_pandas()
+        return u.sort_values(keys).reset_index(drop=True)[[*keys, "active_users", "events"]]
+
+    got = usage(open_validated(folder, SEGMENTS, mapping=load_mapping(m)))
+    want = usage(open_validated(want_db, SEGMENTS))
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert (got.account_id == new).any() and len(got) == len(want)

@@ -1,4 +1,5 @@
-"""Lookups: columns a source mapping takes from another file or table by key.
+"""Lookups: columns a source mapping takes from another file or table by key (and, for
+identify records that change over time, by the time the row happened).
 
 Usage kept per subscription, events per user: the export's rows carry a key of another table,
 and the account comes from there (`lookup:` in a table's mapping, see `data.mapping`). The join
@@ -27,11 +28,14 @@ def looked_up(
     for i, lk in enumerate(tm.lookup, start=1):
         other = read_raw(con, root, lk, f"{name} lookup {i}")
         mine, theirs = lk.keys
-        missing = [f"{tm.source}: no column {mine}"] if mine not in raw.columns else []
+        when, since = next(iter(lk.at.items())) if lk.at else (None, None)
+        missing = [
+            f"{tm.source}: no column {c}" for c in (mine, when) if c and c not in raw.columns
+        ]
         missing += [
             f"{lk.source}: no column {c} (for the lookup of {name}; it has "
             f"{', '.join(other.columns)})"
-            for c in dict.fromkeys([theirs, *lk.take])
+            for c in dict.fromkeys([theirs, *([since] if since else []), *lk.take])
             if c not in other.columns
         ]
         missing += [
@@ -41,21 +45,34 @@ def looked_up(
         ]
         if missing:
             raise DataError(missing)
-        twice = (
-            other.group_by(_k=other[theirs]).aggregate(n=other.count()).filter(lambda t: t.n > 1)
-        )
+        keys = {"_k": other[theirs], **({"_t": other[since]} if since else {})}
+        counts = other.group_by(**keys).aggregate(n=other.count())
+        twice = counts.filter(counts.n > 1)
         if (k := int(twice.count().execute())) > 0:
             first = twice.order_by(ibis.desc("n"), "_k").limit(1).execute().iloc[0]
+            at = f" at {since} {first._t}" if since else ""
             raise DataError(
                 [
-                    f"{lk.source}: {theirs} {first._k} matches {int(first.n)} rows (a lookup "
-                    f"takes one row per key); {k:,} key{'s' * (k != 1)} match more than one"
+                    f"{lk.source}: {theirs} {first._k}{at} matches {int(first.n)} rows (a "
+                    f"lookup takes one row per key{' and time' if since else ''}); {k:,} "
+                    f"key{'s' * (k != 1)} match more than one"
                 ]
             )
         right = other.select(_lookup_key=other[theirs], **{c: other[c] for c in lk.take})
-        joined = raw.inner_join(right, raw[mine] == right._lookup_key).select(
-            *raw.columns, *lk.take
-        )
+        match = raw[mine] == right._lookup_key
+        if since:  # the record in force at the row's time: from its `since` to the next one's
+            frm = other[since].cast("timestamp")
+            until = frm.lead().over(ibis.window(group_by=other[theirs], order_by=frm))
+            right = other.select(
+                _lookup_key=other[theirs], _from=frm, _until=until, **{c: other[c] for c in lk.take}
+            )
+            t = raw[when].cast("timestamp")
+            match = (
+                (raw[mine] == right._lookup_key)
+                & (right._from <= t)
+                & (right._until.isnull() | (t < right._until))
+            )
+        joined = raw.inner_join(right, match).select(*raw.columns, *lk.take)
         total, kept = int(raw.count().execute()), int(joined.count().execute())
         if total and not kept:
             raise DataError(
@@ -65,9 +82,10 @@ def looked_up(
                 ]
             )
         if kept < total:
+            before = f" in force at their {when}" if when else ""
             notes.append(
                 f"{name}: {total - kept:,} of {total:,} rows of {tm.source} have no {mine} in "
-                f"{lk.source} ({theirs}) and were dropped"
+                f"{lk.source} ({theirs}){before} and were dropped"
             )
         raw = joined
     return raw, notes

@@ -74,7 +74,20 @@ class Lookup(BaseModel):
         description="The key: a column both have, or {this export's column: the other's}."
     )
     take: list[str] = Field(min_length=1, description="The other's columns to add.")
+    at: dict[str, str] | None = Field(
+        None,
+        description="{this export's time column: the other's}: each row takes the other's row "
+        "of its key in force at its time (the latest at or before it), for identify records "
+        "that change over time.",
+    )
     allow_outside: bool = Field(False, description="`from` may be outside the --data folder.")
+
+    @field_validator("at")
+    @classmethod
+    def _one_time(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is not None and len(v) != 1:
+            raise ValueError("at: one time column, e.g. {timestamp: since}")
+        return v
 
     @field_validator("on")
     @classmethod
