@@ -480,3 +480,46 @@ def test_notes_agree_and_say_duplicates_are_the_same_only_in_the_mapped_columns(
     report = check(events, SEGMENTS)
     assert any(n.startswith("usage: derived from 50 raw events") for n in report.notes)
     assert not any(n.startswith("usage: absent") for n in report.notes)
+
+
+SEGMENT = ROOT / "configs/examples/segment-tracks.yaml"
+
+
+def test_the_segment_example_reads_tracks_keyed_by_user_back_exactly(small, tmp_path):
+    """Issue 3.5 point 7: the company's product events as Segment exports them (tracks keyed by
+    user, group records tying users to accounts over time, one user moving account) give the
+    features the same events give with their accounts on them."""
+    from tests.data.test_events import raw_events
+
+    e = raw_events(small["usage"])
+    e = e.assign(user_id=e.account_id + "/" + e.user_id)
+    mover = e.user_id.value_counts().index[0]
+    old = e.account_id[e.user_id == mover].iloc[0]
+    new = next(a for a in e.account_id.unique() if a != old)
+    moved_at = e.ts[e.user_id == mover].sort_values().iloc[(e.user_id == mover).sum() // 2]
+    e.loc[(e.user_id == mover) & (e.ts >= moved_at), "account_id"] = new
+    contract_db = tmp_path / "contract.duckdb"
+    frames = {n: df for n, df in small.items() if n not in ("usage", "truth")}
+    with duckdb.connect(str(contract_db)) as con:
+        for name, df in {**frames, "events": e}.items():
+            con.register("_df", df)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")
+            con.unregister("_df")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name, df in frames.items():
+        df.to_parquet(folder / f"{name}.parquet")
+    e.drop(columns="account_id").rename(columns={"ts": "timestamp"}).to_parquet(
+        folder / "tracks.parquet"
+    )
+    first = e.sort_values("ts").groupby("user_id").account_id.first().reset_index()
+    pd.concat(
+        [
+            first.assign(since=pd.Timestamp("2000-01-01")),
+            pd.DataFrame({"user_id": [mover], "account_id": [new], "since": [moved_at]}),
+        ]
+    ).rename(columns={"account_id": "group_id"}).to_csv(folder / "groups.csv", index=False)
+    want = features(open_validated(contract_db, SEGMENTS))
+    got = features(open_validated(folder, SEGMENTS, mapping=load_mapping(SEGMENT)))
+    pd.testing.assert_frame_equal(got, want)
+    assert want.usage_user_share_30d.notna().any()  # users counted from the events

@@ -82,6 +82,14 @@ class Lookup(BaseModel):
     )
     allow_outside: bool = Field(False, description="`from` may be outside the --data folder.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        """YAML 1.1 reads a bare `on:` key as the boolean true: it means `on`."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
     @field_validator("at")
     @classmethod
     def _one_time(cls, v: dict[str, str] | None) -> dict[str, str] | None:
@@ -225,8 +233,11 @@ def read_raw(
             if suffix in (".csv", ".csv.gz", ".tsv"):
                 # columns with a declared date format are read as text: the reader's own date
                 # detection could take 03/04 for March 4th
-                dates = getattr(tm, "dates", {})
-                text = {tm.columns.get(c, c): "VARCHAR" for c in dates}
+                if isinstance(tm, Lookup):  # its `since` as text, cast where it is compared:
+                    # DuckDB's sniffer takes 2000-01-01 for a DATE and cuts later times off
+                    text = {c: "VARCHAR" for c in (tm.at or {}).values()}
+                else:
+                    text = {tm.columns.get(c, c): "VARCHAR" for c in tm.dates}
                 return con.read_csv(target, table_name=f"raw_{_ident(name)}", types=text or None)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
