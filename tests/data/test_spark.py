@@ -74,10 +74,13 @@ def test_a_mapping_parses_text_dates_and_local_times_in_spark(small_db, tmp_path
             "REPLACE (events - events // 2 AS events), account_id || '-b' AS block FROM usage) "
             f"TO '{folder}/usage_blocks.parquet' (FORMAT parquet)"
         )
+        # blocks assigned since 2000; block A…-a passes to another account in 2099, a record
+        # the lookup's `at` must leave out of force (issue 3.5)
         con.sql(
-            "COPY (SELECT account_id || '-a' AS block_id, account_id FROM accounts UNION ALL "
-            f"SELECT account_id || '-b', account_id FROM accounts) TO '{folder}/blocks.parquet' "
-            "(FORMAT parquet)"
+            "COPY (SELECT account_id || '-a' AS block_id, account_id, DATE '2000-01-01' AS since "
+            "FROM accounts UNION ALL SELECT account_id || '-b', account_id, DATE '2000-01-01' "
+            "FROM accounts UNION ALL (SELECT min(account_id) || '-a', max(account_id), "
+            f"DATE '2099-01-01' FROM accounts)) TO '{folder}/blocks.parquet' (FORMAT parquet)"
         )
         con.sql(
             "COPY (SELECT * REPLACE (strftime(created_at, '%d/%m/%Y') AS created_at) "
@@ -110,7 +113,12 @@ def test_a_mapping_parses_text_dates_and_local_times_in_spark(small_db, tmp_path
             },
             "usage": {
                 "from": "usage_blocks",
-                "lookup": {"from": "blocks", "on": {"block": "block_id"}, "take": ["account_id"]},
+                "lookup": {
+                    "from": "blocks",
+                    "on": {"block": "block_id"},
+                    "take": ["account_id"],
+                    "at": {"date": "since"},
+                },
                 "aggregate": {"events": "sum", "active_users": "max"},
             },
         }
