@@ -175,9 +175,7 @@ def test_validate_and_doctor_run_through_the_mapping(small, tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("ready to train")
     # issue 3.5 point 5: --sources on the command line, and the suggested command repeats it
-    # (from the repository: the default configuration's relative paths; neither writes)
-    res = cli("validate", "--data", str(path), "--sources", str(CRM), cwd=ROOT)
-    assert res.returncode == 0 and res.stdout.startswith(f"OK {path}: accounts 300 "), res.stderr
+    # (from the repository: the default configuration's relative paths; doctor writes nothing)
     res = cli("doctor", "--data", str(path), "--sources", str(CRM), cwd=ROOT)
     assert res.returncode == 0, res.stderr
     flat = " ".join(res.stdout.split())
@@ -491,6 +489,10 @@ def test_the_segment_example_reads_tracks_keyed_by_user_back_exactly(small, tmp_
     features the same events give with their accounts on them."""
     from tests.data.test_events import raw_events
 
+    keep = set(small["accounts"].account_id.sort_values().head(100))  # a third: enough, faster
+    small = {
+        n: df[df.account_id.isin(keep)] if "account_id" in df else df for n, df in small.items()
+    }
     e = raw_events(small["usage"])
     e = e.assign(user_id=e.account_id + "/" + e.user_id)
     mover = e.user_id.value_counts().index[0]
