@@ -445,6 +445,14 @@ def test_an_aggregate_on_a_key_column_is_refused_in_the_mapping(tmp_path):
     assert "tables.usage.aggregate.date: part of the key rows are combined by" in str(
         err.value.problems
     )
+    m.write_text(
+        yaml.safe_dump({"tables": {"surveys": {"from": "s.csv", "aggregate": {"score": "max"}}}})
+    )
+    with pytest.raises(ConfigError) as err:
+        load_mapping(m)
+    assert "tables.surveys.aggregate: surveys has no key to combine rows by" in str(
+        err.value.problems
+    )
 
 
 def test_notes_agree_and_say_duplicates_are_the_same_only_in_the_mapped_columns(small, tmp_path):

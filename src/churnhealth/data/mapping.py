@@ -180,6 +180,11 @@ class SourceMapping(BaseModel):
             for col in tm.timezones:
                 if col in known and specs[name].column(col).kind != "timestamp":
                     problems.append(f"tables.{name}.timezones.{col}: not a timestamp column")
+            if tm.aggregate and not specs[name].key:
+                problems.append(
+                    f"tables.{name}.aggregate: {name} has no key to combine rows by (tables "
+                    f"with one: {', '.join(n for n, t in specs.items() if t.key)})"
+                )
             for col in set(tm.aggregate) & set(specs[name].key):
                 problems.append(
                     f"tables.{name}.aggregate.{col}: part of the key rows are combined by "
