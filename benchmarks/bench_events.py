@@ -10,6 +10,12 @@ events generated in DuckDB (not timed): each event's account drawn with weight �
 licenses, its time uniform over the history, its event name among the demo's features and its
 user among the account's licenses. Run:
 .venv/bin/python benchmarks/bench_events.py [--events 20000000 --accounts 5000 --years 2]
+
+Keyed by user (issue 3.5, `--by-user`): the same events as Segment exports them, without the
+account, through `configs/examples/segment-tracks.yaml`: `tracks.parquet` (user_id, event,
+timestamp) and `groups.csv` (user_id, group_id, since), where every user belongs to its account
+from 2000 on and one user in a hundred moves to another account halfway through the history.
+The export is written once (not timed); the timed build adds the lookup in force at each event.
 """
 
 from __future__ import annotations
@@ -68,12 +74,44 @@ def company(path: Path, accounts: int, years: int, events: int) -> None:
         )
 
 
+def by_user(db: Path, folder: Path) -> None:
+    """The company's events as Segment exports them, in `folder` (once, not timed)."""
+    folder.mkdir(parents=True)
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+        for name in names:
+            if name not in ("events", "truth"):
+                con.execute(f"COPY {name} TO '{folder / name}.parquet' (FORMAT parquet)")
+        con.execute(
+            "COPY (SELECT account_id || '/' || user_id AS user_id, event, ts AS timestamp, value "
+            f"FROM events) TO '{folder}/tracks.parquet' (FORMAT parquet)"
+        )
+        con.execute(
+            """
+            CREATE TEMP TABLE u AS
+            SELECT DISTINCT account_id || '/' || user_id AS user_id, account_id FROM events
+            """
+        )
+        con.execute(
+            f"""
+            COPY (
+                SELECT user_id, account_id AS group_id, TIMESTAMP '2000-01-01' AS since FROM u
+                UNION ALL
+                SELECT user_id, (SELECT min(account_id) FROM accounts) AS group_id,
+                       (SELECT min(ts) + (max(ts) - min(ts)) / 2 FROM events) AS since
+                FROM u WHERE hash(user_id) % 100 = 0
+            ) TO '{folder}/groups.csv' (HEADER)
+            """
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--years", type=int, default=2)
     parser.add_argument("--data", type=Path, default=Path("/tmp/churnhealth-events.duckdb"))
+    parser.add_argument("--by-user", action="store_true", help="events keyed by user (3.5)")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"generating {args.data} ({args.events:,} events; not timed) ...", flush=True)
@@ -83,16 +121,25 @@ def main() -> None:
 
     from churnhealth.config import Config
     from churnhealth.data.load import open_validated
+    from churnhealth.data.mapping import load_mapping
     from churnhealth.features import build_features
     from churnhealth.progress import stages
 
     cfg = Config()
     with duckdb.connect(str(args.data), read_only=True) as con:
         n = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    folder = args.data.with_suffix(".by-user")
+    mapping = load_mapping(Path(__file__).parents[1] / "configs/examples/segment-tracks.yaml")
+    if args.by_user and not folder.exists():
+        print(f"writing {folder} (not timed) ...", flush=True)
+        by_user(args.data, folder)
     t0, c0 = time.perf_counter(), time.process_time()
     with stages() as stage:
         done = stage("validating and deriving usage", 1)
-        source = open_validated(args.data, cfg.data.segments)
+        if args.by_user:
+            source = open_validated(folder, cfg.data.segments, mapping=mapping)
+        else:
+            source = open_validated(args.data, cfg.data.segments)
         done()
         t1 = time.perf_counter()
         fs = build_features(source, cfg, stage=stage)
@@ -107,7 +154,8 @@ def main() -> None:
     )
     print(
         f"| {time.strftime('%Y-%m-%d')} | {platform.machine()}, 2 cores | {n:,} | "
-        f"{len(fs.frame):,} × {len(fs.features)} | {t1 - t0:.1f} s | {t2 - t1:.1f} s | "
+        f"{len(fs.frame):,} × {len(fs.features)}{' (keyed by user)' * args.by_user} | "
+        f"{t1 - t0:.1f} s | {t2 - t1:.1f} s | "
         f"{t2 - t0:.1f} s | {c2 - c0:.1f} s | {peak:,.0f} MB |"
     )
 
