@@ -38,7 +38,9 @@ def test_a_model_the_data_cannot_judge_is_registered_without_an_alias(refused):
     assert "Registered churnhealth v1 without an alias: it failed the skill gate." in text
     assert "No horizon could be judged on this data (3 months:" in text
     assert "Causes: few churners:" in text and "short history:" in text
-    assert "churnhealth promote 1 --force --reason TEXT" in text
+    # the suggested commands repeat the configuration train was given (issue 3.5)
+    assert f"`churnhealth promote 1 --force --reason TEXT --config {config}`" in text
+    assert f"`churnhealth doctor --config {config}`" in text
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
     assert metrics["alias"] is None and metrics["gate"]["status"] == "failed"
     cfg = yaml.safe_load(config.read_text())

@@ -13,7 +13,7 @@ import typer
 
 from churnhealth.config import Config, load_config
 from churnhealth.errors import ChurnhealthError, ConfigError
-from churnhealth.location import location
+from churnhealth.location import location, redact
 from churnhealth.sinks import TerminalConsole, visible
 
 app = typer.Typer(
@@ -65,6 +65,15 @@ SourcesOpt = Annotated[
         metavar="FILE",
     ),
 ]
+
+
+def repeated(**options: object) -> str:
+    """The options a command was given, as a suggested next command should repeat them:
+    repeated(data=…, config=…, sources=…) → "--data … --config … --sources …" (unset ones
+    left out, secrets in a URL hidden)."""
+    return " ".join(
+        f"--{k} {redact(str(v))}" for k, v in options.items() if v is not None and v != ""
+    )
 
 
 def as_of_option(text: str):

@@ -16,9 +16,9 @@ from churnhealth.cli.app import (
     as_of_option,
     config,
     parse_date,
+    repeated,
 )
 from churnhealth.cli.views import data as data_view
-from churnhealth.location import redact
 from churnhealth.progress import stages
 
 # The jobs are imported inside each command: together they pull in MLflow, LightGBM, SHAP and
@@ -146,8 +146,7 @@ def doctor(
     cfg = config(config_path, sources)
     from churnhealth.jobs.doctor import diagnose
 
-    said = [("--data", data), ("--config", config_path), ("--sources", sources)]
-    options = " ".join(f"{k} {redact(str(v))}" for k, v in said if v is not None)
+    options = repeated(data=data, config=config_path, sources=sources)
     with stages() as stage:
         diagnosis = diagnose(cfg, data, stage, options or None)
     data_view.doctor(diagnosis, as_json)

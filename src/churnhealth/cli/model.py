@@ -17,6 +17,7 @@ from churnhealth.cli.app import (
     config,
     console,
     parse_date,
+    repeated,
 )
 from churnhealth.cli.views import common as common_view
 from churnhealth.cli.views import evaluation as evaluation_view
@@ -44,7 +45,13 @@ def train(
     with stages() as stage:
         res = run(cfg, data, parse_date(as_of, "--as-of"), stage, say=common_view.say)
     with committed("train"):
-        training_view.training(res, cfg, time.perf_counter() - t0)
+        training_view.training(
+            res,
+            cfg,
+            time.perf_counter() - t0,
+            reading=repeated(data=data, config=config_path, sources=sources),
+            setting=repeated(config=config_path),
+        )
 
 
 @app.command()

@@ -17,8 +17,12 @@ if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
     from churnhealth.jobs.train import TrainResult
 
 
-def training(res: TrainResult, cfg: Config, seconds: float) -> None:
-    """Splits, the year-ahead and test-window tables, segment vs global, the registration."""
+def training(
+    res: TrainResult, cfg: Config, seconds: float, reading: str = "", setting: str = ""
+) -> None:
+    """Splits, the year-ahead and test-window tables, segment vs global, the registration.
+    `reading` and `setting`: the options train was given that say where the data is and which
+    configuration (`cli.app.repeated`), repeated in the commands it suggests."""
     s, r = res.splits, res.report
     w = r.windows
     console.print(
@@ -51,7 +55,7 @@ def training(res: TrainResult, cfg: Config, seconds: float) -> None:
         console.print(churn_reasons_table(pd.DataFrame(r.churn_reasons)))
     where = f"Run {res.run_id}; {seconds:.0f} s. Metrics: {cfg.paths.reports_dir / 'metrics.json'}"
     if res.alias is None:
-        skill_gate(res, cfg)
+        skill_gate(res, cfg, reading, setting)
         console.print(where, highlight=False)
     else:
         console.print(
@@ -86,18 +90,24 @@ def test_window_table(summary: pd.DataFrame) -> Table:
     return table
 
 
-def skill_gate(res: TrainResult, cfg: Config) -> None:
-    """The paragraph for a model that failed the skill gate: figures, causes, what to do."""
+def skill_gate(res: TrainResult, cfg: Config, reading: str = "", setting: str = "") -> None:
+    """The paragraph for a model that failed the skill gate: figures, causes, what to do (the
+    suggested commands with the options train was given)."""
     from churnhealth.evaluation.gate import ADVICE  # with the job, not on every start
 
     g = res.report.gate
     horizon = f" ({g.why_horizon})" if g.why_horizon else ""
     causes = "; ".join(g.causes) or "none it can see in the data"
+    advice = (
+        ADVICE.replace("VERSION", res.version)
+        .replace("`churnhealth doctor`", f"`churnhealth doctor {reading}`".replace(" `", "`"))
+        .replace("--reason TEXT`", f"--reason TEXT {setting}`".replace(" `", "`"))
+    )
     console.print(
         f"Registered {cfg.mlflow.registered_model} v{res.version} without an alias: it failed "
         f"the skill gate. {g.reason[:1].upper()}{g.reason[1:]}{horizon}. Causes: "
         f"{causes}. What to do: "
-        f"{ADVICE.replace('VERSION', res.version)}. The current champion, if any, is unchanged.",
+        f"{advice}. The current champion, if any, is unchanged.",
         style="bold",
         highlight=False,
     )
