@@ -85,6 +85,10 @@ def test_promotion_past_the_gate_needs_force_and_a_reason_and_is_recorded(refuse
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "1"}
     res = cli("predict", "--config", str(config), cwd=root)
     assert res.returncode == 0, res.stderr[-2000:]
+    # every run then says first that its champion failed the gate
+    out = " ".join(res.stdout.split())
+    assert "problem: champion v1 failed the skill gate (" in out
+    assert "promoted by force: its health may rank accounts no better than chance" in out
 
 
 def test_the_monitors_challenger_passes_the_same_gate(refused):

@@ -182,9 +182,10 @@ def predict(
             if scores.expansion_tier.isna().all()
             else Share(accounts=int(ready.sum()), arr=float(scores.arr[ready].sum())),
             notes=lm.notes,
-            problems=playbooks.too_broad(
-                matched, len(scores), plays, cfg.predict.playbook_warn_share
-            ),
+            problems=[
+                *lm.problems,
+                *playbooks.too_broad(matched, len(scores), plays, cfg.predict.playbook_warn_share),
+            ],
             judged=judged.table(lm.bundle.judged).to_dict("records") if lm.bundle.judged else None,
             health_checked=judged.headline(lm.bundle.judged, lm.model.horizon_days),
             webhook=hook,

@@ -146,7 +146,8 @@ class PortfolioSummary(BaseModel):
     """Accounts ready to expand, None without an expansion model."""
     notes: list[str]
     problems: list[str] = Field(default_factory=list)
-    """What a reader should see first: a playbook matching too much of the book."""
+    """What a reader should see first: a champion forced past the skill gate, a playbook
+    matching too much of the book."""
     judged: list[dict[str, str]] | None
     """One row of text per horizon (`evaluation.judged.table`), None for a champion trained
     before horizons were judged."""

@@ -275,6 +275,8 @@ class LoadedModel:
     version: str
     source: str
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """What a reader of its scores should see first: a champion forced past the skill gate."""
 
     @property
     def model(self) -> HealthModel:
@@ -300,7 +302,10 @@ def load_model(cfg: Config, uri: str | None) -> LoadedModel:
         lm.notes.append(f"no @{CHAMPION} of {name} in the registry: scored with {export}")
         return lm
     try:
-        return _load(f"models:/{name}@{CHAMPION}")
+        lm = _load(f"models:/{name}@{CHAMPION}")
+        if (why := _forced_past_gate(name, version)) is not None:
+            lm.problems.append(why)
+        return lm
     except ChurnhealthError as exc:
         failed = str(exc).removeprefix("model: ")
     exported = _exported_version(export)
@@ -316,6 +321,19 @@ def load_model(cfg: Config, uri: str | None) -> LoadedModel:
         f"export {export}"
     )
     return lm
+
+
+def _forced_past_gate(name: str, version: str) -> str | None:
+    """One line when champion `version` failed the skill gate (it was promoted by force): its
+    scores then rank accounts no better than the data could show, and every run says so."""
+    tags = MlflowClient().get_model_version(name, version).tags
+    if tags.get("churnhealth.gate") != "failed":
+        return None
+    why = tags.get("churnhealth.gate_reason") or "no figure recorded"
+    return (
+        f"champion v{version} failed the skill gate ({why}) and was promoted by force: its "
+        "health may rank accounts no better than chance on this data"
+    )
 
 
 def _exported_version(export: Path) -> str | None:
