@@ -45,6 +45,7 @@ from churnhealth.models.fitter import HealthModelFitter, TrainingData, prepare
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.split import MIN_SPAN_DAYS, Splits
 from churnhealth.models.tiers import FLAGGED
+from churnhealth.scoring import playbooks
 from churnhealth.scoring.forecast import forecast, realised
 from churnhealth.scoring.scorer import Scorer
 
@@ -255,8 +256,7 @@ def save_list(scored: pd.DataFrame, capacity: Capacity) -> np.ndarray:
     accounts scored that day) of them, the most ARR expected to be lost by the next renewal
     decision first (`playbooks.at_stake`). Scores are monthly and an alert is under way for
     the playbooks' cool-down (30 days by default), so each date's list is a fresh one."""
-    p = scored.p_churn_next_renewal.fillna(scored.churn_probability)
-    stake = (scored.arr * p).to_numpy(float)
+    stake = playbooks.at_stake(scored).to_numpy(float)
     flagged = scored.flagged.to_numpy(bool)
     out = np.zeros(len(scored), bool)
     for rows in scored.groupby("as_of").indices.values():

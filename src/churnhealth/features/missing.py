@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from churnhealth.features.build import ZERO_FILL_AGGS
 from churnhealth.features.spec import (
     Aggregate,
     DaysSince,
     Difference,
     External,
-    Flag,
     Latest,
     PctChange,
     Ratio,
@@ -59,7 +59,7 @@ def _rows(m) -> str:
 def meaning(m) -> str:
     """What a null of metric `m` means ("no tickets in 90 days", "not defined: licenses is 0
     or missing"), from its kind and definition."""
-    if isinstance(m, Aggregate) and m.column and m.agg not in ("count", "sum", "any", "nunique"):
+    if isinstance(m, Aggregate) and m.column and m.agg not in ZERO_FILL_AGGS:
         return f"no {_words(m.column)} of {_rows(m)} {_period(m.window)}"
     if isinstance(m, Aggregate | Latest):
         return f"no {_rows(m)} {_period(m.window)}"
@@ -75,9 +75,7 @@ def meaning(m) -> str:
         return f"not defined: {_words(m.left)} or {_words(m.right)} missing"
     if isinstance(m, External):
         return f"no value in the features table within {m.days} days"
-    if isinstance(m, Flag):  # a flag is never null; kept for completeness
-        return NO_VALUE
-    return NO_VALUE
+    return NO_VALUE  # a flag, never null
 
 
 def meanings(metrics: Iterable) -> dict[str, str]:

@@ -148,15 +148,15 @@ def reason(row: Mapping, pb: Playbook) -> str:
     return f"{lead}{tail}: {pb.action}".rstrip(": ")
 
 
-def at_stake(row: Mapping) -> float:
-    """The ARR expected to be lost by the account's next renewal decision (ARR × P(churn by
-    then); within the health horizon when the decision lies beyond it, or read off health
-    when neither is known): what a save list is ranked by."""
+def at_stake(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the ARR expected to be lost by the account's next renewal decision (ARR ×
+    P(churn by then); within the health horizon when the decision lies beyond it, or read off
+    health when neither is known): what a save list is ranked by."""
+    p = pd.Series(np.nan, index=frame.index)
     for key in ("p_churn_next_renewal", "churn_probability"):
-        p = row.get(key)
-        if p is not None and not pd.isna(p):
-            return float(row["arr"]) * float(p)
-    return float(row["arr"]) * (1 - float(row["health_score"]) / 100)
+        if key in frame:
+            p = p.fillna(frame[key].astype(float))
+    return frame.arr.astype(float) * p.fillna(1 - frame.health_score.astype(float) / 100)
 
 
 def alert_id(account_id: str, playbook: str, as_of: str) -> str:
@@ -254,6 +254,7 @@ def trigger(
     `past` (see `previous_alerts`)."""
     hits = hits if hits is not None else matches(frame, config)
     frame = frame[[c for c in ALERT_INPUTS if c in frame.columns]]
+    frame = frame.assign(arr_at_stake=at_stake(frame))
     out = []
     for pb in config.playbooks:
         rows = frame[hits[pb.name]]
@@ -275,7 +276,7 @@ def trigger(
                     "tier": row["tier"],
                     "reason": reason(row, pb),
                     "arr": float(row["arr"]),
-                    "arr_at_stake": round(at_stake(row), 2),
+                    "arr_at_stake": round(float(row["arr_at_stake"]), 2),
                     "renewal_date": str(pd.Timestamp(row["renewal_date"]).date()),
                     "segment": row["segment"],
                 }
