@@ -156,7 +156,7 @@ STAGES = {
     "model + SHAP + drivers": [
         ("Scorer", "curve"),
         ("Scorer", "score"),
-        ("scorer", "health_effects"),
+        ("scorer", "explained_hazards"),
         ("scorer", "dimension_effects"),
         ("scorer", "drivers"),
     ],

@@ -20,7 +20,12 @@ from churnhealth.models.calibrate import calibrate
 from churnhealth.models.estimators import logistic
 from churnhealth.models.routed import FittedModel
 from churnhealth.scoring import history
-from churnhealth.scoring.explain import dimension_effects, health_effects, raw_contributions
+from churnhealth.scoring.explain import (
+    dimension_effects,
+    explained_hazards,
+    health_effects,
+    raw_contributions,
+)
 from churnhealth.scoring.explanation import Explanation
 from churnhealth.scoring.scorer import SCORE_COLUMNS
 from tests.conftest import cli
@@ -190,6 +195,9 @@ def test_tree_shap_values_equal_the_shap_package(months):
     dims = dimension_effects(hm, effects)
     health = 100 * (1 - hm.predict_proba(frame, hm.horizon_days))
     np.testing.assert_allclose(dims.sum(axis=1), health - baseline, atol=1e-6)
+    # the same walk gives the hazards predict scores with: LightGBM's own, to rounding
+    _, _, hazards = explained_hazards(hm, frame)
+    np.testing.assert_allclose(hazards, hm.hazards(frame), rtol=0, atol=1e-12)
 
 
 def test_tree_shap_once_per_distinct_month_equals_every_month(months):

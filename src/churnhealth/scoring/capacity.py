@@ -130,9 +130,8 @@ def status(
     """Per account, where it stands on the save list: "new" (alerted by this run), "under way"
     (alerted within the cool-down), "waiting" (matched, no room) or None."""
     out = np.full(len(accounts), None, dtype=object)
-    ids = accounts.to_numpy()
     waiting = {a["account_id"] for alerts in held.values() for a in alerts}
     new = {a["account_id"] for a in kept}
     for label, group in (("waiting", waiting), ("under way", busy), ("new", new)):
-        out[np.isin(ids, list(group))] = label
+        out[accounts.isin(group).to_numpy()] = label  # hashed: np.isin sorts objects
     return out

@@ -71,6 +71,16 @@ def _source_feature(name: str, columns: list[str]) -> str:
 def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Effect of every feature on each account's health, in health points, and the baseline
     health of the model that scored it."""
+    effects, base, _ = explained_hazards(hm, frame)
+    return effects, base
+
+
+def explained_hazards(
+    hm: HealthModel, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series, np.ndarray]:
+    """`health_effects`, and the calibrated monthly hazards (n, steps) the effects explain:
+    `HealthModel.hazards` read from the same walk of the trees (the contributions add up to
+    the raw score), so that scoring with explanations walks them once."""
     X = hm.design(frame)
     inside, before = hazard.decisions(frame, hm.steps)
     share = hazard.horizon_weights(frame, hm.horizon_days, hm.steps)
@@ -79,6 +89,7 @@ def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, 
     features = [c for c in hm.input_columns if c not in hazard.STEP_FEATURES]
     effects = pd.DataFrame(0.0, index=frame.index, columns=features)
     base = pd.Series(np.nan, index=frame.index)
+    hazards = np.full((len(frame), hm.steps), np.nan)
     groups = pd.DataFrame({"route": routes, "segment": segments}).groupby(["route", "segment"])
     for (key, segment), idx in groups.indices.items():
         rows = np.asarray(idx)
@@ -93,7 +104,9 @@ def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, 
         first, copies = fm.distinct_steps(Xs, n)
         phi_u, expected = raw_contributions(fm, Xs.iloc[first])
         columns, phi = phi_u.columns, phi_u.to_numpy()[copies]
-        raw = phi.sum(axis=1) + expected
+        raw_u = phi_u.to_numpy().sum(axis=1) + expected
+        raw = raw_u[copies]
+        hazards[rows] = fm.calibrated(raw_u, segment)[copies].reshape(k, n).T
         log_h = log_survival(raw)
         log_b = float(log_survival(np.array([expected]))[0])
         dm = raw - expected
@@ -119,7 +132,7 @@ def health_effects(hm: HealthModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, 
             contrib.to_numpy()
         )
         base.iloc[rows] = 100 * sb
-    return effects, base
+    return effects, base, hazards
 
 
 def expansion_effects(em: ExpansionModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

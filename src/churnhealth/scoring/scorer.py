@@ -24,11 +24,17 @@ from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_da
 from churnhealth.features.build import lookback
 from churnhealth.features.missing import meanings as missing_words
 from churnhealth.features.spec import DIMENSIONS
+from churnhealth.models import hazard
 from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
 from churnhealth.models.tiers import Cutoffs, health_score, meanings
 from churnhealth.scoring import overrides, playbooks
-from churnhealth.scoring.explain import dimension_effects, expansion_effects, health_effects
+from churnhealth.scoring.explain import (
+    dimension_effects,
+    expansion_effects,
+    explained_hazards,
+    health_effects,
+)
 from churnhealth.scoring.history import trend
 from churnhealth.scoring.playbooks import Playbooks
 from churnhealth.scoring.summary import Tiers
@@ -170,10 +176,13 @@ class Scorer:
         overrides and the tiers they move → with `plays`, the playbooks each account matches.
         predict, explain, the backtest, the monitor and the test window all score through it.
         """
-        curve = self.curve(frame)
-        scores = self.score(frame, curve)
-        if explain:
-            scores = self.with_explanations(scores, frame)
+        if explain:  # the explanation's walk of the trees gives the curve too
+            effects, base, hazards = explained_hazards(self.model, frame)
+            curve = hazard.curve(hazards)
+            scores = self.with_explanations(self.score(frame, curve), frame, (effects, base))
+        else:
+            curve = self.curve(frame)
+            scores = self.score(frame, curve)
         if expansion != "none":
             scores = self.with_expansion(scores, frame, every=expansion == "every")
         if trend_inputs is not None:
@@ -279,12 +288,17 @@ class Scorer:
         context = [c for c in self.context if c in effects]
         return effects.drop(columns=context), effects[context]
 
-    def with_explanations(self, scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    def with_explanations(
+        self,
+        scores: pd.DataFrame,
+        frame: pd.DataFrame,
+        explained: tuple[pd.DataFrame, pd.Series] | None = None,
+    ) -> pd.DataFrame:
         """`scores` plus the baseline health, the effect of each dimension (signals only), the
         effect of the context with its strongest items in words, and the top risk and
         protective drivers (signals only). Per account the dimension and context effects add
-        up to health minus the baseline."""
-        effects, base = self.explain(frame)
+        up to health minus the baseline. `explained`: `explain(frame)` when already computed."""
+        effects, base = explained if explained is not None else self.explain(frame)
         signals, context = self.split(effects)
         dims = self.dimensions(signals)
         out = scores.copy()

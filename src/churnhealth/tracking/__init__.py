@@ -3,20 +3,14 @@
 `store` configures the tracking store and handles the registry (champion and challenger
 aliases, the export to models/champion/, loading a model); `runs` records what `train` did,
 `evaluations` what the backtest, the monitor and the report did.
+
+`runs` and `evaluations` are imported on first use of their names: they bring the evaluation
+code (scipy.stats, sklearn.metrics, the backtest's tables; about a second of start-up), which
+predict and explain never need.
 """
 
-from churnhealth.tracking.evaluations import (
-    attach,
-    champion_artifacts,
-    log_backtest,
-    log_monitor,
-)
-from churnhealth.tracking.runs import (
-    TrainingRun,
-    tag_gate,
-    tag_version,
-    training_run,
-)
+import importlib
+
 from churnhealth.tracking.store import (
     CHALLENGER,
     CHAMPION,
@@ -58,3 +52,20 @@ __all__ = [
     "unwrap",
     "version_of",
 ]
+
+_LAZY = {
+    "TrainingRun": "runs",
+    "tag_gate": "runs",
+    "tag_version": "runs",
+    "training_run": "runs",
+    "attach": "evaluations",
+    "champion_artifacts": "evaluations",
+    "log_backtest": "evaluations",
+    "log_monitor": "evaluations",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
