@@ -153,7 +153,13 @@ CRM = {
         },
         "subscriptions": {
             "from": "contracts",
-            "dates": {"start_date": "%d/%m/%Y", "end_date": "%d/%m/%Y"},
+            "dates": {"start_date": "%d/%m/%Y"},
+            # computed on the server (issue 3.5): cents, Unix times, a term as interval × count
+            "compute": {
+                "arr": "round(arr_cents / 100, 2)",
+                "end_date": "from_unix(ended)",
+                "term_months": "every * (12 if period == 'year' else 1)",
+            },
         },
         "tickets": {
             "from": "support",
@@ -208,9 +214,11 @@ def _crm_schema(pg) -> None:
         )
         con.execute(
             "CREATE OR REPLACE VIEW crm.contracts AS SELECT subscription_id, account_id, "
-            "to_char(start_date, 'DD/MM/YYYY') AS start_date, term_months, "
-            "to_char(end_date, 'DD/MM/YYYY') AS end_date, arr, plan, licenses "
-            "FROM demo.subscriptions"
+            "to_char(start_date, 'DD/MM/YYYY') AS start_date, "
+            "CAST(extract(epoch FROM end_date) AS BIGINT) AS ended, arr * 100 AS arr_cents, "
+            "CASE WHEN term_months >= 12 THEN 'year' ELSE 'month' END AS period, "
+            "CASE WHEN term_months >= 12 THEN term_months / 12 ELSE term_months END AS every, "
+            "plan, licenses FROM demo.subscriptions"
         )
         cols = [
             r[0]

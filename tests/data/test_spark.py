@@ -80,10 +80,12 @@ def test_a_mapping_parses_text_dates_and_local_times_in_spark(small_db, tmp_path
             "COPY (SELECT * REPLACE (strftime(created_at, '%d/%m/%Y') AS created_at) "
             f"FROM accounts) TO '{folder}/customers.parquet' (FORMAT parquet)"
         )
-        con.sql(
-            "COPY (SELECT * REPLACE (strftime(start_date, '%d/%m/%Y') AS start_date, "
-            "strftime(end_date, '%d/%m/%Y') AS end_date) FROM subscriptions) "
-            f"TO '{folder}/contracts.parquet' (FORMAT parquet)"
+        con.sql(  # cents, Unix times and a term as interval × count: computed (issue 3.5)
+            "COPY (SELECT * EXCLUDE (end_date, arr, term_months) REPLACE (strftime(start_date, "
+            "'%d/%m/%Y') AS start_date), epoch(end_date)::BIGINT AS ended, arr * 100 AS "
+            "arr_cents, CASE WHEN term_months >= 12 THEN 'year' ELSE 'month' END AS period, "
+            "CASE WHEN term_months >= 12 THEN term_months // 12 ELSE term_months END AS every "
+            f"FROM subscriptions) TO '{folder}/contracts.parquet' (FORMAT parquet)"
         )
         local = "strftime(timezone('Asia/Kolkata', timezone('UTC', {c})), '%Y-%m-%d %H:%M:%S')"
         con.sql(
@@ -99,7 +101,12 @@ def test_a_mapping_parses_text_dates_and_local_times_in_spark(small_db, tmp_path
             "accounts": {"from": "customers", "dates": {"created_at": "%d/%m/%Y"}},
             "subscriptions": {
                 "from": "contracts",
-                "dates": {"start_date": "%d/%m/%Y", "end_date": "%d/%m/%Y"},
+                "dates": {"start_date": "%d/%m/%Y"},
+                "compute": {
+                    "arr": "round(arr_cents / 100, 2)",
+                    "end_date": "from_unix(ended)",
+                    "term_months": "every * (12 if period == 'year' else 1)",
+                },
             },
             "tickets": {
                 "from": "support",

@@ -14,6 +14,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
+from churnhealth.data.filters import predicate
 from churnhealth.data.mapping import TableMapping, read_raw
 from churnhealth.errors import DataError
 
@@ -26,8 +27,21 @@ def looked_up(
     naming two rows of the other file, or matching no row at all, is one `DataError` line."""
     notes = []
     for i, lk in enumerate(tm.lookup, start=1):
-        other = read_raw(con, root, lk, f"{name} lookup {i}")
+        parsed = {tm.columns.get(c, c) for c in [*tm.dates, *tm.values]}  # as the table's own
+        text = tuple(c for c, here in lk.take.items() if here in parsed)
+        other = read_raw(con, root, lk, f"{name} lookup {i}", text)
         mine, theirs = lk.keys
+        gone = [c for c in lk.filter if c not in other.columns]
+        if gone:
+            raise DataError(
+                [
+                    f"{lk.source}: no column {c} (for the lookup's filter; it has "
+                    f"{', '.join(other.columns)})"
+                    for c in gone
+                ]
+            )
+        if lk.filter:
+            other = other.filter(predicate(other, lk.filter))
         when, since = next(iter(lk.at.items())) if lk.at else (None, None)
         missing = [
             f"{tm.source}: no column {c}" for c in (mine, when) if c and c not in raw.columns
@@ -39,8 +53,9 @@ def looked_up(
             if c not in other.columns
         ]
         missing += [
-            f"{tm.source}: already has a column {c} (the lookup from {lk.source} takes it)"
-            for c in lk.take
+            f"{tm.source}: already has a column {c} (the lookup from {lk.source} takes it; "
+            f"name it otherwise: take: {{{theirs_col}: another_name}})"
+            for theirs_col, c in lk.take.items()
             if c in raw.columns
         ]
         if missing:
@@ -58,21 +73,23 @@ def looked_up(
                     f"key{'s' * (k != 1)} match more than one"
                 ]
             )
-        right = other.select(_lookup_key=other[theirs], **{c: other[c] for c in lk.take})
+        taken = {here: other[c] for c, here in lk.take.items()}
+        right = other.select(_lookup_key=other[theirs], **taken)
         match = raw[mine] == right._lookup_key
         if since:  # the record in force at the row's time: from its `since` to the next one's
             frm = other[since].cast("timestamp")
             until = frm.lead().over(ibis.window(group_by=other[theirs], order_by=frm))
-            right = other.select(
-                _lookup_key=other[theirs], _from=frm, _until=until, **{c: other[c] for c in lk.take}
-            )
+            right = other.select(_lookup_key=other[theirs], _from=frm, _until=until, **taken)
             t = raw[when].cast("timestamp")
             match = (
                 (raw[mine] == right._lookup_key)
                 & (right._from <= t)
                 & (right._until.isnull() | (t < right._until))
             )
-        joined = raw.inner_join(right, match).select(*raw.columns, *lk.take)
+        if lk.unmatched == "keep":  # a left join: the taken columns null where none matches
+            raw = raw.left_join(right, match).select(*raw.columns, *lk.take.values())
+            continue
+        joined = raw.inner_join(right, match).select(*raw.columns, *lk.take.values())
         total, kept = int(raw.count().execute()), int(joined.count().execute())
         if total and not kept:
             raise DataError(

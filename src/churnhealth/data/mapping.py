@@ -1,8 +1,9 @@
 """Source mappings: a user's export described in YAML instead of reshaped in pandas.
 
 A mapping says, per contract table, where its rows are and how the export's columns become the
-contract's (`configs/examples/` has two). Every step is an Ibis expression on the export as it
-is read, so it runs where the data lives:
+contract's (`configs/examples/` has one per common export: Stripe, Salesforce, HubSpot,
+Segment-style events, a CRM folder, a warehouse). Every step is an Ibis expression on the export
+as it is read, so it runs where the data lives:
 
 ```yaml
 tables:
@@ -16,6 +17,7 @@ tables:
       segment: {Enterprise: enterprise, Growth: mid_market, Starter: smb}
     dates: {created_at: "%d/%m/%Y"}  # text dates and timestamps: their strptime format
     constants: {industry: unknown}   # a column the export does not have
+    compute: {arr: "value_cents / 100"}   # an expression over the export's columns
     timezones: {}                    # zone of timestamps written in local time, no offset
   usage:
     from: feature_usage.csv          # keyed by subscription, not by account:
@@ -57,7 +59,9 @@ from pydantic import (
 )
 
 from churnhealth.data.contract import IBIS_TYPES, TEMPORAL, Problem, Table, contract
-from churnhealth.data.dates import parse, to_utc
+from churnhealth.data.dates import parse as parse_dates
+from churnhealth.data.dates import to_utc
+from churnhealth.data.expressions import compile_on, parse
 from churnhealth.data.filters import FilterValue, predicate
 from churnhealth.errors import ConfigError, DataError
 
@@ -73,7 +77,19 @@ class Lookup(BaseModel):
     on: str | dict[str, str] = Field(
         description="The key: a column both have, or {this export's column: the other's}."
     )
-    take: list[str] = Field(min_length=1, description="The other's columns to add.")
+    take: dict[str, str] = Field(
+        min_length=1,
+        description="The other's columns to add: a list, or {the other's column: its name "
+        "here} when this export has a column of that name already.",
+    )
+    filter: dict[str, FilterValue] = Field(
+        {}, description="Only the other's rows matching all of these (feature syntax)."
+    )
+    unmatched: Literal["drop", "keep"] = Field(
+        "drop",
+        description="Rows whose key the other lacks: dropped and counted in a note, or kept "
+        "with the taken columns null (e.g. an end date only some rows have).",
+    )
     at: dict[str, str] | None = Field(
         None,
         description="{this export's time column: the other's}: each row takes the other's row "
@@ -89,6 +105,11 @@ class Lookup(BaseModel):
         if isinstance(data, dict) and True in data and "on" not in data:
             data = {("on" if k is True else k): v for k, v in data.items()}
         return data
+
+    @field_validator("take", mode="before")
+    @classmethod
+    def _named(cls, v: Any) -> Any:
+        return {c: c for c in v} if isinstance(v, list | tuple) else v
 
     @field_validator("at")
     @classmethod
@@ -124,6 +145,11 @@ class TableMapping(BaseModel):
     values: dict[str, dict[Any, Any]] = Field({}, description="Value maps per contract column.")
     dates: dict[str, str] = Field({}, description="strptime formats of text date columns.")
     constants: dict[str, Any] = Field({}, description="Contract columns set to one value.")
+    compute: dict[str, str] = Field(
+        {},
+        description="Contract column: an expression over the export's columns "
+        "(`churnhealth.data.expressions`), e.g. arr: unit_amount * quantity * 12 / 100.",
+    )
     timezones: dict[str, str] = Field(
         {}, description="IANA zone of timestamp columns written in local time without offset."
     )
@@ -136,6 +162,19 @@ class TableMapping(BaseModel):
     @classmethod
     def _listed(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
+
+    @field_validator("compute")
+    @classmethod
+    def _expressions(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = []
+        for col, text in v.items():
+            try:
+                parse(str(text))
+            except ValueError as exc:
+                bad.append(f"{col}: {exc}")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return {col: str(text) for col, text in v.items()}
 
     @field_validator("timezones")
     @classmethod
@@ -168,15 +207,18 @@ class SourceMapping(BaseModel):
                 problems.append(f"tables.{name}: not a contract table ({', '.join(specs)})")
                 continue
             known = set(specs[name].column_names)
-            for part in ("columns", "values", "dates", "constants", "timezones", "aggregate"):
+            parts = ("columns", "values", "dates", "constants", "compute", "timezones", "aggregate")
+            for part in parts:
                 for col in getattr(tm, part):
                     if col not in known:
                         problems.append(
                             f"tables.{name}.{part}.{col}: not a column of {name} "
                             f"({', '.join(specs[name].column_names)})"
                         )
-            for col in set(tm.columns) & set(tm.constants):
-                problems.append(f"tables.{name}: {col} is both mapped and a constant")
+            pairs = (("columns", "constants"), ("columns", "compute"), ("compute", "constants"))
+            for a, b in pairs:
+                for col in sorted(set(getattr(tm, a)) & set(getattr(tm, b))):
+                    problems.append(f"tables.{name}: {col} is under both {a} and {b}")
             for col in tm.timezones:
                 if col in known and specs[name].column(col).kind != "timestamp":
                     problems.append(f"tables.{name}.timezones.{col}: not a timestamp column")
@@ -218,10 +260,16 @@ def load_mapping(path: Path | str | None) -> SourceMapping | None:
 
 
 def read_raw(
-    con: ibis.BaseBackend, root: Path | str, tm: TableMapping | Lookup, name: str
+    con: ibis.BaseBackend,
+    root: Path | str,
+    tm: TableMapping | Lookup,
+    name: str,
+    also_text: tuple[str, ...] = (),
 ) -> ir.Table:
     """The export's rows for contract table `name` (or a lookup of it): a file under `root` (a
-    folder), or a table of the connection `con` (when `root` is a DuckDB file or a URL)."""
+    folder), or a table of the connection `con` (when `root` is a DuckDB file or a URL).
+    `also_text`: a lookup's columns to read from a CSV file as text (the table parses them with
+    a date format)."""
     if isinstance(root, Path) and root.is_dir():
         target = _target(root, tm.source)
         if not tm.allow_outside and _outside(root, target):
@@ -236,13 +284,16 @@ def read_raw(
             if suffix == ".parquet":
                 return con.read_parquet(target, table_name=f"raw_{_ident(name)}")
             if suffix in (".csv", ".csv.gz", ".tsv"):
-                # columns with a declared date format are read as text: the reader's own date
-                # detection could take 03/04 for March 4th
+                # columns with a declared date format or a value map are read as text: the
+                # reader's own detection could take 03/04 for March 4th, or Yes for true
                 if isinstance(tm, Lookup):  # its `since` as text, cast where it is compared:
                     # DuckDB's sniffer takes 2000-01-01 for a DATE and cuts later times off
-                    text = {c: "VARCHAR" for c in (tm.at or {}).values()}
-                else:
-                    text = {tm.columns.get(c, c): "VARCHAR" for c in tm.dates}
+                    text = {c: "VARCHAR" for c in [*(tm.at or {}).values(), *also_text]}
+                else:  # a lookup's columns are read from its own file
+                    taken = {here for lk in tm.lookup for here in lk.take.values()}
+                    written = [*tm.dates, *tm.values]
+                    read = {tm.columns.get(c, c) for c in written if c not in tm.compute}
+                    text = {c: "VARCHAR" for c in sorted(read) if c not in taken}
                 return con.read_csv(target, table_name=f"raw_{_ident(name)}", types=text or None)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -321,14 +372,18 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
             out[col.name] = ibis.null(target) if value is None else ibis.literal(value).cast(target)
             continue
         name = tm.columns.get(col.name, col.name)
-        if name not in t.columns:
+        if col.name in tm.compute:
+            name = f"compute.{col.name}"
+            c = compile_on(t, tm.compute[col.name], f"{where}: {name} ({spec.name}.{col.name})")
+        elif name not in t.columns:
             continue
-        c = t[name]
+        else:
+            c = t[name]
         if col.name in tm.values:
             c = _map_values(c, tm.values[col.name])
         if col.name in tm.dates and col.kind in TEMPORAL and c.type().is_string():
             label = f"{where}: {name} ({spec.name}.{col.name})"
-            c = _parse_dates(t, name, tm.dates[col.name], label, engine)
+            c = _parse_dates(t, c, tm.dates[col.name], label, engine)
             c = c.date() if col.kind == "date" else c
         if col.name in tm.timezones and c.type().is_timestamp():
             if c.type().timezone is not None:
@@ -355,13 +410,13 @@ def apply(raw: ir.Table, tm: TableMapping, spec: Table) -> ir.Table:
     return _aggregated(made, tm, spec) if tm.aggregate else made
 
 
-def _parse_dates(t: ir.Table, column: str, fmt: str, where: str, engine: str) -> ir.Value:
-    """Text dates in `fmt` as timestamps, parsed on the engine (`churnhealth.data.dates`);
-    values that do not parse are one `DataError` line (counted now: a date silently read as
-    null would be a wrong end date)."""
-    text = t[column].cast("string").strip().nullif("")
+def _parse_dates(t: ir.Table, c: ir.Value, fmt: str, where: str, engine: str) -> ir.Value:
+    """Text dates `c` (a column of `t`, or computed from them) in `fmt` as timestamps, parsed
+    on the engine (`churnhealth.data.dates`); values that do not parse are one `DataError` line
+    (counted now: a date silently read as null would be a wrong end date)."""
+    text = c.cast("string").strip().nullif("")
     try:
-        parsed = parse(text, fmt, engine)
+        parsed = parse_dates(text, fmt, engine)
     except DataError as err:
         raise DataError([f"{where}: {p}" for p in err.problems]) from None
     bad = t.filter(text.notnull() & parsed.isnull())
@@ -409,6 +464,8 @@ def origin(mapping: SourceMapping, problem: Problem) -> Problem:
         where = tm.source
     elif col in tm.constants:
         where = f"{tm.source}: constant {col}"
+    elif col in tm.compute:
+        where = f"{tm.source}: compute.{col} = {tm.compute[col]}"
     else:
         where = f"{tm.source}: {tm.columns.get(col, col)}"
     return dataclasses.replace(problem, origin=where)
