@@ -397,6 +397,14 @@ class PredictConfig(_Section):
         "at risk; below critical critical).",
     )
     capacity: Capacity = Capacity()
+    actionable_points: float = Field(
+        3.0,
+        ge=0,
+        description="An at-risk or critical account is at risk for its signals (at_risk_for: "
+        "signals; the save list and the at-risk intervention) when the signals a CSM can act "
+        "on pull its health down by at least this many points, else for its contract "
+        "(at_risk_for: contract: term, renewal timing or size; the renewal-exposure list).",
+    )
     segment_tiers: dict[str, TierOverride] = Field(
         {},
         description="Per-segment cut-offs overriding predict.tiers, e.g. enterprise: "

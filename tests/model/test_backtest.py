@@ -111,12 +111,16 @@ def test_the_save_list_is_judged_at_the_teams_capacity(backtested):
     stake first; the baselines list as many; the figures are those of the listed cases."""
     p = backtested.result.predictions
     cap = backtested.cfg.predict.capacity
+    assert p.at_risk_for[p.flagged].isin(["signals", "contract"]).all()
+    assert p.at_risk_for[~p.flagged].isna().all()
     for _, day in p.groupby("as_of"):
-        assert day.listed.sum() == min(day.flagged.sum(), cap.limit(len(day)))
-        assert not (day.listed & ~day.flagged).any()
+        pool = (day.at_risk_for == "signals").to_numpy()  # flagged for what a CSM can change
+        assert day.listed.sum() == min(pool.sum(), cap.limit(len(day)))
+        assert not (day.listed & ~pool).any()
+        assert (day.exposed == (day.at_risk_for == "contract")).all()
         stake = day.arr * day.p_churn_next_renewal.fillna(day.churn_probability)
-        if day.listed.any() and (day.flagged & ~day.listed).any():
-            assert stake[day.listed].min() >= stake[day.flagged & ~day.listed].max()
+        if day.listed.any() and (pool & ~day.listed).any():
+            assert stake[day.listed].min() >= stake[pool & ~day.listed].max()
     for lead, blocks in backtested.result.report.renewals.leads.items():
         s = blocks.save_list
         assert s is not None and 0 < s.listed < s.cases, lead
@@ -128,6 +132,9 @@ def test_the_save_list_is_judged_at_the_teams_capacity(backtested):
         assert all(b.listed == s.listed for b in s.baselines.values())
         fp = s.login_rule_false_positives_at_equal_recall
         assert fp is None or fp >= 0
+        assert s.exposure is not None and s.exposure.caught + s.exposure.false_positives == (
+            s.exposure.listed
+        )
 
 
 def test_retention_is_read_a_year_on(backtested):

@@ -14,6 +14,7 @@ import yaml
 from churnhealth.data.source import open_source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features, data_window
+from churnhealth.features.spec import DIMENSIONS
 from churnhealth.jobs.predict import explain, predict
 from churnhealth.models import hazard
 from churnhealth.models.calibrate import calibrate
@@ -164,8 +165,15 @@ def test_rerunning_the_same_as_of_replaces_history_rows(first, cfg, trained):
 
 def test_dimension_effects_add_up_to_health_minus_baseline(first):
     s = first["scores"]
-    total = s[[c for c in s.columns if c.startswith("effect_")]].sum(axis=1)
+    dims = s[[f"effect_{d}" for d in DIMENSIONS]].sum(axis=1)
+    total = dims + s.effect_context
     assert ((s.health_score - s.baseline_health) - total).abs().max() <= 1.0
+    # the signals' part is the dimensions' sum (each rounded to 0.1 points)
+    assert (s.effect_signals - dims).abs().max() <= 0.35
+    flagged = s.tier.isin(["at_risk", "critical"])
+    assert s.at_risk_for[flagged].isin(["signals", "contract"]).all()  # no override here
+    assert s.at_risk_for[~flagged].isna().all()
+    assert (s.at_risk_for[flagged] == "signals").eq(s.effect_signals[flagged] <= -3).all()
 
 
 @pytest.fixture(scope="module")
@@ -483,7 +491,7 @@ def test_a_csm_override_drives_tiers_and_playbooks_and_the_history_keeps_the_mod
         assert row.override_by == "tester" and row.override_reason == "the CSM knows"
     assert got.tier[weak] == "healthy" and "at_risk_intervention" not in got.playbooks[weak]
     assert got.tier[strong] in ("at_risk", "critical")
-    assert "at_risk_intervention" in got.playbooks[strong]
+    assert "at_risk_intervention" in got.playbooks[strong] and got.at_risk_for[strong] == "csm"
     others = got.drop(index=[weak, strong])
     assert others.csm_health.isna().all() and (others.health_source == "model").all()
     assert (others.health_score == others.model_health).all()

@@ -35,6 +35,10 @@ def scores(**over) -> pd.DataFrame:
         "segment": "smb",
         "health_score": [60, 98, 65],
         "tier": ["critical", "healthy", "at_risk"],
+        # A for its signals; C only for its contract (signals net positive)
+        "at_risk_for": ["signals", None, "contract"],
+        "effect_signals": [-12.0, 3.0, 0.4],
+        "context": ["12-month term -7.0", "", "renewal in 45 days -9.0"],
         "momentum": ["declining", "improving", "stable"],
         "health_change_30d": [-20.0, 6.0, None],
         "days_to_renewal": [30, 200, 45],
@@ -63,7 +67,8 @@ def test_default_playbooks_fire_on_their_conditions(tmp_path):
     config = load_playbooks(ROOT / "configs/playbooks.yaml")
     hits = {k: v.tolist() for k, v in matches(scores(), config).items()}
     assert hits == {
-        "at_risk_intervention": [True, False, True],
+        "at_risk_intervention": [True, False, False],
+        "renewal_exposure": [False, False, True],
         "rapid_decline": [True, False, False],
         "expansion_opportunity": [False, True, False],
         "renewal_risk": [True, False, False],  # not C: monthly, though at 65 and 45 days
@@ -74,6 +79,12 @@ def test_default_playbooks_fire_on_their_conditions(tmp_path):
         "Health 60 (critical, -20 in 30 days), pulled down most by usage license share 30d (0.1)"
     )
     assert {"account_id", "playbook", "reason", "arr", "renewal_date"} <= set(first)
+    exposed = next(a for a in alerts if a["playbook"] == "renewal_exposure")
+    assert exposed["account_id"] == "C"
+    assert exposed["reason"].startswith(
+        "Health 65 (at risk) for its contract, not its signals (signals +0.4 points; renewal in "
+        "45 days -9.0): Low for its contract"
+    )
     grow = next(a for a in alerts if a["playbook"] == "expansion_opportunity")
     assert grow["account_id"] == "B"  # C is ready to expand but at risk: not an opportunity
     assert grow["reason"].startswith(
@@ -137,7 +148,7 @@ def test_alerts_are_posted_as_slack_json(server, tmp_path):
     )
     messages = slack_messages(alerts)
     delivered, errors = deliver(url, messages, backoff=0.01)
-    assert delivered == len(messages) == 4 and errors == []
+    assert delivered == len(messages) == 5 and errors == []
     assert [m["text"] for m in handler.received] == [m["text"] for m in messages]
     assert handler.received[0]["blocks"][0]["type"] == "header"
 

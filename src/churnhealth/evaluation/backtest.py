@@ -252,12 +252,13 @@ PREDICTION_COLUMNS = [
 
 
 def save_list(scored: pd.DataFrame, capacity: Capacity) -> np.ndarray:
-    """Which flagged rows make the save list at each as-of date: the team's capacity (for the
-    accounts scored that day) of them, the most ARR expected to be lost by the next renewal
-    decision first (`playbooks.at_stake`). Scores are monthly and an alert is under way for
+    """Which rows flagged for their signals (`at_risk_for`, as predict's at-risk intervention
+    reads it) make the save list at each as-of date: the team's capacity (for the accounts
+    scored that day) of them, the most ARR expected to be lost by the next renewal decision
+    first (`playbooks.at_stake`). Scores are monthly and an alert is under way for
     the playbooks' cool-down (30 days by default), so each date's list is a fresh one."""
     stake = playbooks.at_stake(scored).to_numpy(float)
-    flagged = scored.flagged.to_numpy(bool)
+    flagged = (scored.at_risk_for == "signals").to_numpy(bool)  # no overrides in a backtest
     out = np.zeros(len(scored), bool)
     for rows in scored.groupby("as_of").indices.values():
         cand = rows[flagged[rows]]
@@ -273,7 +274,7 @@ def score_period(
     forecast for the book of the period's first as-of date (with the naive forecast and, where
     known, what happened)."""
     scorer = Scorer(model=fit.model, config=cfg)
-    batch = scorer.score_batch(rows)
+    batch = scorer.score_batch(rows, explain=True)  # why each flagged account is flagged
     scored, curve = batch.scores, batch.curve
     gap = pd.Timedelta(days=cfg.labels.resignup_gap_days)
     out = rows[["account_id", "as_of", "segment", "lifecycle_stage", "term_months", "arr"]].copy()
@@ -289,7 +290,9 @@ def score_period(
     out["tier"] = scored.tier.to_numpy()
     out["p_churn_next_renewal"] = scored.p_churn_next_renewal.to_numpy()
     out["flagged"] = out.tier.isin(FLAGGED)
+    out["at_risk_for"] = scored.at_risk_for.to_numpy()
     out["listed"] = save_list(out, cfg.predict.capacity)
+    out["exposed"] = (out.at_risk_for == "contract").to_numpy()  # the renewal-exposure list
     out["scorecard_health"] = fit.scorecard.health(rows).to_numpy()
     if LOGIN_FEATURE in rows:
         out["login_light"] = login_light(rows).to_numpy()

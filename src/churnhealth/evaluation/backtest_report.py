@@ -92,6 +92,9 @@ class SaveListFigures(Listed):
     login_rule_false_positives_at_equal_recall: int | None = None
     """False positives of the login rule when it catches as many churned decisions as the
     list (None: it never does; absent without login data)."""
+    exposure: Listed | None = None
+    """The renewal-exposure list at the same lead: every account flagged for its contract
+    (term, renewal timing, size), not its signals (None in a backtest written before it)."""
 
 
 class LeadFigures(BaseModel):

@@ -68,7 +68,8 @@ def tables(report: BacktestReport) -> dict[str, pd.DataFrame]:
         if (sl := blocks.save_list) is not None:
             row = {"lead_days": int(lead), "cases": sl.cases, "churned": sl.churned}
             row |= {"base_rate": sl.base_rate, "lift": sl.lift}
-            for who, v in [("list", sl), *sl.baselines.items()]:
+            exposure = [("exposure", sl.exposure)] if sl.exposure is not None else []
+            for who, v in [("list", sl), *sl.baselines.items(), *exposure]:
                 row |= {f"{who}_{k}": getattr(v, k) for k in LISTED}
             row["login_rule_false_positives_at_equal_recall"] = (
                 sl.login_rule_false_positives_at_equal_recall

@@ -52,7 +52,7 @@ def at_lead(cases: pd.DataFrame, pred: pd.DataFrame, lead: int) -> pd.DataFrame:
     at = (cases.decision - pd.Timedelta(days=lead)).astype("datetime64[ns]")
     key = cases.assign(at=at).sort_values("at")
     cols = ["account_id", "as_of", "health_score", "flagged", "scorecard_health"]
-    cols += ["listed"] if "listed" in pred else []
+    cols += [c for c in ("listed", "exposed") if c in pred]
     scored = pred[cols + (["login_light"] if "login_light" in pred else [])]
     scored = scored.assign(as_of=scored.as_of.astype("datetime64[ns]"))
     m = pd.merge_asof(
@@ -134,6 +134,8 @@ def list_block(m: pd.DataFrame, seed: int) -> dict:
     base_rate = float(y.mean()) if len(y) else float("nan")
     out = {"cases": len(m), "churned": int(y.sum()), "base_rate": base_rate, **figures(listed)}
     out["lift"] = out["precision"] / base_rate if base_rate > 0 else float("nan")
+    if "exposed" in m:  # flagged for the contract, not the signals: every such account
+        out["exposure"] = figures(m.exposed.to_numpy(bool))
     risks = {"scorecard": 100 - m.scorecard_health.to_numpy(float)}
     if "login_light" in m:
         risks["login_rule"] = m.login_light.to_numpy(float)

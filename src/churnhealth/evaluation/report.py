@@ -111,6 +111,14 @@ def headlines(bt: BacktestReport) -> list[str]:
                 else "."
             )
         )
+    if sl is not None and sl.exposure is not None and sl.exposure.listed:
+        ex = sl.exposure
+        out.append(
+            f"The renewal-exposure list (accounts flagged for their contract — term, renewal "
+            f"timing, size — not for signals a CSM can act on) held {ex.listed:,} decisions 90 "
+            f"days ahead, {ex.precision:.0%} of which ended in churn: a matter for the renewal's "
+            "commercial terms rather than a save play."
+        )
     if at90.baselines:
         others = "; ".join(
             f"the {name.replace('_', ' ')} {v['baseline_churners_caught']:,}"
@@ -154,6 +162,10 @@ def _save_list(t: pd.DataFrame) -> pd.DataFrame:
         if fp is not None and not pd.isna(fp):
             row["false positives at equal recall: list / login rule"] = (
                 f"{r['list_false_positives']:,} / {int(fp):,}"
+            )
+        if not pd.isna(r.get("exposure_listed", float("nan"))):
+            row["renewal exposure: listed / churned"] = (
+                f"{int(r['exposure_listed']):,} / {pct(r['exposure_precision'])}"
             )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -181,6 +181,10 @@ def predict(
             expansion_ready=None
             if scores.expansion_tier.isna().all()
             else Share(accounts=int(ready.sum()), arr=float(scores.arr[ready].sum())),
+            at_risk_for={
+                why: Share(accounts=len(g), arr=float(g.arr.sum()))
+                for why, g in scores.groupby("at_risk_for")
+            },
             notes=lm.notes,
             problems=[
                 *lm.problems,
@@ -253,6 +257,7 @@ def explain(
     past = past[past.as_of <= day]
     batch = scorer.score_batch(
         frame.iloc[[i]],
+        explain=True,  # the playbooks read the signals' effect and why the account is flagged
         expansion="every",
         trend_inputs=inputs,
         forced=forced,
@@ -261,6 +266,7 @@ def explain(
     row = batch.scores.iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
     row["effect_context"] = float(context.iloc[0].sum())
+    row["effect_signals"] = float(signals.iloc[0].sum())
     row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]
     return explanation.explained(
         row,

@@ -128,8 +128,13 @@ class Explanation(BaseModel):
     projected_health_90d: float | None
     dimensions: dict[str, float]
     """Dimension → the effect of its signals, in health points."""
+    signals_effect: float
+    """The dimensions' effects summed: what the signals a CSM can act on do to health."""
     context_effect: float
     """Effect of the context (term, renewal timing, size): no lever, never a driver."""
+    at_risk_for: str | None
+    """Why an at-risk or critical account is flagged: "signals" (the save list) or "contract"
+    (the renewal-exposure list); None for other tiers."""
     context: str
     """The strongest context items in words."""
     drivers: list[Driver] = Field(description="The strongest signals, by |effect|.")
@@ -266,7 +271,9 @@ def explained(
         health_change_30d=number(row.get("health_change_30d")),
         projected_health_90d=number(row.get("projected_health_90d")),
         dimensions={d: round(float(v), 2) for d, v in dimensions.items()},
+        signals_effect=round(float(row.effect_signals), 2),
         context_effect=round(float(row.effect_context), 2),
+        at_risk_for=text(row.get("at_risk_for")),
         context=text(row.get("context")) or "",
         drivers=drivers,
         playbooks=[p for p in str(row.get("playbooks") or "").split(",") if p],

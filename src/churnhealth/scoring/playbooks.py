@@ -50,6 +50,9 @@ ALERT_INPUTS = [
     "health_change_30d",
     "expansion_score",
     "expansion_tier",
+    "at_risk_for",
+    "effect_signals",
+    "context",
     *[
         f"{kind}_{k}_{part}"
         for kind in ("risk", "expansion")
@@ -71,6 +74,10 @@ class Playbook(BaseModel):
     capacity: bool = False
     """A save play: its alerts count against predict.capacity, the team's room for save plays
     under way (the accounts with the most ARR expected to be lost first; the rest wait)."""
+    reason: Literal["drivers", "context", "expansion"] | None = None
+    """What its alerts' reason names: the top risk drivers (the default), the contract context
+    (a renewal-exposure play: the account is low for its term, renewal timing or size) or the
+    expansion drivers (the default of a playbook named expansion_opportunity)."""
     cap: int | None = Field(None, ge=0)
     """At most this many of its alerts under way at once (raised within cooldown_days), the
     accounts with the most ARR expected to be lost first; the other matches wait."""
@@ -125,7 +132,10 @@ def reason(row: Mapping, pb: Playbook) -> str:
         for k in (1, 2)
         if isinstance(row.get(f"risk_{k}_feature"), str)
     ]
-    growth = pb.name == "expansion_opportunity" and not pd.isna(row.get("expansion_score"))
+    kind = pb.reason or ("expansion" if pb.name == "expansion_opportunity" else "drivers")
+    if kind == "context":
+        return _context_reason(row, pb)
+    growth = kind == "expansion" and not pd.isna(row.get("expansion_score"))
     if growth:
         drivers = [
             f"{_words(row[f'expansion_{k}_feature'])} ({row[f'expansion_{k}_value']})"
@@ -146,6 +156,19 @@ def reason(row: Mapping, pb: Playbook) -> str:
     verb = "lifted most by" if growth else "pulled down most by"
     tail = f", {verb} {' and '.join(drivers)}" if drivers else ""
     return f"{lead}{tail}: {pb.action}".rstrip(": ")
+
+
+def _context_reason(row: Mapping, pb: Playbook) -> str:
+    """Health, then why it is low: the contract context (term, renewal timing, size) rather
+    than the signals a CSM can act on."""
+    signals = row.get("effect_signals")
+    parts = [] if pd.isna(signals) else [f"signals {signals:+.1f} points"]
+    if isinstance(row.get("context"), str) and row["context"]:
+        parts.append(str(row["context"]))
+    why = f" ({'; '.join(parts)})" if parts else ""
+    tier = str(row["tier"]).replace("_", " ")
+    lead = f"Health {row['health_score']} ({tier}) for its contract, not its signals{why}"
+    return f"{lead}: {pb.action}".rstrip(": ")
 
 
 def at_stake(frame: pd.DataFrame) -> pd.Series:

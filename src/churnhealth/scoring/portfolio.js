@@ -10,6 +10,11 @@ const signed = (v, d = 0) => v == null ? "–" : (v > 0 ? "+" : v < 0 ? "−" : 
 const tier = (t) => `<span class="tier ${esc(t)}">${esc(words(t))}</span>`;
 const TIERS = ["healthy", "moderate", "at_risk", "critical"];
 const SAVE = {"new": "alerted by this run", "under way": "a save play under way (alerted within the cool-down)", "waiting": "waiting: the team's capacity is full, not alerted"};
+const WHY = {
+  signals: "<b>At risk for its signals</b>: a save play can change them.",
+  csm: "<b>At risk by a CSM's override</b>: on the save list on the CSM's word.",
+  contract: "<b>At risk for its contract, not its signals</b>: renewal exposure, for whoever owns the commercial terms; no save play changes term or renewal timing.",
+};
 const COLORS = {healthy: "var(--healthy)", moderate: "var(--moderate)", at_risk: "var(--at_risk)", critical: "var(--critical)"};
 
 function table(head, rows) {
@@ -27,6 +32,8 @@ function header() {
     ["expected churned ARR, 90 days", money(p.expected_churned_arr_90d)],
     ["mean health", p.mean_health.toFixed(1)],
     ["improving / declining", D.compared ? `${p.improving} / ${p.declining}` : "no trend yet"],
+    ["at risk for signals: the save list's pool", D.at_risk_for.signals ? `${D.at_risk_for.signals.accounts.toLocaleString()} (${money(D.at_risk_for.signals.arr)} ARR)` : "none"],
+    ["at risk for the contract alone: renewal exposure", D.at_risk_for.contract ? `${D.at_risk_for.contract.accounts.toLocaleString()} (${money(D.at_risk_for.contract.arr)} ARR)` : "none"],
     ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
     ["CSM overrides in force", D.overrides_in_force],
     ["alerts this run", Object.entries(D.alerts).filter(([, v]) => v).map(([k, v]) => `${v} ${words(k)}`).join(", ") || "none"],
@@ -171,7 +178,7 @@ function openAccount(id) {
     ${override}
     <h4>Trend</h4>${sparkline(a.trend)}
     <h4>Effect of each dimension (health points, from a baseline of ${a.baseline?.toFixed(1)})</h4>${table(["dimension", "", "points"], dims)}
-    <p class="muted">Context, not a lever: ${signed(a.context_effect, 1)} points${a.context ? " — " + esc(a.context) : ""}.</p>
+    <p class="muted">Signals a CSM can act on: ${signed(a.signals_effect, 1)} points. Context, not a lever: ${signed(a.context_effect, 1)} points${a.context ? " — " + esc(a.context) : ""}.</p>${a.at_risk_for ? `<p>${WHY[a.at_risk_for] || esc(a.at_risk_for)}</p>` : ""}
     <h4>Pulling health down</h4>${driverTable(a.risk, "points")}
     <h4>Holding health up</h4>${driverTable(a.protective, "points")}
     <h4>Expansion score ${a.expansion ?? "–"} <span class="exp">${esc(words(a.expansion_tier ?? ""))}</span></h4>${a.expansion_tier === "not_yet" ? "<p class='muted'>Not yet worth a growth conversation: drivers are given for accounts ready or on watch.</p>" : driverTable(a.expansion_drivers, "expansion points")}

@@ -27,7 +27,7 @@ from churnhealth.features.spec import DIMENSIONS
 from churnhealth.models import hazard
 from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
-from churnhealth.models.tiers import Cutoffs, health_score, meanings
+from churnhealth.models.tiers import FLAGGED, Cutoffs, health_score, meanings
 from churnhealth.scoring import overrides, playbooks
 from churnhealth.scoring.explain import (
     dimension_effects,
@@ -68,9 +68,11 @@ SCORE_COLUMNS = [
     "health_score",
     "tier",
     *overrides.SCORE_COLUMNS,
+    "at_risk_for",
     "model_version",
     "baseline_health",
     *[f"effect_{d}" for d in DIMENSIONS],
+    "effect_signals",
     "effect_context",
     "context",
     *[
@@ -194,6 +196,13 @@ class Scorer:
                 lambda health: self.tiers(frame, health),
                 wins=self.config.predict.override_wins,
             )
+        if "effect_signals" in scores:  # after the overrides: the tier a team works from
+            scores["at_risk_for"] = at_risk_for(
+                scores.tier,
+                scores.effect_signals,
+                self.config.predict.actionable_points,
+                csm=scores.get("health_source", pd.Series(None, index=scores.index)) == "csm",
+            )
         context, hits = None, {}
         if plays is not None:
             context = pd.concat(
@@ -305,6 +314,7 @@ class Scorer:
         out["baseline_health"] = base.round(1).to_numpy()
         for d in DIMENSIONS:
             out[f"effect_{d}"] = dims[d].round(1).to_numpy() if d in dims else 0.0
+        out["effect_signals"] = signals.sum(axis=1).round(1).to_numpy()
         out["effect_context"] = context.sum(axis=1).round(1).to_numpy()
         out["context"] = context_summary(context, frame)
         return pd.concat([out, drivers(signals, frame, self.missing)], axis=1)
@@ -347,3 +357,17 @@ class Scorer:
         """`scores` plus the 30- and 90-day changes, momentum and projection (see `trend`;
         `inputs` from `scoring.history.trend_inputs`)."""
         return pd.concat([scores, trend(scores, inputs, self.config.predict.stable_band)], axis=1)
+
+
+def at_risk_for(
+    tier: pd.Series, signals: pd.Series, points: float, csm: pd.Series | None = None
+) -> np.ndarray:
+    """Why a flagged account (at risk or critical) is flagged: "csm" when a CSM's override put
+    it there (`csm`: rows whose override drives the tier), "signals" when the signals a CSM can
+    act on pull its health down by at least `points`, else "contract" (its term, renewal timing
+    or size: a matter for the renewal, not a save play); None for other tiers."""
+    flagged = tier.isin(FLAGGED).to_numpy()
+    why = np.where(signals.to_numpy(float) <= -points, "signals", "contract")
+    if csm is not None:
+        why = np.where(csm.to_numpy(bool), "csm", why)
+    return np.where(flagged, why, None).astype(object)

@@ -144,6 +144,10 @@ class PortfolioSummary(BaseModel):
     overrides_in_force: int
     expansion_ready: Share | None
     """Accounts ready to expand, None without an expansion model."""
+    at_risk_for: dict[str, Share] = Field(default_factory=dict)
+    """Why the at-risk and critical accounts are flagged: "signals" (a CSM can act on them:
+    the save list's pool), "csm" (a CSM's override) and "contract" (term, renewal timing or
+    size: the renewal-exposure list), with their ARR (predict.actionable_points)."""
     notes: list[str]
     problems: list[str] = Field(default_factory=list)
     """What a reader should see first: a champion forced past the skill gate, a playbook

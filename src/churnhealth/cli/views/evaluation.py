@@ -63,6 +63,13 @@ def save_list(lists: pd.DataFrame, cfg: Config) -> None:
         )
     console.print(table)
     for r in lists[lists.lead_days == 90].itertuples(index=False):
+        if not pd.isna(getattr(r, "exposure_listed", float("nan"))):
+            console.print(
+                f"Renewal exposure 90 days ahead (flagged for the contract, not the signals): "
+                f"{int(r.exposure_listed):,} decisions, {pct(r.exposure_precision)} ended in "
+                "churn.",
+                highlight=False,
+            )
         fp = r.login_rule_false_positives_at_equal_recall
         if fp is not None and not pd.isna(fp):
             console.print(

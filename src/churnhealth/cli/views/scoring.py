@@ -63,6 +63,21 @@ def predict(res: PredictResult) -> None:
             "Trend: no account has a score 30 days back to compare with yet.", highlight=False
         )
     forecast(s.forecast)
+    if s.at_risk_for:
+        why = {
+            "signals": "for their signals (usage, engagement, support…: the save list's pool)",
+            "csm": "by a CSM's override",
+            "contract": "for their contract alone (term, renewal timing, size: the renewal-"
+            "exposure list, for the commercial side)",
+        }
+        console.print(
+            "At risk or critical "
+            + "; ".join(
+                f"{why.get(k, k)}: {v.accounts:,} ({money(v.arr)} ARR)"
+                for k, v in sorted(s.at_risk_for.items(), key=lambda kv: kv[0] != "signals")
+            ),
+            highlight=False,
+        )
     console.print(
         f"Alerts written to {s.alerts_file}: "
         + ", ".join(
@@ -180,10 +195,21 @@ def explanation(e: Explanation) -> None:
         dims.add_row(d, f"{v:+.1f}")
     console.print(dims)
     console.print(
+        f"Signals a CSM can act on: {e.signals_effect:+.1f} points. "
         f"Context (not a lever, not among the drivers): {e.context_effect:+.1f} points"
         + (f" — {e.context}" if e.context else ""),
         highlight=False,
     )
+    if e.at_risk_for == "signals":
+        console.print("At risk for its signals: a save play can change them.", highlight=False)
+    elif e.at_risk_for == "csm":
+        console.print("At risk by a CSM's override: on the save list on the CSM's word.")
+    elif e.at_risk_for == "contract":
+        console.print(
+            "At risk for its contract, not its signals (renewal exposure): a matter for the "
+            "renewal's commercial terms; no save play changes term or renewal timing.",
+            highlight=False,
+        )
     for title, rows in (
         ("Pulling health down", e.pulling_down),
         ("Holding health up", e.holding_up),
