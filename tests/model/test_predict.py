@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from churnhealth.scoring.explain import (
 )
 from churnhealth.scoring.explanation import Explanation
 from churnhealth.scoring.scorer import SCORE_COLUMNS
+from churnhealth.synth import generate
 from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -716,3 +718,30 @@ def test_a_model_registered_before_bundles_still_scores_the_same(cfg, trained, f
     pd.testing.assert_frame_equal(res.scores.drop(columns=["model_version"]), new)
     assert res.scores.expansion_score.notna().all()
     assert res.summary.health_checked == first["summary"].health_checked
+
+
+def test_the_history_refuses_another_data_source(first, cfg, trained, tmp_path):
+    """Issue 3.7 point 7: a history holds one data source's scores. The same data under another
+    path is taken (with a note) and recorded; another company, even one numbered alike, is
+    refused in one line with the history untouched; it gets a store of its own by config."""
+    local = _outputs_in(cfg, tmp_path / "out")
+    local.predict.history.parent.mkdir()
+    shutil.copy(cfg.predict.history, local.predict.history)
+    moved = tmp_path / "moved.duckdb"
+    shutil.copy(trained.data, moved)
+    res = predict(local, moved)
+    assert any("taken for the same data, now recorded" in n for n in res.summary.notes)
+    assert not any("taken for the same data" in n for n in predict(local, moved).summary.notes)
+    other = tmp_path / "other.duckdb"
+    generate(other, accounts=300, years=2, seed=11, truth_paths=5)
+    before = history.count(local.predict.history)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(local.model_dump(mode="json")))
+    r = cli("predict", "--data", str(other), "--config", str(config), cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.strip()]
+    assert "holds the scores of another data source" in line and str(moved.resolve()) in line
+    assert "point predict.history at a store of this source's own" in line
+    assert history.count(local.predict.history) == before
+    own = _outputs_in(cfg, tmp_path / "other-out")
+    assert len(predict(own, other).scores) > 0

@@ -80,6 +80,12 @@ def predict(
             (".parquet", ".csv"),
         )
         previous = playbooks.previous_alerts(cfg.predict.alerts)
+        # a history holds one data source's scores: another company's would feed its trends,
+        # block its backfill and count in the report's outcomes
+        label = history.source_label(source.path)
+        ids = source.tables["accounts"].select("account_id", "segment").execute()
+        moved = history.check_source(cfg.predict.history, label, ids)
+        history.record_source(cfg.predict.history, label)
         done()
         if dates.backfill:
             accounts = int(source.tables["accounts"].count().execute())
@@ -185,7 +191,7 @@ def predict(
                 why: Share(accounts=len(g), arr=float(g.arr.sum()))
                 for why, g in scores.groupby("at_risk_for")
             },
-            notes=lm.notes,
+            notes=[*lm.notes, *([moved] if moved else [])],
             problems=[
                 *lm.problems,
                 *playbooks.too_broad(matched, len(scores), plays, cfg.predict.playbook_warn_share),

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.errors import ChurnhealthError
+from churnhealth.location import redact
 
 COLUMNS = [
     "account_id",
@@ -189,6 +190,80 @@ def upsert(path: Path, scores: pd.DataFrame) -> int:
             AND h.model_version = i.model_version""")
         con.execute("INSERT INTO health_history SELECT * FROM incoming")
     return len(rows)
+
+
+_SOURCE_DDL = """CREATE TABLE IF NOT EXISTS history_source (
+    source VARCHAR NOT NULL, since TIMESTAMP NOT NULL)"""
+SAME_ACCOUNTS = 0.8
+"""A store whose latest scored accounts are at least this much in the data a run reads (the
+same id in the same segment) holds that data's scores, whatever its path (a folder moved, a
+DuckDB file copied). Ids alone would not do: companies numbered alike (A00001, …) share them,
+and their segments then agree about half the time."""
+
+
+def source_label(path: Path | str) -> str:
+    """What a history records as its data source: the absolute path, or the URL without its
+    secrets."""
+    return redact(path) if isinstance(path, str) else str(Path(path).resolve())
+
+
+def check_source(path: Path, source: str, accounts: pd.DataFrame) -> str | None:
+    """Refuse (one line) to add the scores of `source` (a `source_label`, whose accounts are
+    `accounts`: account_id, segment) to a history holding another data source's; None when the
+    store is empty or holds this source's, a note when it holds the same accounts under another
+    path.
+
+    The store records its source at its first run; one written before that is judged by its
+    accounts alone."""
+    if not Path(path).exists():
+        return None
+    with connect(path, read_only=True) as con:
+        try:
+            tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+            if "health_history" not in tables:
+                return None
+            recorded = (
+                con.execute("SELECT source FROM history_source").fetchone()
+                if "history_source" in tables
+                else None
+            )
+            if recorded is not None and recorded[0] == source:
+                return None
+            latest = con.execute(
+                "SELECT account_id, segment FROM health_history "
+                "WHERE as_of = (SELECT max(as_of) FROM health_history)"
+            ).df()
+            span = con.execute(
+                "SELECT count(*), min(as_of), max(as_of) FROM health_history"
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise unusable(path, exc) from None
+    if latest.empty:
+        return None
+    known = set(zip(accounts.account_id, accounts.segment, strict=True))
+    pairs = zip(latest.account_id, latest.segment, strict=True)
+    shared = float(np.mean([pair in known for pair in pairs]))
+    held = recorded[0] if recorded is not None else "an unrecorded source"
+    if shared >= SAME_ACCOUNTS:
+        return (
+            f"predict.history {path}: its scores came from {held}; this run reads {source}, "
+            f"which holds {shared:.0%} of the accounts it last scored: taken for the same data, "
+            "now recorded as the history's source"
+        )
+    raise ChurnhealthError(
+        f"predict.history {path} holds the scores of another data source ({held}: {span[0]:,} "
+        f"rows, {span[1]} to {span[2]}; {shared:.0%} of the accounts it last scored are in "
+        f"{source}): point predict.history at a store of this source's own (e.g. "
+        f"outputs/<name>/history.duckdb), or move the file aside"
+    )
+
+
+def record_source(path: Path, source: str) -> None:
+    """Record `source` as the history's data source (after `check_source` let it in)."""
+    with _writing(path, _SOURCE_DDL) as con:
+        con.execute(_DDL)  # a store is never left without its history table
+        con.execute("DELETE FROM history_source")
+        con.execute("INSERT INTO history_source VALUES (?, now())", [source])
 
 
 def count(path: Path, model_version: str | None = None) -> int:

@@ -63,11 +63,15 @@ def save_list(lists: pd.DataFrame, cfg: Config) -> None:
         )
     console.print(table)
     for r in lists[lists.lead_days == 90].itertuples(index=False):
-        if not pd.isna(getattr(r, "exposure_listed", float("nan"))):
+        n = getattr(r, "exposure_listed", float("nan"))
+        if not pd.isna(n):
             console.print(
-                f"Renewal exposure 90 days ahead (flagged for the contract, not the signals): "
-                f"{int(r.exposure_listed):,} decisions, {pct(r.exposure_precision)} ended in "
-                "churn.",
+                "Renewal exposure 90 days ahead (flagged for the contract, not the signals): "
+                + (
+                    f"{int(n):,} decisions, {pct(r.exposure_precision)} ended in churn."
+                    if n
+                    else "no decision was flagged for its contract alone."
+                ),
                 highlight=False,
             )
         fp = r.login_rule_false_positives_at_equal_recall
