@@ -221,6 +221,12 @@ class TrainConfig(_Section):
         100, ge=1, description="Churned rows in training a segment needs for its own model."
     )
     seed: int = Field(0, ge=0, description="Seed for tuning and models.")
+    monotone: bool = Field(
+        True,
+        description="Hold the gradient-boosted models to each signal's declared direction "
+        "(`healthier: higher | lower` in features.yaml) as monotone constraints, so that a "
+        "worse value never raises health.",
+    )
     calibration: Literal["auto", "sigmoid", "isotonic"] = Field(
         "auto", description="Calibration method; auto picks the better on validation data."
     )

@@ -745,3 +745,27 @@ def test_the_history_refuses_another_data_source(first, cfg, trained, tmp_path):
     assert history.count(local.predict.history) == before
     own = _outputs_in(cfg, tmp_path / "other-out")
     assert len(predict(own, other).scores) > 0
+
+
+def test_no_driver_calls_a_worse_value_a_help(first, trained):
+    """Issue 3.7 point 2: over the whole book, no declared signal named as a driver pulls
+    health down while better than its segment's median, or holds it up while worse."""
+    from churnhealth.features.spec import directions
+
+    s = first["scores"].reset_index(drop=True)
+    healthier = directions(trained.result.model.metadata["definitions"])
+    assert len(healthier) >= 20  # the shipped features declare their direction
+    frame = build_features(open_source(trained.data), trained.cfg, dates=[s.as_of.iloc[0]]).frame
+    frame = frame.set_index("account_id").loc[s.account_id].reset_index()
+    cols = list(healthier)
+    typical = frame.groupby("segment")[cols].transform("median")
+    named = 0
+    for kind, sign in (("risk", -1), ("protective", 1)):
+        for k in range(1, 4):
+            feature = s[f"{kind}_{k}_feature"]
+            for f in set(feature.dropna()) & set(cols):
+                rows = (feature == f).to_numpy()
+                better = (frame.loc[rows, f] - typical.loc[rows, f]) * healthier[f]
+                assert ((better * sign >= 0) | better.isna()).all(), (kind, f)  # null: its words
+                named += int(rows.sum())
+    assert named > len(s)  # drivers with a declared direction were checked, not skipped

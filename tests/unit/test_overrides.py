@@ -154,6 +154,8 @@ def test_the_csm_health_drives_the_tier_only_when_it_wins(tmp_path):
 def test_override_through_the_cli_set_list_expire_clear(tmp_path):
     store = tmp_path / "outputs" / "history.duckdb"
     _history(store)
+    later = history.read(store).assign(as_of=pd.Timestamp("2026-11-01"))
+    history.upsert(store, later)  # the data's today: its latest scores, not the clock's
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"predict": {"history": str(store)}}))
 
@@ -179,14 +181,18 @@ def test_override_through_the_cli_set_list_expire_clear(tmp_path):
     assert override("A2", *budget).returncode == 0
     listed = override("--list")
     assert listed.returncode == 0 and "A1" in listed.stdout and "A2" in listed.stdout
-    assert "expired" in listed.stdout  # A1's ended on 2026-10-31, before today
+    assert "expired" in listed.stdout  # A1's ended on 2026-10-31, before the data's today
     assert "in force" in listed.stdout
+    # without --from an override starts on the latest scored as-of date, not the clock's today
+    assert override("A3", "--health", "20", "--reason", "lost the sponsor").returncode == 0
+    a3 = overrides.audit(store)
+    assert str(a3[a3.account_id == "A3"].valid_from.iloc[-1])[:10] == "2026-11-01"
     cleared = override("A2", "--clear", "--from", "2026-10-20", "--by", "bob")
     assert cleared.returncode == 0, cleared.stderr
     trail = override("--list", "--all")
     assert trail.returncode == 0 and trail.stdout.count(" set ") + trail.stdout.count("│ set") >= 2
     assert "clear" in trail.stdout and "bob" in trail.stdout
-    assert list(overrides.audit(store).action) == ["set", "set", "clear"]
+    assert list(overrides.audit(store).action) == ["set", "set", "set", "clear"]
     for args, message in [
         (("A9", "--health", "50", "--reason", "x"), "no such account"),
         (("A1", "--health", "50"), "--reason is required"),
@@ -200,7 +206,7 @@ def test_override_through_the_cli_set_list_expire_clear(tmp_path):
         assert bad.returncode == 2, (args, bad.stderr)
         assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert "Traceback" not in bad.stderr
-    assert len(overrides.audit(store)) == 3  # nothing written by the bad ones
+    assert len(overrides.audit(store)) == 4  # nothing written by the bad ones
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,8 @@ def override(
         str | None,
         typer.Option(
             "--from",
-            help="First as-of date it applies to, YYYY-MM-DD [default: today].",
+            help="First as-of date it applies to, YYYY-MM-DD [default: the latest as-of date "
+            "in the health history, today when it is empty].",
             show_default=False,
         ),
     ] = None,
@@ -67,10 +68,12 @@ def override(
     """Record a CSM's view of an account's health beside the model's (an audit trail: rows
     are appended, never edited); --list shows them, --clear withdraws one."""
     cfg = config(config_path)
-    from churnhealth.scoring import overrides
+    from churnhealth.scoring import history, overrides
 
     store = cfg.predict.history
-    today = dt.date.today()
+    # the data's today: an override recorded now applies to the scores the team is reading,
+    # even when the data ends before the clock's today
+    today = history.latest_as_of(store) or dt.date.today()
     if list_:
         if account_id or health is not None or clear or reason or until or valid_from:
             raise ChurnhealthError(

@@ -62,6 +62,11 @@ class _Metric(BaseModel):
     timing, term, size). Explanations name signals as drivers and report context apart."""
     fill: float | None = None
     """Value when there is nothing to compute from (overrides the kind's default)."""
+    healthier: Literal["higher", "lower"] | None = None
+    """Which way the signal is healthier: higher (usage, NPS), lower (days since active, late
+    invoices), or unsaid (ticket volume: engaged customers file tickets too). The gradient-
+    boosted models are held to it (monotone constraints, `train.monotone`), and no driver
+    calls a value worse than its segment's typical one a help, or a better one a drag."""
 
 
 class _TableMetric(_Metric):
@@ -290,3 +295,14 @@ def check_metrics(items: list[dict], segments: list[str], where: str = "features
     if problems:
         raise ConfigError(problems)
     return order_metrics(metrics)
+
+
+def directions(definitions: list[dict]) -> dict[str, int]:
+    """Feature → +1 when higher values are healthier, -1 when lower are (declared signals
+    only; context is never constrained)."""
+    sign = {"higher": 1, "lower": -1}
+    return {
+        d["name"]: sign[d["healthier"]]
+        for d in definitions
+        if d.get("healthier") in sign and d.get("role", "signal") == "signal"
+    }

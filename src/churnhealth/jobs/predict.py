@@ -36,7 +36,7 @@ from churnhealth.scoring import (
 from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer
 from churnhealth.scoring.summary import PortfolioSummary, Share, Webhook, summarize
-from churnhealth.scoring.words import TOP, context_summary
+from churnhealth.scoring.words import TOP, context_summary, typical_values
 
 
 @dataclass
@@ -103,6 +103,8 @@ def predict(
         owners = capacity.owners(source) if cfg.predict.capacity.per_owner is not None else None
         source.close()
         release()
+        # drivers are checked against the whole book's medians, whatever the chunk
+        typical = typical_values(frame, list(scorer.healthier))
         inputs = history.trend_inputs(cfg.predict.history, lm.version, day)
         forced = overrides.in_force(cfg.predict.history, day)
         done()
@@ -117,6 +119,7 @@ def predict(
                 trend_inputs=inputs,
                 forced=forced,
                 plays=plays,
+                typical=typical,
             )
             alerts += playbooks.trigger(batch.context, plays, previous, batch.hits)
             for name, hit in batch.hits.items():
@@ -181,6 +184,10 @@ def predict(
             alerts={n: sum(a["playbook"] == n for a in alerts) for n in order},
             matched=matched,
             waiting={n: len(held.get(n, [])) for n in order if n in held},
+            cooling_down={
+                n: matched[n] - sum(a["playbook"] == n for a in alerts) - len(held.get(n, []))
+                for n in order
+            },
             rooms=rooms,
             alerts_file=str(cfg.predict.alerts),
             overrides_in_force=int(scores.csm_health.notna().sum()),
@@ -254,7 +261,7 @@ def explain(
     signals, context = scorer.split(effects)
     dims = scorer.dimensions(signals).iloc[0]
     drivers = explanation.strongest(
-        frame, i, signals.iloc[0], lm.model.dimensions, scorer.missing, top
+        frame, i, signals.iloc[0], lm.model.dimensions, scorer.missing, top, scorer.healthier
     )
     with locked(cfg.predict.history, shared=True, what=f"predict.history {cfg.predict.history}"):
         past = history.read(cfg.predict.history, lm.version, account_id)
@@ -268,6 +275,7 @@ def explain(
         trend_inputs=inputs,
         forced=forced,
         plays=playbooks.load_playbooks(cfg.predict.playbooks),
+        typical=typical_values(frame, list(scorer.healthier)),
     )
     row = batch.scores.iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])

@@ -13,7 +13,7 @@ is chosen, calibrated or guarded is made once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,10 @@ class Rows:
     time: pd.Series
     accounts: np.ndarray
     weight: np.ndarray | None = None
+    monotone: dict[str, int] = field(default_factory=dict)
+    """Column → the direction the churn score must follow as it grows (LightGBM's monotone
+    constraints: -1 for a signal whose higher values are healthier, +1 for one whose lower
+    values are)."""
 
     def w(self, rows: np.ndarray) -> np.ndarray | None:
         return None if self.weight is None else self.weight[rows]
@@ -102,6 +106,7 @@ def fit_candidate(
         weight=rows.w(tr),
         weight_val=wv,
         params=params,
+        monotone=rows.monotone,
         **depth,
     )
     kind = min(losses, key=losses.get)

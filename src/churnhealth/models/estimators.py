@@ -73,7 +73,14 @@ def threads() -> int:
     return max(1, int(first)) if first.isdigit() else 2
 
 
-def lightgbm(params: dict, seed: int = 0) -> LGBMClassifier:
+def lightgbm(params: dict, seed: int = 0, monotone: list[int] | None = None) -> LGBMClassifier:
+    """A LightGBM classifier of `params`; `monotone`: one constraint per input column (-1: the
+    churn score may only fall as the column grows, +1: only rise, 0: free)."""
+    extra = (
+        {"monotone_constraints": monotone, "monotone_constraints_method": "intermediate"}
+        if monotone and any(monotone)
+        else {}
+    )
     return LGBMClassifier(
-        objective="binary", random_state=seed, n_jobs=threads(), verbose=-1, **params
+        objective="binary", random_state=seed, n_jobs=threads(), verbose=-1, **params, **extra
     )

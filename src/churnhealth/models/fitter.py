@@ -33,6 +33,7 @@ from churnhealth.data.source import Source
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features import CATEGORICAL, LABEL, FeatureSet
 from churnhealth.features.grid import LIFECYCLE_STAGES
+from churnhealth.features.spec import directions
 from churnhealth.models import hazard
 from churnhealth.models.candidates import Rows, Search, calibrate_on, fit_candidate, guard
 from churnhealth.models.compare import fallback_note
@@ -251,11 +252,13 @@ class HealthModelFitter:
         done()
         return self
 
-    @staticmethod
-    def _rows(data: TrainingData) -> Rows:
-        """The monthly steps as the candidate fitter reads them (built once per fit)."""
+    def _rows(self, data: TrainingData) -> Rows:
+        """The monthly steps as the candidate fitter reads them (built once per fit), with the
+        signals' declared directions as constraints on the churn score (`train.monotone`)."""
         steps = data.steps
+        healthier = directions(data.fs.definitions) if self.config.train.monotone else {}
         return Rows(
+            monotone={c: -sign for c, sign in healthier.items() if c in data.Xs.columns},
             X=data.Xs,
             y=steps.churned_in_step.to_numpy(),
             train=data.step_mask("train"),

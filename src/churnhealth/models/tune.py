@@ -50,9 +50,10 @@ def _early_stopped(
     seed: int,
     weight: np.ndarray | None,
     weight_val: np.ndarray | None = None,
+    monotone: list[int] | None = None,
 ) -> tuple[float, int]:
     """Validation log loss at the best iteration (early stopping on the validation window)."""
-    model = lightgbm(params, seed)
+    model = lightgbm(params, seed, monotone)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(
@@ -85,6 +86,7 @@ def tune_lightgbm(
     weight_val: np.ndarray | None = None,
     params: dict | None = None,
     max_depth: int = 6,
+    monotone: dict[str, int] | None = None,
 ):
     """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
 
@@ -93,20 +95,22 @@ def tune_lightgbm(
     segment still borrows strength from the rest. `weight`, `weight_val`: row weights of the
     training and validation rows. With `params` (from an earlier search) there is no search:
     only the number of trees is chosen again, by early stopping. `max_depth` bounds the trees
-    searched (and their leaves, 2^max_depth at most).
+    searched (and their leaves, 2^max_depth at most). `monotone`: column → direction the churn
+    score must follow as it grows (-1 falls, +1 rises; from the features' declared direction).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    mono = [int((monotone or {}).get(c, 0)) for c in X.columns]
     base = np.ones(len(y)) if weight is None else np.asarray(weight, float)
     if params is not None:
         fixed = {k: v for k, v in params.items() if k != "other_weight"}
         w = base if own is None else base * np.where(own, 1.0, params.get("other_weight", 1.0))
         loss, trees = _early_stopped(
-            {**fixed, "n_estimators": MAX_TREES}, X, y, Xv, yv, seed, w, weight_val
+            {**fixed, "n_estimators": MAX_TREES}, X, y, Xv, yv, seed, w, weight_val, mono
         )
         best = {**fixed, "n_estimators": trees}
-        model = lightgbm(best, seed)
+        model = lightgbm(best, seed, mono)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X, y, sample_weight=w)
@@ -122,7 +126,7 @@ def tune_lightgbm(
     def objective(trial: optuna.Trial) -> float:
         params = _space(trial, max_depth)
         extra, weight = weights(trial)
-        loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight, weight_val)
+        loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight, weight_val, mono)
         trial.set_user_attr("n_estimators", trees)
         if on_trial is not None:
             on_trial(name, trial.number, {**params, **extra, "n_estimators": trees}, loss)
@@ -133,7 +137,7 @@ def tune_lightgbm(
     fixed = optuna.trial.FixedTrial(study.best_params)
     best = {**_space(fixed, max_depth), "n_estimators": study.best_trial.user_attrs["n_estimators"]}
     extra, weight = weights(fixed)
-    model = lightgbm(best, seed)
+    model = lightgbm(best, seed, mono)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y, sample_weight=weight)

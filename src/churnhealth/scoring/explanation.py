@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from churnhealth.features.missing import NO_VALUE
 from churnhealth.scoring.summary import FROZEN
-from churnhealth.scoring.words import shown_value
+from churnhealth.scoring.words import contradicted, shown_value
 
 
 def number(v: Any) -> float | None:
@@ -199,12 +199,20 @@ def strongest(
     dimensions: dict[str, str],
     missing: dict[str, str],
     top: int,
+    healthier: dict[str, int] | None = None,
 ) -> list[Driver]:
     """The `top` signals of row `i` of `frame` by |effect|, each beside the median of the
-    account's segment at the same date."""
+    account's segment at the same date; a declared signal (`healthier`) whose effect says the
+    opposite of its value against that median is left out (`words.contradicted`)."""
     peers = frame[frame.segment == frame.segment.iloc[i]]
+    shown = effects
+    if healthier:  # the same rule as the scores' drivers, against the same medians
+        at = int(np.flatnonzero(peers.index == frame.index[i])[0])
+        rows = pd.DataFrame(0.0, index=peers.index, columns=effects.index)
+        rows.iloc[at] = effects.to_numpy()
+        shown = effects[~contradicted(rows, peers, healthier)[at]]
     out = []
-    for f in effects.abs().sort_values(ascending=False).index[:top]:
+    for f in shown.abs().sort_values(ascending=False).index[:top]:
         col = peers[f]
         if pd.api.types.is_numeric_dtype(col):
             median = col.median()

@@ -10,6 +10,7 @@ reported in one line; it is never overwritten. Concurrent runs are kept apart by
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -279,6 +280,15 @@ def count(path: Path, model_version: str | None = None) -> int:
             ).fetchone()[0]
         except duckdb.Error as exc:
             raise unusable(path, exc) from None
+
+
+def latest_as_of(path: Path) -> dt.date | None:
+    """The latest as-of date the history holds scores for (any model), None when empty: the
+    data's today, which lags the clock's when the data is a day or a month old."""
+    df = select(path, "health_history", "SELECT max(as_of) AS d FROM health_history")
+    if df is None or df.empty or pd.isna(df.d.iloc[0]):
+        return None
+    return pd.Timestamp(df.d.iloc[0]).date()
 
 
 def as_of_dates(path: Path, model_version: str) -> set[pd.Timestamp]:

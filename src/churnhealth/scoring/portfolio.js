@@ -36,7 +36,7 @@ function header() {
     ["at risk for the contract alone: renewal exposure", D.at_risk_for.contract ? `${D.at_risk_for.contract.accounts.toLocaleString()} (${money(D.at_risk_for.contract.arr)} ARR)` : "none"],
     ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
     ["CSM overrides in force", D.overrides_in_force],
-    ["alerts this run", Object.entries(D.alerts).filter(([, v]) => v).map(([k, v]) => `${v} ${words(k)}`).join(", ") || "none"],
+    ["alerts: new this run / in cool-down", Object.keys(D.alerts).filter((k) => D.alerts[k] || (D.cooling_down || {})[k]).map((k) => `${words(k)} ${D.alerts[k]} / ${(D.cooling_down || {})[k] || 0}`).join(", ") || "none"],
   ];
   $("cards").innerHTML = cards.map(([k, v]) => `<div class="card"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join("");
 }

@@ -160,6 +160,7 @@ def page_data(
         "at_risk_for": {k: v.model_dump() for k, v in summary.at_risk_for.items()},
         "overrides_in_force": int(scores.csm_health.notna().sum()),
         "alerts": dict(summary.alerts),
+        "cooling_down": dict(summary.cooling_down),
         "forecast": summary.forecast.model_dump(),
         "judged": summary.judged,
         "health_checked": summary.health_checked.model_dump(),

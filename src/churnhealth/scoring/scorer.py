@@ -23,7 +23,7 @@ from churnhealth.data.source import Source
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
 from churnhealth.features.missing import meanings as missing_words
-from churnhealth.features.spec import DIMENSIONS
+from churnhealth.features.spec import DIMENSIONS, directions
 from churnhealth.models import hazard
 from churnhealth.models.expansion import ExpansionModel, expansion_score
 from churnhealth.models.routed import HealthModel
@@ -168,6 +168,7 @@ class Scorer:
         trend_inputs: pd.DataFrame | None = None,
         forced: pd.DataFrame | None = None,
         plays: Playbooks | None = None,
+        typical: pd.DataFrame | None = None,
     ) -> Batch:
         """The scoring chain, in its one order, for one batch of feature rows (`features`).
 
@@ -176,12 +177,16 @@ class Scorer:
         accounts "worth" a conversation, or "every" one) → with `trend_inputs` (from
         `history.trend_inputs`), trend and momentum → with `forced` (`overrides.in_force`), the CSM
         overrides and the tiers they move → with `plays`, the playbooks each account matches.
+        `typical`: the book's medians per as-of date and segment (`words.typical_values`) that
+        drivers are checked against, when `frame` is a chunk of it.
         predict, explain, the backtest, the monitor and the test window all score through it.
         """
         if explain:  # the explanation's walk of the trees gives the curve too
             effects, base, hazards = explained_hazards(self.model, frame)
             curve = hazard.curve(hazards)
-            scores = self.with_explanations(self.score(frame, curve), frame, (effects, base))
+            scores = self.with_explanations(
+                self.score(frame, curve), frame, (effects, base), typical
+            )
         else:
             curve = self.curve(frame)
             scores = self.score(frame, curve)
@@ -283,6 +288,12 @@ class Scorer:
         return dimension_effects(self.model, effects)
 
     @cached_property
+    def healthier(self) -> dict[str, int]:
+        """Signal → +1 when higher is healthier, -1 when lower is (the definitions the model
+        was trained with; none for a model trained before directions were declared)."""
+        return directions(self.model.metadata.get("definitions", []))
+
+    @cached_property
     def missing(self) -> dict[str, str]:
         """Feature → what its missing value means in words (`features.missing`)."""
         return missing_words(self.model.metrics(self.config.data.segments))
@@ -302,6 +313,7 @@ class Scorer:
         scores: pd.DataFrame,
         frame: pd.DataFrame,
         explained: tuple[pd.DataFrame, pd.Series] | None = None,
+        typical: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """`scores` plus the baseline health, the effect of each dimension (signals only), the
         effect of the context with its strongest items in words, and the top risk and
@@ -317,7 +329,8 @@ class Scorer:
         out["effect_signals"] = signals.sum(axis=1).round(1).to_numpy()
         out["effect_context"] = context.sum(axis=1).round(1).to_numpy()
         out["context"] = context_summary(context, frame)
-        return pd.concat([out, drivers(signals, frame, self.missing)], axis=1)
+        named = drivers(signals, frame, self.missing, self.healthier, typical)
+        return pd.concat([out, named], axis=1)
 
     def with_expansion(
         self, scores: pd.DataFrame, frame: pd.DataFrame, every: bool = False

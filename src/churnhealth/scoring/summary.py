@@ -137,6 +137,9 @@ class PortfolioSummary(BaseModel):
     waiting: dict[str, int] = Field(default_factory=dict)
     """Playbook → matches left waiting for room (predict.capacity, or its cap): listed in the
     scores (save_list "waiting"), not alerted."""
+    cooling_down: dict[str, int] = Field(default_factory=dict)
+    """Playbook → matches in their cool-down (alerted within cooldown_days): no new alert,
+    a play under way."""
     rooms: dict[str, Room] = Field(default_factory=dict)
     """"capacity" (the save plays' shared room) and each capped playbook → what its limit
     allowed this run (`scoring.capacity`)."""

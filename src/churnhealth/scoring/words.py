@@ -93,16 +93,65 @@ def _shown(v: object, seen: dict, missing: str) -> str:
         return shown_value(v, missing)
 
 
+def typical_values(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The median of each feature per as-of date and segment: what `contradicted` compares a
+    value with. Computed once over a whole book, so that scoring it in chunks changes nothing."""
+    cols = [c for c in features if c in frame]
+    values = frame[cols].apply(pd.to_numeric, errors="coerce").astype(float)
+    keys = [frame.as_of.to_numpy(), frame.segment.astype(object).to_numpy()]
+    return values.groupby(keys).median().rename_axis(["as_of", "segment"])
+
+
+def contradicted(
+    effects: pd.DataFrame,
+    frame: pd.DataFrame,
+    healthier: Mapping[str, int],
+    typical: pd.DataFrame | None = None,
+) -> np.ndarray:
+    """Where an effect says the opposite of the value (n × features): a declared signal worse
+    than its segment's median pulling health up, or better than it pulling health down. The
+    model's effects are exact, but shown as a driver such a value would tell a CSM that a
+    drop in NPS helped; it stays in its dimension's total and is not named as a driver.
+
+    `healthier`: feature → +1 when higher values are healthier, -1 when lower are
+    (`features.spec.directions`); other features are never contradicted. `typical`: the
+    medians per as-of date and segment (`typical_values`), by default those of `frame`."""
+    out = np.zeros(effects.shape, bool)
+    cols = [c for c in effects.columns if c in healthier and c in frame]
+    if not cols:
+        return out
+    values = frame[cols].apply(pd.to_numeric, errors="coerce").astype(float)
+    if typical is None:
+        typical = typical_values(frame, cols)
+    at = pd.MultiIndex.from_arrays(
+        [frame.as_of.to_numpy(), frame.segment.astype(object).to_numpy()]
+    )
+    median = typical.reindex(at)[cols].to_numpy()
+    better = (values.to_numpy() - median) * np.array([healthier[c] for c in cols])
+    eff = effects[cols].to_numpy(float)
+    bad = ((eff > 0) & (better < 0)) | ((eff < 0) & (better > 0))
+    out[:, [effects.columns.get_loc(c) for c in cols]] = bad
+    return out
+
+
 def drivers(
-    effects: pd.DataFrame, frame: pd.DataFrame, missing: Mapping[str, str] | None = None
+    effects: pd.DataFrame,
+    frame: pd.DataFrame,
+    missing: Mapping[str, str] | None = None,
+    healthier: Mapping[str, int] | None = None,
+    typical: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Top risk (most negative) and protective (most positive) drivers per account: feature,
     its value as shown to a CSM, and its effect in health points. A missing value reads as
-    what it means (`missing`: feature → words, from `features.missing.meanings`)."""
+    what it means (`missing`: feature → words, from `features.missing.meanings`). A declared
+    signal (`healthier`) whose effect contradicts its value against the segment's median is
+    not named (`contradicted`)."""
     cols = {}
     missing = missing or {}
     seen: dict = {}  # value → its text: counts and flags repeat across accounts
     vals = effects.to_numpy()
+    if healthier:
+        vals = np.where(contradicted(effects, frame, healthier, typical), 0.0, vals)
     names = np.array(effects.columns)
     shown = frame[list(names)].astype(object).to_numpy()
     rows = np.arange(len(vals))
