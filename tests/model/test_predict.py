@@ -288,6 +288,13 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     row = scores[scores.account_id == account].iloc[0]
     assert f"health {row.health_score}" in res.stdout
     assert "Effect of each dimension" in res.stdout and "segment median" in res.stdout
+    # its plays with their alert ids, owners and due dates (issue 3.7 point 5)
+    logged = [json.loads(x) for x in cfg.predict.alerts.read_text().splitlines()]
+    mine = [a for a in logged if a["account_id"] == account]
+    assert mine and all(f"Alert {a['alert_id']}: " in res.stdout for a in mine)
+    e0 = explain(cfg, account, first["data"])
+    assert {a.alert_id for a in e0.alerts} == {a["alert_id"] for a in mine}
+    assert all(a.due is not None and a.due > a.as_of for a in e0.alerts)
     healthiest = scores.sort_values("health_score").account_id.iloc[-1]
     e = explain(cfg, healthiest, first["data"])
     # one scoring chain: explain's row is predict's row for the account

@@ -32,7 +32,7 @@ def alert(account: str, stake: float, playbook: str = "save") -> dict:
 
 def past(*rows: tuple[str, str, str]) -> pd.DataFrame:
     """The alert log: (account, playbook, as_of) rows."""
-    df = pd.DataFrame([(f"id{i}", *r, "") for i, r in enumerate(rows)], columns=LOGGED)
+    df = pd.DataFrame([(f"id{i}", *r, "", None, None) for i, r in enumerate(rows)], columns=LOGGED)
     return df.assign(as_of=pd.to_datetime(df.as_of))
 
 

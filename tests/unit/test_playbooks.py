@@ -237,3 +237,34 @@ def test_a_playbook_matching_too_much_of_the_book_is_named_with_its_conditions()
     assert "on days_to_renewal ≤ 60:" in line
     assert too_broad({"wide": 20}, 100, plays, 0.2) == []  # at the share: no warning
     assert too_broad({}, 0, plays, 0.2) == []  # an empty book
+
+
+def test_alerts_name_their_owner_and_due_date(tmp_path):
+    """Issue 3.7 point 5: a play has an owner and a date; the webhook line says both."""
+    config = load_playbooks(ROOT / "configs/playbooks.yaml")
+    alerts = trigger(
+        scores(), config, previous_alerts(tmp_path / "a"), owners={"A": "csm_07", "C": "csm_02"}
+    )
+    a = next(x for x in alerts if x["account_id"] == "A" and x["playbook"] == "rapid_decline")
+    assert a["owner"] == "csm_07" and a["due"] == "2026-11-03"  # due_days: 2
+    save = next(x for x in alerts if x["playbook"] == "at_risk_intervention")
+    assert save["due"] == "2026-11-08"  # a week
+    b = next(x for x in alerts if x["account_id"] == "B")
+    assert b["owner"] is None  # no owner: said as none, never a placeholder
+    text = slack_messages([a])[0]["blocks"][1]["text"]["text"]
+    assert text.endswith(f"(alert {a['alert_id']}; owner csm_07; due 2026-11-03)")
+
+
+def test_a_segment_can_have_thresholds_of_its_own():
+    """One playbook, per-segment thresholds: the segment's conditions replace `when`'s on the
+    same column for its rows only."""
+    pb = Playbook(
+        name="renewal_watch",
+        title="Renewal watch",
+        when={"health_score": {"lt": 62}, "days_to_renewal": {"le": 60}},
+        segments={"enterprise": {"health_score": {"lt": 70}}},
+    )
+    frame = scores(segment=["enterprise", "smb", "smb"], health_score=[65, 60, 65])
+    hits = matches(frame, Playbooks(playbooks=[pb]))["renewal_watch"].tolist()
+    # A: enterprise at 65 < 70 within 60 days; B: 200 days out; C: smb at 65, not < 62
+    assert hits == [True, False, False]

@@ -100,7 +100,7 @@ def predict(
                 done()
         done = stage("building features", 1)
         frame = scorer.features(source, [day])
-        owners = capacity.owners(source) if cfg.predict.capacity.per_owner is not None else None
+        owners = capacity.owners(source)  # alerts name them; per_owner capacity counts them
         source.close()
         release()
         # drivers are checked against the whole book's medians, whatever the chunk
@@ -121,7 +121,7 @@ def predict(
                 plays=plays,
                 typical=typical,
             )
-            alerts += playbooks.trigger(batch.context, plays, previous, batch.hits)
+            alerts += playbooks.trigger(batch.context, plays, previous, batch.hits, owners)
             for name, hit in batch.hits.items():
                 matched[name] += int(hit.sum())
             parts.append(batch.scores.reindex(columns=SCORE_COLUMNS))  # save_list: below
@@ -282,6 +282,8 @@ def explain(
     row["effect_context"] = float(context.iloc[0].sum())
     row["effect_signals"] = float(signals.iloc[0].sum())
     row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]
+    raised = playbooks.previous_alerts(cfg.predict.alerts)
+    raised = raised[(raised.account_id == account_id) & (raised.as_of <= day)]
     return explanation.explained(
         row,
         dimensions=dims,
@@ -289,4 +291,5 @@ def explain(
         history=past,
         horizon_days=cfg.labels.health_horizon_days,
         top=TOP,
+        alerts=raised,
     )

@@ -102,6 +102,19 @@ class Point(BaseModel):
     tier: str
 
 
+class Alert(BaseModel):
+    """An alert raised for the account (the latest of each playbook, from the alert log)."""
+
+    model_config = FROZEN
+
+    alert_id: str
+    """What `churnhealth outcome` records the team's action against."""
+    playbook: str
+    as_of: dt.date
+    owner: str | None
+    due: dt.date | None
+
+
 class Explanation(BaseModel):
     """One account's health at an as-of date: its scores, trend, each dimension's effect, the
     context apart, the strongest drivers and its history."""
@@ -140,6 +153,8 @@ class Explanation(BaseModel):
     drivers: list[Driver] = Field(description="The strongest signals, by |effect|.")
     playbooks: list[str]
     """The playbooks whose conditions the account matches."""
+    alerts: list[Alert] = Field(default_factory=list)
+    """The latest alert of each playbook raised for the account up to the as-of date."""
     override: Override | None
     expansion: Expansion | None
     history: list[Point]
@@ -240,6 +255,7 @@ def explained(
     history: pd.DataFrame,
     horizon_days: int,
     top: int,
+    alerts: pd.DataFrame | None = None,
 ) -> Explanation:
     """The `Explanation` of a scores row (with its baseline, context effect and words)."""
     override = None
@@ -285,6 +301,18 @@ def explained(
         context=text(row.get("context")) or "",
         drivers=drivers,
         playbooks=[p for p in str(row.get("playbooks") or "").split(",") if p],
+        alerts=[]
+        if alerts is None or alerts.empty
+        else [
+            Alert(
+                alert_id=str(a.alert_id),
+                playbook=str(a.playbook),
+                as_of=pd.Timestamp(a.as_of).date(),
+                owner=text(a.owner),
+                due=None if text(a.due) is None else pd.Timestamp(a.due).date(),
+            )
+            for a in alerts.sort_values("as_of").groupby("playbook").tail(1).itertuples()
+        ],
         override=override,
         expansion=expansion,
         history=[

@@ -78,6 +78,12 @@ class Playbook(BaseModel):
     """What its alerts' reason names: the top risk drivers (the default), the contract context
     (a renewal-exposure play: the account is low for its term, renewal timing or size) or the
     expansion drivers (the default of a playbook named expansion_opportunity)."""
+    due_days: int | None = Field(None, ge=0)
+    """Days from the alert's as-of date to when the play should be done: each alert carries
+    that date (`due`), beside the account's owner (accounts.csm_owner)."""
+    segments: dict[str, dict[str, Condition]] = {}
+    """Per segment, conditions replacing `when`'s of the same column (e.g. enterprise:
+    {health_score: {lt: 80}}): one playbook whose thresholds fit each segment."""
     cap: int | None = Field(None, ge=0)
     """At most this many of its alerts under way at once (raised within cooldown_days), the
     accounts with the most ARR expected to be lost first; the other matches wait."""
@@ -188,12 +194,13 @@ def alert_id(account_id: str, playbook: str, as_of: str) -> str:
     return hashlib.sha1(f"{account_id}\x1f{playbook}\x1f{as_of}".encode()).hexdigest()[:12]
 
 
-LOGGED = ["alert_id", "account_id", "playbook", "as_of", "reason"]
+LOGGED = ["alert_id", "account_id", "playbook", "as_of", "reason", "owner", "due"]
 
 
 def previous_alerts(path: Path) -> pd.DataFrame:
-    """The alerts raised so far (alert_id, account_id, playbook, as_of, reason), from the alert log;
-    lines written before alerts had ids get the id they would have had."""
+    """The alerts raised so far (alert_id, account_id, playbook, as_of, reason, owner, due),
+    from the alert log; lines written before alerts had ids get the id they would have had,
+    and before owners and due dates none."""
     if not Path(path).exists():
         return pd.DataFrame(columns=LOGGED)
     rows = []
@@ -209,6 +216,8 @@ def previous_alerts(path: Path) -> pd.DataFrame:
                     or alert_id(row["account_id"], row["playbook"], day),
                     **{k: row[k] for k in ("account_id", "playbook", "as_of")},
                     "reason": row.get("reason", ""),
+                    "owner": row.get("owner"),
+                    "due": row.get("due"),
                 }
             )
         except (ValueError, TypeError, KeyError):
@@ -261,6 +270,16 @@ def matches(frame: pd.DataFrame, config: Playbooks) -> dict[str, np.ndarray]:
         hit = np.ones(len(frame), bool)
         for col, cond in pb.when.items():
             hit &= _test(frame, col, cond)
+        if pb.segments:  # a segment's own thresholds replace those of `when` on its rows
+            seg = frame["segment"].astype(object).to_numpy()
+            for s, conds in pb.segments.items():
+                rows = seg == s
+                if not rows.any():
+                    continue
+                own = np.ones(len(frame), bool)
+                for col, cond in {**pb.when, **conds}.items():
+                    own &= _test(frame, col, cond)
+                hit = np.where(rows, own, hit)
         if pb.any:
             hit &= np.logical_or.reduce([_test(frame, c, v) for c, v in pb.any.items()])
         out[pb.name] = hit
@@ -272,9 +291,11 @@ def trigger(
     config: Playbooks,
     past: pd.DataFrame,
     hits: dict[str, np.ndarray] | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """Alerts for rows meeting each playbook, minus those still cooling down after an alert in
-    `past` (see `previous_alerts`)."""
+    `past` (see `previous_alerts`); each names the account's owner (`owners`: account → CSM)
+    and, for a playbook with `due_days`, the date the play is due."""
     hits = hits if hits is not None else matches(frame, config)
     frame = frame[[c for c in ALERT_INPUTS if c in frame.columns]]
     frame = frame.assign(arr_at_stake=at_stake(frame))
@@ -302,6 +323,10 @@ def trigger(
                     "arr_at_stake": round(float(row["arr_at_stake"]), 2),
                     "renewal_date": str(pd.Timestamp(row["renewal_date"]).date()),
                     "segment": row["segment"],
+                    "owner": (owners or {}).get(row["account_id"]),
+                    "due": None
+                    if pb.due_days is None
+                    else str((row["as_of"] + pd.Timedelta(days=pb.due_days)).date()),
                 }
             )
     return out
@@ -330,10 +355,12 @@ def slack_messages(alerts: list[dict], limit: int = 50, log: str = "alerts.jsonl
         group = [a for a in alerts if a["playbook"] == name]
         lines: list[str] = []
         for i, a in enumerate(group[:limit]):
+            who = [f"owner {slack(a['owner'], limit=60)}"] if a.get("owner") else []
+            who += [f"due {a['due']}"] if a.get("due") else []
             line = (
                 f"• *{slack(a['account_id'], limit=80)}* ({slack(a['segment'], limit=40)}, ARR "
                 f"{a['arr']:,.0f}, renews {a['renewal_date']}): {slack(a['reason'])} "
-                f"(alert {a['alert_id']})"
+                f"(alert {a['alert_id']}{''.join('; ' + w for w in who)})"
             )
             tail = f"… and {len(group) - i} more in {slack(log, limit=80)}"
             if len("\n".join([*lines, line])) + len(tail) + 1 > SECTION_CHARS:

@@ -230,6 +230,14 @@ def explanation(e: Explanation) -> None:
         "Playbooks: " + (", ".join(p.replace("_", " ") for p in e.playbooks) or "none match"),
         highlight=False,
     )
+    for a in e.alerts:
+        who = f"; owner {terminal(a.owner)}" if a.owner else "; no owner"
+        due = f"; due {a.due}" if a.due else ""
+        console.print(
+            f"Alert {a.alert_id}: {a.playbook.replace('_', ' ')} on {a.as_of}{who}{due} "
+            f"(record what was done: churnhealth outcome {a.alert_id} --status done)",
+            highlight=False,
+        )
     if e.history:
         console.print(
             "History: " + ", ".join(f"{h.as_of} {h.health_score}" for h in e.history),
