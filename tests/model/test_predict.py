@@ -295,6 +295,14 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     e0 = explain(cfg, account, first["data"])
     assert {a.alert_id for a in e0.alerts} == {a["alert_id"] for a in mine}
     assert all(a.due is not None and a.due > a.as_of for a in e0.alerts)
+    import duckdb
+
+    with duckdb.connect(str(first["data"]), read_only=True) as con:
+        name, owner = con.execute(
+            "SELECT name, csm_owner FROM accounts WHERE account_id = ?", [account]
+        ).fetchone()
+    assert e0.name == name and e0.owner == owner
+    assert f"{name} — owner {owner or 'none'}" in res.stdout
     healthiest = scores.sort_values("health_score").account_id.iloc[-1]
     e = explain(cfg, healthiest, first["data"])
     # one scoring chain: explain's row is predict's row for the account
@@ -556,7 +564,7 @@ window.addEventListener("load", () => {
     (x) => x.classList.contains("critical"));
   tier.value = ""; tier.dispatchEvent(new Event("input"));
   document.querySelector("#accounts th[data-key=health]").click();
-  const h = [...document.querySelectorAll("#accounts tbody td:nth-child(4)")]
+  const h = [...document.querySelectorAll("#accounts tbody td:nth-child(5)")]
     .map((x) => parseInt(x.textContent));
   out.descending = h.every((v, i) => i === 0 || h[i - 1] >= v);
   const row = body()[0]; row.click();
@@ -566,6 +574,17 @@ window.addEventListener("load", () => {
   out.panel = ["Trend", "Effect of each dimension", "Pulling health down", "Expansion score",
     "Playbooks"].filter((s) => document.getElementById("detail").textContent.includes(s));
   out.trend = document.querySelectorAll("#detail svg polyline").length;
+  // my book: an owner's accounts, and the CSV of what is shown (issue 3.7 point 4)
+  const owner = document.getElementById("f-owner");
+  out.owner = [...owner.options].map((o) => o.value).find((v) => v && v !== "__none__");
+  owner.value = out.owner; owner.dispatchEvent(new Event("input"));
+  out.owner_rows = body().length;
+  out.csv = csvText(visible()).split("\\r\\n").filter(Boolean);
+  owner.value = ""; owner.dispatchEvent(new Event("input"));
+  const text = document.getElementById("f-text"), named = D.accounts.find((a) => a.name);
+  text.value = named.name.toLowerCase(); text.dispatchEvent(new Event("input"));
+  out.name = named.name; out.name_id = named.id;
+  out.by_name = [...body()].map((r) => r.dataset.id);
   const pre = document.createElement("pre"); pre.id = "probe";
   pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
 });
@@ -635,6 +654,12 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     assert out["critical"] == (scores.tier == "critical").sum() and out["only_critical"]
     assert out["descending"]
     assert out["opened"] == out["clicked"] and out["trend"] == 1
+    mine = [a for a in data["accounts"] if a["owner"] == out["owner"]]
+    assert out["owner"] and out["owner_rows"] == len(mine) > 0
+    assert out["csv"][0].startswith("account_id,name,owner,segment,arr,health_score,tier")
+    assert len(out["csv"]) == len(mine) + 1
+    assert {line.split(",")[0] for line in out["csv"][1:]} == {a["id"] for a in mine}
+    assert out["name_id"] in out["by_name"]  # search by name
     assert out["panel"] == [
         "Trend",
         "Effect of each dimension",

@@ -101,6 +101,7 @@ def predict(
         done = stage("building features", 1)
         frame = scorer.features(source, [day])
         owners = capacity.owners(source)  # alerts name them; per_owner capacity counts them
+        names = capacity.names(source)  # the page shows and searches them
         source.close()
         release()
         # drivers are checked against the whole book's medians, whatever the chunk
@@ -217,7 +218,10 @@ def predict(
             trend = history.points(cfg.predict.history, lm.version, list(keep), since, day)
             recent = previous[previous.as_of > day - pd.Timedelta(days=plays.cooldown_days)]
             shown = [*recent.assign(as_of=recent.as_of.astype(str)).to_dict("records"), *alerts]
-            portfolio.write(page, scores, summary, trend, shown, cfg.predict.portfolio_accounts)
+            people = portfolio.People(names=names, owners=owners or {})
+            portfolio.write(
+                page, scores, summary, trend, shown, cfg.predict.portfolio_accounts, people
+            )
             done()
         write_json(out.with_name("summary.json"), summary.to_json())
     return PredictResult(scores, summary, out)
@@ -253,6 +257,8 @@ def explain(
     source, dates = scorer.open(data, as_of)
     day = dates.day
     frame = scorer.features(source, [day])
+    name = capacity.names(source).get(account_id)
+    owner = (capacity.owners(source) or {}).get(account_id)
     match = np.flatnonzero(frame.account_id.to_numpy() == account_id)
     if len(match) == 0:
         raise ChurnhealthError(f"account {account_id}: not an active account on {day.date()}")
@@ -292,4 +298,6 @@ def explain(
         horizon_days=cfg.labels.health_horizon_days,
         top=TOP,
         alerts=raised,
+        name=name,
+        owner=owner,
     )

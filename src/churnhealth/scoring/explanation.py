@@ -122,6 +122,10 @@ class Explanation(BaseModel):
     model_config = FROZEN
 
     account_id: str
+    name: str | None = None
+    """accounts.name, when the export has it."""
+    owner: str | None = None
+    """accounts.csm_owner, when the account has one."""
     segment: str
     lifecycle_stage: str
     arr: float | None
@@ -256,6 +260,8 @@ def explained(
     horizon_days: int,
     top: int,
     alerts: pd.DataFrame | None = None,
+    name: str | None = None,
+    owner: str | None = None,
 ) -> Explanation:
     """The `Explanation` of a scores row (with its baseline, context effect and words)."""
     override = None
@@ -280,6 +286,8 @@ def explained(
         )
     return Explanation(
         account_id=str(row.account_id),
+        name=name,
+        owner=owner,
         segment=str(row.segment),
         lifecycle_stage=str(row.lifecycle_stage),
         arr=number(row.arr),

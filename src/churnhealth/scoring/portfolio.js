@@ -104,11 +104,14 @@ const byId = Object.fromEntries(D.accounts.map((a) => [a.id, a]));
 
 function filters() {
   const opts = (id, values) => { $(id).innerHTML += [...values].sort().map((v) => `<option value="${esc(v)}">${esc(words(v))}</option>`).join(""); };
+  opts("f-owner", new Set(D.accounts.map((a) => a.owner).filter(Boolean)));
+  if (D.accounts.some((a) => !a.owner)) $("f-owner").innerHTML += `<option value="__none__">no owner</option>`;
   opts("f-segment", new Set(D.accounts.map((a) => a.segment)));
   opts("f-tier", new Set(D.accounts.map((a) => a.tier)));
   opts("f-expansion", new Set(D.accounts.map((a) => a.expansion_tier).filter(Boolean)));
   opts("f-playbook", new Set(D.accounts.flatMap((a) => a.playbooks)));
-  for (const id of ["f-text", "f-segment", "f-tier", "f-expansion", "f-playbook"]) $(id).addEventListener("input", draw);
+  for (const id of ["f-text", "f-owner", "f-segment", "f-tier", "f-expansion", "f-playbook"]) $(id).addEventListener("input", draw);
+  $("export").addEventListener("click", exportCsv);
   document.querySelectorAll("#accounts th").forEach((th) => th.addEventListener("click", () => {
     state.asc = state.key === th.dataset.key ? !state.asc : th.dataset.key === "id" || th.dataset.key === "segment";
     state.key = th.dataset.key;
@@ -123,9 +126,29 @@ function filters() {
 
 function visible() {
   const text = $("f-text").value.trim().toLowerCase();
-  const [seg, t, e, pb] = ["f-segment", "f-tier", "f-expansion", "f-playbook"].map((id) => $(id).value);
-  return D.accounts.filter((a) => (!text || a.id.toLowerCase().includes(text) || a.segment.toLowerCase().includes(text))
-    && (!seg || a.segment === seg) && (!t || a.tier === t) && (!e || a.expansion_tier === e) && (!pb || a.playbooks.includes(pb)));
+  const [own, seg, t, e, pb] = ["f-owner", "f-segment", "f-tier", "f-expansion", "f-playbook"].map((id) => $(id).value);
+  const owned = (a) => !own || (own === "__none__" ? !a.owner : a.owner === own);
+  return D.accounts.filter((a) => (!text || a.id.toLowerCase().includes(text) || (a.name || "").toLowerCase().includes(text) || a.segment.toLowerCase().includes(text))
+    && owned(a) && (!seg || a.segment === seg) && (!t || a.tier === t) && (!e || a.expansion_tier === e) && (!pb || a.playbooks.includes(pb)));
+}
+
+// the filtered table as CSV: what a CSM takes into a sheet or the CRM
+const CSV = [["account_id", "id"], ["name", "name"], ["owner", "owner"], ["segment", "segment"], ["arr", "arr"],
+  ["health_score", "health"], ["tier", "tier"], ["health_change_30d", "change30"], ["momentum", "momentum"],
+  ["renewal_date", "renewal"], ["expansion_score", "expansion"], ["expansion_tier", "expansion_tier"], ["playbooks", "playbooks"]];
+function csvCell(v) {
+  const s = Array.isArray(v) ? v.join(",") : v == null ? "" : String(v);
+  const safe = /^[=+\-@\t\r]/.test(s) ? "'" + s : s;  // a spreadsheet must not run it as a formula
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+function csvText(rows) {
+  return [CSV.map(([h]) => h).join(","), ...rows.map((a) => CSV.map(([, k]) => csvCell(a[k])).join(","))].join("\r\n") + "\r\n";
+}
+function exportCsv() {
+  const blob = new Blob([csvText(visible())], {type: "text/csv"});
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob); link.download = `accounts-${D.as_of}.csv`;
+  document.body.appendChild(link); link.click(); link.remove();
 }
 
 function draw() {
@@ -135,7 +158,7 @@ function draw() {
     const v = (a) => k === "playbooks" ? a.playbooks.join(",") : a[k];
     rows = rows.slice().sort((a, b) => { const x = v(a), y = v(b); return x == null ? 1 : y == null ? -1 : (x < y ? -s : x > y ? s : 0); });
   }
-  $("accounts").tBodies[0].innerHTML = rows.map((a) => `<tr data-id="${esc(a.id)}"><td>${esc(a.id)}</td><td class="l">${esc(words(a.segment))}</td><td>${money(a.arr)}</td>
+  $("accounts").tBodies[0].innerHTML = rows.map((a) => `<tr data-id="${esc(a.id)}"><td class="l">${a.name ? `${esc(a.name)}<br><span class="muted">${esc(a.id)}</span>` : esc(a.id)}</td><td class="l">${a.owner ? esc(a.owner) : '<span class="muted">none</span>'}</td><td class="l">${esc(words(a.segment))}</td><td>${money(a.arr)}</td>
     <td>${a.health}${a.csm_health != null ? ' <span class="muted" title="CSM override">(CSM)</span>' : ""}</td><td class="l">${tier(a.tier)}</td>
     <td class="${a.change30 < 0 ? "neg" : a.change30 > 0 ? "pos" : ""}">${signed(a.change30)}</td><td class="l">${esc(a.momentum)}</td>
     <td class="l">${esc(a.renewal ?? "")}</td><td>${a.expansion ?? "–"} <span class="${a.expansion_tier === "ready" ? "exp" : "muted"}">${esc(words(a.expansion_tier ?? ""))}</span></td>
@@ -172,8 +195,8 @@ function openAccount(id) {
   const override = a.override ? `<p><b>CSM override:</b> health ${a.csm_health} by ${esc(a.override.by)}${a.override.until ? " until " + esc(a.override.until) : ""} (${esc(a.override.reason)}); the model says ${a.model_health}.</p>` : "";
   const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> (${esc(x.as_of)}) — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
   box.innerHTML = `<button class="close" aria-label="close">×</button>
-    <h3 id="detail-account">${esc(a.id)}</h3>
-    <p class="muted">${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>
+    <h3>${a.name ? `<span id="detail-name">${esc(a.name)}</span> · ` : ""}<span id="detail-account">${esc(a.id)}</span></h3>
+    <p class="muted">Owner: ${a.owner ? esc(a.owner) : "none"}. ${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>
     <p>Health <b>${a.health}</b> ${tier(a.tier)} — ${pct(a.p12)} chance of churning within the health horizon, ${pct(a.p90)} within 90 days${a.p_next != null ? ", " + pct(a.p_next) + " by the next renewal decision" : ""}. Momentum ${esc(a.momentum)} (${signed(a.change30)} in 30 days), projected ${a.projected ?? "–"} in 90 days.</p>
     ${override}
     <h4>Trend</h4>${sparkline(a.trend)}

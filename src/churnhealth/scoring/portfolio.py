@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,17 +70,28 @@ def at_stake_order(scores: pd.DataFrame) -> np.ndarray:
     return np.argsort(-(scores.arr * scores.churn_probability).to_numpy(), kind="mergesort")
 
 
+@dataclass(frozen=True)
+class People:
+    """Who the accounts are: account → name (accounts.name) and → owner (accounts.csm_owner);
+    an account missing from either has none."""
+
+    names: Mapping[str, str] = field(default_factory=dict)
+    owners: Mapping[str, str] = field(default_factory=dict)
+
+
 def page_data(
     scores: pd.DataFrame,
     summary: PortfolioSummary,
     trend: pd.DataFrame,
     alerts: list[dict],
     limit: int,
+    people: People | None = None,
 ) -> dict:
     """What the page shows, as plain data: the summary and forecast, tiers by segment, the
     movers, and the `limit` accounts with the most ARR at stake with everything a row opens.
     `alerts`: the run's alerts and those still in their cool-down (alert_id, account_id,
     playbook, as_of, reason), each listed under its account with its id."""
+    people = people or People()
     shown = scores.iloc[at_stake_order(scores)[:limit]]
     points = _points(trend[trend.account_id.isin(shown.account_id)])
     fired: dict[str, dict] = {}
@@ -95,6 +107,8 @@ def page_data(
         accounts.append(
             {
                 "id": r["account_id"],
+                "name": people.names.get(r["account_id"]),
+                "owner": people.owners.get(r["account_id"]),
                 "segment": r["segment"],
                 "stage": r["lifecycle_stage"],
                 "arr": _clean(r["arr"]),
@@ -199,8 +213,9 @@ def write(
     trend: pd.DataFrame,
     alerts: list[dict],
     limit: int,
+    people: People | None = None,
 ) -> Path:
     """Write the page atomically; returns its path."""
-    page = render(page_data(scores, summary, trend, alerts, limit))
+    page = render(page_data(scores, summary, trend, alerts, limit, people))
     write_with(Path(path), lambda f: Path(f).write_text(page))
     return Path(path)

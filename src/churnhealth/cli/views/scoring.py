@@ -165,6 +165,11 @@ def explanation(e: Explanation) -> None:
         else f"; projected {e.projected_health_90d:.0f} in 90 days"
     )
     console.print(
+        f"{terminal(e.name) if e.name else terminal(e.account_id)} — owner "
+        + (terminal(e.owner) if e.owner else "none"),
+        highlight=False,
+    )
+    console.print(
         f"[bold]{terminal(e.account_id)}[/] ({terminal(e.segment)}, "
         f"{terminal(e.lifecycle_stage)}{arr}{renewal}) as of {e.as_of}: health [bold]"
         f"{e.health_score}[/] ({e.tier.replace('_', ' ')}; {e.churn_probability:.1%} chance of "
