@@ -11,25 +11,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnhealth.config import Config
 from churnhealth.data.load import check, open_validated
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import open_source
 from churnhealth.errors import ConfigError, DataError
-from churnhealth.features import build_features
 from tests.conftest import cli, workspace_config
+from tests.data.conftest import SEGMENTS, features
 
 ROOT = Path(__file__).resolve().parents[2]
 CRM = ROOT / "configs/examples/crm-export.yaml"
 WAREHOUSE = ROOT / "configs/examples/warehouse-tables.yaml"
-SEGMENTS = Config().data.segments
 TIER = {"enterprise": "Enterprise", "mid_market": "Growth", "smb": "Starter"}
 PERIOD = {1: "monthly", 12: "annual", 24: "biennial", 36: "triennial"}
-
-
-def tables(path: Path) -> dict[str, pd.DataFrame]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return {n: con.table(n).df() for n in [r[0] for r in con.execute("SHOW TABLES").fetchall()]}
 
 
 def day_first(s: pd.Series) -> pd.Series:
@@ -138,21 +131,6 @@ def warehouse(small: dict[str, pd.DataFrame], path: Path) -> Path:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")
             con.unregister("_df")
     return path
-
-
-@pytest.fixture(scope="module")
-def small(small_db) -> dict[str, pd.DataFrame]:
-    return tables(small_db)
-
-
-@pytest.fixture(scope="module")
-def expected(small_db) -> pd.DataFrame:
-    return features(open_validated(small_db, SEGMENTS))
-
-
-def features(source) -> pd.DataFrame:
-    fs = build_features(source, Config())
-    return fs.frame.sort_values(["account_id", "as_of"]).reset_index(drop=True)
 
 
 @pytest.mark.parametrize("shape", ["crm", "warehouse"])

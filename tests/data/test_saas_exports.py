@@ -13,21 +13,13 @@ import pytest
 
 from churnhealth.data.load import open_validated
 from churnhealth.data.mapping import load_mapping
-from tests.data.test_mapping import ROOT, SEGMENTS, features, tables
+from tests.data.conftest import SEGMENTS, features
+
+ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLES = ROOT / "configs/examples"
 SEGMENT_NAMES = {"enterprise": "Enterprise", "mid_market": "Mid-Market", "smb": "SMB"}
 PRIORITY = {"p1": "Critical", "p2": "High", "p3": "Medium", "p4": "Low"}
-
-
-@pytest.fixture(scope="module")
-def small(small_db) -> dict[str, pd.DataFrame]:
-    return tables(small_db)
-
-
-@pytest.fixture(scope="module")
-def expected(small_db) -> pd.DataFrame:
-    return features(open_validated(small_db, SEGMENTS))
 
 
 def unix(s: pd.Series) -> pd.Series:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,7 @@ def predict(
             done()
         page = out.with_name("portfolio.html") if cfg.predict.portfolio_accounts else None
         book, segments = summarize(scores)
+        raised = Counter(a["playbook"] for a in alerts)
         ready = scores.expansion_tier == "ready"
         summary = PortfolioSummary(
             as_of=str(day.date()),
@@ -182,13 +184,10 @@ def predict(
             model_version=lm.version,
             model=lm.source,
             scores=str(out),
-            alerts={n: sum(a["playbook"] == n for a in alerts) for n in order},
+            alerts={n: raised[n] for n in order},
             matched=matched,
             waiting={n: len(held.get(n, [])) for n in order if n in held},
-            cooling_down={
-                n: matched[n] - sum(a["playbook"] == n for a in alerts) - len(held.get(n, []))
-                for n in order
-            },
+            cooling_down={n: matched[n] - raised[n] - len(held.get(n, [])) for n in order},
             rooms=rooms,
             alerts_file=str(cfg.predict.alerts),
             overrides_in_force=int(scores.csm_health.notna().sum()),
