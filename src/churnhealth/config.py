@@ -62,6 +62,12 @@ class DataConfig(_Section):
         "value maps, date formats, constants, filters (docs/mapping.md); none: tables and "
         "columns are named as in the contract.",
     )
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the amounts in the data (ARR, invoices): how money reads "
+        "wherever a person reads it ($, €, £, ¥… or the code, e.g. CHF 12k).",
+    )
     overlapping_subscriptions: Literal["sum", "latest"] = Field(
         "sum",
         description="An account holding several subscriptions at once: sum their ARR, seats "
@@ -410,6 +416,13 @@ class PredictConfig(_Section):
         "signals; the save list and the at-risk intervention) when the signals a CSM can act "
         "on pull its health down by at least this many points, else for its contract "
         "(at_risk_for: contract: term, renewal timing or size; the renewal-exposure list).",
+    )
+    crm_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s<>|\"'`]*\{account_id\}[^\s<>|\"'`]*$",
+        description="Link to an account's record in your CRM, with {account_id} where its id "
+        "goes, e.g. https://acme.lightning.force.com/lightning/r/Account/{account_id}/view: "
+        "the page, explain and the alerts link each account to it. None: no link.",
     )
     segment_tiers: dict[str, TierOverride] = Field(
         {},

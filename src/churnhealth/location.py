@@ -87,3 +87,9 @@ def redact(text: str) -> str:
 
     text = _QUERY_PAIR.sub(query, text)
     return _PAIR.sub(lambda m: f"{m['head']}{MASK}", text)
+
+
+def source_label(path: Path | str) -> str:
+    """How a run names the data it read (a history's source, the reports' "source"): the
+    absolute path, or the URL without its secrets."""
+    return redact(path) if isinstance(path, str) else str(Path(path).resolve())

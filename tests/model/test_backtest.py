@@ -342,11 +342,27 @@ def test_report_renders_in_headless_chromium(backtested, trained, tmp_path):
     # happened, reliability, ROC/PR, and a SHAP summary per fitted model
     assert n_images == 7 + len(trained.result.model.models)
     assert "The year ahead" in page
+    # 3.7 point 8: the first screen answers "how good is this score?", the targets follow
+    # with the oracle's figures, and what is for data scientists sits below a divider
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles[0] == "How good is this score?"
+    assert titles[1].startswith("The practitioners&#x27; targets")
+    first = page.split("<h2>", 2)[1]
+    assert "Skill gate passed" in first and "12-month health was checked" in first
+    assert "still customers a year later" in first and "at the same budget" in first
+    assert "scorecard, as many flagged" in first and "80% interval held" in first
+    targets = page.split("<h2>", 3)[2]
+    assert "the oracle itself misses" in targets and " / 0." in targets
+    divider = page.index("class='divider'")
+    assert page.index("<h2>Reliability") > divider > page.index("<h2>The customer-success loop")
+    # every section says what data and which dates it reads
+    assert page.count("<p class='where'>") == len(titles)
+    assert "Backtest of " in page and "renewal decisions" in page
     for title in (
-        "Renewal decisions",
+        "The practitioners",
         "Revenue-retention forecast against what happened",
         "Reliability",
-        "Retention by health band, a year on",
+        "Retention by health band",
         "Lead time",
         "SHAP",
         "Baselines",

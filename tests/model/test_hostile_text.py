@@ -164,5 +164,6 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
 
     # the portfolio page renders its table in a real browser
     out = probe_page((root / "outputs" / "portfolio.html").read_text(), root)
-    assert out["sections"] == ["summary", "checked", "forecast", "tiers", "movers", "book"]
+    sections = ["summary", "bridge", "checked", "forecast", "tiers", "movers", "book"]
+    assert out["sections"] == sections
     assert out["rows"] == len(scored) and out["opened"] == out["clicked"]

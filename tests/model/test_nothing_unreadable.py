@@ -1,4 +1,6 @@
-"""Issue 3.4: no "nan", "None", "NaT", "inf" or "undefined" in anything a person reads.
+"""Issues 3.4 and 3.7: no "nan", "None", "NaT", "inf" or "undefined" in anything a person
+reads; and (3.7) no raw feature name or unformatted number in explain, the alert reasons or the
+page's account panel, opened for every account of the book.
 
 A sparse company (two years, no touchpoints or surveys tables, a third of the tickets still
 open: no close, no CSAT; half the invoices unpaid) goes through train, predict, explain, the
@@ -27,7 +29,24 @@ def forbidden(text: str) -> list[str]:
     return [text[max(0, m.start() - 60) : m.end() + 30] for m in FORBIDDEN.finditer(text)]
 
 
+UNFORMATTED = re.compile(r"(?<![\w,.])(\d+\.\d{4,}|\d{5,})(?![\w,])")
+"""A number as a model prints it: four or more decimals, or five digits without a thousands
+separator ("0.0833", "12300"); a person reads "8%", "0.32" and "12,300"."""
+
+
+def unformatted(text: str) -> list[str]:
+    return [text[max(0, m.start() - 60) : m.end() + 30] for m in UNFORMATTED.finditer(text)]
+
+
+def raw_names(text: str, names: set[str]) -> list[str]:
+    """Feature names (snake_case, as in the scores) appearing as words in `text`."""
+    return [w for w in set(re.findall(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", text)) if w in names]
+
+
 def test_the_scan_finds_what_it_looks_for():
+    assert unformatted("share 0.0833 and ARR 12300") and not unformatted("8%, $12,300, 2026-11-01")
+    assert not unformatted("alert 3fa2c9e81b07, account A01998, 0.25, 1,234")
+    assert raw_names("usage_license_share_30d (0.08)", {"usage_license_share_30d"})
     assert forbidden("value (nan), renewal None, NaT, inf%, –inf and undefined")
     assert len(forbidden("a null here")) == 1
     assert not forbidden("inference, nullable, Nantes, infinite, no tickets in 90 days")
@@ -67,7 +86,9 @@ def test_no_missing_value_reaches_a_person(sparse, tmp_path):
     # the sparse data does leave missing values behind the drivers
     features = [c for c in scores if c.startswith(("risk_", "protective_")) and "feature" in c]
     assert scores[features].notna().any().any()
-    for account in scores.sort_values("health_score").account_id.head(2):
+    by_health = scores.sort_values("health_score").account_id
+    missing = scores[scores.risk_1_value.str.startswith(("no ", "not defined"), na=False)]
+    for account in {*by_health.head(2), by_health.iloc[-1], *missing.account_id.head(1)}:
         res = cli("explain", account, "--config", str(config), cwd=root)
         assert res.returncode == 0, res.stderr[-2000:]
         texts[f"explain {account}"] = res.stdout
@@ -84,19 +105,28 @@ def test_no_missing_value_reaches_a_person(sparse, tmp_path):
     texts["alert reasons"] = "\n".join(a["reason"] for a in alerts)
     texts["portfolio page"] = _page_text(outputs / "portfolio.html", tmp_path)
     # what is scanned is the real thing: tables printed, the page drawn and accounts opened
-    assert "Pulling health down" in texts[f"explain {account}"]
+    assert any("Pulling health down" in v for k, v in texts.items() if k.startswith("explain"))
     assert "Effect of each dimension" in texts["portfolio page"]
     assert "Portfolio health" in texts["predict"]
     assert "is the score telling the truth?" in texts["report.html"]
     found = {name: forbidden(text) for name, text in texts.items()}
     assert not {k: v[:5] for k, v in found.items() if v}
+    # 3.7: what a CSM reads names signals by their labels and reads their values formatted
+    names = set(pd.read_parquet(scores_file).filter(like="_feature").stack().dropna())
+    names |= {c for c in scores.columns if c.startswith(("usage_", "eng_", "sup_", "fin_"))}
+    read = {k: v for k, v in texts.items() if k.startswith(("explain", "alert", "portfolio"))}
+    assert not {k: raw_names(v, names) for k, v in read.items() if raw_names(v, names)}
+    assert not {k: unformatted(v)[:5] for k, v in read.items() if unformatted(v)}
+    assert "%" in texts["portfolio page"] and re.search(
+        r"\d+ days? ago|today", texts["alert reasons"] + texts["portfolio page"]
+    )
     # a missing value reads as what it means
     assert any(re.search(r"\((no |not defined)", a["reason"]) for a in alerts)
 
 
 PROBE = """<script>
 window.addEventListener("load", () => {
-  const rows = [...document.querySelectorAll("#accounts tbody tr")].slice(0, 40);
+  const rows = [...document.querySelectorAll("#accounts tbody tr")];  // the whole book
   let text = document.body.innerText;
   for (const r of rows) { r.click(); text += "\\n" + document.getElementById("detail").innerText; }
   const pre = document.createElement("pre"); pre.id = "probe";
@@ -106,5 +136,5 @@ window.addEventListener("load", () => {
 
 
 def _page_text(page, folder) -> str:
-    """What a person reads on the page: its text and that of the first 40 accounts opened."""
+    """What a person reads on the page: its text and that of every account opened."""
     return in_chromium(page.read_text(), PROBE, folder)

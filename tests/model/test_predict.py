@@ -280,7 +280,10 @@ def test_a_model_whose_features_the_data_cannot_provide_is_rejected(cfg, trained
 
 def test_explain_any_scored_account(cfg, first, tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    crm = "https://crm.example.com/r/Account/{account_id}/view"
+    with_crm = cfg.model_dump(mode="json")
+    with_crm["predict"]["crm_url"] = crm
+    path.write_text(yaml.safe_dump(with_crm))
     scores = first["scores"]
     account = scores.sort_values("health_score").account_id.iloc[0]
     res = cli("explain", account, "--data", str(first["data"]), "--config", str(path), cwd=tmp_path)
@@ -302,7 +305,11 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
             "SELECT name, csm_owner FROM accounts WHERE account_id = ?", [account]
         ).fetchone()
     assert e0.name == name and e0.owner == owner
-    assert f"{name} — owner {owner or 'none'}" in res.stdout
+    assert f"{name} — owner {owner or 'none'} — {crm.format(account_id=account)}" in res.stdout
+    # drivers by their labels, values as a CSM reads them (issue 3.7 point 3)
+    assert all(d.label and "_" not in d.label for d in e0.drivers)
+    assert not any(d.feature in res.stdout for d in e0.drivers)
+    assert all(d.label in " ".join(res.stdout.split()) for d in e0.drivers[:2])
     healthiest = scores.sort_values("health_score").account_id.iloc[-1]
     e = explain(cfg, healthiest, first["data"])
     # one scoring chain: explain's row is predict's row for the account
@@ -328,7 +335,8 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-1500:]
-    assert Explanation.model_validate_json(res.stdout) == e
+    linked = e.model_copy(update={"crm": crm.format(account_id=healthiest)})  # crm_url set
+    assert Explanation.model_validate_json(res.stdout) == linked
     # an unknown account: tests/model/test_bad_input.py
 
 
@@ -446,7 +454,10 @@ def test_drivers_and_alert_reasons_name_signals_never_context(first, cfg):
     ).dropna()
     assert len(named) > 0 and not set(named) & set(GRID_FEATURES)
     reasons = [json.loads(line)["reason"] for line in cfg.predict.alerts.read_text().splitlines()]
-    words = [f.replace("_", " ") for f in GRID_FEATURES]
+    from churnhealth.features.formats import CONTEXT, in_sentence
+
+    # a driver reads "label (value)": no reason names a context feature's label so
+    words = [in_sentence(CONTEXT[f].label) + " (" for f in GRID_FEATURES if f in CONTEXT]
     assert reasons and not [r for r in reasons for w in words if f"by {w}" in r or f"and {w}" in r]
     assert (s.context.str.len() > 0).mean() > 0.5 and s.effect_context.abs().max() > 1
     frame = build_features(open_source(first["data"]), cfg, dates=[s.as_of.iloc[0]]).frame
@@ -538,18 +549,26 @@ def test_the_expansion_playbook_fires_from_the_expansion_score(first, cfg):
     alerts = [json.loads(line) for line in cfg.predict.alerts.read_text().splitlines()]
     fired = {a["account_id"]: a for a in alerts if a["playbook"] == "expansion_opportunity"}
     assert set(fired) <= set(grow.account_id)
+    from churnhealth.features.formats import reading, readings
+    from churnhealth.features.spec import load_metrics
+
+    labels = readings(load_metrics(cfg.features.definitions, cfg.data.segments))
     for row in grow[grow.account_id.isin(fired)].itertuples():
         reason = fired[row.account_id]["reason"]
         assert reason.startswith(f"Expansion score {row.expansion_score} (ready), health")
-        if isinstance(row.expansion_1_feature, str):
-            assert row.expansion_1_feature.replace("_", " ") in reason
+        if isinstance(row.expansion_1_feature, str):  # by its label, its value as read
+            read = reading(labels, row.expansion_1_feature)
+            assert read.said(row.expansion_1_value) in reason
 
 
 PROBE = """<script>
 window.addEventListener("load", () => {
   const out = {}, body = () => document.querySelectorAll("#accounts tbody tr");
-  out.sections = ["summary", "checked", "forecast", "tiers", "movers", "book"].filter(
+  out.sections = ["summary", "bridge", "checked", "forecast", "tiers", "movers", "book"].filter(
     (id) => (document.getElementById(id)?.textContent.length ?? 0) > 40);
+  out.where = [...document.querySelectorAll("section > .where")].map((p) => p.parentNode.id);
+  out.bridge = [...document.querySelectorAll("#bridge-table tbody tr")].map(
+    (r) => r.cells[0].textContent);
   out.chart = document.querySelectorAll("#forecast-chart svg polyline").length;
   out.checked = [...document.querySelectorAll("#checked-table tbody tr")].map(
     (r) => r.cells[0].textContent);
@@ -574,6 +593,9 @@ window.addEventListener("load", () => {
   out.panel = ["Trend", "Effect of each dimension", "Pulling health down", "Expansion score",
     "Playbooks"].filter((s) => document.getElementById("detail").textContent.includes(s));
   out.trend = document.querySelectorAll("#detail svg polyline").length;
+  out.crm = document.getElementById("detail-crm")?.getAttribute("href") ?? null;
+  out.driver_cells = [...document.querySelectorAll("#detail td[title]")].map(
+    (td) => [td.title, td.textContent]);
   // my book: an owner's accounts, and the CSV of what is shown (issue 3.7 point 4)
   const owner = document.getElementById("f-owner");
   out.owner = [...owner.options].map((o) => o.value).find((v) => v && v !== "__none__");
@@ -643,7 +665,19 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
     )
     out = probe_page(page, tmp_path)
     browser = chromium()
-    assert out["sections"] == ["summary", "checked", "forecast", "tiers", "movers", "book"]
+    sections = ["summary", "bridge", "checked", "forecast", "tiers", "movers", "book"]
+    assert out["sections"] == sections
+    assert sorted(out["where"]) == sorted(sections)  # each says what data and which date
+    assert out["bridge"] == ["next 90 days", f"next {cfg.labels.health_horizon_days} days"]
+    b90 = first["summary"].bridge[0]
+    assert b90.flagged.arr <= b90.renewing.arr <= b90.book_arr
+    assert b90.expected_loss_flagged <= b90.expected_loss_renewing <= b90.expected_loss
+    assert b90.expected_loss == pytest.approx(first["summary"].portfolio.expected_churned_arr_90d)
+    # drivers: the label shown, the feature's name kept for the curious (a tooltip)
+    assert out["driver_cells"] and all(
+        "_" in name and "_" not in label for name, label in out["driver_cells"]
+    )
+    assert out["crm"] is None  # no crm_url configured: no link
     assert out["chart"] == 1 and out["tier_rows"] == 1 + scores.segment.nunique()
     # how far the health was checked: every horizon's row, the health horizon judged
     assert out["checked"] == ["3 months", "6 months", "9 months", "12 months"]
@@ -683,6 +717,26 @@ def test_the_portfolio_page_renders_filters_and_opens_an_account_in_chromium(fir
         timeout=120,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000
+    # with predict.crm_url, each account's panel links to its record (issue 3.7 point 4)
+    from churnhealth.scoring.people import People
+
+    linked = portfolio.render(
+        portfolio.page_data(
+            scores,
+            first["summary"],
+            pd.DataFrame({"account_id": [], "as_of": [], "health_score": []}),
+            [],
+            50,
+            People(
+                names={a: f"Account {a}" for a in scores.account_id},  # the probe searches them
+                crm_url="https://crm.example.com/r/{account_id}?tab=1",
+            ),
+        )
+    )
+    (tmp_path / "linked").mkdir()
+    out = probe_page(linked, tmp_path / "linked")
+    assert out["crm"] == f"https://crm.example.com/r/{out['clicked']}?tab=1"
+    assert out["csv"][0].endswith(",crm_url")
 
 
 def test_an_outcome_is_recorded_against_a_real_alert_through_the_cli(first, cfg, tmp_path):

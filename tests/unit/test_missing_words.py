@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnhealth.features.missing import NO_VALUE, meaning
+from churnhealth.features.formats import Reading
+from churnhealth.features.missing import NO_VALUE, meaning, meanings
 from churnhealth.features.spec import check_metrics
-from churnhealth.scoring.words import drivers, shown_value
+from churnhealth.scoring.words import drivers
 
 METRICS = check_metrics(
     [
@@ -74,15 +75,25 @@ def test_each_kind_says_what_its_null_means():
     }
 
 
+def test_a_derived_metric_names_what_it_derives_from_by_its_label():
+    labels = {"p1": "P1 tickets, 30 days", "res": "Median ticket CSAT"}
+    said = meanings(METRICS, labels | {"licenses": "Licenses"})
+    assert said["share"] == "not defined: licenses is 0 or missing"
+    assert said["diff"] == "not defined: P1 tickets, 30 days or median ticket CSAT missing"
+
+
 @pytest.mark.parametrize("v", [np.nan, None, pd.NA, pd.NaT, np.inf, -np.inf, np.float32("nan")])
 def test_a_missing_value_reads_as_its_meaning(v):
-    assert shown_value(v, "no tickets in 90 days") == "no tickets in 90 days"
-    assert shown_value(v) == NO_VALUE
+    assert Reading("Tickets", "count", missing="no tickets in 90 days").value(v) == (
+        "no tickets in 90 days"
+    )
+    assert Reading("Tickets").value(v) == NO_VALUE
 
 
 def test_values_read_as_a_person_reads_them():
-    assert [shown_value(v) for v in (0.08123, 1234.5, 3, np.int64(12000), True, "qbr")] == [
-        "0.0812",
+    plain = Reading("x")
+    assert [plain.value(v) for v in (0.08123, 1234.5, 3, np.int64(12000), True, "qbr")] == [
+        "0.081",
         "1,234",
         "3",
         "12,000",
@@ -97,7 +108,9 @@ def test_each_drivers_missing_value_gets_its_own_features_words():
     nan = float("nan")
     frame = pd.DataFrame({"a": [nan, nan, 1.0], "b": [nan, 2.0, nan]}, dtype=object)
     effects = pd.DataFrame({"a": [-2.0, -1.0, 0.5], "b": [-1.0, 0.5, -3.0]})
-    top = drivers(effects, frame, {"a": "no A", "b": "no B"})
+    top = drivers(
+        effects, frame, {"a": Reading("A", missing="no A"), "b": Reading("B", missing="no B")}
+    )
     assert top.risk_1_value.tolist() == ["no A", "no A", "no B"]
     assert top.risk_2_value.tolist()[0] == "no B"
     assert top.protective_1_value.tolist()[1:] == ["2", "1"]

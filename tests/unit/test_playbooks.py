@@ -11,6 +11,7 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
+from churnhealth.scoring.people import People
 from churnhealth.scoring.playbooks import (
     Playbook,
     Playbooks,
@@ -242,9 +243,12 @@ def test_a_playbook_matching_too_much_of_the_book_is_named_with_its_conditions()
 def test_alerts_name_their_owner_and_due_date(tmp_path):
     """Issue 3.7 point 5: a play has an owner and a date; the webhook line says both."""
     config = load_playbooks(ROOT / "configs/playbooks.yaml")
-    alerts = trigger(
-        scores(), config, previous_alerts(tmp_path / "a"), owners={"A": "csm_07", "C": "csm_02"}
+    people = People(
+        names={"A": "Novaleaf Health"},
+        owners={"A": "csm_07", "C": "csm_02"},
+        crm_url="https://crm.example.com/accounts/{account_id}/view",
     )
+    alerts = trigger(scores(), config, previous_alerts(tmp_path / "a"), people=people)
     a = next(x for x in alerts if x["account_id"] == "A" and x["playbook"] == "rapid_decline")
     assert a["owner"] == "csm_07" and a["due"] == "2026-11-03"  # due_days: 2
     save = next(x for x in alerts if x["playbook"] == "at_risk_intervention")
@@ -252,7 +256,13 @@ def test_alerts_name_their_owner_and_due_date(tmp_path):
     b = next(x for x in alerts if x["account_id"] == "B")
     assert b["owner"] is None  # no owner: said as none, never a placeholder
     text = slack_messages([a])[0]["blocks"][1]["text"]["text"]
-    assert text.endswith(f"(alert {a['alert_id']}; owner csm_07; due 2026-11-03)")
+    assert a["name"] == "Novaleaf Health" and b["name"] is None
+    assert a["crm"] == "https://crm.example.com/accounts/A/view"
+    assert text.startswith("• *Novaleaf Health · A* (")
+    assert text.endswith(
+        f"(alert {a['alert_id']}; owner csm_07; due 2026-11-03; "
+        "<https://crm.example.com/accounts/A/view|CRM record>)"
+    )
 
 
 def test_a_segment_can_have_thresholds_of_its_own():

@@ -31,6 +31,10 @@ class Target(BaseModel):
     value: float
     target: float
     passed: bool
+    oracle: float | None = None
+    """The same figure of the true probabilities flagging as many accounts per as-of date
+    (the demo company's truth table): what any model could reach at this budget; None
+    where the data has no truth."""
 
 
 class FlagFigures(BaseModel):
@@ -265,6 +269,8 @@ class BacktestReport(BaseModel):
 
     step: str
     """How often the model was refitted (e.g. "6M")."""
+    source: str | None = None
+    """The data backtested (a file, folder or database without credentials)."""
     origins: list[str]
     rows: int
     scored: DateRange

@@ -208,6 +208,8 @@ class MonitorReport(BaseModel):
     schema_version: int
     as_of: str
     generated_at: str
+    data_source: str | None = None
+    """The data checked (a file, folder or database without credentials)."""
     model: MonitoredModel
     thresholds: Thresholds
     sample: Sample

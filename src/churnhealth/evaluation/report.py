@@ -18,6 +18,7 @@ import pandas as pd
 
 from churnhealth.evaluation import plots
 from churnhealth.evaluation import report_sections as section
+from churnhealth.evaluation import report_trust as trust
 from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.backtest_tables import lead_table, tables
 from churnhealth.evaluation.monitor_report import MonitorReport
@@ -36,6 +37,9 @@ td:first-child,th:first-child{text-align:left}
 .pass{color:#1a7f37;font-weight:600} .miss{color:#c62828;font-weight:600}
 .alert{color:#c62828;font-weight:600} .warn{color:#b26a00;font-weight:600}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+.where{color:#666;font-size:.85em;margin-top:-.4em}
+hr.divider{margin:3em 0 .5em;border:0;border-top:3px double #999}
+p.divider{font-size:1.2em;color:#444}
 """
 
 
@@ -59,10 +63,19 @@ class ReportInputs:
     """The latest forecast (`predict`'s summary.json), when predict has run."""
     loop: dict | None = None
     """The customer-success loop's tables (see `jobs.report`)."""
+    forecast_source: str | None = None
+    """The data the latest predict run scored (its summary.json)."""
+    currency: str = "USD"
+    """How money reads (`data.currency`)."""
+    health_days: int = 365
+    """The health horizon (`labels.health_horizon_days`): the one the verdict is read at."""
+    labels: dict[str, str] | None = None
+    """Feature → how a person reads its name (the drift table names both)."""
 
 
-def headlines(bt: BacktestReport) -> list[str]:
-    """The sentences a CS leader reads first."""
+def headlines(bt: BacktestReport, currency: str = "USD") -> list[str]:
+    """The sentences a CS leader reads after the verdict, retention by band and the
+    forecast's check (`report_trust.panel`), which say the rest."""
     lead = bt.lead_time
     at90 = bt.renewals.leads["90"].overall
     out = [
@@ -73,13 +86,6 @@ def headlines(bt: BacktestReport) -> list[str]:
         f"churned, a median of {lead.median_lead_days:.0f} days before they left "
         f"({lead.share_90d_ahead:.0%} of them at least 90 days before).",
     ]
-    bands = {b.band: b for b in bt.retention_by_band}
-    top, low = bands.get("90–100"), bands.get("below 50")
-    if top and low and top.rows and low.rows:
-        out.append(
-            f"Health means what it says: of accounts scored 90–100, {top.retention:.0%} were "
-            f"still customers a year later; below 50, {low.retention:.0%}."
-        )
     blind = {o: b.skill for o, b in bt.periods.items() if b.skill and b.skill.status == "no skill"}
     if blind:
         out.append(
@@ -87,15 +93,6 @@ def headlines(bt: BacktestReport) -> list[str]:
             f"period it scored (its 90-day ROC-AUC was no better than chance beyond noise): "
             + "; ".join(f"{o}, {v.reason.split(':')[0]}" for o, v in blind.items())
             + ". Read those periods' figures with that in mind."
-        )
-    check = bt.forecast.check.get("portfolio")
-    if check:
-        out.append(
-            f"The revenue forecast's 80% interval held {check.coverage:.0%} of "
-            f"{check.quarters} realised quarters; its error was "
-            f"{section.millions(check.mae)} per quarter against "
-            f"{section.millions(check.mae_naive)} for last year's churn rate applied to the "
-            "book."
         )
     sl = bt.renewals.leads["90"].save_list
     if sl is not None and sl.listed:
@@ -246,51 +243,77 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
     lead = bt.lead_time
     ren = t["renewals"]
     w = bt.renewals.window
+    cur = r.currency
     forecast_table = t["forecast"][t["forecast"].group == "portfolio"].drop(columns="group")
-    sections = [
+    data = bt.source or "the configured data"
+    backtest = (
+        f"Backtest of {data}: {len(bt.origins)} origins ({bt.origins[0]} to {bt.origins[-1]}, "
+        f"refitted every {bt.step}), account-dates scored {bt.scored.first} to "
+        f"{bt.scored.last} by the model of their time; renewal decisions {w.first} to {w.last}."
+    )
+    short = f"Backtest of {data}: renewal decisions {w.first} to {w.last}."
+    champion = f"Champion {registered_model} v{version}, from its training run."
+    lead_html = (
+        section.img(png["lead"], "lead time histogram")
+        + f"<p>Median {lead.median_lead_days:.0f} days between the start of the unbroken "
+        f"at-risk run and the churn; {lead.share_60d_ahead:.0%} of churned accounts were "
+        f"at risk at least 60 days ahead, {lead.share_90d_ahead:.0%} at least 90, "
+        f"{lead.share_180d_ahead:.0%} at least 180 ({lead.censored} runs reach back "
+        "to the first scored date, so their lead is longer than counted).</p>"
+    )
+    fc = r.forecast
+    predicted = (
+        "No predict run yet."
+        if fc is None
+        else f"The latest predict run: {r.forecast_source or 'the configured data'}, as of "
+        f"{fc.as_of}."
+    )
+    mon = r.monitor
+    monitored = (
+        "No monitor run yet."
+        if mon is None
+        else f"The latest monitor run: {mon.data_source or 'the configured data'}, as of "
+        f"{mon.as_of}."
+    )
+    loop_where = f"The alert log and the history store, judged against {data}" + (
+        f" up to {r.loop['data_end']}." if r.loop and r.loop.get("data_end") else "."
+    )
+    leader = [
         (
-            "Headlines",
-            "<ul class='headlines'>"
-            + "".join(f"<li>{html_text(s)}</li>" for s in headlines(bt))
-            + "</ul>"
-            + f"<p class='muted'>Out-of-time backtest: {len(bt.origins)} origins "
-            f"({bt.origins[0]} to {bt.origins[-1]}, refitted every {bt.step}), "
-            f"{bt.rows:,} account-dates scored by a model trained only on what was known at "
-            f"its origin; {bt.renewals.decisions:,} renewal decisions from {w.first} "
-            f"to {w.last}. Champion: {registered_model} v{version}.</p>",
+            "How good is this score?",
+            trust.panel(
+                bt,
+                train,
+                r.health_days,
+                cur,
+                headlines(bt, cur),
+                section.table(t["bands"], {"retention": ".1%"}),
+                section.img(png["bands"], "retention by health band"),
+            ),
+            f"{backtest} {champion}",
         ),
         (
-            "Renewal decisions: the at-risk flag against practitioners' targets",
-            section.table(_targets(t["targets"]))
+            "The practitioners' targets, and what the oracle reaches",
+            trust.oracle_note(t["targets"])
+            + section.table(trust.targets(t["targets"]))
             + section.img(png["renewal_leads"], "the flag by days before the decision")
             + section.table(
                 with_intervals(
                     ren[ren.group.isin(["overall", "annual contracts", "monthly contracts"])]
                 )
             ),
+            backtest,
         ),
         (
             "The save list at the team's capacity (predict.capacity), per renewal decision",
-            "<p class='muted'>Each as-of date's list: the at-risk and critical accounts with the "
-            "most ARR expected to be lost by their next renewal decision, up to the team's "
-            "capacity; the baselines list as many accounts per date, their riskiest first.</p>"
-            + section.table(_save_list(t["save_list"])),
+            "<p class='muted'>Each as-of date's list: the accounts at risk for their signals "
+            "with the most ARR expected to be lost by their next renewal decision, up to the "
+            "team's capacity; the baselines list as many accounts per date, their riskiest "
+            "first.</p>" + section.table(_save_list(t["save_list"])),
+            short,
         ),
-        (
-            "Lead time",
-            section.img(png["lead"], "lead time histogram")
-            + f"<p>Median {lead.median_lead_days:.0f} days between the start of the unbroken "
-            f"at-risk run and the churn; {lead.share_60d_ahead:.0%} of churned accounts were "
-            f"at risk at least 60 days ahead, {lead.share_90d_ahead:.0%} at least 90, "
-            f"{lead.share_180d_ahead:.0%} at least 180 ({lead.censored} runs reach back "
-            "to the first scored date, so their lead is longer than counted).</p>",
-        ),
-        (
-            "Retention by health band, a year on",
-            section.img(png["bands"], "retention by health band")
-            + section.table(t["bands"], {"retention": ".1%"}),
-        ),
-        ("The year ahead: revenue-retention forecast", section.year_ahead(r.forecast, tmp)),
+        ("Lead time", lead_html, short),
+        ("The year ahead: revenue-retention forecast", section.year_ahead(fc, tmp, cur), predicted),
         (
             "Revenue-retention forecast against what happened",
             section.img(png["forecast"], "forecast fan chart")
@@ -298,42 +321,65 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             + section.table(
                 forecast_table, {c: ",.0f" for c in ("forecast", "lo", "hi", "naive", "realised")}
             ),
+            short,
         ),
+        ("The customer-success loop", section.loop(r.loop), loop_where),
+        (
+            "Why accounts left: the churn records",
+            section.reasons(train and train.churn_reasons),
+            champion,
+        ),
+        ("The expansion score", section.expansion(train and train.expansion), champion),
+    ]
+    scientists = [
         (
             "Reliability: does a probability mean what it says?",
             section.img(png["reliability"], "reliability diagram"),
+            short,
         ),
         (
             "Ranking 90 days before the decision: ROC and precision-recall",
             section.img(png["roc_pr"], "ROC and PR curves"),
+            short,
         ),
         (
             "Per period (origin), with 95% intervals from resampling accounts",
             section.table(with_intervals(t["periods"], "judged at the health horizon")),
+            short,
         ),
         (
             "Horizons the champion's training could judge",
             section.judged_horizons(train and train.judged),
+            champion,
         ),
         (
             "Segments: segment models vs the global model",
             section.table(pd.DataFrame(seg_rows))
             + section.table(with_intervals(t["segments"], "judged at the health horizon")),
+            f"{champion} The second table: {short}",
         ),
         (
             "What drives the scores (SHAP)",
             "".join(section.img(f, f"SHAP summary {f.stem}") for f in r.shap_plots),
+            champion,
         ),
-        ("Baselines at the same number of flagged accounts", section.table(t["baselines"])),
         (
-            "Why accounts left: the churn records",
-            section.reasons(train and train.churn_reasons),
+            "Baselines at the same number of flagged accounts",
+            section.table(t["baselines"]),
+            short,
         ),
-        ("The expansion score", section.expansion(train and train.expansion)),
-        ("The customer-success loop", section.loop(r.loop)),
-        ("Drift", section.drift_panel(r.monitor, r.monitor_png)),
+        ("Drift", section.drift_panel(r.monitor, r.monitor_png, r.labels), monitored),
     ]
-    body = "".join(f"<h2>{html_text(title)}</h2>{content}" for title, content in sections)
+
+    def block(title: str, content: str, where: str) -> str:
+        return f"<h2>{html_text(title)}</h2><p class='where'>{html_text(where)}</p>{content}"
+
+    body = (
+        "".join(block(*x) for x in leader)
+        + "<hr class='divider'><p class='divider'>For data scientists: how the figures above "
+        "were made, and what to check before changing the model.</p>"
+        + "".join(block(*x) for x in scientists)
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>churnhealth report</title><style>{CSS}</style></head><body>"

@@ -16,6 +16,7 @@ from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.training_report import ExpansionFigures, Judged
 from churnhealth.scoring.forecast import Forecast
 from churnhealth.sinks import html_text
+from churnhealth.units import money
 
 
 def img(path: Path, alt: str) -> str:
@@ -46,18 +47,17 @@ def table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def millions(v: float) -> str:
-    """Money in millions (or thousands below a million)."""
-    return f"{v / 1e6:,.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:,.0f}k"
-
-
-def drift_panel(mon: MonitorReport | None, png: Path | None) -> str:
+def drift_panel(
+    mon: MonitorReport | None, png: Path | None, labels: dict[str, str] | None = None
+) -> str:
     if mon is None:
         return "<p class='muted'>No monitor run yet: run <code>churnhealth monitor</code>.</p>"
-    return monitor_panel(mon, png)
+    return monitor_panel(mon, png, labels)
 
 
-def monitor_panel(mon: MonitorReport, png: Path | None) -> str:
+def monitor_panel(
+    mon: MonitorReport, png: Path | None, labels: dict[str, str] | None = None
+) -> str:
     """Drift panel from monitor.json: status, score PSI, drifting top features, performance,
     retraining triggers, PSI per feature."""
     score, top = mon.score, mon.top_features
@@ -77,12 +77,15 @@ def monitor_panel(mon: MonitorReport, png: Path | None) -> str:
         parts.append(img(png, "PSI per feature"))
     features = pd.DataFrame([f.model_dump() for f in mon.features])
     if not features.empty:
-        cols = [c for c in ("feature", "dimension", "psi", "ks", "status") if c in features]
+        features.insert(0, "signal", [(labels or {}).get(f, "") for f in features.feature])
+        cols = [
+            c for c in ("signal", "feature", "dimension", "psi", "ks", "status") if c in features
+        ]
         parts.append(table(features.sort_values("psi", ascending=False)[cols].head(15)))
     return "".join(parts)
 
 
-def year_ahead(fc: Forecast | None, tmp: Path) -> str:
+def year_ahead(fc: Forecast | None, tmp: Path, currency: str = "USD") -> str:
     """The latest forecast as a fan chart and a table of its quarters, or how to get one."""
     if fc is None:
         return "<p class='muted'>No forecast yet: run <code>churnhealth predict</code>.</p>"
@@ -92,16 +95,15 @@ def year_ahead(fc: Forecast | None, tmp: Path) -> str:
         {
             "period": name,
             "ends": q.end,
-            "churned ARR": q.churned_arr,
-            "80% interval": f"{millions(q.churned_arr_lo)}–{millions(q.churned_arr_hi)}",
+            "churned ARR": money(q.churned_arr, currency),
+            "80% interval": f"{money(q.churned_arr_lo, currency)}–"
+            f"{money(q.churned_arr_hi, currency)}",
             "GRR": q.grr,
             "GRR interval": f"{q.grr_lo:.1%}–{q.grr_hi:.1%}",
         }
         for name, q in [*periods, ("year", fc.portfolio.year)]
     ]
-    return img(png, "the year ahead") + table(
-        pd.DataFrame(rows), {"churned ARR": ",.0f", "GRR": ".1%"}
-    )
+    return img(png, "the year ahead") + table(pd.DataFrame(rows), {"GRR": ".1%"})
 
 
 def reasons(rows: list[dict] | None) -> str:

@@ -7,7 +7,7 @@ page, `explain`) a null reads as its meaning, e.g. "no tickets in 90 days", neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from churnhealth.features.build import ZERO_FILL_AGGS
 from churnhealth.features.spec import (
@@ -38,6 +38,15 @@ NO_VALUE = "no value"
 """What a null reads as when nothing more is known of it."""
 
 
+def in_sentence(label: str) -> str:
+    """A label inside a sentence: its first letter lowered unless it starts an acronym
+    ("Licenses active" → "licenses active"; "NPS answer" and "P1 tickets" stay)."""
+    first = label.split(" ", 1)[0]
+    if len(first) > 1 and (first[1:2].isupper() or first[1:2].isdigit()):
+        return label
+    return label[:1].lower() + label[1:]
+
+
 def _words(name: str) -> str:
     return name.replace("_", " ")
 
@@ -47,37 +56,42 @@ def _period(window: str) -> str:
     return "ever" if days is None else f"in {days} days"
 
 
-def _rows(m) -> str:
+def rows_of(m) -> str:
     """The rows a table metric reads, e.g. "qbr touchpoints" or "matching tickets"."""
-    noun = NOUNS.get(m.table, f"{m.table} rows")
+    noun = NOUNS.get(m.table, f"{_words(m.table)} rows")
     values = list(m.filter.values())
     if len(values) == 1 and isinstance(values[0], str):
         return f"{_words(values[0])} {noun}"
     return f"matching {noun}" if m.filter else noun
 
 
-def meaning(m) -> str:
+def meaning(m, labels: Mapping[str, str] | None = None) -> str:
     """What a null of metric `m` means ("no tickets in 90 days", "not defined: licenses is 0
-    or missing"), from its kind and definition."""
+    or missing"), from its kind and definition; the metrics it derives from are named by
+    their `labels` where given (feature → label)."""
+
+    def named(ref: str) -> str:
+        return in_sentence((labels or {}).get(ref) or _words(ref))
+
     if isinstance(m, Aggregate) and m.column and m.agg not in ZERO_FILL_AGGS:
-        return f"no {_words(m.column)} of {_rows(m)} {_period(m.window)}"
+        return f"no {_words(m.column)} of {rows_of(m)} {_period(m.window)}"
     if isinstance(m, Aggregate | Latest):
-        return f"no {_rows(m)} {_period(m.window)}"
+        return f"no {rows_of(m)} {_period(m.window)}"
     if isinstance(m, PctChange):
-        return f"no {_rows(m)} in the {parse_window(m.window)} days before, nothing to compare"
+        return f"no {rows_of(m)} in the {parse_window(m.window)} days before, nothing to compare"
     if isinstance(m, Slope):
-        return f"too little {_rows(m)} {_period(m.window)} for a trend"
+        return f"too little {rows_of(m)} {_period(m.window)} for a trend"
     if isinstance(m, DaysSince):
-        return f"no {_rows(m)} yet"
+        return f"no {rows_of(m)} yet"
     if isinstance(m, Ratio):
-        return f"not defined: {_words(m.denominator)} is 0 or missing"
+        return f"not defined: {named(m.denominator)} is 0 or missing"
     if isinstance(m, Difference):
-        return f"not defined: {_words(m.left)} or {_words(m.right)} missing"
+        return f"not defined: {named(m.left)} or {named(m.right)} missing"
     if isinstance(m, External):
         return f"no value in the features table within {m.days} days"
     return NO_VALUE  # a flag, never null
 
 
-def meanings(metrics: Iterable) -> dict[str, str]:
-    """Metric name → what its null means, for every metric."""
-    return {m.name: meaning(m) for m in metrics}
+def meanings(metrics: Iterable, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Metric name → what its null means, for every metric (`labels`: see `meaning`)."""
+    return {m.name: meaning(m, labels) for m in metrics}

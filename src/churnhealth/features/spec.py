@@ -25,6 +25,10 @@ DIMENSIONS = ("usage", "engagement", "sentiment", "relationship", "support", "fi
 Dimension = Literal["usage", "engagement", "sentiment", "relationship", "support", "financial"]
 Agg = Literal["count", "sum", "mean", "median", "min", "max", "nunique", "any"]
 NUMERIC_AGGS = ("sum", "mean", "median")
+Format = Literal[
+    "percent", "change", "count", "days", "days_ago", "hours", "money", "yes_no", "signed", "number"
+]
+"""How a feature's value reads to a person (`features.formats`)."""
 _WINDOW = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
 _NAME = r"^[a-z][a-z0-9_]*$"
 
@@ -67,6 +71,17 @@ class _Metric(BaseModel):
     invoices), or unsaid (ticket volume: engaged customers file tickets too). The gradient-
     boosted models are held to it (monotone constraints, `train.monotone`), and no driver
     calls a value worse than its segment's typical one a help, or a better one a drag."""
+    label: str = Field("", max_length=80)
+    """How a person reads its name ("Licenses active, 30 days"); default: one made from the
+    kind and definition (`features.formats.label`). The JSON and parquet keep `name`."""
+    format: Format | None = None
+    """How its value reads: percent (0.08 → 8%), change (0.25 → +25%), count, days, days_ago
+    (45 → 45 days ago), hours, money (in data.currency), yes_no, signed (+2), number (three
+    significant digits); default: from the kind (`features.formats.format_of`)."""
+    when_true: str = Field("", max_length=80)
+    """A yes/no feature's words when it holds ("a champion in place"); default "yes"."""
+    when_false: str = Field("", max_length=80)
+    """A yes/no feature's words when it does not ("no champion"); default "no"."""
 
 
 class _TableMetric(_Metric):

@@ -23,8 +23,10 @@ from churnhealth.evaluation.backtest import (
     score_period,
     summarize,
 )
+from churnhealth.evaluation.horizons import truth_for
 from churnhealth.features import build_features, data_window
 from churnhealth.features.grid import schedule
+from churnhealth.location import source_label
 from churnhealth.progress import Stage, no_stage
 
 
@@ -72,7 +74,11 @@ def run_backtest(
     if not parts:
         raise ChurnhealthError("backtest: no active account to score after any origin")
     predictions = pd.concat(parts, ignore_index=True)
+    truth = truth_for(source, predictions)  # the demo company's: the targets' oracle
+    if truth is not None and "p_churn_next_renewal" in truth:
+        predictions["oracle_risk"] = truth.p_churn_next_renewal.to_numpy(float)
     report = summarize(cfg, predictions, step, window, forecasts, data_end, audit)
+    report = report.model_copy(update={"source": source_label(source.path)})
     return BacktestResult(predictions, report, points, audit, notes)
 
 

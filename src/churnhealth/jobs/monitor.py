@@ -34,6 +34,7 @@ from churnhealth.evaluation.monitor_report import MonitorReport, Retrain, Trigge
 from churnhealth.evaluation.training import built, fit_expansion, judge_skill
 from churnhealth.evaluation.training_report import Gate
 from churnhealth.features import build_features, run_dates
+from churnhealth.location import source_label
 from churnhealth.models.fitter import HealthModelFitter, prepare
 from churnhealth.progress import Stage, no_stage
 from churnhealth.scoring.scorer import Scorer
@@ -79,6 +80,7 @@ def monitor(
     report, features = checks.check(
         scorer, lm.bundle, live, matured, day, {"version": lm.version, "source": lm.source}
     )
+    report = report.model_copy(update={"data_source": source_label(source.path)})
     done()
     fired = [t for t in report.triggers if t.fired]
     decision = (

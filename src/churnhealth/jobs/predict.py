@@ -23,6 +23,7 @@ from churnhealth.atomic import check_writable, write_frame, write_json
 from churnhealth.config import Config
 from churnhealth.errors import ChurnhealthError
 from churnhealth.evaluation import judged
+from churnhealth.location import source_label
 from churnhealth.locks import locked
 from churnhealth.memory import release
 from churnhealth.progress import Stage, no_stage
@@ -35,8 +36,9 @@ from churnhealth.scoring import (
     portfolio,
 )
 from churnhealth.scoring.forecast import forecast
+from churnhealth.scoring.people import People, read_accounts
 from churnhealth.scoring.scorer import SCORE_COLUMNS, Scorer
-from churnhealth.scoring.summary import PortfolioSummary, Share, Webhook, summarize
+from churnhealth.scoring.summary import PortfolioSummary, Share, Webhook, bridges, summarize
 from churnhealth.scoring.words import TOP, context_summary, typical_values
 
 
@@ -83,14 +85,14 @@ def predict(
         previous = playbooks.previous_alerts(cfg.predict.alerts)
         # a history holds one data source's scores: another company's would feed its trends,
         # block its backfill and count in the report's outcomes
-        label = history.source_label(source.path)
-        ids = source.tables["accounts"].select("account_id", "segment").execute()
-        moved = history.check_source(cfg.predict.history, label, ids)
+        label = source_label(source.path)
+        roster = read_accounts(source)  # one read: the source check, names and owners
+        people = People.of(roster, cfg.predict.crm_url)
+        moved = history.check_source(cfg.predict.history, label, roster[["account_id", "segment"]])
         history.record_source(cfg.predict.history, label)
         done()
         if dates.backfill:
-            accounts = int(source.tables["accounts"].count().execute())
-            groups = date_groups(dates.backfill, accounts, chunk)
+            groups = date_groups(dates.backfill, len(roster), chunk)
             done = stage("backfilling history", len(groups))
             for group in groups:
                 frame = scorer.features(source, group)
@@ -101,8 +103,6 @@ def predict(
                 done()
         done = stage("building features", 1)
         frame = scorer.features(source, [day])
-        owners = capacity.owners(source)  # alerts name them; per_owner capacity counts them
-        names = capacity.names(source)  # the page shows and searches them
         source.close()
         release()
         # drivers are checked against the whole book's medians, whatever the chunk
@@ -123,7 +123,9 @@ def predict(
                 plays=plays,
                 typical=typical,
             )
-            alerts += playbooks.trigger(batch.context, plays, previous, batch.hits, owners)
+            alerts += playbooks.trigger(
+                batch.context, plays, previous, batch.hits, people, scorer.readings, scorer.currency
+            )
             for name, hit in batch.hits.items():
                 matched[name] += int(hit.sum())
             parts.append(batch.scores.reindex(columns=SCORE_COLUMNS))  # save_list: below
@@ -141,7 +143,7 @@ def predict(
             day,
             team=room.limit(len(scores)),
             per_owner=room.per_owner,
-            owners=owners,
+            owners=people.owners,
         )
         save = {pb.name for pb in plays.playbooks if pb.capacity}
         scores["save_list"] = capacity.status(
@@ -176,6 +178,8 @@ def predict(
         ready = scores.expansion_tier == "ready"
         summary = PortfolioSummary(
             as_of=str(day.date()),
+            source=label,
+            currency=cfg.data.currency,
             portfolio=book,
             segments=segments,
             forecast=fc,
@@ -194,6 +198,7 @@ def predict(
             expansion_ready=None
             if scores.expansion_tier.isna().all()
             else Share(accounts=int(ready.sum()), arr=float(scores.arr[ready].sum())),
+            bridge=bridges(scores, lm.model.horizon_days),
             at_risk_for={
                 why: Share(accounts=len(g), arr=float(g.arr.sum()))
                 for why, g in scores.groupby("at_risk_for")
@@ -217,9 +222,9 @@ def predict(
             trend = history.points(cfg.predict.history, lm.version, list(keep), since, day)
             recent = previous[previous.as_of > day - pd.Timedelta(days=plays.cooldown_days)]
             shown = [*recent.assign(as_of=recent.as_of.astype(str)).to_dict("records"), *alerts]
-            people = portfolio.People(names=names, owners=owners or {})
+            labels = {f: r.label for f, r in scorer.readings.items()}
             portfolio.write(
-                page, scores, summary, trend, shown, cfg.predict.portfolio_accounts, people
+                page, scores, summary, trend, shown, cfg.predict.portfolio_accounts, people, labels
             )
             done()
         write_json(out.with_name("summary.json"), summary.to_json())
@@ -256,8 +261,8 @@ def explain(
     source, dates = scorer.open(data, as_of)
     day = dates.day
     frame = scorer.features(source, [day])
-    name = capacity.names(source).get(account_id)
-    owner = (capacity.owners(source) or {}).get(account_id)
+    people = People.of(read_accounts(source), cfg.predict.crm_url)
+    name, owner = people.names.get(account_id), people.owners.get(account_id)
     match = np.flatnonzero(frame.account_id.to_numpy() == account_id)
     if len(match) == 0:
         raise ChurnhealthError(f"account {account_id}: not an active account on {day.date()}")
@@ -266,7 +271,14 @@ def explain(
     signals, context = scorer.split(effects)
     dims = scorer.dimensions(signals).iloc[0]
     drivers = explanation.strongest(
-        frame, i, signals.iloc[0], lm.model.dimensions, scorer.missing, top, scorer.healthier
+        frame,
+        i,
+        signals.iloc[0],
+        lm.model.dimensions,
+        scorer.readings,
+        top,
+        scorer.healthier,
+        scorer.currency,
     )
     with locked(cfg.predict.history, shared=True, what=f"predict.history {cfg.predict.history}"):
         past = history.read(cfg.predict.history, lm.version, account_id)
@@ -286,7 +298,9 @@ def explain(
     row["baseline_health"] = float(base.iloc[0])
     row["effect_context"] = float(context.iloc[0].sum())
     row["effect_signals"] = float(signals.iloc[0].sum())
-    row["context"] = context_summary(context, frame.iloc[[i]], top=len(context.columns))[0]
+    row["context"] = context_summary(
+        context, frame.iloc[[i]], len(context.columns), scorer.readings, scorer.currency
+    )[0]
     raised = playbooks.previous_alerts(cfg.predict.alerts)
     raised = raised[(raised.account_id == account_id) & (raised.as_of <= day)]
     return explanation.explained(
@@ -296,7 +310,10 @@ def explain(
         history=past,
         horizon_days=cfg.labels.health_horizon_days,
         top=TOP,
+        readings=scorer.readings,
         alerts=raised,
         name=name,
         owner=owner,
+        crm=people.link(account_id),
+        currency=cfg.data.currency,
     )

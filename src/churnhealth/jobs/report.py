@@ -24,7 +24,9 @@ from churnhealth.evaluation.backtest_report import BacktestReport
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.report import ReportInputs, render
 from churnhealth.features import data_window
+from churnhealth.features.formats import readings
 from churnhealth.features.labels import churn_dates
+from churnhealth.features.spec import load_metrics
 from churnhealth.scoring import history, outcomes, overrides, playbooks
 from churnhealth.scoring.forecast import Forecast
 
@@ -76,14 +78,24 @@ def _read_monitor(path: Path) -> MonitorReport:
     return _read_typed(path, MONITOR_KEYS, MonitorReport, "monitor report", hint)
 
 
-def _latest_forecast(cfg: Config) -> Forecast | None:
-    """The forecast of the latest `predict` run (its summary.json), if there is a readable one
-    of this version's shape; the report works without it."""
+def _latest_forecast(cfg: Config) -> tuple[Forecast | None, str | None]:
+    """The forecast of the latest `predict` run (its summary.json) and the data it scored, if
+    there is a readable one of this version's shape; the report works without it."""
     path = Path(cfg.predict.out_dir) / "summary.json"
     try:
-        return Forecast.model_validate(json.loads(path.read_text())["forecast"])
-    except (OSError, ValueError, TypeError, KeyError):  # pydantic's ValidationError is a ValueError
-        return None
+        summary = json.loads(path.read_text())
+        return Forecast.model_validate(summary["forecast"]), summary.get("source") or None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # ValidationError too
+        return None, None
+
+
+def _labels(cfg: Config) -> dict[str, str]:
+    """Feature → its label, from the configured definitions (none when they do not read)."""
+    try:
+        metrics = load_metrics(cfg.features.definitions, cfg.data.segments)
+    except (ChurnhealthError, OSError):
+        return {}
+    return {f: r.label for f, r in readings(metrics).items()}
 
 
 @dataclass
@@ -155,7 +167,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
         raise ChurnhealthError(f"{pred_path}: not the backtest's predictions ({problem}); {rerun}")
     mon_path = out_dir / "monitor.json"
     monitor = _read_monitor(mon_path) if mon_path.is_file() else None
-    forecast = _latest_forecast(cfg)
+    forecast, scored = _latest_forecast(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         version, training, shap_plots, notes = tracking.champion_artifacts(cfg, tmp)
@@ -169,6 +181,10 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
             monitor_png=mon_path.with_name("monitor_psi.png"),
             forecast=forecast,
             loop=_loop(cfg, data),
+            forecast_source=scored,
+            currency=cfg.data.currency,
+            health_days=cfg.labels.health_horizon_days,
+            labels=_labels(cfg),
         )
         page = render(inputs, cfg.mlflow.registered_model, tmp)
         write_with(target, lambda f: Path(f).write_text(page))

@@ -23,26 +23,6 @@ TEAM = ""
 """The owner key of accounts without a CSM (they share the team's capacity)."""
 
 
-def owners(source) -> dict[str, str] | None:
-    """Account → its CSM (accounts.csm_owner), None when the accounts table has no owners."""
-    accounts = source.tables["accounts"]
-    if "csm_owner" not in accounts.columns:
-        return None
-    df = accounts.select("account_id", "csm_owner").execute()
-    df = df[df.csm_owner.notna()]
-    return dict(zip(df.account_id.astype(str), df.csm_owner.astype(str), strict=True))
-
-
-def names(source) -> dict[str, str]:
-    """Account → its name (accounts.name), empty when the accounts table has none."""
-    accounts = source.tables["accounts"]
-    if "name" not in accounts.columns:
-        return {}
-    df = accounts.select("account_id", "name").execute()
-    df = df[df["name"].notna()]
-    return dict(zip(df.account_id.astype(str), df["name"].astype(str), strict=True))
-
-
 def under_way(
     previous: pd.DataFrame, names: set[str], day: pd.Timestamp, cooldown_days: int
 ) -> set[str]:

@@ -9,15 +9,17 @@ docs/schemas/explanation.json (`make docs`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from churnhealth.features.missing import NO_VALUE
+from churnhealth.features.formats import Reading, reading
 from churnhealth.scoring.summary import FROZEN
-from churnhealth.scoring.words import contradicted, shown_value
+from churnhealth.scoring.words import contradicted
 
 
 def number(v: Any) -> float | None:
@@ -42,11 +44,14 @@ class Driver(BaseModel):
     model_config = FROZEN
 
     feature: str
+    """Its name in the data and the model (`usage_license_share_30d`)."""
+    label: str
+    """How a person reads its name ("Licenses active at peak, 30 days")."""
     dimension: str
     value: float | str | None
     """The feature's value (None: missing; `reads` says what that means)."""
     reads: str
-    """The value as a CSM reads it ("0.08", "no tickets in 90 days")."""
+    """The value as a CSM reads it ("8%", "no champion", "no tickets in 90 days")."""
     segment_median: float | str | None
     """The median of the account's segment at the same date (the most common value of a
     categorical feature); None when no account of the segment has a value."""
@@ -76,6 +81,8 @@ class Lift(BaseModel):
     model_config = FROZEN
 
     feature: str
+    label: str
+    """How a person reads its name."""
     reads: str
     effect: float
     """Expansion-score points."""
@@ -126,6 +133,10 @@ class Explanation(BaseModel):
     """accounts.name, when the export has it."""
     owner: str | None = None
     """accounts.csm_owner, when the account has one."""
+    crm: str | None = None
+    """The account's CRM record (`predict.crm_url`), when one is configured."""
+    currency: str = "USD"
+    """The currency of `arr` (`data.currency`)."""
     segment: str
     lifecycle_stage: str
     arr: float | None
@@ -180,29 +191,39 @@ class Explanation(BaseModel):
 
 
 def driver(
-    feature: str, dimension: str, value: Any, median: Any, effect: float, missing: str
+    feature: str,
+    dimension: str,
+    value: Any,
+    median: Any,
+    effect: float,
+    read: Reading,
+    currency: str = "USD",
 ) -> Driver:
-    """A `Driver`, its value and median in words (`missing`: what a null of it means)."""
+    """A `Driver`, its label, value and median in words (`read`: how the feature reads)."""
 
     def plain(v: Any) -> float | str | None:
         return v if isinstance(v, str) else number(v)
 
     return Driver(
         feature=feature,
+        label=read.label,
         dimension=dimension,
         value=plain(value),
-        reads=shown_value(value, missing),
+        reads=read.value(value, currency),
         segment_median=plain(median),
-        median_reads=shown_value(median, "no account of the segment has a value"),
+        median_reads=replace(read, missing="no account of the segment has a value").value(
+            median, currency
+        ),
         effect=round(float(effect), 2),
     )
 
 
-def lifts(row: pd.Series, top: int) -> list[Lift]:
+def lifts(row: pd.Series, top: int, readings: Mapping[str, Reading]) -> list[Lift]:
     """The expansion score's strongest lifts from a scores row."""
     return [
         Lift(
             feature=row[f"expansion_{k}_feature"],
+            label=reading(readings, row[f"expansion_{k}_feature"]).label,
             reads=str(row[f"expansion_{k}_value"]),
             effect=float(row[f"expansion_{k}_effect"]),
         )
@@ -216,9 +237,10 @@ def strongest(
     i: int,
     effects: pd.Series,
     dimensions: dict[str, str],
-    missing: dict[str, str],
+    readings: Mapping[str, Reading],
     top: int,
     healthier: dict[str, int] | None = None,
+    currency: str = "USD",
 ) -> list[Driver]:
     """The `top` signals of row `i` of `frame` by |effect|, each beside the median of the
     account's segment at the same date; a declared signal (`healthier`) whose effect says the
@@ -245,7 +267,8 @@ def strongest(
                 frame.iloc[i][f],
                 median,
                 effects[f],
-                missing.get(f, NO_VALUE),
+                reading(readings, f),
+                currency,
             )
         )
     return out
@@ -259,9 +282,12 @@ def explained(
     history: pd.DataFrame,
     horizon_days: int,
     top: int,
+    readings: Mapping[str, Reading],
     alerts: pd.DataFrame | None = None,
     name: str | None = None,
     owner: str | None = None,
+    crm: str | None = None,
+    currency: str = "USD",
 ) -> Explanation:
     """The `Explanation` of a scores row (with its baseline, context effect and words)."""
     override = None
@@ -282,12 +308,14 @@ def explained(
             score=float(row.expansion_score),
             tier=str(row.expansion_tier),
             probability=float(row.expansion_probability),
-            lifts=lifts(row, top),
+            lifts=lifts(row, top, readings),
         )
     return Explanation(
         account_id=str(row.account_id),
         name=name,
         owner=owner,
+        crm=crm,
+        currency=currency,
         segment=str(row.segment),
         lifecycle_stage=str(row.lifecycle_stage),
         arr=number(row.arr),

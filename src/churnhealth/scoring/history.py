@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.errors import ChurnhealthError
-from churnhealth.location import redact
 
 COLUMNS = [
     "account_id",
@@ -200,12 +199,6 @@ SAME_ACCOUNTS = 0.8
 same id in the same segment) holds that data's scores, whatever its path (a folder moved, a
 DuckDB file copied). Ids alone would not do: companies numbered alike (A00001, …) share them,
 and their segments then agree about half the time."""
-
-
-def source_label(path: Path | str) -> str:
-    """What a history records as its data source: the absolute path, or the URL without its
-    secrets."""
-    return redact(path) if isinstance(path, str) else str(Path(path).resolve())
 
 
 def check_source(path: Path, source: str, accounts: pd.DataFrame) -> str | None:

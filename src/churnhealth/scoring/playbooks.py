@@ -23,8 +23,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnhealth.errors import ChurnhealthError, ConfigError
+from churnhealth.features.formats import Reading, reading
 from churnhealth.location import redact
+from churnhealth.scoring.people import People
 from churnhealth.sinks import slack, visible
+from churnhealth.units import money
 
 Scalar = str | int | float | bool
 Condition = Scalar | list[Scalar] | dict[Literal["eq", "ne", "lt", "le", "gt", "ge"], Scalar]
@@ -127,27 +130,27 @@ def _test(frame: pd.DataFrame, column: str, cond: Condition) -> np.ndarray:
     return (col == cond).to_numpy()
 
 
-def _words(feature: str) -> str:
-    return feature.replace("_", " ")
-
-
-def reason(row: Mapping, pb: Playbook) -> str:
-    """One sentence in plain words naming the top drivers."""
-    drivers = [
-        f"{_words(row[f'risk_{k}_feature'])} ({row[f'risk_{k}_value']})"
+def _named(row: Mapping, kind: str, readings: Mapping[str, Reading]) -> list[str]:
+    """The row's two strongest drivers of `kind` (risk, expansion) in a sentence: "licenses
+    active at peak, 30 days (8%)", "no champion"."""
+    return [
+        reading(readings, row[f"{kind}_{k}_feature"]).said(str(row[f"{kind}_{k}_value"]))
         for k in (1, 2)
-        if isinstance(row.get(f"risk_{k}_feature"), str)
+        if isinstance(row.get(f"{kind}_{k}_feature"), str)
     ]
+
+
+def reason(row: Mapping, pb: Playbook, readings: Mapping[str, Reading] | None = None) -> str:
+    """One sentence in plain words naming the top drivers by their labels (`readings`:
+    feature → how it reads, `features.formats.readings`)."""
+    readings = readings or {}
+    drivers = _named(row, "risk", readings)
     kind = pb.reason or ("expansion" if pb.name == "expansion_opportunity" else "drivers")
     if kind == "context":
         return _context_reason(row, pb)
     growth = kind == "expansion" and not pd.isna(row.get("expansion_score"))
     if growth:
-        drivers = [
-            f"{_words(row[f'expansion_{k}_feature'])} ({row[f'expansion_{k}_value']})"
-            for k in (1, 2)
-            if isinstance(row.get(f"expansion_{k}_feature"), str)
-        ]
+        drivers = _named(row, "expansion", readings)
     change = (
         ""
         if pd.isna(row.get("health_change_30d"))
@@ -291,11 +294,15 @@ def trigger(
     config: Playbooks,
     past: pd.DataFrame,
     hits: dict[str, np.ndarray] | None = None,
-    owners: Mapping[str, str] | None = None,
+    people: People | None = None,
+    readings: Mapping[str, Reading] | None = None,
+    currency: str = "USD",
 ) -> list[dict]:
     """Alerts for rows meeting each playbook, minus those still cooling down after an alert in
-    `past` (see `previous_alerts`); each names the account's owner (`owners`: account → CSM)
-    and, for a playbook with `due_days`, the date the play is due."""
+    `past` (see `previous_alerts`); each names the account, its owner and its CRM record
+    (`people`), its drivers by their labels (`readings`) and, for a playbook with `due_days`,
+    the date the play is due."""
+    people = people or People()
     hits = hits if hits is not None else matches(frame, config)
     frame = frame[[c for c in ALERT_INPUTS if c in frame.columns]]
     frame = frame.assign(arr_at_stake=at_stake(frame))
@@ -313,17 +320,20 @@ def trigger(
                 {
                     "alert_id": alert_id(row["account_id"], pb.name, day),
                     "account_id": row["account_id"],
+                    "name": people.names.get(row["account_id"]),
                     "playbook": pb.name,
                     "title": pb.title,
                     "as_of": day,
                     "health_score": int(row["health_score"]),
                     "tier": row["tier"],
-                    "reason": reason(row, pb),
+                    "reason": reason(row, pb, readings),
                     "arr": float(row["arr"]),
                     "arr_at_stake": round(float(row["arr_at_stake"]), 2),
                     "renewal_date": str(pd.Timestamp(row["renewal_date"]).date()),
                     "segment": row["segment"],
-                    "owner": (owners or {}).get(row["account_id"]),
+                    "owner": people.owners.get(row["account_id"]),
+                    "crm": people.link(row["account_id"]),
+                    "currency": currency,
                     "due": None
                     if pb.due_days is None
                     else str((row["as_of"] + pd.Timedelta(days=pb.due_days)).date()),
@@ -357,9 +367,12 @@ def slack_messages(alerts: list[dict], limit: int = 50, log: str = "alerts.jsonl
         for i, a in enumerate(group[:limit]):
             who = [f"owner {slack(a['owner'], limit=60)}"] if a.get("owner") else []
             who += [f"due {a['due']}"] if a.get("due") else []
+            who += [f"<{a['crm']}|CRM record>"] if a.get("crm") else []  # validated URL
+            name = f"{slack(a['name'], limit=80)} · " if a.get("name") else ""
+            arr = money(a["arr"], a.get("currency") or "USD", short=False)
             line = (
-                f"• *{slack(a['account_id'], limit=80)}* ({slack(a['segment'], limit=40)}, ARR "
-                f"{a['arr']:,.0f}, renews {a['renewal_date']}): {slack(a['reason'])} "
+                f"• *{name}{slack(a['account_id'], limit=80)}* ({slack(a['segment'], limit=40)}, "
+                f"ARR {arr}, renews {a['renewal_date']}): {slack(a['reason'])} "
                 f"(alert {a['alert_id']}{''.join('; ' + w for w in who)})"
             )
             tail = f"… and {len(group) - i} more in {slack(log, limit=80)}"

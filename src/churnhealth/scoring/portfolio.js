@@ -4,7 +4,16 @@ const D = JSON.parse(document.getElementById("data").textContent);
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const words = (s) => String(s ?? "").replace(/_/g, " ");
-const money = (v) => v == null ? "–" : v >= 1e6 ? (v / 1e6).toFixed(1) + "M" : v >= 1e3 ? Math.round(v / 1e3) + "k" : String(Math.round(v));
+// money in the data's currency, the rule of churnhealth.units.money: $350.3M, €12k, CHF 640
+const SYMBOLS = {USD: "$", EUR: "€", GBP: "£", JPY: "¥", CNY: "CN¥", INR: "₹", CAD: "CA$", AUD: "A$", NZD: "NZ$", BRL: "R$", KRW: "₩"};
+const CUR = SYMBOLS[D.currency] ?? `${D.currency ?? "USD"} `;
+const money = (v) => {
+  if (v == null || !isFinite(v)) return "–";
+  const a = Math.abs(v), sign = v < 0 ? "−" : "";
+  const n = a >= 1e9 ? (a / 1e9).toFixed(1) + "B" : a >= 1e6 ? (a / 1e6).toFixed(1) + "M" : a >= 1e3 ? Math.round(a / 1e3) + "k" : String(Math.round(a));
+  return sign + CUR + n;
+};
+const label = (f) => D.labels[f] ?? words(f);
 const pct = (v, d = 1) => v == null ? "–" : (100 * v).toFixed(d) + "%";
 const signed = (v, d = 0) => v == null ? "–" : (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(d);
 const tier = (t) => `<span class="tier ${esc(t)}">${esc(words(t))}</span>`;
@@ -39,6 +48,34 @@ function header() {
     ["alerts: new this run / in cool-down", Object.keys(D.alerts).filter((k) => D.alerts[k] || (D.cooling_down || {})[k]).map((k) => `${words(k)} ${D.alerts[k]} / ${(D.cooling_down || {})[k] || 0}`).join(", ") || "none"],
   ];
   $("cards").innerHTML = cards.map(([k, v]) => `<div class="card"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join("");
+}
+
+function bridge() {
+  if (!D.bridge || !D.bridge.length) { $("bridge").hidden = true; return; }
+  const share = (s) => `${money(s.arr)} <span class="muted">(${s.accounts.toLocaleString()} accounts)</span>`;
+  const rows = D.bridge.map((b) => `<tr><td class="l">next ${esc(b.period)}</td><td>${share(b.renewing)}</td><td>${share(b.flagged)}</td><td>${money(b.expected_loss_flagged)}</td><td>${money(b.expected_loss_renewing)}</td><td>${money(b.expected_loss)}</td></tr>`);
+  $("bridge-table").innerHTML = table(["period", "ARR renewing", "of it flagged (at risk, critical)", "expected loss: flagged renewals", "all renewals", "whole book"], rows) +
+    "<p class='muted'>Read left to right: the ARR whose next renewal decision falls in the period, the part of it at risk or critical, and the ARR expected to churn within the period (Σ ARR × chance of churning in it) — on the flagged renewals, on every renewal, and on the whole book, which adds accounts that leave between renewals. The forecast's first quarter simulates the same loss with an interval.</p>";
+  const t = D.portfolio.tiers;
+  $("tier-counts").textContent = "Tiers: " + TIERS.map((k) => `${words(k)} ${t[k].accounts.toLocaleString()}`).join(" · ") + ".";
+}
+
+function where() {
+  // each section says what data and which date it reads
+  const src = D.source || "the configured data";
+  const lines = {
+    summary: `Scores of ${src} as of ${D.as_of}, model v${D.model_version}.`,
+    bridge: `Scores of ${src} as of ${D.as_of}.`,
+    checked: `Judged when model v${D.model_version} was trained.`,
+    forecast: `Simulated from the scores of ${src} as of ${D.as_of}.`,
+    tiers: `Scores of ${src} as of ${D.as_of}.`,
+    movers: `Changes over the 30 days to ${D.as_of}, from the history store of ${src}.`,
+    book: `Scores of ${src} as of ${D.as_of}.`,
+  };
+  for (const [id, text] of Object.entries(lines)) {
+    const h = document.querySelector(`#${id} > h2`);
+    if (h) h.insertAdjacentHTML("afterend", `<p class="where">${esc(text)}</p>`);
+  }
 }
 
 function checked() {
@@ -135,7 +172,7 @@ function visible() {
 // the filtered table as CSV: what a CSM takes into a sheet or the CRM
 const CSV = [["account_id", "id"], ["name", "name"], ["owner", "owner"], ["segment", "segment"], ["arr", "arr"],
   ["health_score", "health"], ["tier", "tier"], ["health_change_30d", "change30"], ["momentum", "momentum"],
-  ["renewal_date", "renewal"], ["expansion_score", "expansion"], ["expansion_tier", "expansion_tier"], ["playbooks", "playbooks"]];
+  ["renewal_date", "renewal"], ["expansion_score", "expansion"], ["expansion_tier", "expansion_tier"], ["playbooks", "playbooks"], ["crm_url", "crm"]];
 function csvCell(v) {
   const s = Array.isArray(v) ? v.join(",") : v == null ? "" : String(v);
   const safe = /^[=+\-@\t\r]/.test(s) ? "'" + s : s;  // a spreadsheet must not run it as a formula
@@ -184,7 +221,7 @@ function sparkline(points) {
 }
 
 function driverTable(list, unit) {
-  return list.length ? table(["signal", "value", unit], list.map(([f, v, e]) => `<tr><td>${esc(words(f))}</td><td>${esc(v)}</td><td class="${e < 0 ? "neg" : "pos"}">${signed(e, 1)}</td></tr>`)) : "<p class='muted'>No signal moves it by 0.05 points or more.</p>";
+  return list.length ? table(["signal", "value", unit], list.map(([f, v, e]) => `<tr><td title="${esc(f)}">${esc(label(f))}</td><td>${esc(v)}</td><td class="${e < 0 ? "neg" : "pos"}">${signed(e, 1)}</td></tr>`)) : "<p class='muted'>No signal moves it by 0.05 points or more.</p>";
 }
 
 function openAccount(id) {
@@ -196,7 +233,7 @@ function openAccount(id) {
   const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> (${esc(x.as_of)}) — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
   box.innerHTML = `<button class="close" aria-label="close">×</button>
     <h3>${a.name ? `<span id="detail-name">${esc(a.name)}</span> · ` : ""}<span id="detail-account">${esc(a.id)}</span></h3>
-    <p class="muted">Owner: ${a.owner ? esc(a.owner) : "none"}. ${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>
+    <p class="muted">Owner: ${a.owner ? esc(a.owner) : "none"}.${a.crm ? ` <a id="detail-crm" href="${esc(a.crm)}" target="_blank" rel="noopener">Open in the CRM</a>.` : ""} ${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>
     <p>Health <b>${a.health}</b> ${tier(a.tier)} — ${pct(a.p12)} chance of churning within the health horizon, ${pct(a.p90)} within 90 days${a.p_next != null ? ", " + pct(a.p_next) + " by the next renewal decision" : ""}. Momentum ${esc(a.momentum)} (${signed(a.change30)} in 30 days), projected ${a.projected ?? "–"} in 90 days.</p>
     ${override}
     <h4>Trend</h4>${sparkline(a.trend)}
@@ -212,4 +249,4 @@ function openAccount(id) {
 $("detail").addEventListener("click", (ev) => { if (ev.target.classList.contains("close")) $("detail").classList.remove("open"); });
 document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("detail").classList.remove("open"); });
 
-header(); checked(); forecast(); tiers(); movers(); filters(); draw();
+header(); bridge(); checked(); forecast(); tiers(); movers(); filters(); draw(); where();

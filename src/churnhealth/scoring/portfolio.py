@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import pandas as pd
 
 from churnhealth.atomic import write_with
 from churnhealth.features.spec import DIMENSIONS
+from churnhealth.scoring.people import People
 from churnhealth.scoring.summary import PortfolioSummary
 from churnhealth.sinks import html_text, script_json
 
@@ -70,15 +70,6 @@ def at_stake_order(scores: pd.DataFrame) -> np.ndarray:
     return np.argsort(-(scores.arr * scores.churn_probability).to_numpy(), kind="mergesort")
 
 
-@dataclass(frozen=True)
-class People:
-    """Who the accounts are: account → name (accounts.name) and → owner (accounts.csm_owner);
-    an account missing from either has none."""
-
-    names: Mapping[str, str] = field(default_factory=dict)
-    owners: Mapping[str, str] = field(default_factory=dict)
-
-
 def page_data(
     scores: pd.DataFrame,
     summary: PortfolioSummary,
@@ -86,11 +77,13 @@ def page_data(
     alerts: list[dict],
     limit: int,
     people: People | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict:
     """What the page shows, as plain data: the summary and forecast, tiers by segment, the
     movers, and the `limit` accounts with the most ARR at stake with everything a row opens.
     `alerts`: the run's alerts and those still in their cool-down (alert_id, account_id,
-    playbook, as_of, reason), each listed under its account with its id."""
+    playbook, as_of, reason), each listed under its account with its id. `labels`: feature →
+    how a person reads its name (the drivers keep the feature's name; the page shows this)."""
     people = people or People()
     shown = scores.iloc[at_stake_order(scores)[:limit]]
     points = _points(trend[trend.account_id.isin(shown.account_id)])
@@ -109,6 +102,7 @@ def page_data(
                 "id": r["account_id"],
                 "name": people.names.get(r["account_id"]),
                 "owner": people.owners.get(r["account_id"]),
+                "crm": people.link(r["account_id"]),
                 "segment": r["segment"],
                 "stage": r["lifecycle_stage"],
                 "arr": _clean(r["arr"]),
@@ -166,8 +160,15 @@ def page_data(
         for seg, b in [("all", summary.portfolio), *summary.segments.items()]
     }
     ready = summary.expansion_ready
+    used = {
+        d[0] for a in accounts for k in ("risk", "protective", "expansion_drivers") for d in a[k]
+    }
     return {
         "as_of": summary.as_of,
+        "currency": summary.currency,
+        "source": summary.source,
+        "bridge": [b.model_dump() for b in summary.bridge],
+        "labels": {f: (labels or {}).get(f) or f.replace("_", " ") for f in sorted(used)},
         "model_version": summary.model_version,
         "portfolio": summary.portfolio.model_dump(),
         "expansion_ready": ready.model_dump() if ready else {"accounts": 0, "arr": 0.0},
@@ -214,8 +215,9 @@ def write(
     alerts: list[dict],
     limit: int,
     people: People | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the page atomically; returns its path."""
-    page = render(page_data(scores, summary, trend, alerts, limit, people))
+    page = render(page_data(scores, summary, trend, alerts, limit, people, labels))
     write_with(Path(path), lambda f: Path(f).write_text(page))
     return Path(path)

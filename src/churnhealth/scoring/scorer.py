@@ -22,7 +22,7 @@ from churnhealth.data.load import open_configured
 from churnhealth.data.source import Source
 from churnhealth.features import GRID_FEATURES, RunDates, build_features, run_dates
 from churnhealth.features.build import lookback
-from churnhealth.features.missing import meanings as missing_words
+from churnhealth.features.formats import Reading, readings
 from churnhealth.features.spec import DIMENSIONS, directions
 from churnhealth.models import hazard
 from churnhealth.models.expansion import ExpansionModel, expansion_score
@@ -294,9 +294,15 @@ class Scorer:
         return directions(self.model.metadata.get("definitions", []))
 
     @cached_property
-    def missing(self) -> dict[str, str]:
-        """Feature → what its missing value means in words (`features.missing`)."""
-        return missing_words(self.model.metrics(self.config.data.segments))
+    def readings(self) -> dict[str, Reading]:
+        """Feature → how a person reads it: label, value format and what its missing value
+        means (`features.formats`; from the definitions the model was trained with)."""
+        return readings(self.model.metrics(self.config.data.segments))
+
+    @property
+    def currency(self) -> str:
+        """The data's currency (`data.currency`): how money reads."""
+        return self.config.data.currency
 
     @property
     def context(self) -> list[str]:
@@ -328,8 +334,8 @@ class Scorer:
             out[f"effect_{d}"] = dims[d].round(1).to_numpy() if d in dims else 0.0
         out["effect_signals"] = signals.sum(axis=1).round(1).to_numpy()
         out["effect_context"] = context.sum(axis=1).round(1).to_numpy()
-        out["context"] = context_summary(context, frame)
-        named = drivers(signals, frame, self.missing, self.healthier, typical)
+        out["context"] = context_summary(context, frame, 2, self.readings, self.currency)
+        named = drivers(signals, frame, self.readings, self.healthier, typical, self.currency)
         return pd.concat([out, named], axis=1)
 
     def with_expansion(
@@ -358,7 +364,7 @@ class Scorer:
         if len(worth):
             rows = frame.iloc[worth]
             signals, _ = self.split(expansion_effects(em, rows)[0])
-            top = drivers(signals, rows, self.missing)
+            top = drivers(signals, rows, self.readings, currency=self.currency)
             for k in range(1, TOP + 1):
                 for part in ("feature", "value", "effect"):
                     col = out.columns.get_loc(f"expansion_{k}_{part}")

@@ -53,6 +53,56 @@ class Tiers(BaseModel):
     year"."""
 
 
+class Bridge(BaseModel):
+    """From the ARR up for renewal in a period to the loss expected in it: the figures the
+    page's cards and a forecast's first quarter otherwise leave unconnected."""
+
+    model_config = FROZEN
+
+    period: str
+    """"90 days" or the health horizon ("365 days")."""
+    days: int
+    book_arr: float
+    renewing: Share
+    """Accounts whose next renewal decision falls within the period (every monthly contract
+    within 90 days)."""
+    flagged: Share
+    """Of those renewing, the accounts at risk or critical."""
+    expected_loss: float
+    """Σ ARR × P(churn within the period) over the whole book."""
+    expected_loss_renewing: float
+    """The part of `expected_loss` on the accounts renewing in the period."""
+    expected_loss_flagged: float
+    """The part of it on the renewing accounts flagged."""
+
+
+def bridges(scores: pd.DataFrame, horizon_days: int) -> list[Bridge]:
+    """The bridge over 90 days (P(churn within 90 days)) and over the health horizon
+    (P(churn within it))."""
+    out = []
+    flagged = scores.tier.isin(["at_risk", "critical"])
+    arr = scores.arr.astype(float)
+    for days, p in ((90, scores.p_churn_90d), (horizon_days, scores.churn_probability)):
+        renewing = (scores.days_to_renewal <= days).fillna(False)
+        loss = arr * p.astype(float)
+        out.append(
+            Bridge(
+                period=f"{days} days",
+                days=days,
+                book_arr=float(arr.sum()),
+                renewing=Share(accounts=int(renewing.sum()), arr=float(arr[renewing].sum())),
+                flagged=Share(
+                    accounts=int((renewing & flagged).sum()),
+                    arr=float(arr[renewing & flagged].sum()),
+                ),
+                expected_loss=float(loss.sum()),
+                expected_loss_renewing=float(loss[renewing].sum()),
+                expected_loss_flagged=float(loss[renewing & flagged].sum()),
+            )
+        )
+    return out
+
+
 class Book(BaseModel):
     """One book's health: the whole portfolio, or one segment."""
 
@@ -115,6 +165,10 @@ class PortfolioSummary(BaseModel):
     model_config = FROZEN
 
     as_of: str
+    source: str = ""
+    """The data source scored (a file, folder or database without credentials)."""
+    currency: str = "USD"
+    """The currency of every amount (`data.currency`)."""
     portfolio: Book
     segments: dict[str, Book]
     forecast: Forecast
@@ -147,6 +201,9 @@ class PortfolioSummary(BaseModel):
     overrides_in_force: int
     expansion_ready: Share | None
     """Accounts ready to expand, None without an expansion model."""
+    bridge: list[Bridge] = Field(default_factory=list)
+    """ARR renewing in the next 90 days and in the health horizon → of it flagged →
+    expected loss (`bridges`)."""
     at_risk_for: dict[str, Share] = Field(default_factory=dict)
     """Why the at-risk and critical accounts are flagged: "signals" (a CSM can act on them:
     the save list's pool), "csm" (a CSM's override) and "contract" (term, renewal timing or

@@ -1,5 +1,5 @@
 """What a CSM reads of an account's effects: its top drivers, its context in words, and values
-as a person reads them (three significant digits, thousands whole)."""
+in business language (`features.formats`: "8%", "45 days ago", "no champion")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from churnhealth.features.missing import NO_VALUE
+from churnhealth.features.formats import Reading, reading
+from churnhealth.units import money
 
 TOP = 3
 """Drivers shown per account and direction."""
@@ -17,19 +18,25 @@ MIN_EFFECT = 0.05
 
 
 CONTEXT_WORDS = {
-    "days_to_renewal": lambda v: f"renewal in {v:.0f} day{'s' * (v != 1)}",
-    "renewals_in_horizon": lambda v: f"{v:.0f} renewal decision{'s' * (v != 1)} in the horizon",
-    "term_months": lambda v: f"{v:.0f}-month term",
-    "tenure_days": lambda v: f"customer for {v:.0f} days",
-    "lifecycle_stage": lambda v: f"{str(v).replace('_', ' ')} stage",
-    "segment": lambda v: f"{str(v).replace('_', ' ')} segment",
-    "arr": lambda v: f"ARR {v:,.0f}",
-    "licenses": lambda v: f"{v:,.0f} licenses",
+    "days_to_renewal": lambda v, c: f"renewal in {v:.0f} day{'s' * (v != 1)}",
+    "renewals_in_horizon": lambda v, c: f"{v:.0f} renewal decision{'s' * (v != 1)} in the horizon",
+    "term_months": lambda v, c: f"{v:.0f}-month term",
+    "tenure_days": lambda v, c: f"customer for {v:.0f} days",
+    "lifecycle_stage": lambda v, c: f"{str(v).replace('_', ' ')} stage",
+    "segment": lambda v, c: f"{str(v).replace('_', ' ')} segment",
+    "arr": lambda v, c: f"ARR {money(v, c, short=False)}",
+    "licenses": lambda v, c: f"{v:,.0f} licenses",
 }
-"""How a context feature reads in a sentence (others: "name value")."""
+"""How a context feature reads in a sentence (others: its label and value, `features.formats`)."""
 
 
-def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) -> list[str]:
+def context_summary(
+    context: pd.DataFrame,
+    frame: pd.DataFrame,
+    top: int = 2,
+    readings: Mapping[str, Reading] | None = None,
+    currency: str = "USD",
+) -> list[str]:
     """Per account, the strongest context effects in words, e.g. "renewal in 15 days −12.0;
     customer for 400 days +1.2" (effects under MIN_EFFECT are left out)."""
     if context.empty or context.shape[1] == 0:
@@ -44,53 +51,31 @@ def context_summary(context: pd.DataFrame, frame: pd.DataFrame, top: int = 2) ->
         for j in idx:
             if abs(vals[i, j]) < MIN_EFFECT or pd.isna(shown[i, j]):
                 continue
-            words = CONTEXT_WORDS.get(names[j], lambda v, n=names[j]: f"{n.replace('_', ' ')} {v}")
-            parts.append(f"{words(shown[i, j])} {vals[i, j]:+.1f}")
+            if names[j] in CONTEXT_WORDS:
+                words = CONTEXT_WORDS[names[j]](shown[i, j], currency)
+            else:
+                words = reading(readings or {}, names[j]).phrase(shown[i, j], currency)
+            parts.append(f"{words} {vals[i, j]:+.1f}")
         out.append("; ".join(parts))
     return out
-
-
-def shown_value(v: object, missing: str = NO_VALUE) -> str:
-    """A feature's value as a CSM reads it: three significant digits, thousands whole; a
-    missing or infinite value reads as `missing` (what it means, `features.missing`), never
-    "nan", "None", "NaT" or "inf"."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return missing
-    if isinstance(v, bool | np.bool_):
-        return "yes" if v else "no"
-    if not isinstance(v, float | np.floating | int | np.integer):
-        return missing if _is_missing(v) else str(v)
-    if not np.isfinite(v):
-        return missing
-    if isinstance(v, int | np.integer):
-        return f"{v:,}"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-
-
-def _is_missing(v: object) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # a list or array: not one missing value
-        return False
 
 
 _INFINITE = (np.inf, -np.inf)
 
 
-def _shown(v: object, seen: dict, missing: str) -> str:
-    """`shown_value`, remembered per distinct value and type (1 and 1.0 read differently;
-    0.0 and -0.0, equal as keys, are not remembered, nor a missing value, whose words depend on
-    the feature)."""
+def _shown(v: object, r: Reading, seen: dict, currency: str) -> str:
+    """`r.value(v)`, remembered per feature, distinct value and type (counts and flags repeat
+    across accounts; a missing value is not remembered)."""
     try:
-        if v is None or v == 0 or v != v or v in _INFINITE:
-            return shown_value(v, missing)
-        key = (type(v), v)
+        if v is None or v != v or v in _INFINITE:
+            return r.value(v, currency)
+        key = (r, type(v), v)
         return seen[key]
     except KeyError:
-        text = seen[key] = shown_value(v, missing)
+        text = seen[key] = r.value(v, currency)
         return text
     except TypeError:  # unhashable, or pd.NA (no truth value)
-        return shown_value(v, missing)
+        return r.value(v, currency)
 
 
 def typical_values(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -137,18 +122,20 @@ def contradicted(
 def drivers(
     effects: pd.DataFrame,
     frame: pd.DataFrame,
-    missing: Mapping[str, str] | None = None,
+    readings: Mapping[str, Reading] | None = None,
     healthier: Mapping[str, int] | None = None,
     typical: pd.DataFrame | None = None,
+    currency: str = "USD",
 ) -> pd.DataFrame:
-    """Top risk (most negative) and protective (most positive) drivers per account: feature,
-    its value as shown to a CSM, and its effect in health points. A missing value reads as
-    what it means (`missing`: feature → words, from `features.missing.meanings`). A declared
-    signal (`healthier`) whose effect contradicts its value against the segment's median is
-    not named (`contradicted`)."""
+    """Top risk (most negative) and protective (most positive) drivers per account: feature
+    (its name: the label is for display), its value as a CSM reads it ("8%", "no champion",
+    a missing value as what it means; `readings` from `features.formats.readings`), and its
+    effect in health points. A declared signal (`healthier`) whose effect contradicts its
+    value against the segment's median is not named (`contradicted`)."""
     cols = {}
-    missing = missing or {}
-    seen: dict = {}  # value → its text: counts and flags repeat across accounts
+    readings = readings or {}
+    read = {n: reading(readings, n) for n in effects.columns}
+    seen: dict = {}  # (feature, value) → its text: counts and flags repeat across accounts
     vals = effects.to_numpy()
     if healthier:
         vals = np.where(contradicted(effects, frame, healthier, typical), 0.0, vals)
@@ -168,7 +155,7 @@ def drivers(
             keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
             cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
             cols[f"{kind}_{k + 1}_value"] = [
-                _shown(v, seen, missing.get(names[jj], NO_VALUE)) if ok else None
+                _shown(v, read[names[jj]], seen, currency) if ok else None
                 for v, jj, ok in zip(shown[rows, j], j, keep, strict=True)
             ]
             cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)

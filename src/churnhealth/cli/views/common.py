@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from rich.table import Table
 
+from churnhealth import units
 from churnhealth.cli.app import console
 from churnhealth.progress import err_console
 
@@ -21,10 +22,9 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits}%}"
 
 
-def money(v: float) -> str:
-    if v == 0:
-        return "0"
-    return f"{v / 1e6:,.1f}M" if v >= 1e6 else f"{v / 1e3:,.0f}k"
+def money(v: float, currency: str = "USD") -> str:
+    """An amount in short form in the data's currency ($350.3M, €12k)."""
+    return units.money(v, currency)
 
 
 def iv(v: float, lo: float | None, hi: float | None) -> str:

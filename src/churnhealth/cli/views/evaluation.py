@@ -121,15 +121,23 @@ def backtest(
             )
     console.print(table)
     save_list(t["save_list"], cfg)
-    targets = cfg.backtest.targets.model_dump()
     leads = ren.leads
+
+    def said(k: str, t) -> str:
+        oracle = "" if t.oracle is None else f" (oracle {fmt(t.oracle)})"
+        return f"{k} {_mark(t.value, t.target)}{oracle}"
+
     console.print(
-        "Targets (overall): "
+        "Targets (overall"
+        + (
+            ", with the oracle flagging as many"
+            if leads["90"].overall.targets
+            and any(t.oracle is not None for t in leads["90"].overall.targets.values())
+            else ""
+        )
+        + "): "
         + "; ".join(
-            f"{lead} days: "
-            + ", ".join(
-                f"{k} {_mark(getattr(leads[lead].overall, k), v)}" for k, v in targets.items()
-            )
+            f"{lead} days: " + ", ".join(said(k, t) for k, t in leads[lead].overall.targets.items())
             for lead in ("90", "180")
         ),
         highlight=False,
@@ -157,9 +165,9 @@ def backtest(
             row.group,
             str(row.quarters),
             f"{row.coverage:.0%}",
-            money(row.mae),
-            money(row.mae_naive),
-            ("+" if row.bias >= 0 else "−") + money(abs(row.bias)),
+            money(row.mae, cfg.data.currency),
+            money(row.mae_naive, cfg.data.currency),
+            ("+" if row.bias >= 0 else "") + money(row.bias, cfg.data.currency),
         )
     console.print(fc)
     base = t["baselines"]

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from churnhealth import units
 from churnhealth.cli.app import console
 from churnhealth.cli.views.common import money, notes
+from churnhealth.features.missing import in_sentence
 from churnhealth.sinks import terminal
 
 if TYPE_CHECKING:  # the CLI imports a command's stages only when it runs
@@ -46,10 +48,10 @@ def predict(res: PredictResult) -> None:
         table.add_row(
             name,
             f"{b.accounts:,}",
-            money(b.arr),
-            money(b.expected_churned_arr_horizon),
+            money(b.arr, s.currency),
+            money(b.expected_churned_arr_horizon, s.currency),
             *[
-                f"{t[k].accounts:,}\n{money(t[k].expected_churned_arr)}"
+                f"{t[k].accounts:,}\n{money(t[k].expected_churned_arr, s.currency)}"
                 for k in ("healthy", "moderate", "at_risk", "critical")
             ],
             f"{b.improving:,}" if trend else "–",
@@ -57,12 +59,22 @@ def predict(res: PredictResult) -> None:
             f"{b.mean_health:.1f}",
         )
     console.print(table)
+    for b in s.bridge:
+        console.print(
+            f"Next {b.period}: {money(b.renewing.arr, s.currency)} renewing "
+            f"({b.renewing.accounts:,} accounts) → {money(b.flagged.arr, s.currency)} of it "
+            f"flagged ({b.flagged.accounts:,}) → expected to churn in the period: "
+            f"{money(b.expected_loss_flagged, s.currency)} on the flagged renewals, "
+            f"{money(b.expected_loss_renewing, s.currency)} on all renewals, "
+            f"{money(b.expected_loss, s.currency)} in the whole book.",
+            highlight=False,
+        )
     tiers(s)
     if not trend:
         console.print(
             "Trend: no account has a score 30 days back to compare with yet.", highlight=False
         )
-    forecast(s.forecast)
+    forecast(s.forecast, s.currency)
     if s.at_risk_for:
         why = {
             "signals": "for their signals (usage, engagement, support…: the save list's pool)",
@@ -73,7 +85,7 @@ def predict(res: PredictResult) -> None:
         console.print(
             "At risk or critical "
             + "; ".join(
-                f"{why.get(k, k)}: {v.accounts:,} ({money(v.arr)} ARR)"
+                f"{why.get(k, k)}: {v.accounts:,} ({money(v.arr, s.currency)} ARR)"
                 for k, v in sorted(s.at_risk_for.items(), key=lambda kv: kv[0] != "signals")
             ),
             highlight=False,
@@ -104,7 +116,7 @@ def predict(res: PredictResult) -> None:
         )
     if (e := s.expansion_ready) is not None:
         console.print(
-            f"Expansion: {e.accounts:,} accounts ready to expand ({money(e.arr)} ARR)",
+            f"Expansion: {e.accounts:,} accounts ready to expand ({money(e.arr, s.currency)} ARR)",
             highlight=False,
         )
     if s.overrides_in_force:
@@ -130,14 +142,14 @@ def tiers(s: PortfolioSummary) -> None:
         console.print(f"{who} ({source}): " + "; ".join(t.meanings.values()) + ".", highlight=False)
 
 
-def forecast(f: Forecast) -> None:
+def forecast(f: Forecast, currency: str = "USD") -> None:
     """Churned ARR and GRR per quarter for the book, and the whole year per segment."""
     pct = f"{f.interval:.0%}"
     p = f.portfolio
     table = Table(
         *("", "ends", "churned ARR", f"{pct} interval", "GRR", f"GRR {pct} interval"),
         title=f"Revenue-retention forecast from {f.as_of}: {p.accounts:,} accounts, "
-        f"{money(p.arr)} ARR",
+        f"{money(p.arr, currency)} ARR",
     )
     rows: list[tuple[str, Period]] = [(f"Q{r.quarter}", r) for r in p.quarters]
     rows += [(f"year, {n}", b.year) for n, b in [("all", p), *f.segments.items()]]
@@ -145,8 +157,8 @@ def forecast(f: Forecast) -> None:
         table.add_row(
             name,
             r.end,
-            money(r.churned_arr),
-            f"{money(r.churned_arr_lo)}–{money(r.churned_arr_hi)}",
+            money(r.churned_arr, currency),
+            f"{money(r.churned_arr_lo, currency)}–{money(r.churned_arr_hi, currency)}",
             f"{r.grr:.1%}",
             f"{r.grr_lo:.1%}–{r.grr_hi:.1%}",
         )
@@ -158,7 +170,7 @@ def explanation(e: Explanation) -> None:
     signals pulling its health down and those holding it up, its playbooks and history."""
     change = "" if e.health_change_30d is None else f", {e.health_change_30d:+.0f} in 30 days"
     renewal = "" if e.days_to_renewal is None else f", renewal in {e.days_to_renewal:.0f} days"
-    arr = "" if e.arr is None else f", ARR {e.arr:,.0f}"
+    arr = "" if e.arr is None else f", ARR {units.money(e.arr, e.currency, short=False)}"
     projected = (
         ""
         if e.projected_health_90d is None
@@ -166,7 +178,8 @@ def explanation(e: Explanation) -> None:
     )
     console.print(
         f"{terminal(e.name) if e.name else terminal(e.account_id)} — owner "
-        + (terminal(e.owner) if e.owner else "none"),
+        + (terminal(e.owner) if e.owner else "none")
+        + (f" — {terminal(e.crm)}" if e.crm else ""),
         highlight=False,
     )
     console.print(
@@ -187,7 +200,7 @@ def explanation(e: Explanation) -> None:
             highlight=False,
         )
     if (x := e.expansion) is not None:
-        lifts = [f"{v.feature.replace('_', ' ')} ({v.reads}, {v.effect:+.1f})" for v in x.lifts]
+        lifts = [f"{in_sentence(v.label)} ({v.reads}, {v.effect:+.1f})" for v in x.lifts]
         console.print(
             f"Expansion score {x.score:.0f} ({x.tier.replace('_', ' ')}; "
             f"{x.probability:.1%} chance its ARR grows within the expansion horizon)"
@@ -224,7 +237,7 @@ def explanation(e: Explanation) -> None:
         table = Table(*("signal", "dimension", "value", "segment median", "effect"), title=title)
         for d in rows:
             table.add_row(
-                d.feature,
+                terminal(d.label),
                 d.dimension,
                 terminal(d.reads),
                 terminal(d.median_reads),
