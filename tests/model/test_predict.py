@@ -855,3 +855,47 @@ def test_no_driver_calls_a_worse_value_a_help(first, trained):
                 assert ((better * sign >= 0) | better.isna()).all(), (kind, f)  # null: its words
                 named += int(rows.sum())
     assert named > len(s)  # drivers with a declared direction were checked, not skipped
+
+
+def test_a_playbook_holds_out_a_random_share_of_its_alerts(cfg, trained, tmp_path, monkeypatch):
+    """Issue 3.6 point 2: with holdout_share, a share of the at-risk intervention's alerts is
+    held out after the capacity chose them: logged with held_out, counted in the summary, on
+    the save list as "held out", on the page as "held out (measuring)", never posted."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.unit.test_playbooks import Recorder
+
+    plays = yaml.safe_load((ROOT / "configs/playbooks.yaml").read_text())
+    for pb in plays["playbooks"]:
+        if pb["name"] == "at_risk_intervention":
+            pb["holdout_share"] = 0.3
+    (tmp_path / "playbooks.yaml").write_text(yaml.safe_dump(plays))
+    handler = type("Hook", (Recorder,), {"status": 200, "received": []})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv(
+            "CHURNHEALTH_WEBHOOK_URL", f"http://127.0.0.1:{srv.server_address[1]}/hook"
+        )
+        local = _outputs_in(cfg, tmp_path, playbooks=tmp_path / "playbooks.yaml")
+        res = predict(local, trained.data)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    logged = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    save = [a for a in logged if a["playbook"] == "at_risk_intervention"]
+    out = [a for a in save if a["held_out"]]
+    assert len(save) >= 20 and 0 < len(out) < len(save)
+    assert not any(a["held_out"] for a in logged if a["playbook"] != "at_risk_intervention")
+    assert res.summary.held_out == {"at_risk_intervention": len(out)}
+    assert (res.scores.save_list == "held out").sum() == len(out)
+    assert set(res.scores.account_id[res.scores.save_list == "held out"]) == {
+        a["account_id"] for a in out
+    }
+    posted = " ".join(m["blocks"][1]["text"]["text"] for m in handler.received)
+    assert out and not any(a["alert_id"] in posted for a in out)
+    (title,) = [m["text"] for m in handler.received if m["text"].startswith("At-risk")]
+    assert title == f"At-risk intervention: {len(save) - len(out)} accounts"  # the rest, sent
+    page = (tmp_path / "portfolio.html").read_text()
+    assert '"held_out": true' in page.replace('"held_out":true', '"held_out": true')

@@ -32,7 +32,9 @@ def alert(account: str, stake: float, playbook: str = "save") -> dict:
 
 def past(*rows: tuple[str, str, str]) -> pd.DataFrame:
     """The alert log: (account, playbook, as_of) rows."""
-    df = pd.DataFrame([(f"id{i}", *r, "", None, None) for i, r in enumerate(rows)], columns=LOGGED)
+    df = pd.DataFrame(
+        [(f"id{i}", *r, "", None, None, False) for i, r in enumerate(rows)], columns=LOGGED
+    )
     return df.assign(as_of=pd.to_datetime(df.as_of))
 
 
@@ -162,3 +164,15 @@ def test_expected_churned_arr_adds_up_over_tiers_and_segments():
     assert book.expected_churned_arr_horizon == pytest.approx(total)
     assert sum(b.expected_churned_arr_horizon for b in segments.values()) == pytest.approx(total)
     assert sum(t.accounts for t in book.tiers.values()) == n
+
+
+def test_a_held_out_alert_reads_held_out_on_the_save_list():
+    """Issue 3.6: an account whose save alert was held out is on the list as "held out",
+    not "new": nobody is to work it."""
+    accounts = pd.Series(["A", "B", "C", "D"])
+    kept = [
+        {"account_id": "A", "playbook": "save", "held_out": False},
+        {"account_id": "B", "playbook": "save", "held_out": True},
+    ]
+    out = capacity.status(accounts, kept, {"save": [{"account_id": "C"}]}, set())
+    assert out.tolist() == ["new", "held out", "waiting", None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,11 +11,13 @@ from typing import ClassVar
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from churnhealth.scoring.people import People
 from churnhealth.scoring.playbooks import (
     Playbook,
     Playbooks,
+    alert_id,
     append,
     conditions,
     deliver,
@@ -278,3 +281,53 @@ def test_a_segment_can_have_thresholds_of_its_own():
     hits = matches(frame, Playbooks(playbooks=[pb]))["renewal_watch"].tolist()
     # A: enterprise at 65 < 70 within 60 days; B: 200 days out; C: smb at 65, not < 62
     assert hits == [True, False, False]
+
+
+def test_a_holdout_is_drawn_from_the_alert_id_alone():
+    """Issue 3.6 point 2: the same alert is always decided the same way, the share held out
+    is the configured one, and nothing else enters the draw."""
+    from churnhealth.scoring.playbooks import held_out
+
+    ids = [alert_id(f"A{i:05d}", "at_risk_intervention", "2026-11-01") for i in range(20_000)]
+    drawn = [held_out(a, 0.2) for a in ids]
+    assert abs(sum(drawn) / len(ids) - 0.2) < 0.01
+    assert drawn == [held_out(a, 0.2) for a in ids]  # deterministic
+    assert not any(held_out(a, 0.0) for a in ids)
+    # a larger share holds out a superset: raising it never returns an account to the team
+    assert all(held_out(a, 0.3) for a, d in zip(ids, drawn, strict=True) if d)
+    # independent of the account: its neighbours in id order are drawn apart
+    changes = sum(d1 != d2 for d1, d2 in itertools.pairwise(drawn))
+    assert 0.1 < changes / len(ids) < 0.5
+
+
+def test_held_out_alerts_are_marked_logged_and_read_back(tmp_path):
+    from churnhealth.scoring.playbooks import hold_out
+
+    config = Playbooks(
+        playbooks=[
+            Playbook(name="save", title="Save", capacity=True, holdout_share=0.5),
+            Playbook(name="grow", title="Grow"),
+        ]
+    )
+    alerts = [
+        {
+            "alert_id": alert_id(f"A{i}", pb, "2026-11-01"),
+            "account_id": f"A{i}",
+            "playbook": pb,
+            "as_of": "2026-11-01",
+            "reason": "r",
+        }
+        for i in range(200)
+        for pb in ("save", "grow")
+    ]
+    marked = hold_out(alerts, config)
+    out = [a for a in marked if a["held_out"]]
+    assert out and all(a["playbook"] == "save" for a in out)  # only the playbook with a share
+    assert 60 < len(out) < 140
+    path = tmp_path / "alerts.jsonl"
+    append(path, marked)
+    back = previous_alerts(path)
+    assert back.held_out.sum() == len(out)
+    assert set(back.alert_id[back.held_out]) == {a["alert_id"] for a in out}
+    with pytest.raises(ValidationError):
+        Playbook(name="x", title="X", holdout_share=0.9)  # more than half: not a holdout

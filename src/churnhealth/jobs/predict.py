@@ -145,6 +145,8 @@ def predict(
             per_owner=room.per_owner,
             owners=people.owners,
         )
+        # a random share of a playbook's alerts held out to measure it (holdout_share)
+        alerts = playbooks.hold_out(alerts, plays)
         save = {pb.name for pb in plays.playbooks if pb.capacity}
         scores["save_list"] = capacity.status(
             scores.account_id,
@@ -166,9 +168,10 @@ def predict(
         done()
         url = os.environ.get(playbooks.WEBHOOK_ENV)
         hook = None
-        if url and alerts:
+        sent_out = [a for a in alerts if not a["held_out"]]  # a held-out alert is not sent
+        if url and sent_out:
             done = stage("posting alerts", 1)
-            messages = playbooks.slack_messages(alerts, log=cfg.predict.alerts.name)
+            messages = playbooks.slack_messages(sent_out, log=cfg.predict.alerts.name)
             sent, failed = playbooks.deliver(url, messages)
             hook = Webhook(delivered=sent, failed=failed)
             done()
@@ -193,6 +196,11 @@ def predict(
             waiting={n: len(held.get(n, [])) for n in order if n in held},
             cooling_down={n: matched[n] - raised[n] - len(held.get(n, [])) for n in order},
             rooms=rooms,
+            held_out={
+                n: k
+                for n in order
+                if (k := sum(a["held_out"] for a in alerts if a["playbook"] == n))
+            },
             alerts_file=str(cfg.predict.alerts),
             overrides_in_force=int(scores.csm_health.notna().sum()),
             expansion_ready=None

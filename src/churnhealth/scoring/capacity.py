@@ -117,11 +117,18 @@ def limit(
 def status(
     accounts: pd.Series, kept: list[dict], held: dict[str, list[dict]], busy: set[str]
 ) -> np.ndarray:
-    """Per account, where it stands on the save list: "new" (alerted by this run), "under way"
+    """Per account, where it stands on the save list: "new" (alerted by this run), "held out"
+    (chosen by this run and held out to measure the play: not to be worked), "under way"
     (alerted within the cool-down), "waiting" (matched, no room) or None."""
     out = np.full(len(accounts), None, dtype=object)
     waiting = {a["account_id"] for alerts in held.values() for a in alerts}
-    new = {a["account_id"] for a in kept}
-    for label, group in (("waiting", waiting), ("under way", busy), ("new", new)):
+    new = {a["account_id"] for a in kept if not a.get("held_out")}
+    out_of_play = {a["account_id"] for a in kept if a.get("held_out")}
+    for label, group in (
+        ("waiting", waiting),
+        ("under way", busy),
+        ("held out", out_of_play),
+        ("new", new),
+    ):
         out[accounts.isin(group).to_numpy()] = label  # hashed: np.isin sorts objects
     return out

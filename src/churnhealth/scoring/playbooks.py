@@ -90,6 +90,12 @@ class Playbook(BaseModel):
     cap: int | None = Field(None, ge=0)
     """At most this many of its alerts under way at once (raised within cooldown_days), the
     accounts with the most ARR expected to be lost first; the other matches wait."""
+    holdout_share: float = Field(0.0, ge=0, le=0.5)
+    """The share of its alerts held out at random to measure what the play is worth
+    (`churnhealth effects`): a held-out alert is logged (held_out: true) but not sent, shown
+    as "held out (measuring)", and its account is not worked for the cool-down. The price:
+    that share of the accounts the play would reach goes without it. 0 (the default): none;
+    0.1–0.2 measures a play within a few quarters on a book of thousands."""
 
 
 class Playbooks(BaseModel):
@@ -191,13 +197,33 @@ def at_stake(frame: pd.DataFrame) -> pd.Series:
     return frame.arr.astype(float) * p.fillna(1 - frame.health_score.astype(float) / 100)
 
 
+def held_out(alert: str, share: float) -> bool:
+    """Whether the alert `alert` (its id) is held out of a playbook holding out `share`:
+    decided by a hash of the id alone, so a re-run of the same date decides the same, and
+    independent of anything the model or the team knows about the account."""
+    if share <= 0:
+        return False
+    draw = int(hashlib.sha256(f"holdout\x1f{alert}".encode()).hexdigest()[:13], 16) / 16**13
+    return draw < share
+
+
+def hold_out(alerts: list[dict], config: Playbooks) -> list[dict]:
+    """`alerts` with `held_out` set on each: true for those its playbook's `holdout_share`
+    draws (after the team's capacity chose them, so held-out and worked alerts come from the
+    same list)."""
+    share = {pb.name: pb.holdout_share for pb in config.playbooks}
+    return [
+        {**a, "held_out": held_out(a["alert_id"], share.get(a["playbook"], 0.0))} for a in alerts
+    ]
+
+
 def alert_id(account_id: str, playbook: str, as_of: str) -> str:
     """A stable id for the alert of `playbook` on `account_id` at `as_of` (YYYY-MM-DD): the
     same alert gets the same id however often the date is re-scored."""
     return hashlib.sha1(f"{account_id}\x1f{playbook}\x1f{as_of}".encode()).hexdigest()[:12]
 
 
-LOGGED = ["alert_id", "account_id", "playbook", "as_of", "reason", "owner", "due"]
+LOGGED = ["alert_id", "account_id", "playbook", "as_of", "reason", "owner", "due", "held_out"]
 
 
 def previous_alerts(path: Path) -> pd.DataFrame:
@@ -221,6 +247,7 @@ def previous_alerts(path: Path) -> pd.DataFrame:
                     "reason": row.get("reason", ""),
                     "owner": row.get("owner"),
                     "due": row.get("due"),
+                    "held_out": bool(row.get("held_out", False)),
                 }
             )
         except (ValueError, TypeError, KeyError):

@@ -18,7 +18,7 @@ const pct = (v, d = 1) => v == null ? "–" : (100 * v).toFixed(d) + "%";
 const signed = (v, d = 0) => v == null ? "–" : (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(d);
 const tier = (t) => `<span class="tier ${esc(t)}">${esc(words(t))}</span>`;
 const TIERS = ["healthy", "moderate", "at_risk", "critical"];
-const SAVE = {"new": "alerted by this run", "under way": "a save play under way (alerted within the cool-down)", "waiting": "waiting: the team's capacity is full, not alerted"};
+const SAVE = {"new": "alerted by this run", "held out": "held out (measuring): chosen by this run and held out at random to measure the play — not to be worked", "under way": "a save play under way (alerted within the cool-down)", "waiting": "waiting: the team's capacity is full, not alerted"};
 const WHY = {
   signals: "<b>At risk for its signals</b>: a save play can change them.",
   csm: "<b>At risk by a CSM's override</b>: on the save list on the CSM's word.",
@@ -230,7 +230,7 @@ function openAccount(id) {
   const max = Math.max(1, ...Object.values(a.dimensions).map((v) => Math.abs(v ?? 0)));
   const dims = Object.entries(a.dimensions).map(([d, v]) => `<tr><td>${esc(d)}</td><td><div class="dimbar"><i style="left:${v < 0 ? 50 - 50 * Math.abs(v) / max : 50}%;width:${50 * Math.abs(v ?? 0) / max}%;background:${v < 0 ? "var(--at_risk)" : "var(--healthy)"}"></i></div></td><td>${signed(v, 1)}</td></tr>`);
   const override = a.override ? `<p><b>CSM override:</b> health ${a.csm_health} by ${esc(a.override.by)}${a.override.until ? " until " + esc(a.override.until) : ""} (${esc(a.override.reason)}); the model says ${a.model_health}.</p>` : "";
-  const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> (${esc(x.as_of)}) — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
+  const alerts = a.alerts.length ? "<ul>" + a.alerts.map((x) => `<li><b>${esc(words(x.playbook))}</b> (${esc(x.as_of)})${x.held_out ? ' <span class="held">held out (measuring)</span>' : ""} — ${esc(x.reason)}<br><span class="muted">alert <code>${esc(x.id)}</code>: record what was done with <code>churnhealth outcome ${esc(x.id)} --status done</code></span></li>`).join("") + "</ul>" : "";
   box.innerHTML = `<button class="close" aria-label="close">×</button>
     <h3>${a.name ? `<span id="detail-name">${esc(a.name)}</span> · ` : ""}<span id="detail-account">${esc(a.id)}</span></h3>
     <p class="muted">Owner: ${a.owner ? esc(a.owner) : "none"}.${a.crm ? ` <a id="detail-crm" href="${esc(a.crm)}" target="_blank" rel="noopener">Open in the CRM</a>.` : ""} ${esc(words(a.segment))}, ${esc(words(a.stage))}, ARR ${money(a.arr)}, renewal ${esc(a.renewal ?? "–")} (${a.days_to_renewal ?? "–"} days)</p>

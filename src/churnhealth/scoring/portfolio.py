@@ -94,6 +94,7 @@ def page_data(
             "playbook": a["playbook"],
             "as_of": str(a["as_of"])[:10],
             "reason": a["reason"],
+            "held_out": bool(a.get("held_out", False)),
         }
     accounts = []
     for r in shown.to_dict("records"):  # plain dicts: a Series per row costs seconds

@@ -194,6 +194,9 @@ class PortfolioSummary(BaseModel):
     cooling_down: dict[str, int] = Field(default_factory=dict)
     """Playbook → matches in their cool-down (alerted within cooldown_days): no new alert,
     a play under way."""
+    held_out: dict[str, int] = Field(default_factory=dict)
+    """Playbook → of this run's alerts, those held out to measure the play (its
+    holdout_share): logged, not sent, not to be worked."""
     rooms: dict[str, Room] = Field(default_factory=dict)
     """"capacity" (the save plays' shared room) and each capped playbook → what its limit
     allowed this run (`scoring.capacity`)."""

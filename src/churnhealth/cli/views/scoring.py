@@ -100,6 +100,12 @@ def predict(res: PredictResult) -> None:
         + " (a match in its cool-down raises no alert)",
         highlight=False,
     )
+    if s.held_out:
+        console.print(
+            "Held out to measure the play (logged, not sent, not to be worked): "
+            + ", ".join(f"{n.replace('_', ' ')} {c:,}" for n, c in s.held_out.items()),
+            highlight=False,
+        )
     for key, r in s.rooms.items():
         what = "Save list" if key == "capacity" else f"{key.replace('_', ' ')} (cap)"
         limit = (
