@@ -259,6 +259,33 @@ def load_mapping(path: Path | str | None) -> SourceMapping | None:
         raise ConfigError(problems) from None
 
 
+def timestamp_columns(table: str, renamed: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The columns of contract table `table` read as timestamps, under their names in the
+    export (`renamed`: contract column → export column)."""
+    spec = contract(["x"]).get(table)
+    if spec is None:
+        return ()
+    return tuple((renamed or {}).get(c.name, c.name) for c in spec.columns if c.kind == "timestamp")
+
+
+def read_csv(
+    con: ibis.BaseBackend,
+    target: Path,
+    table_name: str,
+    types: dict[str, str] | None = None,
+    times: tuple[str, ...] = (),
+) -> ir.Table:
+    """A CSV file, its `types` forced. DuckDB types a column from a sample of its first rows: a
+    timestamp column (`times`) whose sampled values are all bare dates ("2025-01-03") is read
+    as a DATE, and every later time of day is cut off without a word. Such a column is read
+    again as text, to be cast to a timestamp where the table is typed (`Source.typed`)."""
+    t = con.read_csv(target, table_name=table_name, types=types or None)
+    cut = {c: "VARCHAR" for c in times if c in t.columns and t[c].type().is_date()}
+    if not cut:
+        return t
+    return con.read_csv(target, table_name=table_name, types={**(types or {}), **cut})
+
+
 def read_raw(
     con: ibis.BaseBackend,
     root: Path | str,
@@ -294,7 +321,8 @@ def read_raw(
                     written = [*tm.dates, *tm.values]
                     read = {tm.columns.get(c, c) for c in written if c not in tm.compute}
                     text = {c: "VARCHAR" for c in sorted(read) if c not in taken}
-                return con.read_csv(target, table_name=f"raw_{_ident(name)}", types=text or None)
+                times = () if isinstance(tm, Lookup) else timestamp_columns(name, tm.columns)
+                return read_csv(con, target, f"raw_{_ident(name)}", text, times)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError([f"{name}: cannot read {target} ({first})"]) from None

@@ -26,7 +26,13 @@ import pandas as pd
 
 from churnhealth.data.contract import EXTRA_TABLES, IBIS_TYPES, TABLE_NAMES, Table, contract
 from churnhealth.data.joins import looked_up
-from churnhealth.data.mapping import SourceMapping, apply, read_raw
+from churnhealth.data.mapping import (
+    SourceMapping,
+    apply,
+    read_csv,
+    read_raw,
+    timestamp_columns,
+)
 from churnhealth.errors import DataError
 from churnhealth.location import Location, location, redact, refuse_secrets, split
 
@@ -314,7 +320,7 @@ def open_source(
                 if f.suffix == ".parquet":
                     tables[name] = con.read_parquet(f, table_name=name)
                 else:
-                    tables[name] = con.read_csv(f, table_name=name)
+                    tables[name] = read_csv(con, f, name, times=timestamp_columns(name))
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DataError([f"{name}: cannot read {f} ({first})"]) from None

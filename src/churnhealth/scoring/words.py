@@ -63,13 +63,13 @@ def context_summary(
 _INFINITE = (np.inf, -np.inf)
 
 
-def _shown(v: object, r: Reading, seen: dict, currency: str) -> str:
-    """`r.value(v)`, remembered per feature, distinct value and type (counts and flags repeat
-    across accounts; a missing value is not remembered)."""
+def _shown(v: object, j: int, r: Reading, seen: dict, currency: str) -> str:
+    """`r.value(v)` of feature `j`, remembered per feature, distinct value and type (counts
+    and flags repeat across accounts; a missing value is not remembered)."""
     try:
         if v is None or v != v or v in _INFINITE:
             return r.value(v, currency)
-        key = (r, type(v), v)
+        key = (j, type(v), v)
         return seen[key]
     except KeyError:
         text = seen[key] = r.value(v, currency)
@@ -134,7 +134,7 @@ def drivers(
     value against the segment's median is not named (`contradicted`)."""
     cols = {}
     readings = readings or {}
-    read = {n: reading(readings, n) for n in effects.columns}
+    read = [reading(readings, n) for n in effects.columns]
     seen: dict = {}  # (feature, value) → its text: counts and flags repeat across accounts
     vals = effects.to_numpy()
     if healthier:
@@ -155,7 +155,7 @@ def drivers(
             keep = (eff <= -MIN_EFFECT) if kind == "risk" else (eff >= MIN_EFFECT)
             cols[f"{kind}_{k + 1}_feature"] = np.where(keep, names[j], None)
             cols[f"{kind}_{k + 1}_value"] = [
-                _shown(v, read[names[jj]], seen, currency) if ok else None
+                _shown(v, jj, read[jj], seen, currency) if ok else None
                 for v, jj, ok in zip(shown[rows, j], j, keep, strict=True)
             ]
             cols[f"{kind}_{k + 1}_effect"] = np.where(keep, np.round(eff, 1), np.nan)
