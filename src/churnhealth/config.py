@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,7 +65,6 @@ class DataConfig(_Section):
     )
     currency: str = Field(
         "USD",
-        pattern=r"^[A-Z]{3}$",
         description="ISO 4217 code of the amounts in the data (ARR, invoices): how money reads "
         "wherever a person reads it ($, €, £, ¥… or the code, e.g. CHF 12k).",
     )
@@ -88,6 +88,14 @@ class DataConfig(_Section):
         "bounds most of a large run's peak (docs/engines.md). null: DuckDB's own default, "
         "80% of the machine's memory. Servers (PostgreSQL, Spark) manage their own.",
     )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, v: str) -> str:
+        """Three capital letters (ISO 4217)."""
+        if not re.fullmatch(r"[A-Z]{3}", v):
+            raise ValueError("expected an ISO 4217 code in capitals, e.g. USD, EUR, GBP")
+        return v
 
     @field_validator("segments")
     @classmethod
@@ -419,11 +427,25 @@ class PredictConfig(_Section):
     )
     crm_url: str | None = Field(
         None,
-        pattern=r"^https?://[^\s<>|\"'`]*\{account_id\}[^\s<>|\"'`]*$",
         description="Link to an account's record in your CRM, with {account_id} where its id "
         "goes, e.g. https://acme.lightning.force.com/lightning/r/Account/{account_id}/view: "
         "the page, explain and the alerts link each account to it. None: no link.",
     )
+
+    @field_validator("crm_url")
+    @classmethod
+    def _link(cls, v: str | None) -> str | None:
+        """An http(s) address with {account_id}, and nothing a page or a Slack link would
+        read as markup (spaces, <, >, |, quotes)."""
+        if v is not None and not re.fullmatch(
+            r"https?://[^\s<>|\"'`]*\{account_id\}[^\s<>|\"'`]*", v
+        ):
+            raise ValueError(
+                "expected an http(s) URL with {account_id} where the id goes and no spaces, "
+                "quotes, <, > or |, e.g. https://crm.example.com/accounts/{account_id}"
+            )
+        return v
+
     segment_tiers: dict[str, TierOverride] = Field(
         {},
         description="Per-segment cut-offs overriding predict.tiers, e.g. enterprise: "

@@ -41,6 +41,19 @@ def test_unknown_section_lists_sections(tmp_path):
         ("synth:\n  truth_paths: 50\n", "synth.truth_paths", "50", "200"),
         ("data:\n  memory_limit: lots\n", "data.memory_limit", "'lots'", "GB"),
         ("predict:\n  chunk_accounts: 5\n", "predict.chunk_accounts", "5", "100"),
+        ("data:\n  currency: usd\n", "data.currency", "'usd'", "ISO 4217 code in capitals"),
+        (
+            "predict:\n  crm_url: 'javascript:alert(1)'\n",
+            "predict.crm_url",
+            "javascript",
+            "http(s) URL with {account_id}",
+        ),
+        (
+            "predict:\n  crm_url: 'https://crm.example.com/a/{account_id}|x'\n",
+            "predict.crm_url",
+            "|x",
+            "no spaces, quotes, <, > or |",
+        ),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, yaml_text, key, value, allowed):
