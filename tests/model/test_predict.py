@@ -340,26 +340,30 @@ def test_explain_any_scored_account(cfg, first, tmp_path):
     # an unknown account: tests/model/test_bad_input.py
 
 
-def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
-    cfg, trained, tmp_path, monkeypatch
-):
+def _predict_posting(status: int, monkeypatch, cfg, data):
+    """`predict` with its webhook a real local server answering `status`; returns the
+    server's handler (its `received` messages) and the result."""
     import threading
     from http.server import ThreadingHTTPServer
 
     from tests.unit.test_playbooks import Recorder
 
-    handler = type("Failing", (Recorder,), {"status": 503, "received": []})
+    handler = type("Hook", (Recorder,), {"status": status, "received": []})
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv(
-            "CHURNHEALTH_WEBHOOK_URL", f"http://127.0.0.1:{srv.server_address[1]}/hook"
-        )
-        local = _outputs_in(cfg, tmp_path)
-        res = predict(local, trained.data)
+        url = f"http://127.0.0.1:{srv.server_address[1]}/hook"
+        monkeypatch.setenv("CHURNHEALTH_WEBHOOK_URL", url)
+        return handler, predict(cfg, data)
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_failed_webhook_delivery_is_reported_and_the_alert_file_complete(
+    cfg, trained, tmp_path, monkeypatch
+):
+    handler, res = _predict_posting(503, monkeypatch, _outputs_in(cfg, tmp_path), trained.data)
     fired = sum(res.summary.alerts.values())
     lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
     assert fired > 0 and len(lines) == fired
@@ -861,28 +865,13 @@ def test_a_playbook_holds_out_a_random_share_of_its_alerts(cfg, trained, tmp_pat
     """Issue 3.6 point 2: with holdout_share, a share of the at-risk intervention's alerts is
     held out after the capacity chose them: logged with held_out, counted in the summary, on
     the save list as "held out", on the page as "held out (measuring)", never posted."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from tests.unit.test_playbooks import Recorder
-
     plays = yaml.safe_load((ROOT / "configs/playbooks.yaml").read_text())
     for pb in plays["playbooks"]:
         if pb["name"] == "at_risk_intervention":
             pb["holdout_share"] = 0.3
     (tmp_path / "playbooks.yaml").write_text(yaml.safe_dump(plays))
-    handler = type("Hook", (Recorder,), {"status": 200, "received": []})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv(
-            "CHURNHEALTH_WEBHOOK_URL", f"http://127.0.0.1:{srv.server_address[1]}/hook"
-        )
-        local = _outputs_in(cfg, tmp_path, playbooks=tmp_path / "playbooks.yaml")
-        res = predict(local, trained.data)
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    local = _outputs_in(cfg, tmp_path, playbooks=tmp_path / "playbooks.yaml")
+    handler, res = _predict_posting(200, monkeypatch, local, trained.data)
     logged = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     save = [a for a in logged if a["playbook"] == "at_risk_intervention"]
     out = [a for a in save if a["held_out"]]

@@ -43,7 +43,7 @@ def verdict(train: TrainingReport | None, health_days: int) -> list[str]:
     return out
 
 
-def same_budget(bt: BacktestReport, currency: str) -> pd.DataFrame:
+def same_budget(bt: BacktestReport) -> pd.DataFrame:
     """90 days before each renewal decision: the flag and the save list beside the baselines
     given the same number of accounts (churned decisions caught, false positives, precision
     and churned ARR held)."""
@@ -167,7 +167,7 @@ def panel(
     forecast's check, then the headlines in plain words."""
     w = bt.renewals.window
     verdict_html = "".join(f"<p><b>{html_text(s)}</b></p>" for s in verdict(train, health_days))
-    budget = same_budget(bt, currency)
+    budget = same_budget(bt)
     return (
         verdict_html
         + "<h3>Retention by health band, a year on</h3>"

@@ -23,7 +23,6 @@ from churnhealth.features.spec import (
     Aggregate,
     DaysSince,
     Difference,
-    External,
     Flag,
     Latest,
     PctChange,
@@ -102,8 +101,6 @@ def format_of(m) -> str:
         return "count"
     if isinstance(m, Difference):
         return "signed"
-    if isinstance(m, External | Latest | Ratio | Aggregate | Slope):
-        return "number"
     return "number"
 
 

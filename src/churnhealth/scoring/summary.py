@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from churnhealth.models.tiers import TIERS
+from churnhealth.models.tiers import FLAGGED, TIERS
 from churnhealth.scoring.forecast import Forecast
 
 FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
@@ -80,7 +80,7 @@ def bridges(scores: pd.DataFrame, horizon_days: int) -> list[Bridge]:
     """The bridge over 90 days (P(churn within 90 days)) and over the health horizon
     (P(churn within it))."""
     out = []
-    flagged = scores.tier.isin(["at_risk", "critical"])
+    flagged = scores.tier.isin(FLAGGED)
     arr = scores.arr.astype(float)
     for days, p in ((90, scores.p_churn_90d), (horizon_days, scores.churn_probability)):
         renewing = (scores.days_to_renewal <= days).fillna(False)
