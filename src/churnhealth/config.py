@@ -118,6 +118,12 @@ class SynthConfig(_Section):
     truth_paths: int = Field(
         200, ge=200, le=10_000, description="Monte Carlo paths per account for the truth table."
     )
+    team: bool = Field(
+        False,
+        description="Give the company a customer-success team that runs plays on the accounts it "
+        "finds worrying, holding out a random share in the last year: a cs_actions table and "
+        "each play's true effect in truth (docs/demo-company.md).",
+    )
 
     @field_validator("start")
     @classmethod

@@ -13,8 +13,8 @@ from churnhealth.errors import ChurnhealthError
 from churnhealth.features import build_features
 from churnhealth.synth import Drift, generate
 
-# raw events and a feature table of your own: not simulated
-TABLES = (*(t for t in TABLE_NAMES if t not in ("events", "features")), "truth")
+# raw events and a feature table of your own: not simulated; cs_actions only with a team
+TABLES = (*(t for t in TABLE_NAMES if t not in ("events", "features", "cs_actions")), "truth")
 
 
 def read(path, table: str, where: str = "") -> pd.DataFrame:

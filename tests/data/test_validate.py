@@ -147,6 +147,16 @@ DEFECTS = [
         id="unknown-kind",
     ),
     pytest.param(
+        [
+            "CREATE TABLE cs_actions AS SELECT account_id, DATE '2025-01-06' AS date, "
+            "'training' AS playbook, CASE WHEN account_id < 'A00004' THEN 'random' ELSE 'alert' "
+            "END AS source FROM accounts"
+        ],
+        "cs_actions.source: value outside the allowed set in 3 rows "
+        "(expected one of alert, holdout, manual)",
+        id="unknown-action-source",
+    ),
+    pytest.param(
         ["UPDATE accounts SET licenses = NULL WHERE account_id = 'A00010'"],
         "accounts.licenses: null in 1 row (expected a value in every row)",
         id="null",

@@ -79,11 +79,21 @@ def synth(
             show_default=False,
         ),
     ] = None,
+    team: Annotated[
+        bool | None,
+        typer.Option(
+            "--team/--no-team",
+            help="A customer-success team runs plays on the accounts it finds worrying, and "
+            "holds out a random share of them in the last year: writes cs_actions and each "
+            "play's true effect in truth [config: synth.team].",
+            show_default=False,
+        ),
+    ] = None,
     config_path: ConfigOpt = None,
 ) -> None:
     """Generate the demo company: a synthetic B2B SaaS business with ground truth."""
     cfg = config(config_path).synth
-    from churnhealth.synth import Drift, generate
+    from churnhealth.synth import Drift, Team, generate
 
     drifts = tuple(Drift.parse(d) for d in drift or ())
     n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
@@ -101,6 +111,7 @@ def synth(
             messy=messy,
             no_signal=no_signal,
             monthly_share=monthly_share,
+            team=Team() if (cfg.team if team is None else team) else None,
         )
     data_view.synth(res, time.perf_counter() - t0, s, y, drifts)
 

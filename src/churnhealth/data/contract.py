@@ -57,6 +57,8 @@ class Table:
     """When a row comes into existence; a feature at T sees only rows with time before T."""
     open: bool = False
     """Other columns than the declared ones are the user's own (the feature table's features)."""
+    featured: bool = True
+    """Features are built from it, so its absence is worth a note (the plays log: not)."""
 
     @property
     def column_names(self) -> list[str]:
@@ -79,6 +81,8 @@ TOUCHPOINT_KINDS = ("call", "email", "meeting", "qbr", "training", "webinar", "c
 SURVEY_KINDS = ("nps", "csat")
 PRIORITIES = ("p1", "p2", "p3", "p4")
 CHURN_KINDS = ("voluntary", "involuntary")
+ACTION_SOURCES = ("alert", "holdout", "manual")
+"""Where a `cs_actions` row comes from; see the table."""
 
 
 def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
@@ -426,6 +430,38 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
                     "payment).",
                     "voluntary",
                     choices=CHURN_KINDS,
+                ),
+            ),
+        ),
+        Table(
+            "cs_actions",
+            time="date",
+            key=("account_id", "date", "playbook"),
+            featured=False,
+            meaning="The plays your team ran on accounts (a CRM's activity log), and the "
+            "alerts it held out on purpose: the record a play's effect is measured from.",
+            columns=(
+                _account_id("The account the play was for."),
+                Column(
+                    "date",
+                    "date",
+                    meaning="When the play started (or, held out, when it would have).",
+                    example="2025-03-04",
+                ),
+                Column(
+                    "playbook",
+                    "string",
+                    meaning="The play, by the name your team uses for it.",
+                    example="executive_call",
+                ),
+                Column(
+                    "source",
+                    "string",
+                    meaning="alert: run on a churnhealth alert; holdout: an alert held out at "
+                    "random and not worked (holdout_share); manual: run on the team's own "
+                    "judgement.",
+                    example="alert",
+                    choices=ACTION_SOURCES,
                 ),
             ),
         ),

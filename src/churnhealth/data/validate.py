@@ -123,7 +123,8 @@ def validate(
             derived = (name == "events" and "usage" in source) or (
                 name == "usage" and "events" in source
             )
-            if not spec.required and not derived and not spec.open:  # features: when declared
+            # a note when features are lost: not for your own feature table or the plays log
+            if not (spec.required or derived or spec.open or not spec.featured):
                 report.notes.append(absent(name))
             continue
         if progress:

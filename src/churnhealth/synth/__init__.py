@@ -28,10 +28,14 @@ from churnhealth.synth.messy import make_messy
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
 from churnhealth.synth.simulate import Company, monthly_hazard, simulate
-from churnhealth.synth.truth import constant_truth, truth_table
+from churnhealth.synth.team import PLAYS, Team, summary
+from churnhealth.synth.truth import constant_truth, play_effects, truth_table
 
 DRIFT_KINDS = ("usage_shift", "concept_shift")
 STAGES = ("accounts and contracts", "usage", "engagement and support", "truth", "writing")
+EFFECT_STAGE = "plays' true effects"
+EFFECT_PATHS = 24
+"""Monte Carlo paths per account for the plays' true effects (common random numbers)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class SynthResult:
     """With `messy`: each defect written, its table and rows (`synth.messy`)."""
     no_signal: float | None = None
     """With `no_signal`: the monthly probability every active account leaves with."""
+    plays: pd.DataFrame | None = None
+    """With a team: per play, times run and held out, and its true average effect on the
+    accounts chosen for it (`synth.team.summary`)."""
 
 
 def _churn_90d(
@@ -194,6 +201,7 @@ def generate(
     messy: bool = False,
     no_signal: bool = False,
     monthly_share: float | None = None,
+    team: Team | None = None,
 ) -> SynthResult:
     """Simulate the company and write its tables plus `truth` to `out` atomically.
 
@@ -203,6 +211,8 @@ def generate(
     renewal calendar, and the same overall churn rate, but each account leaves at random,
     independently of everything the tables hold (`simulate`); its truth table gives every active
     account the same probabilities.
+    `team` gives the company a customer-success team that runs plays (`synth.team`): a
+    `cs_actions` table, and each play's true effect per account and month in `truth`.
     """
     if accounts < 10 or years < 1 or truth_paths < 1:
         raise ChurnhealthError(
@@ -224,6 +234,7 @@ def generate(
     ss = np.random.SeedSequence(seed)
     (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names, s_records) = ss.spawn(7)
     s_messy = ss.spawn(1)[0]  # spawned after the others: the clean tables do not change
+    s_team, s_effects = ss.spawn(2)
     obs = dict(
         zip(
             (
@@ -247,10 +258,12 @@ def generate(
 
     done = stage(STAGES[0])
     run = (accounts, np.datetime64(start, "D"), months, (s_acc, s_dyn, s_dec), p)
-    company = simulate(*run, shift.get("concept_shift"))
+    company = simulate(*run, shift.get("concept_shift"), team=team, team_seed=s_team)
     hazard = monthly_hazard(company) if no_signal else None
     if no_signal:  # the same company, churning at its own rate but at random
-        company = simulate(*run, shift.get("concept_shift"), no_signal=hazard)
+        company = simulate(
+            *run, shift.get("concept_shift"), no_signal=hazard, team=team, team_seed=s_team
+        )
     done()
     observer = Observer(company, p, obs, shift.get("usage_shift"))
     usage = observer.usage(stage(STAGES[1], months))
@@ -265,6 +278,17 @@ def generate(
             company, truth_paths, np.random.default_rng(s_truth), p, stage(STAGES[3], months + 1)
         )
     )
+    plays = None
+    if team is not None:
+        effects = (
+            truth[["account", "as_of"]].assign(
+                **{f"effect_{play}_{h}": 0.0 for play in PLAYS for h in ("12m", "next_renewal")}
+            )
+            if no_signal  # churn ignores the state: no play changes anything
+            else play_effects(company, EFFECT_PATHS, s_effects, p, stage(EFFECT_STAGE, months + 1))
+        )
+        truth = truth.merge(effects, on=["account", "as_of"], how="left", validate="1:1")
+        plays = summary(company.actions, effects)
 
     width = max(5, len(str(accounts)))
     ids = np.char.add("A", np.char.zfill(np.arange(1, accounts + 1).astype(str), width))
@@ -372,8 +396,19 @@ def generate(
             "p_churn_12m": truth.p_churn_12m,
             "next_renewal": _as_date(truth.next_renewal),
             "p_churn_next_renewal": truth.p_churn_next_renewal,
+            **{c: truth[c] for c in truth.columns if c.startswith("effect_")},
         }
     )
+    if company.actions is not None:
+        acts = company.actions.sort_values(["date", "account"], kind="stable")
+        tables["cs_actions"] = pd.DataFrame(
+            {
+                "account_id": idx_ids[acts.account.to_numpy()],
+                "date": _as_date(acts.date),
+                "playbook": pd.Series(acts.play.to_numpy(), dtype="str"),
+                "source": pd.Series(acts.source.to_numpy(), dtype="str"),
+            }
+        )
     defects = None
     if messy:
         tables, defects = make_messy(tables, start, company.end, np.random.default_rng(s_messy))
@@ -398,4 +433,5 @@ def generate(
         {k: len(v) for k, v in tables.items()},
         defects,
         hazard,
+        plays,
     )

@@ -25,7 +25,8 @@ class State:
     month's card charge failed and is not yet recovered. integ: depth of integration into the
     customer's other systems, around the account's own level `integ_mu`. svc: how bad the
     support experience has been lately (0 = as expected). usage_avg: usage over the past
-    months (a slow moving average), against which a sudden drop shows.
+    months (a slow moving average), against which a sudden drop shows. relief: a discount's
+    hold on the account, fading month by month (0 unless the CS team gave one, `synth.team`).
     """
 
     mu: np.ndarray
@@ -45,6 +46,7 @@ class State:
     integ: np.ndarray
     svc: np.ndarray
     usage_avg: np.ndarray
+    relief: np.ndarray
 
     def take(self, idx: np.ndarray) -> State:
         return State(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
@@ -140,6 +142,7 @@ def step(s: State, seg: np.ndarray, rng: np.random.Generator, p: Params) -> Stat
         fin_eff=fin_eff,
         dunning=dunning,
         integ=integ,
+        relief=p.relief_decay * s.relief,
     )
     new.svc = p.svc_persist * s.svc + p.svc_problem * problem(new) + p.svc_noise * z[4]
     new.usage_avg = p.avg_persist * s.usage_avg + (1 - p.avg_persist) * usage_level(new)
@@ -179,6 +182,7 @@ def churn_prob(
         - w_s * s.sent
         - p.w_fin[seg] * s.fin_eff
         + p.w_dunning * s.dunning * monthly
+        - p.w_relief * s.relief
         + young * p.onboarding_boost[seg]
         + k
         * (

@@ -134,6 +134,10 @@ class Params:
     """Extra weight of usage while onboarding: a slow start is a warning sign in smb."""
     w_dunning: float = 2.8
     """A monthly card subscription whose charge failed and is not recovered (involuntary)."""
+    w_relief: float = 1.2
+    relief_decay: float = 0.7
+    """A discount (`synth.team`) lowers the churn logit by w_relief, fading by relief_decay a
+    month: it holds an account through a renewal close at hand, and fixes nothing."""
     q_monthly: float = 0.0025
     q_renewal: float = 0.02
     """Churn that no signal predicts (acquisitions, bankruptcies), per decision."""

@@ -19,6 +19,7 @@ from churnhealth.synth.dynamics import (
     usage_level,
 )
 from churnhealth.synth.params import Params
+from churnhealth.synth.team import Log, Team, act
 
 BURN_IN_MONTHS = 24
 N_REASONS = len(CHURN_REASONS)
@@ -68,6 +69,8 @@ class Company:
     concept_shift: int | None
     lic_at: np.ndarray
     """Licenses under contract at the start of each month (months × accounts)."""
+    actions: pd.DataFrame | None = None
+    """With a CS team: its plays (account, date, play, source), `synth.team`."""
 
     @property
     def end(self) -> np.datetime64:
@@ -136,13 +139,18 @@ def simulate(
     p: Params,
     concept_shift: np.datetime64 | None = None,
     no_signal: float | None = None,
+    team: Team | None = None,
+    team_seed: np.random.SeedSequence | None = None,
 ) -> Company:
     """Run the company month by month; renewals are decided from the state of their month.
 
     With `no_signal` (a monthly probability), churn ignores the state: every active account
     leaves in a month with that probability, on a random day, whatever its usage, relationship,
     support, contract or renewal date; renewals then only renew, expand or contract (never
-    late). The no-signal control (`generate(no_signal=True)`)."""
+    late). The no-signal control (`generate(no_signal=True)`).
+
+    With `team`, a customer-success team works accounts from the first month (`synth.team`),
+    drawing from `team_seed`; accounts it never works evolve and renew exactly as without it."""
     rng_acc, rng_dyn, rng_dec = (np.random.default_rng(s) for s in seed_seqs)
     rng_ns = np.random.default_rng(seed_seqs[2].spawn(1)[0]) if no_signal is not None else None
     first = int(cal.month_index(np.array([start]))[0])
@@ -161,6 +169,10 @@ def simulate(
     rows: list[tuple] = [(i, created[i], term[i], None, cur_arr[i], cur_lic[i]) for i in range(n)]
     cur_row = np.arange(n)
     lic_at = np.zeros((months, n), dtype=np.int64)
+    log = Log.empty()
+    rng_team = np.random.default_rng(team_seed)
+    last_worked = np.full(n, -(10**6), dtype=np.int64)
+    first_holdout = first + months - (team.experiment_months if team else 0)
 
     def leave(i: int, day: np.datetime64) -> None:
         churn_date[i] = max(day, rows[cur_row[i]][1] + np.timedelta64(1, "D"))
@@ -173,7 +185,28 @@ def simulate(
         if len(new):
             prev = states[-1]
             prev.put(new, init_state(seg[new], rng_dyn, p))
-        s = step(states[-1], seg, rng_dyn, p)
+        prev = states[-1]
+        if team is not None:
+            ms = cal.month_start(m)
+            active = (created < ms) & (np.isnat(churn_date) | (churn_date >= ms))
+            renewing = np.zeros(n, dtype=bool)
+            for j in range(4):
+                renewing |= ~np.isnat(cal.renewal_in_month(m + j, anchor, term))
+            prev = act(
+                team,
+                prev,
+                seg,
+                csm,
+                active,
+                renewing,
+                last_worked,
+                m,
+                first_holdout,
+                rng_team,
+                p,
+                log,
+            )
+        s = step(prev, seg, rng_dyn, p)
         states.append(s)
         lic_at[k] = cur_lic
 
@@ -256,4 +289,5 @@ def simulate(
         months,
         shift_m,
         lic_at,
+        log.frame() if team is not None else None,
     )

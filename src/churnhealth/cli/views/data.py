@@ -58,6 +58,20 @@ def synth(res: SynthResult, seconds: float, seed: int, years: int, drifts: tuple
             f"{res.churn_90d[name]:.2%}",
         )
     console.print(seg)
+    if res.plays is not None:
+        plays = Table(
+            "play",
+            "run",
+            "held out",
+            "true effect, 12 months",
+            title="The customer-success team's plays (cs_actions) and the truth about them: the "
+            "average change in the chance of churning within 12 months on the accounts the team "
+            "chose them for (negative keeps accounts)",
+        )
+        for r in res.plays.itertuples():
+            effect = "n/a" if r.run + r.held_out == 0 else f"{100 * r.effect_12m:+.1f} points"
+            plays.add_row(r.play, f"{r.run:,}", f"{r.held_out:,}", effect)
+        console.print(plays)
     rows = Table("table", "rows", title="Rows per table")
     for name, count in res.rows.items():
         rows.add_row(name, f"{count:,}")

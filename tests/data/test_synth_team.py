@@ -1,0 +1,149 @@
+"""The demo company's CS team: confounded choices, holdouts, plays that change only what they
+claim, and a truth that knows each play's effect."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnhealth import calendar as cal
+from churnhealth.data.source import open_source
+from churnhealth.data.validate import validate
+from churnhealth.synth import generate
+from churnhealth.synth.params import Params
+from churnhealth.synth.simulate import simulate
+from churnhealth.synth.team import PLAYS, Team, apply
+from churnhealth.synth.truth import play_effects
+
+SEGMENTS = ["enterprise", "mid_market", "smb"]
+START = np.datetime64("2023-11-01", "D")
+
+
+def run(team: Team | None, n: int = 600, months: int = 24, seed: int = 2):
+    ss = np.random.SeedSequence(seed)
+    seqs = ss.spawn(3)
+    return simulate(n, START, months, seqs, Params(), team=team, team_seed=ss.spawn(1)[0])
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return run(None), run(Team())
+
+
+def test_accounts_never_worked_keep_their_hidden_state(pair):
+    alone, worked = pair
+    touched = np.unique(worked.actions.account[worked.actions.source != "holdout"])
+    assert 20 < len(touched) < len(alone.seg) / 2
+    keep = np.setdiff1d(np.arange(len(alone.seg)), touched)
+    for a, b in zip(alone.states, worked.states, strict=True):
+        np.testing.assert_array_equal(a.take(keep).fit, b.take(keep).fit)
+        np.testing.assert_array_equal(a.take(keep).champion, b.take(keep).champion)
+        np.testing.assert_array_equal(a.take(keep).svc, b.take(keep).svc)
+    # (their renewal calendar can still move: late renewals and expansion sizes draw from a
+    # stream shared with the accounts that stay, see docs/demo-company.md)
+    # and the plays did something: some worked account's path differs
+    assert not np.array_equal(alone.states[-1].fit[touched], worked.states[-1].fit[touched])
+
+
+def test_team_works_covered_active_accounts_within_capacity_and_cooldown(pair):
+    _, c = pair
+    a = c.actions
+    assert c.csm[a.account].all()  # only accounts with a CSM
+    day = a.date.to_numpy().astype("datetime64[D]")
+    assert (c.created[a.account] < cal.month_start(cal.month_index(day))).all()
+    gone = c.churn_date[a.account]
+    assert (np.isnat(gone) | (gone >= cal.month_start(cal.month_index(day)))).all()
+    per_month = a.groupby(a.date.dt.to_period("M")).size()
+    assert per_month.max() <= round(Team().capacity * c.csm.sum()) + 1
+    months = a.date.dt.year * 12 + a.date.dt.month
+    gaps = months.groupby(a.account).diff().dropna()
+    assert (gaps >= Team().cooldown_months).all()
+
+
+def test_holdouts_only_in_the_experiment_and_at_random(pair):
+    _, c = pair
+    a = c.actions
+    begins = pd.Timestamp(cal.month_start(c.first + c.months - Team().experiment_months))
+    before, during = a[a.date < begins], a[a.date >= begins]
+    assert set(before.source) == {"manual"}
+    assert set(during.source) == {"alert", "holdout"}
+    share = (during.source == "holdout").mean()
+    se = np.sqrt(0.25 * 0.75 / len(during))
+    assert abs(share - Team().holdout_share) < 4 * se
+
+
+def test_team_picks_worrying_accounts(pair):
+    """Confounding: the accounts it chooses are riskier than the covered accounts it leaves."""
+    _, c = pair
+    p = Params()
+    a = c.actions
+    k = (cal.month_index(a.date.to_numpy().astype("datetime64[D]")) - c.first).astype(int)
+    picked = np.array(
+        [
+            Team().cues(c.state(j - 1).take([i]), c.seg[[i]], p).max()
+            for i, j in zip(a.account, k, strict=True)
+        ]
+    )
+    everyone = Team().cues(c.state(c.months // 2), c.seg, p).max(axis=0)[c.csm]
+    assert np.median(picked) > np.quantile(everyone, 0.75)
+
+
+def test_each_play_acts_only_on_its_own_cause():
+    p = Params()
+    c = run(None, n=300, months=6)
+    s = c.state(3)
+    seg = c.seg
+    for k, play in enumerate(PLAYS):
+        after = apply(k, s, seg, p)
+        changed = np.zeros(len(seg), bool)
+        for f in ("fit", "mu", "sponsor", "rel", "svc", "dunning", "relief"):
+            changed |= getattr(after, f) != getattr(s, f)
+        if play == "executive_call":
+            assert not changed[s.champion == 1].any()
+        if play == "payment_recovery":
+            assert np.array_equal(changed, s.dunning > 0)
+        if play == "support_escalation":
+            assert np.array_equal(changed, s.svc > 0)
+        if play == "discount":
+            assert changed.all()
+
+
+def test_true_effects_are_zero_without_a_cause_and_keep_accounts_with_one():
+    c = run(Team(), n=300, months=8)
+    eff = play_effects(c, 16, np.random.SeedSequence(9), Params())
+    k = (cal.month_index(eff.as_of.to_numpy().astype("datetime64[D]")) - c.first).astype(int)
+    champion = np.array([c.state(j - 1).champion[i] for i, j in zip(eff.account, k, strict=True)])
+    card = c.states[0].card[eff.account]
+    assert (eff.effect_executive_call_12m[champion == 1] == 0).all()
+    assert (eff.effect_payment_recovery_12m[card == 0] == 0).all()
+    for play in PLAYS:
+        assert eff[f"effect_{play}_12m"].mean() < 0, play  # every play helps on average
+        assert eff[f"effect_{play}_12m"].between(-1, 0.05).all()
+    assert (eff.effect_discount_next_renewal.dropna() <= 0).all()  # NaN: no decision in 13 months
+
+
+def test_generate_writes_valid_cs_actions_and_effects(tmp_path):
+    path = tmp_path / "team.duckdb"
+    res = generate(path, accounts=400, years=2, seed=7, truth_paths=20, team=Team())
+    assert res.plays.run.sum() + res.plays.held_out.sum() == res.rows["cs_actions"]
+    report = validate(open_source(path), SEGMENTS)
+    assert report.ok, report.problems
+    with duckdb.connect(str(path), read_only=True) as con:
+        acts = con.sql("SELECT * FROM cs_actions").df()
+        cols = [r[0] for r in con.sql("DESCRIBE truth").fetchall()]
+    assert set(acts.source) <= {"alert", "holdout", "manual"}
+    assert set(acts.playbook) <= set(PLAYS)
+    assert {f"effect_{p}_{h}" for p in PLAYS for h in ("12m", "next_renewal")} <= set(cols)
+
+
+def test_no_signal_team_plays_change_nothing(tmp_path):
+    path = tmp_path / "null.duckdb"
+    res = generate(path, accounts=300, years=1, seed=3, truth_paths=20, team=Team(), no_signal=True)
+    assert res.rows["cs_actions"] > 0
+    with duckdb.connect(str(path), read_only=True) as con:
+        total = con.sql(
+            "SELECT sum(abs(effect_training_12m) + abs(effect_discount_12m)) FROM truth"
+        )
+        assert total.fetchone()[0] == 0
