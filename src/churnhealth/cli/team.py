@@ -1,17 +1,27 @@
-"""Commands that record the team's judgment and actions: `override`, `outcome`.
-
-Both append to audit tables of the history store (`predict.history`); nothing is edited."""
+"""Commands on the team's judgment and actions: `override` and `outcome` record them (appending
+to audit tables of the history store, `predict.history`; nothing is edited), `effects` measures
+what the plays logged in cs_actions are worth."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from churnhealth.cli.app import ConfigOpt, app, committed, config, parse_date
+from churnhealth.cli.app import (
+    ConfigOpt,
+    DataOpt,
+    SourcesOpt,
+    app,
+    committed,
+    config,
+    parse_date,
+)
 from churnhealth.cli.views import team as team_view
 from churnhealth.errors import ChurnhealthError
+from churnhealth.progress import stages
 
 ByOpt = Annotated[
     str | None,
@@ -130,3 +140,26 @@ def outcome(
     )
     with committed("outcome"):
         team_view.outcome_recorded(row, cfg.predict.history)
+
+
+@app.command()
+def effects(
+    data: DataOpt = None,
+    sources: SourcesOpt = None,
+    out: Annotated[Path, typer.Option(help="Where to write the estimates (JSON).")] = Path(
+        "outputs/effects.json"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the estimates as JSON instead of tables.")
+    ] = False,
+    config_path: ConfigOpt = None,
+) -> None:
+    """What each play in cs_actions is worth: its effect on churn within the health horizon and
+    at the next renewal decision, randomized (against held-out alerts), doubly robust (against
+    the accounts not worked, adjusted by their features) and naive (not to be trusted)."""
+    cfg = config(config_path, sources)
+    from churnhealth.jobs.effects import estimate
+
+    with stages() as stage:
+        res = estimate(cfg, data, out, stage)
+    team_view.effects(res, as_json)

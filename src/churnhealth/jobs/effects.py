@@ -1,0 +1,165 @@
+"""`churnhealth effects`: what each play logged in `cs_actions` is worth, three ways.
+
+The units, outcomes and estimators are in `evaluation.effects` (randomized, naive) and
+`evaluation.effects_dr` (doubly robust); this job reads the data, builds the point-in-time
+features every unit is described by, assembles the units and writes the estimates atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from churnhealth.atomic import check_writable, write_json
+from churnhealth.config import Config
+from churnhealth.data.contract import contract
+from churnhealth.data.load import open_configured
+from churnhealth.errors import ChurnhealthError
+from churnhealth.evaluation import effects as fx
+from churnhealth.evaluation.effects_dr import doubly_robust
+from churnhealth.evaluation.horizons import truth_for
+from churnhealth.features import build_features
+from churnhealth.location import source_label
+from churnhealth.progress import Stage, no_stage
+
+RUN = ("alert", "manual")
+WASHOUT_DAYS = 90
+"""A unit is no control while a play run within this many days before it may still act."""
+
+
+@dataclass
+class EffectsResult:
+    """Every estimate, per play, method, outcome and group, with what the data allowed."""
+
+    source: str
+    data_end: str
+    horizon_days: int
+    plays: dict[str, dict[str, int]]
+    """Per play: units run, held out and run with features (the rest fell outside the grid)."""
+    estimates: list[fx.Estimate]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    out: Path | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "data_end": self.data_end,
+            "horizon_days": self.horizon_days,
+            "plays": self.plays,
+            "estimates": [e.as_dict() for e in self.estimates],
+            "notes": self.notes,
+        }
+
+
+def units(actions: pd.DataFrame, grid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each logged play on the latest as-of date on or before it (its features then know
+    nothing of it); plays on accounts not in the grid then (not yet customers, or gone) are
+    dropped and counted."""
+    acts = actions.assign(date=pd.to_datetime(actions.date).astype("datetime64[ns]"))
+    acts = acts.sort_values("date", kind="stable")
+    keys = grid[["account_id", "as_of"]].assign(
+        as_of=grid.as_of.astype("datetime64[ns]"), at=grid.as_of.astype("datetime64[ns]")
+    )
+    m = pd.merge_asof(acts, keys.sort_values("at"), left_on="date", right_on="at", by="account_id")
+    lost = int(m.as_of.isna().sum())
+    m = m.dropna(subset=["as_of"]).drop(columns="at")
+    on = grid.assign(as_of=grid.as_of.astype("datetime64[ns]"))
+    return m.merge(on, on=["account_id", "as_of"], how="inner", validate="many_to_one"), lost
+
+
+def controls(grid: pd.DataFrame, actions: pd.DataFrame, owned: set | None) -> pd.DataFrame:
+    """Units the team did not work: no play run in (as_of − washout, as_of + a month), and, where
+    the team works only accounts with an owner, owned accounts only."""
+    run = actions[actions.source.isin(RUN)]
+    g = grid.assign(as_of=grid.as_of.astype("datetime64[ns]"))
+    near = g[["account_id", "as_of"]].merge(
+        run[["account_id", "date"]].assign(date=pd.to_datetime(run.date)), on="account_id"
+    )
+    gap = (near.date - near.as_of).dt.days
+    touched = near[(gap > -WASHOUT_DAYS) & (gap < 31)][["account_id", "as_of"]].drop_duplicates()
+    out = g.merge(touched.assign(_t=True), on=["account_id", "as_of"], how="left")
+    out = out[out._t.isna()].drop(columns="_t")
+    if owned is not None:
+        out = out[out.account_id.isin(owned)]
+    return out
+
+
+def estimate(
+    cfg: Config,
+    data: Path | None = None,
+    out: Path = Path("outputs/effects.json"),
+    stage: Stage = no_stage,
+) -> EffectsResult:
+    """Estimate every play's effect; write them to `out` (JSON) atomically."""
+    t0 = time.perf_counter()
+    out = check_writable(out, "--out", (".json",))
+    done = stage("validating data", 1)
+    source = open_configured(cfg, data)
+    done()
+    if "cs_actions" not in source.tables:
+        raise ChurnhealthError(
+            f"effects: {source_label(source.path)} has no cs_actions table (expected the plays "
+            "your team ran: account_id, date, playbook, source; docs/data-contract.md)"
+        )
+    specs = contract(cfg.data.segments)
+    actions = source.typed(specs["cs_actions"]).to_pandas()
+    accounts = source.typed(specs["accounts"]).to_pandas()
+    fs = build_features(source, cfg, stage=stage)
+    horizon = cfg.labels.health_horizon_days
+    grid = fx.outcomes(fs.frame, fs.data_end, horizon)
+    truth = truth_for(source, grid)
+    if truth is not None:
+        grid = pd.concat([grid, truth.filter(like="effect_")], axis=1)
+    chosen, lost = units(actions, grid)
+    owners = accounts.set_index("account_id").csm_owner
+    worked = set(chosen.account_id[chosen.source.isin(RUN)])
+    owned = set(owners.dropna().index) if worked <= set(owners.dropna().index) else None
+    pool = controls(grid, actions, owned)
+    notes = []
+    if lost:
+        notes.append(
+            f"{lost} of {len(actions)} logged plays fall on no scored account-date (before the "
+            "account's first as-of date, or after it left) and are left out"
+        )
+    estimates: list[fx.Estimate] = []
+    plays: dict[str, dict[str, int]] = {}
+    ran = chosen[chosen.source.isin(RUN)]
+    names = sorted(chosen.playbook.unique())
+    for play in names:
+        mine = chosen[chosen.playbook == play]
+        exp = mine[mine.source.isin(("alert", "holdout"))].assign(
+            treated=lambda d: d.source == "alert"
+        )
+        plays[play] = {
+            "run": int((mine.source.isin(RUN)).sum()),
+            "held_out": int((mine.source == "holdout").sum()),
+        }
+        for outcome in fx.OUTCOMES:
+            if (~exp.treated).any():
+                estimates.append(fx.randomized(exp, play, outcome, horizon))
+            else:
+                why = "no holdouts: set holdout_share on the playbook"
+                estimates.append(
+                    fx.Estimate(play, "randomized", outcome, treated=len(exp), refused=why)
+                )
+            estimates.append(fx.naive(ran[ran.playbook == play], pool, play, outcome))
+    advance = stage("doubly robust estimates", len(fx.OUTCOMES))
+    for outcome in fx.OUTCOMES:
+        estimates.extend(doubly_robust(ran, pool, fs, outcome))
+        advance()
+    result = EffectsResult(
+        source_label(source.path),
+        str(fs.data_end.date()),
+        horizon,
+        plays,
+        estimates,
+        notes,
+        time.perf_counter() - t0,
+        out,
+    )
+    write_json(out, result.to_dict())
+    return result

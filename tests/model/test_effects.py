@@ -1,0 +1,122 @@
+"""`churnhealth effects` on companies whose plays' true effects are known."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from churnhealth.synth import generate
+from churnhealth.synth.team import PLAYS, Team
+from tests.conftest import cli, workspace_config
+
+
+@pytest.fixture(scope="module")
+def acting(tmp_path_factory):
+    """A company whose team works accounts, and its estimates (run once)."""
+    root = tmp_path_factory.mktemp("acting")
+    generate(root / "team.duckdb", accounts=1000, years=3, seed=11, truth_paths=20, team=Team())
+    cfg = str(workspace_config(root))
+    res = cli(
+        "effects", "--data", "team.duckdb", "--out", "effects.json", "--config", cfg, cwd=root
+    )
+    assert res.returncode == 0, res.stderr
+    return root, res.stdout, json.loads((root / "effects.json").read_text())
+
+
+def _get(est, play, method, outcome, group="all"):
+    (e,) = [
+        e
+        for e in est["estimates"]
+        if (e["play"], e["method"], e["outcome"], e["group"]) == (play, method, outcome, group)
+    ]
+    return e
+
+
+def test_every_play_gets_every_method_and_says_why_when_it_cannot(acting):
+    _, out, est = acting
+    assert set(est["plays"]) == set(PLAYS)
+    for play in PLAYS:
+        for method in ("randomized", "doubly_robust", "naive"):
+            for outcome in ("12m", "next_renewal"):
+                e = _get(est, play, method, outcome)
+                assert (e["effect"] is None) == (e["refused"] is not None)
+                if e["effect"] is not None:
+                    assert e["low"] <= e["effect"] <= e["high"]
+    assert "naive" in out and "randomized" in out and "doubly robust" in out
+    assert "Who a play helps" in out
+
+
+def test_naive_comparison_gets_a_play_backwards_and_the_truth_says_so(acting):
+    _, _, est = acting
+    backwards = [
+        p
+        for p in PLAYS
+        if (n := _get(est, p, "naive", "12m"))["effect"] is not None
+        and n["effect"] > 0
+        and n["truth"] < 0
+    ]
+    assert backwards  # worked accounts churn more, though every play keeps accounts
+
+
+def test_small_companies_get_refusals_not_guesses(acting):
+    """1,000 accounts: too few holdouts for most plays, and a year not yet followed."""
+    _, _, est = acting
+    refused = [e["refused"] for e in est["estimates"] if e["method"] == "randomized"]
+    assert any(r and r.startswith("too few:") for r in refused)
+    assert any(r and r.startswith("not judged: followed for at most") for r in refused)
+    dr = [_get(est, p, "doubly_robust", "12m") for p in PLAYS]
+    assert any(e["refused"] and e["refused"].startswith("too few:") for e in dr)
+    for e in dr:
+        if e["effect"] is not None:
+            assert e["diagnostics"]["effective_controls"] >= 50
+
+
+def test_no_signal_company_plays_show_no_effect(tmp_path):
+    generate(
+        tmp_path / "null.duckdb",
+        accounts=1000,
+        years=3,
+        seed=12,
+        truth_paths=20,
+        team=Team(),
+        no_signal=True,
+    )
+    cfg = str(workspace_config(tmp_path))
+    res = cli("effects", "--data", "null.duckdb", "--json", "--config", cfg, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    est = json.loads(res.stdout)["estimates"]
+    given = [
+        e for e in est if e["method"] in ("randomized", "doubly_robust") and e["effect"] is not None
+    ]
+    assert given and all(e["truth"] == 0 for e in given if e["truth"] is not None)
+    assert sum(e["low"] <= 0 <= e["high"] for e in given) >= 0.8 * len(given)
+
+
+def test_data_without_plays_is_refused_in_one_line(small_db, tmp_path):
+    cfg = str(workspace_config(tmp_path))
+    res = cli("effects", "--data", str(small_db), "--out", "fx.json", "--config", cfg, cwd=tmp_path)
+    assert res.returncode == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert "has no cs_actions table (expected the plays your team ran" in line
+    assert not (tmp_path / "fx.json").exists()
+
+
+def test_plays_without_holdouts_refuse_the_randomized_estimate(acting, tmp_path):
+    root, _, _ = acting
+    path = tmp_path / "manual.duckdb"
+    with duckdb.connect(str(path)) as dst:
+        dst.execute(f"ATTACH '{root / 'team.duckdb'}' AS src (READ_ONLY)")
+        for (table,) in dst.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src'"
+        ).fetchall():
+            dst.execute(f"CREATE TABLE {table} AS SELECT * FROM src.{table}")
+        dst.execute("UPDATE cs_actions SET source = 'manual'")
+    cfg = str(workspace_config(tmp_path))
+    res = cli("effects", "--data", str(path), "--json", "--config", cfg, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    est = json.loads(res.stdout)
+    for play in PLAYS:
+        e = _get(est, play, "randomized", "12m")
+        assert e["refused"] == "no holdouts: set holdout_share on the playbook"
