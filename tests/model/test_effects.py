@@ -7,6 +7,7 @@ import json
 import duckdb
 import pytest
 
+from churnhealth.scoring import history
 from churnhealth.synth import generate
 from churnhealth.synth.team import PLAYS, Team
 from tests.conftest import cli, workspace_config
@@ -99,8 +100,15 @@ def test_data_without_plays_is_refused_in_one_line(small_db, tmp_path):
     res = cli("effects", "--data", str(small_db), "--out", "fx.json", "--config", cfg, cwd=tmp_path)
     assert res.returncode == 2
     (line,) = res.stderr.strip().splitlines()
-    assert "has no cs_actions table (expected the plays your team ran" in line
+    assert "has no cs_actions table and" in line and "holds no alerts raised on it" in line
     assert not (tmp_path / "fx.json").exists()
+    # alerts raised on another data source are not this data's plays
+    (tmp_path / "outputs").mkdir()
+    alert = {"account_id": "A00001", "playbook": "rapid_decline", "as_of": "2024-06-01"}
+    (tmp_path / "outputs" / "alerts.jsonl").write_text(json.dumps(alert) + "\n")
+    history.record_source(tmp_path / "outputs" / "history.duckdb", "/elsewhere/other.duckdb")
+    res = cli("effects", "--data", str(small_db), "--out", "fx.json", "--config", cfg, cwd=tmp_path)
+    assert res.returncode == 2 and "holds no alerts raised on it" in res.stderr
 
 
 def test_plays_without_holdouts_refuse_the_randomized_estimate(acting, tmp_path):

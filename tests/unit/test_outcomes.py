@@ -129,3 +129,21 @@ def test_an_outcome_note_is_printed_as_text_and_an_identical_retry_writes_nothin
     assert len(outcomes.audit(store)) == 1
     other = cli(*args[:3], "skipped", "--by", "carol", "--config", str(config))
     assert other.returncode == 0 and len(outcomes.audit(store)) == 2
+
+
+def test_the_alert_log_feeds_the_plays_effects_measures(tmp_path):
+    log, store = tmp_path / "alerts.jsonl", tmp_path / "history.duckdb"
+    rows = (("A1", "rapid_decline"), ("A2", "at_risk_intervention"), ("A3", "rapid_decline"))
+    a2 = {x["account_id"]: x["alert_id"] for x in _alerts(log, rows)}["A2"]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    for line in lines:
+        line["held_out"] = line["account_id"] == "A3"  # A3's alert was held out
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    outcomes.record(store, log, a2, status="skipped", by="bob")
+    acts = outcomes.logged_actions(log, store).set_index("account_id")
+    assert acts.source.to_dict() == {"A1": "alert", "A2": "alert", "A3": "holdout"}
+    # a skipped alert was still alerted (intent to treat), but no play ran
+    assert acts.worked.to_dict() == {"A1": True, "A2": False, "A3": False}
+    assert set(acts.playbook) == {"rapid_decline", "at_risk_intervention"}
+    assert (acts.date == pd.Timestamp("2026-11-01")).all()
+    assert outcomes.logged_actions(tmp_path / "none.jsonl", store).empty

@@ -439,7 +439,8 @@ def contract(segments: tuple[str, ...] | list[str]) -> dict[str, Table]:
             key=("account_id", "date", "playbook"),
             featured=False,
             meaning="The plays your team ran on accounts (a CRM's activity log), and the "
-            "alerts it held out on purpose: the record a play's effect is measured from.",
+            "alerts it held out on purpose: what `churnhealth effects` measures a play's "
+            "effect from.",
             columns=(
                 _account_id("The account the play was for."),
                 Column(

@@ -34,6 +34,9 @@ MAX_PROPENSITY = 0.95
 MAX_UNCOMPARABLE = 0.10
 """Refuse when more than this share of the worked units have a propensity above MAX_PROPENSITY."""
 MIN_EFFECTIVE_CONTROLS = 50
+MAX_CONTROLS = 15_000
+"""Units not worked beyond this are sampled at random: the interval is set by the few hundred
+plays, not by tens of thousands of controls, and the fits take half the time."""
 SEED = 0
 PROPENSITY = dict(
     n_estimators=200, learning_rate=0.02, num_leaves=7, min_child_samples=100,
@@ -156,6 +159,8 @@ def doubly_robust(
     dimension. `ran`: the units a play ran on (column `playbook`); `pool`: units not worked."""
     y_col, seen = ("y_12m", "seen_12m") if outcome == "12m" else ("y_next", "seen_next")
     treated, control = ran[ran[seen]], pool[pool[seen]]
+    if len(control) > MAX_CONTROLS:
+        control = control.sample(MAX_CONTROLS, random_state=SEED)
     both = pd.concat([control, treated], ignore_index=True)
     worked = np.r_[np.zeros(len(control)), np.ones(len(treated))]
     plays = sorted(ran.playbook.unique())

@@ -24,6 +24,7 @@ from churnhealth.evaluation.horizons import truth_for
 from churnhealth.features import build_features
 from churnhealth.location import source_label
 from churnhealth.progress import Stage, no_stage
+from churnhealth.scoring import history, outcomes
 
 RUN = ("alert", "manual")
 WASHOUT_DAYS = 90
@@ -74,7 +75,7 @@ def units(actions: pd.DataFrame, grid: pd.DataFrame) -> tuple[pd.DataFrame, int]
 def controls(grid: pd.DataFrame, actions: pd.DataFrame, owned: set | None) -> pd.DataFrame:
     """Units the team did not work: no play run in (as_of − washout, as_of + a month), and, where
     the team works only accounts with an owner, owned accounts only."""
-    run = actions[actions.source.isin(RUN)]
+    run = actions[actions.source.isin(RUN) & actions.worked]
     g = grid.assign(as_of=grid.as_of.astype("datetime64[ns]"))
     near = g[["account_id", "as_of"]].merge(
         run[["account_id", "date"]].assign(date=pd.to_datetime(run.date)), on="account_id"
@@ -86,6 +87,16 @@ def controls(grid: pd.DataFrame, actions: pd.DataFrame, owned: set | None) -> pd
     if owned is not None:
         out = out[out.account_id.isin(owned)]
     return out
+
+
+def combined(table: pd.DataFrame | None, logged: pd.DataFrame) -> pd.DataFrame:
+    """The plays in the cs_actions table and those in churnhealth's own alert log (held-out
+    alerts included), once each: a play both list counts as the table has it."""
+    frames = [] if table is None else [table.assign(worked=True)]
+    frames += [logged] if len(logged) else []
+    both = pd.concat(frames, ignore_index=True)
+    both["date"] = pd.to_datetime(both.date).astype("datetime64[ns]").dt.normalize()
+    return both.drop_duplicates(["account_id", "date", "playbook"], keep="first")
 
 
 def estimate(
@@ -100,13 +111,27 @@ def estimate(
     done = stage("validating data", 1)
     source = open_configured(cfg, data)
     done()
-    if "cs_actions" not in source.tables:
-        raise ChurnhealthError(
-            f"effects: {source_label(source.path)} has no cs_actions table (expected the plays "
-            "your team ran: account_id, date, playbook, source; docs/data-contract.md)"
-        )
     specs = contract(cfg.data.segments)
-    actions = source.typed(specs["cs_actions"]).to_pandas()
+    label = source_label(source.path)
+    logged = outcomes.logged_actions(cfg.predict.alerts, cfg.predict.history)
+    notes = []
+    scored = history.recorded_source(cfg.predict.history)
+    if len(logged) and scored != label:
+        notes.append(
+            f"the {len(logged)} alerts in {cfg.predict.alerts} were raised on "
+            f"{scored or 'an unrecorded source'}, not this data: left out"
+        )
+        logged = logged.iloc[:0]
+    if "cs_actions" not in source.tables and logged.empty:
+        raise ChurnhealthError(
+            f"effects: {label} has no cs_actions table and {cfg.predict.alerts} holds no "
+            "alerts raised on it (expected the plays your team ran: account_id, date, "
+            "playbook, source; docs/data-contract.md)"
+        )
+    actions = combined(
+        source.typed(specs["cs_actions"]).to_pandas() if "cs_actions" in source.tables else None,
+        logged,
+    )
     accounts = source.typed(specs["accounts"]).to_pandas()
     fs = build_features(source, cfg, stage=stage)
     horizon = cfg.labels.health_horizon_days
@@ -119,7 +144,6 @@ def estimate(
     worked = set(chosen.account_id[chosen.source.isin(RUN)])
     owned = set(owners.dropna().index) if worked <= set(owners.dropna().index) else None
     pool = controls(grid, actions, owned)
-    notes = []
     if lost:
         notes.append(
             f"{lost} of {len(actions)} logged plays fall on no scored account-date (before the "
@@ -127,7 +151,7 @@ def estimate(
         )
     estimates: list[fx.Estimate] = []
     plays: dict[str, dict[str, int]] = {}
-    ran = chosen[chosen.source.isin(RUN)]
+    ran = chosen[chosen.source.isin(RUN) & chosen.worked]
     names = sorted(chosen.playbook.unique())
     for play in names:
         mine = chosen[chosen.playbook == play]
@@ -135,7 +159,7 @@ def estimate(
             treated=lambda d: d.source == "alert"
         )
         plays[play] = {
-            "run": int((mine.source.isin(RUN)).sum()),
+            "run": int((mine.source.isin(RUN) & mine.worked).sum()),
             "held_out": int((mine.source == "holdout").sum()),
         }
         for outcome in fx.OUTCOMES:
@@ -152,7 +176,7 @@ def estimate(
         estimates.extend(doubly_robust(ran, pool, fs, outcome))
         advance()
     result = EffectsResult(
-        source_label(source.path),
+        label,
         str(fs.data_end.date()),
         horizon,
         plays,

@@ -252,6 +252,21 @@ def check_source(path: Path, source: str, accounts: pd.DataFrame) -> str | None:
     )
 
 
+def recorded_source(path: Path) -> str | None:
+    """The data source the history's scores (and so predict's alert log) came from, if any."""
+    if not Path(path).exists():
+        return None
+    with connect(path, read_only=True) as con:
+        try:
+            tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+            if "history_source" not in tables:
+                return None
+            row = con.execute("SELECT source FROM history_source").fetchone()
+        except duckdb.Error as exc:
+            raise unusable(path, exc) from None
+    return None if row is None else row[0]
+
+
 def record_source(path: Path, source: str) -> None:
     """Record `source` as the history's data source (after `check_source` let it in)."""
     with _writing(path, _SOURCE_DDL) as con:

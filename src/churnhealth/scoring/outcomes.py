@@ -89,3 +89,31 @@ def latest(store: Path) -> pd.DataFrame:
     """Each alert's latest outcome (alert_id, status, note, recorded_by, recorded_at)."""
     rows = audit(store)
     return rows.sort_values("seq").groupby("alert_id").tail(1).reset_index(drop=True)
+
+
+def as_actions(alerts: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
+    """The alert log as `cs_actions` rows (account_id, date, playbook, source) plus `worked`.
+
+    Every alert sent is an `alert` row and every held-out alert a `holdout` row, whatever the
+    team recorded: the randomized comparison is of alerting against not alerting (intent to
+    treat), and dropping the alerts a team skipped would undo the randomization. `worked` is
+    False where the latest recorded outcome is "skipped": the doubly robust estimate counts only
+    plays that ran."""
+    if alerts.empty:
+        return pd.DataFrame(columns=["account_id", "date", "playbook", "source", "worked"])
+    status = recorded.set_index("alert_id").status if len(recorded) else pd.Series(dtype=str)
+    skipped = alerts.alert_id.map(status).eq("skipped")
+    return pd.DataFrame(
+        {
+            "account_id": alerts.account_id.astype(str),
+            "date": pd.to_datetime(alerts.as_of),
+            "playbook": alerts.playbook.astype(str),
+            "source": alerts.held_out.map({True: "holdout", False: "alert"}),
+            "worked": ~alerts.held_out.astype(bool) & ~skipped,
+        }
+    ).reset_index(drop=True)
+
+
+def logged_actions(alerts_path: Path, store: Path) -> pd.DataFrame:
+    """`as_actions` of the alert log `alerts_path` and the outcomes in the history `store`."""
+    return as_actions(playbooks.previous_alerts(alerts_path), latest(store))
