@@ -49,6 +49,23 @@ def test_every_play_gets_every_method_and_says_why_when_it_cannot(acting):
     assert "Who a play helps" in out
 
 
+def test_estimates_go_to_mlflow_and_the_report_section(acting):
+    root, _, est = acting
+    import mlflow
+
+    from churnhealth.evaluation import report_sections
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    run = client.get_run(est["run_id"])
+    assert run.data.tags["churnhealth.kind"] == "effects"
+    naive = _get(est, "discount", "naive", "12m")
+    assert run.data.metrics["effect_discount_naive_12m"] == pytest.approx(naive["effect"])
+    html = report_sections.effects(est)
+    assert "naive (do not trust)" in html and "executive call" in html
+    assert html.count("<h3>") == 2  # one table per outcome
+    assert "Not measured yet" in report_sections.effects(None)
+
+
 def test_naive_comparison_gets_a_play_backwards_and_the_truth_says_so(acting):
     _, _, est = acting
     backwards = [

@@ -146,9 +146,14 @@ def outcome(
 def effects(
     data: DataOpt = None,
     sources: SourcesOpt = None,
-    out: Annotated[Path, typer.Option(help="Where to write the estimates (JSON).")] = Path(
-        "outputs/effects.json"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the estimates (JSON) [default: effects.json in "
+            "paths.reports_dir, where `churnhealth report` reads it].",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the estimates as JSON instead of tables.")
     ] = False,

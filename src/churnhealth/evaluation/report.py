@@ -63,6 +63,8 @@ class ReportInputs:
     """The latest forecast (`predict`'s summary.json), when predict has run."""
     loop: dict | None = None
     """The customer-success loop's tables (see `jobs.report`)."""
+    effects: dict | None = None
+    """What each play is worth (`churnhealth effects`' effects.json), when measured."""
     forecast_source: str | None = None
     """The data the latest predict run scored (its summary.json)."""
     currency: str = "USD"
@@ -324,6 +326,13 @@ def render(r: ReportInputs, registered_model: str, tmp: Path) -> str:
             short,
         ),
         ("The customer-success loop", section.loop(r.loop), loop_where),
+        (
+            "What a play is worth",
+            section.effects(r.effects),
+            f"The plays logged in {r.effects['source']}, data to {r.effects['data_end']}."
+            if r.effects
+            else "No effects measured yet.",
+        ),
         (
             "Why accounts left: the churn records",
             section.reasons(train and train.churn_reasons),

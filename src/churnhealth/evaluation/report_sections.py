@@ -1,6 +1,7 @@
 """The HTML report's building blocks: tables and images as HTML, and the sections that read
 one input each (the monitor's report, the forecast, the churn records, the expansion score, the
-customer-success loop, the judged horizons). `evaluation.report.render` puts them in order.
+customer-success loop, what a play is worth, the judged horizons). `evaluation.report.render`
+puts them in order.
 """
 
 from __future__ import annotations
@@ -210,3 +211,58 @@ def judged_horizons(block: Judged | None) -> str:
         "horizon counts through censoring weights, not as a stayer. Intervals resample "
         "accounts.</p>"
     )
+
+
+def _points(e: dict | None) -> str:
+    if e is None:
+        return ""
+    if e.get("effect") is None:
+        return e.get("refused") or "n/a"
+    return (
+        f"{100 * e['effect']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}] "
+        f"(n={e['treated']:,})"
+    )
+
+
+def effects(fx: dict | None) -> str:
+    """What each play logged is worth (`churnhealth effects`): randomized, doubly robust and
+    naive, per outcome, with the truth where the data knows it."""
+    if not fx:
+        return (
+            "<p class='muted'>Not measured yet: run <code>churnhealth effects</code> on data "
+            "with a cs_actions table, or after alerts with a <code>holdout_share</code>.</p>"
+        )
+    find = {(e["play"], e["method"], e["outcome"], e["group"]): e for e in fx["estimates"]}
+    has_truth = any(e.get("truth") is not None for e in fx["estimates"])
+    out = [
+        "<p>The effect of running each play on the chance of churning, in points of "
+        "probability with 95% intervals; negative: the play keeps accounts. "
+        "<strong>Randomized</strong> compares alerts run with alerts held out at random, the "
+        "only comparison chance alone decided. <strong>Doubly robust</strong> compares plays "
+        "run with accounts not worked, adjusted for the features. <strong>Naive</strong> "
+        "(worked against not worked) is shown so nobody mistakes it for an effect: the team "
+        "works the accounts that look at risk.</p>"
+    ]
+    for outcome, what in (
+        ("12m", f"churn within {fx['horizon_days']} days"),
+        ("next_renewal", "leaving at the next renewal decision"),
+    ):
+        rows = []
+        for play, counts in fx["plays"].items():
+            dr = find.get((play, "doubly_robust", outcome, "all"))
+            row = {
+                "play": play.replace("_", " "),
+                "run": counts["run"],
+                "held out": counts["held_out"],
+                "randomized": _points(find.get((play, "randomized", outcome, "all"))),
+                "doubly robust": _points(dr),
+                "naive (do not trust)": _points(find.get((play, "naive", outcome, "all"))),
+            }
+            if has_truth:
+                truth = dr.get("truth") if dr else None
+                row["true effect"] = "" if truth is None else f"{100 * truth:+.1f}"
+            rows.append(row)
+        out.append(f"<h3>On {what}</h3>" + table(pd.DataFrame(rows)))
+    for note in fx.get("notes", []):
+        out.append(f"<p class='muted'>{html_text(note)}</p>")
+    return "".join(out)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnhealth import tracking
 from churnhealth.atomic import check_writable, write_json
 from churnhealth.config import Config
 from churnhealth.data.contract import contract
@@ -44,6 +45,8 @@ class EffectsResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     out: Path | None = None
+    run_id: str | None = None
+    """The MLflow run that holds the estimates as metrics."""
 
     def to_dict(self) -> dict:
         return {
@@ -53,6 +56,7 @@ class EffectsResult:
             "plays": self.plays,
             "estimates": [e.as_dict() for e in self.estimates],
             "notes": self.notes,
+            "run_id": self.run_id,
         }
 
 
@@ -102,12 +106,13 @@ def combined(table: pd.DataFrame | None, logged: pd.DataFrame) -> pd.DataFrame:
 def estimate(
     cfg: Config,
     data: Path | None = None,
-    out: Path = Path("outputs/effects.json"),
+    out: Path | None = None,
     stage: Stage = no_stage,
 ) -> EffectsResult:
-    """Estimate every play's effect; write them to `out` (JSON) atomically."""
+    """Estimate every play's effect; log them to MLflow and write them to `out` (JSON, by
+    default effects.json in the reports folder, where `report` finds it) atomically."""
     t0 = time.perf_counter()
-    out = check_writable(out, "--out", (".json",))
+    out = check_writable(out or Path(cfg.paths.reports_dir) / "effects.json", "--out", (".json",))
     done = stage("validating data", 1)
     source = open_configured(cfg, data)
     done()
@@ -185,5 +190,6 @@ def estimate(
         time.perf_counter() - t0,
         out,
     )
+    result.run_id = tracking.log_effects(cfg, result.to_dict(), data)
     write_json(out, result.to_dict())
     return result

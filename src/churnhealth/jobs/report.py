@@ -98,6 +98,18 @@ def _labels(cfg: Config) -> dict[str, str]:
     return {f: r.label for f, r in readings(metrics).items()}
 
 
+def _latest_effects(path: Path) -> dict | None:
+    """The latest `churnhealth effects` (its effects.json in the reports folder) if readable;
+    the report works without it."""
+    try:
+        fx = json.loads(path.read_text())
+        return (
+            fx if {"plays", "estimates", "source", "data_end", "horizon_days"} <= set(fx) else None
+        )
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 @dataclass
 class ReportResult:
     """Where the report was written, its size, the MLflow run it was attached to, and notes
@@ -168,6 +180,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
     mon_path = out_dir / "monitor.json"
     monitor = _read_monitor(mon_path) if mon_path.is_file() else None
     forecast, scored = _latest_forecast(cfg)
+    effects = _latest_effects(out_dir / "effects.json")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         version, training, shap_plots, notes = tracking.champion_artifacts(cfg, tmp)
@@ -181,6 +194,7 @@ def build_report(cfg: Config, data: Path | None = None) -> ReportResult:
             monitor_png=mon_path.with_name("monitor_psi.png"),
             forecast=forecast,
             loop=_loop(cfg, data),
+            effects=effects,
             forecast_source=scored,
             currency=cfg.data.currency,
             health_days=cfg.labels.health_horizon_days,

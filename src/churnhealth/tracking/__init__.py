@@ -2,7 +2,7 @@
 
 `store` configures the tracking store and handles the registry (champion and challenger
 aliases, the export to models/champion/, loading a model); `runs` records what `train` did,
-`evaluations` what the backtest, the monitor and the report did.
+`evaluations` what the backtest, the monitor, the report and `effects` did.
 
 `runs` and `evaluations` are imported on first use of their names: they bring the evaluation
 code (scipy.stats, sklearn.metrics, the backtest's tables; about a second of start-up), which
@@ -43,6 +43,7 @@ __all__ = [
     "git_commit",
     "load_model",
     "log_backtest",
+    "log_effects",
     "log_monitor",
     "promote",
     "set_alias",
@@ -62,6 +63,7 @@ _LAZY = {
     "champion_artifacts": "evaluations",
     "log_backtest": "evaluations",
     "log_monitor": "evaluations",
+    "log_effects": "evaluations",
 }
 
 

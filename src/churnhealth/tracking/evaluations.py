@@ -82,6 +82,41 @@ def log_backtest(
     return report
 
 
+def effects_metrics(fx: dict) -> dict[str, float]:
+    """Each play's estimates over all accounts as metrics: `effect_<play>_<method>_<outcome>`
+    with `_low` and `_high`, and the true effect where the data knows it (`_truth`)."""
+    out = {}
+    for e in fx["estimates"]:
+        if e["group"] != "all":
+            continue
+        name = f"effect_{e['play']}_{e['method']}_{e['outcome']}"
+        for suffix, key in (("", "effect"), ("_low", "low"), ("_high", "high")):
+            if e[key] is not None:
+                out[name + suffix] = e[key]
+        if e["truth"] is not None and e["method"] == "doubly_robust":
+            out[f"effect_{e['play']}_truth_{e['outcome']}"] = e["truth"]
+    return {k: float(v) for k, v in out.items() if np.isfinite(v)}
+
+
+def log_effects(cfg: Config, fx: dict, data: Path | None) -> str:
+    """A run of kind "effects": the data and horizon as parameters, every overall estimate as
+    metrics, effects.json as an artifact. Returns the run id."""
+    configure(cfg)
+    with mlflow.start_run(run_name=f"effects {dt.datetime.now():%Y-%m-%d %H:%M}") as run:
+        mlflow.set_tags({"churnhealth.kind": "effects", "git_commit": git_commit()})
+        mlflow.log_params(
+            {
+                "data.source": redact(str(data or cfg.data.path)),
+                "horizon_days": fx["horizon_days"],
+                "plays": ",".join(fx["plays"]),
+            }
+        )
+        mlflow.log_metrics(effects_metrics(fx))
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(write_json(Path(tmp) / "effects.json", fx)))
+    return run.info.run_id
+
+
 def log_monitor(
     cfg: Config, report: MonitorReport, note: str, png: Path, json_name: str
 ) -> MonitorReport:

@@ -152,4 +152,5 @@ def effects(res: EffectsResult, as_json: bool) -> None:
     )
     for note in res.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(f"Written to {res.out} in {res.seconds:.0f} s", highlight=False)
+    run = f"; MLflow run {res.run_id}" if res.run_id else ""
+    console.print(f"Written to {res.out} in {res.seconds:.0f} s{run}", highlight=False)
