@@ -85,6 +85,20 @@ def constant_truth(
     return out
 
 
+def decisions(day: np.datetime64, m: int, rows: pd.DataFrame):
+    """The renewal calendar of the paths from `day` (the first of month m): each month's renewal
+    dates, which are decisions after `day`, which is each account's first, and the last month a
+    path must run to (its last decision within a year, or its first one)."""
+    anchor = rows.start_date.to_numpy().astype("datetime64[D]")
+    term = rows.term_months.to_numpy()
+    renewals = [cal.renewal_in_month(m + j, anchor, term) for j in range(MONTHS)]
+    due = np.array([~np.isnat(r) & (r > day) for r in renewals])
+    first = due & (np.cumsum(due, axis=0) == 1)
+    needed = (due & (np.array(renewals) <= day + np.timedelta64(YEAR_DAYS, "D"))) | first
+    last = np.where(needed.any(axis=0), MONTHS - 1 - np.argmax(needed[::-1], axis=0), -1)
+    return renewals, due, first, last, term
+
+
 def truth_table(
     company: Company,
     paths: int,
@@ -103,14 +117,7 @@ def truth_table(
         idx = rows.account.to_numpy()
         if len(idx) == 0:
             continue
-        anchor = rows.start_date.to_numpy().astype("datetime64[D]")
-        term = rows.term_months.to_numpy()
-        renewals = [cal.renewal_in_month(m + j, anchor, term) for j in range(MONTHS)]
-        due = np.array([~np.isnat(r) & (r > day) for r in renewals])
-        first = due & (np.cumsum(due, axis=0) == 1)
-        in_year = due & (np.array(renewals) <= day + year)
-        needed = in_year | first
-        last = np.where(needed.any(axis=0), MONTHS - 1 - np.argmax(needed[::-1], axis=0), -1)
+        renewals, due, first, last, term = decisions(day, m, rows)
         n = len(idx)
         survive_90d, survive_12m = np.ones(n * paths), np.ones(n * paths)
         p_next = np.full(n * paths, np.nan)
@@ -196,13 +203,7 @@ def play_effects(
             advance()
         if len(idx) == 0:
             continue
-        anchor = rows.start_date.to_numpy().astype("datetime64[D]")
-        term = rows.term_months.to_numpy()
-        renewals = [cal.renewal_in_month(m + j, anchor, term) for j in range(MONTHS)]
-        due = np.array([~np.isnat(r) & (r > day) for r in renewals])
-        first = due & (np.cumsum(due, axis=0) == 1)
-        needed = (due & (np.array(renewals) <= day + year)) | first
-        last = np.where(needed.any(axis=0), MONTHS - 1 - np.argmax(needed[::-1], axis=0), -1)
+        renewals, due, first, last, term = decisions(day, m, rows)
         n = len(idx)
         seg0 = company.seg[idx]
         start = company.state(k - 1).take(idx)
