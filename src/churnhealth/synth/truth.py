@@ -99,6 +99,19 @@ def decisions(day: np.datetime64, m: int, rows: pd.DataFrame):
     return renewals, due, first, last, term
 
 
+def renewing_now(company, idx, s, seg, path, paths, j, m, renewals, due, term, p):
+    """The paths whose account decides a renewal in month j of the paths, its date and the
+    chance the account leaves at it (`churn_prob` in the state of that month)."""
+    acc = path // paths
+    hit = np.flatnonzero(due[j][acc])
+    if len(hit) == 0:
+        return hit, None, None
+    r = renewals[j][acc[hit]]
+    tenure = (r - company.created[idx][acc[hit]]).astype(np.int64) / 30.44
+    pc = churn_prob(s.take(hit), seg[hit], term[acc[hit]] == 1, tenure, company.shifted(m + j), p)
+    return hit, r, pc
+
+
 def truth_table(
     company: Company,
     paths: int,
@@ -135,19 +148,11 @@ def truth_table(
                     break
             s = step(s, seg, rng if j < 4 else later, p)
             acc = path // paths
-            hit = np.flatnonzero(due[j][acc])
+            hit, r, pc = renewing_now(
+                company, idx, s, seg, path, paths, j, m, renewals, due, term, p
+            )
             if len(hit) == 0:
                 continue
-            r = renewals[j][acc[hit]]
-            tenure = (r - company.created[idx][acc[hit]]).astype(np.int64) / 30.44
-            pc = churn_prob(
-                s.take(hit),
-                seg[hit],
-                term[acc[hit]] == 1,
-                tenure,
-                company.shifted(m + j),
-                p,
-            )
             at = path[hit]
             survive_90d[at] *= 1 - pc * (r <= day + quarter)
             survive_12m[at] *= 1 - pc * (r <= day + year)
@@ -225,14 +230,11 @@ def play_effects(
                     break
                 s = step(s, seg, rng, p)
                 acc = path // paths
-                hit = np.flatnonzero(due[j][acc])
+                hit, r, pc = renewing_now(
+                    company, idx, s, seg, path, paths, j, m, renewals, due, term, p
+                )
                 if len(hit) == 0:
                     continue
-                r = renewals[j][acc[hit]]
-                tenure = (r - company.created[idx][acc[hit]]).astype(np.int64) / 30.44
-                pc = churn_prob(
-                    s.take(hit), seg[hit], term[acc[hit]] == 1, tenure, company.shifted(m + j), p
-                )
                 at = path[hit]
                 survive[at] *= 1 - pc * (r <= day + year)
                 p_next[at] = np.where(first[j][acc[hit]], pc, p_next[at])
