@@ -423,6 +423,19 @@ class PredictConfig(_Section):
         "at risk; below critical critical).",
     )
     capacity: Capacity = Capacity()
+    effects: Path | None = Field(
+        None,
+        description="The measured effects of the plays (effects.json of churnhealth effects) "
+        "the save list ranks by: with a play shown to keep accounts, measured on the same data "
+        "before the day scored, the capacity-bound list ranks by expected ARR saved and names "
+        "each account's best play; otherwise by expected ARR lost, and says why. Unset: "
+        "effects.json in paths.reports_dir.",
+    )
+    rank_by_effects: bool = Field(
+        True,
+        description="false: always rank the save list by expected ARR lost, whatever effects "
+        "have been measured.",
+    )
     actionable_points: float = Field(
         3.0,
         ge=0,

@@ -121,6 +121,80 @@ def test_the_save_list_alerts_no_more_than_the_team_can_work(first, cfg, tmp_pat
     assert all(t.source == "bands" for t in summary.tiered_by.values())
 
 
+def _effects(path: Path, data: Path, end: str, effect: float = -0.12) -> Path:
+    """An effects file as `churnhealth effects` writes it: training shown to keep accounts
+    (unless `effect` says otherwise), discount not shown."""
+    from churnhealth.location import source_label
+
+    def est(play, e, half, untreated=0.4):
+        return {
+            "play": play, "method": "doubly_robust", "outcome": "12m", "group": "all",
+            "effect": e, "low": e - half, "high": e + half, "treated": 150,
+            "untreated": untreated,
+        }  # fmt: skip
+
+    path.write_text(
+        json.dumps(
+            {
+                "source": source_label(data),
+                "data_end": end,
+                "horizon_days": 365,
+                "estimates": [est("training", effect, 0.08), est("discount", -0.03, 0.05)],
+            }
+        )
+    )
+    return path
+
+
+def test_the_save_list_ranks_by_expected_arr_saved_once_a_play_is_shown_to_work(
+    first, cfg, tmp_path
+):
+    """With trusted effects every account competes by the ARR its best play is expected to
+    save; the alerts name the play and why; accounts that competed only by their saving never
+    wait; without them, or with effects measured after the day scored, it ranks by ARR lost
+    and says why."""
+    from churnhealth.config import Capacity
+
+    assert not first["summary"].ranked_by_saving
+    assert first["summary"].ranked_by.startswith("ranked by expected ARR lost: no effects")
+    assert first["scores"].best_play.isna().all()
+    day = first["summary"].as_of
+    effects = _effects(tmp_path / "effects.json", first["data"], day)
+    local = _outputs_in(cfg, tmp_path / "out", capacity=Capacity(accounts=5), effects=effects)
+    res = predict(local, first["data"])
+    s, summary = res.scores, res.summary
+    assert summary.ranked_by_saving and "with training" in summary.ranked_by
+    assert "discount: not shown" in summary.ranked_by
+    assert set(s.best_play.dropna()) == {"training"}
+    assert np.allclose(s.arr_saved, s.arr * s.churn_probability * 0.3, rtol=1e-6, atol=0.01)
+    assert np.allclose(s.p_saved, s.churn_probability * 0.3, atol=1e-4)  # 12 of 40 points
+    new = s[s.save_list == "new"]
+    assert len(new) == 5 and new.arr_saved.min() >= s.arr_saved[s.save_list != "new"].max()
+    alerts = [json.loads(x) for x in local.predict.alerts.read_text().splitlines()]
+    saved = [a for a in alerts if a["playbook"] == "at_risk_intervention"]
+    assert {a["account_id"] for a in saved} == set(new.account_id)
+    assert all(a["play"] == "training" and "Best play: training" in a["reason"] for a in saved)
+    assert all("doubly robust, 150 plays" in a["play_reason"] for a in saved)
+    others = [a for a in alerts if a["playbook"] != "at_risk_intervention"]
+    assert not any("play" in a or "Best play" in a["reason"] for a in others)
+    flagged = s.at_risk_for.isin(["signals", "csm"])
+    room = summary.rooms["capacity"]
+    assert room.waiting == (flagged & (s.save_list != "new")).sum()
+    assert set(s.account_id[s.save_list == "waiting"]) <= set(s.account_id[flagged])
+    outsiders = sum(a.get("by_saving", False) for a in saved)
+    assert summary.by_saving == ({"at_risk_intervention": outsiders} if outsiders else {})
+    # effects that saw data after the day scored, or no play shown to work: ARR lost, said
+    later = str((pd.Timestamp(day) + pd.Timedelta(days=1)).date())
+    for path, said in [
+        (_effects(tmp_path / "later.json", first["data"], later), f"saw data to {later}"),
+        (_effects(tmp_path / "none.json", first["data"], day, 0.0), "no play has been shown"),
+    ]:
+        run = _outputs_in(cfg, tmp_path / path.stem, effects=path)
+        res = predict(run, first["data"])
+        assert not res.summary.ranked_by_saving and said in res.summary.ranked_by
+        assert res.scores.best_play.isna().all()
+
+
 def test_a_history_with_a_gap_is_backfilled_and_no_trend_is_claimed_without_one(trained, tmp_path):
     """A history holding an earlier run's scores only (a run `--as-of` a year back) is not
     empty, yet the 90 days before today are missing: they are scored first, so today's trend

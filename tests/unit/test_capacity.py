@@ -33,7 +33,7 @@ def alert(account: str, stake: float, playbook: str = "save") -> dict:
 def past(*rows: tuple[str, str, str]) -> pd.DataFrame:
     """The alert log: (account, playbook, as_of) rows."""
     df = pd.DataFrame(
-        [(f"id{i}", *r, "", None, None, False) for i, r in enumerate(rows)], columns=LOGGED
+        [(f"id{i}", *r, "", None, None, False, None) for i, r in enumerate(rows)], columns=LOGGED
     )
     return df.assign(as_of=pd.to_datetime(df.as_of))
 

@@ -51,6 +51,9 @@ class Estimate:
     refused: str | None = None
     truth: float | None = None
     """The true average effect on the same units, where the data knows it (the demo's truth)."""
+    untreated: float | None = None
+    """The churn the units run would have had without the play, as estimated (randomized: the
+    held-out alerts'): what the effect is relative to, for the save list (`scoring.saving`)."""
     diagnostics: dict | None = None
 
     def as_dict(self) -> dict:
@@ -148,6 +151,7 @@ def randomized(exp: pd.DataFrame, play: str, outcome: str, horizon_days: int) ->
         low=float(diff - Z95 * se),
         high=float(diff + Z95 * se),
         truth=truth,
+        untreated=float(p0),
         diagnostics={"run": float(p1), "held_out": float(p0)},
     )
 

@@ -148,6 +148,7 @@ def _one(base: dict, t, y, m0, e, groups, truth: float | None) -> Estimate:
         low=effect - Z95 * se,
         high=effect + Z95 * se,
         truth=truth,
+        untreated=float(y[t == 1].mean() - effect),
         diagnostics=diag,
     )
 

@@ -34,6 +34,7 @@ from churnhealth.scoring import (
     overrides,
     playbooks,
     portfolio,
+    saving,
 )
 from churnhealth.scoring.forecast import forecast
 from churnhealth.scoring.people import People, read_accounts
@@ -90,6 +91,7 @@ def predict(
         people = People.of(roster, cfg.predict.crm_url)
         moved = history.check_source(cfg.predict.history, label, roster[["account_id", "segment"]])
         history.record_source(cfg.predict.history, label)
+        ranking = _saving(cfg, label, day, lm.model.horizon_days)
         done()
         if dates.backfill:
             groups = date_groups(dates.backfill, len(roster), chunk)
@@ -122,6 +124,7 @@ def predict(
                 forced=forced,
                 plays=plays,
                 typical=typical,
+                saving=ranking,
             )
             alerts += playbooks.trigger(
                 batch.context, plays, previous, batch.hits, people, scorer.readings, scorer.currency
@@ -136,6 +139,8 @@ def predict(
         curve = np.concatenate(curves)
         # the save list: no more plays than the team can have under way
         room = cfg.predict.capacity
+        if ranking.ranks:  # accounts outside the save plays' conditions compete by their saving
+            alerts += _by_saving(scores, plays, previous, day, cfg, people, scorer)
         alerts, held, rooms = capacity.limit(
             alerts,
             plays,
@@ -144,6 +149,7 @@ def predict(
             team=room.limit(len(scores)),
             per_owner=room.per_owner,
             owners=people.owners,
+            key=ranking.rank_key,
         )
         # a random share of a playbook's alerts held out to measure it (holdout_share)
         alerts = playbooks.hold_out(alerts, plays)
@@ -196,6 +202,9 @@ def predict(
             waiting={n: len(held.get(n, [])) for n in order if n in held},
             cooling_down={n: matched[n] - raised[n] - len(held.get(n, [])) for n in order},
             rooms=rooms,
+            by_saving=dict(Counter(a["playbook"] for a in alerts if a.get("by_saving"))),
+            ranked_by_saving=ranking.ranks,
+            ranked_by=ranking.note,
             held_out={
                 n: k
                 for n in order
@@ -237,6 +246,41 @@ def predict(
             done()
         write_json(out.with_name("summary.json"), summary.to_json())
     return PredictResult(scores, summary, out)
+
+
+def _by_saving(
+    scores: pd.DataFrame,
+    plays: playbooks.Playbooks,
+    previous: pd.DataFrame,
+    day: pd.Timestamp,
+    cfg: Config,
+    people: People,
+    scorer: Scorer,
+) -> list[dict]:
+    """Alerts of the first save play for the accounts its conditions did not match but whose
+    expected ARR saved may earn them a place on the save list (`capacity.by_saving`), marked
+    `by_saving`: one that gets no place is not listed as waiting."""
+    save = [pb for pb in plays.playbooks if pb.capacity]
+    if not save:
+        return []
+    names = {pb.name for pb in save}
+    room = cfg.predict.capacity
+    busy = capacity.under_way(previous, names, day, plays.cooldown_days)
+    places = len(scores) if room.per_owner is not None else room.limit(len(scores)) + len(busy)
+    rows = capacity.by_saving(scores, names, places)
+    one = plays.model_copy(update={"playbooks": [save[0]]})
+    hits = {save[0].name: np.ones(len(rows), bool)}
+    raised = playbooks.trigger(rows, one, previous, hits, people, scorer.readings, scorer.currency)
+    return [{**a, "by_saving": True} for a in raised]
+
+
+def _saving(cfg: Config, label: str, day: pd.Timestamp, horizon_days: int) -> saving.Saving:
+    """How this run ranks the save list: by the plays' measured effects when they can be
+    trusted for this data and day (`scoring.saving`), else by expected ARR lost."""
+    if not cfg.predict.rank_by_effects:
+        return saving.Saving(note="ranked by expected ARR lost (predict.rank_by_effects: false)")
+    path = cfg.predict.effects or Path(cfg.paths.reports_dir) / "effects.json"
+    return saving.load(path, source=label, day=day, horizon_days=horizon_days)
 
 
 def date_groups(dates: list[pd.Timestamp], accounts: int, rows: int) -> list[list[pd.Timestamp]]:

@@ -4,8 +4,9 @@ A team can have only so many save plays under way. An alert is under way for the
 `cooldown_days` after it was raised. The alerts of the playbooks marked `capacity: true` share
 the team's capacity (`predict.capacity`: in total, or per CSM when `per_owner` is set); a
 playbook with a `cap` has its own. Each run fills the room left with the matching accounts
-that stand to lose the most ARR by their next renewal decision (`playbooks.at_stake`); the
-other matches wait, listed but not alerted, and are considered again at the next run.
+that stand to lose the most ARR by their next renewal decision (`playbooks.at_stake`) or, with
+trusted effect estimates, those a play is expected to save the most ARR on (`scoring.saving`);
+the other matches wait, listed but not alerted, and are considered again at the next run.
 """
 
 from __future__ import annotations
@@ -42,14 +43,16 @@ def _fill(
     busy: set[str],
     room: dict[str, int],
     owner_of: Mapping[str, str],
+    key: str = "arr_at_stake",
 ) -> tuple[set[str], set[str]]:
-    """Accounts alerted and accounts waiting: the candidates by ARR at stake, most first, each
+    """Accounts alerted and accounts waiting: the candidates by `key` (ARR at stake, or the ARR
+    a play is expected to save), most first, each
     taking one place of its owner's room (`TEAM` for accounts without one); an account with a
     play already under way, or taken by this run, needs no more room."""
     left = dict(room)
     taken: set[str] = set()
     waiting: set[str] = set()
-    for a in sorted(candidates, key=lambda a: -a["arr_at_stake"]):
+    for a in sorted(candidates, key=lambda a: -(a.get(key) or 0.0)):
         account = a["account_id"]
         owner = owner_of.get(account, TEAM)
         if account in busy or account in taken:
@@ -71,9 +74,11 @@ def limit(
     team: int,
     per_owner: int | None = None,
     owners: Mapping[str, str] | None = None,
+    key: str = "arr_at_stake",
 ) -> tuple[list[dict], dict[str, list[dict]], dict[str, Room]]:
     """The alerts the team has room for, the others (waiting) per playbook, and per limit
-    (`capacity` for the save plays, a playbook's name for its cap) what it allowed."""
+    (`capacity` for the save plays, a playbook's name for its cap) what it allowed. `key`: the
+    alert field ranking them (`arr_saved` when the save list ranks by measured effects)."""
     owners = {k: v for k, v in (owners or {}).items() if isinstance(v, str) and v}
     per = per_owner is not None
     groups: list[tuple[str, set[str], int]] = []
@@ -83,9 +88,9 @@ def limit(
     groups += [(pb.name, {pb.name}, pb.cap) for pb in plays.playbooks if pb.cap is not None]
     dropped: set[tuple[str, str]] = set()  # (playbook, account) waiting
     rooms = {}
-    for key, names, size in groups:
+    for name, names, size in groups:
         busy = under_way(previous, names, day, plays.cooldown_days)
-        owner_of = owners if per and key == "capacity" else {}
+        owner_of = owners if per and name == "capacity" else {}
         used = Counter(owner_of.get(a, TEAM) for a in busy)
         room = {TEAM: size - used[TEAM]}
         if owner_of:
@@ -95,23 +100,37 @@ def limit(
             for a in alerts
             if a["playbook"] in names and (a["playbook"], a["account_id"]) not in dropped
         ]
-        taken, waiting = _fill(candidates, busy, room, owner_of)
+        rank = key if name == "capacity" else "arr_at_stake"  # a cap ranks as before
+        taken, waiting = _fill(candidates, busy, room, owner_of, rank)
         dropped |= {
             (a["playbook"], a["account_id"]) for a in candidates if a["account_id"] in waiting
         }
-        rooms[key] = Room(
+        rooms[name] = Room(
             limit=size,
             per_owner=per_owner if owner_of else None,
             under_way=len(busy),
             new=len(taken - busy),
-            waiting=len(waiting),
+            waiting=sum(not a.get("by_saving") for a in candidates if a["account_id"] in waiting),
         )
     kept = [a for a in alerts if (a["playbook"], a["account_id"]) not in dropped]
     held: dict[str, list[dict]] = {}
-    for a in alerts:
-        if (a["playbook"], a["account_id"]) in dropped:
+    for a in alerts:  # an account that competed only by its saving does not wait
+        if (a["playbook"], a["account_id"]) in dropped and not a.get("by_saving"):
             held.setdefault(a["playbook"], []).append(a)
     return kept, held, rooms
+
+
+def by_saving(scores: pd.DataFrame, save: set[str], places: int) -> pd.DataFrame:
+    """The accounts no save play's conditions matched that compete for the save list by the
+    ARR a trusted play is expected to save on them (`scoring.saving`): the `places` with the
+    most (no more could ever be chosen), with a saving above zero. Without trusted effects
+    (no `arr_saved`), none."""
+    saved = scores.get("arr_saved")
+    if saved is None or saved.isna().all() or places <= 0:
+        return scores.iloc[:0]
+    listed = scores.playbooks.fillna("").str.split(",").map(lambda names: bool(save & set(names)))
+    rest = scores[~listed.to_numpy(bool) & (saved.fillna(0) > 0).to_numpy()]
+    return rest.nlargest(places, "arr_saved")
 
 
 def status(

@@ -94,7 +94,9 @@ def latest(store: Path) -> pd.DataFrame:
 def as_actions(alerts: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
     """The alert log as `cs_actions` rows (account_id, date, playbook, source) plus `worked`.
 
-    Every alert sent is an `alert` row and every held-out alert a `holdout` row, whatever the
+    The play is the alert's playbook, or the play it named (`play`) when the save list ranked by
+    measured effects. Every alert sent is an `alert` row and every held-out alert a `holdout`
+    row, whatever the
     team recorded: the randomized comparison is of alerting against not alerting (intent to
     treat), and dropping the alerts a team skipped would undo the randomization. `worked` is
     False where the latest recorded outcome is "skipped": the doubly robust estimate counts only
@@ -107,7 +109,8 @@ def as_actions(alerts: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
         {
             "account_id": alerts.account_id.astype(str),
             "date": pd.to_datetime(alerts.as_of),
-            "playbook": alerts.playbook.astype(str),
+            # an alert naming the play measured best for it (`scoring.saving`) measures that play
+            "playbook": alerts.get("play", alerts.playbook).fillna(alerts.playbook).astype(str),
             "source": alerts.held_out.map({True: "holdout", False: "alert"}),
             "worked": ~alerts.held_out.astype(bool) & ~skipped,
         }

@@ -56,6 +56,9 @@ ALERT_INPUTS = [
     "at_risk_for",
     "effect_signals",
     "context",
+    "best_play",
+    "arr_saved",
+    "play_reason",
     *[
         f"{kind}_{k}_{part}"
         for kind in ("risk", "expansion")
@@ -223,11 +226,14 @@ def alert_id(account_id: str, playbook: str, as_of: str) -> str:
     return hashlib.sha1(f"{account_id}\x1f{playbook}\x1f{as_of}".encode()).hexdigest()[:12]
 
 
-LOGGED = ["alert_id", "account_id", "playbook", "as_of", "reason", "owner", "due", "held_out"]
+LOGGED = [
+    "alert_id", "account_id", "playbook", "as_of", "reason", "owner", "due", "held_out", "play",
+]  # fmt: skip
 
 
 def previous_alerts(path: Path) -> pd.DataFrame:
-    """The alerts raised so far (alert_id, account_id, playbook, as_of, reason, owner, due),
+    """The alerts raised so far (alert_id, account_id, playbook, as_of, reason, owner, due,
+    held_out and the play named, if any),
     from the alert log; lines written before alerts had ids get the id they would have had,
     and before owners and due dates none."""
     if not Path(path).exists():
@@ -248,6 +254,7 @@ def previous_alerts(path: Path) -> pd.DataFrame:
                     "owner": row.get("owner"),
                     "due": row.get("due"),
                     "held_out": bool(row.get("held_out", False)),
+                    "play": row.get("play"),
                 }
             )
         except (ValueError, TypeError, KeyError):
@@ -353,9 +360,10 @@ def trigger(
                     "as_of": day,
                     "health_score": int(row["health_score"]),
                     "tier": row["tier"],
-                    "reason": reason(row, pb, readings),
+                    "reason": _with_play(reason(row, pb, readings), row, pb, currency),
                     "arr": float(row["arr"]),
                     "arr_at_stake": round(float(row["arr_at_stake"]), 2),
+                    **(_play(row) if pb.capacity else {}),
                     "renewal_date": str(pd.Timestamp(row["renewal_date"]).date()),
                     "segment": row["segment"],
                     "owner": people.owners.get(row["account_id"]),
@@ -367,6 +375,32 @@ def trigger(
                 }
             )
     return out
+
+
+def _with_play(text: str, row: Mapping, pb: Playbook, currency: str) -> str:
+    """A save play's reason ends naming the play measured to save the most on the account."""
+    play = row.get("best_play")
+    if not pb.capacity or not isinstance(play, str):
+        return text
+    saved = money(float(row["arr_saved"]), currency)
+    name = play.replace("_", " ")
+    return (
+        f"{text.rstrip('.')}. Best play: {name}, expected to keep {saved} ARR: "
+        f"{row['play_reason']}."
+    )
+
+
+def _play(row: Mapping) -> dict:
+    """The best play for the account, the ARR it is expected to save and why (only when the
+    save list ranks by measured effects: `scoring.saving`)."""
+    play = row.get("best_play")
+    if not isinstance(play, str):
+        return {}
+    return {
+        "play": play,
+        "arr_saved": round(float(row["arr_saved"]), 2),
+        "play_reason": row.get("play_reason"),
+    }
 
 
 def append(path: Path, alerts: list[dict]) -> None:

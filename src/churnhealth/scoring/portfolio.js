@@ -41,7 +41,7 @@ function header() {
     ["expected churned ARR, 90 days", money(p.expected_churned_arr_90d)],
     ["mean health", p.mean_health.toFixed(1)],
     ["improving / declining", D.compared ? `${p.improving} / ${p.declining}` : "no trend yet"],
-    ["at risk for signals: the save list's pool", D.at_risk_for.signals ? `${D.at_risk_for.signals.accounts.toLocaleString()} (${money(D.at_risk_for.signals.arr)} ARR)` : "none"],
+    [D.ranked_by_saving ? "at risk for signals (the save list ranks the whole book by ARR a play saves)" : "at risk for signals: the save list's pool", D.at_risk_for.signals ? `${D.at_risk_for.signals.accounts.toLocaleString()} (${money(D.at_risk_for.signals.arr)} ARR)` : "none"],
     ["at risk for the contract alone: renewal exposure", D.at_risk_for.contract ? `${D.at_risk_for.contract.accounts.toLocaleString()} (${money(D.at_risk_for.contract.arr)} ARR)` : "none"],
     ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
     ["CSM overrides in force", D.overrides_in_force],
@@ -242,7 +242,7 @@ function openAccount(id) {
     <h4>Pulling health down</h4>${driverTable(a.risk, "points")}
     <h4>Holding health up</h4>${driverTable(a.protective, "points")}
     <h4>Expansion score ${a.expansion ?? "–"} <span class="exp">${esc(words(a.expansion_tier ?? ""))}</span></h4>${a.expansion_tier === "not_yet" ? "<p class='muted'>Not yet worth a growth conversation: drivers are given for accounts ready or on watch.</p>" : driverTable(a.expansion_drivers, "expansion points")}
-    <h4>Playbooks</h4><p>${a.playbooks.length ? esc(a.playbooks.map(words).join(", ")) : "none"}</p>${a.save ? `<p>Save list: ${esc(SAVE[a.save] || a.save)}</p>` : ""}${alerts}`;
+    <h4>Playbooks</h4><p>${a.playbooks.length ? esc(a.playbooks.map(words).join(", ")) : "none"}</p>${a.play ? `<p id="detail-play"><b>Best play: ${esc(words(a.play.name))}</b>, expected to keep ${money(a.play.saved)} ARR — ${esc(a.play.why)}</p>` : ""}${a.save ? `<p>Save list: ${esc(SAVE[a.save] || a.save)}</p>` : ""}${alerts}`;
   box.classList.add("open");
 }
 

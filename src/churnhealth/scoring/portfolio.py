@@ -139,6 +139,13 @@ def page_data(
                 "expansion_drivers": _drivers(r, "expansion"),
                 "playbooks": [p for p in str(r["playbooks"]).split(",") if p],
                 "save": r.get("save_list") if isinstance(r.get("save_list"), str) else None,
+                "play": {
+                    "name": play,
+                    "saved": _clean(r["arr_saved"]),
+                    "why": r["play_reason"],
+                }
+                if isinstance(play := r.get("best_play"), str)
+                else None,
                 "alerts": list(fired.get(r["account_id"], {}).values()),
                 "trend": [
                     *points.get(r["account_id"], []),
@@ -174,6 +181,8 @@ def page_data(
         "portfolio": summary.portfolio.model_dump(),
         "expansion_ready": ready.model_dump() if ready else {"accounts": 0, "arr": 0.0},
         "at_risk_for": {k: v.model_dump() for k, v in summary.at_risk_for.items()},
+        "ranked_by_saving": summary.ranked_by_saving,
+        "ranked_by": summary.ranked_by,
         "overrides_in_force": int(scores.csm_health.notna().sum()),
         "alerts": dict(summary.alerts),
         "cooling_down": dict(summary.cooling_down),

@@ -37,6 +37,7 @@ from churnhealth.scoring.explain import (
 )
 from churnhealth.scoring.history import trend
 from churnhealth.scoring.playbooks import Playbooks
+from churnhealth.scoring.saving import SAVING_COLUMNS, Saving
 from churnhealth.scoring.summary import Tiers
 from churnhealth.scoring.words import TOP, context_summary, drivers
 
@@ -86,6 +87,7 @@ SCORE_COLUMNS = [
     "momentum",
     "projected_health_90d",
     *EXPANSION_COLUMNS,
+    *SAVING_COLUMNS,
     "playbooks",
     "save_list",
 ]
@@ -169,6 +171,7 @@ class Scorer:
         forced: pd.DataFrame | None = None,
         plays: Playbooks | None = None,
         typical: pd.DataFrame | None = None,
+        saving: Saving | None = None,
     ) -> Batch:
         """The scoring chain, in its one order, for one batch of feature rows (`features`).
 
@@ -176,7 +179,8 @@ class Scorer:
         drivers in health points → the expansion score (`with_expansion`: drivers for the
         accounts "worth" a conversation, or "every" one) → with `trend_inputs` (from
         `history.trend_inputs`), trend and momentum → with `forced` (`overrides.in_force`), the CSM
-        overrides and the tiers they move → with `plays`, the playbooks each account matches.
+        overrides and the tiers they move → with `saving` (`saving.load`), the best play and
+        the ARR it is expected to save → with `plays`, the playbooks each account matches.
         `typical`: the book's medians per as-of date and segment (`words.typical_values`) that
         drivers are checked against, when `frame` is a chunk of it.
         predict, explain, the backtest, the monitor and the test window all score through it.
@@ -208,6 +212,8 @@ class Scorer:
                 self.config.predict.actionable_points,
                 csm=scores.get("health_source", pd.Series(None, index=scores.index)) == "csm",
             )
+        if saving is not None:
+            scores = saving.score(scores)
         context, hits = None, {}
         if plays is not None:
             context = pd.concat(

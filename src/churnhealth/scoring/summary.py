@@ -198,6 +198,14 @@ class PortfolioSummary(BaseModel):
     """Playbook → of this run's alerts, those held out to measure the play (its
     holdout_share): logged, not sent, not to be worked."""
     rooms: dict[str, Room] = Field(default_factory=dict)
+    by_saving: dict[str, int] = Field(default_factory=dict)
+    """Playbook → of its alerts, those raised for accounts outside its conditions for the ARR a
+    measured play is expected to save on them (`scoring.saving`)."""
+    ranked_by_saving: bool = False
+    """True when the save list ranked by expected ARR saved (trusted effects), else by lost."""
+    ranked_by: str = ""
+    """How the save list was ranked this run: by expected ARR saved with the plays shown to
+    keep accounts, or by expected ARR lost and why (`scoring.saving`)."""
     """"capacity" (the save plays' shared room) and each capped playbook → what its limit
     allowed this run (`scoring.capacity`)."""
     alerts_file: str

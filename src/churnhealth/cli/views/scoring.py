@@ -94,7 +94,13 @@ def predict(res: PredictResult) -> None:
         f"Alerts written to {s.alerts_file}: "
         + ", ".join(
             f"{n.replace('_', ' ')} {c:,}"
-            + (f" of {s.matched[n]:,} matched" if n in s.matched else "")
+            + (
+                f" ({c - b:,} of {s.matched[n]:,} matched, {b:,} for the ARR a play saves)"
+                if (b := s.by_saving.get(n))
+                else f" of {s.matched[n]:,} matched"
+                if n in s.matched
+                else ""
+            )
             for n, c in s.alerts.items()
         )
         + " (a match in its cool-down raises no alert)",
@@ -113,13 +119,20 @@ def predict(res: PredictResult) -> None:
             if r.per_owner is not None
             else f"{r.limit:,}"
         )
+        first = (
+            "the accounts a measured play is expected to save the most ARR on go first"
+            if key == "capacity" and s.ranked_by_saving
+            else "the accounts with the most ARR expected to be lost by their next renewal "
+            "decision go first"
+        )
         console.print(
             f"{what}: {r.new:,} new, {r.under_way:,} under way before this run (room for "
-            f"{limit} at once), {r.waiting:,} waiting — the accounts with the most ARR expected "
-            "to be lost by their next renewal decision go first; waiting ones are in the scores "
-            "(save_list) and are not alerted",
+            f"{limit} at once), {r.waiting:,} waiting — {first}; waiting ones are in the "
+            "scores (save_list) and are not alerted",
             highlight=False,
         )
+        if key == "capacity" and s.ranked_by:
+            console.print(f"  Save list {s.ranked_by}", highlight=False)
     if (e := s.expansion_ready) is not None:
         console.print(
             f"Expansion: {e.accounts:,} accounts ready to expand ({money(e.arr, s.currency)} ARR)",
