@@ -144,6 +144,11 @@ def _alerts(ws: Workspace) -> list[str]:
     return ["predict", *_d(ws)]
 
 
+def _effects(ws: Workspace) -> list[str]:
+    ws.garbage(ws.reports / "effects.json")  # where predict looks for the plays' effects
+    return ["predict", *_d(ws)]
+
+
 def _reports(ws: Workspace, broken: str) -> list[str]:
     ws.backtest_files()
     ws.garbage(ws.reports / broken)
@@ -388,6 +393,7 @@ CELLS: dict[tuple[str, str], list[Cell]] = {
         (_store("predict"), CORRUPT_STORE),
         (_history, r"predict\.history .*history\.duckdb: not a readable DuckDB database"),
         (_alerts, r"predict\.alerts .*alerts\.jsonl: line 1 is not an alert"),
+        (_effects, r".*effects\.json: not an effects file written by churnhealth effects"),
     ],
     ("predict", "unwritable"): [
         (

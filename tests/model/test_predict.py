@@ -183,6 +183,7 @@ def test_the_save_list_ranks_by_expected_arr_saved_once_a_play_is_shown_to_work(
     assert set(s.account_id[s.save_list == "waiting"]) <= set(s.account_id[flagged])
     outsiders = sum(a.get("by_saving", False) for a in saved)
     assert summary.by_saving == ({"at_risk_intervention": outsiders} if outsiders else {})
+    assert summary.cooling_down["at_risk_intervention"] == 0  # a first run: none cooling down
     # effects that saw data after the day scored, or no play shown to work: ARR lost, said
     later = str((pd.Timestamp(day) + pd.Timedelta(days=1)).date())
     for path, said in [

@@ -87,11 +87,11 @@ def predict(
         # a history holds one data source's scores: another company's would feed its trends,
         # block its backfill and count in the report's outcomes
         label = source_label(source.path)
+        ranking = _saving(cfg, label, day, lm.model.horizon_days)  # before anything is written
         roster = read_accounts(source)  # one read: the source check, names and owners
         people = People.of(roster, cfg.predict.crm_url)
         moved = history.check_source(cfg.predict.history, label, roster[["account_id", "segment"]])
         history.record_source(cfg.predict.history, label)
-        ranking = _saving(cfg, label, day, lm.model.horizon_days)
         done()
         if dates.backfill:
             groups = date_groups(dates.backfill, len(roster), chunk)
@@ -184,6 +184,7 @@ def predict(
         page = out.with_name("portfolio.html") if cfg.predict.portfolio_accounts else None
         book, segments = summarize(scores)
         raised = Counter(a["playbook"] for a in alerts)
+        outsiders = Counter(a["playbook"] for a in alerts if a.get("by_saving"))
         ready = scores.expansion_tier == "ready"
         summary = PortfolioSummary(
             as_of=str(day.date()),
@@ -200,9 +201,11 @@ def predict(
             alerts={n: raised[n] for n in order},
             matched=matched,
             waiting={n: len(held.get(n, [])) for n in order if n in held},
-            cooling_down={n: matched[n] - raised[n] - len(held.get(n, [])) for n in order},
+            cooling_down={
+                n: matched[n] - (raised[n] - outsiders[n]) - len(held.get(n, [])) for n in order
+            },
             rooms=rooms,
-            by_saving=dict(Counter(a["playbook"] for a in alerts if a.get("by_saving"))),
+            by_saving={n: k for n, k in outsiders.items() if k},
             ranked_by_saving=ranking.ranks,
             ranked_by=ranking.note,
             held_out={

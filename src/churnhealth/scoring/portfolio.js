@@ -41,7 +41,7 @@ function header() {
     ["expected churned ARR, 90 days", money(p.expected_churned_arr_90d)],
     ["mean health", p.mean_health.toFixed(1)],
     ["improving / declining", D.compared ? `${p.improving} / ${p.declining}` : "no trend yet"],
-    [D.ranked_by_saving ? "at risk for signals (the save list ranks the whole book by ARR a play saves)" : "at risk for signals: the save list's pool", D.at_risk_for.signals ? `${D.at_risk_for.signals.accounts.toLocaleString()} (${money(D.at_risk_for.signals.arr)} ARR)` : "none"],
+    [D.ranked_by_saving ? "at risk for signals (the save list: by ARR a play saves)" : "at risk for signals: the save list's pool", D.at_risk_for.signals ? `${D.at_risk_for.signals.accounts.toLocaleString()} (${money(D.at_risk_for.signals.arr)} ARR)` : "none"],
     ["at risk for the contract alone: renewal exposure", D.at_risk_for.contract ? `${D.at_risk_for.contract.accounts.toLocaleString()} (${money(D.at_risk_for.contract.arr)} ARR)` : "none"],
     ["ready to expand", `${D.expansion_ready.accounts} (${money(D.expansion_ready.arr)})`],
     ["CSM overrides in force", D.overrides_in_force],
