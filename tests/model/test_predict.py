@@ -184,6 +184,10 @@ def test_the_save_list_ranks_by_expected_arr_saved_once_a_play_is_shown_to_work(
     outsiders = sum(a.get("by_saving", False) for a in saved)
     assert summary.by_saving == ({"at_risk_intervention": outsiders} if outsiders else {})
     assert summary.cooling_down["at_risk_intervention"] == 0  # a first run: none cooling down
+    top = new.nlargest(1, "arr_saved").iloc[0]
+    e = explain(local, top.account_id, first["data"])
+    assert e.best_play.play == "training" and "with training" in e.ranked_by
+    assert e.best_play.arr_saved == pytest.approx(top.arr_saved, abs=0.01)
     # effects that saw data after the day scored, or no play shown to work: ARR lost, said
     later = str((pd.Timestamp(day) + pd.Timedelta(days=1)).date())
     for path, said in [

@@ -315,6 +315,7 @@ def explain(
     scorer = lm.bundle.scorer(cfg, lm.version)
     source, dates = scorer.open(data, as_of)
     day = dates.day
+    ranking = _saving(cfg, source_label(source.path), day, lm.model.horizon_days)
     frame = scorer.features(source, [day])
     people = People.of(read_accounts(source), cfg.predict.crm_url)
     name, owner = people.names.get(account_id), people.owners.get(account_id)
@@ -348,6 +349,7 @@ def explain(
         forced=forced,
         plays=playbooks.load_playbooks(cfg.predict.playbooks),
         typical=typical_values(frame, list(scorer.healthier)),
+        saving=ranking,
     )
     row = batch.scores.iloc[0].copy()
     row["baseline_health"] = float(base.iloc[0])
@@ -371,4 +373,5 @@ def explain(
         owner=owner,
         crm=people.link(account_id),
         currency=cfg.data.currency,
+        ranked_by=ranking.note,
     )

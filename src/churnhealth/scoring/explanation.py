@@ -99,6 +99,18 @@ class Expansion(BaseModel):
     lifts: list[Lift]
 
 
+class BestPlay(BaseModel):
+    """The play measured to save the most on the account (`scoring.saving`)."""
+
+    model_config = FROZEN
+
+    play: str
+    p_saved: float
+    """The expected cut in the churn probability (0.03: 3 points)."""
+    arr_saved: float
+    reason: str
+
+
 class Point(BaseModel):
     """One past score of the account."""
 
@@ -172,6 +184,10 @@ class Explanation(BaseModel):
     """The latest alert of each playbook raised for the account up to the as-of date."""
     override: Override | None
     expansion: Expansion | None
+    best_play: BestPlay | None = None
+    """With trusted effects, the play expected to save the most on the account."""
+    ranked_by: str = ""
+    """How the save list ranks (by ARR saved with which plays, or by ARR lost and why)."""
     history: list[Point]
 
     @property
@@ -288,6 +304,7 @@ def explained(
     owner: str | None = None,
     crm: str | None = None,
     currency: str = "USD",
+    ranked_by: str = "",
 ) -> Explanation:
     """The `Explanation` of a scores row (with its baseline, context effect and words)."""
     override = None
@@ -351,6 +368,15 @@ def explained(
         ],
         override=override,
         expansion=expansion,
+        best_play=BestPlay(
+            play=play,
+            p_saved=float(row.p_saved),
+            arr_saved=float(row.arr_saved),
+            reason=str(row.play_reason),
+        )
+        if isinstance(play := row.get("best_play"), str)
+        else None,
+        ranked_by=ranked_by,
         history=[
             Point(as_of=pd.Timestamp(h.as_of).date(), health_score=int(h.health_score), tier=h.tier)
             for h in history.itertuples()

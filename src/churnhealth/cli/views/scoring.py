@@ -267,6 +267,15 @@ def explanation(e: Explanation) -> None:
         "Playbooks: " + (", ".join(p.replace("_", " ") for p in e.playbooks) or "none match"),
         highlight=False,
     )
+    if (b := e.best_play) is not None:
+        console.print(
+            f"Best play: {b.play.replace('_', ' ')}, expected to cut its chance of leaving by "
+            f"{b.p_saved * 100:.1f} points and keep {money(b.arr_saved, e.currency)} ARR: "
+            f"{b.reason}",
+            highlight=False,
+        )
+    elif e.ranked_by:
+        console.print(f"Best play: none measured — the save list is {e.ranked_by}", highlight=False)
     for a in e.alerts:
         who = f"; owner {terminal(a.owner)}" if a.owner else "; no owner"
         due = f"; due {a.due}" if a.due else ""
