@@ -145,9 +145,11 @@ def test_a_missing_effects_file_falls_back_and_a_broken_one_is_an_error(tmp_path
     s = load(tmp_path / "none.json", source="x", day=pd.Timestamp("2026-01-01"), horizon_days=365)
     assert not s.ranks and s.note.startswith("ranked by expected ARR lost: no effects measured")
     bad = tmp_path / "effects.json"
-    bad.write_text("{not json")
-    with pytest.raises(ChurnhealthError, match="not an effects file"):
-        load(bad, source="x", day=pd.Timestamp("2026-01-01"), horizon_days=365)
+    for text in ("{not json", '{"source": "x", "data_end": "2026-01-01", "horizon_days": 365, '
+                 '"estimates": [{"outcome": "12m"}]}'):  # fmt: skip
+        bad.write_text(text)
+        with pytest.raises(ChurnhealthError, match="not an effects file"):
+            load(bad, source="x", day=pd.Timestamp("2026-01-01"), horizon_days=365)
 
 
 def alert(account, stake, saved=None, by_saving=False):

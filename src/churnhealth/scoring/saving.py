@@ -58,8 +58,8 @@ class Saving:
 
     plays: tuple[PlayEffect, ...] = ()
     note: str = ""
-    measured: str | None = None
-    """The effects' data end (the last day their outcomes could be seen)."""
+    horizon_days: int = 365
+    """The horizon the effects (and the churn probability) are over."""
 
     @property
     def ranks(self) -> bool:
@@ -107,8 +107,9 @@ class Saving:
             else "the accounts it ran on"
         )
         method = "randomized holdouts" if pe.method == "randomized" else "doubly robust"
+        within = "a year" if self.horizon_days == 365 else f"{self.horizon_days} days"
         return (
-            f"{play.replace('_', ' ')} cut churn within a year by {share:.0%} for {where} "
+            f"{play.replace('_', ' ')} cut churn within {within} by {share:.0%} for {where} "
             f"({method}, {pe.plays} plays: {pe.effect * 100:+.1f} points "
             f"[{pe.low * 100:+.1f}, {pe.high * 100:+.1f}])"
         )
@@ -208,7 +209,8 @@ def load(path: Path, *, source: str, day: pd.Timestamp, horizon_days: int) -> Sa
         d = json.loads(path.read_text())
         estimates, end = list(d["estimates"]), pd.Timestamp(d["data_end"])
         their_source, their_horizon = d["source"], int(d["horizon_days"])
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        plays, why = trusted(estimates)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         raise ChurnhealthError(
             f"{path}: not an effects file written by churnhealth effects "
             "(expected JSON with source, data_end, horizon_days and estimates)"
@@ -226,16 +228,14 @@ def load(path: Path, *, source: str, day: pd.Timestamp, horizon_days: int) -> Sa
         )
     if (day - end).days > MAX_AGE_DAYS:
         return Saving(note=f"{lost}: the effects in {path} end {end.date()}, over a year before")
-    plays, why = trusted(estimates)
     if not plays:
         return Saving(
-            note=f"{lost}: no play has been shown to keep accounts ({'; '.join(why) or 'none'})",
-            measured=str(end.date()),
+            note=f"{lost}: no play has been shown to keep accounts ({'; '.join(why) or 'none'})"
         )
     shown = ", ".join(p.play for p in plays)
     rest = f"; not used: {'; '.join(why)}" if why else ""
     return Saving(
         plays=tuple(plays),
         note=f"ranked by expected ARR saved with {shown} (effects to {end.date()}){rest}",
-        measured=str(end.date()),
+        horizon_days=horizon_days,
     )
