@@ -43,7 +43,7 @@ def test_only_plays_shown_to_keep_accounts_are_trusted():
     assert plays[0].reduction == pytest.approx(0.3)
     assert any(w.startswith("discount: not shown") for w in why)
     assert "payment_recovery: no estimate" in why
-    assert any(w.startswith("executive_call") for w in why)
+    assert "executive_call: shown, but measured by an older churnhealth effects" in why[1]
 
 
 def test_randomized_estimate_wins_over_doubly_robust():

@@ -170,6 +170,9 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
             why.append(f"{play}: no estimate")
             continue
         rel = _relative(best)
+        if rel is None and best["high"] < 0:
+            why.append(f"{play}: shown, but measured by an older churnhealth effects (re-run it)")
+            continue
         if best["high"] >= 0 or rel is None:
             why.append(
                 f"{play}: not shown ({best['effect'] * 100:+.1f} points "
