@@ -182,6 +182,9 @@ def test_the_save_list_ranks_by_expected_arr_saved_once_a_play_is_shown_to_work(
     assert room.waiting == (flagged & (s.save_list != "new")).sum()
     assert set(s.account_id[s.save_list == "waiting"]) <= set(s.account_id[flagged])
     outsiders = sum(a.get("by_saving", False) for a in saved)
+    for a in saved:  # an account chosen for its saving is not told to find why it is at risk
+        said = "Not flagged for its signals" if a.get("by_saving") else "Find the root cause"
+        assert said in a["reason"]
     assert summary.by_saving == ({"at_risk_intervention": outsiders} if outsiders else {})
     assert summary.cooling_down["at_risk_intervention"] == 0  # a first run: none cooling down
     top = new.nlargest(1, "arr_saved").iloc[0]

@@ -251,6 +251,14 @@ def predict(
     return PredictResult(scores, summary, out)
 
 
+SAVING_ACTION = (
+    "Not flagged for its signals, but the play below is expected to keep more ARR here than on "
+    "the accounts left waiting: run it"
+)
+"""The action of a save-play alert raised for the ARR a play saves on an account its conditions
+did not match (`_by_saving`)."""
+
+
 def _by_saving(
     scores: pd.DataFrame,
     plays: playbooks.Playbooks,
@@ -271,7 +279,9 @@ def _by_saving(
     busy = capacity.under_way(previous, names, day, plays.cooldown_days)
     places = len(scores) if room.per_owner is not None else room.limit(len(scores)) + len(busy)
     rows = capacity.by_saving(scores, names, places)
-    one = plays.model_copy(update={"playbooks": [save[0]]})
+    # its action is the save play's, for accounts at risk: these were chosen for the saving
+    chosen = save[0].model_copy(update={"action": SAVING_ACTION})
+    one = plays.model_copy(update={"playbooks": [chosen]})
     hits = {save[0].name: np.ones(len(rows), bool)}
     raised = playbooks.trigger(rows, one, previous, hits, people, scorer.readings, scorer.currency)
     return [{**a, "by_saving": True} for a in raised]
