@@ -226,3 +226,20 @@ def test_an_alert_naming_a_play_measures_that_play():
     acts = as_actions(alerts, pd.DataFrame())
     assert acts.playbook.tolist() == ["training", "at_risk_intervention"]
     assert acts.source.tolist() == ["alert", "holdout"]
+
+
+def test_the_report_says_which_plays_the_save_list_trusts():
+    from churnhealth.evaluation.report_sections import effects
+
+    fx = {
+        "plays": {"training": {"run": 200, "held_out": 0}},
+        "estimates": [est("training", -0.12, 0.08)],
+        "data_end": "2026-11-01",
+        "horizon_days": 365,
+        "notes": [],
+    }
+    assert "plays shown to keep accounts (a 95% interval wholly below zero): training" in (
+        effects(fx)
+    )
+    fx["estimates"] = [est("training", -0.01, 0.08)]
+    assert "ranks by expected ARR lost: no play has been shown" in effects(fx)

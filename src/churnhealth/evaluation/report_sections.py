@@ -16,6 +16,7 @@ from churnhealth.evaluation import judged, plots
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.training_report import ExpansionFigures, Judged
 from churnhealth.scoring.forecast import Forecast
+from churnhealth.scoring.saving import trusted
 from churnhealth.sinks import html_text
 from churnhealth.units import money
 
@@ -265,4 +266,22 @@ def effects(fx: dict | None) -> str:
         out.append(f"<h3>On {what}</h3>" + table(pd.DataFrame(rows)))
     for note in fx.get("notes", []):
         out.append(f"<p class='muted'>{html_text(note)}</p>")
+    try:
+        shown, why = trusted(fx["estimates"])
+    except (KeyError, TypeError, AttributeError):  # an estimate this version cannot read
+        return "".join(out)
+    rest = f" Not used: {html_text('; '.join(why))}." if why else ""
+    if shown:
+        names = ", ".join(p.play.replace("_", " ") for p in shown)
+        out.append(
+            f"<p><strong>The save list</strong> ranks by the ARR a play is expected to save "
+            f"with the plays shown to keep accounts (a 95% interval wholly below zero): "
+            f"{html_text(names)}, when predict scores the same data on or after "
+            f"{html_text(str(fx['data_end']))}.{rest}</p>"
+        )
+    else:
+        out.append(
+            "<p><strong>The save list</strong> ranks by expected ARR lost: no play has been "
+            f"shown to keep accounts yet.{rest}</p>"
+        )
     return "".join(out)
