@@ -211,17 +211,13 @@ def check_source(path: Path, source: str, accounts: pd.DataFrame) -> str | None:
     accounts alone."""
     if not Path(path).exists():
         return None
+    recorded = recorded_source(path)
+    if recorded == source:
+        return None
     with connect(path, read_only=True) as con:
         try:
             tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
             if "health_history" not in tables:
-                return None
-            recorded = (
-                con.execute("SELECT source FROM history_source").fetchone()
-                if "history_source" in tables
-                else None
-            )
-            if recorded is not None and recorded[0] == source:
                 return None
             latest = con.execute(
                 "SELECT account_id, segment FROM health_history "
@@ -237,7 +233,7 @@ def check_source(path: Path, source: str, accounts: pd.DataFrame) -> str | None:
     known = set(zip(accounts.account_id, accounts.segment, strict=True))
     pairs = zip(latest.account_id, latest.segment, strict=True)
     shared = float(np.mean([pair in known for pair in pairs]))
-    held = recorded[0] if recorded is not None else "an unrecorded source"
+    held = recorded or "an unrecorded source"
     if shared >= SAME_ACCOUNTS:
         return (
             f"predict.history {path}: its scores came from {held}; this run reads {source}, "

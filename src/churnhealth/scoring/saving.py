@@ -80,11 +80,9 @@ class Saving:
             return out
         p = out.churn_probability.to_numpy(float)
         dim = main_risk(out)
+        by = pd.Series(dim)
         gains = np.column_stack(
-            [
-                p * np.array([pe.by_risk.get(d, pe.reduction) for d in dim], dtype=float)
-                for pe in self.plays
-            ]
+            [p * by.map(pe.by_risk).fillna(pe.reduction).to_numpy(float) for pe in self.plays]
         )
         best = gains.argmax(axis=1)
         saved = gains[np.arange(len(out)), best]
