@@ -32,9 +32,11 @@ def quiet_company(small_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("window") / "quiet.duckdb"
     shutil.copy(small_db, path)
     with duckdb.connect(str(path)) as con:
+        # accounts with usage long before T and still using the product the month before it
         con.execute(f"""CREATE TEMP TABLE quiet AS SELECT account_id FROM (SELECT DISTINCT
-            account_id FROM usage WHERE date < DATE '{T.date()}' - INTERVAL 250 DAY)
-            ORDER BY account_id LIMIT {QUIET}""")
+            account_id FROM usage WHERE date < DATE '{T.date()}' - INTERVAL 250 DAY
+            INTERSECT SELECT DISTINCT account_id FROM usage WHERE date < DATE '{T.date()}'
+            AND date >= DATE '{T.date()}' - INTERVAL 30 DAY) ORDER BY account_id LIMIT {QUIET}""")
         con.execute(f"""DELETE FROM usage WHERE account_id IN (SELECT * FROM quiet)
             AND date >= DATE '{T.date()}' - INTERVAL 200 DAY""")
         con.execute(f"""UPDATE touchpoints SET attended = false WHERE account_id IN

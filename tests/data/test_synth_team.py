@@ -41,8 +41,13 @@ def test_accounts_never_worked_keep_their_hidden_state(pair):
         np.testing.assert_array_equal(a.take(keep).fit, b.take(keep).fit)
         np.testing.assert_array_equal(a.take(keep).champion, b.take(keep).champion)
         np.testing.assert_array_equal(a.take(keep).svc, b.take(keep).svc)
-    # (their renewal calendar can still move: late renewals and expansion sizes draw from a
-    # stream shared with the accounts that stay, see docs/demo-company.md)
+    # and their contracts: renewals, late renewals, expansion sizes, churn
+    subs = [
+        c.subscriptions[c.subscriptions.account.isin(keep)].reset_index(drop=True)
+        for c in (alone, worked)
+    ]
+    pd.testing.assert_frame_equal(*subs)
+    np.testing.assert_array_equal(alone.churn_date[keep], worked.churn_date[keep])
     # and the plays did something: some worked account's path differs
     assert not np.array_equal(alone.states[-1].fit[touched], worked.states[-1].fit[touched])
 
@@ -147,3 +152,35 @@ def test_no_signal_team_plays_change_nothing(tmp_path):
             "SELECT sum(abs(effect_training_12m) + abs(effect_discount_12m)) FROM truth"
         )
         assert total.fetchone()[0] == 0
+
+
+def test_every_table_is_the_same_where_no_play_ran(tmp_path):
+    """The team on or off, an account no play ran on has exactly the same rows in every table;
+    only `truth` (a Monte Carlo estimate) and the new `cs_actions` differ, and the row numbers
+    (ticket_id, contact_id, …) that count every account's rows."""
+    paths = {on: tmp_path / f"team_{on}.duckdb" for on in (False, True)}
+    for on, path in paths.items():
+        generate(path, accounts=300, years=2, seed=11, truth_paths=5, team=Team() if on else None)
+    with duckdb.connect(str(paths[True]), read_only=True) as con:
+        acts = con.sql("SELECT * FROM cs_actions").df()
+        tables = [r[0] for r in con.sql("SHOW TABLES").fetchall()]
+    ran = set(acts.account_id[acts.source != "holdout"])
+    assert 10 < len(ran) < 150
+    for table in sorted(set(tables) - {"truth", "cs_actions"}):
+        frames = []
+        for path in paths.values():
+            with duckdb.connect(str(path), read_only=True) as con:
+                df = con.sql(f"SELECT * FROM {table}").df()
+            df = df[~df.account_id.isin(ran)]
+            df = df.drop(columns=[c for c in df.columns if c.endswith("_id") and c != "account_id"])
+            frames.append(df.sort_values(list(df.columns)).reset_index(drop=True))
+        assert len(frames[0]) > 0, table
+        pd.testing.assert_frame_equal(*frames, obj=table)
+    # and the accounts a play ran on do differ somewhere
+    with duckdb.connect(str(paths[False]), read_only=True) as con:
+        off = con.sql("SELECT account_id, count(*) AS n FROM usage GROUP BY 1").df()
+    with duckdb.connect(str(paths[True]), read_only=True) as con:
+        on = con.sql("SELECT account_id, count(*) AS n FROM usage GROUP BY 1").df()
+    both = off.merge(on, on="account_id", suffixes=("_off", "_on"))
+    worked = both[both.account_id.isin(ran)]
+    assert (worked.n_off != worked.n_on).any()

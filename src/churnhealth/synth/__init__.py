@@ -24,6 +24,7 @@ from churnhealth.data.source import write_tables
 from churnhealth.errors import ChurnhealthError
 from churnhealth.features.labels import annual_churn
 from churnhealth.synth.dynamics import CHURN_REASONS
+from churnhealth.synth.keyed import Keyed
 from churnhealth.synth.messy import make_messy
 from churnhealth.synth.observe import Observer
 from churnhealth.synth.params import FEATURES, INDUSTRIES, PLANS, SEGMENTS, Params
@@ -168,14 +169,14 @@ P_REASON_MISSING = 0.08
 """How often the demo's churn log says "other", or nothing, instead of the leading mechanism."""
 
 
-def churn_log(company: Company, ids: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+def churn_log(company: Company, ids: np.ndarray, seed: np.random.SeedSequence) -> pd.DataFrame:
     """The demo's churn log: one record per churn, on the day the subscription ended, with the
     mechanism that drove it as the reason (`dynamics.reason_index`), recorded the way a CS team
     does: sometimes "other", sometimes not at all. A failed payment is involuntary churn."""
     gone = np.flatnonzero(~np.isnat(company.churn_date))
     why = np.array(CHURN_REASONS, dtype=object)[company.churn_reason[gone]]
     kind = np.where(why == "payment failed", "involuntary", "voluntary").astype(object)
-    u = rng.random(len(gone))
+    u = Keyed(seed).uniform("churn_log.reason", gone)
     why = np.where(u < P_REASON_OTHER, "other", why)
     why = np.where(u > 1 - P_REASON_MISSING, None, why)
     out = pd.DataFrame(
@@ -235,22 +236,6 @@ def generate(
     (s_acc, s_dyn, s_dec, s_obs, s_truth, s_names, s_records) = ss.spawn(7)
     s_messy = ss.spawn(1)[0]  # spawned after the others: the clean tables do not change
     s_team, s_effects = ss.spawn(2)
-    obs = dict(
-        zip(
-            (
-                "static",
-                "usage",
-                "touchpoints",
-                "surveys",
-                "tickets",
-                "contacts",
-                "invoices",
-                "usage_shift",
-            ),
-            (np.random.default_rng(s) for s in s_obs.spawn(8)),
-            strict=True,
-        )
-    )
     shift = {d.kind: np.datetime64(d.date, "D") for d in drifts}
 
     def stage(name: str, steps: int = 1) -> Callable[[], None]:
@@ -265,7 +250,7 @@ def generate(
             *run, shift.get("concept_shift"), no_signal=hazard, team=team, team_seed=s_team
         )
     done()
-    observer = Observer(company, p, obs, shift.get("usage_shift"))
+    observer = Observer(company, p, s_obs, shift.get("usage_shift"))
     usage = observer.usage(stage(STAGES[1], months))
     done = stage(STAGES[2])
     touch, surveys, tickets = observer.touchpoints(), observer.surveys(), observer.tickets()
@@ -387,7 +372,7 @@ def generate(
             "amount": invoices.amount,
         }
     )
-    tables["churn_events"] = churn_log(company, idx_ids, np.random.default_rng(s_records))
+    tables["churn_events"] = churn_log(company, idx_ids, s_records)
     tables["truth"] = pd.DataFrame(
         {
             "account_id": idx_ids[truth.account],

@@ -1,6 +1,8 @@
 """The observable tables, generated with noise from the hidden state of each month.
 
-Accounts are indexed by position; ids are attached when the tables are assembled.
+Accounts are indexed by position; ids are attached when the tables are assembled. Every random
+number is addressed by account, month and slot (`synth.keyed`), so an account's rows depend on
+its own history only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pandas as pd
 
 from churnhealth import calendar as cal
 from churnhealth.synth.dynamics import budget, problem, relationship, usage_level
+from churnhealth.synth.keyed import Keyed
 from churnhealth.synth.params import DEPARTMENTS, FEATURES, Params
 from churnhealth.synth.simulate import Company
 
@@ -49,16 +52,22 @@ def _month_bounds(company: Company, k: int):
     return act, ms, lo, hi
 
 
-def _random_ts(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _random_ts(lo: np.ndarray, hi: np.ndarray, k: Keyed, label: str, *coords) -> np.ndarray:
     """A random business-hours timestamp on a day in [lo, hi)."""
     span = np.maximum((hi - lo).astype(np.int64), 1)
-    day = lo + (rng.random(len(lo)) * span).astype(np.int64).astype("timedelta64[D]")
-    secs = rng.integers(8 * 3600, 18 * 3600, len(lo)).astype("timedelta64[s]")
+    day = lo + (k.uniform(label + ".day", *coords) * span).astype(np.int64).astype("timedelta64[D]")
+    secs = k.integers(8 * 3600, 18 * 3600, label + ".time", *coords).astype("timedelta64[s]")
     return day.astype("datetime64[s]") + secs
 
 
 def _expand(counts: np.ndarray, *cols: np.ndarray) -> list[np.ndarray]:
     return [np.repeat(c, counts) for c in cols]
+
+
+def _slots(counts: np.ndarray) -> np.ndarray:
+    """For rows expanded from `counts`, each row's number within its account: 0, 1, …"""
+    total = int(counts.sum())
+    return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 class Observer:
@@ -68,17 +77,17 @@ class Observer:
         self,
         company: Company,
         p: Params,
-        rngs: dict[str, np.random.Generator],
+        seed: np.random.SeedSequence,
         usage_shift: np.datetime64 | None = None,
     ):
-        self.c, self.p, self.rngs = company, p, rngs
+        self.c, self.p, self.k = company, p, Keyed(seed)
         self.usage_shift = usage_shift
-        n = len(company.seg)
-        self.breadth_noise = rngs["static"].normal(0, 0.5, n)
-        self.qbr_phase = rngs["static"].integers(0, 12, n)
+        every = np.arange(len(company.seg))
+        self.breadth_noise = 0.5 * self.k.normal("breadth", every)
+        self.qbr_phase = self.k.integers(0, 12, "qbr_phase", every)
 
     def usage(self, advance: Callable[[], None] | None = None) -> pd.DataFrame:
-        c, p, rng = self.c, self.p, self.rngs["usage"]
+        c, p, k_ = self.c, self.p, self.k
         parts = []
         for k in range(c.months):
             act, ms, lo, hi = _month_bounds(c, k)
@@ -103,18 +112,23 @@ class Observer:
             weekday = ((days.astype(np.int64) + 3) % 7) < 5
             covered = (days[None, :] >= lo[:, None]) & (days[None, :] < hi[:, None])
             day_p = share[:, None] * np.where(weekday, 1.0, WEEKEND)[None, :] * covered
-            day_p = day_p * np.exp(0.25 * rng.standard_normal(day_p.shape))
+            m = c.first + k
+            day = np.arange(nd)[None, :]
+            day_p = day_p * np.exp(0.25 * k_.normal("usage.noise", act[:, None], m, day))
             prob = np.minimum(day_p[:, :, None] * (INTENSITY * boost)[:, None, :], 1.0)
             prob *= uses[:, None, :]
             lic = c.lic_at[k, act]
-            users = rng.binomial(lic[:, None, None], prob)
+            cell = (np.arange(nd)[:, None] * len(FEATURES) + np.arange(len(FEATURES)))[None]
+            at = (act[:, None, None], m, cell)
+            users = k_.binomial(lic[:, None, None], prob, "usage.users", *at)
             depth = np.exp(1.0 + 0.45 * u)[:, None, None] * (DEPTH * boost)[:, None, :]
-            events = rng.poisson(users * depth)
+            events = k_.poisson(users * depth, "usage.events", *at)
             if self.usage_shift is not None:
                 after = (days >= self.usage_shift)[None, :, None]
-                thin = self.rngs["usage_shift"]
-                users = np.where(after, thin.binomial(users, p.usage_shift_users), users)
-                events = np.where(after, thin.binomial(events, p.usage_shift_events), events)
+                thin_u = k_.binomial(users, p.usage_shift_users, "usage.shift_users", *at)
+                thin_e = k_.binomial(events, p.usage_shift_events, "usage.shift_events", *at)
+                users = np.where(after, thin_u, users)
+                events = np.where(after, thin_e, events)
             a, d, f = np.nonzero(users)
             parts.append(
                 pd.DataFrame(
@@ -132,9 +146,10 @@ class Observer:
         return pd.concat(parts, ignore_index=True)
 
     def touchpoints(self) -> pd.DataFrame:
-        c, p, rng = self.c, self.p, self.rngs["touchpoints"]
+        c, p, k_ = self.c, self.p, self.k
         parts = []
         for k in range(c.months):
+            m = c.first + k
             act, ms, lo, hi = _month_bounds(c, k)
             s = c.state(k).take(act)
             seg, csm = c.seg[act], c.csm[act]
@@ -168,25 +183,32 @@ class Observer:
                 "community": np.ones(len(act)),
             }
             for kind in ("call", "email", "meeting", "qbr", "training", "webinar", "community"):
-                n = qbr.astype(np.int64) if kind == "qbr" else rng.poisson(rates[kind])
+                label = f"touch.{kind}"
+                n = (
+                    qbr.astype(np.int64)
+                    if kind == "qbr"
+                    else k_.poisson(rates[kind], label + ".count", act, m)
+                )
                 a, l_, h_, pa = _expand(n, act, lo, hi, attend[kind])
+                at = (a, m, _slots(n))
                 parts.append(
                     pd.DataFrame(
                         {
                             "account": a,
-                            "ts": _random_ts(l_, h_, rng),
+                            "ts": _random_ts(l_, h_, k_, label, *at),
                             "kind": kind,
-                            "attended": rng.random(len(a)) < pa,
+                            "attended": k_.uniform(label + ".attended", *at) < pa,
                         }
                     )
                 )
         return pd.concat(parts, ignore_index=True)
 
     def surveys(self) -> pd.DataFrame:
-        c, p, rng = self.c, self.p, self.rngs["surveys"]
+        c, p, k_ = self.c, self.p, self.k
         parts = []
         respondents = np.array([3, 2, 1])
         for k in range(c.months):
+            m = c.first + k
             act, ms, lo, hi = _month_bounds(c, k)
             s = c.state(k).take(act)
             seg = c.seg[act]
@@ -195,29 +217,28 @@ class Observer:
             tenure_m = cal.month_index(np.array([ms]))[0] - cal.month_index(c.created[act])
             campaign = (month_of_year in (3, 9)) | (tenure_m == 2)
             p_resp = _sigmoid(-0.3 + 0.5 * rel + 0.2 * sent) * np.where(c.csm[act], 1.0, 0.7)
-            n_nps = rng.binomial(respondents[seg], p_resp) * campaign
+            n_nps = k_.binomial(respondents[seg], p_resp, "nps.count", act, m) * campaign
             a, l_, h_, se, r_ = _expand(n_nps, act, lo, hi, sent, rel)
-            score = np.clip(np.round(7.0 + 1.7 * se + 0.3 * r_ + rng.normal(0, 1.1, len(a))), 0, 10)
-            parts.append(
-                pd.DataFrame(
-                    {"account": a, "ts": _random_ts(l_, h_, rng), "kind": "nps", "score": score}
-                )
-            )
-            n_csat = rng.poisson(0.15 * np.array([2.0, 1.3, 1.0])[seg] * _sigmoid(u + 1))
+            at = (a, m, _slots(n_nps))
+            noise = 1.1 * k_.normal("nps.score", *at)
+            score = np.clip(np.round(7.0 + 1.7 * se + 0.3 * r_ + noise), 0, 10)
+            ts = _random_ts(l_, h_, k_, "nps", *at)
+            parts.append(pd.DataFrame({"account": a, "ts": ts, "kind": "nps", "score": score}))
+            rate = 0.15 * np.array([2.0, 1.3, 1.0])[seg] * _sigmoid(u + 1)
+            n_csat = k_.poisson(rate, "csat.count", act, m)
             a, l_, h_, se = _expand(n_csat, act, lo, hi, sent)
-            score = np.clip(np.round(3.9 + 0.75 * se + rng.normal(0, 0.7, len(a))), 1, 5)
-            parts.append(
-                pd.DataFrame(
-                    {"account": a, "ts": _random_ts(l_, h_, rng), "kind": "csat", "score": score}
-                )
-            )
+            at = (a, m, _slots(n_csat))
+            score = np.clip(np.round(3.9 + 0.75 * se + 0.7 * k_.normal("csat.score", *at)), 1, 5)
+            ts = _random_ts(l_, h_, k_, "csat", *at)
+            parts.append(pd.DataFrame({"account": a, "ts": ts, "kind": "csat", "score": score}))
         return pd.concat(parts, ignore_index=True)
 
     def tickets(self) -> pd.DataFrame:
-        c, p, rng = self.c, self.p, self.rngs["tickets"]
+        c, p, k_ = self.c, self.p, self.k
         parts = []
         end = c.end.astype("datetime64[s]")
         for k in range(c.months):
+            m = c.first + k
             act, _, lo, hi = _month_bounds(c, k)
             s = c.state(k).take(act)
             seg = c.seg[act]
@@ -230,34 +251,35 @@ class Observer:
                 * np.exp(0.75 * prob_ + TICKET_USAGE[seg] * usage_level(s))
                 * frac
             )
-            n = rng.poisson(lam)
+            n = k_.poisson(lam, "ticket.count", act, m)
             a, l_, h_, pr, rel, sent, svc = _expand(
                 n, act, lo, hi, prob_, relationship(s, seg, p), s.sent, s.svc
             )
-            opened = _random_ts(l_, h_, rng)
-            u = rng.random(len(a))
+            at = (a, m, _slots(n))
+            opened = _random_ts(l_, h_, k_, "ticket.opened", *at)
+            u = k_.uniform("ticket.priority", *at)
             p1 = _sigmoid(-3.3 + 1.1 * pr)
             prio = np.where(u < p1, 0, np.where(u < p1 + 0.18, 1, np.where(u < p1 + 0.6, 2, 3)))
-            escalated = rng.random(len(a)) < _sigmoid(
+            escalated = k_.uniform("ticket.escalated", *at) < _sigmoid(
                 -3.2 + 0.8 * pr - 0.4 * rel + 0.7 * svc + 1.6 * (prio == 0)
             )
             log_h = (
                 np.array([1.4, 2.6, 3.3, 3.9])[prio]
                 + 0.35 * pr
                 + 0.6 * svc
-                + rng.normal(0, 0.8, len(a))
+                + 0.8 * k_.normal("ticket.hours", *at)
             )
             hours = np.exp(log_h)
             closed = opened + (hours * 3600).astype(np.int64).astype("timedelta64[s]")
             closed = np.where(closed < end, closed, np.datetime64("NaT"))
-            rated = ~np.isnat(closed) & (rng.random(len(a)) < 0.35)
+            rated = ~np.isnat(closed) & (k_.uniform("ticket.rated", *at) < 0.35)
             csat = np.clip(
                 np.round(
                     4.3
                     + 0.5 * sent
                     - 0.5 * svc
                     - 0.3 * np.log1p(hours / 24)
-                    + rng.normal(0, 0.8, len(a))
+                    + 0.8 * k_.normal("ticket.csat", *at)
                 ),
                 1,
                 5,
@@ -277,35 +299,45 @@ class Observer:
         return pd.concat(parts, ignore_index=True)
 
     def contacts(self) -> pd.DataFrame:
-        """People at each account; champion and sponsor changes follow the hidden state."""
-        c, p, rng = self.c, self.p, self.rngs["contacts"]
+        """People at each account; champion and sponsor changes follow the hidden state.
+
+        Each row is keyed by its account and a code: 0 the first champion, 1 the first sponsor,
+        2… the other first contacts, and 1000 + 2 × month (+1 for a sponsor) one who came later."""
+        c, p, k_ = self.c, self.p, self.k
         start = cal.month_start(c.first)
         n = len(c.seg)
         rows: list[tuple] = []
+        codes: list[int] = []
 
-        def day_in(lo: np.datetime64, hi: np.datetime64) -> np.datetime64:
+        def day_in(lo: np.datetime64, hi: np.datetime64, i: int, code: int, what: str):
             span = max(int((hi - lo).astype(np.int64)), 1)
-            return lo + np.timedelta64(int(rng.integers(0, span)), "D")
+            return lo + np.timedelta64(int(k_.integers(0, span, f"contact.{what}", i, code)), "D")
+
+        def add(row: tuple, code: int) -> None:
+            rows.append(row)
+            codes.append(code)
 
         churn = np.where(np.isnat(c.churn_date), c.end, c.churn_date)
         first_seen = np.maximum(cal.month_index(c.created) - c.first, -1)
         depts_all = np.array(DEPARTMENTS)
+        roles = np.array(["admin", "user", "user", "manager", "finance", "it"])
         for i in range(n):
             seg = c.seg[i]
             lo = c.created[i]
             hi = min(start, churn[i]) if lo < start else lo + np.timedelta64(1, "D")
             k0 = int(first_seen[i])
             s0 = c.state(k0)
-            depts = rng.choice(depts_all, int(s0.depts[i]), replace=False)
+            order = np.argsort(k_.uniform("contact.depts", i, np.arange(len(depts_all))))
+            depts = depts_all[order[: int(s0.depts[i])]]
             if s0.champion[i] > 0:
-                rows.append((i, "manager", True, False, depts[0], day_in(lo, hi), None))
+                add((i, "manager", True, False, depts[0], day_in(lo, hi, i, 0, "start"), None), 0)
             if s0.sponsor[i] > 0:
-                rows.append((i, "executive", False, True, depts[0], day_in(lo, hi), None))
-            for _ in range(max(1, rng.poisson(p.n_contacts[seg]))):
-                role = rng.choice(["admin", "user", "user", "manager", "finance", "it"])
-                rows.append(
-                    (i, str(role), False, False, str(rng.choice(depts)), day_in(lo, hi), None)
-                )
+                add((i, "executive", False, True, depts[0], day_in(lo, hi, i, 1, "start"), None), 1)
+            for j in range(max(1, int(k_.poisson(p.n_contacts[seg], "contact.count", i)))):
+                role = roles[k_.integers(0, len(roles), "contact.role", i, j)]
+                dept = depts[k_.integers(0, len(depts), "contact.dept", i, j)]
+                day = day_in(lo, hi, i, 2 + j, "start")
+                add((i, str(role), False, False, str(dept), day, None), 2 + j)
         champ = np.array([c.state(k).champion for k in range(-1, c.months)])
         spons = np.array([c.state(k).sponsor for k in range(-1, c.months)])
         open_champ: dict[int, int] = {}
@@ -318,24 +350,17 @@ class Observer:
             for flags, opened, is_ch in ((champ, open_champ, True), (spons, open_spons, False)):
                 before, now = flags[k][seen], flags[k + 1][seen]
                 pos = {a: j for j, a in enumerate(act)}
+                code = 1000 + 2 * k + (not is_ch)
                 for i in seen[(before > 0) & (now == 0)]:
                     if i in opened:
                         j = opened.pop(i)
-                        rows[j] = (*rows[j][:6], day_in(lo[pos[i]], hi[pos[i]]))
+                        rows[j] = (*rows[j][:6], day_in(lo[pos[i]], hi[pos[i]], i, code, "end"))
                 for i in seen[(before == 0) & (now > 0)]:
                     role = "manager" if is_ch else "executive"
                     opened[i] = len(rows)
-                    rows.append(
-                        (
-                            i,
-                            role,
-                            is_ch,
-                            not is_ch,
-                            str(rng.choice(depts_all)),
-                            day_in(lo[pos[i]], hi[pos[i]]),
-                            None,
-                        )
-                    )
+                    dept = depts_all[k_.integers(0, len(depts_all), "contact.new_dept", i, code)]
+                    day = day_in(lo[pos[i]], hi[pos[i]], i, code, "start")
+                    add((i, role, is_ch, not is_ch, str(dept), day, None), code)
         df = pd.DataFrame(
             rows,
             columns=[
@@ -348,14 +373,15 @@ class Observer:
                 "ended_at",
             ],
         )
+        at = (df.account.to_numpy(), np.array(codes))
         plain = ~(df.is_champion | df.is_exec_sponsor)
-        leave_m = rng.geometric(0.008, len(df))
+        leave_m = k_.geometric(0.008, "contact.leave_month", *at)
         start_m = np.maximum(
             cal.month_index(df.started_at.to_numpy().astype("datetime64[D]")), c.first
         )
-        leave = cal.month_start(start_m + leave_m) + rng.integers(1, 28, len(df)).astype(
-            "timedelta64[D]"
-        )
+        leave = cal.month_start(start_m + leave_m) + k_.integers(
+            1, 28, "contact.leave_day", *at
+        ).astype("timedelta64[D]")
         acc_end = churn[df.account.to_numpy()]
         leaves = plain.to_numpy() & (leave < acc_end) & (leave < c.end)
         ended = df.ended_at.to_numpy().astype("datetime64[D]")
@@ -369,7 +395,7 @@ class Observer:
         accounts payable is slow anyway). Card payers are charged on the day; a failed charge
         stays unpaid until the month the card is fixed, or for good if the account leaves.
         """
-        c, rng = self.c, self.rngs["invoices"]
+        c, k_ = self.c, self.k
         subs = c.subscriptions
         acc = subs.account.to_numpy()
         start = subs.start_date.to_numpy().astype("datetime64[D]")
@@ -392,20 +418,21 @@ class Observer:
             a = acc[j]
             seg = c.seg[a]
             b = budget(c.state(k).take(a))
-            late = rng.random(len(j)) < _sigmoid(LATE_BASE[seg] - 1.4 * b)
+            at = (a, m, start[j].astype(np.int64))  # one invoice per subscription and month
+            late = k_.uniform("invoice.late", *at) < _sigmoid(LATE_BASE[seg] - 1.4 * b)
             net = np.where(card[a], 0, NET_DAYS[seg])
             due = issued[j] + net.astype("timedelta64[D]")
-            days_late = 1 + np.round(rng.gamma(2.0, 6 + 8 * np.maximum(-b, 0)))
-            early = (rng.random(len(j)) * net).astype(np.int64)
+            days_late = 1 + np.round(k_.gamma2(6 + 8 * np.maximum(-b, 0), "invoice.days_late", *at))
+            early = (k_.uniform("invoice.early", *at) * net).astype(np.int64)
             paid = np.where(
                 late,
                 due + days_late.astype(np.int64).astype("timedelta64[D]"),
                 issued[j] + early.astype("timedelta64[D]"),
             )
             failed = card[a] & dunning[k, a]
-            recovered = cal.month_start(c.first + fixed[k, a]) + rng.integers(0, 20, len(j)).astype(
-                "timedelta64[D]"
-            )
+            recovered = cal.month_start(c.first + fixed[k, a]) + k_.integers(
+                0, 20, "invoice.recovered", *at
+            ).astype("timedelta64[D]")
             recovered = np.where(recovered < churn[a], recovered, np.datetime64("NaT"))
             paid = np.where(card[a], np.where(failed, recovered, issued[j]), paid)
             paid = np.where(paid < c.end, paid, np.datetime64("NaT"))

@@ -220,7 +220,11 @@ def simulate(
             for i in out[np.isnat(r[out]) | (day_out[out] < r[out])]:
                 leave(i, day_out[i])  # before any renewal this month
         due = np.flatnonzero(~np.isnat(r) & np.isnat(churn_date) & (created < cal.month_start(m)))
+        # drawn for every account every month, used for those due: what happens to one account
+        # (a play that kept it) never moves another's numbers
         u = rng_dec.random((3, n))
+        grow, shrink = rng_dec.uniform(1.1, 1.5, n), rng_dec.uniform(0.6, 0.9, n)
+        gaps = rng_dec.integers(3, 21, n)
         if len(due) == 0:
             continue
         tenure = (r[due] - created[due]).astype(np.int64) / 30.44
@@ -248,12 +252,8 @@ def simulate(
             & (u[2, stay] < P_LATE_RENEWAL)
             & (r[stay] + np.timedelta64(21, "D") < end)
         )
-        factor = np.where(
-            expand,
-            rng_dec.uniform(1.1, 1.5, len(stay)),
-            np.where(contract, rng_dec.uniform(0.6, 0.9, len(stay)), 1.0),
-        )
-        gap = rng_dec.integers(3, 21, len(stay))
+        factor = np.where(expand, grow[stay], np.where(contract, shrink[stay], 1.0))
+        gap = gaps[stay]
         for i in due[churned]:
             rows[cur_row[i]] = (*rows[cur_row[i]][:3], churn_date[i], *rows[cur_row[i]][4:])
         for j in np.flatnonzero(expand | contract | late):
