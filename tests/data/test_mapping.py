@@ -15,7 +15,7 @@ from churnhealth.data.load import check, open_validated
 from churnhealth.data.mapping import load_mapping
 from churnhealth.data.source import open_source
 from churnhealth.errors import ConfigError, DataError
-from tests.conftest import cli, workspace_config
+from tests.conftest import champion_or_forced, cli, workspace_config
 from tests.data.conftest import SEGMENTS, features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,7 +260,8 @@ def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_
     )
     res = cli("train", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "Registered churnhealth v1 as @champion" in " ".join(res.stdout.split())
+    assert "Registered churnhealth v1" in " ".join(res.stdout.split())
+    champion_or_forced(res, config, cwd=tmp_path)
     res = cli("predict", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (written,) = (tmp_path / "outputs").glob("scores-*.parquet")

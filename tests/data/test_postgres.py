@@ -21,7 +21,13 @@ from churnhealth.data.load import open_validated
 from churnhealth.data.mapping import load_mapping
 from churnhealth.errors import DataError
 from churnhealth.features import build_features
-from tests.conftest import assert_same_features, assert_same_tables, run_cli, workspace_config
+from tests.conftest import (
+    assert_same_features,
+    assert_same_tables,
+    champion_or_forced,
+    run_cli,
+    workspace_config,
+)
 from tests.servers import PASSWORD, load_company, start_postgres
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
@@ -133,6 +139,8 @@ def test_train_and_predict_from_postgres_never_show_the_password(pg, tmp_path):
             command, "--config", str(cfg), cwd=tmp_path, env={"CHURNHEALTH_WEBHOOK_URL": hook}
         )
         assert r.returncode == 0, r.stderr[-2000:]
+        if command == "train":
+            champion_or_forced(r, cfg, cwd=tmp_path, run=run_cli)
         outputs.append(r.stdout + r.stderr)
     assert all(PASSWORD not in o for o in outputs)
     assert "webhook delivery failed" in outputs[-1]

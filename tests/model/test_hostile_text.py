@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from churnhealth.synth import generate
-from tests.conftest import control_characters, run_cli, workspace_config
+from tests.conftest import champion_or_forced, control_characters, run_cli, workspace_config
 from tests.model.test_predict import probe_page
 from tests.unit.test_playbooks import Recorder
 
@@ -111,6 +111,7 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     run("validate", "validate")
     trained = run("train", "train")
     assert "Registered" in trained.stdout
+    champion_or_forced(trained, config, run=run_cli)
     run("predict", "predict")
     scores = next((root / "outputs").glob("scores-*.parquet"))
     import pandas as pd

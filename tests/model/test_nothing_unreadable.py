@@ -90,7 +90,6 @@ def test_no_missing_value_reaches_a_person(sparse, tmp_path):
     said = [c for c in scores if c.endswith("_value") and scores[c].dtype != float]
     gaps = scores.melt("account_id", said, var_name="driver").dropna()
     gaps = gaps[gaps.value.astype(str).str.startswith(("no ", "not defined"))]
-    missing = scores[scores.account_id.isin(gaps.account_id)]
     for account in {*by_health.head(2), by_health.iloc[-1], *gaps.account_id.head(1)}:
         res = cli("explain", account, "--config", str(config), cwd=root)
         assert res.returncode == 0, res.stderr[-2000:]
