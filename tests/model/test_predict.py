@@ -90,9 +90,13 @@ def test_scores_every_active_account_with_every_column(first, trained):
 def test_the_save_list_alerts_no_more_than_the_team_can_work(first, cfg, tmp_path):
     """The at-risk intervention (a save play) alerts the at-risk and critical accounts with the
     most ARR at stake up to the team's capacity; the others wait, listed, not alerted; a
-    second run of the day finds the room taken."""
+    second run of the day finds the room taken. An account at risk for its contract alone
+    gets the renewal-exposure play instead, never the save list."""
     scores, summary = first["scores"], first["summary"]
-    flagged = scores.tier.isin(["at_risk", "critical"])
+    at_risk = scores.tier.isin(["at_risk", "critical"])
+    flagged = at_risk & scores.at_risk_for.isin(["signals", "csm"])
+    contract = scores[at_risk & (scores.at_risk_for == "contract")]
+    assert contract.playbooks.str.contains("renewal_exposure").all()
     from churnhealth.config import Capacity
 
     local = _outputs_in(cfg, tmp_path, capacity=Capacity(accounts=5))
