@@ -119,10 +119,11 @@ class SynthConfig(_Section):
         200, ge=200, le=10_000, description="Monte Carlo paths per account for the truth table."
     )
     team: bool = Field(
-        False,
+        True,
         description="Give the company a customer-success team that runs plays on the accounts it "
         "finds worrying, holding out a random share in the last year: a cs_actions table and "
-        "each play's true effect in truth (docs/demo-company.md).",
+        "each play's true effect in truth (docs/demo-company.md). false: a company nobody works, "
+        "otherwise the same where no play ran.",
     )
 
     @field_validator("start")

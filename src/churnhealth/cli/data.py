@@ -85,7 +85,8 @@ def synth(
             "--team/--no-team",
             help="A customer-success team runs plays on the accounts it finds worrying, and "
             "holds out a random share of them in the last year: writes cs_actions and each "
-            "play's true effect in truth [config: synth.team].",
+            "play's true effect in truth. --no-team: nobody works the accounts [default: on; "
+            "config: synth.team].",
             show_default=False,
         ),
     ] = None,
