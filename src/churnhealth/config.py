@@ -121,9 +121,19 @@ class SynthConfig(_Section):
     team: bool = Field(
         True,
         description="Give the company a customer-success team that runs plays on the accounts it "
-        "finds worrying, holding out a random share in the last year: a cs_actions table and "
+        "finds worrying, holding out a random share in the last `experiment_months`: a "
+        "cs_actions table and "
         "each play's true effect in truth (docs/demo-company.md). false: a company nobody works, "
         "otherwise the same where no play ran.",
+    )
+    experiment_months: int = Field(
+        24,
+        ge=0,
+        le=120,
+        description="With the team: it holds out a random share of its plays from this many "
+        "months before the end of the history (0: never). A play's effect on churn within 12 "
+        "months is judged only once holdouts have been followed for a year, so a shorter "
+        "experiment leaves the randomized estimates refused.",
     )
 
     @field_validator("start")

@@ -19,6 +19,8 @@ from churnhealth.synth.truth import play_effects
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 START = np.datetime64("2023-11-01", "D")
+TEAM = Team(experiment_months=12)
+"""Two years: a year of the team's own picks, then a year of the experiment."""
 
 
 def run(team: Team | None, n: int = 600, months: int = 24, seed: int = 2):
@@ -29,7 +31,7 @@ def run(team: Team | None, n: int = 600, months: int = 24, seed: int = 2):
 
 @pytest.fixture(scope="module")
 def pair():
-    return run(None), run(Team())
+    return run(None), run(TEAM)
 
 
 def test_accounts_never_worked_keep_their_hidden_state(pair):
@@ -70,13 +72,13 @@ def test_team_works_covered_active_accounts_within_capacity_and_cooldown(pair):
 def test_holdouts_only_in_the_experiment_and_at_random(pair):
     _, c = pair
     a = c.actions
-    begins = pd.Timestamp(cal.month_start(c.first + c.months - Team().experiment_months))
+    begins = pd.Timestamp(cal.month_start(c.first + c.months - TEAM.experiment_months))
     before, during = a[a.date < begins], a[a.date >= begins]
     assert set(before.source) == {"manual"}
     assert set(during.source) == {"alert", "holdout"}
     share = (during.source == "holdout").mean()
     se = np.sqrt(0.25 * 0.75 / len(during))
-    assert abs(share - Team().holdout_share) < 4 * se
+    assert abs(share - TEAM.holdout_share) < 4 * se
 
 
 def test_team_picks_worrying_accounts(pair):

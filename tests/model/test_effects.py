@@ -80,13 +80,16 @@ def test_naive_comparison_gets_a_play_backwards_and_the_truth_says_so(acting):
 
 def test_small_companies_get_refusals_not_guesses(acting):
     """1,000 accounts: too few holdouts for most plays, or (where there are enough) a year not
-    yet followed (tests/unit/test_effects.py checks that refusal on its own)."""
+    yet followed, yet the plays held out most often are judged (tests/unit/test_effects.py checks that refusal on its own)."""
     _, _, est = acting
     refused = [e["refused"] for e in est["estimates"] if e["method"] == "randomized"]
     assert any(r and r.startswith("too few:") for r in refused)
     reasons = ("too few:", "not judged: followed for at most", "no holdouts:")
     assert sum(bool(r) for r in refused) > len(refused) / 2, refused
     assert all(r is None or r.startswith(reasons) for r in refused), refused
+    # two years of holdouts (synth's default experiment): the first year's are followed a year
+    given = [_get(est, p, "randomized", "12m") for p in PLAYS]
+    assert any(e["effect"] is not None for e in given), [e["refused"] for e in given]
     dr = [_get(est, p, "doubly_robust", "12m") for p in PLAYS]
     assert any(e["refused"] and e["refused"].startswith("too few:") for e in dr)
     for e in dr:

@@ -84,9 +84,21 @@ def synth(
         typer.Option(
             "--team/--no-team",
             help="A customer-success team runs plays on the accounts it finds worrying, and "
-            "holds out a random share of them in the last year: writes cs_actions and each "
+            "holds out a random share of them at the end (--experiment-months): writes "
+            "cs_actions and each "
             "play's true effect in truth. --no-team: nobody works the accounts [default: on; "
             "config: synth.team].",
+            show_default=False,
+        ),
+    ] = None,
+    experiment_months: Annotated[
+        int | None,
+        typer.Option(
+            "--experiment-months",
+            help="With the team: it holds out a random share of its plays from this many months "
+            "before the end (0: never) [config: synth.experiment_months, 24].",
+            min=0,
+            max=120,
             show_default=False,
         ),
     ] = None,
@@ -112,7 +124,13 @@ def synth(
             messy=messy,
             no_signal=no_signal,
             monthly_share=monthly_share,
-            team=Team() if (cfg.team if team is None else team) else None,
+            team=Team(
+                experiment_months=cfg.experiment_months
+                if experiment_months is None
+                else experiment_months
+            )
+            if (cfg.team if team is None else team)
+            else None,
         )
     data_view.synth(res, time.perf_counter() - t0, s, y, drifts)
 

@@ -52,8 +52,8 @@ class Team:
     """Extra worry for an account whose renewal decision is within four months."""
     discount_temptation: float = 0.35
     """Chance of offering a discount instead of the right play when the renewal is that close."""
-    experiment_months: int = 12
-    """Holdouts start this many months before the end of the history."""
+    experiment_months: int = 24
+    """Holdouts start this many months before the end of the history (0: never)."""
     holdout_share: float = 0.25
 
     def cues(self, s: State, seg: np.ndarray, p: Params) -> np.ndarray:
