@@ -93,6 +93,30 @@ def test_the_calibration_choice_falls_back_to_sigmoid_when_a_fold_has_no_churner
     assert choose_method(model, X, y, as_of) == "sigmoid"
 
 
+@pytest.mark.parametrize("kind", ["logistic", "lightgbm"])
+def test_the_calibration_choice_scores_once_and_calibrates_as_the_model_would(kind):
+    """choose_method fits its calibrators on the model's scores, computed once: each predicts
+    exactly what the calibrator fitted through the model predicts."""
+    from lightgbm import LGBMClassifier
+
+    from churnhealth.models import calibrate as cal_module
+
+    X, y = _data(3_000, seed=6)
+    w = np.random.default_rng(6).uniform(0.5, 2.0, len(y))
+    fit, cal, new = slice(0, 1_500), slice(1_500, 2_250), slice(2_250, 3_000)
+    if kind == "logistic":
+        model = logistic(["a", "b"], [], 0).fit(X[fit], y[fit])
+    else:
+        model = LGBMClassifier(n_estimators=40, verbose=-1).fit(X[fit], y[fit])
+    s_cal, s_new = (cal_module._response(model, X[part])[:, None] for part in (cal, new))
+    scorer = cal_module._Scores().fit(s_cal, y[cal])
+    for method in ("sigmoid", "isotonic"):
+        through_model = cal_module._fit(model, method, X[cal], y[cal], w[cal])
+        on_scores = cal_module._fit(scorer, method, s_cal, y[cal], w[cal])
+        expected = through_model.predict_proba(X[new])[:, 1]
+        assert np.allclose(on_scores.predict_proba(s_new)[:, 1], expected, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------------- tuning
 def test_the_search_reports_every_trial_and_a_rerun_reuses_its_parameters():
     X, y = _data(3_000, seed=4)
