@@ -80,7 +80,8 @@ def test_naive_comparison_gets_a_play_backwards_and_the_truth_says_so(acting):
 
 def test_small_companies_get_refusals_not_guesses(acting):
     """1,000 accounts: too few holdouts for most plays, or (where there are enough) a year not
-    yet followed, yet the plays held out most often are judged (tests/unit/test_effects.py checks that refusal on its own)."""
+    yet followed, yet the plays held out most often are judged (tests/unit/test_effects.py
+    checks the refusal on its own)."""
     _, _, est = acting
     refused = [e["refused"] for e in est["estimates"] if e["method"] == "randomized"]
     assert any(r and r.startswith("too few:") for r in refused)
@@ -151,3 +152,34 @@ def test_plays_without_holdouts_refuse_the_randomized_estimate(acting, tmp_path)
     for play in PLAYS:
         e = _get(est, play, "randomized", "12m")
         assert e["refused"] == "no holdouts: set holdout_share on the playbook"
+
+
+def test_todays_alerts_on_accounts_without_a_csm_change_no_estimate(acting, tmp_path):
+    """The controls are the accounts with a CSM while every play an estimate reads ran on one.
+    Alerts raised at the end of the data (as `predict` raises them, owned or not) have no
+    outcome yet: they read into no estimate and must not widen the controls to the whole book."""
+    from churnhealth.location import source_label
+
+    root, _, est = acting
+    data = root / "team.duckdb"
+    with duckdb.connect(str(data), read_only=True) as con:
+        unowned = con.sql("SELECT account_id FROM accounts WHERE csm_owner IS NULL").fetchall()
+        (end,) = con.sql("SELECT max(date) FROM usage").fetchone()
+    assert unowned
+    (tmp_path / "outputs").mkdir()
+    lines = [
+        {"account_id": a, "playbook": "rapid_decline", "as_of": str(end)} for (a,) in unowned[:20]
+    ]
+    (tmp_path / "outputs" / "alerts.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    history.record_source(tmp_path / "outputs" / "history.duckdb", source_label(data))
+    cfg = str(workspace_config(tmp_path))
+    res = cli("effects", "--data", str(data), "--json", "--config", cfg, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    now = json.loads(res.stdout)
+    assert now["plays"]["rapid_decline"]["run"] > 0  # those still customers at the end
+    # the naive comparison reads every control: the same ones, so the same figure (the doubly
+    # robust estimate samples its controls, so a different pool shows only through noise)
+    for play in PLAYS:
+        for outcome in ("12m", "next_renewal"):
+            before, after = _get(est, play, "naive", outcome), _get(now, play, "naive", outcome)
+            assert (after["effect"], after["control"]) == (before["effect"], before["control"])

@@ -124,3 +124,24 @@ def test_clustered_interval_is_wider_when_accounts_repeat():
     _, se_naive = aipw_att(*twice, np.arange(2 * len(t)))
     assert se_pairs == pytest.approx(se_alone, rel=0.01)  # a copy adds no information
     assert se_naive < 0.75 * se_pairs
+
+
+def test_a_play_reads_on_the_as_of_date_before_it_and_never_on_an_earlier_one():
+    """A play after an account left (today's alert on a long-gone account) is dropped, not
+    moved back to the account's last as-of date, where it would take that date's outcome."""
+    from churnhealth.jobs.effects import units
+
+    d = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
+    grid = pd.DataFrame(
+        {"account_id": ["a", "a", "b", "b", "b"], "as_of": [d[0], d[1], d[0], d[1], d[2]]}
+    )
+    plays = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "b", "b"],
+            "date": ["2024-02-10", "2024-03-15", "2023-12-01", "2024-03-01"],
+            "playbook": "p",
+        }
+    )
+    got, lost = units(plays, grid)
+    assert lost == 2  # a after it left, b before its first as-of date
+    assert list(zip(got.account_id, got.as_of, strict=True)) == [("a", d[1]), ("b", d[2])]

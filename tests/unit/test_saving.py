@@ -60,6 +60,23 @@ def test_randomized_estimate_wins_over_doubly_robust():
         [est("training", -0.20, 0.05), est("training", -0.02, 0.06, method="randomized")]
     )
     assert plays == [] and why[0].startswith("training: not shown")
+    assert "contradicts the doubly robust one" in why[0]
+
+
+def test_an_experiment_too_small_to_show_an_effect_does_not_veto_one_it_agrees_with():
+    """Holdouts whose wide interval holds the observational estimate leave it standing (and
+    the reason a CSM reads says so); the same holdouts cannot show a play the observational
+    estimate does not."""
+    rct = est("training", -0.045, 0.185, method="randomized")
+    plays, _ = trusted([est("training", -0.134, 0.114), rct])
+    assert [(p.play, p.method) for p in plays] == [("training", "doubly_robust")]
+    assert plays[0].checked == "-4.5 points [-23.0, +14.0]"
+    saving = Saving(plays=tuple(plays), horizon_days=365)
+    assert "holdouts -4.5 points [-23.0, +14.0], not contradicting it" in saving.why(
+        "training", None
+    )
+    plays, why = trusted([est("training", -0.03, 0.05), rct])
+    assert plays == [] and why == ["training: not shown (-3.0 points [-8.0, +2.0])"]
 
 
 def test_subgroups_shrink_to_the_overall_share_unless_they_differ_beyond_noise():

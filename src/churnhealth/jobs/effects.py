@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from churnhealth import tracking
@@ -61,19 +62,16 @@ class EffectsResult:
 
 
 def units(actions: pd.DataFrame, grid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Each logged play on the latest as-of date on or before it (its features then know
-    nothing of it); plays on accounts not in the grid then (not yet customers, or gone) are
-    dropped and counted."""
+    """Each logged play on the latest scheduled as-of date on or before it (its features then
+    know nothing of it); plays on accounts not in the grid on that date (not yet customers, or
+    gone) are dropped and counted."""
     acts = actions.assign(date=pd.to_datetime(actions.date).astype("datetime64[ns]"))
-    acts = acts.sort_values("date", kind="stable")
-    keys = grid[["account_id", "as_of"]].assign(
-        as_of=grid.as_of.astype("datetime64[ns]"), at=grid.as_of.astype("datetime64[ns]")
-    )
-    m = pd.merge_asof(acts, keys.sort_values("at"), left_on="date", right_on="at", by="account_id")
-    lost = int(m.as_of.isna().sum())
-    m = m.dropna(subset=["as_of"]).drop(columns="at")
     on = grid.assign(as_of=grid.as_of.astype("datetime64[ns]"))
-    return m.merge(on, on=["account_id", "as_of"], how="inner", validate="many_to_one"), lost
+    dates = np.sort(on.as_of.unique())
+    i = np.searchsorted(dates, acts.date.to_numpy(), side="right") - 1
+    acts["as_of"] = np.where(i >= 0, dates[np.maximum(i, 0)], np.datetime64("NaT", "ns"))
+    m = acts.merge(on, on=["account_id", "as_of"], how="inner", validate="many_to_one")
+    return m.sort_values("date", kind="stable").reset_index(drop=True), len(acts) - len(m)
 
 
 def controls(grid: pd.DataFrame, actions: pd.DataFrame, owned: set | None) -> pd.DataFrame:
@@ -145,8 +143,14 @@ def estimate(
     if truth is not None:
         grid = pd.concat([grid, truth.filter(like="effect_")], axis=1)
     chosen, lost = units(actions, grid)
+    # a play after its as-of date's renewal decision cannot have changed it
+    chosen["seen_next"] &= ~(chosen.renewal_date <= chosen.date)
     owners = accounts.set_index("account_id").csm_owner
-    worked = set(chosen.account_id[chosen.source.isin(RUN)])
+    # the controls are the accounts with a CSM when every play an estimate reads ran on one;
+    # plays with no outcome known yet (today's alerts, which reach unowned accounts too) read
+    # into no estimate, so they do not widen the controls to the whole book
+    run = chosen[chosen.source.isin(RUN) & (chosen.seen_12m | chosen.seen_next)]
+    worked = set(run.account_id)
     owned = set(owners.dropna().index) if worked <= set(owners.dropna().index) else None
     pool = controls(grid, actions, owned)
     if lost:

@@ -1,8 +1,11 @@
 """What a play can save: the save list ranked by expected ARR saved, from measured effects.
 
 `churnhealth effects` measures what each play did to churn within the health horizon
-(effects.json). A play is trusted here when its effect was shown: the randomized estimate (or,
-where that is not judged, the doubly robust one) has a 95% interval wholly below zero. For
+(effects.json). A play is trusted here when its effect was shown: its randomized estimate has a
+95% interval wholly below zero, or else its doubly robust one does and the randomized estimate,
+where there is one, does not contradict it (the two differ by less than their joint noise: an
+experiment too small to show an effect does not show there is none, but it can refute a biased
+observational estimate). For
 each account the expected reduction of a trusted play is the account's churn probability times
 the play's relative effect (its effect over the churn the accounts it ran on would have had
 without it) for accounts whose main risk lies in the same dimension: an estimate for that
@@ -49,6 +52,8 @@ class PlayEffect:
     """Share of the churn it removes, overall: −effect / the churn without it."""
     by_risk: dict[str, float] = field(default_factory=dict)
     """Main risk dimension → the share it removes there (shrunk toward `reduction`)."""
+    checked: str = ""
+    """For a doubly robust estimate: the randomized one that did not contradict it, in words."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,11 @@ class Saving:
         )
         method = "randomized holdouts" if pe.method == "randomized" else "doubly robust"
         within = "a year" if self.horizon_days == 365 else f"{self.horizon_days} days"
+        checked = f"; holdouts {pe.checked}, not contradicting it" if pe.checked else ""
         return (
             f"{play.replace('_', ' ')} cut churn within {within} by {share:.0%} for {where} "
             f"({method}, {pe.plays} plays: {pe.effect * 100:+.1f} points "
-            f"[{pe.low * 100:+.1f}, {pe.high * 100:+.1f}])"
+            f"[{pe.low * 100:+.1f}, {pe.high * 100:+.1f}]{checked})"
         )
 
 
@@ -153,6 +159,30 @@ def shrink(overall: float, groups: dict[str, tuple[float, float]]) -> dict[str, 
     return {g: float(np.clip(x, 0.0, 1.0)) for g, x in zip(groups, shrunk, strict=True)}
 
 
+def _interval(e: dict) -> str:
+    return f"{e['effect'] * 100:+.1f} points [{e['low'] * 100:+.1f}, {e['high'] * 100:+.1f}]"
+
+
+def _evidence(rct: dict | None, dr: dict | None) -> tuple[dict | None, str | None]:
+    """The estimate that decides for a play, and why the observational one is refuted if it is.
+
+    The randomized estimate decides when it shows the play keeps accounts, or when there is no
+    doubly robust one. Else the doubly robust one decides, unless the experiment contradicts it:
+    the two differ by more than 1.96 standard errors of their difference."""
+    if rct is None or dr is None or rct["high"] < 0:
+        return rct or dr, None
+    gap = dr["effect"] - rct["effect"]
+    if dr["high"] < 0 and abs(gap) > Z95 * float(np.hypot(_se(rct), _se(dr))):
+        return None, (
+            "{play}: not shown (the randomized estimate, "
+            + _interval(rct)
+            + ", contradicts the doubly robust one, "
+            + _interval(dr)
+            + ")"
+        )
+    return dr, None
+
+
 def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
     """The plays whose effect within the horizon was shown, and for each other play why not."""
     mine = [e for e in estimates if e.get("outcome") == "12m"]
@@ -163,7 +193,10 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
             for e in mine
             if e["play"] == play and e.get("group", "all") == "all" and e.get("effect") is not None
         }
-        best = overall.get("randomized") or overall.get("doubly_robust")
+        best, refuted = _evidence(overall.get("randomized"), overall.get("doubly_robust"))
+        if refuted:
+            why.append(refuted.format(play=play))
+            continue
         if best is None:
             why.append(f"{play}: no estimate")
             continue
@@ -172,10 +205,7 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
             why.append(f"{play}: shown, but measured by an older churnhealth effects (re-run it)")
             continue
         if best["high"] >= 0 or rel is None:
-            why.append(
-                f"{play}: not shown ({best['effect'] * 100:+.1f} points "
-                f"[{best['low'] * 100:+.1f}, {best['high'] * 100:+.1f}])"
-            )
+            why.append(f"{play}: not shown ({_interval(best)})")
             continue
         groups = {
             e["group"].removeprefix("risk="): r
@@ -196,6 +226,9 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
                 plays=int(best.get("treated", 0)),
                 reduction=float(np.clip(rel[0], 0.0, 1.0)),
                 by_risk=shrink(rel[0], groups),
+                checked=_interval(rct)
+                if best["method"] == "doubly_robust" and (rct := overall.get("randomized"))
+                else "",
             )
         )
     return out, why
