@@ -5,9 +5,8 @@
 95% interval wholly below zero, or else its doubly robust one does and the randomized estimate,
 where there is one, does not contradict it (the two differ by less than their joint noise: an
 experiment too small to show an effect does not show there is none, but it can refute a biased
-observational estimate). For
-each account the expected reduction of a trusted play is the account's churn probability times
-the play's relative effect (its effect over the churn the accounts it ran on would have had
+observational estimate). For each account the expected reduction of a trusted play is the
+account's churn probability times the play's relative effect (its effect over the churn the accounts it ran on would have had
 without it) for accounts whose main risk lies in the same dimension: an estimate for that
 subgroup is pulled toward the play's overall one as far as its noise demands (empirical Bayes),
 so a subgroup of thirty plays cannot outrank the evidence of three hundred. The best play is
