@@ -270,7 +270,11 @@ def assert_same_features(want: pd.DataFrame, got: pd.DataFrame) -> None:
 
 LONGEST_FIRST = (
     *("tests/data/test_spark.py", "tests/data/test_postgres.py", "tests/model/test_monitor.py"),
-    *("tests/model/test_hostile_text.py", "tests/model/test_train.py"),
+    *(
+        "tests/model/test_hostile_text.py",
+        "tests/model/test_effects.py",
+        "tests/model/test_train.py",
+    ),
     *("tests/data/test_demo_company.py", "tests/model/test_predict.py"),
     *("tests/model/test_your_export.py", "tests/model/test_backtest.py"),
     *("tests/data/test_mapping.py", "tests/model/test_concurrency.py", "tests/data/test_doctor.py"),
@@ -278,7 +282,7 @@ LONGEST_FIRST = (
 )
 """Test files of more than 25 s (summed --durations on 2 cores), longest first. Under `--dist
 loadfile` a worker takes the next file when it is free: the long ones start first and the short
-ones fill the end, instead of one worker finishing a long file alone. The first four need no
+ones fill the end, instead of one worker finishing a long file alone. The first five need no
 trained workspace, which is being built meanwhile. A file missing here just runs after them."""
 
 

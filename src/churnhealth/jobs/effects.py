@@ -153,6 +153,11 @@ def estimate(
     worked = set(run.account_id)
     owned = set(owners.dropna().index) if worked <= set(owners.dropna().index) else None
     pool = controls(grid, actions, owned)
+    if owned is not None:
+        notes.append(
+            f"the comparison accounts are the {len(owned):,} with a CSM: every play with a "
+            "known outcome ran on one"
+        )
     if lost:
         notes.append(
             f"{lost} of {len(actions)} logged plays fall on no scored account-date (before the "

@@ -6,11 +6,12 @@
 where there is one, does not contradict it (the two differ by less than their joint noise: an
 experiment too small to show an effect does not show there is none, but it can refute a biased
 observational estimate). For each account the expected reduction of a trusted play is the
-account's churn probability times the play's relative effect (its effect over the churn the accounts it ran on would have had
-without it) for accounts whose main risk lies in the same dimension: an estimate for that
-subgroup is pulled toward the play's overall one as far as its noise demands (empirical Bayes),
-so a subgroup of thirty plays cannot outrank the evidence of three hundred. The best play is
-the one with the largest expected reduction; ARR × that reduction is the expected ARR saved.
+account's churn probability times the play's relative effect (its effect over the churn the
+accounts it ran on would have had without it) for accounts whose main risk lies in the same
+dimension: an estimate for that subgroup is pulled toward the play's overall one as far as its
+noise demands (empirical Bayes), so a subgroup of thirty plays cannot outrank the evidence of
+three hundred. The best play is the one with the largest expected reduction; ARR × that
+reduction is the expected ARR saved.
 
 Without trusted effects (none measured, measured on other data or after the day scored, or no
 play shown to work) the save list keeps ranking by expected ARR lost, and says why.
