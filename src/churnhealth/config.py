@@ -122,9 +122,8 @@ class SynthConfig(_Section):
         True,
         description="Give the company a customer-success team that runs plays on the accounts it "
         "finds worrying, holding out a random share in the last `experiment_months`: a "
-        "cs_actions table and "
-        "each play's true effect in truth (docs/demo-company.md). false: a company nobody works, "
-        "otherwise the same where no play ran.",
+        "cs_actions table and each play's true effect in truth (docs/demo-company.md). false: a "
+        "company nobody works, otherwise the same where no play ran.",
     )
     experiment_months: int = Field(
         24,

@@ -85,9 +85,8 @@ def synth(
             "--team/--no-team",
             help="A customer-success team runs plays on the accounts it finds worrying, and "
             "holds out a random share of them at the end (--experiment-months): writes "
-            "cs_actions and each "
-            "play's true effect in truth. --no-team: nobody works the accounts [default: on; "
-            "config: synth.team].",
+            "cs_actions and each play's true effect in truth. --no-team: nobody works the "
+            "accounts [default: on; config: synth.team].",
             show_default=False,
         ),
     ] = None,
@@ -110,6 +109,8 @@ def synth(
 
     drifts = tuple(Drift.parse(d) for d in drift or ())
     n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
+    months = cfg.experiment_months if experiment_months is None else experiment_months
+    on = cfg.team if team is None else team
     t0 = time.perf_counter()
     with stages() as start:
         res = generate(
@@ -124,13 +125,7 @@ def synth(
             messy=messy,
             no_signal=no_signal,
             monthly_share=monthly_share,
-            team=Team(
-                experiment_months=cfg.experiment_months
-                if experiment_months is None
-                else experiment_months
-            )
-            if (cfg.team if team is None else team)
-            else None,
+            team=Team(experiment_months=months) if on else None,
         )
     data_view.synth(res, time.perf_counter() - t0, s, y, drifts)
 

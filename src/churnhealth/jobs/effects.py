@@ -149,8 +149,8 @@ def estimate(
     # the controls are the accounts with a CSM when every play an estimate reads ran on one;
     # plays with no outcome known yet (today's alerts, which reach unowned accounts too) read
     # into no estimate, so they do not widen the controls to the whole book
-    run = chosen[chosen.source.isin(RUN) & (chosen.seen_12m | chosen.seen_next)]
-    worked = set(run.account_id)
+    ran = chosen[chosen.source.isin(RUN) & chosen.worked]
+    worked = set(ran.account_id[ran.seen_12m | ran.seen_next])
     owned = set(owners.dropna().index) if worked <= set(owners.dropna().index) else None
     pool = controls(grid, actions, owned)
     if owned is not None:
@@ -165,7 +165,6 @@ def estimate(
         )
     estimates: list[fx.Estimate] = []
     plays: dict[str, dict[str, int]] = {}
-    ran = chosen[chosen.source.isin(RUN) & chosen.worked]
     names = sorted(chosen.playbook.unique())
     for play in names:
         mine = chosen[chosen.playbook == play]

@@ -114,8 +114,7 @@ class Saving:
         checked = f"; holdouts {pe.checked}, not contradicting it" if pe.checked else ""
         return (
             f"{play.replace('_', ' ')} cut churn within {within} by {share:.0%} for {where} "
-            f"({method}, {pe.plays} plays: {pe.effect * 100:+.1f} points "
-            f"[{pe.low * 100:+.1f}, {pe.high * 100:+.1f}]{checked})"
+            f"({method}, {pe.plays} plays: {_interval(pe.effect, pe.low, pe.high)}{checked})"
         )
 
 
@@ -159,8 +158,14 @@ def shrink(overall: float, groups: dict[str, tuple[float, float]]) -> dict[str, 
     return {g: float(np.clip(x, 0.0, 1.0)) for g, x in zip(groups, shrunk, strict=True)}
 
 
-def _interval(e: dict) -> str:
-    return f"{e['effect'] * 100:+.1f} points [{e['low'] * 100:+.1f}, {e['high'] * 100:+.1f}]"
+def _interval(effect: float, low: float, high: float) -> str:
+    """An effect in points of probability with its interval, e.g. "-13.4 points [-24.8, -2.0]"."""
+    return f"{effect * 100:+.1f} points [{low * 100:+.1f}, {high * 100:+.1f}]"
+
+
+def _said(e: dict) -> str:
+    """`_interval` of one estimate of effects.json."""
+    return _interval(e["effect"], e["low"], e["high"])
 
 
 def _evidence(rct: dict | None, dr: dict | None) -> tuple[dict | None, str | None]:
@@ -174,11 +179,8 @@ def _evidence(rct: dict | None, dr: dict | None) -> tuple[dict | None, str | Non
     gap = dr["effect"] - rct["effect"]
     if dr["high"] < 0 and abs(gap) > Z95 * float(np.hypot(_se(rct), _se(dr))):
         return None, (
-            "{play}: not shown (the randomized estimate, "
-            + _interval(rct)
-            + ", contradicts the doubly robust one, "
-            + _interval(dr)
-            + ")"
+            f"not shown (the randomized estimate, {_said(rct)}, contradicts the doubly robust "
+            f"one, {_said(dr)})"
         )
     return dr, None
 
@@ -195,7 +197,7 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
         }
         best, refuted = _evidence(overall.get("randomized"), overall.get("doubly_robust"))
         if refuted:
-            why.append(refuted.format(play=play))
+            why.append(f"{play}: {refuted}")
             continue
         if best is None:
             why.append(f"{play}: no estimate")
@@ -205,7 +207,7 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
             why.append(f"{play}: shown, but measured by an older churnhealth effects (re-run it)")
             continue
         if best["high"] >= 0 or rel is None:
-            why.append(f"{play}: not shown ({_interval(best)})")
+            why.append(f"{play}: not shown ({_said(best)})")
             continue
         groups = {
             e["group"].removeprefix("risk="): r
@@ -226,7 +228,7 @@ def trusted(estimates: list[dict]) -> tuple[list[PlayEffect], list[str]]:
                 plays=int(best.get("treated", 0)),
                 reduction=float(np.clip(rel[0], 0.0, 1.0)),
                 by_risk=shrink(rel[0], groups),
-                checked=_interval(rct)
+                checked=_said(rct)
                 if best["method"] == "doubly_robust" and (rct := overall.get("randomized"))
                 else "",
             )
