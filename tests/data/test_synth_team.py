@@ -16,6 +16,7 @@ from churnhealth.synth.params import Params
 from churnhealth.synth.simulate import simulate
 from churnhealth.synth.team import PLAYS, Team, apply
 from churnhealth.synth.truth import play_effects
+from tests.conftest import cli
 
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 START = np.datetime64("2023-11-01", "D")
@@ -186,3 +187,22 @@ def test_every_table_is_the_same_where_no_play_ran(tmp_path):
     both = off.merge(on, on="account_id", suffixes=("_off", "_on"))
     worked = both[both.account_id.isin(ran)]
     assert (worked.n_off != worked.n_on).any()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--no-team", "--experiment-months", "6"],
+            "--no-team (or synth.team: false) turns it off",
+        ),
+        (["--experiment-months", "-1"], "greater than or equal to 0"),
+        (["--experiment-months", "121"], "less than or equal to 120"),
+    ],
+)
+def test_an_experiment_without_a_team_or_out_of_range_is_refused(tmp_path, args, says):
+    out = tmp_path / "company.duckdb"
+    res = cli("synth", "--accounts", "50", "--years", "1", *args, "--out", str(out))
+    assert res.returncode == 2
+    assert says in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
+    assert not out.exists()

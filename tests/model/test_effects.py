@@ -55,6 +55,10 @@ def test_every_play_gets_every_method_and_says_why_when_it_cannot(acting):
                     assert e["low"] <= e["effect"] <= e["high"]
     assert "naive" in out and "randomized" in out and "doubly robust" in out
     assert "Who a play helps" in out
+    # the play only alerted today: one line, not a row of refusals in each table
+    flat = " ".join(out.split())
+    assert f"Not judged yet: rapid decline ({est['plays']['rapid_decline']['run']} run)." in flat
+    assert out.count("rapid") == 1
 
 
 def test_estimates_go_to_mlflow_and_the_report_section(acting):
@@ -71,6 +75,7 @@ def test_estimates_go_to_mlflow_and_the_report_section(acting):
     html = report_sections.effects(est)
     assert "naive (do not trust)" in html and "executive call" in html
     assert html.count("<h3>") == 2  # one table per outcome
+    assert html.count("rapid decline") == 1 and "Not judged yet: rapid decline" in html
     assert "Not measured yet" in report_sections.effects(None)
 
 

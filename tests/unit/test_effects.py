@@ -145,3 +145,34 @@ def test_a_play_reads_on_the_as_of_date_before_it_and_never_on_an_earlier_one():
     got, lost = units(plays, grid)
     assert lost == 2  # a after it left, b before its first as-of date
     assert list(zip(got.account_id, got.as_of, strict=True)) == [("a", d[1]), ("b", d[2])]
+
+
+def test_a_play_is_not_judged_yet_only_when_no_method_has_anything_to_compare():
+    def est(play, method, effect=None, treated=0):
+        return {
+            "play": play,
+            "method": method,
+            "group": "all",
+            "effect": effect,
+            "treated": treated,
+        }
+
+    plays = {
+        "today": {"run": 40, "held_out": 0},  # alerted today: randomized counts them, no outcome
+        "old": {"run": 90, "held_out": 0},  # no holdouts, but outcomes known: a naive row
+        "held": {"run": 30, "held_out": 5},  # too few, but held out: its refusals say why
+    }
+    estimates = [
+        est("today", "randomized", treated=40),
+        est("today", "naive"),
+        est("today", "doubly_robust"),
+        est("old", "randomized", treated=90),
+        est("old", "naive", effect=0.05, treated=60),
+        est("old", "doubly_robust", treated=12),
+        est("held", "randomized", treated=30),
+        est("held", "naive"),
+        est("held", "doubly_robust"),
+        {**est("today", "naive", effect=0.1, treated=12), "group": "segment=smb"},  # not "all"
+    ]
+    assert fx.not_judged_yet(plays, estimates) == ["today"]
+    assert fx.waiting_line(plays, ["today"]).startswith("Not judged yet: today (40 run).")

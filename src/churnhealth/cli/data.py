@@ -19,6 +19,7 @@ from churnhealth.cli.app import (
     repeated,
 )
 from churnhealth.cli.views import data as data_view
+from churnhealth.errors import ChurnhealthError
 from churnhealth.progress import stages
 
 # The jobs are imported inside each command: together they pull in MLflow, LightGBM, SHAP and
@@ -111,6 +112,11 @@ def synth(
     n, y, s = accounts or cfg.accounts, years or cfg.years, cfg.seed if seed is None else seed
     months = cfg.experiment_months if experiment_months is None else experiment_months
     on = cfg.team if team is None else team
+    if not on and experiment_months is not None:
+        raise ChurnhealthError(
+            "synth --experiment-months: goes with the team, and --no-team "
+            "(or synth.team: false) turns it off"
+        )
     t0 = time.perf_counter()
     with stages() as start:
         res = generate(

@@ -66,6 +66,28 @@ class Estimate:
         return bool(self.low <= self.truth <= self.high)
 
 
+def not_judged_yet(plays: dict[str, dict], estimates: list[dict]) -> list[str]:
+    """The plays nothing can be compared for yet: none held out, and no play with a known
+    outcome for any method (e.g. a playbook without holdouts whose alerts were raised today).
+    `plays` and `estimates` as in the effects JSON. Shown as one line, not a row of refusals."""
+    out = []
+    for play, counts in plays.items():
+        mine = [e for e in estimates if e["play"] == play and e["group"] == "all"]
+        known = [e["treated"] for e in mine if e["method"] != "randomized"]  # known outcomes
+        if counts["held_out"] == 0 and all(e["effect"] is None for e in mine) and not any(known):
+            out.append(play)
+    return out
+
+
+def waiting_line(plays: dict[str, dict], waiting: list[str]) -> str:
+    """The line naming the plays `not_judged_yet`."""
+    listed = ", ".join(f"{p.replace('_', ' ')} ({plays[p]['run']:,} run)" for p in waiting)
+    return (
+        f"Not judged yet: {listed}. None was held out and none has a known outcome yet, so no "
+        "method can say anything about them (left out of the tables)."
+    )
+
+
 def outcomes(grid: pd.DataFrame, data_end: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     """Each unit's outcomes, censoring-aware.
 

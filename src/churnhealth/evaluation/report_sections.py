@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from churnhealth.evaluation import judged, plots
+from churnhealth.evaluation.effects import not_judged_yet, waiting_line
 from churnhealth.evaluation.monitor_report import MonitorReport
 from churnhealth.evaluation.training_report import ExpansionFigures, Judged
 from churnhealth.scoring.forecast import Forecast
@@ -235,6 +236,7 @@ def effects(fx: dict | None) -> str:
         )
     find = {(e["play"], e["method"], e["outcome"], e["group"]): e for e in fx["estimates"]}
     has_truth = any(e.get("truth") is not None for e in fx["estimates"])
+    waiting = not_judged_yet(fx["plays"], fx["estimates"])
     out = [
         "<p>The effect of running each play on the chance of churning, in points of "
         "probability with 95% intervals; negative: the play keeps accounts. "
@@ -250,6 +252,8 @@ def effects(fx: dict | None) -> str:
     ):
         rows = []
         for play, counts in fx["plays"].items():
+            if play in waiting:
+                continue
             dr = find.get((play, "doubly_robust", outcome, "all"))
             row = {
                 "play": play.replace("_", " "),
@@ -264,6 +268,8 @@ def effects(fx: dict | None) -> str:
                 row["true effect"] = "" if truth is None else f"{100 * truth:+.1f}"
             rows.append(row)
         out.append(f"<h3>On {what}</h3>" + table(pd.DataFrame(rows)))
+    if waiting:
+        out.append(f"<p class='muted'>{html_text(waiting_line(fx['plays'], waiting))}</p>")
     for note in fx.get("notes", []):
         out.append(f"<p class='muted'>{html_text(note)}</p>")
     try:

@@ -93,9 +93,12 @@ def effects(res: EffectsResult, as_json: bool) -> None:
     if as_json:
         print(json.dumps(res.to_dict(), indent=2, default=str))
         return
+    from churnhealth.evaluation.effects import not_judged_yet, waiting_line
+
     horizon = f"churn within {res.horizon_days} days"
     find = {(e.play, e.method, e.outcome, e.group): e for e in res.estimates}
     has_truth = any(e.truth is not None for e in res.estimates)
+    waiting = not_judged_yet(res.plays, [e.as_dict() for e in res.estimates])
     for outcome, what in (("12m", horizon), ("next_renewal", "leaving at the next renewal")):
         table = Table(
             "play",
@@ -110,6 +113,8 @@ def effects(res: EffectsResult, as_json: bool) -> None:
             f"{res.data_end}",
         )
         for play, counts in res.plays.items():
+            if play in waiting:
+                continue
             dr = find.get((play, "doubly_robust", outcome, "all"))
             truth = dr.truth if dr is not None else None
             table.add_row(
@@ -150,6 +155,8 @@ def effects(res: EffectsResult, as_json: bool) -> None:
         "risk, so it is not an effect.",
         highlight=False,
     )
+    if waiting:
+        console.print(waiting_line(res.plays, waiting), highlight=False)
     for note in res.notes:
         console.print(f"note: {note}", highlight=False)
     run = f"; MLflow run {res.run_id}" if res.run_id else ""
