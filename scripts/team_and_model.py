@@ -11,7 +11,9 @@ intervenes learns from accounts that looked at risk and were kept, so it may rea
 as safer than they are. Printed per company: the mean probability against the truth's, the
 calibration error against the truth (ECE, 10 bins of the prediction), the rank correlation
 with the truth, the mean of both on the riskiest tenth by the truth, and the bias (model −
-truth) on the riskiest fifth, apart for the accounts the team worked in the past year. Issue 3.6
+truth) for the accounts the team worked in the past year and for the others: on the riskiest
+fifth by the truth, on every account, and on the riskiest fifth by the model (the fair
+comparison: a group chosen by the truth reads below it for any imperfect model). Issue 3.6
 point 5; the figures in docs/customer-success.md come from it.
 """
 
@@ -93,6 +95,10 @@ def measure(ws: Path, seed: int, team: bool) -> dict:
     top = q >= np.quantile(q, 0.9)
     fifth = q >= np.quantile(q, 0.8)  # the riskiest fifth: worked in the past year or not
     bias = p - q
+    # chosen by the model's own score: a fifth chosen by the truth reads below it even for a
+    # model calibrated on every account (regression to the mean), so only these compare the
+    # accounts worked with the others fairly
+    flagged = p >= np.quantile(p, 0.8)
     return {
         "seed": seed,
         "team": team,
@@ -106,6 +112,11 @@ def measure(ws: Path, seed: int, team: bool) -> dict:
         "riskiest_fifth_bias_worked": bias[fifth & w].mean() if (fifth & w).any() else np.nan,
         "riskiest_fifth_bias_not_worked": bias[fifth & ~w].mean(),
         "riskiest_fifth_worked": int((fifth & w).sum()),
+        "bias_worked": bias[w].mean() if w.any() else np.nan,
+        "bias_not_worked": bias[~w].mean(),
+        "model_fifth_bias_worked": bias[flagged & w].mean() if (flagged & w).any() else np.nan,
+        "model_fifth_bias_not_worked": bias[flagged & ~w].mean(),
+        "model_fifth_worked": int((flagged & w).sum()),
     }
 
 
