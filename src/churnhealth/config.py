@@ -235,7 +235,14 @@ class TuningConfig(_Section):
     """Optuna search for LightGBM, per segment model."""
 
     trials: int = Field(15, ge=1, le=1000, description="Trials per model.")
-    timeout_s: float = Field(25.0, gt=0, description="Time budget per model, in seconds.")
+    timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Optional time budget per model, in seconds. null (the default): every "
+        "model runs all its trials, so the same data, configuration and seed give the same "
+        "model on any machine. With a budget, a slow or busy machine completes fewer trials "
+        "and trains a different model.",
+    )
 
 
 class TrainConfig(_Section):
@@ -567,7 +574,7 @@ class BacktestConfig(_Section):
         "outcome is known (when start is not given).",
     )
     tuning: TuningConfig = Field(
-        TuningConfig(trials=5, timeout_s=10),
+        TuningConfig(trials=5),
         description="Optuna budget per model at the first origin; later origins reuse its "
         "parameters and only choose their number of trees.",
     )

@@ -129,12 +129,14 @@ def test_the_search_reports_every_trial_and_a_rerun_reuses_its_parameters():
         X[va],
         y[va],
         trials=3,
-        timeout_s=120,
+        timeout_s=None,
         seed=0,
         on_trial=lambda *a: seen.append(a),
     )
     assert trials == 3 and [a[1] for a in seen] == [0, 1, 2]
-    assert loss == pytest.approx(min(a[3] for a in seen))
+    # the returned model, refitted by the scikit-learn wrapper, is the best trial's model
+    # (trained on Datasets binned once for the search): its validation loss is that trial's
+    assert loss == pytest.approx(min(a[3] for a in seen), rel=1e-6)
     assert params["max_depth"] <= 6 and params["n_estimators"] >= 1
     # given those parameters, there is no search, and the same model comes back
     again, params2, loss2, trials2 = tune_lightgbm(
@@ -147,10 +149,27 @@ def test_the_search_reports_every_trial_and_a_rerun_reuses_its_parameters():
 def test_a_segment_search_tunes_the_weight_of_the_other_segments_rows():
     X, y = _data(3_000, seed=5)
     own = np.arange(2_000) % 3 == 0
-    _, params, _, _ = tune_lightgbm(
-        "smb", X[:2_000], y[:2_000], X[2_000:], y[2_000:], trials=2, timeout_s=120, seed=0, own=own
+    w = np.where(np.arange(3_000) % 2 == 0, 4.0, 1.0)
+    seen = []
+    _, params, loss, _ = tune_lightgbm(
+        "smb",
+        X[:2_000],
+        y[:2_000],
+        X[2_000:],
+        y[2_000:],
+        trials=4,
+        timeout_s=None,
+        seed=0,
+        own=own,
+        weight=w[:2_000],
+        weight_val=w[2_000:],
+        on_trial=lambda *a: seen.append(a),
     )
     assert 0 < params["other_weight"] <= 1
+    assert len({a[2]["other_weight"] for a in seen}) == 4
+    # each trial's rows carry that trial's weights, not an earlier trial's: the refit with the
+    # best trial's weights scores as that trial did
+    assert loss == pytest.approx(min(a[3] for a in seen), rel=1e-6)
 
 
 def test_lightgbm_threads_follow_openmp_s_variable(monkeypatch):

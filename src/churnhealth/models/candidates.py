@@ -58,7 +58,7 @@ class Search:
     depth LightGBM may grow to (None: the tuner's default), and where trials are reported."""
 
     trials: int
-    timeout_s: float
+    timeout_s: float | None
     seed: int
     calibration: str
     """"auto", "sigmoid" or "isotonic" (`train.calibration`)."""

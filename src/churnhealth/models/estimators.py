@@ -82,5 +82,22 @@ def lightgbm(params: dict, seed: int = 0, monotone: list[int] | None = None) -> 
         else {}
     )
     return LGBMClassifier(
-        objective="binary", random_state=seed, n_jobs=threads(), verbose=-1, **params, **extra
+        objective="binary",
+        random_state=seed,
+        n_jobs=threads(),
+        verbose=-1,
+        # every feature stays binned whatever min_child_samples is, so one binning serves a
+        # whole search (`models.tune`)
+        feature_pre_filter=False,
+        **params,
+        **extra,
     )
+
+
+def booster_params(model: LGBMClassifier) -> dict:
+    """The parameters LightGBM's scikit-learn wrapper trains `model` with, for `lightgbm.train`
+    (which `models.tune` calls on Datasets binned once per search)."""
+    out = model.get_params()
+    for key in ("n_estimators", "importance_type", "class_weight", "n_jobs", "objective"):
+        out.pop(key)
+    return {**out, "objective": "binary", "metric": "binary_logloss", "num_threads": model.n_jobs}

@@ -1,4 +1,4 @@
-"""Optuna (TPE, seeded) search for LightGBM within a trial and time budget.
+"""Optuna (TPE, seeded) search for LightGBM: a number of trials, optionally within a time budget.
 
 Each finished trial is reported to an optional `on_trial` callback (training logs it as a
 nested MLflow run through the tracking adapter).
@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from lightgbm import early_stopping
+from lightgbm import Dataset, early_stopping, record_evaluation
+from lightgbm import train as boost
 
-from churnhealth.models.estimators import binary_log_loss, lightgbm
+from churnhealth.models.estimators import binary_log_loss, booster_params, lightgbm
 
 if TYPE_CHECKING:  # imported where a search runs: scoring never needs it (0.2 s)
     import optuna
@@ -41,33 +42,47 @@ def _space(trial: optuna.Trial, max_depth: int = 6) -> dict:
     }
 
 
-def _early_stopped(
-    params: dict,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    Xv: pd.DataFrame,
-    yv: np.ndarray,
-    seed: int,
-    weight: np.ndarray | None,
-    weight_val: np.ndarray | None = None,
-    monotone: list[int] | None = None,
-) -> tuple[float, int]:
-    """Validation log loss at the best iteration (early stopping on the validation window)."""
-    model = lightgbm(params, seed, monotone)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(
-            X,
-            y,
-            sample_weight=weight,
-            eval_set=[(Xv, yv)],
-            eval_sample_weight=None if weight_val is None else [weight_val],
-            eval_metric="binary_logloss",
-            callbacks=[early_stopping(30, verbose=False)],
+class _Trials:
+    """One search's training and validation rows as LightGBM Datasets, binned once: a trial
+    changes only the parameters and the training rows' weights. Each trial trains exactly what
+    `lightgbm(params, seed, monotone).fit(...)` would (the scikit-learn wrapper's parameters,
+    the same bins), and its validation loss is LightGBM's record of every iteration, so the
+    validation rows are never scored again."""
+
+    def __init__(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        Xv: pd.DataFrame,
+        yv: np.ndarray,
+        *,
+        seed: int,
+        weight_val: np.ndarray | None,
+        monotone: list[int],
+    ) -> None:
+        self.seed, self.monotone = seed, monotone
+        base = booster_params(lightgbm({}, seed))
+        self.train = Dataset(X, y, params=base).construct()
+        self.val = Dataset(Xv, yv, weight=weight_val, reference=self.train, params=base).construct()
+
+    def early_stopped(self, params: dict, weight: np.ndarray) -> tuple[float, int]:
+        """Validation log loss at the best iteration (early stopping on the validation window)
+        and that number of trees (at least 10)."""
+        # set_field, not set_weight: the latter skips weights that are all one and would leave
+        # the previous trial's in place
+        self.train.set_field("weight", np.asarray(weight, np.float32))
+        history: dict = {}
+        booster = boost(
+            booster_params(lightgbm(params, self.seed, self.monotone)),
+            self.train,
+            num_boost_round=params["n_estimators"],
+            valid_sets=[self.val],
+            valid_names=["val"],
+            callbacks=[early_stopping(30, verbose=False), record_evaluation(history)],
         )
-    best = max(model.best_iteration_ or params["n_estimators"], 10)
-    p = model.predict_proba(Xv, num_iteration=best)[:, 1]
-    return binary_log_loss(yv, p, weight_val), best
+        losses = history["val"]["binary_logloss"]
+        best = max(booster.best_iteration or len(losses), 10)
+        return float(losses[min(best, len(losses)) - 1]), best
 
 
 def tune_lightgbm(
@@ -78,7 +93,7 @@ def tune_lightgbm(
     yv: np.ndarray,
     *,
     trials: int,
-    timeout_s: float,
+    timeout_s: float | None,
     seed: int,
     own: np.ndarray | None = None,
     on_trial: OnTrial | None = None,
@@ -89,6 +104,9 @@ def tune_lightgbm(
     monotone: dict[str, int] | None = None,
 ):
     """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
+
+    `trials` trials, ended early after `timeout_s` seconds when it is given (a budget makes the
+    model depend on the machine's speed and load; None: the trial count alone decides).
 
     With `own` (the training rows of the segment being modelled), the other rows count with a
     weight that is tuned too (`other_weight`): the segment's rows drive the fit, and a small
@@ -103,42 +121,43 @@ def tune_lightgbm(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     mono = [int((monotone or {}).get(c, 0)) for c in X.columns]
     base = np.ones(len(y)) if weight is None else np.asarray(weight, float)
-    if params is not None:
-        fixed = {k: v for k, v in params.items() if k != "other_weight"}
-        w = base if own is None else base * np.where(own, 1.0, params.get("other_weight", 1.0))
-        loss, trees = _early_stopped(
-            {**fixed, "n_estimators": MAX_TREES}, X, y, Xv, yv, seed, w, weight_val, mono
-        )
-        best = {**fixed, "n_estimators": trees}
-        model = lightgbm(best, seed, mono)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(X, y, sample_weight=w)
-        extra = {"other_weight": params["other_weight"]} if "other_weight" in params else {}
-        return model, {**best, **extra}, loss, 0
+    runs = _Trials(X, y, Xv, yv, seed=seed, weight_val=weight_val, monotone=mono)
 
-    def weights(trial: optuna.Trial) -> tuple[dict, np.ndarray | None]:
+    def weights(trial: optuna.Trial | optuna.trial.FixedTrial) -> tuple[dict, np.ndarray]:
         if own is None:
             return {}, base
         w = trial.suggest_float("other_weight", *OTHER_WEIGHT)
         return {"other_weight": w}, base * np.where(own, 1.0, w)
 
-    def objective(trial: optuna.Trial) -> float:
-        params = _space(trial, max_depth)
-        extra, weight = weights(trial)
-        loss, trees = _early_stopped(params, X, y, Xv, yv, seed, weight, weight_val, mono)
-        trial.set_user_attr("n_estimators", trees)
-        if on_trial is not None:
-            on_trial(name, trial.number, {**params, **extra, "n_estimators": trees}, loss)
-        return loss
+    if params is not None:
+        fixed = {k: v for k, v in params.items() if k != "other_weight"}
+        extra = {"other_weight": params["other_weight"]} if "other_weight" in params else {}
+        w = base if own is None else base * np.where(own, 1.0, extra.get("other_weight", 1.0))
+        _, trees = runs.early_stopped({**fixed, "n_estimators": MAX_TREES}, w)
+        best, n_trials = {**fixed, "n_estimators": trees}, 0
+    else:
 
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=trials, timeout=timeout_s)
-    fixed = optuna.trial.FixedTrial(study.best_params)
-    best = {**_space(fixed, max_depth), "n_estimators": study.best_trial.user_attrs["n_estimators"]}
-    extra, weight = weights(fixed)
+        def objective(trial: optuna.Trial) -> float:
+            params = _space(trial, max_depth)
+            extra, weight = weights(trial)
+            loss, trees = runs.early_stopped(params, weight)
+            trial.set_user_attr("n_estimators", trees)
+            if on_trial is not None:
+                on_trial(name, trial.number, {**params, **extra, "n_estimators": trees}, loss)
+            return loss
+
+        sampler = optuna.samplers.TPESampler(seed=seed)
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        study.optimize(objective, n_trials=trials, timeout=timeout_s)
+        fixed_trial = optuna.trial.FixedTrial(study.best_params)
+        trees = study.best_trial.user_attrs["n_estimators"]
+        best = {**_space(fixed_trial, max_depth), "n_estimators": trees}
+        n_trials = len(study.trials)
+        extra, w = weights(fixed_trial)
     model = lightgbm(best, seed, mono)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(X, y, sample_weight=weight)
-    return model, {**best, **extra}, study.best_value, len(study.trials)
+        model.fit(X, y, sample_weight=w)
+    # the refit is the best trial's model: scored once, by the criterion the candidates share
+    loss = binary_log_loss(yv, model.predict_proba(Xv)[:, 1], weight_val)
+    return model, {**best, **extra}, loss, n_trials
