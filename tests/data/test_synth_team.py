@@ -146,6 +146,21 @@ def test_generate_writes_valid_cs_actions_and_effects(tmp_path):
     assert {f"effect_{p}_{h}" for p in PLAYS for h in ("12m", "next_renewal")} <= set(cols)
 
 
+def test_effects_computed_in_a_second_process_are_the_same(tmp_path):
+    """The plays' true effects of a large company are computed alongside the truth table, in a
+    spawned process: the written truth is the same as when computed here."""
+    truths = {}
+    for alongside in (False, True):
+        path = tmp_path / f"{alongside}.duckdb"
+        generate(
+            path, accounts=200, years=1, seed=5, truth_paths=10, team=Team(), alongside=alongside
+        )
+        with duckdb.connect(str(path), read_only=True) as con:
+            truths[alongside] = con.sql("SELECT * FROM truth ORDER BY account_id, as_of").df()
+    assert np.nansum(truths[True].filter(like="effect_").abs().to_numpy()) > 0
+    pd.testing.assert_frame_equal(truths[True], truths[False])
+
+
 def test_no_signal_team_plays_change_nothing(tmp_path):
     path = tmp_path / "null.duckdb"
     res = generate(path, accounts=300, years=1, seed=3, truth_paths=20, team=Team(), no_signal=True)
