@@ -160,8 +160,8 @@ def in_chromium(page: str, probe: str, folder: Path):
 def workspace_config(root: Path, **sections: dict) -> Path:
     """`root`/config.yaml: MLflow store, champion, reports and predict outputs under `root`,
     the repository's feature definitions and playbooks, one Optuna trial for every search
-    (counted, not timed, so the model does not depend on the machine's load), no earlier-origin
-    model, and `sections` merged on top (e.g.
+    (counted, not timed, as by default: the model does not depend on the machine's load), no
+    earlier-origin model, and `sections` merged on top (e.g.
     data={"path": ...}, train={"tuning": {"trials": 1}})."""
     repo = Path(__file__).resolve().parents[1]
     cfg: dict = {
@@ -174,8 +174,8 @@ def workspace_config(root: Path, **sections: dict) -> Path:
         "expansion": {"trials": 1},
         # no earlier-origin model on two-year companies (one more fit each): the tests of it
         # are in tests/model/test_train.py and test_gate.py
-        "train": {"tuning": {"trials": 1, "timeout_s": 600}, "earlier_origin": False},
-        "backtest": {"tuning": {"trials": 1, "timeout_s": 600}},
+        "train": {"tuning": {"trials": 1}, "earlier_origin": False},
+        "backtest": {"tuning": {"trials": 1}},
         "predict": {
             "out_dir": str(root / "outputs"),
             "history": str(root / "outputs" / "history.duckdb"),

@@ -25,7 +25,7 @@ def small_config(root: Path, expansion: bool = True, **train_overrides) -> Confi
     counted in trials only (a time budget would make the model depend on the machine's load);
     `expansion=False` trains no expansion model (tests of drift and training mechanics)."""
     cfg = Config().rooted(root)
-    tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 600})
+    tuning = cfg.train.tuning.model_copy(update={"trials": 2})
     return cfg.model_copy(
         update={
             "train": cfg.train.model_copy(update={"tuning": tuning, **train_overrides}),

@@ -41,7 +41,7 @@ EFFECT_PATHS = 24
 ALONGSIDE_ACCOUNT_MONTHS = 60_000
 """From this size on (accounts × months), the plays' true effects are computed in a second
 process while this one observes the company and computes its truth table: the default demo
-(5,000 accounts over 36 months) is generated in about two thirds of the time on two cores.
+(5,000 accounts over 36 months) is generated in a little over half the time on two cores.
 Below it, starting a process costs more than it saves."""
 
 
