@@ -161,6 +161,21 @@ def test_effects_computed_in_a_second_process_are_the_same(tmp_path):
     pd.testing.assert_frame_equal(truths[True], truths[False])
 
 
+def _generate_in_a_pool_worker(path: str) -> int:
+    res = generate(path, accounts=120, years=1, seed=5, truth_paths=5, team=Team(), alongside=True)
+    return res.rows["truth"]
+
+
+def test_a_pool_worker_computes_the_effects_itself(tmp_path):
+    """A multiprocessing pool's worker is daemonic and may not start a process: asked to compute
+    the effects alongside, it computes them itself instead of failing."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        rows = pool.apply(_generate_in_a_pool_worker, (str(tmp_path / "w.duckdb"),))
+    assert rows > 0
+
+
 def test_no_signal_team_plays_change_nothing(tmp_path):
     path = tmp_path / "null.duckdb"
     res = generate(path, accounts=300, years=1, seed=3, truth_paths=20, team=Team(), no_signal=True)

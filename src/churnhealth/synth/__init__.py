@@ -280,6 +280,8 @@ def generate(
     done()
     if alongside is None:
         alongside = accounts * months >= ALONGSIDE_ACCOUNT_MONTHS
+    # a daemonic process (a multiprocessing pool's worker) may not start one of its own
+    alongside = alongside and not multiprocessing.current_process().daemon
     effects_job = (
         _Alongside(play_effects, company, EFFECT_PATHS, s_effects, p)
         if team is not None and not no_signal and alongside
