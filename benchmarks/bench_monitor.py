@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(seed: int, root: Path) -> str:
     cfg = Config().rooted(root)
-    tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 1e6})
+    tuning = cfg.train.tuning.model_copy(update={"trials": 2})
     cfg = cfg.model_copy(
         update={
             "train": cfg.train.model_copy(

@@ -29,7 +29,7 @@ from churnhealth.synth import generate
 
 def run(seed: int, trials: int, root: Path) -> list[str]:
     cfg = Config().rooted(root)
-    tuning = cfg.train.tuning.model_copy(update={"trials": trials, "timeout_s": 1e6})
+    tuning = cfg.train.tuning.model_copy(update={"trials": trials})
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"tuning": tuning})})
     cfg.data.path.parent.mkdir(parents=True, exist_ok=True)
     generate(cfg.data.path, seed=seed)

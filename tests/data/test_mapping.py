@@ -256,7 +256,7 @@ def test_train_and_predict_read_the_export_through_the_mapping_alone(small, tmp_
     config = workspace_config(
         tmp_path,
         data={"path": str(path), "sources": str(CRM)},
-        train={"tuning": {"trials": 1, "timeout_s": 600}},
+        train={"tuning": {"trials": 1}},
     )
     res = cli("train", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]

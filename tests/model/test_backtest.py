@@ -42,7 +42,7 @@ STEP = "6M"
 
 def _backtest_config(cfg: Config) -> Config:
     bt = cfg.backtest.model_copy(
-        update={"tuning": cfg.backtest.tuning.model_copy(update={"trials": 1, "timeout_s": 600})}
+        update={"tuning": cfg.backtest.tuning.model_copy(update={"trials": 1})}
     )
     return cfg.model_copy(update={"backtest": bt})
 

@@ -15,7 +15,7 @@ def test_doctor_train_and_predict_from_a_feature_table(small_db, tmp_path):
         tmp_path,
         data={"path": str(path)},
         features={"definitions": str(defs)},
-        train={"tuning": {"trials": 1, "timeout_s": 600}},
+        train={"tuning": {"trials": 1}},
     )
     r = cli("doctor", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -95,8 +95,8 @@ def test_hostile_text_goes_through_every_command_as_text(tmp_path_factory, recei
     config = workspace_config(
         root,
         data={"path": str(data)},
-        train={"tuning": {"trials": 1, "timeout_s": 600}},
-        backtest={"tuning": {"trials": 1, "timeout_s": 600}, "step": "6M"},
+        train={"tuning": {"trials": 1}},
+        backtest={"tuning": {"trials": 1}, "step": "6M"},
     )
     url, hook = receiver
     monkeypatch.setenv("CHURNHEALTH_WEBHOOK_URL", url)

@@ -58,7 +58,7 @@ def _config(root: Path, **retrain) -> Config:
     )  # no horizon beyond the test window is judged here: no earlier-origin model to fit
     # two trials whatever the machine's load: a time budget would let a busy machine stop a
     # study after one trial, and the decay these tests look for would change with it
-    tuning = cfg.train.tuning.model_copy(update={"trials": 2, "timeout_s": 600})
+    tuning = cfg.train.tuning.model_copy(update={"trials": 2})
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"tuning": tuning})})
     policy = cfg.monitor.retrain.model_copy(
         update={"history_days": 720, "max_model_age_days": 3650, **retrain}

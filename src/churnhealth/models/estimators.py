@@ -98,6 +98,6 @@ def booster_params(model: LGBMClassifier) -> dict:
     """The parameters LightGBM's scikit-learn wrapper trains `model` with, for `lightgbm.train`
     (which `models.tune` calls on Datasets binned once per search)."""
     out = model.get_params()
-    for key in ("n_estimators", "importance_type", "class_weight", "n_jobs", "objective"):
+    for key in ("n_estimators", "importance_type", "class_weight", "n_jobs"):
         out.pop(key)
-    return {**out, "objective": "binary", "metric": "binary_logloss", "num_threads": model.n_jobs}
+    return {**out, "metric": "binary_logloss", "num_threads": model.n_jobs}

@@ -123,16 +123,20 @@ def tune_lightgbm(
     base = np.ones(len(y)) if weight is None else np.asarray(weight, float)
     runs = _Trials(X, y, Xv, yv, seed=seed, weight_val=weight_val, monotone=mono)
 
+    def rows_weighted(other: float) -> np.ndarray:
+        """The training rows' weights, the other segments' rows counting `other`."""
+        return base if own is None else base * np.where(own, 1.0, other)
+
     def weights(trial: optuna.Trial | optuna.trial.FixedTrial) -> tuple[dict, np.ndarray]:
         if own is None:
             return {}, base
         w = trial.suggest_float("other_weight", *OTHER_WEIGHT)
-        return {"other_weight": w}, base * np.where(own, 1.0, w)
+        return {"other_weight": w}, rows_weighted(w)
 
     if params is not None:
         fixed = {k: v for k, v in params.items() if k != "other_weight"}
         extra = {"other_weight": params["other_weight"]} if "other_weight" in params else {}
-        w = base if own is None else base * np.where(own, 1.0, extra.get("other_weight", 1.0))
+        w = rows_weighted(extra.get("other_weight", 1.0))
         _, trees = runs.early_stopped({**fixed, "n_estimators": MAX_TREES}, w)
         best, n_trials = {**fixed, "n_estimators": trees}, 0
     else:
