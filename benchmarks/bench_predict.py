@@ -87,7 +87,7 @@ def model_alone(args: argparse.Namespace) -> None:
         for key in np.unique(routes):
             fm, r = hm.models[key], routes == key
             steps = hazard.step_design(X[r], hm.steps, inside[r], before[r])
-            shap.TreeExplainer(fm.estimator).shap_values(fm.raw_input(steps))
+            shap.TreeExplainer(fm.estimator.booster_).shap_values(fm.raw_input(steps))
     t_shap = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     trees = {

@@ -280,7 +280,7 @@ def test_tree_shap_values_equal_the_shap_package(months):
     hm, frame, fm, steps = months
     steps = steps.iloc[::7]
     ours, expected = raw_contributions(fm, steps)
-    explainer = shap.TreeExplainer(fm.estimator)
+    explainer = shap.TreeExplainer(fm.estimator.booster_)
     theirs = explainer.shap_values(fm.raw_input(steps))
     np.testing.assert_allclose(ours.to_numpy(), theirs, atol=1e-9)
     assert expected == pytest.approx(float(np.ravel(explainer.expected_value)[-1]))

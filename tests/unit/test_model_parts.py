@@ -134,8 +134,8 @@ def test_the_search_reports_every_trial_and_a_rerun_reuses_its_parameters():
         on_trial=lambda *a: seen.append(a),
     )
     assert trials == 3 and [a[1] for a in seen] == [0, 1, 2]
-    # the returned model, refitted by the scikit-learn wrapper, is the best trial's model
-    # (trained on Datasets binned once for the search): its validation loss is that trial's
+    # the returned model is the best trial's booster (trained on Datasets binned once for the
+    # search): its validation loss is that trial's
     assert loss == pytest.approx(min(a[3] for a in seen), rel=1e-6)
     assert params["max_depth"] <= 6 and params["n_estimators"] >= 1
     # given those parameters, there is no search, and the same model comes back
@@ -167,9 +167,49 @@ def test_a_segment_search_tunes_the_weight_of_the_other_segments_rows():
     )
     assert 0 < params["other_weight"] <= 1
     assert len({a[2]["other_weight"] for a in seen}) == 4
-    # each trial's rows carry that trial's weights, not an earlier trial's: the refit with the
-    # best trial's weights scores as that trial did
+    # each trial's rows carry that trial's weights, not an earlier trial's: the model kept
+    # scores as its trial did
     assert loss == pytest.approx(min(a[3] for a in seen), rel=1e-6)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.9])
+def test_the_search_s_model_is_what_the_wrapper_fits_with_its_parameters(rate):
+    """The search keeps its best trial's booster instead of training it again: it predicts,
+    scores raw and attributes exactly as `LGBMClassifier.fit` with the parameters it reports,
+    on rows with weights (a rate of 0.9 stops early before MIN_TREES: those are trained). It
+    calibrates frozen, like the wrapper, and survives pickling (a registered model)."""
+    import pickle
+
+    from churnhealth.models.calibrate import calibrate
+    from churnhealth.models.estimators import BoostedTrees, lightgbm
+    from churnhealth.models.tune import MIN_TREES
+
+    X, y = _data(4_000, seed=8)
+    w = np.where(np.arange(4_000) % 3 == 0, 3.0, 1.0)
+    tr, va = slice(0, 2_500), slice(2_500, 4_000)
+    space = {"learning_rate": rate, "num_leaves": 15, "max_depth": 4, "min_child_samples": 20}
+    space |= {"subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 1.0, "reg_lambda": 1.0}
+    for given in (None, space):
+        model, params, loss, _ = tune_lightgbm(
+            "global", X[tr], y[tr], X[va], y[va], trials=3, timeout_s=None, seed=0,
+            weight=w[tr], weight_val=w[va], params=given, monotone={"a": 1},
+        )  # fmt: skip
+        assert isinstance(model, BoostedTrees) and params["n_estimators"] >= MIN_TREES
+        wrapper = lightgbm(params, 0, [1, 0]).fit(X[tr], y[tr], sample_weight=w[tr])
+        assert model.booster_.num_trees() == wrapper.booster_.num_trees()
+        for kw in ({}, {"raw_score": True}, {"pred_contrib": True}):
+            assert np.array_equal(model.predict(X[va], **kw), wrapper.predict(X[va], **kw))
+        assert np.array_equal(model.predict_proba(X[va]), wrapper.predict_proba(X[va]))
+        assert loss == binary_log_loss(y[va], wrapper.predict_proba(X[va])[:, 1], w[va])
+        cal, _ = calibrate(model, X[va], y[va], pd.Series(np.arange(1_500)), "auto", w[va])
+        ref, _ = calibrate(wrapper, X[va], y[va], pd.Series(np.arange(1_500)), "auto", w[va])
+        assert np.array_equal(cal.predict_proba(X[va]), ref.predict_proba(X[va]))
+        back = pickle.loads(pickle.dumps(model))
+        assert np.array_equal(back.predict_proba(X[va]), model.predict_proba(X[va]))
+    if rate == 0.9:
+        assert params["n_estimators"] == MIN_TREES
+    with pytest.raises(TypeError, match="trained already"):
+        model.fit(X[tr], y[tr])
 
 
 def test_lightgbm_threads_follow_openmp_s_variable(monkeypatch):

@@ -285,7 +285,7 @@ def plot_shap_summary(
     if model.kind == "lightgbm":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            values = shap.TreeExplainer(model.estimator).shap_values(X)
+            values = shap.TreeExplainer(model.estimator.booster_).shap_values(X)
         shown = X.apply(lambda c: c.cat.codes if isinstance(c.dtype, pd.CategoricalDtype) else c)
     else:
         pre, lr = model.estimator[:-1], model.estimator[-1]

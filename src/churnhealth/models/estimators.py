@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier
+from lightgbm import Booster, LGBMClassifier
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -101,3 +102,53 @@ def booster_params(model: LGBMClassifier) -> dict:
     for key in ("n_estimators", "importance_type", "class_weight", "n_jobs"):
         out.pop(key)
     return {**out, "metric": "binary_logloss", "num_threads": model.n_jobs}
+
+
+class BoostedTrees(ClassifierMixin, BaseEstimator):
+    """A trained LightGBM booster as a fitted binary classifier: what `LGBMClassifier.fit`
+    returns for the same parameters, rows and number of trees (the same trees), without
+    training it again. `models.tune` keeps its best trial's booster this way instead of
+    refitting it. Its `predict` takes LightGBM's `raw_score` and `pred_contrib`, as the
+    wrapper's does; `booster_` is the booster (SHAP explains that)."""
+
+    def __init__(self, booster: Booster) -> None:
+        self.booster = booster
+
+    @property
+    def booster_(self) -> Booster:
+        return self.booster
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    @property
+    def n_features_in_(self) -> int:
+        return self.booster.num_feature()
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return np.array(self.booster.feature_name(), dtype=object)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def fit(self, X, y, sample_weight=None) -> BoostedTrees:
+        """Refused: its booster is trained already (`models.tune`). (scikit-learn counts only an
+        object with `fit` as an estimator, e.g. to calibrate it frozen.)"""
+        raise TypeError("BoostedTrees is trained already; fit an LGBMClassifier instead")
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """The log-odds (what calibration maps, as for the wrapper from LightGBM 4.7 on)."""
+        return self.booster.predict(X, raw_score=True)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.booster.predict(X)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame, raw_score: bool = False, pred_contrib: bool = False):
+        """Classes (0/1), or with `raw_score` the log-odds, with `pred_contrib` each column's
+        contribution to them and the bias last (LightGBM's `predict`)."""
+        if raw_score or pred_contrib:
+            return self.booster.predict(X, raw_score=raw_score, pred_contrib=pred_contrib)
+        return (self.booster.predict(X) > 0.5).astype(int)

@@ -118,7 +118,8 @@ class PatternShap:
     """TreeSHAP values of a booster of small trees by lookup (see the module docstring)."""
 
     estimator: object
-    """The fitted LGBMClassifier (its `predict` is what the values must equal)."""
+    """The fitted LightGBM estimator (`BoostedTrees`, or the LGBMClassifier of a model
+    registered before it): its `predict` is what the values must equal."""
     trees: list[_Tree]
     n_features: int
     categorical: list[list]

@@ -6,16 +6,16 @@ nested MLflow run through the tracking adapter).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from lightgbm import Dataset, early_stopping, record_evaluation
+from lightgbm import Booster, Dataset, early_stopping, record_evaluation
 from lightgbm import train as boost
 
-from churnhealth.models.estimators import binary_log_loss, booster_params, lightgbm
+from churnhealth.models.estimators import BoostedTrees, binary_log_loss, booster_params, lightgbm
 
 if TYPE_CHECKING:  # imported where a search runs: scoring never needs it (0.2 s)
     import optuna
@@ -24,6 +24,7 @@ OnTrial = Callable[[str, int, dict, float], None]
 """`on_trial(model_name, trial_number, params, validation_log_loss)`."""
 
 MAX_TREES = 1000
+MIN_TREES = 10
 OTHER_WEIGHT = (0.05, 1.0)
 """Range of the weight of other segments' rows in a segment's model."""
 
@@ -47,7 +48,8 @@ class _Trials:
     changes only the parameters and the training rows' weights. Each trial trains exactly what
     `lightgbm(params, seed, monotone).fit(...)` would (the scikit-learn wrapper's parameters,
     the same bins), and its validation loss is LightGBM's record of every iteration, so the
-    validation rows are never scored again."""
+    validation rows are never scored again. The best trial's booster is the model: it is not
+    trained again."""
 
     def __init__(
         self,
@@ -65,9 +67,8 @@ class _Trials:
         self.train = Dataset(X, y, params=base).construct()
         self.val = Dataset(Xv, yv, weight=weight_val, reference=self.train, params=base).construct()
 
-    def early_stopped(self, params: dict, weight: np.ndarray) -> tuple[float, int]:
-        """Validation log loss at the best iteration (early stopping on the validation window)
-        and that number of trees (at least 10)."""
+    def early_stopped(self, params: dict, weight: np.ndarray) -> Trial:
+        """Trained with early stopping on the validation window (`Trial`)."""
         # set_field, not set_weight: the latter skips weights that are all one and would leave
         # the previous trial's in place
         self.train.set_field("weight", np.asarray(weight, np.float32))
@@ -81,8 +82,31 @@ class _Trials:
             callbacks=[early_stopping(30, verbose=False), record_evaluation(history)],
         )
         losses = history["val"]["binary_logloss"]
-        best = max(booster.best_iteration or len(losses), 10)
-        return float(losses[min(best, len(losses)) - 1]), best
+        best = max(booster.best_iteration or len(losses), MIN_TREES)
+        # the booster keeps the trees up to its best iteration: the model itself when that is
+        # at least MIN_TREES
+        kept = booster if booster.num_trees() == best else None
+        return Trial(float(losses[min(best, len(losses)) - 1]), best, kept)
+
+    def trained(self, params: dict, weight: np.ndarray) -> Booster:
+        """`params["n_estimators"]` trees on the training rows, without early stopping."""
+        self.train.set_field("weight", np.asarray(weight, np.float32))
+        return boost(
+            booster_params(lightgbm(params, self.seed, self.monotone)),
+            self.train,
+            num_boost_round=params["n_estimators"],
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial: the validation log loss at the best iteration, that number of trees (at
+    least `MIN_TREES`), and the booster of exactly those trees (None when early stopping kept
+    fewer: the model is then trained again)."""
+
+    loss: float
+    trees: int
+    booster: Booster | None
 
 
 def tune_lightgbm(
@@ -103,7 +127,9 @@ def tune_lightgbm(
     max_depth: int = 6,
     monotone: dict[str, int] | None = None,
 ):
-    """Best LightGBM by validation log loss; returns (model, params, best loss, n trials).
+    """Best LightGBM by validation log loss; returns (model, params, best loss, n trials). The
+    model (`BoostedTrees`) is the best trial's booster, cut at its best iteration: the trees
+    `lightgbm(params).fit` would grow again on the same rows.
 
     `trials` trials, ended early after `timeout_s` seconds when it is given (a budget makes the
     model depend on the machine's speed and load; None: the trial count alone decides).
@@ -137,31 +163,32 @@ def tune_lightgbm(
         fixed = {k: v for k, v in params.items() if k != "other_weight"}
         extra = {"other_weight": params["other_weight"]} if "other_weight" in params else {}
         w = rows_weighted(extra.get("other_weight", 1.0))
-        _, trees = runs.early_stopped({**fixed, "n_estimators": MAX_TREES}, w)
-        best, n_trials = {**fixed, "n_estimators": trees}, 0
+        chosen = runs.early_stopped({**fixed, "n_estimators": MAX_TREES}, w)
+        best, n_trials = {**fixed, "n_estimators": chosen.trees}, 0
     else:
+        done_trials: dict[int, Trial] = {}  # by number (a booster is a few MB at most)
 
         def objective(trial: optuna.Trial) -> float:
             params = _space(trial, max_depth)
             extra, weight = weights(trial)
-            loss, trees = runs.early_stopped(params, weight)
-            trial.set_user_attr("n_estimators", trees)
+            done = runs.early_stopped(params, weight)
+            trial.set_user_attr("n_estimators", done.trees)
+            done_trials[trial.number] = done
             if on_trial is not None:
-                on_trial(name, trial.number, {**params, **extra, "n_estimators": trees}, loss)
-            return loss
+                tried = {**params, **extra, "n_estimators": done.trees}
+                on_trial(name, trial.number, tried, done.loss)
+            return done.loss
 
         sampler = optuna.samplers.TPESampler(seed=seed)
         study = optuna.create_study(direction="minimize", sampler=sampler)
         study.optimize(objective, n_trials=trials, timeout=timeout_s)
         fixed_trial = optuna.trial.FixedTrial(study.best_params)
-        trees = study.best_trial.user_attrs["n_estimators"]
-        best = {**_space(fixed_trial, max_depth), "n_estimators": trees}
+        chosen = done_trials[study.best_trial.number]
+        best = {**_space(fixed_trial, max_depth), "n_estimators": chosen.trees}
         n_trials = len(study.trials)
         extra, w = weights(fixed_trial)
-    model = lightgbm(best, seed, mono)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X, y, sample_weight=w)
-    # the refit is the best trial's model: scored once, by the criterion the candidates share
+    booster = chosen.booster or runs.trained(best, w)
+    model = BoostedTrees(booster)
+    # scored once, by the criterion the candidates share
     loss = binary_log_loss(yv, model.predict_proba(Xv)[:, 1], weight_val)
     return model, {**best, **extra}, loss, n_trials
