@@ -93,8 +93,8 @@ def model_alone(args: argparse.Namespace) -> None:
     trees = {
         k: (
             m.kind,
-            getattr(m.estimator, "n_estimators", "-"),
-            getattr(m.estimator, "num_leaves", "-"),
+            m.estimator.booster_.num_trees() if m.kind == "lightgbm" else "-",
+            m.estimator.booster_.params.get("num_leaves", "-") if m.kind == "lightgbm" else "-",
         )
         for k, m in hm.models.items()
     }

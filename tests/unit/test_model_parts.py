@@ -220,3 +220,25 @@ def test_lightgbm_threads_follow_openmp_s_variable(monkeypatch):
         assert threads() == expected
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert threads() == 2
+
+
+def test_the_search_s_model_predicts_with_those_threads_and_quietly(monkeypatch):
+    """Like the scikit-learn wrapper, the kept booster predicts with `threads()` threads (not
+    OpenMP's one per core) and without LightGBM's messages."""
+    from lightgbm import Booster
+
+    X, y = _data(1_000, seed=9)
+    model, *_ = tune_lightgbm(
+        "global", X[:700], y[:700], X[700:], y[700:], trials=1, timeout_s=None, seed=0
+    )
+    seen, predict = [], Booster.predict
+
+    def recorded(self, data, **kw):
+        seen.append(kw)
+        return predict(self, data, **kw)
+
+    monkeypatch.setattr(Booster, "predict", recorded)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    model.predict_proba(X), model.decision_function(X), model.predict(X, pred_contrib=True)
+    assert len(seen) == 3
+    assert all(kw["num_threads"] == 1 and kw["verbose"] == -1 for kw in seen)

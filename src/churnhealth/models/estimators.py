@@ -138,17 +138,22 @@ class BoostedTrees(ClassifierMixin, BaseEstimator):
         object with `fit` as an estimator, e.g. to calibrate it frozen.)"""
         raise TypeError("BoostedTrees is trained already; fit an LGBMClassifier instead")
 
+    def _scored(self, X: pd.DataFrame, **kind) -> np.ndarray:
+        """LightGBM's prediction with the threads `threads()` allows (as the wrapper passes
+        its `n_jobs`; otherwise OpenMP would start one per core) and its messages off."""
+        return self.booster.predict(X, num_threads=threads(), verbose=-1, **kind)
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """The log-odds (what calibration maps, as for the wrapper from LightGBM 4.7 on)."""
-        return self.booster.predict(X, raw_score=True)
+        return self._scored(X, raw_score=True)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.booster.predict(X)
+        p = self._scored(X)
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame, raw_score: bool = False, pred_contrib: bool = False):
         """Classes (0/1), or with `raw_score` the log-odds, with `pred_contrib` each column's
         contribution to them and the bias last (LightGBM's `predict`)."""
         if raw_score or pred_contrib:
-            return self.booster.predict(X, raw_score=raw_score, pred_contrib=pred_contrib)
-        return (self.booster.predict(X) > 0.5).astype(int)
+            return self._scored(X, raw_score=raw_score, pred_contrib=pred_contrib)
+        return (self._scored(X) > 0.5).astype(int)

@@ -166,14 +166,15 @@ def tune_lightgbm(
         chosen = runs.early_stopped({**fixed, "n_estimators": MAX_TREES}, w)
         best, n_trials = {**fixed, "n_estimators": chosen.trees}, 0
     else:
-        done_trials: dict[int, Trial] = {}  # by number (a booster is a few MB at most)
+        kept: list[tuple[int, Trial]] = []  # the best trial so far (boosters are MBs each)
 
         def objective(trial: optuna.Trial) -> float:
             params = _space(trial, max_depth)
             extra, weight = weights(trial)
             done = runs.early_stopped(params, weight)
             trial.set_user_attr("n_estimators", done.trees)
-            done_trials[trial.number] = done
+            if not kept or done.loss < kept[0][1].loss:
+                kept[:] = [(trial.number, done)]
             if on_trial is not None:
                 tried = {**params, **extra, "n_estimators": done.trees}
                 on_trial(name, trial.number, tried, done.loss)
@@ -183,8 +184,11 @@ def tune_lightgbm(
         study = optuna.create_study(direction="minimize", sampler=sampler)
         study.optimize(objective, n_trials=trials, timeout=timeout_s)
         fixed_trial = optuna.trial.FixedTrial(study.best_params)
-        chosen = done_trials[study.best_trial.number]
-        best = {**_space(fixed_trial, max_depth), "n_estimators": chosen.trees}
+        number, chosen = kept[0]
+        trees = study.best_trial.user_attrs["n_estimators"]
+        if number != study.best_trial.number:  # a tie Optuna broke the other way
+            chosen = Trial(study.best_value, trees, None)
+        best = {**_space(fixed_trial, max_depth), "n_estimators": trees}
         n_trials = len(study.trials)
         extra, w = weights(fixed_trial)
     booster = chosen.booster or runs.trained(best, w)
