@@ -67,16 +67,25 @@ class _Trials:
         self.train = Dataset(X, y, params=base).construct()
         self.val = Dataset(Xv, yv, weight=weight_val, reference=self.train, params=base).construct()
 
-    def early_stopped(self, params: dict, weight: np.ndarray) -> Trial:
-        """Trained with early stopping on the validation window (`Trial`)."""
+    def _boost(self, params: dict, weight: np.ndarray, **validation) -> Booster:
+        """`params["n_estimators"]` rounds of the wrapper's parameters on the training rows
+        weighted by `weight`."""
         # set_field, not set_weight: the latter skips weights that are all one and would leave
         # the previous trial's in place
         self.train.set_field("weight", np.asarray(weight, np.float32))
-        history: dict = {}
-        booster = boost(
+        return boost(
             booster_params(lightgbm(params, self.seed, self.monotone)),
             self.train,
             num_boost_round=params["n_estimators"],
+            **validation,
+        )
+
+    def early_stopped(self, params: dict, weight: np.ndarray) -> Trial:
+        """Trained with early stopping on the validation window (`Trial`)."""
+        history: dict = {}
+        booster = self._boost(
+            params,
+            weight,
             valid_sets=[self.val],
             valid_names=["val"],
             callbacks=[early_stopping(30, verbose=False), record_evaluation(history)],
@@ -90,12 +99,7 @@ class _Trials:
 
     def trained(self, params: dict, weight: np.ndarray) -> Booster:
         """`params["n_estimators"]` trees on the training rows, without early stopping."""
-        self.train.set_field("weight", np.asarray(weight, np.float32))
-        return boost(
-            booster_params(lightgbm(params, self.seed, self.monotone)),
-            self.train,
-            num_boost_round=params["n_estimators"],
-        )
+        return self._boost(params, weight)
 
 
 @dataclass(frozen=True)
@@ -164,17 +168,18 @@ def tune_lightgbm(
         extra = {"other_weight": params["other_weight"]} if "other_weight" in params else {}
         w = rows_weighted(extra.get("other_weight", 1.0))
         chosen = runs.early_stopped({**fixed, "n_estimators": MAX_TREES}, w)
-        best, n_trials = {**fixed, "n_estimators": chosen.trees}, 0
+        best, n_trials, booster = {**fixed, "n_estimators": chosen.trees}, 0, chosen.booster
     else:
-        kept: list[tuple[int, Trial]] = []  # the best trial so far (boosters are MBs each)
+        kept: dict[int, Trial] = {}  # only the best trial so far: a booster is MBs
 
         def objective(trial: optuna.Trial) -> float:
             params = _space(trial, max_depth)
             extra, weight = weights(trial)
             done = runs.early_stopped(params, weight)
             trial.set_user_attr("n_estimators", done.trees)
-            if not kept or done.loss < kept[0][1].loss:
-                kept[:] = [(trial.number, done)]
+            if all(done.loss < t.loss for t in kept.values()):
+                kept.clear()
+                kept[trial.number] = done
             if on_trial is not None:
                 tried = {**params, **extra, "n_estimators": done.trees}
                 on_trial(name, trial.number, tried, done.loss)
@@ -184,15 +189,13 @@ def tune_lightgbm(
         study = optuna.create_study(direction="minimize", sampler=sampler)
         study.optimize(objective, n_trials=trials, timeout=timeout_s)
         fixed_trial = optuna.trial.FixedTrial(study.best_params)
-        number, chosen = kept[0]
         trees = study.best_trial.user_attrs["n_estimators"]
-        if number != study.best_trial.number:  # a tie Optuna broke the other way
-            chosen = Trial(study.best_value, trees, None)
         best = {**_space(fixed_trial, max_depth), "n_estimators": trees}
         n_trials = len(study.trials)
         extra, w = weights(fixed_trial)
-    booster = chosen.booster or runs.trained(best, w)
-    model = BoostedTrees(booster)
+        # absent only if Optuna broke a tie the other way: trained again, the same trees
+        booster = kept[n].booster if (n := study.best_trial.number) in kept else None
+    model = BoostedTrees(booster or runs.trained(best, w))
     # scored once, by the criterion the candidates share
     loss = binary_log_loss(yv, model.predict_proba(Xv)[:, 1], weight_val)
     return model, {**best, **extra}, loss, n_trials
